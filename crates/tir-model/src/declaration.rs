@@ -1,0 +1,419 @@
+//! The TIR declaration (advance data E9/E11, recorded by I7).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{fail, EtirError, ErrorCode};
+use crate::ids::{Country, Currency, HsCode, OfficeCode};
+use crate::limits::*;
+use crate::party::OfficeRole;
+use crate::wire::{parse_at, Obj};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Declaration {
+    pub itinerary: Vec<Country>,
+    pub offices: Vec<DeclaredOffice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Vehicle>,
+    #[serde(default)]
+    pub seals: Vec<String>,
+    pub consignments: Vec<Consignment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclaredOffice {
+    pub code: OfficeCode,
+    pub role: OfficeRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vehicle {
+    pub registration: String,
+    pub country: Country,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trader {
+    pub name: String,
+    pub country: Country,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consignment {
+    pub consignor: Trader,
+    pub consignee: Trader,
+    pub goods: Vec<Goods>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goods {
+    pub hs_code: HsCode,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<i64>,
+    pub gross_mass_kg: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Money>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: f64,
+    pub currency: Currency,
+}
+
+impl Declaration {
+    /// Parses and checks every rule that needs no registry: field formats,
+    /// itinerary order, office count and office countries.
+    pub fn parse(obj: Obj<'_>) -> Result<Declaration, EtirError> {
+        let itinerary = parse_itinerary(obj)?;
+        let offices = parse_offices(obj)?;
+        let vehicle = match obj.object_opt("vehicle")? {
+            None => None,
+            Some(v) => {
+                let v = v.view();
+                Some(Vehicle {
+                    registration: v.text("registration", TEXT_CHARS_MAX)?,
+                    country: v.parse("country", Country::parse)?,
+                })
+            }
+        };
+        let seals = obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default();
+        let seal_set: HashSet<&String> = seals.iter().collect();
+        if seal_set.len() != seals.len() {
+            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, obj.pointer("seals"))
+                .with_detail("seal numbers must be distinct"));
+        }
+        let consignments = obj
+            .array("consignments", CONSIGNMENTS_MAX)?
+            .into_iter()
+            .map(|(pointer, v)| parse_consignment(Obj::new(v, &pointer)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        if consignments.is_empty() {
+            return fail(ErrorCode::RequiredFieldMissing, obj.pointer("consignments"));
+        }
+        let declaration = Declaration { itinerary, offices, vehicle, seals, consignments };
+        declaration.check_rules(obj)?;
+        Ok(declaration)
+    }
+
+    fn check_rules(&self, obj: Obj<'_>) -> Result<(), EtirError> {
+        let rule = |pointer: String, detail: &str| {
+            Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer).with_detail(detail))
+        };
+        for (i, office) in self.offices.iter().enumerate() {
+            if !self.itinerary.contains(&office.code.country()) {
+                return rule(
+                    format!("{}/{i}/code", obj.pointer("offices")),
+                    "the office's country is not on the itinerary",
+                );
+            }
+        }
+        let loading_unloading = self
+            .offices
+            .iter()
+            .filter(|o| matches!(o.role, OfficeRole::Departure | OfficeRole::Destination))
+            .count();
+        if loading_unloading > OFFICES_LOADING_UNLOADING_MAX {
+            return rule(obj.pointer("offices"), "at most 4 departure and destination offices (Art. 18)");
+        }
+        let Some(first_departure) = self.offices.iter().find(|o| o.role == OfficeRole::Departure) else {
+            return rule(obj.pointer("offices"), "a departure office is required");
+        };
+        if !self.offices.iter().any(|o| o.role == OfficeRole::Destination) {
+            return rule(obj.pointer("offices"), "a destination office is required");
+        }
+        if first_departure.code.country() != self.itinerary[0] {
+            return rule(
+                format!("{}/0", obj.pointer("itinerary")),
+                "the itinerary starts in the country of the first departure office",
+            );
+        }
+        Ok(())
+    }
+
+    /// Departure offices, in the order declared.
+    pub fn departure_offices(&self) -> impl Iterator<Item = &OfficeCode> {
+        self.offices.iter().filter(|o| o.role == OfficeRole::Departure).map(|o| &o.code)
+    }
+
+    pub fn country_of_departure(&self) -> Country {
+        self.itinerary[0]
+    }
+
+    /// The seals declared, compared as a set.
+    pub fn seals_match(&self, seals: &[String]) -> bool {
+        let declared: HashSet<&String> = self.seals.iter().collect();
+        let presented: HashSet<&String> = seals.iter().collect();
+        declared == presented && seals.len() == self.seals.len()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn parse_itinerary(obj: Obj<'_>) -> Result<Vec<Country>, EtirError> {
+    let items = obj.array("itinerary", ITINERARY_COUNTRIES_MAX)?;
+    if items.is_empty() {
+        return fail(ErrorCode::RequiredFieldMissing, obj.pointer("itinerary"));
+    }
+    let mut itinerary: Vec<Country> = Vec::with_capacity(items.len());
+    for (pointer, v) in items {
+        let raw = v.as_str().ok_or_else(|| EtirError::new(ErrorCode::WrongFormat, pointer.clone()))?;
+        let country = parse_at(raw, &pointer, Country::parse)?;
+        if itinerary.contains(&country) {
+            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
+                .with_detail("the itinerary lists each country once"));
+        }
+        itinerary.push(country);
+    }
+    Ok(itinerary)
+}
+
+fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
+    let items = obj.array("offices", OFFICES_MAX)?;
+    let mut offices: Vec<DeclaredOffice> = Vec::with_capacity(items.len());
+    for (pointer, v) in items {
+        let office = Obj::new(v, &pointer)?;
+        let code = office.parse("code", OfficeCode::parse)?;
+        let role_raw = office.str("role")?;
+        let role = OfficeRole::parse(role_raw)
+            .ok_or_else(|| EtirError::new(ErrorCode::UnknownCode, office.pointer("role")))?;
+        if offices.iter().any(|o| o.code == code && o.role == role) {
+            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
+                .with_detail("the same office is listed twice in the same role"));
+        }
+        offices.push(DeclaredOffice { code, role });
+    }
+    Ok(offices)
+}
+
+fn parse_trader(obj: Obj<'_>) -> Result<Trader, EtirError> {
+    Ok(Trader { name: obj.text("name", TEXT_CHARS_MAX)?, country: obj.parse("country", Country::parse)? })
+}
+
+fn parse_consignment(obj: Obj<'_>) -> Result<Consignment, EtirError> {
+    let consignor = parse_trader(obj.object("consignor")?.view())?;
+    let consignee = parse_trader(obj.object("consignee")?.view())?;
+    let goods = obj
+        .array("goods", GOODS_PER_CONSIGNMENT_MAX)?
+        .into_iter()
+        .map(|(pointer, v)| parse_goods(Obj::new(v, &pointer)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    if goods.is_empty() {
+        return fail(ErrorCode::RequiredFieldMissing, obj.pointer("goods"));
+    }
+    Ok(Consignment { consignor, consignee, goods })
+}
+
+fn parse_goods(obj: Obj<'_>) -> Result<Goods, EtirError> {
+    let hs_code = obj.parse("hs_code", HsCode::parse)?;
+    let description = obj.text("description", TEXT_CHARS_MAX)?;
+    let packages = match obj.get("packages") {
+        None => None,
+        Some(_) => Some(obj.positive_i64("packages", PACKAGES_MAX)?),
+    };
+    let gross_mass_kg = obj.positive_f64("gross_mass_kg", AMOUNT_MAX)?;
+    let value = match obj.object_opt("value")? {
+        None => None,
+        Some(v) => {
+            let v = v.view();
+            Some(Money { amount: v.positive_f64("amount", AMOUNT_MAX)?, currency: v.parse("currency", Currency::parse)? })
+        }
+    };
+    Ok(Goods { hs_code, description, packages, gross_mass_kg, value })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A valid declaration for TR → GE → AZ, used across the model's tests.
+    pub fn sample() -> Value {
+        json!({
+            "itinerary": ["TR", "GE", "AZ"],
+            "offices": [
+                {"code": "TR000100", "role": "departure"},
+                {"code": "GE000100", "role": "entry"},
+                {"code": "AZ000200", "role": "destination"}
+            ],
+            "vehicle": {"registration": "34ABC123", "country": "TR"},
+            "seals": ["TR-884211"],
+            "consignments": [{
+                "consignor": {"name": "Anatolia Export", "country": "TR"},
+                "consignee": {"name": "Baku Import", "country": "AZ"},
+                "goods": [{"hs_code": "870323", "description": "Passenger cars",
+                           "packages": 4, "gross_mass_kg": 6200.0,
+                           "value": {"amount": 88000.0, "currency": "EUR"}}]
+            }]
+        })
+    }
+
+    fn parse(v: &Value) -> Result<Declaration, EtirError> {
+        Declaration::parse(Obj::new(v, "/declaration")?)
+    }
+
+    fn error(v: &Value) -> (u16, String) {
+        let e = parse(v).unwrap_err();
+        (e.code.number(), e.pointer)
+    }
+
+    #[test]
+    fn sample_declaration_parses() {
+        let d = parse(&sample()).unwrap();
+        assert_eq!(d.itinerary.len(), 3);
+        assert_eq!(d.country_of_departure().as_str(), "TR");
+        assert!(d.seals_match(&["TR-884211".to_string()]));
+        assert!(!d.seals_match(&["TR-000000".to_string()]));
+        let back = serde_json::from_value::<Declaration>(d.to_json()).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn missing_itinerary_is_101() {
+        let mut v = sample();
+        v.as_object_mut().unwrap().remove("itinerary");
+        assert_eq!(error(&v), (101, "/declaration/itinerary".into()));
+    }
+
+    #[test]
+    fn unknown_hs_code_is_110() {
+        let mut v = sample();
+        v["consignments"][0]["goods"][0]["hs_code"] = json!("999999");
+        assert_eq!(error(&v), (110, "/declaration/consignments/0/goods/0/hs_code".into()));
+    }
+
+    #[test]
+    fn hs_code_of_wrong_length_is_105_and_letters_are_106() {
+        let mut v = sample();
+        v["consignments"][0]["goods"][0]["hs_code"] = json!("8703");
+        assert_eq!(error(&v).0, 105);
+        v["consignments"][0]["goods"][0]["hs_code"] = json!("87032A");
+        assert_eq!(error(&v).0, 106);
+    }
+
+    #[test]
+    fn unknown_country_and_currency_are_110() {
+        let mut v = sample();
+        v["itinerary"][1] = json!("QQ");
+        assert_eq!(error(&v), (110, "/declaration/itinerary/1".into()));
+        let mut v = sample();
+        v["consignments"][0]["goods"][0]["value"]["currency"] = json!("QQQ");
+        assert_eq!(error(&v), (110, "/declaration/consignments/0/goods/0/value/currency".into()));
+    }
+
+    #[test]
+    fn repeated_itinerary_country_is_111() {
+        let mut v = sample();
+        v["itinerary"] = json!(["TR", "GE", "TR"]);
+        assert_eq!(error(&v), (111, "/declaration/itinerary/2".into()));
+    }
+
+    #[test]
+    fn itinerary_not_starting_at_the_departure_country_is_111() {
+        let mut v = sample();
+        v["itinerary"] = json!(["GE", "TR", "AZ"]);
+        assert_eq!(error(&v), (111, "/declaration/itinerary/0".into()));
+    }
+
+    #[test]
+    fn office_outside_the_itinerary_is_111() {
+        let mut v = sample();
+        v["offices"][1]["code"] = json!("AM000100");
+        assert_eq!(error(&v), (111, "/declaration/offices/1/code".into()));
+    }
+
+    #[test]
+    fn four_departure_and_destination_offices_pass_and_five_are_111() {
+        let mut v = sample();
+        v["offices"] = json!([
+            {"code": "TR000100", "role": "departure"},
+            {"code": "TR000101", "role": "departure"},
+            {"code": "GE000100", "role": "destination"},
+            {"code": "AZ000200", "role": "destination"},
+            {"code": "GE000200", "role": "entry"}
+        ]);
+        assert!(parse(&v).is_ok());
+        v["offices"].as_array_mut().unwrap().push(json!({"code": "AZ000300", "role": "destination"}));
+        assert_eq!(error(&v), (111, "/declaration/offices".into()));
+    }
+
+    #[test]
+    fn declaration_without_departure_or_destination_is_111() {
+        let mut v = sample();
+        v["offices"] = json!([{"code": "TR000100", "role": "departure"}]);
+        assert_eq!(error(&v).0, 111);
+        v["offices"] = json!([{"code": "AZ000200", "role": "destination"}]);
+        assert_eq!(error(&v).0, 111);
+    }
+
+    #[test]
+    fn unknown_office_role_is_110() {
+        let mut v = sample();
+        v["offices"][0]["role"] = json!("warehouse");
+        assert_eq!(error(&v), (110, "/declaration/offices/0/role".into()));
+    }
+
+    #[test]
+    fn non_positive_mass_is_106() {
+        let mut v = sample();
+        v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(0);
+        assert_eq!(error(&v), (106, "/declaration/consignments/0/goods/0/gross_mass_kg".into()));
+        v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!("6200");
+        assert_eq!(error(&v).0, 106);
+    }
+
+    #[test]
+    fn itinerary_at_its_limit_passes_and_past_it_is_105() {
+        let countries = ["TR", "GE", "AZ", "KZ", "UZ", "TM", "KG", "TJ", "AF", "PK", "IN", "CN", "MN"];
+        let mut v = sample();
+        v["itinerary"] = json!(countries[..ITINERARY_COUNTRIES_MAX]);
+        assert!(parse(&v).is_ok());
+        v["itinerary"] = json!(countries[..ITINERARY_COUNTRIES_MAX + 1]);
+        assert_eq!(error(&v), (105, "/declaration/itinerary".into()));
+    }
+
+    #[test]
+    fn seals_at_their_limit_pass_and_past_it_are_105() {
+        let mut v = sample();
+        v["seals"] = json!((0..SEALS_MAX).map(|i| format!("S{i}")).collect::<Vec<_>>());
+        assert!(parse(&v).is_ok());
+        v["seals"] = json!((0..=SEALS_MAX).map(|i| format!("S{i}")).collect::<Vec<_>>());
+        assert_eq!(error(&v), (105, "/declaration/seals".into()));
+    }
+
+    #[test]
+    fn duplicate_seals_are_111() {
+        let mut v = sample();
+        v["seals"] = json!(["A", "A"]);
+        assert_eq!(error(&v), (111, "/declaration/seals".into()));
+    }
+
+    #[test]
+    fn goods_and_consignments_at_their_limits_pass_and_past_them_are_105() {
+        let goods = sample()["consignments"][0]["goods"][0].clone();
+        let mut v = sample();
+        v["consignments"][0]["goods"] = json!(vec![goods.clone(); GOODS_PER_CONSIGNMENT_MAX]);
+        assert!(parse(&v).is_ok());
+        v["consignments"][0]["goods"] = json!(vec![goods; GOODS_PER_CONSIGNMENT_MAX + 1]);
+        assert_eq!(error(&v), (105, "/declaration/consignments/0/goods".into()));
+        let consignment = sample()["consignments"][0].clone();
+        let mut v = sample();
+        v["consignments"] = json!(vec![consignment.clone(); CONSIGNMENTS_MAX]);
+        assert!(parse(&v).is_ok());
+        v["consignments"] = json!(vec![consignment; CONSIGNMENTS_MAX + 1]);
+        assert_eq!(error(&v), (105, "/declaration/consignments".into()));
+    }
+
+    #[test]
+    fn empty_consignments_or_goods_are_101() {
+        let mut v = sample();
+        v["consignments"][0]["goods"] = json!([]);
+        assert_eq!(error(&v), (101, "/declaration/consignments/0/goods".into()));
+        v["consignments"] = json!([]);
+        assert_eq!(error(&v), (101, "/declaration/consignments".into()));
+    }
+}

@@ -1,0 +1,18 @@
+//! The eTIR domain: identifiers parsed from input, the declaration, the
+//! guarantee and per-country operation state machines, and the contract's
+//! error codes. Pure: no I/O, no async, no storage.
+
+pub mod declaration;
+pub mod error;
+pub mod exchange;
+pub mod guarantee;
+pub mod ids;
+pub mod limits;
+pub mod message;
+pub mod party;
+pub mod refdata;
+pub mod view;
+pub mod wire;
+
+pub use error::{EtirError, ErrorCode};
+pub use ids::{Country, Currency, Date, GuaranteeRef, HsCode, OfficeCode, ParseError, TirId, Timestamp};

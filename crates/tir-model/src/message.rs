@@ -1,0 +1,322 @@
+//! The request messages of the exchange, parsed from the JSON envelope.
+
+use serde_json::Value;
+
+use crate::declaration::Declaration;
+use crate::error::{fail, EtirError, ErrorCode};
+use crate::ids::{Date, GuaranteeRef, OfficeCode, ParseError, TirId};
+use crate::limits::*;
+use crate::party::PartyKind;
+use crate::wire::Obj;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    E1,
+    E3,
+    E9,
+    E11,
+    E13,
+    I1,
+    I7,
+    I9,
+    I11,
+    I13,
+    I17,
+}
+
+impl MessageType {
+    pub const ALL: [MessageType; 11] = [
+        Self::E1,
+        Self::E3,
+        Self::E9,
+        Self::E11,
+        Self::E13,
+        Self::I1,
+        Self::I7,
+        Self::I9,
+        Self::I11,
+        Self::I13,
+        Self::I17,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::E1 => "E1",
+            Self::E3 => "E3",
+            Self::E9 => "E9",
+            Self::E11 => "E11",
+            Self::E13 => "E13",
+            Self::I1 => "I1",
+            Self::I7 => "I7",
+            Self::I9 => "I9",
+            Self::I11 => "I11",
+            Self::I13 => "I13",
+            Self::I17 => "I17",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<MessageType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+
+    /// Requests are odd; the response is the next even number.
+    pub fn response(self) -> &'static str {
+        match self {
+            Self::E1 => "E2",
+            Self::E3 => "E4",
+            Self::E9 => "E10",
+            Self::E11 => "E12",
+            Self::E13 => "E14",
+            Self::I1 => "I2",
+            Self::I7 => "I8",
+            Self::I9 => "I10",
+            Self::I11 => "I12",
+            Self::I13 => "I14",
+            Self::I17 => "I18",
+        }
+    }
+
+    pub fn sender(self) -> PartyKind {
+        match self {
+            Self::E1 | Self::E3 => PartyKind::GuaranteeChain,
+            Self::E9 | Self::E11 | Self::E13 => PartyKind::Holder,
+            _ => PartyKind::Customs,
+        }
+    }
+}
+
+/// The sender's idempotency key: printable, no spaces, a UUID in practice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageId(String);
+
+impl MessageId {
+    pub fn parse(raw: &str) -> Result<MessageId, ParseError> {
+        if raw.is_empty() || raw.len() > MESSAGE_ID_CHARS_MAX {
+            return Err(ParseError::Length);
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
+            return Err(ParseError::Pattern);
+        }
+        Ok(MessageId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    RegisterGuarantee { holder: TirId, valid_until: Option<Date> },
+    CancelGuarantee { reason: String },
+    AdvanceData { declaration: Declaration },
+    AdvanceAmendment { declaration: Declaration },
+    AdvanceCancellation { reason: String },
+    AcceptGuarantee { office: OfficeCode },
+    RecordDeclaration { office: OfficeCode, declaration: Option<Declaration> },
+    StartOperation { office: OfficeCode, seals: Option<Vec<String>> },
+    TerminateOperation { office: OfficeCode, reservations: Vec<String> },
+    DischargeOperation { office: OfficeCode },
+    RefuseStart { office: OfficeCode, reason: String },
+}
+
+/// A parsed request: everything that can be checked without the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub message_id: MessageId,
+    pub kind: MessageType,
+    pub guarantee_reference: GuaranteeRef,
+    pub message: Message,
+}
+
+impl Request {
+    pub fn parse(body: &Value) -> Result<Request, EtirError> {
+        let obj = Obj::new(body, "")?;
+        let message_id = obj.parse("message_id", MessageId::parse)?;
+        let raw_type = obj.str("type")?;
+        let Some(kind) = MessageType::parse(raw_type) else {
+            return Err(EtirError::new(ErrorCode::UnknownCode, "/type")
+                .with_detail(format!("unknown message type {raw_type:?}")));
+        };
+        let guarantee_reference = obj.parse("guarantee_reference", GuaranteeRef::parse)?;
+        let office = || obj.parse("office", OfficeCode::parse);
+        let declaration = || Declaration::parse(obj.object("declaration")?.view());
+        let message = match kind {
+            MessageType::E1 => Message::RegisterGuarantee {
+                holder: obj.parse("holder", TirId::parse)?,
+                valid_until: obj.parse_opt("valid_until", Date::parse)?,
+            },
+            MessageType::E3 => Message::CancelGuarantee { reason: obj.text("reason", TEXT_CHARS_MAX)? },
+            MessageType::E9 => Message::AdvanceData { declaration: declaration()? },
+            MessageType::E11 => Message::AdvanceAmendment { declaration: declaration()? },
+            MessageType::E13 => Message::AdvanceCancellation { reason: obj.text("reason", TEXT_CHARS_MAX)? },
+            MessageType::I1 => Message::AcceptGuarantee { office: office()? },
+            MessageType::I7 => {
+                let office = office()?;
+                let declaration = match obj.get("declaration") {
+                    None => None,
+                    Some(_) => Some(declaration()?),
+                };
+                Message::RecordDeclaration { office, declaration }
+            }
+            MessageType::I9 => Message::StartOperation {
+                office: office()?,
+                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+            },
+            MessageType::I11 => Message::TerminateOperation {
+                office: office()?,
+                reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
+            },
+            MessageType::I13 => Message::DischargeOperation { office: office()? },
+            MessageType::I17 => {
+                Message::RefuseStart { office: office()?, reason: obj.text("reason", TEXT_CHARS_MAX)? }
+            }
+        };
+        Ok(Request { message_id, kind, guarantee_reference, message })
+    }
+
+    /// Offices the store must load for this request: the acting office and
+    /// every office of a declaration it carries.
+    pub fn referenced_offices(&self) -> Vec<OfficeCode> {
+        let mut codes = Vec::new();
+        match &self.message {
+            Message::AcceptGuarantee { office }
+            | Message::StartOperation { office, .. }
+            | Message::TerminateOperation { office, .. }
+            | Message::DischargeOperation { office }
+            | Message::RefuseStart { office, .. } => codes.push(office.clone()),
+            Message::RecordDeclaration { office, declaration } => {
+                codes.push(office.clone());
+                if let Some(d) = declaration {
+                    codes.extend(d.offices.iter().map(|o| o.code.clone()));
+                }
+            }
+            Message::AdvanceData { declaration } | Message::AdvanceAmendment { declaration } => {
+                codes.extend(declaration.offices.iter().map(|o| o.code.clone()));
+            }
+            Message::RegisterGuarantee { .. } | Message::CancelGuarantee { .. } | Message::AdvanceCancellation { .. } => {}
+        }
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
+    /// The holder whose registry entry the request depends on, if any.
+    pub fn referenced_holder(&self) -> Option<&TirId> {
+        match &self.message {
+            Message::RegisterGuarantee { holder, .. } => Some(holder),
+            _ => None,
+        }
+    }
+}
+
+/// Convenience for callers holding raw bytes.
+pub fn parse_request(body: &[u8]) -> Result<Request, EtirError> {
+    let value = crate::wire::parse_body(body)?;
+    Request::parse(&value)
+}
+
+/// Fails unless `kind` may send `message`.
+pub fn check_sender(kind: MessageType, sender: PartyKind) -> Result<(), EtirError> {
+    if kind.sender() != sender {
+        return fail(ErrorCode::PartyNotAuthorized, "/type");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::declaration::tests::sample;
+    use serde_json::json;
+
+    fn error(v: Value) -> (u16, String) {
+        let e = Request::parse(&v).unwrap_err();
+        (e.code.number(), e.pointer)
+    }
+
+    #[test]
+    fn every_message_type_parses() {
+        let base = |t: &str| json!({"message_id": "m-1", "type": t, "guarantee_reference": "XH12345678"});
+        let with = |t: &str, extra: Value| {
+            let mut v = base(t);
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let cases = [
+            with("E1", json!({"holder": "TUR/012/345", "valid_until": "2027-01-31"})),
+            with("E3", json!({"reason": "fraud"})),
+            with("E9", json!({"declaration": sample()})),
+            with("E11", json!({"declaration": sample()})),
+            with("E13", json!({"reason": "trip cancelled"})),
+            with("I1", json!({"office": "TR000100"})),
+            with("I7", json!({"office": "TR000100"})),
+            with("I9", json!({"office": "TR000100", "seals": ["TR-884211"]})),
+            with("I11", json!({"office": "GE000100", "reservations": []})),
+            with("I13", json!({"office": "GE000100"})),
+            with("I17", json!({"office": "GE000100", "reason": "unsafe load"})),
+        ];
+        for (case, kind) in cases.iter().zip(MessageType::ALL) {
+            let request = Request::parse(case).unwrap();
+            assert_eq!(request.kind, kind);
+            assert_eq!(request.kind.as_str(), case["type"]);
+        }
+    }
+
+    #[test]
+    fn unknown_type_is_110_at_type() {
+        assert_eq!(error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH1234"})), (110, "/type".into()));
+    }
+
+    #[test]
+    fn missing_envelope_fields_are_101() {
+        assert_eq!(error(json!({"type": "E3"})), (101, "/message_id".into()));
+        assert_eq!(error(json!({"message_id": "m"})), (101, "/type".into()));
+        assert_eq!(error(json!({"message_id": "m", "type": "E3"})), (101, "/guarantee_reference".into()));
+        assert_eq!(
+            error(json!({"message_id": "m", "type": "I9", "guarantee_reference": "XH1234"})),
+            (101, "/office".into())
+        );
+    }
+
+    #[test]
+    fn malformed_identifiers_have_their_codes() {
+        let v = |r: &str| json!({"message_id": "m", "type": "E3", "guarantee_reference": r, "reason": "x"});
+        assert_eq!(error(v("XH1")), (105, "/guarantee_reference".into()));
+        assert_eq!(error(v("xh12345")), (106, "/guarantee_reference".into()));
+        let id = json!({"message_id": "has space", "type": "E3", "guarantee_reference": "XH1234", "reason": "x"});
+        assert_eq!(error(id), (106, "/message_id".into()));
+        let long = json!({"message_id": "m".repeat(MESSAGE_ID_CHARS_MAX + 1), "type": "E3"});
+        assert_eq!(error(long), (105, "/message_id".into()));
+    }
+
+    #[test]
+    fn non_object_body_is_106() {
+        assert_eq!(error(json!([1, 2])), (106, String::new()));
+        assert_eq!(error(json!("E1")), (106, String::new()));
+    }
+
+    #[test]
+    fn reservations_at_their_limit_pass_and_past_it_are_105() {
+        let v = |n: usize| {
+            json!({"message_id": "m", "type": "I11", "guarantee_reference": "XH1234", "office": "GE000100",
+                   "reservations": vec!["scratched seal"; n]})
+        };
+        assert!(Request::parse(&v(RESERVATIONS_MAX)).is_ok());
+        assert_eq!(error(v(RESERVATIONS_MAX + 1)), (105, "/reservations".into()));
+    }
+
+    #[test]
+    fn referenced_offices_include_the_declaration() {
+        let v = json!({"message_id": "m", "type": "I7", "guarantee_reference": "XH1234", "office": "TR000100", "declaration": sample()});
+        let codes: Vec<String> = Request::parse(&v).unwrap().referenced_offices().iter().map(|c| c.to_string()).collect();
+        assert_eq!(codes, ["AZ000200", "GE000100", "TR000100"]);
+    }
+
+    #[test]
+    fn wrong_sender_kind_is_360() {
+        assert!(check_sender(MessageType::I9, PartyKind::Customs).is_ok());
+        let e = check_sender(MessageType::I9, PartyKind::Holder).unwrap_err();
+        assert_eq!(e.code.number(), 360);
+    }
+}

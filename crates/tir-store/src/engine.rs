@@ -1,0 +1,169 @@
+//! The write path shared by both backends: a batch of commands applied in
+//! one transaction, in order, each journaled and answered after commit.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tir_model::exchange::{self, Registry};
+use tir_model::guarantee::Guarantee;
+use tir_model::party::{HolderRecord, Office};
+use tir_model::view::{holder_view, office_view, response_view};
+use tir_model::{ErrorCode, EtirError, OfficeCode, TirId, Timestamp};
+
+use crate::journal::{hex, JournalEntry};
+use crate::{NewParty, Result, Submission};
+
+/// Largest number of commands in one transaction.
+pub const BATCH_COMMANDS_MAX: usize = 256;
+
+/// The stored answer to a message: replayed byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn error(e: &EtirError) -> Reply {
+        Reply { status: e.code.http_status(), body: e.to_json().to_string() }
+    }
+}
+
+/// A write, as queued for the writer.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Message(Submission),
+    CreateParty(NewParty),
+    PutOffice(Office),
+    PutHolder(HolderRecord),
+}
+
+pub struct StoredReply {
+    pub body_hash: String,
+    pub reply: Reply,
+}
+
+/// The operations a backend offers inside one write transaction.
+#[async_trait]
+pub trait Tx: Send {
+    /// Serializes writers across processes and returns the journal head (seq, hash).
+    async fn lock_journal_head(&mut self) -> Result<(i64, String)>;
+    async fn journal_append(&mut self, entry: &JournalEntry) -> Result<()>;
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>>;
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()>;
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>>;
+    async fn guarantee_put(&mut self, guarantee: &Guarantee, at_ms: i64) -> Result<()>;
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>>;
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>>;
+    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64)
+    -> Result<()>;
+    async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
+    async fn office_put(&mut self, office: &Office) -> Result<()>;
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
+}
+
+struct Loaded {
+    offices: HashMap<OfficeCode, Office>,
+    holders: HashMap<TirId, HolderRecord>,
+}
+
+impl Registry for Loaded {
+    fn office(&self, code: &OfficeCode) -> Option<&Office> {
+        self.offices.get(code)
+    }
+    fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord> {
+        self.holders.get(tir_id)
+    }
+}
+
+/// Applies `commands` in order inside the caller's open transaction.
+/// An `Err` means the whole batch must be rolled back.
+pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
+    debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
+    let mut head = tx.lock_journal_head().await?;
+    let mut replies = Vec::with_capacity(commands.len());
+    for command in commands {
+        replies.push(run_command(tx, &mut head, command, now_ms).await?);
+    }
+    Ok(replies)
+}
+
+async fn append<T: Tx>(
+    tx: &mut T,
+    head: &mut (i64, String),
+    now_ms: i64,
+    sender: &str,
+    message_type: &str,
+    message_id: &str,
+    reference: &str,
+    body: String,
+) -> Result<()> {
+    let entry = JournalEntry::next(head, now_ms, sender, message_type, message_id, reference, body);
+    tx.journal_append(&entry).await?;
+    *head = (entry.seq, entry.hash);
+    Ok(())
+}
+
+async fn run_command<T: Tx>(tx: &mut T, head: &mut (i64, String), command: &Command, now_ms: i64) -> Result<Reply> {
+    let admin_id = || crate::token::random_hex(8);
+    match command {
+        Command::Message(submission) => run_message(tx, head, submission, now_ms).await,
+        Command::CreateParty(party) => {
+            tx.party_insert(party, now_ms).await?;
+            let body = json!({"id": party.id, "kind": party.kind.as_str(), "name": party.name,
+                              "country": party.country.map(|c| c.to_string()),
+                              "tir_id": party.tir_id.as_ref().map(|t| t.to_string())});
+            append(tx, head, now_ms, "admin", "PARTY", &admin_id(), &party.id, body.to_string()).await?;
+            Ok(Reply { status: 201, body: body.to_string() })
+        }
+        Command::PutOffice(office) => {
+            tx.office_put(office).await?;
+            let body = office_view(office).to_string();
+            append(tx, head, now_ms, "admin", "OFFICE", &admin_id(), office.code.as_str(), body.clone()).await?;
+            Ok(Reply { status: 201, body })
+        }
+        Command::PutHolder(holder) => {
+            tx.holder_put(holder).await?;
+            let body = holder_view(holder).to_string();
+            append(tx, head, now_ms, "admin", "HOLDER", &admin_id(), holder.tir_id.as_str(), body.clone()).await?;
+            Ok(Reply { status: 200, body })
+        }
+    }
+}
+
+async fn run_message<T: Tx>(tx: &mut T, head: &mut (i64, String), s: &Submission, now_ms: i64) -> Result<Reply> {
+    let sender = s.sender.id();
+    let message_id = s.request.message_id.as_str();
+    let body_hash = hex(&Sha256::digest(s.body.as_bytes()));
+    if let Some(stored) = tx.idempotency_get(sender, message_id).await? {
+        if stored.body_hash == body_hash {
+            return Ok(stored.reply);
+        }
+        // Not stored: the original answer stays the one replayed.
+        return Ok(Reply::error(&EtirError::new(ErrorCode::DuplicateMessageId, "/message_id")));
+    }
+    let reference = s.request.guarantee_reference.as_str();
+    let current = tx.guarantee_get(reference).await?;
+    let offices = tx.offices_get(&s.request.referenced_offices()).await?;
+    let holders = tx.holders_get(&exchange::holders_needed(&s.request, &s.sender)).await?;
+    let registry = Loaded {
+        offices: offices.into_iter().map(|o| (o.code.clone(), o)).collect(),
+        holders: holders.into_iter().map(|h| (h.tir_id.clone(), h)).collect(),
+    };
+    let reply = match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {
+        Ok(outcome) => {
+            let kind = s.request.kind.as_str();
+            append(tx, head, now_ms, sender, kind, message_id, reference, s.body.clone()).await?;
+            tx.guarantee_put(&outcome.guarantee, now_ms).await?;
+            for n in &outcome.notifications {
+                tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
+            }
+            Reply { status: 200, body: response_view(&s.request, &outcome.guarantee).to_string() }
+        }
+        Err(e) => Reply::error(&e),
+    };
+    tx.idempotency_put(sender, message_id, &body_hash, &reply).await?;
+    Ok(reply)
+}

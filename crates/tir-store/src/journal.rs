@@ -1,0 +1,209 @@
+//! The journal: every accepted message, in order, each entry hashing the previous one.
+
+use sha2::{Digest, Sha256};
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub sender: String,
+    pub message_type: String,
+    pub message_id: String,
+    pub reference: String,
+    pub body: String,
+    pub body_hash: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl JournalEntry {
+    /// Builds the entry following `prev` (`(0, GENESIS)` for the first).
+    pub fn next(
+        prev: &(i64, String),
+        at_ms: i64,
+        sender: &str,
+        message_type: &str,
+        message_id: &str,
+        reference: &str,
+        body: String,
+    ) -> JournalEntry {
+        let mut entry = JournalEntry {
+            seq: prev.0 + 1,
+            at_ms,
+            sender: sender.to_owned(),
+            message_type: message_type.to_owned(),
+            message_id: message_id.to_owned(),
+            reference: reference.to_owned(),
+            body_hash: hex(&Sha256::digest(body.as_bytes())),
+            body,
+            prev_hash: prev.1.clone(),
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        debug_assert!(entry.check(prev).is_none());
+        entry
+    }
+
+    /// SHA-256 over every field, each length-prefixed so no two entries collide by concatenation.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"tirhub-journal-v1");
+        for field in [
+            self.seq.to_string().as_bytes(),
+            self.at_ms.to_string().as_bytes(),
+            self.sender.as_bytes(),
+            self.message_type.as_bytes(),
+            self.message_id.as_bytes(),
+            self.reference.as_bytes(),
+            self.body_hash.as_bytes(),
+            self.prev_hash.as_bytes(),
+        ] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field);
+        }
+        hex(&h.finalize())
+    }
+
+    /// What is wrong with this entry following `prev`, if anything.
+    pub fn check(&self, prev: &(i64, String)) -> Option<String> {
+        if self.seq != prev.0 + 1 {
+            return Some(format!("sequence {} follows {}: a gap or a duplicate", self.seq, prev.0));
+        }
+        if self.prev_hash != prev.1 {
+            return Some("prev_hash does not match the previous entry's hash".to_owned());
+        }
+        if self.body_hash != hex(&Sha256::digest(self.body.as_bytes())) {
+            return Some("body does not match body_hash".to_owned());
+        }
+        if self.hash != self.compute_hash() {
+            return Some("hash does not match the entry's fields".to_owned());
+        }
+        None
+    }
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub ok: bool,
+    pub entries: i64,
+    pub head: String,
+    /// The first broken entry and what is wrong with it.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// Folds entries, in order, into a verdict; stops at the first broken one.
+#[derive(Debug)]
+pub struct Verifier {
+    prev: (i64, String),
+    broken: Option<(i64, String)>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self { prev: (0, GENESIS.to_owned()), broken: None }
+    }
+}
+
+impl Verifier {
+    /// Returns false once a broken entry was found (the caller may stop reading).
+    pub fn push(&mut self, entry: &JournalEntry) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        if let Some(reason) = entry.check(&self.prev) {
+            self.broken = Some((entry.seq, reason));
+            return false;
+        }
+        self.prev = (entry.seq, entry.hash.clone());
+        true
+    }
+
+    pub fn last_seq(&self) -> i64 {
+        self.prev.0
+    }
+
+    pub fn finish(self) -> Verdict {
+        Verdict { ok: self.broken.is_none(), entries: self.prev.0, head: self.prev.1, first_broken: self.broken }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: usize) -> Vec<JournalEntry> {
+        let mut prev = (0, GENESIS.to_owned());
+        let mut out = Vec::new();
+        for i in 0..n {
+            let e = JournalEntry::next(&prev, 1000 + i as i64, "p1", "I9", &format!("m{i}"), "XH1234", format!("{{\"n\":{i}}}"));
+            prev = (e.seq, e.hash.clone());
+            out.push(e);
+        }
+        out
+    }
+
+    fn verify(entries: &[JournalEntry]) -> Verdict {
+        let mut v = Verifier::default();
+        for e in entries {
+            if !v.push(e) {
+                break;
+            }
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let entries = chain(5);
+        let verdict = verify(&entries);
+        assert!(verdict.ok);
+        assert_eq!(verdict.entries, 5);
+        assert_eq!(verdict.head, entries[4].hash);
+    }
+
+    #[test]
+    fn a_changed_body_is_named() {
+        let mut entries = chain(5);
+        entries[2].body = "{\"n\":99}".into();
+        let verdict = verify(&entries);
+        assert!(!verdict.ok);
+        assert_eq!(verdict.first_broken.unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_changed_sender_with_rehashed_body_is_named() {
+        let mut entries = chain(4);
+        entries[1].sender = "intruder".into();
+        assert_eq!(verify(&entries).first_broken.unwrap().0, 2);
+    }
+
+    #[test]
+    fn a_gap_is_named() {
+        let mut entries = chain(4);
+        entries.remove(1);
+        assert_eq!(verify(&entries).first_broken.unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_recomputed_entry_breaks_the_next_link() {
+        let mut entries = chain(4);
+        entries[1].body = "{}".into();
+        entries[1].body_hash = hex(&Sha256::digest(b"{}"));
+        entries[1].hash = entries[1].compute_hash();
+        assert_eq!(verify(&entries).first_broken.unwrap().0, 3);
+    }
+}

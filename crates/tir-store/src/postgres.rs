@@ -1,0 +1,379 @@
+//! PostgreSQL backend. Several tirhub servers may share one database: every
+//! write transaction first takes one advisory transaction lock, so journal
+//! order, idempotency and state transitions hold across processes. Each
+//! server batches its own messages into one transaction (group commit).
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{NoTls, Row};
+
+use tir_model::guarantee::Guarantee;
+use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::{GuaranteeRef, OfficeCode, TirId};
+
+use crate::engine::{run_batch, Command, Reply, StoredReply, Tx, BATCH_COMMANDS_MAX};
+use crate::journal::{JournalEntry, Verdict, Verifier, GENESIS};
+use crate::{corrupt, now_ms, NewParty, NotificationRow, Result, Store, StoreError, Submission};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, sender TEXT NOT NULL, message_type TEXT NOT NULL,
+    message_id TEXT NOT NULL, reference TEXT NOT NULL, body TEXT NOT NULL, body_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    sender TEXT NOT NULL, message_id TEXT NOT NULL, body_hash TEXT NOT NULL, status INT NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (sender, message_id));
+CREATE TABLE IF NOT EXISTS guarantees (
+    reference TEXT PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, updated_at_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    cursor BIGSERIAL PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+    reference TEXT NOT NULL, payload TEXT NOT NULL, created_at_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
+CREATE TABLE IF NOT EXISTS parties (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
+    token_hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS offices (code TEXT PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS holders (tir_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+";
+
+/// Advisory lock keys ("TIR" + purpose).
+const LOCK_WRITERS: i64 = 0x5449_5200_0001;
+const LOCK_MIGRATIONS: i64 = 0x5449_5200_0002;
+const POOL_CONNECTIONS_MAX: usize = 16;
+/// Journal rows fetched per round trip while verifying.
+const VERIFY_PAGE_ROWS: i64 = 5_000;
+
+type Job = (Command, oneshot::Sender<Result<Reply>>);
+
+pub struct PgStore {
+    pool: Pool,
+    writer: mpsc::Sender<Job>,
+}
+
+fn pool_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Pool(e.to_string())
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(POOL_CONNECTIONS_MAX).build().map_err(pool_error)?;
+        let client = pool.get().await.map_err(pool_error)?;
+        // Servers starting together must not race on CREATE TABLE IF NOT EXISTS.
+        client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_MIGRATIONS]).await?;
+        let migrated = client.batch_execute(SCHEMA).await;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_MIGRATIONS]).await?;
+        migrated?;
+        drop(client);
+        let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
+        tokio::spawn(writer_loop(pool.clone(), jobs));
+        Ok(PgStore { pool, writer })
+    }
+
+    async fn write(&self, command: Command) -> Result<Reply> {
+        let (done, answer) = oneshot::channel();
+        self.writer.send((command, done)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn query_doc<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client.prepare_cached(sql).await?;
+        let row = client.query_opt(&stmt, &[&key]).await?;
+        row.map(|r| from_doc(r.get(0))).transpose()
+    }
+}
+
+async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        match write_batch(&pool, &commands).await {
+            Ok(replies) => {
+                for (waiter, reply) in waiters.into_iter().zip(replies) {
+                    let _ = waiter.send(Ok(reply));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = commands.len(), "postgres batch rolled back");
+                for waiter in waiters {
+                    let _ = waiter.send(Err(StoreError::Corrupt(format!("batch rolled back: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await?;
+    let mut pg = PgTx { tx };
+    let replies = run_batch(&mut pg, commands, now_ms()).await?;
+    // Dropping an uncommitted transaction rolls it back.
+    pg.tx.commit().await?;
+    Ok(replies)
+}
+
+struct PgTx<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+}
+
+impl PgTx<'_> {
+    async fn exec(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.execute(&stmt, params).await?)
+    }
+
+    async fn opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.query_opt(&stmt, params).await?)
+    }
+
+    async fn docs<T: serde::de::DeserializeOwned>(&self, sql: &str, keys: Vec<&str>) -> Result<Vec<T>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = self.tx.prepare_cached(sql).await?;
+        self.tx.query(&stmt, &[&keys]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(corrupt)
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain types serialize")
+}
+
+const JOURNAL_COLUMNS: &str = "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
+
+fn entry_from_row(r: &Row) -> JournalEntry {
+    JournalEntry {
+        seq: r.get(0),
+        at_ms: r.get(1),
+        sender: r.get(2),
+        message_type: r.get(3),
+        message_id: r.get(4),
+        reference: r.get(5),
+        body: r.get(6),
+        body_hash: r.get(7),
+        prev_hash: r.get(8),
+        hash: r.get(9),
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx<'_> {
+    async fn lock_journal_head(&mut self) -> Result<(i64, String)> {
+        // Held until commit; READ COMMITTED then sees every earlier writer's rows.
+        self.exec("SELECT pg_advisory_xact_lock($1)", &[&LOCK_WRITERS]).await?;
+        let head = self.opt("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", &[]).await?;
+        Ok(head.map(|r| (r.get(0), r.get(1))).unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            &[&e.seq, &e.at_ms, &e.sender, &e.message_type, &e.message_id, &e.reference, &e.body, &e.body_hash, &e.prev_hash, &e.hash],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        let row = self
+            .opt("SELECT body_hash, status, body FROM idempotency WHERE sender = $1 AND message_id = $2", &[&sender, &message_id])
+            .await?;
+        Ok(row.map(|r| StoredReply {
+            body_hash: r.get(0),
+            reply: Reply { status: r.get::<_, i32>(1) as u16, body: r.get(2) },
+        }))
+    }
+
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+        self.exec(
+            "INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES ($1, $2, $3, $4, $5)",
+            &[&sender, &message_id, &body_hash, &(reply.status as i32), &reply.body],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        let row = self.opt("SELECT doc FROM guarantees WHERE reference = $1", &[&reference]).await?;
+        row.map(|r| from_doc(r.get(0))).transpose()
+    }
+
+    async fn guarantee_put(&mut self, g: &Guarantee, at_ms: i64) -> Result<()> {
+        self.exec(
+            "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
+            &[&g.reference.as_str(), &g.holder.as_str(), &g.chain, &g.state.as_str(), &to_doc(g), &at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
+        self.docs("SELECT doc FROM offices WHERE code = ANY($1)", codes.iter().map(|c| c.as_str()).collect()).await
+    }
+
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
+        self.docs("SELECT doc FROM holders WHERE tir_id = ANY($1)", tir_ids.iter().map(|t| t.as_str()).collect()).await
+    }
+
+    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64) -> Result<()> {
+        self.exec(
+            "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            &[&recipient, &kind, &reference, &payload, &at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
+        let country = p.country.map(|c| c.to_string());
+        let tir_id = p.tir_id.as_ref().map(|t| t.to_string());
+        self.exec(
+            "INSERT INTO parties (id, kind, name, country, tir_id, token_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&p.id, &p.kind.as_str(), &p.name, &country, &tir_id, &p.token_hash, &at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn office_put(&mut self, office: &Office) -> Result<()> {
+        self.exec(
+            "INSERT INTO offices (code, country, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET country = excluded.country, doc = excluded.doc",
+            &[&office.code.as_str(), &office.country.as_str(), &to_doc(office)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO holders (tir_id, doc) VALUES ($1, $2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc",
+            &[&holder.tir_id.as_str(), &to_doc(holder)],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.write(Command::Message(submission)).await
+    }
+
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.write(Command::CreateParty(party)).await.map(drop)
+    }
+
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.write(Command::PutOffice(office)).await.map(drop)
+    }
+
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.write(Command::PutHolder(holder)).await.map(drop)
+    }
+
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client.prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = $1").await?;
+        match client.query_opt(&stmt, &[&token_hash]).await? {
+            None => Ok(None),
+            Some(r) => crate::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3)).map(Some),
+        }
+    }
+
+    async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
+        self.query_doc("SELECT doc FROM guarantees WHERE reference = $1", reference.as_str()).await
+    }
+
+    async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
+        self.query_doc("SELECT doc FROM offices WHERE code = $1", code.as_str()).await
+    }
+
+    async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
+        self.query_doc("SELECT doc FROM holders WHERE tir_id = $1", tir_id.as_str()).await
+    }
+
+    async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let columns = "cursor, recipient, kind, reference, payload, created_at_ms";
+        let limit = limit as i64;
+        let rows = match recipient {
+            Some(recipient) => {
+                let stmt = client
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM outbox WHERE recipient = $1 AND cursor > $2 ORDER BY cursor LIMIT $3"
+                    ))
+                    .await?;
+                client.query(&stmt, &[&recipient, &after, &limit]).await?
+            }
+            None => {
+                let stmt = client
+                    .prepare_cached(&format!("SELECT {columns} FROM outbox WHERE cursor > $1 ORDER BY cursor LIMIT $2"))
+                    .await?;
+                client.query(&stmt, &[&after, &limit]).await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| NotificationRow {
+                cursor: r.get(0),
+                recipient: r.get(1),
+                kind: r.get(2),
+                guarantee_reference: r.get(3),
+                payload: r.get(4),
+                created_at_ms: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn verify_journal(&self) -> Result<Verdict> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .await?;
+        let mut verifier = Verifier::default();
+        'pages: loop {
+            let after = verifier.last_seq();
+            let rows = client.query(&stmt, &[&after, &VERIFY_PAGE_ROWS]).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                if !verifier.push(&entry_from_row(row)) {
+                    break 'pages;
+                }
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+            .await?;
+        Ok(client.query(&stmt, &[&from_seq, &(limit as i64)]).await?.iter().map(entry_from_row).collect())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

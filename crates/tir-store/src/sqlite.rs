@@ -1,0 +1,431 @@
+//! SQLite backend: one writer thread doing group commit (one fsync per batch,
+//! WAL with synchronous=FULL), and a small pool of read connections.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use tir_model::guarantee::Guarantee;
+use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::{GuaranteeRef, OfficeCode, TirId};
+
+use crate::engine::{run_batch, Command, Reply, StoredReply, Tx, BATCH_COMMANDS_MAX};
+use crate::journal::{JournalEntry, Verdict, Verifier, GENESIS};
+use crate::{corrupt, now_ms, NewParty, NotificationRow, Result, Store, StoreError, Submission};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, sender TEXT NOT NULL, message_type TEXT NOT NULL,
+    message_id TEXT NOT NULL, reference TEXT NOT NULL, body TEXT NOT NULL, body_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    sender TEXT NOT NULL, message_id TEXT NOT NULL, body_hash TEXT NOT NULL, status INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (sender, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS guarantees (
+    reference TEXT PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, updated_at_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+    reference TEXT NOT NULL, payload TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
+CREATE TABLE IF NOT EXISTS parties (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
+    token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS offices (code TEXT PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS holders (tir_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+";
+
+/// Read connections kept open between queries.
+const READERS_MAX: usize = 8;
+
+type Job = (Command, oneshot::Sender<Result<Reply>>);
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<Job>,
+    path: PathBuf,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL + FULL: a commit returns only after its WAL frames are fsynced.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch(SCHEMA)?;
+        let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
+        std::thread::Builder::new()
+            .name("tirhub-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, jobs))
+            .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())) })
+    }
+
+    async fn write(&self, command: Command) -> Result<Reply> {
+        let (done, answer) = oneshot::channel();
+        self.writer.send((command, done)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open(&path)?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    conn.execute_batch("PRAGMA query_only=1;")?;
+                    conn
+                }
+            };
+            let result = f(&conn);
+            let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < READERS_MAX {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+    let mut conn = Some(conn);
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        let mut tx = SqliteTx { conn: conn.take().expect("the writer owns its connection") };
+        let result = write_batch(&mut tx, &commands);
+        conn = Some(tx.conn);
+        match result {
+            Ok(replies) => {
+                for (waiter, reply) in waiters.into_iter().zip(replies) {
+                    let _ = waiter.send(Ok(reply));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = commands.len(), "sqlite batch rolled back");
+                for waiter in waiters {
+                    let _ = waiter.send(Err(StoreError::Corrupt(format!("batch rolled back: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+fn write_batch(tx: &mut SqliteTx, commands: &[Command]) -> Result<Vec<Reply>> {
+    tx.conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = block_on(run_batch(tx, commands, now_ms()));
+    let committed = result.and_then(|replies| {
+        tx.conn.execute_batch("COMMIT")?;
+        Ok(replies)
+    });
+    if committed.is_err() && !tx.conn.is_autocommit() {
+        let _ = tx.conn.execute_batch("ROLLBACK");
+    }
+    committed
+}
+
+/// The SQLite transaction's futures never wait: poll once.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("SQLite transaction futures complete without waiting"),
+    }
+}
+
+struct SqliteTx {
+    conn: Connection,
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(corrupt)
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain types serialize")
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
+    Ok(JournalEntry {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        sender: r.get(2)?,
+        message_type: r.get(3)?,
+        message_id: r.get(4)?,
+        reference: r.get(5)?,
+        body: r.get(6)?,
+        body_hash: r.get(7)?,
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
+}
+
+const JOURNAL_COLUMNS: &str = "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn lock_journal_head(&mut self) -> Result<(i64, String)> {
+        // BEGIN IMMEDIATE already holds SQLite's single write lock.
+        let head = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(head.unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!("INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?
+            .execute(params![
+                e.seq, e.at_ms, e.sender, e.message_type, e.message_id, e.reference, e.body, e.body_hash, e.prev_hash, e.hash
+            ])?;
+        Ok(())
+    }
+
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT body_hash, status, body FROM idempotency WHERE sender = ?1 AND message_id = ?2")?
+            .query_row(params![sender, message_id], |r| {
+                Ok(StoredReply { body_hash: r.get(0)?, reply: Reply { status: r.get(1)?, body: r.get(2)? } })
+            })
+            .optional()?)
+    }
+
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![sender, message_id, body_hash, reply.status, reply.body])?;
+        Ok(())
+    }
+
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM guarantees WHERE reference = ?1")?
+            .query_row([reference], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| from_doc(&d)).transpose()
+    }
+
+    async fn guarantee_put(&mut self, g: &Guarantee, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(g), at_ms])?;
+        Ok(())
+    }
+
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc FROM offices WHERE code = ?1")?;
+        let mut out = Vec::with_capacity(codes.len());
+        for code in codes {
+            if let Some(doc) = stmt.query_row([code.as_str()], |r| r.get::<_, String>(0)).optional()? {
+                out.push(from_doc(&doc)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?;
+        let mut out = Vec::with_capacity(tir_ids.len());
+        for tir_id in tir_ids {
+            if let Some(doc) = stmt.query_row([tir_id.as_str()], |r| r.get::<_, String>(0)).optional()? {
+                out.push(from_doc(&doc)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![recipient, kind, reference, payload, at_ms])?;
+        Ok(())
+    }
+
+    async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO parties (id, kind, name, country, tir_id, token_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                p.id,
+                p.kind.as_str(),
+                p.name,
+                p.country.map(|c| c.to_string()),
+                p.tir_id.as_ref().map(|t| t.to_string()),
+                p.token_hash,
+                at_ms
+            ])?;
+        Ok(())
+    }
+
+    async fn office_put(&mut self, office: &Office) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO offices (code, country, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (code) DO UPDATE SET country = excluded.country, doc = excluded.doc",
+            )?
+            .execute(params![office.code.as_str(), office.country.as_str(), to_doc(office)])?;
+        Ok(())
+    }
+
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO holders (tir_id, doc) VALUES (?1, ?2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc")?
+            .execute(params![holder.tir_id.as_str(), to_doc(holder)])?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.write(Command::Message(submission)).await
+    }
+
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.write(Command::CreateParty(party)).await.map(drop)
+    }
+
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.write(Command::PutOffice(office)).await.map(drop)
+    }
+
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.write(Command::PutHolder(holder)).await.map(drop)
+    }
+
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1")?
+                .query_row([token_hash], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+                })
+                .optional()?;
+            row.map(|(id, kind, country, tir_id)| crate::party_from_columns(id, &kind, country, tir_id)).transpose()
+        })
+        .await
+    }
+
+    async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
+        let reference = reference.to_string();
+        self.read(move |c| {
+            let doc: Option<String> = c
+                .prepare_cached("SELECT doc FROM guarantees WHERE reference = ?1")?
+                .query_row([reference], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
+        let code = code.to_string();
+        self.read(move |c| {
+            let doc: Option<String> =
+                c.prepare_cached("SELECT doc FROM offices WHERE code = ?1")?.query_row([code], |r| r.get(0)).optional()?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
+        let tir_id = tir_id.to_string();
+        self.read(move |c| {
+            let doc: Option<String> =
+                c.prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?.query_row([tir_id], |r| r.get(0)).optional()?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        let recipient = recipient.map(str::to_owned);
+        self.read(move |c| {
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok(NotificationRow {
+                    cursor: r.get(0)?,
+                    recipient: r.get(1)?,
+                    kind: r.get(2)?,
+                    guarantee_reference: r.get(3)?,
+                    payload: r.get(4)?,
+                    created_at_ms: r.get(5)?,
+                })
+            };
+            let columns = "cursor, recipient, kind, reference, payload, created_at_ms";
+            let rows = match recipient {
+                Some(recipient) => c
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM outbox WHERE recipient = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3"
+                    ))?
+                    .query_map(params![recipient, after, limit as i64], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                None => c
+                    .prepare_cached(&format!("SELECT {columns} FROM outbox WHERE cursor > ?1 ORDER BY cursor LIMIT ?2"))?
+                    .query_map(params![after, limit as i64], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn verify_journal(&self) -> Result<Verdict> {
+        self.read(|c| {
+            let mut verifier = Verifier::default();
+            let mut stmt = c.prepare(&format!("SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if !verifier.push(&entry_from_row(row)?) {
+                    break;
+                }
+            }
+            Ok(verifier.finish())
+        })
+        .await
+    }
+
+    async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))?
+                .query_map(params![from_seq, limit as i64], entry_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
