@@ -13,6 +13,44 @@ pub fn parse_body(body: &[u8]) -> Result<Value, EtirError> {
     })
 }
 
+/// Canonical JSON text: object keys sorted, no whitespace. Two bodies that
+/// differ only in key order or spacing are the same message.
+pub fn canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
 /// Maps an identifier parse failure to its contract code.
 pub fn parse_error_code(error: ParseError) -> ErrorCode {
     match error {
@@ -213,6 +251,14 @@ mod tests {
     #[test]
     fn malformed_json_is_a_format_error_at_the_root() {
         assert_eq!(code_of(parse_body(b"{\"a\":")), (106, String::new()));
+    }
+
+    #[test]
+    fn canonical_text_ignores_key_order_and_spacing() {
+        let a = parse_body(br#"{"b": [1, {"y": 2, "x": 1}], "a": "s"}"#).unwrap();
+        let b = parse_body(br#"{"a":"s","b":[1,{"x":1,"y":2}]}"#).unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(canonical(&a), r#"{"a":"s","b":[1,{"x":1,"y":2}]}"#);
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! Admin routes: parties, the office list, the holder registry (ITDB), journal check.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+use tir_model::limits::TEXT_CHARS_MAX;
+use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
+use tir_model::view::{holder_view, office_view};
+use tir_model::wire::{self, parse_at, Obj};
+use tir_model::{Country, ErrorCode, EtirError, OfficeCode, TirId};
+use tir_store::{token, NewParty};
+
+use crate::error::{body_rejection, json_response, ApiError};
+use crate::queries::path_rejection;
+use crate::App;
+
+/// Roles an office may hold; more would be a mistake.
+const OFFICE_ROLES_MAX: usize = 4;
+
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let body = body.map_err(body_rejection)?;
+    Ok(wire::parse_body(&body)?)
+}
+
+#[utoipa::path(post, path = "/v1/admin/parties", tag = "admin",
+    request_body = crate::openapi::NewPartyBody,
+    responses(
+        (status = 201, description = "The party and its token, shown once", body = crate::openapi::PartyCreated),
+        (status = 400, description = "Codes 101, 105, 106, 110", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_party(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app.parties.admin(&headers).await?;
+    let value = read_body(body)?;
+    let obj = Obj::new(&value, "")?;
+    let kind_raw = obj.str("kind")?;
+    let kind = PartyKind::parse(kind_raw)
+        .filter(|k| *k != PartyKind::Admin)
+        .ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/kind"))?;
+    let name = obj.text("name", TEXT_CHARS_MAX)?;
+    let (country, tir_id) = match kind {
+        PartyKind::Customs => (Some(obj.parse("country", Country::parse)?), None),
+        PartyKind::Holder => (None, Some(obj.parse("tir_id", TirId::parse)?)),
+        _ => (None, None),
+    };
+    let prefix = match kind {
+        PartyKind::Customs => "cus",
+        PartyKind::GuaranteeChain => "gc",
+        _ => "hol",
+    };
+    let id = format!("{prefix}_{}", token::random_hex(8));
+    let secret = token::generate();
+    let party = NewParty { id: id.clone(), kind, name: name.clone(), country, tir_id: tir_id.clone(), token_hash: token::hash(&secret) };
+    app.store.create_party(party).await?;
+    let mut created = json!({"id": id, "kind": kind.as_str(), "name": name, "token": secret});
+    if let Some(country) = country {
+        created["country"] = json!(country.as_str());
+    }
+    if let Some(tir_id) = tir_id {
+        created["tir_id"] = json!(tir_id.as_str());
+    }
+    Ok(json_response(201, created.to_string()))
+}
+
+#[utoipa::path(post, path = "/v1/admin/offices", tag = "admin",
+    request_body = crate::openapi::OfficeBody,
+    responses(
+        (status = 201, description = "The office, created or replaced", body = crate::openapi::OfficeBody),
+        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_office(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app.parties.admin(&headers).await?;
+    let value = read_body(body)?;
+    let obj = Obj::new(&value, "")?;
+    let code = obj.parse("code", OfficeCode::parse)?;
+    let country = obj.parse("country", Country::parse)?;
+    if code.country() != country {
+        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/code")
+            .with_detail("an office code starts with its country")
+            .into());
+    }
+    let name = obj.text("name", TEXT_CHARS_MAX)?;
+    let mut roles = Vec::new();
+    for (pointer, role) in obj.array("roles", OFFICE_ROLES_MAX)? {
+        let role = role.as_str().and_then(OfficeRole::parse).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, &pointer))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    if roles.is_empty() {
+        return Err(ApiError::code(ErrorCode::RequiredFieldMissing, "/roles"));
+    }
+    let unlocode = obj.parse_opt("unlocode", parse_unlocode)?;
+    let office = Office { code, country, name, roles, unlocode };
+    let body = office_view(&office).to_string();
+    app.store.put_office(office).await?;
+    Ok(json_response(201, body))
+}
+
+/// A UN/LOCODE: the country's alpha-2 and 3 letters or digits (`LTMDK`).
+fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
+    if raw.len() != 5 {
+        return Err(tir_model::ParseError::Length);
+    }
+    let (country, place) = raw.split_at(2);
+    Country::parse(country)?;
+    if !place.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'9').contains(&b)) {
+        return Err(tir_model::ParseError::Pattern);
+    }
+    Ok(raw.to_owned())
+}
+
+#[utoipa::path(put, path = "/v1/admin/holders/{tir_id}", tag = "admin",
+    params(("tir_id" = String, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
+    request_body = crate::openapi::HolderBody,
+    responses(
+        (status = 200, description = "The holder as now listed in the ITDB", body = crate::openapi::Holder),
+        (status = 400, description = "Codes 101, 105, 106, 110", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn put_holder(
+    State(app): State<App>,
+    headers: HeaderMap,
+    tir_id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app.parties.admin(&headers).await?;
+    let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
+    let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
+    let value = read_body(body)?;
+    let obj = Obj::new(&value, "")?;
+    let name = obj.text("name", TEXT_CHARS_MAX)?;
+    let country = obj.parse("country", Country::parse)?;
+    let status_raw = obj.str("status")?;
+    let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/status"))?;
+    let holder = HolderRecord { tir_id, name, country, status };
+    let body = holder_view(&holder).to_string();
+    app.store.put_holder(holder).await?;
+    Ok(json_response(200, body))
+}
+
+#[utoipa::path(get, path = "/v1/admin/journal/verify", tag = "admin",
+    responses(
+        (status = 200, description = "The recomputed hash chain", body = crate::openapi::JournalVerdict),
+        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn verify_journal(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    app.parties.admin(&headers).await?;
+    let verdict = app.store.verify_journal().await?;
+    Ok(json_response(200, verdict_json(&verdict).to_string()))
+}
+
+pub fn verdict_json(verdict: &tir_store::Verdict) -> Value {
+    json!({
+        "ok": verdict.ok,
+        "entries": verdict.entries,
+        "head": verdict.head,
+        "first_broken": verdict.first_broken.as_ref().map(|(seq, reason)| json!({"seq": seq, "reason": reason})),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlocodes_are_checked() {
+        assert!(parse_unlocode("LTMDK").is_ok());
+        assert_eq!(parse_unlocode("LTMD"), Err(tir_model::ParseError::Length));
+        assert_eq!(parse_unlocode("LTmdk"), Err(tir_model::ParseError::Pattern));
+        assert_eq!(parse_unlocode("QQMDK"), Err(tir_model::ParseError::Unknown));
+    }
+}

@@ -1,0 +1,56 @@
+//! Bearer-token authentication. Tokens are looked up by their SHA-256 hash;
+//! parties never change once created, so found ones are cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::http::HeaderMap;
+use tir_model::party::Party;
+use tir_model::ErrorCode;
+use tir_store::{token, Store};
+
+use crate::error::ApiError;
+
+/// Cached parties before the cache is cleared (bounds memory).
+const CACHED_PARTIES_MAX: usize = 100_000;
+
+pub struct Parties {
+    store: Arc<dyn Store>,
+    admin_token_hash: String,
+    cache: RwLock<HashMap<String, Party>>,
+}
+
+impl Parties {
+    pub fn new(store: Arc<dyn Store>, admin_token: &str) -> Parties {
+        Parties { store, admin_token_hash: token::hash(admin_token), cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// The party behind the request's bearer token: 401 when missing or unknown.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Party, ApiError> {
+        let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
+        let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthenticated)?;
+        let value = value.to_str().map_err(|_| unauthenticated())?;
+        let bearer = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(unauthenticated)?;
+        let hash = token::hash(bearer.trim());
+        if hash == self.admin_token_hash {
+            return Ok(Party::Admin);
+        }
+        if let Some(party) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+            return Ok(party.clone());
+        }
+        let party = self.store.party_by_token_hash(&hash).await?.ok_or_else(unauthenticated)?;
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED_PARTIES_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, party.clone());
+        Ok(party)
+    }
+
+    pub async fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        match self.authenticate(headers).await? {
+            Party::Admin => Ok(()),
+            _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
+        }
+    }
+}

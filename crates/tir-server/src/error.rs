@@ -1,0 +1,67 @@
+//! One error type for the HTTP layer: every failure leaves as a coded contract error.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tir_model::{ErrorCode, EtirError};
+
+#[derive(Debug)]
+pub enum ApiError {
+    Etir(EtirError),
+    /// Logged with its detail; the client sees only code 503.
+    Store(tir_store::StoreError),
+}
+
+impl From<EtirError> for ApiError {
+    fn from(e: EtirError) -> Self {
+        ApiError::Etir(e)
+    }
+}
+
+impl From<tir_store::StoreError> for ApiError {
+    fn from(e: tir_store::StoreError) -> Self {
+        ApiError::Store(e)
+    }
+}
+
+impl ApiError {
+    pub fn code(code: ErrorCode, pointer: &str) -> ApiError {
+        ApiError::Etir(EtirError::new(code, pointer))
+    }
+}
+
+pub fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            ApiError::Etir(e) => e,
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                EtirError::new(ErrorCode::Unavailable, "")
+            }
+        };
+        json_response(error.code.http_status(), error.to_json().to_string())
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::Etir(EtirError::new(ErrorCode::NotFound, "").with_detail("no such route"))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::code(ErrorCode::MethodNotAllowed, "")
+}
+
+/// Maps a failed body read (over `BODY_BYTES_MAX`, or a broken stream) to a coded error.
+pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::Etir(EtirError::new(ErrorCode::BodyTooLarge, "").with_detail(format!(
+            "at most {} bytes",
+            tir_model::limits::BODY_BYTES_MAX
+        )));
+    }
+    ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(rejection.body_text()))
+}

@@ -1,0 +1,130 @@
+//! `tirhub demo`: a server on a fresh SQLite file, seeded with the parties of
+//! a real corridor, whose tokens are printed for the user to try the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
+use tir_model::refdata::border_crossings_of;
+use tir_model::{Country, OfficeCode, TirId};
+use tir_store::{token, NewParty, Store};
+
+use crate::AnyError;
+
+/// Via Baltica and on to Central Europe: each country with two UN/LOCODE
+/// border-crossing points (function `B`) that serve as its customs offices.
+pub const CORRIDOR: [(&str, [&str; 2]); 7] = [
+    ("FI", ["VAI", "VLA"]),
+    ("EE", ["MUG", "LHM"]),
+    ("LV", ["TER", "GRE"]),
+    ("LT", ["MDK", "KYB"]),
+    ("PL", ["KUB", "DOR"]),
+    ("CZ", ["BOH", "CCA"]),
+    ("SK", ["CAD", "BRP"]),
+];
+
+pub const HOLDERS: [(&str, &str, &str); 3] = [
+    ("FIN/001/1001", "Suomi Logistics Oy", "FI"),
+    ("LTU/012/345", "Baltic Haulage UAB", "LT"),
+    ("POL/005/2002", "Wisla Transport Sp. z o.o.", "PL"),
+];
+
+pub struct Seeded {
+    pub admin_token: String,
+    /// (label, party id, token)
+    pub parties: Vec<(String, String, String)>,
+    pub offices: Vec<Office>,
+}
+
+/// The office at a border-crossing point: code = country + location + "001".
+pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
+    let crossing = border_crossings_of(country)
+        .into_iter()
+        .find(|b| b.location == location)
+        .ok_or_else(|| format!("{country}{location} is not a border crossing in the shipped UN/LOCODE data"))?;
+    Ok(Office {
+        code: OfficeCode::parse(&format!("{country}{location}001")).map_err(|e| format!("{country}{location}: {e:?}"))?,
+        country: Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?,
+        name: crossing.name.to_owned(),
+        roles: OfficeRole::ALL.to_vec(),
+        unlocode: Some(format!("{country}{location}")),
+    })
+}
+
+async fn party(
+    store: &Arc<dyn Store>,
+    kind: PartyKind,
+    name: &str,
+    country: Option<Country>,
+    tir_id: Option<TirId>,
+) -> Result<(String, String), AnyError> {
+    let id = format!("{}_{}", &kind.as_str()[..3], token::random_hex(6));
+    let secret = token::generate();
+    let new = NewParty { id: id.clone(), kind, name: name.to_owned(), country, tir_id, token_hash: token::hash(&secret) };
+    store.create_party(new).await?;
+    Ok((id, secret))
+}
+
+pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
+    let mut parties = Vec::new();
+    let mut offices = Vec::new();
+    for (country, locations) in CORRIDOR {
+        let c = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
+        let (id, secret) = party(store, PartyKind::Customs, &format!("Customs of {}", c.name()), Some(c), None).await?;
+        parties.push((format!("customs {country}"), id, secret));
+        for location in locations {
+            let office = office_at(country, location)?;
+            store.put_office(office.clone()).await?;
+            offices.push(office);
+        }
+    }
+    let (id, secret) = party(store, PartyKind::GuaranteeChain, "IRU international guarantee chain", None, None).await?;
+    parties.push(("guarantee chain".to_owned(), id, secret));
+    for (tir_id, name, country) in HOLDERS {
+        let tir_id = TirId::parse(tir_id).map_err(|e| format!("{tir_id}: {e:?}"))?;
+        let country = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
+        store
+            .put_holder(HolderRecord { tir_id: tir_id.clone(), name: name.to_owned(), country, status: HolderStatus::Authorized })
+            .await?;
+        let (id, secret) = party(store, PartyKind::Holder, name, None, Some(tir_id.clone())).await?;
+        parties.push((format!("holder {tir_id}"), id, secret));
+    }
+    Ok(Seeded { admin_token: token::generate(), parties, offices })
+}
+
+pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove the old demo file {}: {e}", PathBuf::from(path).display()).into()),
+        }
+    }
+    let url = format!("sqlite://{}", file.display());
+    let store = tir_store::open(&url).await?;
+    let seeded = seed(&store).await?;
+    println!("tirhub demo: fresh database {}", file.display());
+    println!("\nparties and their bearer tokens (shown once):");
+    println!("  {:<22} {:<20} {}", "admin", "-", seeded.admin_token);
+    for (label, id, secret) in &seeded.parties {
+        println!("  {label:<22} {id:<20} {secret}");
+    }
+    println!("\ncustoms offices (UN/LOCODE border-crossing points):");
+    for office in &seeded.offices {
+        println!(
+            "  {} {} ({})",
+            office.code,
+            office.name,
+            office.unlocode.as_deref().unwrap_or("-")
+        );
+    }
+    println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
+    println!("the README walks a transport through three countries with curl.\n");
+    let app = tir_server::App::new(store, &seeded.admin_token);
+    crate::run_server(app, listen).await?;
+    Ok(ExitCode::SUCCESS)
+}
