@@ -137,10 +137,15 @@ fn authorize<'r>(
             if office.country != *country {
                 return fail(ErrorCode::PartyNotAuthorized, "/office");
             }
-            if guarantee.current_declaration().is_none() {
+            // An I7 carrying its own declaration is judged by that declaration's itinerary.
+            let declaration = match (&request.message, &guarantee.declaration) {
+                (Message::RecordDeclaration { declaration: Some(given), .. }, None) => Some(given),
+                _ => guarantee.current_declaration(),
+            };
+            let Some(declaration) = declaration else {
                 return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
-            }
-            if !guarantee.on_itinerary(*country) {
+            };
+            if !declaration.itinerary.contains(country) {
                 return fail(ErrorCode::PartyNotAuthorized, "/guarantee_reference");
             }
             Ok(Some(office))

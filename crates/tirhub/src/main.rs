@@ -1,6 +1,6 @@
 //! `tirhub`: the eTIR international exchange in one binary.
 
-mod demo;
+use tirhub::{demo, run_server, AnyError};
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -101,8 +101,6 @@ fn main() -> ExitCode {
     }
 }
 
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
-
 async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     if args.admin_token.trim().len() < 16 {
         return Err("the admin token must be at least 16 characters".into());
@@ -111,34 +109,6 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     let app = tir_server::App::new(store, args.admin_token.trim());
     run_server(app, args.listen).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Binds, announces the address, and serves until Ctrl-C or SIGTERM.
-pub(crate) async fn run_server(app: tir_server::App, listen: SocketAddr) -> Result<(), AnyError> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
-    tir_server::serve(listener, app, shutdown_signal()).await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }
 
 async fn audit_verify(db: &str) -> Result<ExitCode, AnyError> {

@@ -1,0 +1,39 @@
+//! The tirhub binary's library: the demo seed, an HTTP client for the
+//! exchange, and scripted transports (used by the demo, tests and tools).
+
+pub mod client;
+pub mod demo;
+pub mod traffic;
+
+use std::net::SocketAddr;
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Binds, announces the address, and serves until Ctrl-C or SIGTERM.
+pub async fn run_server(app: tir_server::App, listen: SocketAddr) -> Result<(), AnyError> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    tir_server::serve(listener, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+

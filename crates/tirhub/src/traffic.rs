@@ -1,0 +1,122 @@
+//! Scripted transports: the messages of one full TIR transport, in order,
+//! each with the token of the party that sends it.
+
+use serde_json::{json, Value};
+
+use crate::client::{segment, Exchange};
+use crate::demo::{office_at, CORRIDOR};
+use crate::AnyError;
+
+pub struct CustomsSide {
+    pub country: String,
+    pub token: String,
+    pub office: String,
+}
+
+/// The parties of one corridor, as seeded over HTTP.
+pub struct Corridor {
+    pub chain: String,
+    pub holder: String,
+    pub holder_tir_id: String,
+    pub customs: Vec<CustomsSide>,
+}
+
+/// Seeds customs, offices, a chain and a holder along the demo corridor
+/// through the admin routes. `tag` keeps holder ids apart between seeds.
+pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<Corridor, AnyError> {
+    let mut customs = Vec::new();
+    for (country, locations) in CORRIDOR {
+        let created = client
+            .expect(admin, "/v1/admin/parties", &json!({"kind": "customs", "name": format!("Customs {country}"), "country": country}), 201)
+            .await?;
+        let office = office_at(country, locations[0])?;
+        let body = json!({"code": office.code.as_str(), "country": country, "name": office.name,
+                          "roles": ["departure", "destination", "entry", "exit"], "unlocode": office.unlocode});
+        client.expect(admin, "/v1/admin/offices", &body, 201).await?;
+        let token = created["token"].as_str().ok_or("no token")?.to_owned();
+        customs.push(CustomsSide { country: country.to_owned(), token, office: office.code.to_string() });
+    }
+    let chain = client.expect(admin, "/v1/admin/parties", &json!({"kind": "guarantee_chain", "name": "Chain"}), 201).await?;
+    let holder_tir_id = format!("LTU/{:03}/{}", tag % 1000, 4242);
+    let (status, text) = client
+        .put(
+            admin,
+            &format!("/v1/admin/holders/{}", segment(&holder_tir_id)),
+            &json!({"name": "Baltic Haulage", "country": "LT", "status": "authorized"}),
+        )
+        .await?;
+    if status != 200 {
+        return Err(format!("PUT holder: {status} {text}").into());
+    }
+    let holder = client
+        .expect(admin, "/v1/admin/parties", &json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": holder_tir_id}), 201)
+        .await?;
+    Ok(Corridor {
+        chain: chain["token"].as_str().ok_or("no token")?.to_owned(),
+        holder: holder["token"].as_str().ok_or("no token")?.to_owned(),
+        holder_tir_id,
+        customs,
+    })
+}
+
+/// A declaration over `stops` (indices into the corridor's customs).
+pub fn declaration(corridor: &Corridor, stops: &[usize]) -> Value {
+    let last = stops.len() - 1;
+    let offices: Vec<Value> = stops
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let role = match i {
+                0 => "departure",
+                i if i == last => "destination",
+                _ => "entry",
+            };
+            json!({"code": corridor.customs[*s].office, "role": role})
+        })
+        .collect();
+    let first = &corridor.customs[stops[0]].country;
+    let final_country = &corridor.customs[stops[last]].country;
+    json!({
+        "itinerary": stops.iter().map(|s| corridor.customs[*s].country.clone()).collect::<Vec<_>>(),
+        "offices": offices,
+        "vehicle": {"registration": "LRT123", "country": "LT"},
+        "seals": ["S-0001", "S-0002"],
+        "consignments": [{
+            "consignor": {"name": "Exporter", "country": first},
+            "consignee": {"name": "Importer", "country": final_country},
+            "goods": [{"hs_code": "870323", "description": "Passenger cars", "packages": 4,
+                       "gross_mass_kg": 6200.0, "value": {"amount": 88000.0, "currency": "EUR"}}]
+        }]
+    })
+}
+
+/// Every message of a full transport: E1, E9, I1, I7, then I9 and I11 in
+/// each country, then I13 in each. Message ids derive from the reference.
+pub fn full_transport(corridor: &Corridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
+    let mut n = 0;
+    let mut message = |kind: &str, extra: Value| {
+        n += 1;
+        let mut body = json!({"message_id": format!("{reference}-{n:02}"), "type": kind, "guarantee_reference": reference});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let departure = &corridor.customs[stops[0]];
+    let mut out = vec![
+        (corridor.chain.clone(), message("E1", json!({"holder": corridor.holder_tir_id}))),
+        (corridor.holder.clone(), message("E9", json!({"declaration": declaration(corridor, stops)}))),
+        (departure.token.clone(), message("I1", json!({"office": departure.office}))),
+        (departure.token.clone(), message("I7", json!({"office": departure.office}))),
+    ];
+    for s in stops {
+        let side = &corridor.customs[*s];
+        out.push((side.token.clone(), message("I9", json!({"office": side.office, "seals": ["S-0002", "S-0001"]}))));
+        out.push((side.token.clone(), message("I11", json!({"office": side.office, "reservations": []}))));
+    }
+    for s in stops {
+        let side = &corridor.customs[*s];
+        out.push((side.token.clone(), message("I13", json!({"office": side.office}))));
+    }
+    out
+}
