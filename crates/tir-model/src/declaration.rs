@@ -4,11 +4,11 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{fail, EtirError, ErrorCode};
+use crate::error::{ErrorCode, EtirError, fail};
 use crate::ids::{Country, Currency, HsCode, OfficeCode};
 use crate::limits::*;
 use crate::party::OfficeRole;
-use crate::wire::{parse_at, Obj};
+use crate::wire::{Obj, parse_at};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Declaration {
@@ -110,11 +110,8 @@ impl Declaration {
                 );
             }
         }
-        let loading_unloading = self
-            .offices
-            .iter()
-            .filter(|o| matches!(o.role, OfficeRole::Departure | OfficeRole::Destination))
-            .count();
+        let loading_unloading =
+            self.offices.iter().filter(|o| matches!(o.role, OfficeRole::Departure | OfficeRole::Destination)).count();
         if loading_unloading > OFFICES_LOADING_UNLOADING_MAX {
             return rule(obj.pointer("offices"), "at most 4 departure and destination offices (Art. 18)");
         }
@@ -220,7 +217,10 @@ fn parse_goods(obj: Obj<'_>) -> Result<Goods, EtirError> {
         None => None,
         Some(v) => {
             let v = v.view();
-            Some(Money { amount: v.positive_f64("amount", AMOUNT_MAX)?, currency: v.parse("currency", Currency::parse)? })
+            Some(Money {
+                amount: v.positive_f64("amount", AMOUNT_MAX)?,
+                currency: v.parse("currency", Currency::parse)?,
+            })
         }
     };
     Ok(Goods { hs_code, description, packages, gross_mass_kg, value })
@@ -229,7 +229,7 @@ fn parse_goods(obj: Obj<'_>) -> Result<Goods, EtirError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     /// A valid declaration for TR → GE → AZ, used across the model's tests.
     pub fn sample() -> Value {

@@ -1,13 +1,13 @@
 //! The eTIR state machine: one function decides what a message does to a
 //! guarantee, given the registries. The store runs it inside its transaction.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::declaration::Declaration;
-use crate::error::{fail, EtirError, ErrorCode};
+use crate::error::{ErrorCode, EtirError, fail};
 use crate::guarantee::{Event, Guarantee, GuaranteeState, Operation, OperationState};
-use crate::ids::{Country, OfficeCode, TirId, Timestamp};
-use crate::message::{check_sender, Message, Request};
+use crate::ids::{Country, OfficeCode, Timestamp, TirId};
+use crate::message::{Message, Request, check_sender};
 use crate::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Recipient};
 
 /// What the state machine may look up: the office list and the ITDB.
@@ -93,8 +93,12 @@ pub fn apply(
         Message::TerminateOperation { reservations, .. } => {
             step.terminate_operation(office.expect("customs act through an office"), reservations)?
         }
-        Message::DischargeOperation { .. } => step.discharge_operation(office.expect("customs act through an office"))?,
-        Message::RefuseStart { reason, .. } => step.refuse_start(office.expect("customs act through an office"), reason)?,
+        Message::DischargeOperation { .. } => {
+            step.discharge_operation(office.expect("customs act through an office"))?
+        }
+        Message::RefuseStart { reason, .. } => {
+            step.refuse_start(office.expect("customs act through an office"), reason)?
+        }
     }
     Ok(step.finish())
 }
@@ -255,7 +259,12 @@ impl Step<'_> {
         }
     }
 
-    fn advance_data(&mut self, registry: &impl Registry, declaration: &Declaration, amendment: bool) -> Result<(), EtirError> {
+    fn advance_data(
+        &mut self,
+        registry: &impl Registry,
+        declaration: &Declaration,
+        amendment: bool,
+    ) -> Result<(), EtirError> {
         self.check_open_for_advance_data()?;
         match (amendment, self.guarantee.advance.is_some()) {
             (false, true) => {
@@ -446,7 +455,8 @@ impl Step<'_> {
             n => format!("TIR operation terminated in {} with {n} reservation(s)", office.country),
         };
         self.record(Some(&office.code), summary);
-        let extra = json!({"country": office.country.as_str(), "office": office.code.as_str(), "reservations": reservations});
+        let extra =
+            json!({"country": office.country.as_str(), "office": office.code.as_str(), "reservations": reservations});
         if let Some(next) = self.guarantee.operations.get(index + 1).map(|op| op.country) {
             self.notify(Recipient::Customs(next), "I15", "previous_operation_terminated", extra.clone());
         }

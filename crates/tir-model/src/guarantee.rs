@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::declaration::Declaration;
-use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, TirId, Timestamp};
+use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, Timestamp, TirId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -69,9 +69,8 @@ macro_rules! string_id {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(deserializer)?;
-                Self::parse(&s).map_err(|e| {
-                    serde::de::Error::custom(format_args!(concat!("invalid ", $what, ": {}"), e))
-                })
+                Self::parse(&s)
+                    .map_err(|e| serde::de::Error::custom(format_args!(concat!("invalid ", $what, ": {}"), e)))
             }
         }
     };
@@ -86,8 +85,7 @@ fn all_digits(s: &str) -> bool {
 }
 
 fn all_upper_or_digit(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// ISO 3166-1 alpha-2 country code listed in `countries.csv`.
@@ -102,9 +100,7 @@ impl Country {
         if !all_upper(s) {
             return Err(ParseError::Pattern);
         }
-        refdata::country_by_alpha2(s)
-            .map(Country)
-            .ok_or(ParseError::Unknown)
+        refdata::country_by_alpha2(s).map(Country).ok_or(ParseError::Unknown)
     }
 
     /// The alpha-2 code.
@@ -142,9 +138,7 @@ impl Currency {
         if !all_upper(s) {
             return Err(ParseError::Pattern);
         }
-        refdata::currency(s)
-            .map(Currency)
-            .ok_or(ParseError::Unknown)
+        refdata::currency(s).map(Currency).ok_or(ParseError::Unknown)
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -215,10 +209,7 @@ impl TirId {
             return Err(ParseError::Pattern);
         }
         let record = refdata::country_by_alpha3(alpha3).ok_or(ParseError::Unknown)?;
-        Ok(TirId {
-            text: s.to_owned(),
-            country: Country(record),
-        })
+        Ok(TirId { text: s.to_owned(), country: Country(record) })
     }
 
     pub fn as_str(&self) -> &str {
@@ -261,10 +252,7 @@ impl OfficeCode {
             return Err(ParseError::Pattern);
         }
         let record = refdata::country_by_alpha2(&s[..2]).ok_or(ParseError::Unknown)?;
-        Ok(OfficeCode {
-            text: s.to_owned(),
-            country: Country(record),
-        })
+        Ok(OfficeCode { text: s.to_owned(), country: Country(record) })
     }
 
     pub fn as_str(&self) -> &str {
@@ -332,17 +320,10 @@ impl Date {
             return Err(ParseError::Pattern);
         };
         let digits = |r: std::ops::Range<usize>| {
-            bytes[r].iter().try_fold(0i64, |acc, &b| {
-                b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-            })
+            bytes[r].iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
         };
-        let (Some(y), b'-', Some(m), b'-', Some(d)) = (
-            digits(0..4),
-            bytes[4],
-            digits(5..7),
-            bytes[7],
-            digits(8..10),
-        ) else {
+        let (Some(y), b'-', Some(m), b'-', Some(d)) = (digits(0..4), bytes[4], digits(5..7), bytes[7], digits(8..10))
+        else {
             return Err(ParseError::Pattern);
         };
         let valid = (Self::MIN_YEAR..=Self::MAX_YEAR).contains(&y)
@@ -376,9 +357,7 @@ impl Date {
     }
 
     fn field(&self, r: std::ops::Range<usize>) -> i64 {
-        self.0[r]
-            .iter()
-            .fold(0, |acc, &b| acc * 10 + i64::from(b - b'0'))
+        self.0[r].iter().fold(0, |acc, &b| acc * 10 + i64::from(b - b'0'))
     }
 }
 
@@ -424,16 +403,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + EPOCH_SHIFT;
     let era = z.div_euclid(DAYS_PER_ERA);
     let day_of_era = z.rem_euclid(DAYS_PER_ERA);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let d = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let m = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let m = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let y = year_of_era + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }
@@ -546,10 +520,7 @@ mod tests {
     fn guarantee_ref_of_wrong_length_is_length() {
         assert_eq!(GuaranteeRef::parse(""), Err(ParseError::Length));
         assert_eq!(GuaranteeRef::parse("ABC"), Err(ParseError::Length));
-        assert_eq!(
-            GuaranteeRef::parse(&"A".repeat(36)),
-            Err(ParseError::Length)
-        );
+        assert_eq!(GuaranteeRef::parse(&"A".repeat(36)), Err(ParseError::Length));
     }
 
     #[test]
@@ -633,10 +604,7 @@ mod tests {
         assert!(car.description().starts_with("Vehicles;"));
         let horse = HsCode::parse("010121").unwrap();
         assert_eq!(horse.chapter(), 1);
-        assert_eq!(
-            horse.description(),
-            "Horses; live, pure-bred breeding animals"
-        );
+        assert_eq!(horse.description(), "Horses; live, pure-bred breeding animals");
         assert_eq!(format!("{horse:?}"), r#"HsCode("010121")"#);
     }
 
@@ -713,34 +681,20 @@ mod tests {
         assert_eq!(f(1_795_880_464_123), "2026-11-28T15:41:04.123Z");
         assert_eq!(f(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(f(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
-        assert_eq!(
-            Timestamp::from_unix_ms(42).to_string(),
-            "1970-01-01T00:00:00.042Z"
-        );
+        assert_eq!(Timestamp::from_unix_ms(42).to_string(), "1970-01-01T00:00:00.042Z");
     }
 
     #[test]
     fn timestamp_formats_extreme_values_without_panicking() {
-        assert!(
-            Timestamp::from_unix_ms(i64::MIN)
-                .to_rfc3339()
-                .starts_with('-')
-        );
-        assert!(
-            Timestamp::from_unix_ms(i64::MAX)
-                .to_rfc3339()
-                .starts_with('+')
-        );
+        assert!(Timestamp::from_unix_ms(i64::MIN).to_rfc3339().starts_with('-'));
+        assert!(Timestamp::from_unix_ms(i64::MAX).to_rfc3339().starts_with('+'));
     }
 
     #[test]
     fn timestamp_serializes_as_integer() {
         let t = Timestamp::from_unix_ms(1_795_880_464_123);
         assert_eq!(serde_json::to_string(&t).unwrap(), "1795880464123");
-        assert_eq!(
-            serde_json::from_str::<Timestamp>("1795880464123").unwrap(),
-            t
-        );
+        assert_eq!(serde_json::from_str::<Timestamp>("1795880464123").unwrap(), t);
         assert_eq!(t.unix_ms(), 1_795_880_464_123);
     }
 
@@ -775,10 +729,7 @@ mod tests {
         assert!(serde_json::from_str::<OfficeCode>("\"LT25\"").is_err());
         assert!(serde_json::from_str::<HsCode>("\"999999\"").is_err());
         let err = serde_json::from_str::<Date>("\"2023-02-29\"").unwrap_err();
-        assert!(
-            err.to_string().contains("invalid date: wrong format"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("invalid date: wrong format"), "{err}");
     }
 
     fn known_country() -> impl Strategy<Value = &'static CountryRecord> {

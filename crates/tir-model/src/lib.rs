@@ -14,5 +14,5 @@ pub mod refdata;
 pub mod view;
 pub mod wire;
 
-pub use error::{EtirError, ErrorCode};
-pub use ids::{Country, Currency, Date, GuaranteeRef, HsCode, OfficeCode, ParseError, TirId, Timestamp};
+pub use error::{ErrorCode, EtirError};
+pub use ids::{Country, Currency, Date, GuaranteeRef, HsCode, OfficeCode, ParseError, Timestamp, TirId};

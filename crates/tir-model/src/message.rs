@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::declaration::Declaration;
-use crate::error::{fail, EtirError, ErrorCode};
+use crate::error::{ErrorCode, EtirError, fail};
 use crate::ids::{Date, GuaranteeRef, OfficeCode, ParseError, TirId};
 use crate::limits::*;
 use crate::party::PartyKind;
@@ -159,18 +159,15 @@ impl Request {
                 };
                 Message::RecordDeclaration { office, declaration }
             }
-            MessageType::I9 => Message::StartOperation {
-                office: office()?,
-                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
-            },
+            MessageType::I9 => {
+                Message::StartOperation { office: office()?, seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)? }
+            }
             MessageType::I11 => Message::TerminateOperation {
                 office: office()?,
                 reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
             },
             MessageType::I13 => Message::DischargeOperation { office: office()? },
-            MessageType::I17 => {
-                Message::RefuseStart { office: office()?, reason: obj.text("reason", TEXT_CHARS_MAX)? }
-            }
+            MessageType::I17 => Message::RefuseStart { office: office()?, reason: obj.text("reason", TEXT_CHARS_MAX)? },
         };
         Ok(Request { message_id, kind, guarantee_reference, message })
     }
@@ -194,7 +191,9 @@ impl Request {
             Message::AdvanceData { declaration } | Message::AdvanceAmendment { declaration } => {
                 codes.extend(declaration.offices.iter().map(|o| o.code.clone()));
             }
-            Message::RegisterGuarantee { .. } | Message::CancelGuarantee { .. } | Message::AdvanceCancellation { .. } => {}
+            Message::RegisterGuarantee { .. }
+            | Message::CancelGuarantee { .. }
+            | Message::AdvanceCancellation { .. } => {}
         }
         codes.sort();
         codes.dedup();
@@ -265,7 +264,10 @@ mod tests {
 
     #[test]
     fn unknown_type_is_110_at_type() {
-        assert_eq!(error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH1234"})), (110, "/type".into()));
+        assert_eq!(
+            error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH1234"})),
+            (110, "/type".into())
+        );
     }
 
     #[test]
@@ -309,7 +311,8 @@ mod tests {
     #[test]
     fn referenced_offices_include_the_declaration() {
         let v = json!({"message_id": "m", "type": "I7", "guarantee_reference": "XH1234", "office": "TR000100", "declaration": sample()});
-        let codes: Vec<String> = Request::parse(&v).unwrap().referenced_offices().iter().map(|c| c.to_string()).collect();
+        let codes: Vec<String> =
+            Request::parse(&v).unwrap().referenced_offices().iter().map(|c| c.to_string()).collect();
         assert_eq!(codes, ["AZ000200", "GE000100", "TR000100"]);
     }
 

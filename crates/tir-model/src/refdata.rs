@@ -56,12 +56,7 @@ pub fn hs_search(query: &str, limit: usize) -> Vec<(&'static str, &'static str)>
     }
     if query.bytes().all(|b| b.is_ascii_digit()) {
         let start = HS.partition_point(|&(code, _)| code < query);
-        return HS[start..]
-            .iter()
-            .take_while(|(code, _)| code.starts_with(query))
-            .take(limit)
-            .copied()
-            .collect();
+        return HS[start..].iter().take_while(|(code, _)| code.starts_with(query)).take(limit).copied().collect();
     }
     let query = query.to_lowercase();
     let wanted: Vec<&str> = words(&query).collect();
@@ -80,18 +75,13 @@ pub fn hs_search(query: &str, limit: usize) -> Vec<(&'static str, &'static str)>
 /// Country by ISO 3166-1 alpha-2 code (exact, upper case).
 pub fn country_by_alpha2(alpha2: &str) -> Option<&'static CountryRecord> {
     let list = &COUNTRIES.list;
-    list.binary_search_by(|c| c.alpha2.cmp(alpha2))
-        .ok()
-        .map(|i| &list[i])
+    list.binary_search_by(|c| c.alpha2.cmp(alpha2)).ok().map(|i| &list[i])
 }
 
 /// Country by ISO 3166-1 alpha-3 code (exact, upper case).
 pub fn country_by_alpha3(alpha3: &str) -> Option<&'static CountryRecord> {
     let data = &*COUNTRIES;
-    data.by_alpha3
-        .binary_search_by(|&i| data.list[i].alpha3.cmp(alpha3))
-        .ok()
-        .map(|i| &data.list[data.by_alpha3[i]])
+    data.by_alpha3.binary_search_by(|&i| data.list[i].alpha3.cmp(alpha3)).ok().map(|i| &data.list[data.by_alpha3[i]])
 }
 
 /// All countries, sorted by alpha-2 code.
@@ -118,17 +108,12 @@ pub fn border_crossings() -> &'static [BorderCrossing] {
 pub fn border_crossings_of(country: &str) -> Vec<&'static BorderCrossing> {
     let all = &*BORDER_CROSSINGS;
     let start = all.partition_point(|b| b.country < country);
-    all[start..]
-        .iter()
-        .take_while(|b| b.country == country)
-        .collect()
+    all[start..].iter().take_while(|b| b.country == country).collect()
 }
 
 /// The interned `(code, description)` entry, so ids can hold `'static` refs.
 pub(crate) fn hs_entry(code: &str) -> Option<&'static (&'static str, &'static str)> {
-    HS.binary_search_by(|&(c, _)| c.cmp(code))
-        .ok()
-        .map(|i| &HS[i])
+    HS.binary_search_by(|&(c, _)| c.cmp(code)).ok().map(|i| &HS[i])
 }
 
 /// The interned currency code, so `Currency` can be `Copy`.
@@ -139,29 +124,20 @@ pub(crate) fn currency(code: &str) -> Option<&'static str> {
 
 /// Whether some word of `text` starts with `prefix` (itself one word).
 fn has_word_prefix(text: &str, prefix: &str) -> bool {
-    text.match_indices(prefix).any(|(i, _)| {
-        text[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric())
-    })
+    text.match_indices(prefix).any(|(i, _)| text[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric()))
 }
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
 }
 
 const LOAD_FAILED: &str = "shipped reference data in crates/tir-model/data is malformed";
 
-static HS: LazyLock<Vec<(&'static str, &'static str)>> =
-    LazyLock::new(|| load_hs(HS_CSV).expect(LOAD_FAILED));
+static HS: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| load_hs(HS_CSV).expect(LOAD_FAILED));
 /// Lower-cased descriptions, parallel to `HS`; built on the first search so
 /// each query is a substring scan rather than per-row case folding.
-static HS_LOWER: LazyLock<Vec<String>> =
-    LazyLock::new(|| HS.iter().map(|(_, d)| d.to_lowercase()).collect());
-static COUNTRIES: LazyLock<Countries> =
-    LazyLock::new(|| load_countries(COUNTRIES_CSV).expect(LOAD_FAILED));
+static HS_LOWER: LazyLock<Vec<String>> = LazyLock::new(|| HS.iter().map(|(_, d)| d.to_lowercase()).collect());
+static COUNTRIES: LazyLock<Countries> = LazyLock::new(|| load_countries(COUNTRIES_CSV).expect(LOAD_FAILED));
 static BORDER_CROSSINGS: LazyLock<Vec<BorderCrossing>> =
     LazyLock::new(|| load_border_crossings(BORDER_CROSSINGS_CSV).expect(LOAD_FAILED));
 
@@ -189,24 +165,13 @@ impl fmt::Display for DataError {
 
 /// Data rows of a CSV file after checking its header; yields
 /// `(line number, fields)`.
-fn rows(
-    file: &'static str,
-    text: &'static str,
-    header: &[&str],
-) -> Result<Vec<(usize, Vec<&'static str>)>, DataError> {
-    let err = |line: usize, problem: Cow<'static, str>| DataError {
-        file,
-        line,
-        problem,
-    };
+fn rows(file: &'static str, text: &'static str, header: &[&str]) -> Result<Vec<(usize, Vec<&'static str>)>, DataError> {
+    let err = |line: usize, problem: Cow<'static, str>| DataError { file, line, problem };
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (_, first) = lines.next().ok_or_else(|| err(1, "empty file".into()))?;
     let found = split_csv_line(first).map_err(|e| err(1, e.to_string().into()))?;
     if found != header {
-        return Err(err(
-            1,
-            format!("header {found:?}, expected {header:?}").into(),
-        ));
+        return Err(err(1, format!("header {found:?}, expected {header:?}").into()));
     }
     let mut out = Vec::new();
     for (n, line) in lines {
@@ -215,10 +180,7 @@ fn rows(
         }
         let fields = split_csv_line(line).map_err(|e| err(n, e.to_string().into()))?;
         if fields.len() != header.len() {
-            return Err(err(
-                n,
-                format!("{} fields, expected {}", fields.len(), header.len()).into(),
-            ));
+            return Err(err(n, format!("{} fields, expected {}", fields.len(), header.len()).into()));
         }
         out.push((n, fields.into_iter().map(leak).collect()));
     }
@@ -244,21 +206,13 @@ fn load_hs(text: &'static str) -> Result<Vec<(&'static str, &'static str)>, Data
     for (line, f) in rows(FILE, text, &["hscode", "description"])? {
         let (code, description) = (f[0], f[1]);
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DataError {
-                file: FILE,
-                line,
-                problem: format!("bad code {code:?}").into(),
-            });
+            return Err(DataError { file: FILE, line, problem: format!("bad code {code:?}").into() });
         }
         list.push((code, description));
     }
     list.sort_unstable();
     if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(DataError {
-            file: FILE,
-            line: 0,
-            problem: format!("duplicate code {}", w[0].0).into(),
-        });
+        return Err(DataError { file: FILE, line: 0, problem: format!("duplicate code {}", w[0].0).into() });
     }
     Ok(list)
 }
@@ -267,23 +221,14 @@ fn load_countries(text: &'static str) -> Result<Countries, DataError> {
     const FILE: &str = "countries.csv";
     let mut list = Vec::new();
     for (line, f) in rows(FILE, text, &["alpha2", "alpha3", "name", "currency"])? {
-        let record = CountryRecord {
-            alpha2: f[0],
-            alpha3: f[1],
-            name: f[2],
-            currency: f[3],
-        };
+        let record = CountryRecord { alpha2: f[0], alpha3: f[1], name: f[2], currency: f[3] };
         // Country/TirId/OfficeCode rely on these shapes.
         let ok = is_upper(record.alpha2, 2)
             && is_upper(record.alpha3, 3)
             && !record.name.is_empty()
             && (record.currency.is_empty() || is_upper(record.currency, 3));
         if !ok {
-            return Err(DataError {
-                file: FILE,
-                line,
-                problem: format!("bad row {record:?}").into(),
-            });
+            return Err(DataError { file: FILE, line, problem: format!("bad row {record:?}").into() });
         }
         list.push(record);
     }
@@ -291,29 +236,15 @@ fn load_countries(text: &'static str) -> Result<Countries, DataError> {
     let mut by_alpha3: Vec<usize> = (0..list.len()).collect();
     by_alpha3.sort_unstable_by_key(|&i| list[i].alpha3);
     let dup2 = list.windows(2).find(|w| w[0].alpha2 == w[1].alpha2);
-    let dup3 = by_alpha3
-        .windows(2)
-        .find(|w| list[w[0]].alpha3 == list[w[1]].alpha3);
+    let dup3 = by_alpha3.windows(2).find(|w| list[w[0]].alpha3 == list[w[1]].alpha3);
     if dup2.is_some() || dup3.is_some() {
-        return Err(DataError {
-            file: FILE,
-            line: 0,
-            problem: "duplicate alpha-2 or alpha-3 code".into(),
-        });
+        return Err(DataError { file: FILE, line: 0, problem: "duplicate alpha-2 or alpha-3 code".into() });
     }
-    let mut currencies: Vec<&'static str> = list
-        .iter()
-        .map(|c| c.currency)
-        .filter(|c| !c.is_empty())
-        .chain(EXTRA_CURRENCIES)
-        .collect();
+    let mut currencies: Vec<&'static str> =
+        list.iter().map(|c| c.currency).filter(|c| !c.is_empty()).chain(EXTRA_CURRENCIES).collect();
     currencies.sort_unstable();
     currencies.dedup();
-    Ok(Countries {
-        list,
-        by_alpha3,
-        currencies,
-    })
+    Ok(Countries { list, by_alpha3, currencies })
 }
 
 fn load_border_crossings(text: &'static str) -> Result<Vec<BorderCrossing>, DataError> {
@@ -321,11 +252,7 @@ fn load_border_crossings(text: &'static str) -> Result<Vec<BorderCrossing>, Data
     let header = ["country", "location", "name", "status", "lat", "lon"];
     let mut list = Vec::new();
     for (line, f) in rows(FILE, text, &header)? {
-        let bad = |what: &str| DataError {
-            file: FILE,
-            line,
-            problem: format!("bad {what}").into(),
-        };
+        let bad = |what: &str| DataError { file: FILE, line, problem: format!("bad {what}").into() };
         let coordinate = |s: &str, max: f64, what: &str| -> Result<Option<f64>, DataError> {
             if s.is_empty() {
                 return Ok(None);
@@ -385,10 +312,7 @@ fn split_csv_line(line: &str) -> Result<Vec<Cow<'_, str>>, CsvError> {
             let mut owned: Option<String> = None;
             let mut from = 0;
             let end = loop {
-                let at = quoted[from..]
-                    .find('"')
-                    .map(|i| from + i)
-                    .ok_or(CsvError::Unclosed)?;
+                let at = quoted[from..].find('"').map(|i| from + i).ok_or(CsvError::Unclosed)?;
                 if quoted[at + 1..].starts_with('"') {
                     let buf = owned.get_or_insert_with(String::new);
                     buf.push_str(&quoted[from..=at]);
@@ -439,10 +363,7 @@ mod tests {
 
     #[test]
     fn csv_line_keeps_commas_inside_quotes() {
-        assert_eq!(
-            split_csv_line(r#"0101,"Horses, asses; live",x"#).unwrap(),
-            ["0101", "Horses, asses; live", "x"]
-        );
+        assert_eq!(split_csv_line(r#"0101,"Horses, asses; live",x"#).unwrap(), ["0101", "Horses, asses; live", "x"]);
     }
 
     #[test]
@@ -493,10 +414,7 @@ mod tests {
         let cars = hs_subheading("870323").unwrap();
         assert!(cars.starts_with("Vehicles;"), "{cars}");
         assert!(cars.contains("1500"), "{cars}");
-        assert_eq!(
-            hs_subheading("010121"),
-            Some("Horses; live, pure-bred breeding animals")
-        );
+        assert_eq!(hs_subheading("010121"), Some("Horses; live, pure-bred breeding animals"));
     }
 
     #[test]
@@ -512,11 +430,7 @@ mod tests {
         assert!(!found.is_empty());
         assert!(found.len() <= 5);
         assert_eq!(found[0].0, "010121");
-        assert!(
-            found
-                .iter()
-                .all(|(_, d)| d.to_lowercase().contains("horses"))
-        );
+        assert!(found.iter().all(|(_, d)| d.to_lowercase().contains("horses")));
     }
 
     #[test]
@@ -531,10 +445,7 @@ mod tests {
         assert!(found.len() > 5);
         assert!(found.iter().all(|(c, _)| c.starts_with("8703")));
         assert!(found.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(
-            hs_search("870323", 10),
-            [("870323", hs_subheading("870323").unwrap())]
-        );
+        assert_eq!(hs_search("870323", 10), [("870323", hs_subheading("870323").unwrap())]);
     }
 
     #[test]
@@ -567,9 +478,7 @@ mod tests {
 
     #[test]
     fn currencies_include_country_currencies_and_extras() {
-        for code in [
-            "EUR", "USD", "GBP", "CHF", "XDR", "TRY", "RUB", "KZT", "NAD",
-        ] {
+        for code in ["EUR", "USD", "GBP", "CHF", "XDR", "TRY", "RUB", "KZT", "NAD"] {
             assert!(is_currency(code), "{code}");
         }
         for code in ["", "eur", "EURO", "XXX", "ZZZ"] {
@@ -590,11 +499,7 @@ mod tests {
 
     #[test]
     fn border_crossings_are_sorted_by_country() {
-        assert!(
-            border_crossings()
-                .windows(2)
-                .all(|w| (w[0].country, w[0].location) <= (w[1].country, w[1].location))
-        );
+        assert!(border_crossings().windows(2).all(|w| (w[0].country, w[0].location) <= (w[1].country, w[1].location)));
     }
 
     proptest! {

@@ -1,6 +1,6 @@
 //! The JSON views of the contract (E5/I5, I3, I19, the response messages).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::guarantee::{Guarantee, Operation};
 use crate::message::Request;

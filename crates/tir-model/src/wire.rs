@@ -3,14 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{fail, EtirError, ErrorCode};
+use crate::error::{ErrorCode, EtirError, fail};
 use crate::ids::ParseError;
 
 /// Parses a request body. Malformed JSON is a format error at the root.
 pub fn parse_body(body: &[u8]) -> Result<Value, EtirError> {
-    serde_json::from_slice(body).map_err(|e| {
-        EtirError::new(ErrorCode::WrongFormat, "").with_detail(format!("malformed JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| EtirError::new(ErrorCode::WrongFormat, "").with_detail(format!("malformed JSON: {e}")))
 }
 
 /// Canonical JSON text: object keys sorted, no whitespace. Two bodies that
@@ -66,9 +65,8 @@ pub fn parse_at<T>(
     pointer: &str,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<T, EtirError> {
-    parse(raw).map_err(|e| {
-        EtirError::new(parse_error_code(e), pointer).with_detail(format!("{raw:?} is not accepted here"))
-    })
+    parse(raw)
+        .map_err(|e| EtirError::new(parse_error_code(e), pointer).with_detail(format!("{raw:?} is not accepted here")))
 }
 
 /// A JSON object together with its pointer.
@@ -173,9 +171,7 @@ impl<'a> Obj<'a> {
         match self.required(key)? {
             Value::Array(items) if items.len() > items_max => fail(ErrorCode::WrongLength, pointer)
                 .map_err(|e: EtirError| e.with_detail(format!("at most {items_max} items"))),
-            Value::Array(items) => {
-                Ok(items.iter().enumerate().map(|(i, v)| (format!("{pointer}/{i}"), v)).collect())
-            }
+            Value::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| (format!("{pointer}/{i}"), v)).collect()),
             _ => fail(ErrorCode::WrongFormat, pointer),
         }
     }
@@ -233,7 +229,9 @@ fn check_text(raw: &str, pointer: &str, chars_max: usize) -> Result<String, Etir
         return fail(ErrorCode::RequiredFieldMissing, pointer);
     }
     if raw.chars().count() > chars_max {
-        return Err(EtirError::new(ErrorCode::WrongLength, pointer).with_detail(format!("at most {chars_max} characters")));
+        return Err(
+            EtirError::new(ErrorCode::WrongLength, pointer).with_detail(format!("at most {chars_max} characters"))
+        );
     }
     Ok(raw.to_owned())
 }

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tir_model::exchange::{self, Notification, Outcome, Registry};
-use tir_model::guarantee::{
-    DeclarationState, Guarantee, GuaranteeState, Operation, OperationState,
-};
+use tir_model::guarantee::{DeclarationState, Guarantee, GuaranteeState, Operation, OperationState};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Recipient};
 use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId};
@@ -47,10 +45,7 @@ struct World {
 impl World {
     fn new() -> World {
         use OfficeRole::*;
-        let mut world = World {
-            offices: HashMap::new(),
-            holders: HashMap::new(),
-        };
+        let mut world = World { offices: HashMap::new(), holders: HashMap::new() };
         world.add_office(TR, "Kapikule", &[Departure, Exit]);
         world.add_office(TR_EXIT, "Sarp", &[Exit]);
         world.add_office(GE, "Sarpi", &[Entry, Exit]);
@@ -75,12 +70,7 @@ impl World {
 
     fn set_holder(&mut self, raw: &str, status: HolderStatus) {
         let id = tir_id(raw);
-        let record = HolderRecord {
-            tir_id: id.clone(),
-            name: format!("holder {raw}"),
-            country: id.country(),
-            status,
-        };
+        let record = HolderRecord { tir_id: id.clone(), name: format!("holder {raw}"), country: id.country(), status };
         self.holders.insert(id, record);
     }
 }
@@ -96,36 +86,23 @@ impl Registry for World {
 }
 
 fn chain() -> Party {
-    Party::GuaranteeChain {
-        id: "chain-1".into(),
-    }
+    Party::GuaranteeChain { id: "chain-1".into() }
 }
 
 fn other_chain() -> Party {
-    Party::GuaranteeChain {
-        id: "chain-2".into(),
-    }
+    Party::GuaranteeChain { id: "chain-2".into() }
 }
 
 fn holder() -> Party {
-    Party::Holder {
-        id: "h1".into(),
-        tir_id: tir_id(HOLDER),
-    }
+    Party::Holder { id: "h1".into(), tir_id: tir_id(HOLDER) }
 }
 
 fn other_holder() -> Party {
-    Party::Holder {
-        id: "h2".into(),
-        tir_id: tir_id(OTHER_HOLDER),
-    }
+    Party::Holder { id: "h2".into(), tir_id: tir_id(OTHER_HOLDER) }
 }
 
 fn customs(code: &str) -> Party {
-    Party::Customs {
-        id: format!("customs-{}", code.to_lowercase()),
-        country: country(code),
-    }
+    Party::Customs { id: format!("customs-{}", code.to_lowercase()), country: country(code) }
 }
 
 // ---------------------------------------------------------------- bodies
@@ -158,11 +135,8 @@ fn declaration_sealed(seals: &[&str]) -> Value {
 }
 
 fn body(kind: &str, fields: Value) -> Value {
-    let mut v =
-        json!({"message_id": format!("m-{kind}"), "type": kind, "guarantee_reference": REF});
-    v.as_object_mut()
-        .unwrap()
-        .extend(fields.as_object().unwrap().clone());
+    let mut v = json!({"message_id": format!("m-{kind}"), "type": kind, "guarantee_reference": REF});
+    v.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
     v
 }
 
@@ -179,10 +153,7 @@ fn e1_valid_until(date: &str) -> Value {
 }
 
 fn e3() -> Value {
-    body(
-        "E3",
-        json!({"reason": "guarantee withdrawn by the association"}),
-    )
+    body("E3", json!({"reason": "guarantee withdrawn by the association"}))
 }
 
 fn e9(declaration: Value) -> Value {
@@ -218,10 +189,7 @@ fn i9_sealed(office: &str, seals: &[&str]) -> Value {
 }
 
 fn i11(office: &str, reservations: &[&str]) -> Value {
-    body(
-        "I11",
-        json!({"office": office, "reservations": reservations}),
-    )
+    body("I11", json!({"office": office, "reservations": reservations}))
 }
 
 fn i13(office: &str) -> Value {
@@ -229,10 +197,7 @@ fn i13(office: &str) -> Value {
 }
 
 fn i17(office: &str) -> Value {
-    body(
-        "I17",
-        json!({"office": office, "reason": "load not as declared"}),
-    )
+    body("I17", json!({"office": office, "reason": "load not as declared"}))
 }
 
 // ---------------------------------------------------------------- driver
@@ -252,24 +217,13 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        Run {
-            world: World::new(),
-            guarantee: None,
-            now: start_time(),
-        }
+        Run { world: World::new(), guarantee: None, now: start_time() }
     }
 
     fn send(&mut self, sender: &Party, body: Value) -> Result<Outcome, EtirError> {
         self.now = Timestamp::from_unix_ms(self.now.unix_ms() + MINUTE_MS);
-        let request =
-            Request::parse(&body).unwrap_or_else(|e| panic!("{body} does not parse: {e}"));
-        let outcome = exchange::apply(
-            &self.world,
-            sender,
-            &request,
-            self.guarantee.as_ref(),
-            self.now,
-        )?;
+        let request = Request::parse(&body).unwrap_or_else(|e| panic!("{body} does not parse: {e}"));
+        let outcome = exchange::apply(&self.world, sender, &request, self.guarantee.as_ref(), self.now)?;
         self.guarantee = Some(outcome.guarantee.clone());
         Ok(outcome)
     }
@@ -288,11 +242,7 @@ impl Run {
         let before = self.guarantee.clone();
         let kind = body["type"].clone();
         match self.send(sender, body) {
-            Ok(outcome) => panic!(
-                "{kind} from {} accepted, expected {code}: {:?}",
-                sender.id(),
-                outcome.guarantee
-            ),
+            Ok(outcome) => panic!("{kind} from {} accepted, expected {code}: {:?}", sender.id(), outcome.guarantee),
             Err(e) => assert_error(&e, code, pointer),
         }
         assert_eq!(self.guarantee, before);
@@ -322,21 +272,13 @@ impl Run {
 }
 
 fn assert_error(error: &EtirError, code: u16, pointer: &str) {
-    assert_eq!(
-        (error.code.number(), error.pointer.as_str()),
-        (code, pointer),
-        "got {error}"
-    );
+    assert_eq!((error.code.number(), error.pointer.as_str()), (code, pointer), "got {error}");
 }
 
 /// E1 → E9 → I1 → I7, then I9/I11/I13 in TR, GE and AZ.
 fn happy_path_with(declaration: Value) -> Vec<(Party, Value)> {
-    let mut steps = vec![
-        (chain(), e1()),
-        (holder(), e9(declaration)),
-        (customs("TR"), i1(TR)),
-        (customs("TR"), i7(TR)),
-    ];
+    let mut steps =
+        vec![(chain(), e1()), (holder(), e9(declaration)), (customs("TR"), i1(TR)), (customs("TR"), i7(TR))];
     for (code, office) in [("TR", TR), ("GE", GE), ("AZ", AZ)] {
         steps.push((customs(code), i9(office)));
         steps.push((customs(code), i11(office, &[])));
@@ -371,14 +313,7 @@ fn run_to(steps: usize) -> Run {
 fn feed(notifications: &[Notification]) -> Vec<String> {
     notifications
         .iter()
-        .map(|n| {
-            format!(
-                "{} {} {}",
-                n.recipient.key(),
-                n.kind,
-                n.payload["event"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload["event"].as_str().unwrap_or("?")))
         .collect()
 }
 
@@ -393,12 +328,7 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
     assert!(n.is_empty());
     let g = run.g();
     assert_eq!(
-        (
-            g.state,
-            g.reference.as_str(),
-            g.holder.as_str(),
-            g.chain.as_str()
-        ),
+        (g.state, g.reference.as_str(), g.holder.as_str(), g.chain.as_str()),
         (GuaranteeState::Registered, REF, HOLDER, "chain-1")
     );
     assert_eq!(g.registered_at, run.now);
@@ -407,10 +337,7 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
     let n = run.ok(&holder(), e9(declaration()));
     assert_eq!(feed(&n), ["customs:TR E9 advance_data"]);
     assert_eq!(n[0].payload["holder"], HOLDER);
-    assert_eq!(
-        n[0].payload["declaration"]["itinerary"],
-        json!(["TR", "GE", "AZ"])
-    );
+    assert_eq!(n[0].payload["declaration"]["itinerary"], json!(["TR", "GE", "AZ"]));
     assert_eq!(n[0].payload["message_type"], "E9");
     assert_eq!(n[0].payload["at"], run.now.to_rfc3339());
     assert_eq!(run.g().declaration_state(), DeclarationState::Advance);
@@ -436,19 +363,10 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
     assert_eq!(run.g().declaration_state(), DeclarationState::Recorded);
     assert!(run.g().advance.is_none());
     assert_eq!(run.op_states(), [Pending, Pending, Pending]);
-    let countries: Vec<&str> = run
-        .g()
-        .operations
-        .iter()
-        .map(|op| op.country.as_str())
-        .collect();
+    let countries: Vec<&str> = run.g().operations.iter().map(|op| op.country.as_str()).collect();
     assert_eq!(countries, ["TR", "GE", "AZ"]);
 
-    let legs = [
-        ("TR", TR, Some("customs:GE")),
-        ("GE", GE, Some("customs:AZ")),
-        ("AZ", AZ, None),
-    ];
+    let legs = [("TR", TR, Some("customs:GE")), ("GE", GE, Some("customs:AZ")), ("AZ", AZ, None)];
     for (i, (code, office, next)) in legs.into_iter().enumerate() {
         let n = run.ok(&customs(code), i9_sealed(office, &[SEAL]));
         assert_eq!(feed(&n), ["chain:chain-1 E7 operation_started"]);
@@ -459,16 +377,10 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
         assert_eq!(run.op(i).office.as_ref().map(|o| o.as_str()), Some(office));
         assert_eq!(run.op(i).terminated_at, None);
 
-        let reservations: &[&str] = if code == "GE" {
-            &["seal scratched"]
-        } else {
-            &[]
-        };
+        let reservations: &[&str] = if code == "GE" { &["seal scratched"] } else { &[] };
         let n = run.ok(&customs(code), i11(office, reservations));
-        let mut expected: Vec<String> = next
-            .map(|key| format!("{key} I15 previous_operation_terminated"))
-            .into_iter()
-            .collect();
+        let mut expected: Vec<String> =
+            next.map(|key| format!("{key} I15 previous_operation_terminated")).into_iter().collect();
         expected.push("chain:chain-1 E7 operation_terminated".into());
         assert_eq!(feed(&n), expected);
         assert_eq!(n[0].payload["reservations"], json!(reservations));
@@ -486,16 +398,8 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
         assert_eq!(run.op(i).state, Discharged);
         assert_eq!(run.op(i).discharged_at, Some(run.now));
         // Later operations stay untouched until their turn.
-        assert!(
-            run.g().operations[i + 1..]
-                .iter()
-                .all(|op| op.state == Pending)
-        );
-        let state = if next.is_some() {
-            GuaranteeState::Accepted
-        } else {
-            GuaranteeState::Released
-        };
+        assert!(run.g().operations[i + 1..].iter().all(|op| op.state == Pending));
+        let state = if next.is_some() { GuaranteeState::Accepted } else { GuaranteeState::Released };
         assert_eq!(run.state(), state);
     }
     assert_eq!(run.op_states(), [Discharged, Discharged, Discharged]);
@@ -509,29 +413,14 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
 fn happy_path_driver_reaches_each_named_stage() {
     use OperationState::*;
     assert_eq!(run_to(REGISTERED).state(), GuaranteeState::Registered);
-    assert_eq!(
-        run_to(ADVANCED).g().declaration_state(),
-        DeclarationState::Advance
-    );
+    assert_eq!(run_to(ADVANCED).g().declaration_state(), DeclarationState::Advance);
     assert_eq!(run_to(ACCEPTED).state(), GuaranteeState::Accepted);
     assert_eq!(run_to(RECORDED).op_states(), [Pending, Pending, Pending]);
     assert_eq!(run_to(STARTED_TR).op_states(), [Started, Pending, Pending]);
-    assert_eq!(
-        run_to(TERMINATED_TR).op_states(),
-        [Terminated, Pending, Pending]
-    );
-    assert_eq!(
-        run_to(DISCHARGED_TR).op_states(),
-        [Discharged, Pending, Pending]
-    );
-    assert_eq!(
-        run_to(STARTED_GE).op_states(),
-        [Discharged, Started, Pending]
-    );
-    assert_eq!(
-        run_to(TERMINATED_GE).op_states(),
-        [Discharged, Terminated, Pending]
-    );
+    assert_eq!(run_to(TERMINATED_TR).op_states(), [Terminated, Pending, Pending]);
+    assert_eq!(run_to(DISCHARGED_TR).op_states(), [Discharged, Pending, Pending]);
+    assert_eq!(run_to(STARTED_GE).op_states(), [Discharged, Started, Pending]);
+    assert_eq!(run_to(TERMINATED_GE).op_states(), [Discharged, Terminated, Pending]);
     assert_eq!(run_to(RELEASED).state(), GuaranteeState::Released);
 }
 
@@ -548,13 +437,7 @@ fn discharge_out_of_order_releases_only_after_the_last_one() {
     ]);
     assert_eq!(run.state(), GuaranteeState::Accepted);
     let n = run.ok(&customs("TR"), i13(TR));
-    assert_eq!(
-        feed(&n),
-        [
-            "chain:chain-1 E7 operation_discharged",
-            "chain:chain-1 E7 guarantee_released"
-        ]
-    );
+    assert_eq!(feed(&n), ["chain:chain-1 E7 operation_discharged", "chain:chain-1 E7 guarantee_released"]);
     assert_eq!(run.state(), GuaranteeState::Released);
 }
 
@@ -577,12 +460,7 @@ fn advance_data_naming_an_unknown_office_is_rejected_with_110_at_its_code() {
 fn recorded_declaration_naming_an_unknown_office_is_rejected_with_110_at_its_code() {
     let mut d = declaration();
     d["offices"][2]["code"] = json!("AZ999999");
-    run_to(ACCEPTED).rejects(
-        &customs("TR"),
-        i7_with(TR, d),
-        110,
-        "/declaration/offices/2/code",
-    );
+    run_to(ACCEPTED).rejects(&customs("TR"), i7_with(TR, d), 110, "/declaration/offices/2/code");
 }
 
 #[test]
@@ -591,12 +469,7 @@ fn declared_office_lacking_the_declared_role_is_rejected_with_111_at_its_role() 
     let mut d = declaration();
     d["offices"][1]["role"] = json!("destination");
     run_to(REGISTERED).rejects(&holder(), e9(d.clone()), 111, "/declaration/offices/1/role");
-    run_to(ACCEPTED).rejects(
-        &customs("TR"),
-        i7_with(TR, d),
-        111,
-        "/declaration/offices/1/role",
-    );
+    run_to(ACCEPTED).rejects(&customs("TR"), i7_with(TR, d), 111, "/declaration/offices/1/role");
 }
 
 // ---------------------------------------------------------------- 2xx
@@ -635,10 +508,7 @@ fn advance_data_on_a_released_guarantee_is_rejected_with_201() {
 #[test]
 fn guarantee_valid_until_a_past_date_cannot_be_accepted_201() {
     let mut run = Run::new();
-    run.drive([
-        (chain(), e1_valid_until("2020-01-01")),
-        (holder(), e9(declaration())),
-    ]);
+    run.drive([(chain(), e1_valid_until("2020-01-01")), (holder(), e9(declaration()))]);
     run.rejects(&customs("TR"), i1(TR), 201, "/guarantee_reference");
     assert_eq!(run.state(), GuaranteeState::Registered);
 }
@@ -646,10 +516,7 @@ fn guarantee_valid_until_a_past_date_cannot_be_accepted_201() {
 #[test]
 fn guarantee_valid_until_today_can_still_be_accepted() {
     let mut run = Run::new();
-    run.drive([
-        (chain(), e1_valid_until("2026-11-28")),
-        (holder(), e9(declaration())),
-    ]);
+    run.drive([(chain(), e1_valid_until("2026-11-28")), (holder(), e9(declaration()))]);
     run.ok(&customs("TR"), i1(TR));
     assert_eq!(run.state(), GuaranteeState::Accepted);
 }
@@ -803,30 +670,10 @@ fn seals_missing_or_extra_are_rejected_with_309_at_seals() {
         run
     };
     recorded(two.clone()).rejects(&customs("TR"), i9_sealed(TR, &["TR-1"]), 309, "/seals");
-    recorded(two.clone()).rejects(
-        &customs("TR"),
-        i9_sealed(TR, &["TR-1", "TR-2", "TR-3"]),
-        309,
-        "/seals",
-    );
-    recorded(two.clone()).rejects(
-        &customs("TR"),
-        i9_sealed(TR, &["TR-1", "TR-3"]),
-        309,
-        "/seals",
-    );
-    recorded(two.clone()).rejects(
-        &customs("TR"),
-        i9_sealed(TR, &["TR-1", "TR-1"]),
-        309,
-        "/seals",
-    );
-    recorded(two.clone()).rejects(
-        &customs("TR"),
-        i9_sealed(TR, &["TR-1", "TR-2", "TR-2"]),
-        309,
-        "/seals",
-    );
+    recorded(two.clone()).rejects(&customs("TR"), i9_sealed(TR, &["TR-1", "TR-2", "TR-3"]), 309, "/seals");
+    recorded(two.clone()).rejects(&customs("TR"), i9_sealed(TR, &["TR-1", "TR-3"]), 309, "/seals");
+    recorded(two.clone()).rejects(&customs("TR"), i9_sealed(TR, &["TR-1", "TR-1"]), 309, "/seals");
+    recorded(two.clone()).rejects(&customs("TR"), i9_sealed(TR, &["TR-1", "TR-2", "TR-2"]), 309, "/seals");
     recorded(two).rejects(&customs("TR"), i9_sealed(TR, &[]), 309, "/seals");
 }
 
@@ -852,23 +699,14 @@ fn omitted_seals_are_not_checked() {
 #[test]
 fn unsealed_declaration_accepts_an_empty_seal_list() {
     let mut run = Run::new();
-    run.drive(
-        happy_path_with(declaration_sealed(&[]))
-            .into_iter()
-            .take(RECORDED),
-    );
+    run.drive(happy_path_with(declaration_sealed(&[])).into_iter().take(RECORDED));
     run.ok(&customs("TR"), i9_sealed(TR, &[]));
     assert_eq!(run.op(0).state, OperationState::Started);
 }
 
 #[test]
 fn advance_data_from_another_holder_is_rejected_with_320() {
-    run_to(REGISTERED).rejects(
-        &other_holder(),
-        e9(declaration()),
-        320,
-        "/guarantee_reference",
-    );
+    run_to(REGISTERED).rejects(&other_holder(), e9(declaration()), 320, "/guarantee_reference");
     run_to(ADVANCED).rejects(&other_holder(), e13(), 320, "/guarantee_reference");
 }
 
@@ -950,10 +788,7 @@ fn cancelling_a_registered_guarantee_makes_it_cancelled() {
     let mut run = run_to(REGISTERED);
     let n = run.ok(&chain(), e3());
     assert_eq!(run.state(), GuaranteeState::Cancelled);
-    assert_eq!(
-        run.g().cancellation_reason.as_deref(),
-        Some("guarantee withdrawn by the association")
-    );
+    assert_eq!(run.g().cancellation_reason.as_deref(), Some("guarantee withdrawn by the association"));
     // No itinerary known yet: nobody to tell.
     assert!(n.is_empty());
 }
@@ -985,13 +820,7 @@ fn operation_started_before_cancellation_still_terminates_and_is_discharged() {
     let mut run = run_to(STARTED_TR);
     run.ok(&chain(), e3());
     let n = run.ok(&customs("TR"), i11(TR, &[]));
-    assert_eq!(
-        feed(&n),
-        [
-            "customs:GE I15 previous_operation_terminated",
-            "chain:chain-1 E7 operation_terminated"
-        ]
-    );
+    assert_eq!(feed(&n), ["customs:GE I15 previous_operation_terminated", "chain:chain-1 E7 operation_terminated"]);
     // Nothing new may start, even though TR has terminated.
     run.rejects(&customs("GE"), i9(GE), 206, "/guarantee_reference");
     let n = run.ok(&customs("TR"), i13(TR));
@@ -1020,10 +849,7 @@ fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged()
     assert_eq!(feed(&n), ["chain:chain-1 E7 operation_refused"]);
     assert_eq!(n[0].payload["reason"], "load not as declared");
     assert_eq!(run.op(1).state, OperationState::Refused);
-    assert_eq!(
-        run.op(1).refusal_reason.as_deref(),
-        Some("load not as declared")
-    );
+    assert_eq!(run.op(1).refusal_reason.as_deref(), Some("load not as declared"));
     assert_eq!(run.op(1).started_at, None);
     // TR is terminated, not discharged: the guarantee still covers it.
     assert_eq!(run.state(), GuaranteeState::Accepted);
@@ -1031,13 +857,7 @@ fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged()
     run.rejects(&customs("AZ"), i17(AZ), 215, "/office");
 
     let n = run.ok(&customs("TR"), i13(TR));
-    assert_eq!(
-        feed(&n),
-        [
-            "chain:chain-1 E7 operation_discharged",
-            "chain:chain-1 E7 guarantee_released"
-        ]
-    );
+    assert_eq!(feed(&n), ["chain:chain-1 E7 operation_discharged", "chain:chain-1 E7 guarantee_released"]);
     assert_eq!(run.state(), GuaranteeState::Released);
     assert_eq!(run.op(2).state, OperationState::Pending);
 }
@@ -1046,13 +866,7 @@ fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged()
 fn refusal_after_discharged_predecessors_releases_at_once() {
     let mut run = run_to(DISCHARGED_TR);
     let n = run.ok(&customs("GE"), i17(GE));
-    assert_eq!(
-        feed(&n),
-        [
-            "chain:chain-1 E7 operation_refused",
-            "chain:chain-1 E7 guarantee_released"
-        ]
-    );
+    assert_eq!(feed(&n), ["chain:chain-1 E7 operation_refused", "chain:chain-1 E7 guarantee_released"]);
     assert_eq!(run.state(), GuaranteeState::Released);
 }
 
@@ -1135,9 +949,7 @@ fn may_read_follows_the_rights_of_each_party_kind() {
 
 // ---------------------------------------------------------------- property
 
-const KINDS: [&str; 11] = [
-    "E1", "E3", "E9", "E11", "E13", "I1", "I7", "I9", "I11", "I13", "I17",
-];
+const KINDS: [&str; 11] = ["E1", "E3", "E9", "E11", "E13", "I1", "I7", "I9", "I11", "I13", "I17"];
 const PROP_SEALS: [&str; 2] = ["TR-1", "TR-2"];
 
 #[derive(Debug, Clone, Copy)]
@@ -1164,12 +976,10 @@ fn moves() -> impl Strategy<Value = Move> {
         Just(Seals::Missing),
         Just(Seals::Extra),
     ];
-    (prop::sample::select(KINDS.to_vec()), 0..3usize, seals).prop_map(|(kind, country, seals)| {
-        Move {
-            kind,
-            country,
-            seals,
-        }
+    (prop::sample::select(KINDS.to_vec()), 0..3usize, seals).prop_map(|(kind, country, seals)| Move {
+        kind,
+        country,
+        seals,
     })
 }
 
@@ -1217,20 +1027,14 @@ fn operation_may_follow(before: OperationState, after: OperationState) -> bool {
     before == after
         || matches!(
             (before, after),
-            (Pending, Started)
-                | (Started, Terminated)
-                | (Terminated, Discharged)
-                | (Pending, Refused)
+            (Pending, Started) | (Started, Terminated) | (Terminated, Discharged) | (Pending, Refused)
         )
 }
 
 /// Independent of `Guarantee::transport_finished`: every operation
 /// discharged, or the first one not discharged is a refusal.
 fn finished(ops: &[Operation]) -> bool {
-    match ops
-        .iter()
-        .position(|op| op.state != OperationState::Discharged)
-    {
+    match ops.iter().position(|op| op.state != OperationState::Discharged) {
         _ if ops.is_empty() => false,
         None => true,
         Some(i) => ops[i].state == OperationState::Refused,
@@ -1258,19 +1062,9 @@ fn check_step(
         prop_assert_eq!(previous_ops.len(), after.operations.len());
         for (b, a) in previous_ops.iter().zip(&after.operations) {
             prop_assert_eq!(b.country, a.country);
-            prop_assert!(
-                operation_may_follow(b.state, a.state),
-                "{} moved {:?} -> {:?}",
-                a.country,
-                b.state,
-                a.state
-            );
+            prop_assert!(operation_may_follow(b.state, a.state), "{} moved {:?} -> {:?}", a.country, b.state, a.state);
             if before.unwrap().state == GuaranteeState::Cancelled {
-                prop_assert!(
-                    !(b.state == Pending && a.state == Started),
-                    "{} started after cancellation",
-                    a.country
-                );
+                prop_assert!(!(b.state == Pending && a.state == Started), "{} started after cancellation", a.country);
             }
         }
     }
@@ -1289,11 +1083,7 @@ fn check_step(
     }
 
     match after.state {
-        GuaranteeState::Released => prop_assert!(
-            finished(&after.operations),
-            "released early: {:?}",
-            after.operations
-        ),
+        GuaranteeState::Released => prop_assert!(finished(&after.operations), "released early: {:?}", after.operations),
         GuaranteeState::Accepted => {
             prop_assert!(!finished(&after.operations), "finished but not released")
         }
@@ -1302,11 +1092,7 @@ fn check_step(
     }
 
     for n in notifications {
-        prop_assert!(
-            ["E7", "I15", "E9", "E11", "E13"].contains(&n.kind),
-            "kind {}",
-            n.kind
-        );
+        prop_assert!(["E7", "I15", "E9", "E11", "E13"].contains(&n.kind), "kind {}", n.kind);
         prop_assert!(n.payload["event"].is_string());
         match &n.recipient {
             Recipient::Chain(id) => prop_assert_eq!(id.as_str(), "chain-1"),

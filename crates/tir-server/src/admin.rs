@@ -5,17 +5,17 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tir_model::limits::TEXT_CHARS_MAX;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
 use tir_model::view::{holder_view, office_view};
-use tir_model::wire::{self, parse_at, Obj};
+use tir_model::wire::{self, Obj, parse_at};
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, TirId};
-use tir_store::{token, NewParty};
+use tir_store::{NewParty, token};
 
-use crate::error::{body_rejection, json_response, ApiError};
-use crate::queries::path_rejection;
 use crate::App;
+use crate::error::{ApiError, body_rejection, json_response};
+use crate::queries::path_rejection;
 
 /// Roles an office may hold; more would be a mistake.
 const OFFICE_ROLES_MAX: usize = 4;
@@ -58,7 +58,14 @@ pub async fn create_party(
     };
     let id = format!("{prefix}_{}", token::random_hex(8));
     let secret = token::generate();
-    let party = NewParty { id: id.clone(), kind, name: name.clone(), country, tir_id: tir_id.clone(), token_hash: token::hash(&secret) };
+    let party = NewParty {
+        id: id.clone(),
+        kind,
+        name: name.clone(),
+        country,
+        tir_id: tir_id.clone(),
+        token_hash: token::hash(&secret),
+    };
     app.store.create_party(party).await?;
     let mut created = json!({"id": id, "kind": kind.as_str(), "name": name, "token": secret});
     if let Some(country) = country {
@@ -96,7 +103,10 @@ pub async fn create_office(
     let name = obj.text("name", TEXT_CHARS_MAX)?;
     let mut roles = Vec::new();
     for (pointer, role) in obj.array("roles", OFFICE_ROLES_MAX)? {
-        let role = role.as_str().and_then(OfficeRole::parse).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, &pointer))?;
+        let role = role
+            .as_str()
+            .and_then(OfficeRole::parse)
+            .ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, &pointer))?;
         if !roles.contains(&role) {
             roles.push(role);
         }

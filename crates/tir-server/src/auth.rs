@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
-use tir_model::party::Party;
 use tir_model::ErrorCode;
-use tir_store::{token, Store};
+use tir_model::party::Party;
+use tir_store::{Store, token};
 
 use crate::error::ApiError;
 
@@ -30,7 +30,8 @@ impl Parties {
         let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
         let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthenticated)?;
         let value = value.to_str().map_err(|_| unauthenticated())?;
-        let bearer = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(unauthenticated)?;
+        let bearer =
+            value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(unauthenticated)?;
         let hash = token::hash(bearer.trim());
         if hash == self.admin_token_hash {
             return Ok(Party::Admin);

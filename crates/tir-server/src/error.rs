@@ -1,6 +1,6 @@
 //! One error type for the HTTP layer: every failure leaves as a coded contract error.
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tir_model::{ErrorCode, EtirError};
 
@@ -58,10 +58,10 @@ pub async fn method_not_allowed() -> ApiError {
 /// Maps a failed body read (over `BODY_BYTES_MAX`, or a broken stream) to a coded error.
 pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::Etir(EtirError::new(ErrorCode::BodyTooLarge, "").with_detail(format!(
-            "at most {} bytes",
-            tir_model::limits::BODY_BYTES_MAX
-        )));
+        return ApiError::Etir(
+            EtirError::new(ErrorCode::BodyTooLarge, "")
+                .with_detail(format!("at most {} bytes", tir_model::limits::BODY_BYTES_MAX)),
+        );
     }
     ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(rejection.body_text()))
 }

@@ -10,14 +10,14 @@ mod queries;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::Router;
 use tir_model::limits::BODY_BYTES_MAX;
 use tir_store::Store;
 
-pub use auth::Parties;
 pub use admin::verdict_json;
+pub use auth::Parties;
 pub use error::ApiError;
 
 /// The application context handed to every handler.

@@ -1,16 +1,16 @@
 //! `POST /v1/messages`: every state-changing eTIR message.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use tir_model::message::Request;
 use tir_model::wire;
 use tir_store::Submission;
 
-use crate::error::{body_rejection, json_response, ApiError};
 use crate::App;
+use crate::error::{ApiError, body_rejection, json_response};
 
 #[utoipa::path(
     post,

@@ -1,19 +1,19 @@
 //! Read routes: E5/I5 guarantee, I3 holder, I19 office, E7/I15 notifications.
 
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tir_model::exchange::may_read;
 use tir_model::limits::{NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
 use tir_model::view::{guarantee_view, holder_view, office_view};
 use tir_model::wire::parse_at;
 use tir_model::{ErrorCode, EtirError, GuaranteeRef, OfficeCode, Timestamp, TirId};
 
-use crate::error::ApiError;
 use crate::App;
+use crate::error::ApiError;
 
 /// A path segment that axum could not decode.
 pub(crate) fn path_rejection(pointer: &str, rejection: PathRejection) -> ApiError {
@@ -42,7 +42,8 @@ pub async fn guarantee(
     let party = app.parties.authenticate(&headers).await?;
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
     let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
-    let guarantee = app.store.guarantee(&reference).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/reference"))?;
+    let guarantee =
+        app.store.guarantee(&reference).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/reference"))?;
     if !may_read(&party, &guarantee) {
         return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
     }
@@ -108,10 +109,15 @@ pub async fn notifications(
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let party = app.parties.authenticate(&headers).await?;
-    let Query(query) = query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
+    let Query(query) =
+        query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
     let after = match query.after.as_deref() {
         None | Some("") => 0,
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::code(ErrorCode::WrongFormat, "/after"))?,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::code(ErrorCode::WrongFormat, "/after"))?,
     };
     let limit = match query.limit.as_deref() {
         None | Some("") => NOTIFICATION_PAGE_DEFAULT,

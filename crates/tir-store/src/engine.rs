@@ -10,9 +10,9 @@ use tir_model::exchange::{self, Registry};
 use tir_model::guarantee::Guarantee;
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, office_view, response_view};
-use tir_model::{ErrorCode, EtirError, OfficeCode, TirId, Timestamp};
+use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 
-use crate::journal::{hex, JournalEntry};
+use crate::journal::{JournalEntry, hex};
 use crate::{NewParty, Result, Submission};
 
 /// Largest number of commands in one transaction.
@@ -57,8 +57,14 @@ pub trait Tx: Send {
     async fn guarantee_put(&mut self, guarantee: &Guarantee, at_ms: i64) -> Result<()>;
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>>;
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>>;
-    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64)
-    -> Result<()>;
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
@@ -82,58 +88,65 @@ impl Registry for Loaded {
 /// An `Err` means the whole batch must be rolled back.
 pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
     debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
-    let mut head = tx.lock_journal_head().await?;
+    let mut head = Head { last: tx.lock_journal_head().await?, now_ms };
     let mut replies = Vec::with_capacity(commands.len());
     for command in commands {
-        replies.push(run_command(tx, &mut head, command, now_ms).await?);
+        replies.push(run_command(tx, &mut head, command).await?);
     }
     Ok(replies)
 }
 
+/// The journal's last (seq, hash) as this batch extends it, and the batch's clock.
+struct Head {
+    last: (i64, String),
+    now_ms: i64,
+}
+
 async fn append<T: Tx>(
     tx: &mut T,
-    head: &mut (i64, String),
-    now_ms: i64,
+    head: &mut Head,
     sender: &str,
     message_type: &str,
     message_id: &str,
     reference: &str,
     body: String,
 ) -> Result<()> {
-    let entry = JournalEntry::next(head, now_ms, sender, message_type, message_id, reference, body);
+    let entry = JournalEntry::next(&head.last, head.now_ms, sender, message_type, message_id, reference, body);
     tx.journal_append(&entry).await?;
-    *head = (entry.seq, entry.hash);
+    head.last = (entry.seq, entry.hash);
     Ok(())
 }
 
-async fn run_command<T: Tx>(tx: &mut T, head: &mut (i64, String), command: &Command, now_ms: i64) -> Result<Reply> {
+async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> Result<Reply> {
+    let now_ms = head.now_ms;
     let admin_id = || crate::token::random_hex(8);
     match command {
-        Command::Message(submission) => run_message(tx, head, submission, now_ms).await,
+        Command::Message(submission) => run_message(tx, head, submission).await,
         Command::CreateParty(party) => {
             tx.party_insert(party, now_ms).await?;
             let body = json!({"id": party.id, "kind": party.kind.as_str(), "name": party.name,
                               "country": party.country.map(|c| c.to_string()),
                               "tir_id": party.tir_id.as_ref().map(|t| t.to_string())});
-            append(tx, head, now_ms, "admin", "PARTY", &admin_id(), &party.id, body.to_string()).await?;
+            append(tx, head, "admin", "PARTY", &admin_id(), &party.id, body.to_string()).await?;
             Ok(Reply { status: 201, body: body.to_string() })
         }
         Command::PutOffice(office) => {
             tx.office_put(office).await?;
             let body = office_view(office).to_string();
-            append(tx, head, now_ms, "admin", "OFFICE", &admin_id(), office.code.as_str(), body.clone()).await?;
+            append(tx, head, "admin", "OFFICE", &admin_id(), office.code.as_str(), body.clone()).await?;
             Ok(Reply { status: 201, body })
         }
         Command::PutHolder(holder) => {
             tx.holder_put(holder).await?;
             let body = holder_view(holder).to_string();
-            append(tx, head, now_ms, "admin", "HOLDER", &admin_id(), holder.tir_id.as_str(), body.clone()).await?;
+            append(tx, head, "admin", "HOLDER", &admin_id(), holder.tir_id.as_str(), body.clone()).await?;
             Ok(Reply { status: 200, body })
         }
     }
 }
 
-async fn run_message<T: Tx>(tx: &mut T, head: &mut (i64, String), s: &Submission, now_ms: i64) -> Result<Reply> {
+async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Result<Reply> {
+    let now_ms = head.now_ms;
     let sender = s.sender.id();
     let message_id = s.request.message_id.as_str();
     let body_hash = hex(&Sha256::digest(s.body.as_bytes()));
@@ -152,18 +165,19 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut (i64, String), s: &Submission
         offices: offices.into_iter().map(|o| (o.code.clone(), o)).collect(),
         holders: holders.into_iter().map(|h| (h.tir_id.clone(), h)).collect(),
     };
-    let reply = match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {
-        Ok(outcome) => {
-            let kind = s.request.kind.as_str();
-            append(tx, head, now_ms, sender, kind, message_id, reference, s.body.clone()).await?;
-            tx.guarantee_put(&outcome.guarantee, now_ms).await?;
-            for n in &outcome.notifications {
-                tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
+    let reply =
+        match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {
+            Ok(outcome) => {
+                let kind = s.request.kind.as_str();
+                append(tx, head, sender, kind, message_id, reference, s.body.clone()).await?;
+                tx.guarantee_put(&outcome.guarantee, now_ms).await?;
+                for n in &outcome.notifications {
+                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
+                }
+                Reply { status: 200, body: response_view(&s.request, &outcome.guarantee).to_string() }
             }
-            Reply { status: 200, body: response_view(&s.request, &outcome.guarantee).to_string() }
-        }
-        Err(e) => Reply::error(&e),
-    };
+            Err(e) => Reply::error(&e),
+        };
     tx.idempotency_put(sender, message_id, &body_hash, &reply).await?;
     Ok(reply)
 }

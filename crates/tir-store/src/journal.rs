@@ -149,7 +149,15 @@ mod tests {
         let mut prev = (0, GENESIS.to_owned());
         let mut out = Vec::new();
         for i in 0..n {
-            let e = JournalEntry::next(&prev, 1000 + i as i64, "p1", "I9", &format!("m{i}"), "XH1234", format!("{{\"n\":{i}}}"));
+            let e = JournalEntry::next(
+                &prev,
+                1000 + i as i64,
+                "p1",
+                "I9",
+                &format!("m{i}"),
+                "XH1234",
+                format!("{{\"n\":{i}}}"),
+            );
             prev = (e.seq, e.hash.clone());
             out.push(e);
         }

@@ -24,7 +24,7 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("postgres pool: {0}")]
     Pool(String),
@@ -34,6 +34,21 @@ pub enum StoreError {
     BadUrl(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("write failed: {0}")]
+    Write(String),
+}
+
+/// tokio-postgres prints only "db error"; the server's message is what helps.
+fn postgres_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Row limits arrive as usize; SQL wants a non-negative i64.
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -107,10 +122,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -118,7 +130,12 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 /// Rebuilds a party from its stored columns.
-pub(crate) fn party_from_columns(id: String, kind: &str, country: Option<String>, tir_id: Option<String>) -> Result<Party> {
+pub(crate) fn party_from_columns(
+    id: String,
+    kind: &str,
+    country: Option<String>,
+    tir_id: Option<String>,
+) -> Result<Party> {
     let bad = || corrupt(format!("party {id} has kind {kind:?} without its identifier"));
     match PartyKind::parse(kind) {
         Some(PartyKind::Customs) => {

@@ -12,9 +12,9 @@ use tir_model::guarantee::Guarantee;
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{run_batch, Command, Reply, StoredReply, Tx, BATCH_COMMANDS_MAX};
-use crate::journal::{JournalEntry, Verdict, Verifier, GENESIS};
-use crate::{corrupt, now_ms, NewParty, NotificationRow, Result, Store, StoreError, Submission};
+use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, StoredReply, Tx, run_batch};
+use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
+use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission, corrupt, now_ms};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
@@ -97,18 +97,27 @@ async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        match write_batch(&pool, &commands).await {
-            Ok(replies) => {
-                for (waiter, reply) in waiters.into_iter().zip(replies) {
-                    let _ = waiter.send(Ok(reply));
-                }
+        let results = match write_batch(&pool, &commands).await {
+            Ok(replies) => replies.into_iter().map(Ok).collect(),
+            Err(e) if commands.len() == 1 => {
+                tracing::error!(error = %e, "postgres write rolled back");
+                vec![Err(StoreError::Write(e.to_string()))]
             }
             Err(e) => {
-                tracing::error!(error = %e, commands = commands.len(), "postgres batch rolled back");
-                for waiter in waiters {
-                    let _ = waiter.send(Err(StoreError::Corrupt(format!("batch rolled back: {e}"))));
+                // One failing write must not fail the others batched with it.
+                tracing::warn!(error = %e, commands = commands.len(), "postgres batch rolled back; writing its commands one by one");
+                let mut results = Vec::with_capacity(commands.len());
+                for command in commands.chunks(1) {
+                    results.push(match write_batch(&pool, command).await {
+                        Ok(mut replies) => Ok(replies.remove(0)),
+                        Err(e) => Err(StoreError::Write(e.to_string())),
+                    });
                 }
+                results
             }
+        };
+        for (waiter, result) in waiters.into_iter().zip(results) {
+            let _ = waiter.send(result);
         }
     }
 }
@@ -155,7 +164,8 @@ fn to_doc<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("domain types serialize")
 }
 
-const JOURNAL_COLUMNS: &str = "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
+const JOURNAL_COLUMNS: &str =
+    "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
 
 fn entry_from_row(r: &Row) -> JournalEntry {
     JournalEntry {
@@ -184,7 +194,18 @@ impl Tx for PgTx<'_> {
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
         self.exec(
             &format!("INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-            &[&e.seq, &e.at_ms, &e.sender, &e.message_type, &e.message_id, &e.reference, &e.body, &e.body_hash, &e.prev_hash, &e.hash],
+            &[
+                &e.seq,
+                &e.at_ms,
+                &e.sender,
+                &e.message_type,
+                &e.message_id,
+                &e.reference,
+                &e.body,
+                &e.body_hash,
+                &e.prev_hash,
+                &e.hash,
+            ],
         )
         .await?;
         Ok(())
@@ -192,7 +213,10 @@ impl Tx for PgTx<'_> {
 
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
         let row = self
-            .opt("SELECT body_hash, status, body FROM idempotency WHERE sender = $1 AND message_id = $2", &[&sender, &message_id])
+            .opt(
+                "SELECT body_hash, status, body FROM idempotency WHERE sender = $1 AND message_id = $2",
+                &[&sender, &message_id],
+            )
             .await?;
         Ok(row.map(|r| StoredReply {
             body_hash: r.get(0),
@@ -232,7 +256,14 @@ impl Tx for PgTx<'_> {
         self.docs("SELECT doc FROM holders WHERE tir_id = ANY($1)", tir_ids.iter().map(|t| t.as_str()).collect()).await
     }
 
-    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64) -> Result<()> {
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()> {
         self.exec(
             "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
             &[&recipient, &kind, &reference, &payload, &at_ms],
@@ -314,7 +345,7 @@ impl Store for PgStore {
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let columns = "cursor, recipient, kind, reference, payload, created_at_ms";
-        let limit = limit as i64;
+        let limit = crate::sql_limit(limit);
         let rows = match recipient {
             Some(recipient) => {
                 let stmt = client
@@ -370,7 +401,7 @@ impl Store for PgStore {
         let stmt = client
             .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2"))
             .await?;
-        Ok(client.query(&stmt, &[&from_seq, &(limit as i64)]).await?.iter().map(entry_from_row).collect())
+        Ok(client.query(&stmt, &[&from_seq, &(crate::sql_limit(limit))]).await?.iter().map(entry_from_row).collect())
     }
 
     fn backend(&self) -> &'static str {

@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use tir_model::guarantee::Guarantee;
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{run_batch, Command, Reply, StoredReply, Tx, BATCH_COMMANDS_MAX};
-use crate::journal::{JournalEntry, Verdict, Verifier, GENESIS};
-use crate::{corrupt, now_ms, NewParty, NotificationRow, Result, Store, StoreError, Submission};
+use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, StoredReply, Tx, run_batch};
+use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
+use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission, corrupt, now_ms};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
@@ -115,22 +115,35 @@ fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
         }
         let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
         let mut tx = SqliteTx { conn: conn.take().expect("the writer owns its connection") };
-        let result = write_batch(&mut tx, &commands);
+        let results = write_isolated(&commands, |batch| write_batch(&mut tx, batch));
         conn = Some(tx.conn);
-        match result {
-            Ok(replies) => {
-                for (waiter, reply) in waiters.into_iter().zip(replies) {
-                    let _ = waiter.send(Ok(reply));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, commands = commands.len(), "sqlite batch rolled back");
-                for waiter in waiters {
-                    let _ = waiter.send(Err(StoreError::Corrupt(format!("batch rolled back: {e}"))));
-                }
-            }
+        for (waiter, result) in waiters.into_iter().zip(results) {
+            let _ = waiter.send(result);
         }
     }
+}
+
+/// Writes the batch; if it fails, rolls back and writes each command alone,
+/// so one failing write cannot fail the others batched with it.
+fn write_isolated(commands: &[Command], mut write: impl FnMut(&[Command]) -> Result<Vec<Reply>>) -> Vec<Result<Reply>> {
+    let failed = match write(commands) {
+        Ok(replies) => return replies.into_iter().map(Ok).collect(),
+        Err(e) => e,
+    };
+    if commands.len() > 1 {
+        tracing::warn!(error = %failed, commands = commands.len(), "sqlite batch rolled back; writing its commands one by one");
+    }
+    if commands.len() == 1 {
+        tracing::error!(error = %failed, "sqlite write rolled back");
+        return vec![Err(StoreError::Write(failed.to_string()))];
+    }
+    commands
+        .chunks(1)
+        .map(|one| match write(one) {
+            Ok(mut replies) => Ok(replies.remove(0)),
+            Err(e) => Err(StoreError::Write(e.to_string())),
+        })
+        .collect()
 }
 
 fn write_batch(tx: &mut SqliteTx, commands: &[Command]) -> Result<Vec<Reply>> {
@@ -183,7 +196,8 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
     })
 }
 
-const JOURNAL_COLUMNS: &str = "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
+const JOURNAL_COLUMNS: &str =
+    "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
 
 #[async_trait]
 impl Tx for SqliteTx {
@@ -199,9 +213,20 @@ impl Tx for SqliteTx {
 
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
         self.conn
-            .prepare_cached(&format!("INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?
+            .prepare_cached(&format!(
+                "INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
             .execute(params![
-                e.seq, e.at_ms, e.sender, e.message_type, e.message_id, e.reference, e.body, e.body_hash, e.prev_hash, e.hash
+                e.seq,
+                e.at_ms,
+                e.sender,
+                e.message_type,
+                e.message_id,
+                e.reference,
+                e.body,
+                e.body_hash,
+                e.prev_hash,
+                e.hash
             ])?;
         Ok(())
     }
@@ -218,7 +243,9 @@ impl Tx for SqliteTx {
 
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .prepare_cached(
+                "INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
             .execute(params![sender, message_id, body_hash, reply.status, reply.body])?;
         Ok(())
     }
@@ -264,9 +291,18 @@ impl Tx for SqliteTx {
         Ok(out)
     }
 
-    async fn outbox_push(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64) -> Result<()> {
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .prepare_cached(
+                "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
             .execute(params![recipient, kind, reference, payload, at_ms])?;
         Ok(())
     }
@@ -330,7 +366,12 @@ impl Store for SqliteStore {
             let row = c
                 .prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1")?
                 .query_row([token_hash], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 })
                 .optional()?;
             row.map(|(id, kind, country, tir_id)| crate::party_from_columns(id, &kind, country, tir_id)).transpose()
@@ -353,8 +394,10 @@ impl Store for SqliteStore {
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
         let code = code.to_string();
         self.read(move |c| {
-            let doc: Option<String> =
-                c.prepare_cached("SELECT doc FROM offices WHERE code = ?1")?.query_row([code], |r| r.get(0)).optional()?;
+            let doc: Option<String> = c
+                .prepare_cached("SELECT doc FROM offices WHERE code = ?1")?
+                .query_row([code], |r| r.get(0))
+                .optional()?;
             doc.map(|d| from_doc(&d)).transpose()
         })
         .await
@@ -363,8 +406,10 @@ impl Store for SqliteStore {
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
         let tir_id = tir_id.to_string();
         self.read(move |c| {
-            let doc: Option<String> =
-                c.prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?.query_row([tir_id], |r| r.get(0)).optional()?;
+            let doc: Option<String> = c
+                .prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?
+                .query_row([tir_id], |r| r.get(0))
+                .optional()?;
             doc.map(|d| from_doc(&d)).transpose()
         })
         .await
@@ -389,11 +434,13 @@ impl Store for SqliteStore {
                     .prepare_cached(&format!(
                         "SELECT {columns} FROM outbox WHERE recipient = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3"
                     ))?
-                    .query_map(params![recipient, after, limit as i64], map)?
+                    .query_map(params![recipient, after, crate::sql_limit(limit)], map)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
                 None => c
-                    .prepare_cached(&format!("SELECT {columns} FROM outbox WHERE cursor > ?1 ORDER BY cursor LIMIT ?2"))?
-                    .query_map(params![after, limit as i64], map)?
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM outbox WHERE cursor > ?1 ORDER BY cursor LIMIT ?2"
+                    ))?
+                    .query_map(params![after, crate::sql_limit(limit)], map)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
             Ok(rows)
@@ -418,9 +465,11 @@ impl Store for SqliteStore {
 
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
         self.read(move |c| {
-            Ok(c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))?
-                .query_map(params![from_seq, limit as i64], entry_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+            ))?
+            .query_map(params![from_seq, crate::sql_limit(limit)], entry_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

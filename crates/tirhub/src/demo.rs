@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
 use tir_model::refdata::border_crossings_of;
 use tir_model::{Country, OfficeCode, TirId};
-use tir_store::{token, NewParty, Store};
+use tir_store::{NewParty, Store, token};
 
 use crate::AnyError;
 
@@ -45,7 +45,8 @@ pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
         .find(|b| b.location == location)
         .ok_or_else(|| format!("{country}{location} is not a border crossing in the shipped UN/LOCODE data"))?;
     Ok(Office {
-        code: OfficeCode::parse(&format!("{country}{location}001")).map_err(|e| format!("{country}{location}: {e:?}"))?,
+        code: OfficeCode::parse(&format!("{country}{location}001"))
+            .map_err(|e| format!("{country}{location}: {e:?}"))?,
         country: Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?,
         name: crossing.name.to_owned(),
         roles: OfficeRole::ALL.to_vec(),
@@ -62,7 +63,8 @@ async fn party(
 ) -> Result<(String, String), AnyError> {
     let id = format!("{}_{}", &kind.as_str()[..3], token::random_hex(6));
     let secret = token::generate();
-    let new = NewParty { id: id.clone(), kind, name: name.to_owned(), country, tir_id, token_hash: token::hash(&secret) };
+    let new =
+        NewParty { id: id.clone(), kind, name: name.to_owned(), country, tir_id, token_hash: token::hash(&secret) };
     store.create_party(new).await?;
     Ok((id, secret))
 }
@@ -86,7 +88,12 @@ pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
         let tir_id = TirId::parse(tir_id).map_err(|e| format!("{tir_id}: {e:?}"))?;
         let country = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
         store
-            .put_holder(HolderRecord { tir_id: tir_id.clone(), name: name.to_owned(), country, status: HolderStatus::Authorized })
+            .put_holder(HolderRecord {
+                tir_id: tir_id.clone(),
+                name: name.to_owned(),
+                country,
+                status: HolderStatus::Authorized,
+            })
             .await?;
         let (id, secret) = party(store, PartyKind::Holder, name, None, Some(tir_id.clone())).await?;
         parties.push((format!("holder {tir_id}"), id, secret));
@@ -101,7 +108,9 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove the old demo file {}: {e}", PathBuf::from(path).display()).into()),
+            Err(e) => {
+                return Err(format!("cannot remove the old demo file {}: {e}", PathBuf::from(path).display()).into());
+            }
         }
     }
     let url = format!("sqlite://{}", file.display());
@@ -115,12 +124,7 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
     }
     println!("\ncustoms offices (UN/LOCODE border-crossing points):");
     for office in &seeded.offices {
-        println!(
-            "  {} {} ({})",
-            office.code,
-            office.name,
-            office.unlocode.as_deref().unwrap_or("-")
-        );
+        println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
     println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
     println!("the README walks a transport through three countries with curl.\n");

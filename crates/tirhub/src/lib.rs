@@ -11,7 +11,8 @@ pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Binds, announces the address, and serves until Ctrl-C or SIGTERM.
 pub async fn run_server(app: tir_server::App, listen: SocketAddr) -> Result<(), AnyError> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     tir_server::serve(listener, app, shutdown_signal()).await?;
@@ -36,4 +37,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-

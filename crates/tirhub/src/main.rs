@@ -1,6 +1,6 @@
 //! `tirhub`: the eTIR international exchange in one binary.
 
-use tirhub::{demo, run_server, AnyError};
+use tirhub::{AnyError, demo, run_server};
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -1,11 +1,11 @@
 //! Scripted transports: the messages of one full TIR transport, in order,
 //! each with the token of the party that sends it.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::client::{segment, Exchange};
-use crate::demo::{office_at, CORRIDOR};
 use crate::AnyError;
+use crate::client::{Exchange, segment};
+use crate::demo::{CORRIDOR, office_at};
 
 pub struct CustomsSide {
     pub country: String,
@@ -27,7 +27,12 @@ pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<C
     let mut customs = Vec::new();
     for (country, locations) in CORRIDOR {
         let created = client
-            .expect(admin, "/v1/admin/parties", &json!({"kind": "customs", "name": format!("Customs {country}"), "country": country}), 201)
+            .expect(
+                admin,
+                "/v1/admin/parties",
+                &json!({"kind": "customs", "name": format!("Customs {country}"), "country": country}),
+                201,
+            )
             .await?;
         let office = office_at(country, locations[0])?;
         let body = json!({"code": office.code.as_str(), "country": country, "name": office.name,
@@ -36,7 +41,8 @@ pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<C
         let token = created["token"].as_str().ok_or("no token")?.to_owned();
         customs.push(CustomsSide { country: country.to_owned(), token, office: office.code.to_string() });
     }
-    let chain = client.expect(admin, "/v1/admin/parties", &json!({"kind": "guarantee_chain", "name": "Chain"}), 201).await?;
+    let chain =
+        client.expect(admin, "/v1/admin/parties", &json!({"kind": "guarantee_chain", "name": "Chain"}), 201).await?;
     let holder_tir_id = format!("LTU/{:03}/{}", tag % 1000, 4242);
     let (status, text) = client
         .put(
@@ -49,7 +55,12 @@ pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<C
         return Err(format!("PUT holder: {status} {text}").into());
     }
     let holder = client
-        .expect(admin, "/v1/admin/parties", &json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": holder_tir_id}), 201)
+        .expect(
+            admin,
+            "/v1/admin/parties",
+            &json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": holder_tir_id}),
+            201,
+        )
         .await?;
     Ok(Corridor {
         chain: chain["token"].as_str().ok_or("no token")?.to_owned(),
@@ -96,7 +107,8 @@ pub fn full_transport(corridor: &Corridor, reference: &str, stops: &[usize]) -> 
     let mut n = 0;
     let mut message = |kind: &str, extra: Value| {
         n += 1;
-        let mut body = json!({"message_id": format!("{reference}-{n:02}"), "type": kind, "guarantee_reference": reference});
+        let mut body =
+            json!({"message_id": format!("{reference}-{n:02}"), "type": kind, "guarantee_reference": reference});
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }

@@ -1,0 +1,946 @@
+//! One suite of store tests, run against SQLite and PostgreSQL.
+//!
+//! Every case is an `async fn(Fixture)`; `on_both!` generates a
+//! `<case>_on_sqlite` and a `<case>_on_postgres` test for it. PostgreSQL tests
+//! need `TIRHUB_TEST_DATABASE_URL` and create their own database.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tir_model::guarantee::{GuaranteeState, OperationState};
+use tir_model::message::Request;
+use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, PartyKind};
+use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
+use tir_store::journal::GENESIS;
+use tir_store::{NewParty, NotificationRow, Reply, Store, Submission};
+
+const HOLDER: &str = "TUR/012/345";
+const SEAL: &str = "TR-884211";
+/// Offices, holder and parties written by `seed`, each journaled.
+const SEED_WRITES: i64 = 9;
+/// Messages of one transport (E1, E9, I1, I7, then I9/I11/I13 in three countries).
+const TRANSPORT_MESSAGES: i64 = 13;
+/// Notifications of one transport: 12 E7 to the chain, 1 E9 to TR, 2 I15 each to GE and AZ.
+const TRANSPORT_NOTIFICATIONS: usize = 17;
+const CHAIN_NOTIFICATIONS: usize = 12;
+
+// ---------------------------------------------------------------------------
+// Fixtures: one fresh database per test, removed afterwards.
+
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    url: String,
+    backend: Backend,
+}
+
+impl Fixture {
+    /// Drops the store and opens a new one on the same database, like a restart.
+    async fn restart(self) -> Fixture {
+        let Fixture { store, url, backend } = self;
+        assert_eq!(Arc::strong_count(&store), 1, "the old store must really go away");
+        drop(store);
+        let store = tir_store::open(&url).await.expect("reopen the store");
+        Fixture { store, url, backend }
+    }
+
+    /// Overwrites one journal row behind the store's back.
+    async fn overwrite_journal_row(&self, seq: i64, body: &str, body_hash: &str, hash: &str) {
+        let changed = match &self.backend {
+            Backend::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the sqlite file");
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute(
+                    "UPDATE journal SET body = ?1, body_hash = ?2, hash = ?3 WHERE seq = ?4",
+                    rusqlite::params![body, body_hash, hash, seq],
+                )
+                .expect("update the journal row") as u64
+            }
+            Backend::Postgres => pg_connect(&self.url)
+                .await
+                .execute(
+                    "UPDATE journal SET body = $1, body_hash = $2, hash = $3 WHERE seq = $4",
+                    &[&body, &body_hash, &hash, &seq],
+                )
+                .await
+                .expect("update the journal row"),
+        };
+        assert_eq!(changed, 1, "journal row {seq} exists");
+    }
+
+    /// Makes the store's writer wait, so that the commands queued meanwhile
+    /// end up in one batch.
+    async fn hold_writer(&self) -> HeldWriter {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the sqlite file");
+                // The store's BEGIN IMMEDIATE then waits on its busy timeout.
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                HeldWriter::Sqlite(conn)
+            }
+            Backend::Postgres => {
+                let client = pg_connect(&self.url).await;
+                // Blocks the writer at its first journal insert, after it took its batch.
+                client.batch_execute("BEGIN; LOCK TABLE journal IN EXCLUSIVE MODE").await.unwrap();
+                HeldWriter::Postgres(client)
+            }
+        }
+    }
+}
+
+enum HeldWriter {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl HeldWriter {
+    async fn release(self) {
+        match self {
+            HeldWriter::Sqlite(conn) => conn.execute_batch("COMMIT").unwrap(),
+            HeldWriter::Postgres(client) => client.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = base[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(base.len());
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+/// Re-raises a case's panic once its database is cleaned up.
+fn finish(outcome: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = outcome {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test task failed: {e}");
+    }
+}
+
+async fn run_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let path = std::env::temp_dir().join(format!("tirhub-store-test-{}.db", tir_store::token::random_hex(8)));
+    let url = format!("sqlite://{}", path.display());
+    let store = tir_store::open(&url).await.expect("open the sqlite store");
+    assert_eq!(store.backend(), "sqlite");
+    let outcome = tokio::spawn(case(Fixture { store, url, backend: Backend::Sqlite(path.clone()) })).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    finish(outcome);
+}
+
+async fn run_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(base) = std::env::var("TIRHUB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
+        return;
+    };
+    let name = format!("tirhub_t_{}", tir_store::token::random_hex(8));
+    let admin = pg_connect(&base).await;
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
+    let url = with_database(&base, &name);
+    let outcome = match tir_store::open(&url).await {
+        Ok(store) => {
+            assert_eq!(store.backend(), "postgres");
+            tokio::spawn(case(Fixture { store, url, backend: Backend::Postgres })).await
+        }
+        Err(e) => {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            panic!("open the postgres store: {e}");
+        }
+    };
+    // Best effort: FORCE also ends the pool connections the store left open.
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    finish(outcome);
+}
+
+macro_rules! on_both {
+    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            run_sqlite($case).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            run_postgres($case).await;
+        }
+    )*};
+}
+
+macro_rules! on_postgres_only {
+    ($($case:ident => $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            run_postgres($case).await;
+        }
+    )*};
+}
+
+on_both! {
+    parties_are_found_by_the_hash_of_their_token
+        => parties_are_found_by_the_hash_of_their_token_on_sqlite,
+           parties_are_found_by_the_hash_of_their_token_on_postgres;
+    offices_and_holders_round_trip_and_a_second_put_replaces_them
+        => offices_and_holders_round_trip_and_a_second_put_replaces_them_on_sqlite,
+           offices_and_holders_round_trip_and_a_second_put_replaces_them_on_postgres;
+    a_full_transport_releases_the_guarantee_and_feeds_every_party
+        => a_full_transport_releases_the_guarantee_and_feeds_every_party_on_sqlite,
+           a_full_transport_releases_the_guarantee_and_feeds_every_party_on_postgres;
+    a_replayed_message_gets_the_identical_reply_even_after_a_restart
+        => a_replayed_message_gets_the_identical_reply_even_after_a_restart_on_sqlite,
+           a_replayed_message_gets_the_identical_reply_even_after_a_restart_on_postgres;
+    a_stored_error_reply_is_replayed_after_the_state_changed
+        => a_stored_error_reply_is_replayed_after_the_state_changed_on_sqlite,
+           a_stored_error_reply_is_replayed_after_the_state_changed_on_postgres;
+    the_journal_holds_every_accepted_write_in_one_contiguous_chain
+        => the_journal_holds_every_accepted_write_in_one_contiguous_chain_on_sqlite,
+           the_journal_holds_every_accepted_write_in_one_contiguous_chain_on_postgres;
+    a_tampered_journal_row_is_named_by_verification
+        => a_tampered_journal_row_is_named_by_verification_on_sqlite,
+           a_tampered_journal_row_is_named_by_verification_on_postgres;
+    twenty_concurrent_transports_all_complete_with_a_gapless_journal
+        => twenty_concurrent_transports_all_complete_with_a_gapless_journal_on_sqlite,
+           twenty_concurrent_transports_all_complete_with_a_gapless_journal_on_postgres;
+    a_limit_larger_than_the_data_returns_everything
+        => a_limit_larger_than_the_data_returns_everything_on_sqlite,
+           a_limit_larger_than_the_data_returns_everything_on_postgres;
+    a_failing_write_does_not_fail_the_writes_batched_with_it
+        => a_failing_write_does_not_fail_the_writes_batched_with_it_on_sqlite,
+           a_failing_write_does_not_fail_the_writes_batched_with_it_on_postgres;
+}
+
+on_postgres_only! {
+    two_stores_on_one_database_lose_no_update_and_share_replies
+        => two_stores_on_one_database_lose_no_update_and_share_replies_on_postgres;
+}
+
+// ---------------------------------------------------------------------------
+// The world every case starts from.
+
+#[derive(Clone)]
+struct World {
+    chain: Party,
+    holder: Party,
+    tr: Party,
+    ge: Party,
+    az: Party,
+    /// Each party's token, as handed out once.
+    tokens: Vec<(String, Party)>,
+}
+
+fn country(code: &str) -> Country {
+    Country::parse(code).unwrap()
+}
+
+fn office(code: &str, name: &str, roles: &[OfficeRole]) -> Office {
+    Office {
+        code: OfficeCode::parse(code).unwrap(),
+        country: country(&code[..2]),
+        name: name.to_owned(),
+        roles: roles.to_vec(),
+        unlocode: None,
+    }
+}
+
+fn holder_record(status: HolderStatus) -> HolderRecord {
+    HolderRecord {
+        tir_id: TirId::parse(HOLDER).unwrap(),
+        name: "Anatolia Trucking".into(),
+        country: country("TR"),
+        status,
+    }
+}
+
+fn customs(id: &str, code: &str) -> Party {
+    Party::Customs { id: id.into(), country: country(code) }
+}
+
+/// Creates `party` with a fresh token and returns the token.
+async fn create(store: &dyn Store, party: &Party, name: &str) -> String {
+    let token = tir_store::token::generate();
+    let (country, tir_id) = match party {
+        Party::Customs { country, .. } => (Some(*country), None),
+        Party::Holder { tir_id, .. } => (None, Some(tir_id.clone())),
+        _ => (None, None),
+    };
+    let new = NewParty {
+        id: party.id().to_owned(),
+        kind: party.kind(),
+        name: name.to_owned(),
+        country,
+        tir_id,
+        token_hash: tir_store::token::hash(&token),
+    };
+    store.create_party(new).await.expect("create party");
+    token
+}
+
+/// Writes the offices, the holder and the parties: `SEED_WRITES` journal entries.
+async fn seed(store: &dyn Store) -> World {
+    use OfficeRole::*;
+    store.put_office(office("TR000100", "Kapikule", &[Departure, Exit])).await.unwrap();
+    store.put_office(office("GE000100", "Sarpi", &[Entry, Exit])).await.unwrap();
+    store.put_office(office("AZ000200", "Baku", &[Entry, Destination])).await.unwrap();
+    store.put_holder(holder_record(HolderStatus::Authorized)).await.unwrap();
+    let w = World {
+        chain: Party::GuaranteeChain { id: "chain-iru".into() },
+        holder: Party::Holder { id: "holder-anatolia".into(), tir_id: TirId::parse(HOLDER).unwrap() },
+        tr: customs("customs-tr", "TR"),
+        ge: customs("customs-ge", "GE"),
+        az: customs("customs-az", "AZ"),
+        tokens: Vec::new(),
+    };
+    let mut tokens = Vec::new();
+    for (party, name) in [
+        (&w.chain, "IRU"),
+        (&w.holder, "Anatolia"),
+        (&w.tr, "TR customs"),
+        (&w.ge, "GE customs"),
+        (&w.az, "AZ customs"),
+    ] {
+        tokens.push((create(store, party, name).await, party.clone()));
+    }
+    World { tokens, ..w }
+}
+
+fn declaration() -> Value {
+    json!({
+        "itinerary": ["TR", "GE", "AZ"],
+        "offices": [
+            {"code": "TR000100", "role": "departure"},
+            {"code": "GE000100", "role": "entry"},
+            {"code": "AZ000200", "role": "destination"}
+        ],
+        "vehicle": {"registration": "34ABC123", "country": "TR"},
+        "seals": [SEAL],
+        "consignments": [{
+            "consignor": {"name": "Anatolia Export", "country": "TR"},
+            "consignee": {"name": "Baku Import", "country": "AZ"},
+            "goods": [{"hs_code": "870323", "description": "Passenger cars",
+                       "packages": 4, "gross_mass_kg": 6200.0,
+                       "value": {"amount": 88000.0, "currency": "EUR"}}]
+        }]
+    })
+}
+
+fn message(message_id: &str, kind: &str, reference: &str, fields: Value) -> Value {
+    let mut v = json!({"message_id": message_id, "type": kind, "guarantee_reference": reference});
+    v.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    v
+}
+
+/// The body is the canonical text of the very value the request was parsed from.
+fn submission(sender: &Party, value: &Value) -> Submission {
+    let request = Request::parse(value).expect("the test message is valid");
+    Submission { sender: sender.clone(), request, body: serde_json::to_string(value).unwrap() }
+}
+
+/// The 13 messages of one transport TR → GE → AZ, in order.
+fn transport(w: &World, reference: &str) -> Vec<(Party, Value)> {
+    let id = |step: usize| format!("{reference}-{step:02}");
+    let mut out = vec![
+        (w.chain.clone(), message(&id(0), "E1", reference, json!({"holder": HOLDER}))),
+        (w.holder.clone(), message(&id(1), "E9", reference, json!({"declaration": declaration()}))),
+        (w.tr.clone(), message(&id(2), "I1", reference, json!({"office": "TR000100"}))),
+        (w.tr.clone(), message(&id(3), "I7", reference, json!({"office": "TR000100"}))),
+    ];
+    for (customs, code) in [(&w.tr, "TR000100"), (&w.ge, "GE000100"), (&w.az, "AZ000200")] {
+        let step = out.len();
+        out.push((customs.clone(), message(&id(step), "I9", reference, json!({"office": code, "seals": [SEAL]}))));
+        out.push((
+            customs.clone(),
+            message(&id(step + 1), "I11", reference, json!({"office": code, "reservations": []})),
+        ));
+        out.push((customs.clone(), message(&id(step + 2), "I13", reference, json!({"office": code}))));
+    }
+    assert_eq!(out.len() as i64, TRANSPORT_MESSAGES);
+    out
+}
+
+fn body(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("reply body is JSON ({e}): {}", reply.body))
+}
+
+fn error_code(reply: &Reply) -> u64 {
+    body(reply)["error"]["code"].as_u64().unwrap_or_else(|| panic!("an error reply: {}", reply.body))
+}
+
+async fn submit(store: &dyn Store, sender: &Party, value: &Value) -> Reply {
+    store.submit(submission(sender, value)).await.expect("the store answers")
+}
+
+async fn submit_ok(store: &dyn Store, sender: &Party, value: &Value) -> Reply {
+    let reply = submit(store, sender, value).await;
+    assert_eq!(reply.status, 200, "{} {}: {}", value["type"], value["guarantee_reference"], reply.body);
+    reply
+}
+
+/// Drives one transport to its end, every message through `stores[step % len]`
+/// shifted by `offset`, and returns the replies.
+async fn drive(stores: &[Arc<dyn Store>], w: &World, reference: &str, offset: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for (step, (sender, value)) in transport(w, reference).iter().enumerate() {
+        let store = &stores[(step + offset) % stores.len()];
+        replies.push(submit_ok(store.as_ref(), sender, value).await);
+    }
+    replies
+}
+
+fn reference(n: usize) -> String {
+    format!("XH{n:08}")
+}
+
+async fn guarantee_state(store: &dyn Store, reference: &str) -> GuaranteeState {
+    store.guarantee(&GuaranteeRef::parse(reference).unwrap()).await.unwrap().expect("guarantee exists").state
+}
+
+fn events(rows: &[NotificationRow]) -> Vec<String> {
+    rows.iter().map(|r| payload(r)["event"].as_str().unwrap().to_owned()).collect()
+}
+
+fn payload(row: &NotificationRow) -> Value {
+    serde_json::from_str(&row.payload).expect("notification payload is JSON")
+}
+
+fn assert_increasing(rows: &[NotificationRow]) {
+    for pair in rows.windows(2) {
+        assert!(pair[0].cursor < pair[1].cursor, "cursors increase: {} then {}", pair[0].cursor, pair[1].cursor);
+    }
+}
+
+/// Reads a feed page by page, `limit` items at a time.
+async fn read_paged(store: &dyn Store, recipient: Option<&str>, limit: usize) -> Vec<NotificationRow> {
+    let mut out: Vec<NotificationRow> = Vec::new();
+    loop {
+        let after = out.last().map(|r| r.cursor).unwrap_or(0);
+        let page = store.notifications(recipient, after, limit).await.unwrap();
+        assert!(page.len() <= limit);
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// Follows the full feed while it is being written, until `expected` items
+/// arrived; an item committed behind the reader's cursor would never arrive.
+fn follow(store: Arc<dyn Store>, expected: usize) -> tokio::task::JoinHandle<Vec<NotificationRow>> {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut out: Vec<NotificationRow> = Vec::new();
+        while out.len() < expected {
+            assert!(tokio::time::Instant::now() < deadline, "follower stuck at {} of {expected} items", out.len());
+            let after = out.last().map(|r| r.cursor).unwrap_or(0);
+            let page = store.notifications(None, after, 7).await.unwrap();
+            if page.is_empty() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            out.extend(page);
+        }
+        out
+    })
+}
+
+/// Checks the whole journal: intact, `expected` entries, seq 1..=n, linked.
+async fn assert_journal_complete(store: &dyn Store, expected: i64) -> Vec<tir_store::JournalEntry> {
+    let verdict = store.verify_journal().await.unwrap();
+    assert!(verdict.ok, "journal verifies: {:?}", verdict.first_broken);
+    assert_eq!(verdict.first_broken, None);
+    assert_eq!(verdict.entries, expected);
+    let entries = store.journal(1, 100_000).await.unwrap();
+    assert_eq!(entries.len() as i64, expected);
+    let mut prev = (0, GENESIS.to_owned());
+    for e in &entries {
+        assert_eq!(e.seq, prev.0 + 1, "no gap");
+        assert_eq!(e.check(&prev), None, "entry {} links to its predecessor", e.seq);
+        prev = (e.seq, e.hash.clone());
+    }
+    assert_eq!(verdict.head, prev.1, "head is the last entry's hash");
+    entries
+}
+
+// ---------------------------------------------------------------------------
+// Cases.
+
+async fn parties_are_found_by_the_hash_of_their_token(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    assert_eq!(w.tokens.len(), 5);
+    for (token, party) in &w.tokens {
+        let found = store.party_by_token_hash(&tir_store::token::hash(token)).await.unwrap();
+        assert_eq!(found.as_ref(), Some(party));
+        // Only the hash is a key; the token itself finds nothing.
+        assert_eq!(store.party_by_token_hash(token).await.unwrap(), None);
+    }
+    match store.party_by_token_hash(&tir_store::token::hash(&w.tokens[2].0)).await.unwrap() {
+        Some(Party::Customs { id, country }) => {
+            assert_eq!(id, "customs-tr");
+            assert_eq!(country.as_str(), "TR");
+        }
+        other => panic!("customs party expected, got {other:?}"),
+    }
+    match store.party_by_token_hash(&tir_store::token::hash(&w.tokens[1].0)).await.unwrap() {
+        Some(p @ Party::Holder { .. }) => {
+            assert_eq!(p.kind(), PartyKind::Holder);
+            assert!(matches!(p, Party::Holder { tir_id, .. } if tir_id.as_str() == HOLDER));
+        }
+        other => panic!("holder party expected, got {other:?}"),
+    }
+    let found = store.party_by_token_hash(&tir_store::token::hash(&w.tokens[0].0)).await.unwrap();
+    assert_eq!(found.map(|p| p.kind()), Some(PartyKind::GuaranteeChain));
+    let unknown = tir_store::token::hash(&tir_store::token::generate());
+    assert_eq!(store.party_by_token_hash(&unknown).await.unwrap(), None);
+}
+
+async fn offices_and_holders_round_trip_and_a_second_put_replaces_them(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let code = OfficeCode::parse("TR000100").unwrap();
+    let stored = store.office(&code).await.unwrap();
+    assert_eq!(stored, Some(office("TR000100", "Kapikule", &[OfficeRole::Departure, OfficeRole::Exit])));
+    assert_eq!(store.office(&OfficeCode::parse("TR999999").unwrap()).await.unwrap(), None);
+
+    let mut renamed = office("TR000100", "Kapikule Gate", &[OfficeRole::Departure, OfficeRole::Destination]);
+    renamed.unlocode = Some("TRKPK".into());
+    store.put_office(renamed.clone()).await.unwrap();
+    assert_eq!(store.office(&code).await.unwrap(), Some(renamed));
+
+    let tir_id = TirId::parse(HOLDER).unwrap();
+    assert_eq!(store.holder(&tir_id).await.unwrap(), Some(holder_record(HolderStatus::Authorized)));
+    assert_eq!(store.holder(&TirId::parse("TUR/012/999").unwrap()).await.unwrap(), None);
+    store.put_holder(holder_record(HolderStatus::Withdrawn)).await.unwrap();
+    assert_eq!(store.holder(&tir_id).await.unwrap().map(|h| h.status), Some(HolderStatus::Withdrawn));
+
+    // Messages see the replaced record: a withdrawn holder gets no guarantee (321).
+    let e1 = message("g-1", "E1", &reference(1), json!({"holder": HOLDER}));
+    let reply = submit(store, &w.chain, &e1).await;
+    assert_eq!((reply.status, error_code(&reply)), (422, 321), "{}", reply.body);
+    assert_journal_complete(store, SEED_WRITES + 2).await;
+}
+
+async fn a_full_transport_releases_the_guarantee_and_feeds_every_party(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let r = reference(1);
+    let replies = drive(std::slice::from_ref(&fx.store), &w, &r, 0).await;
+    let responses = ["E2", "E10", "I2", "I8", "I10", "I12", "I14", "I10", "I12", "I14", "I10", "I12", "I14"];
+    for ((reply, (_, sent)), response) in replies.iter().zip(transport(&w, &r)).zip(responses) {
+        let b = body(reply);
+        assert_eq!(b["type"], response);
+        assert_eq!(b["message_id"], sent["message_id"]);
+    }
+    assert_eq!(body(replies.last().unwrap())["guarantee"]["state"], "released");
+
+    let g = store.guarantee(&GuaranteeRef::parse(&r).unwrap()).await.unwrap().unwrap();
+    assert_eq!(g.state, GuaranteeState::Released);
+    assert_eq!(g.chain, w.chain.id());
+    assert_eq!(g.operations.len(), 3);
+    assert!(g.operations.iter().all(|op| op.state == OperationState::Discharged));
+    let recorded = g.declaration.expect("declaration recorded");
+    assert_eq!(recorded.seals, [SEAL]);
+    assert_eq!(recorded.consignments[0].goods[0].hs_code.as_str(), "870323");
+
+    let chain_feed = format!("chain:{}", w.chain.id());
+    let chain = store.notifications(Some(&chain_feed), 0, 1000).await.unwrap();
+    assert_eq!(chain.len(), CHAIN_NOTIFICATIONS);
+    assert!(chain.iter().all(|n| n.kind == "E7" && n.recipient == chain_feed && n.guarantee_reference == r));
+    assert_increasing(&chain);
+    let mut expected = vec!["guarantee_accepted", "declaration_recorded"];
+    for _ in 0..3 {
+        expected.extend(["operation_started", "operation_terminated", "operation_discharged"]);
+    }
+    expected.push("guarantee_released");
+    assert_eq!(events(&chain), expected);
+
+    let tr = store.notifications(Some("customs:TR"), 0, 1000).await.unwrap();
+    assert_eq!(tr.len(), 1);
+    assert_eq!(tr[0].kind, "E9");
+    let forward = payload(&tr[0]);
+    assert_eq!(forward["event"], "advance_data");
+    assert_eq!(forward["holder"], HOLDER);
+    assert_eq!(forward["declaration"]["seals"], json!([SEAL]));
+    assert_eq!(forward["declaration"]["consignments"][0]["goods"][0]["hs_code"], "870323");
+
+    for (feed, previous) in [("customs:GE", "TR"), ("customs:AZ", "GE")] {
+        let rows = store.notifications(Some(feed), 0, 1000).await.unwrap();
+        assert!(rows.iter().all(|n| n.kind == "I15" && n.recipient == feed), "{feed}: {rows:?}");
+        assert_eq!(events(&rows), ["declaration_recorded", "previous_operation_terminated"], "{feed}");
+        assert_eq!(payload(&rows[1])["country"], previous);
+    }
+
+    let all = store.notifications(None, 0, 1000).await.unwrap();
+    assert_eq!(all.len(), TRANSPORT_NOTIFICATIONS);
+    assert_increasing(&all);
+    let mut feeds: Vec<NotificationRow> = Vec::new();
+    for feed in [chain_feed.as_str(), "customs:TR", "customs:GE", "customs:AZ"] {
+        feeds.extend(store.notifications(Some(feed), 0, 1000).await.unwrap());
+    }
+    feeds.sort_by_key(|n| n.cursor);
+    assert_eq!(all, feeds, "the full feed is the union of the parties' feeds");
+
+    for limit in [1, 2, 3, 5, 16, 17, 100] {
+        assert_eq!(read_paged(store, None, limit).await, all, "paging by {limit}");
+        assert_eq!(read_paged(store, Some(&chain_feed), limit).await, chain, "chain feed paged by {limit}");
+    }
+    let last = all.last().unwrap().cursor;
+    assert!(store.notifications(None, last, 1000).await.unwrap().is_empty());
+    assert_eq!(store.notifications(None, all[4].cursor, 3).await.unwrap(), all[5..8]);
+}
+
+async fn a_replayed_message_gets_the_identical_reply_even_after_a_restart(fx: Fixture) {
+    let w = seed(fx.store.as_ref()).await;
+    let e1 = message("m-1", "E1", &reference(1), json!({"holder": HOLDER}));
+    let first = submit_ok(fx.store.as_ref(), &w.chain, &e1).await;
+    assert_eq!(submit(fx.store.as_ref(), &w.chain, &e1).await, first);
+
+    // Concurrent replays are answered from the one stored reply.
+    let replays: Vec<_> = (0..10)
+        .map(|_| {
+            let (store, sender, e1) = (fx.store.clone(), w.chain.clone(), e1.clone());
+            tokio::spawn(async move { submit(store.as_ref(), &sender, &e1).await })
+        })
+        .collect();
+    for replay in replays {
+        assert_eq!(replay.await.unwrap(), first);
+    }
+
+    let fx = fx.restart().await;
+    let store = fx.store.as_ref();
+    let replay = submit(store, &w.chain, &e1).await;
+    assert_eq!(replay.status, first.status);
+    assert_eq!(replay.body.as_bytes(), first.body.as_bytes(), "byte-identical after restart");
+    assert_eq!(guarantee_state(store, &reference(1)).await, GuaranteeState::Registered);
+
+    // Same id, different body: 409/340, and nothing happens.
+    let other = message("m-1", "E1", &reference(2), json!({"holder": HOLDER}));
+    let conflict = submit(store, &w.chain, &other).await;
+    assert_eq!((conflict.status, error_code(&conflict)), (409, 340), "{}", conflict.body);
+    assert_eq!(store.guarantee(&GuaranteeRef::parse(&reference(2)).unwrap()).await.unwrap(), None);
+    // The conflict did not replace the stored reply.
+    assert_eq!(submit(store, &w.chain, &e1).await, first);
+
+    // The same id from another sender is another message.
+    let second_chain = Party::GuaranteeChain { id: "chain-other".into() };
+    create(store, &second_chain, "Other chain").await;
+    let theirs = message("m-1", "E1", &reference(3), json!({"holder": HOLDER}));
+    let reply = submit_ok(store, &second_chain, &theirs).await;
+    assert_ne!(reply, first);
+    let g = store.guarantee(&GuaranteeRef::parse(&reference(3)).unwrap()).await.unwrap().unwrap();
+    assert_eq!(g.chain, "chain-other");
+
+    // Seed, one party, two accepted E1: replays and the conflict are not journaled.
+    let entries = assert_journal_complete(store, SEED_WRITES + 3).await;
+    let e1s: Vec<_> = entries.iter().filter(|e| e.message_type == "E1").collect();
+    assert_eq!(e1s.len(), 2);
+    assert_eq!((e1s[0].sender.as_str(), e1s[0].reference.as_str()), (w.chain.id(), reference(1).as_str()));
+    assert_eq!((e1s[1].sender.as_str(), e1s[1].reference.as_str()), ("chain-other", reference(3).as_str()));
+}
+
+async fn a_stored_error_reply_is_replayed_after_the_state_changed(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let r = reference(1);
+    let msgs = transport(&w, &r);
+    for (sender, value) in &msgs[..3] {
+        submit_ok(store, sender, value).await;
+    }
+    // I9 before I7: no recorded declaration yet (307).
+    let (tr, start) = &msgs[4];
+    let early = submit(store, tr, start).await;
+    assert_eq!((early.status, error_code(&early)), (422, 307), "{}", early.body);
+
+    submit_ok(store, &msgs[3].0, &msgs[3].1).await;
+    // Now the same I9 would succeed, but its id already has an answer.
+    let replay = submit(store, tr, start).await;
+    assert_eq!(replay, early);
+    let fx = fx.restart().await;
+    let store = fx.store.as_ref();
+    assert_eq!(submit(store, tr, start).await, early);
+
+    let g = store.guarantee(&GuaranteeRef::parse(&r).unwrap()).await.unwrap().unwrap();
+    assert_eq!(g.operations[0].state, OperationState::Pending);
+    let mut retry = start.clone();
+    retry["message_id"] = json!(format!("{r}-retry"));
+    submit_ok(store, tr, &retry).await;
+
+    let entries = assert_journal_complete(store, SEED_WRITES + 5).await;
+    let start_id = start["message_id"].as_str().unwrap();
+    assert!(entries.iter().all(|e| e.message_id != start_id), "a rejected message is not journaled");
+}
+
+async fn the_journal_holds_every_accepted_write_in_one_contiguous_chain(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let r = reference(1);
+    drive(std::slice::from_ref(&fx.store), &w, &r, 0).await;
+    // Rejected: discharging again (212); replayed: the last I13.
+    let msgs = transport(&w, &r);
+    let again = message("again", "I13", &r, json!({"office": "AZ000200"}));
+    let rejected = submit(store, &w.az, &again).await;
+    assert_eq!((rejected.status, error_code(&rejected)), (409, 212), "{}", rejected.body);
+    let (az, last) = msgs.last().unwrap();
+    submit_ok(store, az, last).await;
+
+    let n = SEED_WRITES + TRANSPORT_MESSAGES;
+    let entries = assert_journal_complete(store, n).await;
+    assert_eq!(store.verify_journal().await.unwrap().head, entries.last().unwrap().hash);
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=n).collect::<Vec<_>>());
+
+    let admin: Vec<_> =
+        entries[..SEED_WRITES as usize].iter().map(|e| (e.sender.as_str(), e.message_type.as_str())).collect();
+    assert_eq!(
+        admin,
+        [
+            ("admin", "OFFICE"),
+            ("admin", "OFFICE"),
+            ("admin", "OFFICE"),
+            ("admin", "HOLDER"),
+            ("admin", "PARTY"),
+            ("admin", "PARTY"),
+            ("admin", "PARTY"),
+            ("admin", "PARTY"),
+            ("admin", "PARTY")
+        ]
+    );
+    assert_eq!(entries[0].reference, "TR000100");
+    assert_eq!(entries[3].reference, HOLDER);
+    for (entry, (sender, value)) in entries[SEED_WRITES as usize..].iter().zip(&msgs) {
+        assert_eq!(entry.sender, sender.id());
+        assert_eq!(entry.message_type, value["type"].as_str().unwrap());
+        assert_eq!(entry.message_id, value["message_id"].as_str().unwrap());
+        assert_eq!(entry.reference, r);
+        assert_eq!(entry.body, serde_json::to_string(value).unwrap(), "the journal keeps the body as sent");
+        assert_eq!(entry.body_hash, tir_store::token::hash(&entry.body));
+    }
+    assert!(entries.iter().all(|e| e.message_id != "again"));
+
+    // Pages of the journal.
+    let page = store.journal(5, 3).await.unwrap();
+    assert_eq!(page, entries[4..7]);
+    assert!(store.journal(n + 1, 10).await.unwrap().is_empty());
+    assert_eq!(store.journal(n, 10).await.unwrap(), entries[n as usize - 1..]);
+}
+
+async fn a_tampered_journal_row_is_named_by_verification(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    for (sender, value) in &transport(&w, &reference(1))[..4] {
+        submit_ok(store, sender, value).await;
+    }
+    let n = SEED_WRITES + 4;
+    let entries = assert_journal_complete(store, n).await;
+    let original = entries[2].clone();
+    assert_eq!(original.seq, 3);
+
+    // A changed body no longer matches its hash.
+    let forged = original.body.replace("Baku", "Tbilisi");
+    assert_ne!(forged, original.body);
+    fx.overwrite_journal_row(3, &forged, &original.body_hash, &original.hash).await;
+    let verdict = store.verify_journal().await.unwrap();
+    assert!(!verdict.ok);
+    assert_eq!(verdict.first_broken.as_ref().map(|b| b.0), Some(3), "{verdict:?}");
+
+    // Verification recomputes: putting the row back heals it.
+    fx.overwrite_journal_row(3, &original.body, &original.body_hash, &original.hash).await;
+    assert_journal_complete(store, n).await;
+
+    // Rehashing the forged row itself breaks the link of the next one.
+    let mut rehashed = original.clone();
+    rehashed.body = forged;
+    rehashed.body_hash = tir_store::token::hash(&rehashed.body);
+    rehashed.hash = rehashed.compute_hash();
+    fx.overwrite_journal_row(3, &rehashed.body, &rehashed.body_hash, &rehashed.hash).await;
+    let verdict = store.verify_journal().await.unwrap();
+    assert!(!verdict.ok);
+    assert_eq!(verdict.first_broken.as_ref().map(|b| b.0), Some(4), "{verdict:?}");
+}
+
+async fn twenty_concurrent_transports_all_complete_with_a_gapless_journal(fx: Fixture) {
+    const TRANSPORTS: usize = 20;
+    let w = Arc::new(seed(fx.store.as_ref()).await);
+    let follower = follow(fx.store.clone(), TRANSPORTS * TRANSPORT_NOTIFICATIONS);
+    let tasks: Vec<_> = (0..TRANSPORTS)
+        .map(|i| {
+            let (stores, w) = ([fx.store.clone()], w.clone());
+            tokio::spawn(async move { drive(&stores, &w, &reference(i), 0).await })
+        })
+        .collect();
+    for task in tasks {
+        let replies = task.await.expect("transport task");
+        assert!(replies.iter().all(|r| r.status == 200));
+    }
+    let store = fx.store.as_ref();
+    for i in 0..TRANSPORTS {
+        assert_eq!(guarantee_state(store, &reference(i)).await, GuaranteeState::Released);
+    }
+    let entries = assert_journal_complete(store, SEED_WRITES + TRANSPORTS as i64 * TRANSPORT_MESSAGES).await;
+    // Each transport's messages are journaled in the order they were sent.
+    for i in 0..TRANSPORTS {
+        let r = reference(i);
+        let ids: Vec<_> = entries.iter().filter(|e| e.reference == r).map(|e| e.message_id.clone()).collect();
+        let sent: Vec<_> =
+            transport(&w, &r).iter().map(|(_, v)| v["message_id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, sent);
+    }
+
+    let chain = read_paged(store, Some(&format!("chain:{}", w.chain.id())), 7).await;
+    assert_eq!(chain.len(), TRANSPORTS * CHAIN_NOTIFICATIONS);
+    assert_increasing(&chain);
+    let all = read_paged(store, None, 50).await;
+    assert_eq!(all.len(), TRANSPORTS * TRANSPORT_NOTIFICATIONS);
+    assert_increasing(&all);
+    assert_eq!(follower.await.expect("follower"), all, "the live reader saw every item once");
+}
+
+async fn a_limit_larger_than_the_data_returns_everything(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    drive(std::slice::from_ref(&fx.store), &w, &reference(1), 0).await;
+    // `limit` is "at most": usize::MAX must mean everything, not an error.
+    let all = store.notifications(None, 0, usize::MAX).await.expect("notifications with limit usize::MAX");
+    assert_eq!(all.len(), TRANSPORT_NOTIFICATIONS);
+    let feed = format!("chain:{}", w.chain.id());
+    let chain = store.notifications(Some(&feed), 0, usize::MAX).await.expect("one feed with limit usize::MAX");
+    assert_eq!(chain.len(), CHAIN_NOTIFICATIONS);
+    let entries = store.journal(1, usize::MAX).await.expect("journal with limit usize::MAX");
+    assert_eq!(entries.len() as i64, SEED_WRITES + TRANSPORT_MESSAGES);
+    assert!(store.notifications(None, 0, 0).await.unwrap().is_empty());
+}
+
+async fn a_failing_write_does_not_fail_the_writes_batched_with_it(fx: Fixture) {
+    let w = seed(fx.store.as_ref()).await;
+    let e1 = |n: usize| message(&format!("e1-{n}"), "E1", &reference(n), json!({"holder": HOLDER}));
+    let spawn_e1 = |n: usize| {
+        let (store, chain, value) = (fx.store.clone(), w.chain.clone(), e1(n));
+        tokio::spawn(async move { store.submit(submission(&chain, &value)).await })
+    };
+    let held = fx.hold_writer().await;
+    // The writer takes this one and waits; the next three queue up behind it.
+    let first = spawn_e1(1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = spawn_e1(2);
+    let duplicate = {
+        let store = fx.store.clone();
+        // The chain's id is taken: this write must fail.
+        let party = NewParty {
+            id: w.chain.id().to_owned(),
+            kind: PartyKind::GuaranteeChain,
+            name: "Impostor".into(),
+            country: None,
+            tir_id: None,
+            token_hash: tir_store::token::hash(&tir_store::token::generate()),
+        };
+        tokio::spawn(async move { store.create_party(party).await })
+    };
+    let after = spawn_e1(3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.release().await;
+
+    assert_eq!(first.await.unwrap().expect("the first E1 is answered").status, 200);
+    assert!(duplicate.await.unwrap().is_err(), "a second party with a taken id is refused");
+    let before = before.await.unwrap();
+    let after = after.await.unwrap();
+    assert!(
+        matches!((&before, &after), (Ok(b), Ok(a)) if b.status == 200 && a.status == 200),
+        "unrelated messages batched with the failing write must still be applied: {before:?} / {after:?}"
+    );
+    let store = fx.store.as_ref();
+    for n in 1..=3 {
+        assert_eq!(guarantee_state(store, &reference(n)).await, GuaranteeState::Registered);
+    }
+    assert_journal_complete(store, SEED_WRITES + 3).await;
+}
+
+async fn two_stores_on_one_database_lose_no_update_and_share_replies(fx: Fixture) {
+    const TRANSPORTS: usize = 12;
+    let a = fx.store.clone();
+    let b = tir_store::open(&fx.url).await.expect("a second writer on the same database");
+    let w = Arc::new(seed(a.as_ref()).await);
+
+    // Reads through `b` while both write.
+    let follower = follow(b.clone(), TRANSPORTS * TRANSPORT_NOTIFICATIONS);
+    // Consecutive messages of one transport go to alternate stores.
+    let tasks: Vec<_> = (0..TRANSPORTS)
+        .map(|i| {
+            let (stores, w) = ([a.clone(), b.clone()], w.clone());
+            tokio::spawn(async move { drive(&stores, &w, &reference(i), i).await })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.expect("transport task"));
+    }
+    let all = read_paged(a.as_ref(), None, 50).await;
+    assert_eq!(all.len(), TRANSPORTS * TRANSPORT_NOTIFICATIONS);
+    assert_increasing(&all);
+    assert_eq!(follower.await.expect("follower"), all, "the live reader saw every item once");
+    for i in 0..TRANSPORTS {
+        assert_eq!(guarantee_state(a.as_ref(), &reference(i)).await, GuaranteeState::Released);
+        assert_eq!(guarantee_state(b.as_ref(), &reference(i)).await, GuaranteeState::Released);
+    }
+    let n = SEED_WRITES + TRANSPORTS as i64 * TRANSPORT_MESSAGES;
+    let entries = assert_journal_complete(a.as_ref(), n).await;
+    assert_eq!(assert_journal_complete(b.as_ref(), n).await, entries);
+
+    // Every message was answered by one store; the other replays the same bytes.
+    for (i, transport_replies) in replies.iter().enumerate() {
+        for (step, (sender, value)) in transport(&w, &reference(i)).iter().enumerate() {
+            let other = if (step + i) % 2 == 0 { &b } else { &a };
+            let replay = submit(other.as_ref(), sender, value).await;
+            assert_eq!(replay, transport_replies[step], "{} replayed on the other store", value["message_id"]);
+        }
+    }
+
+    // The same new message sent to both at once is applied once.
+    let e1 = message("both-1", "E1", &reference(99), json!({"holder": HOLDER}));
+    let (ra, rb) = tokio::join!(submit(a.as_ref(), &w.chain, &e1), submit(b.as_ref(), &w.chain, &e1));
+    assert_eq!(ra.status, 200, "{}", ra.body);
+    assert_eq!(ra, rb);
+    assert_journal_complete(b.as_ref(), n + 1).await;
+
+    let chain = read_paged(b.as_ref(), Some(&format!("chain:{}", w.chain.id())), 10).await;
+    assert_eq!(chain.len(), TRANSPORTS * CHAIN_NOTIFICATIONS);
+    assert_increasing(&chain);
+    for i in 0..TRANSPORTS {
+        let r = reference(i);
+        let mine: Vec<_> = chain.iter().filter(|n| n.guarantee_reference == r).cloned().collect();
+        assert_eq!(events(&mine).last().map(String::as_str), Some("guarantee_released"), "{r}");
+        assert_eq!(mine.len(), CHAIN_NOTIFICATIONS, "{r}");
+    }
+}
+
+#[test]
+fn the_database_name_is_replaced_in_the_url() {
+    assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
+    assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+    assert_eq!(with_database("postgresql://h:5432", "x"), "postgresql://h:5432/x");
+}

@@ -1,0 +1,260 @@
+//! The `tirhub` binary end to end: real processes, real HTTP, real databases.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+use tirhub::client::Exchange;
+use tirhub::traffic::{Corridor, full_transport, seed_corridor};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A `tirhub serve` child process, killed on drop.
+struct Server {
+    child: Child,
+    client: Exchange,
+}
+
+impl Server {
+    fn start(db: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tirhub starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("tirhub prints its address");
+        let base =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let client = Exchange::new(base);
+        Server { child, client }
+    }
+
+    /// SIGTERM, then wait: the graceful path a process manager takes.
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_db() -> (std::path::PathBuf, String) {
+    let path =
+        std::env::temp_dir().join(format!("tirhub-cli-{}-{}.db", std::process::id(), tir_store::token::random_hex(4)));
+    let url = format!("sqlite://{}", path.display());
+    (path, url)
+}
+
+/// Drives `transports` full transports through `servers`, message i of
+/// every transport going to server i % n, `concurrency` transports at a time.
+async fn drive(
+    servers: &[&Exchange],
+    corridor: &Corridor,
+    prefix: &str,
+    transports: usize,
+    concurrency: usize,
+) -> usize {
+    let scripts: Vec<Vec<(String, Value)>> = (0..transports)
+        .map(|t| {
+            let stops: Vec<usize> = match t % 3 {
+                0 => vec![0, 1, 2],
+                1 => vec![2, 3, 4, 5],
+                _ => vec![3, 4, 5, 6, 1],
+            };
+            full_transport(corridor, &format!("{prefix}{t:05}"), &stops)
+        })
+        .collect();
+    let total: usize = scripts.iter().map(Vec::len).sum();
+    stream::iter(scripts)
+        .for_each_concurrent(concurrency, |script| async move {
+            for (i, (token, message)) in script.iter().enumerate() {
+                let server = servers[i % servers.len()];
+                let (status, body) = server.send(token, message).await.expect("server answers");
+                assert_eq!(status, 200, "{} {}: {body}", message["type"], message["guarantee_reference"]);
+            }
+        })
+        .await;
+    total
+}
+
+async fn state_of(client: &Exchange, admin: &str, reference: &str) -> String {
+    let (status, body) = client.get(admin, &format!("/v1/guarantees/{reference}")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let view: Value = serde_json::from_str(&body).unwrap();
+    view["state"].as_str().unwrap().to_owned()
+}
+
+async fn verify(client: &Exchange) -> Value {
+    let (status, body) = client.get(ADMIN, "/v1/admin/journal/verify").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for word in ["serve", "demo", "audit", "TIRHUB_DB"].iter().take(3) {
+        assert!(text.contains(word), "--help lacks {word}: {text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["TIRHUB_DB", "TIRHUB_LISTEN", "TIRHUB_ADMIN_TOKEN", "sqlite://tirhub.db", "127.0.0.1:8080"] {
+        assert!(text.contains(word), "serve --help lacks {word}: {text}");
+    }
+}
+
+#[test]
+fn serve_without_admin_token_fails_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("TIRHUB_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--admin-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
+    let (path, url) = temp_db();
+    let server = Server::start(&url);
+    let corridor = seed_corridor(&server.client, ADMIN, 1).await.unwrap();
+    drive(&[&server.client], &corridor, "XHTAMPER", 2, 2).await;
+    let verdict = verify(&server.client).await;
+    assert_eq!(verdict["ok"], true);
+    let entries = verdict["entries"].as_i64().unwrap();
+    server.stop();
+
+    let intact = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", &url]).output().unwrap();
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
+    let report: Value = serde_json::from_slice(&intact.stdout).unwrap();
+    assert_eq!(report["entries"], entries);
+
+    let tampered_seq = entries - 5;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let changed = conn.execute("UPDATE journal SET body = body || ' ' WHERE seq = ?1", [tampered_seq]).unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+
+    let broken = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", &url]).output().unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_broken"]["seq"], tampered_seq);
+    assert!(String::from_utf8_lossy(&broken.stderr).contains(&format!("entry {tampered_seq}")));
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn audit_verify_of_a_missing_file_is_an_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "verify", "--db", "sqlite:///nonexistent/dir/x.db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
+    let (path, url) = temp_db();
+    let server = Server::start(&url);
+    let corridor = seed_corridor(&server.client, ADMIN, 2).await.unwrap();
+    let started = Instant::now();
+    let messages = drive(&[&server.client], &corridor, "XHSQL", 60, 16).await;
+    let seconds = started.elapsed().as_secs_f64();
+    // A rough figure for the notes; the benchmark command measures properly.
+    eprintln!(
+        "sqlite: {messages} messages in {seconds:.2} s = {:.0} messages/s (debug build, reqwest client)",
+        messages as f64 / seconds
+    );
+    let replayed = full_transport(&corridor, "XHSQL00007", &[2, 3, 4, 5]);
+    let mut before = Vec::new();
+    for (token, message) in &replayed {
+        before.push(server.client.send(token, message).await.unwrap());
+    }
+    server.stop();
+
+    let server = Server::start(&url);
+    for ((token, message), first) in replayed.iter().zip(&before) {
+        assert_eq!(&server.client.send(token, message).await.unwrap(), first);
+    }
+    assert_eq!(state_of(&server.client, ADMIN, "XHSQL00007").await, "released");
+    assert_eq!(verify(&server.client).await["ok"], true);
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A fresh database on the test server, or None when PostgreSQL tests are off.
+async fn fresh_postgres() -> Option<String> {
+    let Ok(base) = std::env::var("TIRHUB_TEST_DATABASE_URL") else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
+        return None;
+    };
+    let (client, connection) =
+        tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("test database reachable");
+    tokio::spawn(connection);
+    let name = format!("tirhub_cli_{}", tir_store::token::random_hex(6));
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("URL ends with /database");
+    Some(format!("{prefix}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
+    let Some(url) = fresh_postgres().await else { return };
+    let a = Server::start(&url);
+    let b = Server::start(&url);
+    let corridor = seed_corridor(&a.client, ADMIN, 3).await.unwrap();
+    let admin_writes = verify(&a.client).await["entries"].as_i64().unwrap();
+
+    let transports = 90;
+    let started = Instant::now();
+    let messages = drive(&[&a.client, &b.client], &corridor, "XHPG", transports, 24).await;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "postgres, two servers: {messages} messages in {seconds:.2} s = {:.0} messages/s (debug build, reqwest client)",
+        messages as f64 / seconds
+    );
+
+    for t in 0..transports {
+        let server = if t % 2 == 0 { &a.client } else { &b.client };
+        assert_eq!(state_of(server, ADMIN, &format!("XHPG{t:05}")).await, "released", "transport {t}");
+    }
+    for server in [&a.client, &b.client] {
+        let verdict = verify(server).await;
+        assert_eq!(verdict["ok"], true, "{verdict}");
+        assert_eq!(verdict["entries"].as_i64().unwrap(), admin_writes + messages as i64);
+    }
+    // A replay sent to the other server gets the identical answer.
+    let script = full_transport(&corridor, "XHPG00004", &[1, 2, 3, 4]);
+    for (i, (token, message)) in script.iter().enumerate() {
+        let (first, other) = if i % 2 == 0 { (&a.client, &b.client) } else { (&b.client, &a.client) };
+        assert_eq!(first.send(token, message).await.unwrap(), other.send(token, message).await.unwrap());
+    }
+    // The same new message sent to both servers at once is applied once.
+    let (token, message) = &full_transport(&corridor, "XHPGRACE", &[0, 1])[0];
+    let (x, y) = tokio::join!(a.client.send(token, message), b.client.send(token, message));
+    assert_eq!(x.unwrap(), y.unwrap());
+    let verdict = verify(&a.client).await;
+    assert_eq!(verdict["entries"].as_i64().unwrap(), admin_writes + messages as i64 + 1);
+}
