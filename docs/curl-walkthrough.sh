@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A full TIR transport LT -> PL -> CZ against `tirhub demo`, with curl.
+# Export the tokens `tirhub demo` printed: CHAIN, HOLDER (LTU/012/345), LT, PL, CZ.
+set -euo pipefail
+URL=${URL:-http://127.0.0.1:8080}
+REF=${REF:-XH$(date +%s)}
+send() { # token, JSON body
+  curl -sS -X POST "$URL/v1/messages" -H "Authorization: Bearer $1" \
+       -H 'Content-Type: application/json' -d "$2"; echo; }
+
+# E1: the guarantee chain registers a guarantee for the holder.
+send "$CHAIN" '{"message_id":"'$REF'-1","type":"E1","guarantee_reference":"'$REF'","holder":"LTU/012/345"}'
+
+# E9: the holder sends the advance data (forwarded to customs of LT as an E9 notification).
+send "$HOLDER" '{"message_id":"'$REF'-2","type":"E9","guarantee_reference":"'$REF'","declaration":{
+  "itinerary":["LT","PL","CZ"],
+  "offices":[{"code":"LTMDK001","role":"departure"},{"code":"PLKUB001","role":"entry"},{"code":"CZBOH001","role":"destination"}],
+  "vehicle":{"registration":"LRT123","country":"LT"},
+  "seals":["LT-884211"],
+  "consignments":[{"consignor":{"name":"Baltic Exports","country":"LT"},"consignee":{"name":"Ostrava Imports","country":"CZ"},
+    "goods":[{"hs_code":"870323","description":"Passenger cars","packages":4,"gross_mass_kg":6200.0,
+              "value":{"amount":88000.0,"currency":"EUR"}}]}]}}'
+
+# I1 + I7: customs of departure accept the guarantee and record the declaration.
+send "$LT" '{"message_id":"'$REF'-3","type":"I1","guarantee_reference":"'$REF'","office":"LTMDK001"}'
+send "$LT" '{"message_id":"'$REF'-4","type":"I7","guarantee_reference":"'$REF'","office":"LTMDK001"}'
+
+# I9 / I11 in each country, in itinerary order; then I13 discharges each operation.
+n=5
+for pair in "$LT:LTMDK001" "$PL:PLKUB001" "$CZ:CZBOH001"; do
+  token=${pair%%:*}; office=${pair##*:}
+  send "$token" '{"message_id":"'$REF'-'$n'","type":"I9","guarantee_reference":"'$REF'","office":"'$office'","seals":["LT-884211"]}'; n=$((n+1))
+  send "$token" '{"message_id":"'$REF'-'$n'","type":"I11","guarantee_reference":"'$REF'","office":"'$office'","reservations":[]}'; n=$((n+1))
+done
+for pair in "$LT:LTMDK001" "$PL:PLKUB001" "$CZ:CZBOH001"; do
+  token=${pair%%:*}; office=${pair##*:}
+  send "$token" '{"message_id":"'$REF'-'$n'","type":"I13","guarantee_reference":"'$REF'","office":"'$office'"}'; n=$((n+1))
+done
+
+# E5: the chain reads the guarantee: state "released", three operations "discharged".
+curl -sS "$URL/v1/guarantees/$REF" -H "Authorization: Bearer $CHAIN"; echo
+# E7: the chain's notification feed; I15: what customs of PL were told.
+curl -sS "$URL/v1/notifications?after=0&limit=100" -H "Authorization: Bearer $CHAIN"; echo
+curl -sS "$URL/v1/notifications" -H "Authorization: Bearer $PL"; echo
