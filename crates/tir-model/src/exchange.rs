@@ -141,10 +141,11 @@ fn authorize<'r>(
             if office.country != *country {
                 return fail(ErrorCode::PartyNotAuthorized, "/office");
             }
-            // An I7 carrying its own declaration is judged by that declaration's itinerary.
-            let declaration = match (&request.message, &guarantee.declaration) {
+            // Without advance data, an I7 carrying its own declaration is judged by that
+            // declaration; `record_declaration` then checks it comes from the accepting country.
+            let declaration = match (&request.message, guarantee.current_declaration()) {
                 (Message::RecordDeclaration { declaration: Some(given), .. }, None) => Some(given),
-                _ => guarantee.current_declaration(),
+                (_, current) => current,
             };
             let Some(declaration) = declaration else {
                 return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
@@ -349,6 +350,12 @@ impl Step<'_> {
         }
         if self.guarantee.declaration.is_some() {
             return fail(ErrorCode::DeclarationAlreadyRecorded, "/guarantee_reference");
+        }
+        if let Some(accepted_by) = &self.guarantee.accepted_by
+            && accepted_by.country() != office.country
+        {
+            return Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
+                .with_detail("only customs of the country that accepted the guarantee record the declaration"));
         }
         let declaration = match given {
             Some(d) => {
