@@ -1,59 +1,130 @@
 //! The JSON views of the contract (E5/I5, I3, I19, the response messages).
+//! Serialized straight from borrowed structs: these are built for every
+//! message inside the store's write transaction, so they avoid `Value` trees.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::declaration::Declaration;
 use crate::guarantee::{Guarantee, Operation};
 use crate::message::Request;
 use crate::party::{HolderRecord, Office};
 
-pub fn operation_view(op: &Operation) -> Value {
-    let mut view = json!({
-        "country": op.country.as_str(),
-        "state": op.state.as_str(),
-        "office": op.office.as_ref().map(|o| o.as_str()),
-        "started_at": op.started_at.map(|t| t.to_rfc3339()),
-        "terminated_at": op.terminated_at.map(|t| t.to_rfc3339()),
-        "reservations": op.reservations,
-    });
-    if let Some(at) = op.discharged_at {
-        view["discharged_at"] = json!(at.to_rfc3339());
-    }
-    if let Some(reason) = &op.refusal_reason {
-        view["refusal_reason"] = json!(reason);
-    }
-    view
+#[derive(Serialize)]
+pub struct OperationView<'a> {
+    country: &'a str,
+    state: &'a str,
+    office: Option<&'a str>,
+    started_at: Option<String>,
+    terminated_at: Option<String>,
+    reservations: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discharged_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal_reason: Option<&'a str>,
 }
 
-pub fn transport_view(g: &Guarantee) -> Value {
-    json!({
-        "itinerary": g.itinerary().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-        "declaration_state": g.declaration_state().as_str(),
-        "operations": g.operations.iter().map(operation_view).collect::<Vec<_>>(),
-        "declaration": g.current_declaration().map(|d| d.to_json()),
-    })
+impl<'a> OperationView<'a> {
+    pub fn new(op: &'a Operation) -> Self {
+        OperationView {
+            country: op.country.as_str(),
+            state: op.state.as_str(),
+            office: op.office.as_ref().map(|o| o.as_str()),
+            started_at: op.started_at.map(|t| t.to_rfc3339()),
+            terminated_at: op.terminated_at.map(|t| t.to_rfc3339()),
+            reservations: &op.reservations,
+            discharged_at: op.discharged_at.map(|t| t.to_rfc3339()),
+            refusal_reason: op.refusal_reason.as_deref(),
+        }
+    }
 }
 
-pub fn guarantee_view(g: &Guarantee) -> Value {
-    json!({
-        "reference": g.reference.as_str(),
-        "holder": g.holder.as_str(),
-        "chain": g.chain,
-        "state": g.state.as_str(),
-        "valid_until": g.valid_until.map(|d| d.to_string()),
-        "registered_at": g.registered_at.to_rfc3339(),
-        "accepted_by": g.accepted_by.as_ref().map(|o| o.as_str()),
-        "cancellation_reason": g.cancellation_reason,
-        "transport": transport_view(g),
-    })
+#[derive(Serialize)]
+pub struct TransportView<'a> {
+    itinerary: Vec<&'a str>,
+    declaration_state: &'a str,
+    operations: Vec<OperationView<'a>>,
+}
+
+impl<'a> TransportView<'a> {
+    pub fn new(g: &'a Guarantee) -> Self {
+        TransportView {
+            itinerary: g.itinerary().iter().map(|c| c.as_str()).collect(),
+            declaration_state: g.declaration_state().as_str(),
+            operations: g.operations.iter().map(OperationView::new).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct GuaranteeView<'a> {
+    reference: &'a str,
+    holder: &'a str,
+    chain: &'a str,
+    state: &'a str,
+    valid_until: Option<String>,
+    registered_at: String,
+    accepted_by: Option<&'a str>,
+    cancellation_reason: Option<&'a str>,
+    transport: TransportView<'a>,
+}
+
+impl<'a> GuaranteeView<'a> {
+    pub fn new(g: &'a Guarantee) -> Self {
+        GuaranteeView {
+            reference: g.reference.as_str(),
+            holder: g.holder.as_str(),
+            chain: &g.chain,
+            state: g.state.as_str(),
+            valid_until: g.valid_until.map(|d| d.to_string()),
+            registered_at: g.registered_at.to_rfc3339(),
+            accepted_by: g.accepted_by.as_ref().map(|o| o.as_str()),
+            cancellation_reason: g.cancellation_reason.as_deref(),
+            transport: TransportView::new(g),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ResponseView<'a> {
+    message_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    guarantee: GuaranteeView<'a>,
+    transport: TransportView<'a>,
+}
+
+fn to_text<T: Serialize>(view: &T) -> String {
+    serde_json::to_string(view).expect("views serialize")
+}
+
+/// E5/I5: `GET /v1/guarantees/{reference}`.
+pub fn guarantee_view(g: &Guarantee) -> String {
+    to_text(&GuaranteeView::new(g))
 }
 
 /// The success response to a request message (E2, I10, ...).
-pub fn response_view(request: &Request, g: &Guarantee) -> Value {
-    json!({
-        "message_id": request.message_id.as_str(),
-        "type": request.kind.response(),
-        "guarantee": guarantee_view(g),
-        "transport": transport_view(g),
+pub fn response_view(request: &Request, g: &Guarantee) -> String {
+    to_text(&ResponseView {
+        message_id: request.message_id.as_str(),
+        kind: request.kind.response(),
+        guarantee: GuaranteeView::new(g),
+        transport: TransportView::new(g),
+    })
+}
+
+/// `GET /v1/guarantees/{reference}/declaration`: the recorded declaration, else the advance data.
+pub fn declaration_view(g: &Guarantee) -> String {
+    #[derive(Serialize)]
+    struct DeclarationView<'a> {
+        reference: &'a str,
+        declaration_state: &'a str,
+        declaration: Option<&'a Declaration>,
+    }
+    to_text(&DeclarationView {
+        reference: g.reference.as_str(),
+        declaration_state: g.declaration_state().as_str(),
+        declaration: g.current_declaration(),
     })
 }
 

@@ -18,6 +18,7 @@ use crate::error::json_response;
         serve,
         crate::messages::submit,
         crate::queries::guarantee,
+        crate::queries::declaration,
         crate::queries::holder,
         crate::queries::office,
         crate::queries::notifications,
@@ -183,6 +184,13 @@ pub struct TransportView {
     /// none, advance, recorded.
     declaration_state: String,
     operations: Vec<OperationView>,
+}
+
+#[derive(ToSchema)]
+pub struct DeclarationBody {
+    reference: String,
+    /// none, advance, recorded.
+    declaration_state: String,
     declaration: Option<Declaration>,
 }
 

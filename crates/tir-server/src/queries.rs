@@ -4,16 +4,18 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tir_model::exchange::may_read;
+use tir_model::guarantee::Guarantee;
 use tir_model::limits::{NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
-use tir_model::view::{guarantee_view, holder_view, office_view};
+use tir_model::view::{declaration_view, guarantee_view, holder_view, office_view};
 use tir_model::wire::parse_at;
 use tir_model::{ErrorCode, EtirError, GuaranteeRef, OfficeCode, Timestamp, TirId};
 
 use crate::App;
-use crate::error::ApiError;
+use crate::error::{ApiError, json_response};
 
 /// A path segment that axum could not decode.
 pub(crate) fn path_rejection(pointer: &str, rejection: PathRejection) -> ApiError {
@@ -38,8 +40,18 @@ pub async fn guarantee(
     State(app): State<App>,
     headers: HeaderMap,
     reference: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let party = app.parties.authenticate(&headers).await?;
+) -> Result<Response, ApiError> {
+    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    Ok(json_response(200, guarantee_view(&guarantee)))
+}
+
+/// The guarantee named in the path, if the caller may read it.
+async fn readable_guarantee(
+    app: &App,
+    headers: &HeaderMap,
+    reference: Result<Path<String>, PathRejection>,
+) -> Result<Guarantee, ApiError> {
+    let party = app.parties.authenticate(headers).await?;
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
     let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
     let guarantee =
@@ -47,7 +59,24 @@ pub async fn guarantee(
     if !may_read(&party, &guarantee) {
         return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
     }
-    Ok(Json(guarantee_view(&guarantee)))
+    Ok(guarantee)
+}
+
+#[utoipa::path(get, path = "/v1/guarantees/{reference}/declaration", tag = "queries",
+    params(("reference" = String, Path, description = "Guarantee reference, e.g. XH12345678")),
+    responses(
+        (status = 200, description = "The recorded declaration, else the advance data (null when neither)", body = crate::openapi::DeclarationBody),
+        (status = 403, description = "Code 360", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn declaration(
+    State(app): State<App>,
+    headers: HeaderMap,
+    reference: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    Ok(json_response(200, declaration_view(&guarantee)))
 }
 
 #[utoipa::path(get, path = "/v1/holders/{tir_id}", tag = "queries",

@@ -577,7 +577,10 @@ async fn departure_customs_may_record_a_declaration_other_than_the_advance_data(
     let record = message("I7", &trip.reference, json!({"office": "TR000100", "declaration": own}));
     let (status, body) = app.send(&c.tr, &record).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["transport"]["declaration"]["seals"], json!(["TR-999999"]));
+    assert_eq!(body["transport"]["declaration_state"], "recorded");
+    let (status, recorded) = app.get(&c.tr, &format!("/v1/guarantees/{}/declaration", trip.reference)).await;
+    assert_eq!(status, 200, "{recorded}");
+    assert_eq!(recorded["declaration"]["seals"], json!(["TR-999999"]));
     let start = message("I9", &trip.reference, json!({"office": "TR000100", "seals": [SEAL]}));
     app.post(&c.tr, &start).await.assert_error(309, "/seals");
 }
@@ -1168,6 +1171,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/openapi.json",
         "/v1/messages",
         "/v1/guarantees/{reference}",
+        "/v1/guarantees/{reference}/declaration",
         "/v1/holders/{tir_id}",
         "/v1/offices/{code}",
         "/v1/notifications",

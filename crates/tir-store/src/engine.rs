@@ -174,7 +174,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                 for n in &outcome.notifications {
                     tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
                 }
-                Reply { status: 200, body: response_view(&s.request, &outcome.guarantee).to_string() }
+                Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) }
             }
             Err(e) => Reply::error(&e),
         };
