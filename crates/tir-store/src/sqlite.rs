@@ -1,6 +1,7 @@
 //! SQLite backend: one writer thread doing group commit (one fsync per batch,
 //! WAL with synchronous=FULL), and a small pool of read connections.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,10 +26,10 @@ CREATE TABLE IF NOT EXISTS journal (
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     sender TEXT NOT NULL, message_id TEXT NOT NULL, body_hash TEXT NOT NULL, status INTEGER NOT NULL,
-    body TEXT NOT NULL, PRIMARY KEY (sender, message_id)) WITHOUT ROWID;
+    body TEXT NOT NULL, PRIMARY KEY (sender, message_id));
 CREATE TABLE IF NOT EXISTS guarantees (
     reference TEXT PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
-    doc TEXT NOT NULL, updated_at_ms INTEGER NOT NULL) WITHOUT ROWID;
+    doc TEXT NOT NULL, updated_at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     cursor INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, kind TEXT NOT NULL,
     reference TEXT NOT NULL, payload TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
@@ -61,7 +62,7 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;")?;
         conn.execute_batch(SCHEMA)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
         std::thread::Builder::new()
@@ -104,7 +105,7 @@ impl SqliteStore {
 }
 
 fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    let mut conn = Some(conn);
+    let mut state = Some((conn, HashMap::new()));
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_COMMANDS_MAX {
@@ -114,9 +115,10 @@ fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        let mut tx = SqliteTx { conn: conn.take().expect("the writer owns its connection") };
+        let (conn_now, cache_now) = state.take().expect("the writer owns its connection");
+        let mut tx = SqliteTx { conn: conn_now, cache: cache_now };
         let results = write_isolated(&commands, |batch| write_batch(&mut tx, batch));
-        conn = Some(tx.conn);
+        state = Some((tx.conn, tx.cache));
         for (waiter, result) in waiters.into_iter().zip(results) {
             let _ = waiter.send(result);
         }
@@ -153,8 +155,11 @@ fn write_batch(tx: &mut SqliteTx, commands: &[Command]) -> Result<Vec<Reply>> {
         tx.conn.execute_batch("COMMIT")?;
         Ok(replies)
     });
-    if committed.is_err() && !tx.conn.is_autocommit() {
-        let _ = tx.conn.execute_batch("ROLLBACK");
+    if committed.is_err() {
+        tx.cache.clear();
+        if !tx.conn.is_autocommit() {
+            let _ = tx.conn.execute_batch("ROLLBACK");
+        }
     }
     committed
 }
@@ -169,8 +174,13 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Guarantees kept by the writer between batches. Only this writer changes
+/// the file, so a cached guarantee is current; a rolled-back batch clears it.
+const CACHED_GUARANTEES_MAX: usize = 50_000;
+
 struct SqliteTx {
     conn: Connection,
+    cache: HashMap<String, Guarantee>,
 }
 
 fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
@@ -251,6 +261,9 @@ impl Tx for SqliteTx {
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        if let Some(cached) = self.cache.get(reference) {
+            return Ok(Some(cached.clone()));
+        }
         let doc: Option<String> = self
             .conn
             .prepare_cached("SELECT doc FROM guarantees WHERE reference = ?1")?
@@ -266,6 +279,10 @@ impl Tx for SqliteTx {
                  ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
             )?
             .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(g), at_ms])?;
+        if self.cache.len() >= CACHED_GUARANTEES_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(g.reference.to_string(), g.clone());
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! The tirhub binary's library: the demo seed, an HTTP client for the
 //! exchange, and scripted transports (used by the demo, tests and tools).
 
+pub mod bench;
 pub mod client;
 pub mod demo;
+pub mod sim;
 pub mod traffic;
 
 use std::net::SocketAddr;

@@ -31,6 +31,28 @@ enum Command {
     /// Start a server on a fresh SQLite file with parties seeded along the
     /// FI-EE-LV-LT-PL-CZ-SK corridor, and print their tokens.
     Demo(DemoArgs),
+    /// Play realistic TIR traffic against a running server.
+    ///
+    /// Bootstraps what it needs over the admin API (customs of about 30 countries on
+    /// nine real TIR corridors, their offices at UN/LOCODE border crossings, two
+    /// guarantee chains, 60 holders in the ITDB), then plays full transport life
+    /// cycles (E1, E9, I1, I7, then I9 and I11 in each country, then I13 in each):
+    /// 2 to 6 countries, goods with HS 2022 codes, plausible masses and values, and
+    /// a share of irregular transports (undervaluation, misdeclared HS code, detour).
+    /// The same --seed plays the same traffic; references differ per run, so it can
+    /// run again on the same server. Prints a summary; exits 1 if any answer was not 200.
+    #[command(after_help = "Examples:\n  \
+tirhub simulate --url http://127.0.0.1:8080 --admin-token \"$T\" --transports 200 --seed 7\n  \
+TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 100 --duration 5m")]
+    Simulate(SimulateArgs),
+    /// Measure: start the server in-process on a fresh database, drive full
+    /// transports over HTTP on loopback, and compare with the ceiling of the
+    /// same client against GET /health.
+    ///
+    /// Example: tirhub bench --transports 20000 --concurrency 64
+    ///          tirhub bench --rate 5000 --json
+    ///          tirhub bench --db postgres://postgres@127.0.0.1:5432/test
+    Bench(BenchArgs),
     /// Check the tamper-evident journal.
     Audit {
         #[command(subcommand)]
@@ -58,6 +80,55 @@ struct DemoArgs {
     file: std::path::PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// PostgreSQL server to bench on (a fresh database is created on it and
+    /// dropped afterwards); without it, a fresh SQLite file in a temporary directory.
+    #[arg(long)]
+    db: Option<String>,
+    /// Full transports to drive (each 4 + 3 x countries messages).
+    #[arg(long, default_value_t = 5_000)]
+    transports: usize,
+    /// Concurrent HTTP connections, each sending its transports' messages in order.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: send at this fixed rate (messages/s); latency then counts from
+    /// each message's scheduled time, free of coordinated omission.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Base URL of the server.
+    #[arg(long, env = "TIRHUB_URL")]
+    url: String,
+    /// The server's admin token (parties, offices and holders are created with it).
+    #[arg(long, env = "TIRHUB_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Messages per second over all transports (open loop); default: as fast as --concurrency allows.
+    #[arg(long, value_name = "MSG_PER_S")]
+    rate: Option<f64>,
+    /// Stop after this long: 30s, 5m, 2h, 1h30m.
+    #[arg(long, value_parser = tirhub::sim::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Stop after this many transports. Without --duration or --transports, runs until Ctrl-C.
+    #[arg(long, value_name = "N")]
+    transports: Option<usize>,
+    /// Seed of the traffic; default: from the clock (printed, to replay it).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Expected share of irregular transports, 0 to 1.
+    #[arg(long, value_name = "F", default_value_t = 0.05)]
+    irregular_share: f64,
+    /// Transports in flight at once (each sends its messages in order).
+    #[arg(long, value_name = "C", default_value_t = 32)]
+    concurrency: usize,
 }
 
 #[derive(Subcommand)]
@@ -89,7 +160,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo::run(args.file, args.listen).await,
+            Command::Simulate(args) => {
+                let options = tirhub::sim::SimulateOptions {
+                    url: args.url,
+                    admin_token: args.admin_token,
+                    rate_msgs_per_s: args.rate,
+                    duration: args.duration,
+                    transports: args.transports,
+                    seed: args.seed.unwrap_or_else(tirhub::sim::seed_from_clock),
+                    irregular_share: args.irregular_share,
+                    concurrency: args.concurrency,
+                };
+                tirhub::sim::command(options).await
+            }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
+            Command::Bench(args) => bench(args).await,
         }
     });
     match result {
@@ -108,6 +193,23 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     let store = tir_store::open(&args.db).await.map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
     run_server(app, args.listen).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
+    let options = tirhub::bench::BenchOptions {
+        db: args.db,
+        transports: args.transports,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        progress: !args.json,
+    };
+    let report = tirhub::bench::run(options).await?;
+    if args.json {
+        println!("{report}");
+    } else {
+        print!("{}", tirhub::bench::table(&report));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::AnyError;
 use crate::client::{Exchange, segment};
 use crate::demo::{CORRIDOR, office_at};
+use crate::sim::model::{Script, ScriptLeg};
 
 pub struct CustomsSide {
     pub country: String,
@@ -104,31 +105,22 @@ pub fn declaration(corridor: &Corridor, stops: &[usize]) -> Value {
 /// Every message of a full transport: E1, E9, I1, I7, then I9 and I11 in
 /// each country, then I13 in each. Message ids derive from the reference.
 pub fn full_transport(corridor: &Corridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
-    let mut n = 0;
-    let mut message = |kind: &str, extra: Value| {
-        n += 1;
-        let mut body =
-            json!({"message_id": format!("{reference}-{n:02}"), "type": kind, "guarantee_reference": reference});
-        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-            body.extend(extra.clone());
-        }
-        body
-    };
-    let departure = &corridor.customs[stops[0]];
-    let mut out = vec![
-        (corridor.chain.clone(), message("E1", json!({"holder": corridor.holder_tir_id}))),
-        (corridor.holder.clone(), message("E9", json!({"declaration": declaration(corridor, stops)}))),
-        (departure.token.clone(), message("I1", json!({"office": departure.office}))),
-        (departure.token.clone(), message("I7", json!({"office": departure.office}))),
-    ];
-    for s in stops {
-        let side = &corridor.customs[*s];
-        out.push((side.token.clone(), message("I9", json!({"office": side.office, "seals": ["S-0002", "S-0001"]}))));
-        out.push((side.token.clone(), message("I11", json!({"office": side.office, "reservations": []}))));
+    let declaration = declaration(corridor, stops);
+    let seals = ["S-0002".to_owned(), "S-0001".to_owned()];
+    Script {
+        reference,
+        chain_token: &corridor.chain,
+        holder_tir_id: &corridor.holder_tir_id,
+        holder_token: &corridor.holder,
+        declaration: &declaration,
+        seals: &seals,
+        legs: stops
+            .iter()
+            .map(|s| {
+                let side = &corridor.customs[*s];
+                ScriptLeg { token: &side.token, office: &side.office, reservations: &[] }
+            })
+            .collect(),
     }
-    for s in stops {
-        let side = &corridor.customs[*s];
-        out.push((side.token.clone(), message("I13", json!({"office": side.office}))));
-    }
-    out
+    .messages()
 }

@@ -1,0 +1,394 @@
+//! `tirhub bench`: the server in-process on a fresh database, full transports
+//! driven over real HTTP on loopback, and in the same run the ceiling: the
+//! same client and concurrency against `GET /health`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+use crate::AnyError;
+use crate::client::Exchange;
+use crate::traffic::{full_transport, seed_corridor};
+
+pub struct BenchOptions {
+    /// `None`: a fresh SQLite file in a temporary directory.
+    pub db: Option<String>,
+    pub transports: usize,
+    pub concurrency: usize,
+    /// Open loop at this many messages/s (latency measured from the intended send time).
+    pub rate: Option<f64>,
+    pub progress: bool,
+}
+
+/// One prepared request: the bearer token and the body.
+struct Prepared {
+    authorization: String,
+    body: Bytes,
+}
+
+/// The database under test, removed when the bench ends.
+enum Fresh {
+    Sqlite { dir: std::path::PathBuf, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl Fresh {
+    async fn create(db: Option<&str>) -> Result<Fresh, AnyError> {
+        match db {
+            None => {
+                let dir = std::env::temp_dir().join(format!("tirhub-bench-{}", tir_store::token::random_hex(6)));
+                std::fs::create_dir_all(&dir)?;
+                let url = format!("sqlite://{}", dir.join("bench.db").display());
+                Ok(Fresh::Sqlite { dir, url })
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                Err("--db takes a postgres:// URL; without --db the bench uses a fresh SQLite file".into())
+            }
+            Some(admin_url) => {
+                let name = format!("tirhub_bench_{}", tir_store::token::random_hex(6));
+                let client = pg_connect(admin_url).await?;
+                client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+                let (prefix, _) = admin_url.rsplit_once('/').ok_or("a postgres URL ends with /DATABASE")?;
+                let url = format!("{prefix}/{name}");
+                Ok(Fresh::Postgres { admin_url: admin_url.to_owned(), name, url })
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Fresh::Sqlite { url, .. } | Fresh::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Bytes on disk for the data (SQLite: main file + WAL; PostgreSQL: the database).
+    async fn size_bytes(&self) -> Result<u64, AnyError> {
+        match self {
+            Fresh::Sqlite { dir, .. } => {
+                let mut total = 0;
+                for entry in std::fs::read_dir(dir)? {
+                    total += entry?.metadata()?.len();
+                }
+                Ok(total)
+            }
+            Fresh::Postgres { url, .. } => {
+                let client = pg_connect(url).await?;
+                let row = client.query_one("SELECT pg_database_size(current_database())", &[]).await?;
+                Ok(row.get::<_, i64>(0) as u64)
+            }
+        }
+    }
+
+    /// Whether an acknowledged write survives power loss with this setup.
+    async fn durable(&self) -> Result<bool, AnyError> {
+        match self {
+            // The store opens SQLite in WAL mode with synchronous=FULL.
+            Fresh::Sqlite { .. } => Ok(true),
+            Fresh::Postgres { url, .. } => {
+                let client = pg_connect(url).await?;
+                let fsync: String = client.query_one("SHOW fsync", &[]).await?.get(0);
+                let commit: String = client.query_one("SHOW synchronous_commit", &[]).await?.get(0);
+                Ok(fsync == "on" && commit != "off")
+            }
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Fresh::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Fresh::Postgres { admin_url, name, .. } => {
+                if let Ok(client) = pg_connect(&admin_url).await {
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            }
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, AnyError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// One keep-alive HTTP/1.1 connection per concurrent worker.
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, AnyError> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// The outcome of one load phase.
+struct Phase {
+    requests: u64,
+    failures: u64,
+    first_failure: Option<String>,
+    seconds: f64,
+    latency_us: Histogram<u64>,
+}
+
+/// Sends every worker's requests in order on its own connection; with a rate,
+/// request k is due at start + k/rate and its latency counts from then.
+async fn load(
+    addr: SocketAddr,
+    per_worker: Vec<Vec<Prepared>>,
+    method: hyper::Method,
+    path: &'static str,
+    rate: Option<f64>,
+    progress: indicatif::ProgressBar,
+) -> Result<Phase, AnyError> {
+    let mut connections = Vec::with_capacity(per_worker.len());
+    for _ in 0..per_worker.len() {
+        connections.push(connect(addr).await?);
+    }
+    let slot = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = per_worker
+        .into_iter()
+        .zip(connections)
+        .map(|(requests, mut sender)| {
+            let slot = slot.clone();
+            let method = method.clone();
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+                let (mut failures, mut first_failure) = (0u64, None);
+                let count = requests.len() as u64;
+                for prepared in requests {
+                    let due = match rate {
+                        Some(rate) => {
+                            let k = slot.fetch_add(1, Ordering::Relaxed);
+                            let due = started + Duration::from_secs_f64(k as f64 / rate);
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
+                    let request = Request::builder()
+                        .method(method.clone())
+                        .uri(path)
+                        .header(hyper::header::HOST, "bench")
+                        .header(hyper::header::AUTHORIZATION, &prepared.authorization)
+                        .header(hyper::header::CONTENT_TYPE, "application/json")
+                        .body(Full::new(prepared.body))?;
+                    sender.ready().await?;
+                    let response = sender.send_request(request).await?;
+                    let status = response.status();
+                    let body = response.into_body().collect().await?.to_bytes();
+                    latency_us.saturating_record(due.elapsed().as_micros() as u64);
+                    if status != hyper::StatusCode::OK {
+                        failures += 1;
+                        first_failure.get_or_insert_with(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
+                    }
+                    progress.inc(1);
+                }
+                Ok::<_, AnyError>((count, failures, first_failure, latency_us))
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        requests: 0,
+        failures: 0,
+        first_failure: None,
+        seconds: 0.0,
+        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+    };
+    for task in tasks {
+        let (count, failures, first_failure, latency_us) = task.await??;
+        phase.requests += count;
+        phase.failures += failures;
+        if phase.first_failure.is_none() {
+            phase.first_failure = first_failure;
+        }
+        phase.latency_us.add(latency_us)?;
+    }
+    phase.seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    Ok(phase)
+}
+
+fn progress_bar(show: bool, total: u64, label: &'static str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label);
+    bar
+}
+
+fn resident_set_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub async fn run(options: BenchOptions) -> Result<Value, AnyError> {
+    if options.transports == 0 || options.concurrency == 0 {
+        return Err("--transports and --concurrency must be at least 1".into());
+    }
+    if let Some(rate) = options.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err("--rate must be a positive number of messages per second".into());
+    }
+    let fresh = Fresh::create(options.db.as_deref()).await?;
+    let result = bench(&options, &fresh).await;
+    fresh.remove().await;
+    result
+}
+
+async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError> {
+    let store = tir_store::open(fresh.url()).await?;
+    let backend = store.backend();
+    let admin = tir_store::token::generate();
+    let app = tir_server::App::new(store.clone(), &admin);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tir_server::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+
+    let corridor = seed_corridor(&Exchange::new(&format!("http://{addr}")), &admin, 1).await?;
+    let workers = options.concurrency.min(options.transports);
+    let mut per_worker: Vec<Vec<Prepared>> = (0..workers).map(|_| Vec::new()).collect();
+    for t in 0..options.transports {
+        let stops: Vec<usize> = match t % 3 {
+            0 => vec![0, 1, 2],
+            1 => vec![2, 3, 4, 5],
+            _ => vec![3, 4, 5, 6, 1],
+        };
+        for (token, message) in full_transport(&corridor, &format!("XB{t:08}"), &stops) {
+            per_worker[t % workers].push(Prepared {
+                authorization: format!("Bearer {token}"),
+                body: Bytes::from(serde_json::to_vec(&message)?),
+            });
+        }
+    }
+    let messages: u64 = per_worker.iter().map(|w| w.len() as u64).sum();
+
+    let show = options.progress && std::io::stderr().is_terminal();
+    let exchange = load(
+        addr,
+        per_worker,
+        hyper::Method::POST,
+        "/v1/messages",
+        options.rate,
+        progress_bar(show, messages, "messages"),
+    )
+    .await?;
+    if exchange.failures > 0 {
+        return Err(format!(
+            "{} of {} messages were not accepted; first: {}",
+            exchange.failures,
+            exchange.requests,
+            exchange.first_failure.unwrap_or_default()
+        )
+        .into());
+    }
+
+    // The ceiling: the same client and concurrency, closed loop, on a no-op route.
+    let health: Vec<Vec<Prepared>> = (0..workers)
+        .map(|w| {
+            let share = messages as usize / workers + usize::from(w < messages as usize % workers);
+            (0..share).map(|_| Prepared { authorization: String::new(), body: Bytes::new() }).collect()
+        })
+        .collect();
+    let ceiling =
+        load(addr, health, hyper::Method::GET, "/health", None, progress_bar(show, messages, "ceiling")).await?;
+
+    let verdict = store.verify_journal().await?;
+    let rss = resident_set_bytes();
+    let _ = stop.send(());
+    let _ = server.await;
+    drop(store);
+    let db_bytes = fresh.size_bytes().await?;
+
+    let messages_per_s = exchange.requests as f64 / exchange.seconds;
+    let ceiling_rps = ceiling.requests as f64 / ceiling.seconds;
+    let ms = |q: f64| exchange.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    Ok(json!({
+        "backend": backend,
+        "transports": options.transports,
+        "messages": exchange.requests,
+        "seconds": round(exchange.seconds, 3),
+        "messages_per_s": round(messages_per_s, 0),
+        "latency_ms": {"p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "max": exchange.latency_us.max() as f64 / 1000.0},
+        "ceiling_rps": round(ceiling_rps, 0),
+        "ratio": round(messages_per_s / ceiling_rps, 3),
+        "durable": fresh.durable().await?,
+        "concurrency": workers,
+        "rate": options.rate,
+        "journal_ok": verdict.ok,
+        "journal_entries": verdict.entries,
+        "db_bytes": db_bytes,
+        "db_bytes_per_transport": db_bytes / options.transports as u64,
+        "rss_bytes": rss,
+    }))
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+/// The report as a readable table.
+pub fn table(report: &Value) -> String {
+    let l = &report["latency_ms"];
+    let mb = |v: &Value| v.as_u64().map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)).unwrap_or("-".into());
+    format!(
+        "backend             {}\n\
+         transports          {}\n\
+         messages            {}\n\
+         seconds             {}\n\
+         messages/s          {}\n\
+         latency ms          p50 {}  p90 {}  p99 {}  max {}\n\
+         ceiling (GET /health) {} req/s\n\
+         ratio               {}\n\
+         durable             {}\n\
+         concurrency         {}{}\n\
+         journal             {} ({} entries)\n\
+         database            {} ({} bytes per transport)\n\
+         server RSS          {}\n",
+        report["backend"].as_str().unwrap_or("-"),
+        report["transports"],
+        report["messages"],
+        report["seconds"],
+        report["messages_per_s"],
+        l["p50"],
+        l["p90"],
+        l["p99"],
+        l["max"],
+        report["ceiling_rps"],
+        report["ratio"],
+        report["durable"],
+        report["concurrency"],
+        report["rate"].as_f64().map(|r| format!(", open loop at {r} messages/s")).unwrap_or_default(),
+        if report["journal_ok"] == true { "intact" } else { "BROKEN" },
+        report["journal_entries"],
+        mb(&report["db_bytes"]),
+        report["db_bytes_per_transport"],
+        mb(&report["rss_bytes"]),
+    )
+}

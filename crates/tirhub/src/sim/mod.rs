@@ -1,0 +1,565 @@
+//! `tirhub simulate`: realistic TIR traffic against a running server. It
+//! bootstraps the parties of the standard world over the admin API, then
+//! plays full transport life cycles from the seeded traffic model, many at
+//! once, each one's messages in order.
+
+pub mod goods;
+pub mod model;
+pub mod rng;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::AnyError;
+use crate::client::{Exchange, segment};
+use model::{Parties, Traffic, World, messages};
+
+pub struct SimulateOptions {
+    pub url: String,
+    pub admin_token: String,
+    /// Messages per second over all transports; `None`: as fast as `concurrency` allows.
+    pub rate_msgs_per_s: Option<f64>,
+    pub duration: Option<Duration>,
+    pub transports: Option<usize>,
+    pub seed: u64,
+    /// Expected share of irregular transports, 0 to 1.
+    pub irregular_share: f64,
+    /// Transports in flight at once.
+    pub concurrency: usize,
+}
+
+/// Non-200 answers (and requests without an answer) kept for the report.
+const FAILURES_SHOWN: usize = 5;
+
+#[derive(Debug, Clone, Default)]
+pub struct SimulateReport {
+    pub seed: u64,
+    /// Part of every reference, unique per run.
+    pub tag: String,
+    pub elapsed: Duration,
+    pub transports_completed: u64,
+    /// Stopped (duration or Ctrl-C) before their last message.
+    pub transports_interrupted: u64,
+    /// Given up after a non-200 answer or a failed request.
+    pub transports_failed: u64,
+    /// Messages that got an answer.
+    pub messages_sent: u64,
+    pub answers_by_status: BTreeMap<u16, u64>,
+    pub non_200: u64,
+    /// Requests that got no HTTP answer at all.
+    pub request_errors: u64,
+    /// Completed transports whose last answer did not show a released guarantee.
+    pub not_released: u64,
+    /// Completed irregular transports by kind.
+    pub irregular: BTreeMap<&'static str, u64>,
+    /// The first few failures: message, status and body.
+    pub failures: Vec<String>,
+}
+
+impl SimulateReport {
+    pub fn messages_per_s(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 { self.messages_sent as f64 / seconds } else { 0.0 }
+    }
+
+    fn remember(&mut self, failure: String) {
+        if self.failures.len() < FAILURES_SHOWN {
+            self.failures.push(failure);
+        }
+    }
+
+    /// No answer other than 200, every request answered, every guarantee released.
+    pub fn is_clean(&self) -> bool {
+        self.non_200 == 0 && self.request_errors == 0 && self.not_released == 0
+    }
+}
+
+impl fmt::Display for SimulateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let by_status: Vec<String> = self.answers_by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        let irregular: u64 = self.irregular.values().sum();
+        let kinds: Vec<String> =
+            model::Irregularity::KINDS.iter().map(|k| format!("{k} {}", self.irregular.get(k).unwrap_or(&0))).collect();
+        writeln!(f, "simulate: seed {}, run tag {}, {:.1} s", self.seed, self.tag, self.elapsed.as_secs_f64())?;
+        writeln!(f, "transports completed: {}", self.transports_completed)?;
+        writeln!(f, "transports interrupted: {}", self.transports_interrupted)?;
+        writeln!(f, "transports failed: {}", self.transports_failed)?;
+        writeln!(f, "messages sent: {}", self.messages_sent)?;
+        writeln!(f, "messages/s: {:.1}", self.messages_per_s())?;
+        writeln!(f, "answers by status: {}", if by_status.is_empty() { "-".to_owned() } else { by_status.join(", ") })?;
+        writeln!(f, "non-200 answers: {}", self.non_200)?;
+        writeln!(f, "requests without answer: {}", self.request_errors)?;
+        writeln!(f, "guarantees not released: {}", self.not_released)?;
+        writeln!(f, "irregular transports played: {irregular} ({})", kinds.join(", "))?;
+        for failure in &self.failures {
+            writeln!(f, "failure: {failure}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `30s`, `5m`, `2h`, `1h30m`, `1.5m` or plain seconds (`90`).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let text = raw.trim();
+    let bad = || format!("{raw:?} is not a duration: use e.g. 30s, 5m, 2h or 1h30m");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut seconds = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "" if number_len == text.len() => 1.0,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        seconds += number * scale;
+    }
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("{raw:?}: a duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A seed from the clock, for runs without `--seed` (printed, so they can be replayed).
+pub fn seed_from_clock() -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    rng::mix(nanos, u64::from(std::process::id())) % 1_000_000_000
+}
+
+/// The `tirhub simulate` command: runs, prints the summary, and exits 1
+/// when any answer was not 200 (a bug on one side or the other).
+pub async fn command(options: SimulateOptions) -> Result<ExitCode, AnyError> {
+    eprintln!(
+        "simulate: seed {} (pass --seed {} to play the same traffic again), bootstrapping parties...",
+        options.seed, options.seed
+    );
+    let report = run(options).await?;
+    print!("{report}");
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
+    if !(0.0..=1.0).contains(&options.irregular_share) {
+        return Err("--irregular-share must be between 0 and 1".into());
+    }
+    if let Some(rate) = options.rate_msgs_per_s
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err("--rate must be a positive number of messages per second".into());
+    }
+    if options.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    let client = Exchange::new(&options.url);
+    let world = Arc::new(World::standard());
+    let parties = bootstrap(&client, &options.admin_token, &world).await?;
+    let tag = run_tag();
+    let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(&tag);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let mut background = JoinSet::new();
+    {
+        let stop = stop_tx.clone();
+        background.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop.send(true);
+            }
+        });
+    }
+    if let Some(duration) = options.duration {
+        let stop = stop_tx.clone();
+        background.spawn(async move {
+            tokio::time::sleep(duration).await;
+            let _ = stop.send(true);
+        });
+    }
+    let pacer = options.rate_msgs_per_s.map(|rate| Arc::new(Pacer::new(rate)));
+    if let Some(pacer) = pacer.clone() {
+        background.spawn(async move { pacer.tick().await });
+    }
+    let shared = Arc::new(Shared {
+        client,
+        traffic,
+        parties,
+        limit: options.transports.map(|n| n as u64),
+        next: AtomicU64::new(0),
+        pacer: pacer.clone(),
+        tally: Mutex::new(SimulateReport { seed: options.seed, tag, ..SimulateReport::default() }),
+        messages: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        non_200: AtomicU64::new(0),
+    });
+    let started = Instant::now();
+    if std::io::stderr().is_terminal() {
+        let shared = shared.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let seconds = started.elapsed().as_secs_f64();
+                let messages = shared.messages.load(Ordering::Relaxed);
+                eprint!(
+                    "\r\x1b[K{seconds:>6.0} s  {messages} messages ({:.0}/s)  {} transports completed  {} non-200",
+                    messages as f64 / seconds,
+                    shared.completed.load(Ordering::Relaxed),
+                    shared.non_200.load(Ordering::Relaxed),
+                );
+                let _ = std::io::stderr().flush();
+            }
+        });
+    }
+    let workers = options.transports.map_or(options.concurrency, |n| n.min(options.concurrency));
+    let mut set = JoinSet::new();
+    for _ in 0..workers {
+        set.spawn(worker(shared.clone(), stop_rx.clone()));
+    }
+    while let Some(joined) = set.join_next().await {
+        joined?;
+    }
+    background.abort_all();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let mut report = shared.tally.lock().expect("tally lock").clone();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+struct Shared {
+    client: Exchange,
+    traffic: Traffic,
+    parties: Parties,
+    limit: Option<u64>,
+    /// Index of the next transport to play.
+    next: AtomicU64,
+    pacer: Option<Arc<Pacer>>,
+    tally: Mutex<SimulateReport>,
+    // Lock-free copies for the progress line.
+    messages: AtomicU64,
+    completed: AtomicU64,
+    non_200: AtomicU64,
+}
+
+enum Ending {
+    Completed { released: bool },
+    Interrupted,
+    NotStarted,
+    Failed,
+}
+
+async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        if shared.limit.is_some_and(|limit| index >= limit) {
+            return;
+        }
+        let transport = shared.traffic.transport(index);
+        let script = messages(&transport, &shared.parties);
+        let mut ending = Ending::Completed { released: false };
+        for (i, (token, message)) in script.iter().enumerate() {
+            let send = async {
+                if let Some(pacer) = &shared.pacer {
+                    pacer.wait(index, i as u64).await;
+                }
+                shared.client.send(token, message).await
+            };
+            let answer = tokio::select! {
+                answer = send => answer,
+                _ = stop.wait_for(|stopped| *stopped) => {
+                    // One that sent nothing yet was never started.
+                    ending = if i == 0 { Ending::NotStarted } else { Ending::Interrupted };
+                    break;
+                }
+            };
+            let mut tally = shared.tally.lock().expect("tally lock");
+            let what = || {
+                format!("{} {}", message["type"].as_str().unwrap_or("?"), message["message_id"].as_str().unwrap_or("?"))
+            };
+            match answer {
+                Ok((status, body)) => {
+                    tally.messages_sent += 1;
+                    shared.messages.fetch_add(1, Ordering::Relaxed);
+                    *tally.answers_by_status.entry(status).or_insert(0) += 1;
+                    if status != 200 {
+                        tally.non_200 += 1;
+                        shared.non_200.fetch_add(1, Ordering::Relaxed);
+                        tally.remember(format!("{}: {status} {body}", what()));
+                        ending = Ending::Failed;
+                        break;
+                    }
+                    if i + 1 == script.len() {
+                        ending = Ending::Completed { released: guarantee_state(&body) == Some("released") };
+                    }
+                }
+                Err(e) => {
+                    tally.request_errors += 1;
+                    tally.remember(format!("{}: no answer: {e}", what()));
+                    ending = Ending::Failed;
+                    break;
+                }
+            }
+        }
+        let mut tally = shared.tally.lock().expect("tally lock");
+        match ending {
+            Ending::Completed { released } => {
+                tally.transports_completed += 1;
+                shared.completed.fetch_add(1, Ordering::Relaxed);
+                if !released {
+                    tally.not_released += 1;
+                    let text = format!("{}: the last answer does not show a released guarantee", transport.reference);
+                    tally.remember(text);
+                }
+                if let Some(irregularity) = &transport.irregularity {
+                    *tally.irregular.entry(irregularity.kind()).or_insert(0) += 1;
+                }
+            }
+            Ending::Interrupted => tally.transports_interrupted += 1,
+            Ending::NotStarted => {}
+            Ending::Failed => tally.transports_failed += 1,
+        }
+    }
+}
+
+fn guarantee_state(body: &str) -> Option<&'static str> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    ["registered", "accepted", "released", "cancelled"].into_iter().find(|s| value["guarantee"]["state"] == *s)
+}
+
+/// Open-loop pacing: one send slot every `1/rate` seconds over all workers,
+/// given to the oldest transport waiting, so that only as many transports
+/// are in flight as the rate needs (rather than all of them crawling). A
+/// stall may be caught up by at most `CATCH_UP` worth of slots.
+struct Pacer {
+    interval: Duration,
+    waiting: Mutex<BinaryHeap<Reverse<Waiter>>>,
+    arrived: Notify,
+}
+
+const CATCH_UP: Duration = Duration::from_secs(1);
+
+struct Waiter {
+    transport: u64,
+    ticket: u64,
+    go: oneshot::Sender<()>,
+}
+
+impl PartialEq for Waiter {
+    fn eq(&self, other: &Self) -> bool {
+        (self.transport, self.ticket) == (other.transport, other.ticket)
+    }
+}
+
+impl Eq for Waiter {}
+
+impl PartialOrd for Waiter {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Waiter {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.transport, self.ticket).cmp(&(other.transport, other.ticket))
+    }
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Pacer {
+        Pacer {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            waiting: Mutex::new(BinaryHeap::new()),
+            arrived: Notify::new(),
+        }
+    }
+
+    /// Waits for a slot for a message of transport `transport` (its index).
+    async fn wait(&self, transport: u64, ticket: u64) {
+        let (go, slot) = oneshot::channel();
+        self.waiting.lock().expect("pacer lock").push(Reverse(Waiter { transport, ticket, go }));
+        self.arrived.notify_one();
+        let _ = slot.await;
+    }
+
+    /// Hands out the slots; runs until aborted.
+    async fn tick(&self) {
+        let mut slot = Instant::now();
+        loop {
+            tokio::time::sleep_until(slot).await;
+            loop {
+                let oldest = self.waiting.lock().expect("pacer lock").pop();
+                match oldest {
+                    // A waiter gone (its transport was stopped) does not use up the slot.
+                    Some(Reverse(waiter)) => {
+                        if waiter.go.send(()).is_ok() {
+                            break;
+                        }
+                    }
+                    None => self.arrived.notified().await,
+                }
+            }
+            let now = Instant::now();
+            slot = (slot + self.interval).max(now.checked_sub(CATCH_UP).unwrap_or(now));
+        }
+    }
+}
+
+/// Unique per run (clock and process), so one seed can be played twice on one server.
+fn run_tag() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut n = rng::mix(nanos, u64::from(std::process::id())) % 36u64.pow(6);
+    let mut tag = [b'0'; 6];
+    for b in tag.iter_mut().rev() {
+        *b = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8(tag.to_vec()).expect("ASCII")
+}
+
+/// Creates what the world needs on the server: customs of each country and
+/// its offices (POST replaces an office), the guarantee chains, and each
+/// holder in the ITDB (PUT replaces) with its holder party. Parties are new
+/// on every run.
+pub async fn bootstrap(client: &Exchange, admin: &str, world: &World) -> Result<Parties, AnyError> {
+    enum Made {
+        Customs(tir_model::Country, String),
+        Chain(usize, String),
+        Holder(tir_model::TirId, String),
+        Office,
+    }
+    type Job = std::pin::Pin<Box<dyn Future<Output = Result<Made, AnyError>> + Send>>;
+    let mut jobs: Vec<Job> = Vec::new();
+    for c in world.countries() {
+        let body =
+            json!({"kind": "customs", "name": format!("Customs of {} (simulated)", c.name()), "country": c.as_str()});
+        let (own_client, own_admin) = (client.clone(), admin.to_owned());
+        jobs.push(Box::pin(async move { Ok(Made::Customs(c, token_of(&own_client, &own_admin, &body).await?)) }));
+        for office in world.offices_of(c) {
+            let (client, admin) = (client.clone(), admin.to_owned());
+            let body = json!({"code": office.code.as_str(), "country": c.as_str(), "name": office.name,
+                              "roles": office.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                              "unlocode": office.unlocode});
+            jobs.push(Box::pin(async move {
+                client.expect(&admin, "/v1/admin/offices", &body, 201).await?;
+                Ok(Made::Office)
+            }));
+        }
+    }
+    for (i, name) in world.chains.iter().enumerate() {
+        let (client, admin) = (client.clone(), admin.to_owned());
+        let body = json!({"kind": "guarantee_chain", "name": name});
+        jobs.push(Box::pin(async move { Ok(Made::Chain(i, token_of(&client, &admin, &body).await?)) }));
+    }
+    for holder in &world.holders {
+        let (client, admin) = (client.clone(), admin.to_owned());
+        let record = holder.record.clone();
+        jobs.push(Box::pin(async move {
+            let path = format!("/v1/admin/holders/{}", segment(record.tir_id.as_str()));
+            let body =
+                json!({"name": record.name, "country": record.country.as_str(), "status": record.status.as_str()});
+            let (status, text) = client.put(&admin, &path, &body).await?;
+            if status != 200 {
+                return Err(format!("PUT {path}: expected 200, got {status}: {text}").into());
+            }
+            let body = json!({"kind": "holder", "name": record.name, "tir_id": record.tir_id.as_str()});
+            Ok(Made::Holder(record.tir_id, token_of(&client, &admin, &body).await?))
+        }));
+    }
+    // A few at a time: admin writes are journaled one by one anyway.
+    let permits = Arc::new(Semaphore::new(8));
+    let mut tasks = JoinSet::new();
+    for job in jobs {
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await?;
+            job.await
+        });
+    }
+    let mut parties = Parties { chains: vec![String::new(); world.chains.len()], ..Parties::default() };
+    while let Some(joined) = tasks.join_next().await {
+        match joined?? {
+            Made::Customs(c, token) => {
+                parties.customs.insert(c, token);
+            }
+            Made::Chain(i, token) => parties.chains[i] = token,
+            Made::Holder(tir_id, token) => {
+                parties.holders.insert(tir_id, token);
+            }
+            Made::Office => {}
+        }
+    }
+    Ok(parties)
+}
+
+async fn token_of(client: &Exchange, admin: &str, body: &Value) -> Result<String, AnyError> {
+    let created = client.expect(admin, "/v1/admin/parties", body, 201).await?;
+    Ok(created["token"].as_str().ok_or("POST /v1/admin/parties: no token in the answer")?.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 90 "), Ok(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn bad_durations_are_refused_with_an_example() {
+        for raw in ["", "s", "5x", "5 m", "m5", "0s", "-3s", "1..2s", "90s5"] {
+            let e = parse_duration(raw).unwrap_err();
+            assert!(e.contains(raw.trim()) || e.contains("positive"), "{raw:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_report_names_every_count() {
+        let mut report =
+            SimulateReport { seed: 7, tag: "ABC123".into(), transports_completed: 40, ..Default::default() };
+        report.answers_by_status.insert(200, 520);
+        report.irregular.insert("undervaluation", 2);
+        let text = report.to_string();
+        for line in
+            ["transports completed: 40", "non-200 answers: 0", "answers by status: 200: 520", "undervaluation 2"]
+        {
+            assert!(text.contains(line), "{text}");
+        }
+        assert!(report.is_clean());
+    }
+
+    #[test]
+    fn run_tags_are_six_base36_characters() {
+        let tag = run_tag();
+        assert_eq!(tag.len(), 6);
+        assert!(tag.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+    }
+}

@@ -1,0 +1,153 @@
+//! `tirhub simulate` end to end: a real `tirhub serve` child process on a
+//! temporary SQLite file, and the simulator as another child process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+use tirhub::client::Exchange;
+
+const ADMIN: &str = "sim-test-admin-token-0123456789";
+
+/// A `tirhub serve` child process and its database file, both removed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    path: std::path::PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let path = std::env::temp_dir().join(format!(
+            "tirhub-sim-{}-{}.db",
+            std::process::id(),
+            tir_store::token::random_hex(4)
+        ));
+        let db = format!("sqlite://{}", path.display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+            .args(["serve", "--db", &db, "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tirhub starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("tirhub prints its address");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server { child, base, path }
+    }
+
+    fn simulate(&self, extra: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tirhub"))
+            .args(["simulate", "--url", &self.base, "--admin-token", ADMIN])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("tirhub simulate runs")
+    }
+
+    fn journal(&self) -> Value {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (status, body) =
+            runtime.block_on(Exchange::new(&self.base).get(ADMIN, "/v1/admin/journal/verify")).unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The number after `key: ` in the summary.
+fn count(summary: &str, key: &str) -> u64 {
+    let line = summary
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key:?} in the summary:\n{summary}"));
+    let number = line.split_whitespace().next().unwrap_or_default();
+    number.parse().unwrap_or_else(|_| panic!("{key}: {line:?} is not a count"))
+}
+
+fn summary(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "simulate failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn forty_seeded_transports_play_cleanly_and_the_journal_holds_them() {
+    let server = Server::start();
+    let out = server.simulate(&["--transports", "40", "--seed", "7", "--rate", "400"]);
+    let text = summary(&out);
+    assert_eq!(count(&text, "transports completed"), 40, "{text}");
+    assert_eq!(count(&text, "non-200 answers"), 0, "{text}");
+    assert_eq!(count(&text, "requests without answer"), 0, "{text}");
+    assert_eq!(count(&text, "guarantees not released"), 0, "{text}");
+    let sent = count(&text, "messages sent");
+    // Each transport is 4 messages plus 3 per country, 2 to 6 countries.
+    assert!((40 * 10..=40 * 22).contains(&sent), "{text}");
+    assert!(text.contains(&format!("answers by status: 200: {sent}")), "{text}");
+
+    let verdict = server.journal();
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert!(verdict["entries"].as_u64().unwrap() >= sent, "{verdict} vs {sent} messages");
+
+    // Bootstrapping again replaces offices and holders; the same seed plays
+    // the same traffic under new references.
+    let again = summary(&server.simulate(&["--transports", "8", "--seed", "7", "--concurrency", "4"]));
+    assert_eq!(count(&again, "transports completed"), 8, "{again}");
+    assert_eq!(count(&again, "non-200 answers"), 0, "{again}");
+    assert_eq!(server.journal()["ok"], true);
+}
+
+#[test]
+fn a_duration_stops_the_run_without_errors() {
+    let server = Server::start();
+    let started = std::time::Instant::now();
+    let text = summary(&server.simulate(&["--duration", "2s", "--rate", "100", "--seed", "1"]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(count(&text, "transports completed") > 0, "{text}");
+    assert_eq!(count(&text, "non-200 answers"), 0, "{text}");
+    assert_eq!(count(&text, "transports failed"), 0, "{text}");
+    assert!(count(&text, "messages sent") <= 100 * 2 + 100 + 50, "the rate is respected: {text}");
+}
+
+#[test]
+fn simulate_help_teaches_the_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["simulate", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for word in ["TIRHUB_URL", "TIRHUB_ADMIN_TOKEN", "--rate", "--duration", "--transports", "--seed", "Examples:"] {
+        assert!(text.contains(word), "simulate --help lacks {word}: {text}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_request() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["simulate", "--url", "http://127.0.0.1:9", "--admin-token", ADMIN, "--duration", "5x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["simulate", "--url", "http://127.0.0.1:9", "--admin-token", ADMIN, "--irregular-share", "1.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--irregular-share"));
+}
