@@ -29,6 +29,8 @@ pub struct Notification {
 pub struct Outcome {
     pub guarantee: Guarantee,
     pub notifications: Vec<Notification>,
+    /// What this message did, for the transport's timeline.
+    pub events: Vec<Event>,
 }
 
 /// Holders whose registry entry `apply` consults for this request.
@@ -66,9 +68,8 @@ pub fn apply(
             advance: None,
             declaration: None,
             operations: Vec::new(),
-            history: Vec::new(),
         };
-        let mut step = Step { guarantee, notifications: Vec::new(), sender, request, now };
+        let mut step = Step { guarantee, notifications: Vec::new(), events: Vec::new(), sender, request, now };
         step.record(None, format!("guarantee registered for holder {holder}"));
         return Ok(step.finish());
     }
@@ -76,7 +77,8 @@ pub fn apply(
         return fail(ErrorCode::NotFound, "/guarantee_reference");
     };
     let office = authorize(registry, sender, request, current)?;
-    let mut step = Step { guarantee: current.clone(), notifications: Vec::new(), sender, request, now };
+    let mut step =
+        Step { guarantee: current.clone(), notifications: Vec::new(), events: Vec::new(), sender, request, now };
     match &request.message {
         Message::RegisterGuarantee { .. } => unreachable!("handled above"),
         Message::CancelGuarantee { reason } => step.cancel_guarantee(reason)?,
@@ -196,6 +198,7 @@ fn check_declared_offices(registry: &impl Registry, declaration: &Declaration) -
 struct Step<'a> {
     guarantee: Guarantee,
     notifications: Vec<Notification>,
+    events: Vec<Event>,
     sender: &'a Party,
     request: &'a Request,
     now: Timestamp,
@@ -203,11 +206,11 @@ struct Step<'a> {
 
 impl Step<'_> {
     fn finish(self) -> Outcome {
-        Outcome { guarantee: self.guarantee, notifications: self.notifications }
+        Outcome { guarantee: self.guarantee, notifications: self.notifications, events: self.events }
     }
 
     fn record(&mut self, office: Option<&OfficeCode>, summary: String) {
-        self.guarantee.history.push(Event {
+        self.events.push(Event {
             at: self.now,
             message_type: self.request.kind.as_str().to_owned(),
             party: self.sender.id().to_owned(),

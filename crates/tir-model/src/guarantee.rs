@@ -94,7 +94,8 @@ impl Operation {
     }
 }
 
-/// One step of the transport's history, for timelines.
+/// One step of the transport's history, for timelines. Kept apart from the
+/// guarantee: the guarantee is rewritten on every message, its history only grows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub at: Timestamp,
@@ -121,7 +122,6 @@ pub struct Guarantee {
     pub declaration: Option<Declaration>,
     /// One per itinerary country, created when the declaration is recorded.
     pub operations: Vec<Operation>,
-    pub history: Vec<Event>,
 }
 
 impl Guarantee {

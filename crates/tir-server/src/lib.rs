@@ -41,6 +41,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/messages", post(messages::submit))
         .route("/v1/guarantees/{reference}", get(queries::guarantee))
         .route("/v1/guarantees/{reference}/declaration", get(queries::declaration))
+        .route("/v1/guarantees/{reference}/timeline", get(queries::timeline))
         .route("/v1/holders/{tir_id}", get(queries::holder))
         .route("/v1/offices/{code}", get(queries::office))
         .route("/v1/notifications", get(queries::notifications))

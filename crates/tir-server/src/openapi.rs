@@ -19,6 +19,7 @@ use crate::error::json_response;
         crate::messages::submit,
         crate::queries::guarantee,
         crate::queries::declaration,
+        crate::queries::timeline,
         crate::queries::holder,
         crate::queries::office,
         crate::queries::notifications,
@@ -294,4 +295,22 @@ pub struct BrokenEntry {
 pub struct Health {
     status: String,
     backend: String,
+}
+
+#[derive(ToSchema)]
+pub struct Timeline {
+    reference: String,
+    events: Vec<TimelineEvent>,
+}
+
+#[derive(ToSchema)]
+pub struct TimelineEvent {
+    at: String,
+    /// The request message type (E1, I9, ...).
+    #[schema(rename = "type")]
+    kind: String,
+    /// Party id of the sender.
+    party: String,
+    office: Option<String>,
+    summary: String,
 }

@@ -79,6 +79,31 @@ pub async fn declaration(
     Ok(json_response(200, declaration_view(&guarantee)))
 }
 
+#[utoipa::path(get, path = "/v1/guarantees/{reference}/timeline", tag = "queries",
+    params(("reference" = String, Path, description = "Guarantee reference, e.g. XH12345678")),
+    responses(
+        (status = 200, description = "What each accepted message did to the transport, oldest first", body = crate::openapi::Timeline),
+        (status = 403, description = "Code 360", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn timeline(
+    State(app): State<App>,
+    headers: HeaderMap,
+    reference: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let events = app.store.timeline(&guarantee.reference).await?;
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({"at": e.at.to_rfc3339(), "type": e.message_type, "party": e.party,
+                   "office": e.office.as_ref().map(|o| o.as_str()), "summary": e.summary})
+        })
+        .collect();
+    Ok(Json(json!({"reference": guarantee.reference.as_str(), "events": events})))
+}
+
 #[utoipa::path(get, path = "/v1/holders/{tir_id}", tag = "queries",
     params(("tir_id" = String, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
     responses(

@@ -44,6 +44,15 @@ async fn full_transport_scenario(app: &TestApp) {
     assert_eq!(view["state"], "released");
     assert_eq!(view["transport"]["itinerary"], json!(["TR", "GE", "AZ"]));
     assert_eq!(view["transport"]["declaration_state"], "recorded");
+    // The timeline holds one event per accepted message, plus the release.
+    let (status, timeline) = app.get(&c.chain_a, &format!("{}/timeline", trip.path())).await;
+    assert_eq!(status, 200, "{timeline}");
+    let steps = timeline["events"].as_array().expect("events");
+    assert_eq!(steps.len(), trip.sent.len() + 1);
+    assert_eq!(steps[0]["type"], "E1");
+    assert!(steps.last().unwrap()["summary"].as_str().unwrap().contains("released"));
+    let (status, _) = app.get(&c.am, &format!("{}/timeline", trip.path())).await;
+    assert_eq!(status, 403);
     let operations = view["transport"]["operations"].as_array().expect("operations");
     assert_eq!(operations.len(), 3);
     for (op, (country, office)) in operations.iter().zip(ROUTE) {
@@ -1172,6 +1181,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/messages",
         "/v1/guarantees/{reference}",
         "/v1/guarantees/{reference}/declaration",
+        "/v1/guarantees/{reference}/timeline",
         "/v1/holders/{tir_id}",
         "/v1/offices/{code}",
         "/v1/notifications",

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tir_model::exchange::{self, Registry};
-use tir_model::guarantee::Guarantee;
+use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, office_view, response_view};
 use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
@@ -65,6 +65,7 @@ pub trait Tx: Send {
         payload: &str,
         at_ms: i64,
     ) -> Result<()>;
+    async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
@@ -171,6 +172,9 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                 let kind = s.request.kind.as_str();
                 append(tx, head, sender, kind, message_id, reference, s.body.clone()).await?;
                 tx.guarantee_put(&outcome.guarantee, now_ms).await?;
+                for event in &outcome.events {
+                    tx.event_push(reference, event).await?;
+                }
                 for n in &outcome.notifications {
                     tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
                 }

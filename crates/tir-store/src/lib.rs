@@ -10,10 +10,10 @@ mod sqlite;
 pub mod token;
 
 use async_trait::async_trait;
-use tir_model::guarantee::Guarantee;
+use tir_model::guarantee::{Event, Guarantee};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
-use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
+use tir_model::{Country, GuaranteeRef, OfficeCode, Timestamp, TirId};
 
 pub use engine::Reply;
 pub use journal::{JournalEntry, Verdict};
@@ -98,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>>;
     /// Items after `after` in cursor order; `recipient: None` reads every feed.
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>>;
+    /// The transport's history, oldest first.
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>>;
     /// Recomputes the whole hash chain.
     async fn verify_journal(&self) -> Result<Verdict>;
     /// Journal entries from `from_seq`, at most `limit`.
@@ -149,4 +151,16 @@ pub(crate) fn party_from_columns(
         }
         Some(PartyKind::Admin) | None => Err(bad()),
     }
+}
+
+pub(crate) fn event_from_columns(
+    at_ms: i64,
+    message_type: String,
+    party: String,
+    office: Option<String>,
+    summary: String,
+) -> Result<Event> {
+    let office =
+        office.map(|o| OfficeCode::parse(&o).map_err(|e| corrupt(format!("event office {o:?}: {e:?}")))).transpose()?;
+    Ok(Event { at: Timestamp::from_unix_ms(at_ms), message_type, party, office, summary })
 }

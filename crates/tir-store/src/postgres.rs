@@ -8,7 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{NoTls, Row};
 
-use tir_model::guarantee::Guarantee;
+use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
@@ -34,6 +34,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
 CREATE TABLE IF NOT EXISTS parties (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
     token_hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY, reference TEXT NOT NULL, at_ms BIGINT NOT NULL, message_type TEXT NOT NULL,
+    party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_reference ON events (reference, id);
 CREATE TABLE IF NOT EXISTS offices (code TEXT PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holders (tir_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 ";
@@ -272,6 +276,16 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
+        let office = e.office.as_ref().map(|o| o.as_str());
+        self.exec(
+            "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&reference, &e.at.unix_ms(), &e.message_type, &e.party, &office, &e.summary],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
         let country = p.country.map(|c| c.to_string());
         let tir_id = p.tir_id.as_ref().map(|t| t.to_string());
@@ -373,6 +387,21 @@ impl Store for PgStore {
                 created_at_ms: r.get(5),
             })
             .collect())
+    }
+
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = $1 ORDER BY id",
+            )
+            .await?;
+        client
+            .query(&stmt, &[&reference.as_str()])
+            .await?
+            .iter()
+            .map(|r| crate::event_from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect()
     }
 
     async fn verify_journal(&self) -> Result<Verdict> {

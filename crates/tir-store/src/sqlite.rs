@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use tir_model::guarantee::Guarantee;
+use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
@@ -37,6 +37,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
 CREATE TABLE IF NOT EXISTS parties (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
     token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, at_ms INTEGER NOT NULL, message_type TEXT NOT NULL,
+    party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_reference ON events (reference, id);
 CREATE TABLE IF NOT EXISTS offices (code TEXT PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holders (tir_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 ";
@@ -324,6 +328,22 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                reference,
+                e.at.unix_ms(),
+                e.message_type,
+                e.party,
+                e.office.as_ref().map(|o| o.as_str()),
+                e.summary
+            ])?;
+        Ok(())
+    }
+
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -461,6 +481,24 @@ impl Store for SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>> {
+        let reference = reference.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([reference], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
+            })?;
+            rows.map(|row| {
+                let (at, message_type, party, office, summary) = row?;
+                crate::event_from_columns(at, message_type, party, office, summary)
+            })
+            .collect()
         })
         .await
     }
