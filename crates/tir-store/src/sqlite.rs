@@ -66,7 +66,7 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;")?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;")?;
         conn.execute_batch(SCHEMA)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
         std::thread::Builder::new()
@@ -109,7 +109,7 @@ impl SqliteStore {
 }
 
 fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    let mut state = Some((conn, HashMap::new()));
+    let mut state = Some((conn, Cache::default()));
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_COMMANDS_MAX {
@@ -178,13 +178,28 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Guarantees kept by the writer between batches. Only this writer changes
-/// the file, so a cached guarantee is current; a rolled-back batch clears it.
+/// Rows kept by the writer between batches. Only this writer changes the
+/// file, so what it caches is current; a rolled-back batch clears the cache.
 const CACHED_GUARANTEES_MAX: usize = 50_000;
 
 struct SqliteTx {
     conn: Connection,
-    cache: HashMap<String, Guarantee>,
+    cache: Cache,
+}
+
+#[derive(Default)]
+struct Cache {
+    guarantees: HashMap<String, Guarantee>,
+    offices: HashMap<OfficeCode, Office>,
+    holders: HashMap<TirId, HolderRecord>,
+}
+
+impl Cache {
+    fn clear(&mut self) {
+        self.guarantees.clear();
+        self.offices.clear();
+        self.holders.clear();
+    }
 }
 
 fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
@@ -265,7 +280,7 @@ impl Tx for SqliteTx {
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
-        if let Some(cached) = self.cache.get(reference) {
+        if let Some(cached) = self.cache.guarantees.get(reference) {
             return Ok(Some(cached.clone()));
         }
         let doc: Option<String> = self
@@ -283,30 +298,50 @@ impl Tx for SqliteTx {
                  ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
             )?
             .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(g), at_ms])?;
-        if self.cache.len() >= CACHED_GUARANTEES_MAX {
-            self.cache.clear();
+        if self.cache.guarantees.len() >= CACHED_GUARANTEES_MAX {
+            self.cache.guarantees.clear();
         }
-        self.cache.insert(g.reference.to_string(), g.clone());
+        self.cache.guarantees.insert(g.reference.to_string(), g.clone());
         Ok(())
     }
 
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc FROM offices WHERE code = ?1")?;
         let mut out = Vec::with_capacity(codes.len());
         for code in codes {
-            if let Some(doc) = stmt.query_row([code.as_str()], |r| r.get::<_, String>(0)).optional()? {
-                out.push(from_doc(&doc)?);
+            if let Some(office) = self.cache.offices.get(code) {
+                out.push(office.clone());
+                continue;
+            }
+            let doc = self
+                .conn
+                .prepare_cached("SELECT doc FROM offices WHERE code = ?1")?
+                .query_row([code.as_str()], |r| r.get::<_, String>(0))
+                .optional()?;
+            if let Some(doc) = doc {
+                let office: Office = from_doc(&doc)?;
+                self.cache.offices.insert(code.clone(), office.clone());
+                out.push(office);
             }
         }
         Ok(out)
     }
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?;
         let mut out = Vec::with_capacity(tir_ids.len());
         for tir_id in tir_ids {
-            if let Some(doc) = stmt.query_row([tir_id.as_str()], |r| r.get::<_, String>(0)).optional()? {
-                out.push(from_doc(&doc)?);
+            if let Some(holder) = self.cache.holders.get(tir_id) {
+                out.push(holder.clone());
+                continue;
+            }
+            let doc = self
+                .conn
+                .prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?
+                .query_row([tir_id.as_str()], |r| r.get::<_, String>(0))
+                .optional()?;
+            if let Some(doc) = doc {
+                let holder: HolderRecord = from_doc(&doc)?;
+                self.cache.holders.insert(tir_id.clone(), holder.clone());
+                out.push(holder);
             }
         }
         Ok(out)
@@ -368,6 +403,7 @@ impl Tx for SqliteTx {
                  ON CONFLICT (code) DO UPDATE SET country = excluded.country, doc = excluded.doc",
             )?
             .execute(params![office.code.as_str(), office.country.as_str(), to_doc(office)])?;
+        self.cache.offices.insert(office.code.clone(), office.clone());
         Ok(())
     }
 
@@ -375,6 +411,7 @@ impl Tx for SqliteTx {
         self.conn
             .prepare_cached("INSERT INTO holders (tir_id, doc) VALUES (?1, ?2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc")?
             .execute(params![holder.tir_id.as_str(), to_doc(holder)])?;
+        self.cache.holders.insert(holder.tir_id.clone(), holder.clone());
         Ok(())
     }
 }
