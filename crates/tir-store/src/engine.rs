@@ -54,7 +54,8 @@ pub trait Tx: Send {
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>>;
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()>;
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>>;
-    async fn guarantee_put(&mut self, guarantee: &Guarantee, at_ms: i64) -> Result<()>;
+    /// Stores the guarantee; backends may keep it (the SQLite writer caches it).
+    async fn guarantee_put(&mut self, guarantee: Guarantee, at_ms: i64) -> Result<()>;
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>>;
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>>;
     async fn outbox_push(
@@ -171,14 +172,16 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
             Ok(outcome) => {
                 let kind = s.request.kind.as_str();
                 append(tx, head, sender, kind, message_id, reference, s.body.clone()).await?;
-                tx.guarantee_put(&outcome.guarantee, now_ms).await?;
+    
                 for event in &outcome.events {
                     tx.event_push(reference, event).await?;
                 }
                 for n in &outcome.notifications {
                     tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
                 }
-                Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) }
+                let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
+            tx.guarantee_put(outcome.guarantee, now_ms).await?;
+            reply
             }
             Err(e) => Reply::error(&e),
         };

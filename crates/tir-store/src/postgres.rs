@@ -242,11 +242,11 @@ impl Tx for PgTx<'_> {
         row.map(|r| from_doc(r.get(0))).transpose()
     }
 
-    async fn guarantee_put(&mut self, g: &Guarantee, at_ms: i64) -> Result<()> {
+    async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
         self.exec(
             "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
-            &[&g.reference.as_str(), &g.holder.as_str(), &g.chain, &g.state.as_str(), &to_doc(g), &at_ms],
+            &[&g.reference.as_str(), &g.holder.as_str(), &g.chain, &g.state.as_str(), &to_doc(&g), &at_ms],
         )
         .await?;
         Ok(())

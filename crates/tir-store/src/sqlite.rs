@@ -54,6 +54,28 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     path: PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Set on drop: stops the checkpoint thread.
+    checkpoints: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpoints.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_INTERVAL_MS: u64 = 200;
+
+/// Copies the WAL into the database without blocking the writer (PASSIVE),
+/// so commits only append to the WAL and fsync it.
+fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -66,14 +88,25 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;")?;
+        // Checkpoints run on their own thread, off the writer's commit path.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0;",
+        )?;
         conn.execute_batch(SCHEMA)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
         std::thread::Builder::new()
             .name("tirhub-sqlite-writer".into())
             .spawn(move || writer_loop(conn, jobs))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())) })
+        let checkpointer = Connection::open(&path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        std::thread::Builder::new()
+            .name("tirhub-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopping))
+            .map_err(|e| corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())), checkpoints: stop })
     }
 
     async fn write(&self, command: Command) -> Result<Reply> {
@@ -280,8 +313,9 @@ impl Tx for SqliteTx {
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
-        if let Some(cached) = self.cache.guarantees.get(reference) {
-            return Ok(Some(cached.clone()));
+        // Taken out: the engine puts the new version back, a rejection reloads it.
+        if let Some(cached) = self.cache.guarantees.remove(reference) {
+            return Ok(Some(cached));
         }
         let doc: Option<String> = self
             .conn
@@ -291,17 +325,17 @@ impl Tx for SqliteTx {
         doc.map(|d| from_doc(&d)).transpose()
     }
 
-    async fn guarantee_put(&mut self, g: &Guarantee, at_ms: i64) -> Result<()> {
+    async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
             )?
-            .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(g), at_ms])?;
+            .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(&g), at_ms])?;
         if self.cache.guarantees.len() >= CACHED_GUARANTEES_MAX {
             self.cache.guarantees.clear();
         }
-        self.cache.guarantees.insert(g.reference.to_string(), g.clone());
+        self.cache.guarantees.insert(g.reference.to_string(), g);
         Ok(())
     }
 
