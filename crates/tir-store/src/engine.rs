@@ -172,7 +172,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
             Ok(outcome) => {
                 let kind = s.request.kind.as_str();
                 append(tx, head, sender, kind, message_id, reference, s.body.clone()).await?;
-    
+
                 for event in &outcome.events {
                     tx.event_push(reference, event).await?;
                 }
@@ -180,8 +180,8 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                     tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
-            tx.guarantee_put(outcome.guarantee, now_ms).await?;
-            reply
+                tx.guarantee_put(outcome.guarantee, now_ms).await?;
+                reply
             }
             Err(e) => Reply::error(&e),
         };

@@ -19,7 +19,11 @@ use tokio::net::TcpStream;
 
 use crate::AnyError;
 use crate::client::Exchange;
-use crate::traffic::{full_transport, seed_corridor};
+use crate::sim::model::{Traffic, World, messages};
+
+/// Fixed, so two runs drive the same transports.
+const BENCH_SEED: u64 = 20_261_128;
+const BENCH_IRREGULAR_SHARE: f64 = 0.05;
 
 pub struct BenchOptions {
     /// `None`: a fresh SQLite file in a temporary directory.
@@ -270,16 +274,14 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         let _ = stopped.await;
     }));
 
-    let corridor = seed_corridor(&Exchange::new(&format!("http://{addr}")), &admin, 1).await?;
+    // Realistic traffic: the simulator's world and transports, seeded for repeatable runs.
+    let world = Arc::new(World::standard());
+    let parties = crate::sim::bootstrap(&Exchange::new(&format!("http://{addr}")), &admin, &world).await?;
+    let traffic = Traffic::new(world, BENCH_SEED, BENCH_IRREGULAR_SHARE);
     let workers = options.concurrency.min(options.transports);
     let mut per_worker: Vec<Vec<Prepared>> = (0..workers).map(|_| Vec::new()).collect();
     for t in 0..options.transports {
-        let stops: Vec<usize> = match t % 3 {
-            0 => vec![0, 1, 2],
-            1 => vec![2, 3, 4, 5],
-            _ => vec![3, 4, 5, 6, 1],
-        };
-        for (token, message) in full_transport(&corridor, &format!("XB{t:08}"), &stops) {
+        for (token, message) in messages(&traffic.transport(t as u64), &parties) {
             per_worker[t % workers].push(Prepared {
                 authorization: format!("Bearer {token}"),
                 body: Bytes::from(serde_json::to_vec(&message)?),

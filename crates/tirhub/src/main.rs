@@ -17,6 +17,8 @@ Customs administrations, guarantee chains and TIR carnet holders exchange the eT
 (E1..E13, I1..I19); every message is authenticated, idempotent, and journaled in a hash chain.\n\n\
 Start here:\n  tirhub demo                       a seeded server on a fresh SQLite file, with tokens printed\n  \
 tirhub serve --admin-token T      the service (SQLite by default, PostgreSQL with --db postgres://...)\n  \
+tirhub simulate --url URL --admin-token T   realistic traffic against a running server\n  \
+tirhub bench                      throughput and latency on this machine, against its no-op ceiling\n  \
 tirhub audit verify --db URL      recompute the journal's hash chain"
 )]
 struct Cli {

@@ -258,3 +258,62 @@ async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
     let verdict = verify(&a.client).await;
     assert_eq!(verdict["entries"].as_i64().unwrap(), admin_writes + messages as i64 + 1);
 }
+
+fn bench_report(extra: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["bench", "--transports", "24", "--concurrency", "6", "--json"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("bench prints one JSON object")
+}
+
+fn assert_bench_report(report: &Value, backend: &str) {
+    assert_eq!(report["backend"], backend);
+    assert_eq!(report["transports"], 24);
+    let messages = report["messages"].as_u64().unwrap();
+    // Each transport: E1, E9, I1, I7, then I9, I11 and I13 per country (2 to 6 countries).
+    assert!((24 * 10..=24 * 22).contains(&messages), "{messages} messages");
+    assert_eq!(report["durable"], true);
+    assert_eq!(report["journal_ok"], true);
+    assert!(report["journal_entries"].as_u64().unwrap() >= messages);
+    for key in ["p50", "p90", "p99", "max"] {
+        assert!(report["latency_ms"][key].as_f64().unwrap() > 0.0, "latency {key}");
+    }
+    let (rate, ceiling, ratio) = (
+        report["messages_per_s"].as_f64().unwrap(),
+        report["ceiling_rps"].as_f64().unwrap(),
+        report["ratio"].as_f64().unwrap(),
+    );
+    assert!(rate > 0.0 && ceiling > 0.0);
+    assert!((ratio - rate / ceiling).abs() < 0.01, "ratio {ratio} is not {rate} / {ceiling}");
+    assert!(report["db_bytes_per_transport"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bench_reports_throughput_latency_and_the_ceiling_on_sqlite() {
+    assert_bench_report(&bench_report(&[]), "sqlite");
+    let open_loop = bench_report(&["--rate", "400"]);
+    assert_eq!(open_loop["rate"], 400.0);
+    assert_bench_report(&open_loop, "sqlite");
+}
+
+#[test]
+fn bench_reports_on_a_fresh_postgres_database() {
+    let Ok(url) = std::env::var("TIRHUB_TEST_DATABASE_URL") else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
+        return;
+    };
+    assert_bench_report(&bench_report(&["--db", &url]), "postgres");
+}
+
+#[test]
+fn bench_rejects_nonsense_options() {
+    for args in [&["--transports", "0"][..], &["--rate", "-5"], &["--db", "sqlite://x.db"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).arg("bench").args(args).output().unwrap();
+        assert!(!out.status.success(), "bench {args:?} succeeded");
+        assert!(!out.stderr.is_empty());
+    }
+}
