@@ -66,14 +66,19 @@ impl Drop for SqliteStore {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_INTERVAL_MS: u64 = 200;
+/// Past this size the WAL is checkpointed and truncated even if that makes
+/// the writer wait: under constant load PASSIVE checkpoints never let it restart.
+const WAL_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// Copies the WAL into the database without blocking the writer (PASSIVE),
 /// so commits only append to the WAL and fsync it.
-fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+fn checkpoint_loop(conn: Connection, wal: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let mode = if wal_bytes > WAL_BYTES_MAX { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, mode, "WAL checkpoint failed; retrying");
         }
     }
 }
@@ -99,12 +104,15 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, jobs))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         std::thread::Builder::new()
             .name("tirhub-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, stopping))
+            .spawn(move || checkpoint_loop(checkpointer, wal, stopping))
             .map_err(|e| corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())), checkpoints: stop })
     }

@@ -79,7 +79,12 @@ impl Fresh {
     /// Bytes on disk for the data (SQLite: main file + WAL; PostgreSQL: the database).
     async fn size_bytes(&self) -> Result<u64, AnyError> {
         match self {
-            Fresh::Sqlite { dir, .. } => {
+            Fresh::Sqlite { dir, url } => {
+                // What stays on disk once the WAL is folded in.
+                let path = url.trim_start_matches("sqlite://");
+                let conn = rusqlite::Connection::open(path)?;
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                drop(conn);
                 let mut total = 0;
                 for entry in std::fs::read_dir(dir)? {
                     total += entry?.metadata()?.len();
