@@ -40,6 +40,7 @@ pub enum Command {
     PutHolder(HolderRecord),
 }
 
+#[derive(Clone)]
 pub struct StoredReply {
     pub body_hash: String,
     pub reply: Reply,
@@ -50,6 +51,10 @@ pub struct StoredReply {
 pub trait Tx: Send {
     /// Serializes writers across processes and returns the journal head (seq, hash).
     async fn lock_journal_head(&mut self) -> Result<(i64, String)>;
+    /// Writes whatever the backend deferred; runs before commit.
+    async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
     async fn journal_append(&mut self, entry: &JournalEntry) -> Result<()>;
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>>;
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()>;
@@ -95,6 +100,7 @@ pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> 
     for command in commands {
         replies.push(run_command(tx, &mut head, command).await?);
     }
+    tx.finish().await?;
     Ok(replies)
 }
 

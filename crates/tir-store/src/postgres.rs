@@ -5,7 +5,10 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
+
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use tir_model::guarantee::{Event, Guarantee};
@@ -129,18 +132,30 @@ async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
 async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await?;
-    let mut pg = PgTx { tx };
+    let mut pg = PgTx { tx, pending: Vec::new(), guarantees: HashMap::new(), replies: HashMap::new() };
     let replies = run_batch(&mut pg, commands, now_ms()).await?;
     // Dropping an uncommitted transaction rolls it back.
     pg.tx.commit().await?;
     Ok(replies)
 }
 
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A write transaction. The message path's inserts are deferred and sent in
+/// one pipeline before commit (one round trip for the batch instead of one
+/// per statement); what the batch wrote is read back from the overlays.
 struct PgTx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
+    pending: Vec<(&'static str, Vec<Param>)>,
+    guarantees: HashMap<String, Guarantee>,
+    replies: HashMap<(String, String), StoredReply>,
 }
 
 impl PgTx<'_> {
+    fn defer(&mut self, sql: &'static str, params: Vec<Param>) {
+        self.pending.push((sql, params));
+    }
+
     async fn exec(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64> {
         let stmt = self.tx.prepare_cached(sql).await?;
         Ok(self.tx.execute(&stmt, params).await?)
@@ -195,27 +210,46 @@ impl Tx for PgTx<'_> {
         Ok(head.map(|r| (r.get(0), r.get(1))).unwrap_or((0, GENESIS.to_owned())))
     }
 
+    async fn finish(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut statements = Vec::with_capacity(pending.len());
+        for (sql, _) in &pending {
+            statements.push(self.tx.prepare_cached(sql).await?);
+        }
+        // Sent back to back on one connection: PostgreSQL runs them in this order.
+        let tx = &self.tx;
+        let executions = statements.iter().zip(&pending).map(|(stmt, (_, params))| {
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            async move { tx.execute(stmt, &params).await }
+        });
+        futures_util::future::try_join_all(executions).await?;
+        Ok(())
+    }
+
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
-        self.exec(
-            &format!("INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-            &[
-                &e.seq,
-                &e.at_ms,
-                &e.sender,
-                &e.message_type,
-                &e.message_id,
-                &e.reference,
-                &e.body,
-                &e.body_hash,
-                &e.prev_hash,
-                &e.hash,
+        self.defer(
+            "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            vec![
+                Box::new(e.seq),
+                Box::new(e.at_ms),
+                Box::new(e.sender.clone()),
+                Box::new(e.message_type.clone()),
+                Box::new(e.message_id.clone()),
+                Box::new(e.reference.clone()),
+                Box::new(e.body.clone()),
+                Box::new(e.body_hash.clone()),
+                Box::new(e.prev_hash.clone()),
+                Box::new(e.hash.clone()),
             ],
-        )
-        .await?;
+        );
         Ok(())
     }
 
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        if let Some(stored) = self.replies.get(&(sender.to_owned(), message_id.to_owned())) {
+            return Ok(Some(stored.clone()));
+        }
         let row = self
             .opt(
                 "SELECT body_hash, status, body FROM idempotency WHERE sender = $1 AND message_id = $2",
@@ -229,26 +263,43 @@ impl Tx for PgTx<'_> {
     }
 
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
-        self.exec(
+        self.defer(
             "INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES ($1, $2, $3, $4, $5)",
-            &[&sender, &message_id, &body_hash, &(reply.status as i32), &reply.body],
-        )
-        .await?;
+            vec![
+                Box::new(sender.to_owned()),
+                Box::new(message_id.to_owned()),
+                Box::new(body_hash.to_owned()),
+                Box::new(reply.status as i32),
+                Box::new(reply.body.clone()),
+            ],
+        );
+        let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
+        self.replies.insert((sender.to_owned(), message_id.to_owned()), stored);
         Ok(())
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        if let Some(written) = self.guarantees.get(reference) {
+            return Ok(Some(written.clone()));
+        }
         let row = self.opt("SELECT doc FROM guarantees WHERE reference = $1", &[&reference]).await?;
         row.map(|r| from_doc(r.get(0))).transpose()
     }
 
     async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
-        self.exec(
+        self.defer(
             "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
-            &[&g.reference.as_str(), &g.holder.as_str(), &g.chain, &g.state.as_str(), &to_doc(&g), &at_ms],
-        )
-        .await?;
+            vec![
+                Box::new(g.reference.to_string()),
+                Box::new(g.holder.to_string()),
+                Box::new(g.chain.clone()),
+                Box::new(g.state.as_str()),
+                Box::new(to_doc(&g)),
+                Box::new(at_ms),
+            ],
+        );
+        self.guarantees.insert(g.reference.to_string(), g);
         Ok(())
     }
 
@@ -268,21 +319,31 @@ impl Tx for PgTx<'_> {
         payload: &str,
         at_ms: i64,
     ) -> Result<()> {
-        self.exec(
+        self.defer(
             "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-            &[&recipient, &kind, &reference, &payload, &at_ms],
-        )
-        .await?;
+            vec![
+                Box::new(recipient.to_owned()),
+                Box::new(kind.to_owned()),
+                Box::new(reference.to_owned()),
+                Box::new(payload.to_owned()),
+                Box::new(at_ms),
+            ],
+        );
         Ok(())
     }
 
     async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
-        let office = e.office.as_ref().map(|o| o.as_str());
-        self.exec(
+        self.defer(
             "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&reference, &e.at.unix_ms(), &e.message_type, &e.party, &office, &e.summary],
-        )
-        .await?;
+            vec![
+                Box::new(reference.to_owned()),
+                Box::new(e.at.unix_ms()),
+                Box::new(e.message_type.clone()),
+                Box::new(e.party.clone()),
+                Box::new(e.office.as_ref().map(|o| o.to_string())),
+                Box::new(e.summary.clone()),
+            ],
+        );
         Ok(())
     }
 
