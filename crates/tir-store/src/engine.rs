@@ -51,6 +51,10 @@ pub struct StoredReply {
 pub trait Tx: Send {
     /// Serializes writers across processes and returns the journal head (seq, hash).
     async fn lock_journal_head(&mut self) -> Result<(i64, String)>;
+    /// Loads, in as few round trips as the backend allows, what the batch will read.
+    async fn prefetch(&mut self, _commands: &[Command]) -> Result<()> {
+        Ok(())
+    }
     /// Writes whatever the backend deferred; runs before commit.
     async fn finish(&mut self) -> Result<()> {
         Ok(())
@@ -96,6 +100,7 @@ impl Registry for Loaded {
 pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
     debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
     let mut head = Head { last: tx.lock_journal_head().await?, now_ms };
+    tx.prefetch(commands).await?;
     let mut replies = Vec::with_capacity(commands.len());
     for command in commands {
         replies.push(run_command(tx, &mut head, command).await?);

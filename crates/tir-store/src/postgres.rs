@@ -132,7 +132,14 @@ async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
 async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await?;
-    let mut pg = PgTx { tx, pending: Vec::new(), guarantees: HashMap::new(), replies: HashMap::new() };
+    let mut pg = PgTx {
+        tx,
+        pending: Vec::new(),
+        guarantees: HashMap::new(),
+        replies: HashMap::new(),
+        offices: HashMap::new(),
+        holders: HashMap::new(),
+    };
     let replies = run_batch(&mut pg, commands, now_ms()).await?;
     // Dropping an uncommitted transaction rolls it back.
     pg.tx.commit().await?;
@@ -147,8 +154,11 @@ type Param = Box<dyn ToSql + Sync + Send>;
 struct PgTx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
     pending: Vec<(&'static str, Vec<Param>)>,
-    guarantees: HashMap<String, Guarantee>,
-    replies: HashMap<(String, String), StoredReply>,
+    // What this transaction knows: `None` = known to be absent.
+    guarantees: HashMap<String, Option<Guarantee>>,
+    replies: HashMap<(String, String), Option<StoredReply>>,
+    offices: HashMap<OfficeCode, Option<Office>>,
+    holders: HashMap<TirId, Option<HolderRecord>>,
 }
 
 impl PgTx<'_> {
@@ -172,6 +182,21 @@ impl PgTx<'_> {
         }
         let stmt = self.tx.prepare_cached(sql).await?;
         self.tx.query(&stmt, &[&keys]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+}
+
+/// Records what a lookup of `asked` found; the rest is known to be absent.
+fn remember<K: std::hash::Hash + Eq + Clone, V>(
+    known: &mut HashMap<K, Option<V>>,
+    asked: &[K],
+    found: Vec<V>,
+    key: impl Fn(&V) -> K,
+) {
+    for k in asked {
+        known.entry(k.clone()).or_insert(None);
+    }
+    for v in found {
+        known.insert(key(&v), Some(v));
     }
 }
 
@@ -247,8 +272,9 @@ impl Tx for PgTx<'_> {
     }
 
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
-        if let Some(stored) = self.replies.get(&(sender.to_owned(), message_id.to_owned())) {
-            return Ok(Some(stored.clone()));
+        let key = (sender.to_owned(), message_id.to_owned());
+        if let Some(known) = self.replies.get(&key) {
+            return Ok(known.clone());
         }
         let row = self
             .opt(
@@ -256,10 +282,12 @@ impl Tx for PgTx<'_> {
                 &[&sender, &message_id],
             )
             .await?;
-        Ok(row.map(|r| StoredReply {
+        let stored = row.map(|r| StoredReply {
             body_hash: r.get(0),
             reply: Reply { status: r.get::<_, i32>(1) as u16, body: r.get(2) },
-        }))
+        });
+        self.replies.insert(key, stored.clone());
+        Ok(stored)
     }
 
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
@@ -274,16 +302,18 @@ impl Tx for PgTx<'_> {
             ],
         );
         let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
-        self.replies.insert((sender.to_owned(), message_id.to_owned()), stored);
+        self.replies.insert((sender.to_owned(), message_id.to_owned()), Some(stored));
         Ok(())
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
-        if let Some(written) = self.guarantees.get(reference) {
-            return Ok(Some(written.clone()));
+        if let Some(known) = self.guarantees.get(reference) {
+            return Ok(known.clone());
         }
         let row = self.opt("SELECT doc FROM guarantees WHERE reference = $1", &[&reference]).await?;
-        row.map(|r| from_doc(r.get(0))).transpose()
+        let guarantee: Option<Guarantee> = row.map(|r| from_doc(r.get(0))).transpose()?;
+        self.guarantees.insert(reference.to_owned(), guarantee.clone());
+        Ok(guarantee)
     }
 
     async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
@@ -299,16 +329,87 @@ impl Tx for PgTx<'_> {
                 Box::new(at_ms),
             ],
         );
-        self.guarantees.insert(g.reference.to_string(), g);
+        self.guarantees.insert(g.reference.to_string(), Some(g));
         Ok(())
     }
 
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
-        self.docs("SELECT doc FROM offices WHERE code = ANY($1)", codes.iter().map(|c| c.as_str()).collect()).await
+        let missing: Vec<&str> = codes.iter().filter(|c| !self.offices.contains_key(*c)).map(|c| c.as_str()).collect();
+        let found: Vec<Office> = self.docs("SELECT doc FROM offices WHERE code = ANY($1)", missing).await?;
+        remember(&mut self.offices, codes, found, |o| o.code.clone());
+        Ok(codes.iter().filter_map(|c| self.offices.get(c).cloned().flatten()).collect())
     }
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
-        self.docs("SELECT doc FROM holders WHERE tir_id = ANY($1)", tir_ids.iter().map(|t| t.as_str()).collect()).await
+        let missing: Vec<&str> =
+            tir_ids.iter().filter(|t| !self.holders.contains_key(*t)).map(|t| t.as_str()).collect();
+        let found: Vec<HolderRecord> = self.docs("SELECT doc FROM holders WHERE tir_id = ANY($1)", missing).await?;
+        remember(&mut self.holders, tir_ids, found, |h| h.tir_id.clone());
+        Ok(tir_ids.iter().filter_map(|t| self.holders.get(t).cloned().flatten()).collect())
+    }
+
+    async fn prefetch(&mut self, commands: &[Command]) -> Result<()> {
+        let submissions: Vec<&Submission> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Message(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        if submissions.is_empty() {
+            return Ok(());
+        }
+        let senders: Vec<&str> = submissions.iter().map(|s| s.sender.id()).collect();
+        let message_ids: Vec<&str> = submissions.iter().map(|s| s.request.message_id.as_str()).collect();
+        let references: Vec<&str> = submissions.iter().map(|s| s.request.guarantee_reference.as_str()).collect();
+        let mut offices: Vec<OfficeCode> = submissions.iter().flat_map(|s| s.request.referenced_offices()).collect();
+        offices.sort();
+        offices.dedup();
+        let mut holders: Vec<TirId> =
+            submissions.iter().flat_map(|s| tir_model::exchange::holders_needed(&s.request, &s.sender)).collect();
+        holders.sort();
+        holders.dedup();
+        let office_keys: Vec<&str> = offices.iter().map(|o| o.as_str()).collect();
+        let holder_keys: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
+        // Four queries sent together: one round trip for the batch's reads.
+        let replies_stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT i.sender, i.message_id, i.body_hash, i.status, i.body FROM idempotency i
+                 JOIN unnest($1::text[], $2::text[]) AS k(sender, message_id)
+                   ON i.sender = k.sender AND i.message_id = k.message_id",
+            )
+            .await?;
+        let guarantees_stmt =
+            self.tx.prepare_cached("SELECT reference, doc FROM guarantees WHERE reference = ANY($1)").await?;
+        let offices_stmt = self.tx.prepare_cached("SELECT doc FROM offices WHERE code = ANY($1)").await?;
+        let holders_stmt = self.tx.prepare_cached("SELECT doc FROM holders WHERE tir_id = ANY($1)").await?;
+        let (reply_rows, guarantee_rows, office_rows, holder_rows) = futures_util::future::try_join4(
+            self.tx.query(&replies_stmt, &[&senders, &message_ids]),
+            self.tx.query(&guarantees_stmt, &[&references]),
+            self.tx.query(&offices_stmt, &[&office_keys]),
+            self.tx.query(&holders_stmt, &[&holder_keys]),
+        )
+        .await?;
+        for (sender, message_id) in senders.iter().zip(&message_ids) {
+            self.replies.insert((sender.to_string(), message_id.to_string()), None);
+        }
+        for r in &reply_rows {
+            let stored =
+                StoredReply { body_hash: r.get(2), reply: Reply { status: r.get::<_, i32>(3) as u16, body: r.get(4) } };
+            self.replies.insert((r.get(0), r.get(1)), Some(stored));
+        }
+        for reference in &references {
+            self.guarantees.insert(reference.to_string(), None);
+        }
+        for r in &guarantee_rows {
+            self.guarantees.insert(r.get(0), Some(from_doc(r.get(1))?));
+        }
+        let found_offices: Vec<Office> = office_rows.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(&mut self.offices, &offices, found_offices, |o| o.code.clone());
+        let found_holders: Vec<HolderRecord> = holder_rows.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(&mut self.holders, &holders, found_holders, |h| h.tir_id.clone());
+        Ok(())
     }
 
     async fn outbox_push(
@@ -365,6 +466,7 @@ impl Tx for PgTx<'_> {
             &[&office.code.as_str(), &office.country.as_str(), &to_doc(office)],
         )
         .await?;
+        self.offices.insert(office.code.clone(), Some(office.clone()));
         Ok(())
     }
 
@@ -374,6 +476,7 @@ impl Tx for PgTx<'_> {
             &[&holder.tir_id.as_str(), &to_doc(holder)],
         )
         .await?;
+        self.holders.insert(holder.tir_id.clone(), Some(holder.clone()));
         Ok(())
     }
 }
