@@ -8,7 +8,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use tir_model::guarantee::{Event, Guarantee};
@@ -134,7 +133,8 @@ async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
     let tx = client.transaction().await?;
     let mut pg = PgTx {
         tx,
-        pending: Vec::new(),
+        deferred: Deferred::default(),
+        dirty: Vec::new(),
         guarantees: HashMap::new(),
         replies: HashMap::new(),
         offices: HashMap::new(),
@@ -146,14 +146,14 @@ async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
     Ok(replies)
 }
 
-type Param = Box<dyn ToSql + Sync + Send>;
-
-/// A write transaction. The message path's inserts are deferred and sent in
-/// one pipeline before commit (one round trip for the batch instead of one
-/// per statement); what the batch wrote is read back from the overlays.
+/// A write transaction. The message path's inserts are deferred and written
+/// before commit as one multi-row INSERT per table; what the batch wrote is
+/// read back from the overlays.
 struct PgTx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
-    pending: Vec<(&'static str, Vec<Param>)>,
+    deferred: Deferred,
+    /// References whose latest version in `guarantees` is still to be written.
+    dirty: Vec<String>,
     // What this transaction knows: `None` = known to be absent.
     guarantees: HashMap<String, Option<Guarantee>>,
     replies: HashMap<(String, String), Option<StoredReply>>,
@@ -162,10 +162,6 @@ struct PgTx<'a> {
 }
 
 impl PgTx<'_> {
-    fn defer(&mut self, sql: &'static str, params: Vec<Param>) {
-        self.pending.push((sql, params));
-    }
-
     async fn exec(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64> {
         let stmt = self.tx.prepare_cached(sql).await?;
         Ok(self.tx.execute(&stmt, params).await?)
@@ -182,6 +178,79 @@ impl PgTx<'_> {
         }
         let stmt = self.tx.prepare_cached(sql).await?;
         self.tx.query(&stmt, &[&keys]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+}
+
+/// Rows to insert at the end of the batch, column by column.
+#[derive(Default)]
+struct Deferred {
+    at_ms: i64,
+    journal: JournalColumns,
+    replies: ReplyColumns,
+    events: EventColumns,
+    outbox: OutboxColumns,
+}
+
+#[derive(Default)]
+struct JournalColumns {
+    seq: Vec<i64>,
+    at_ms: Vec<i64>,
+    sender: Vec<String>,
+    message_type: Vec<String>,
+    message_id: Vec<String>,
+    reference: Vec<String>,
+    body: Vec<String>,
+    body_hash: Vec<String>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+#[derive(Default)]
+struct ReplyColumns {
+    sender: Vec<String>,
+    message_id: Vec<String>,
+    body_hash: Vec<String>,
+    status: Vec<i32>,
+    body: Vec<String>,
+}
+
+#[derive(Default)]
+struct EventColumns {
+    reference: Vec<String>,
+    at_ms: Vec<i64>,
+    message_type: Vec<String>,
+    party: Vec<String>,
+    office: Vec<Option<String>>,
+    summary: Vec<String>,
+}
+
+#[derive(Default)]
+struct OutboxColumns {
+    recipient: Vec<String>,
+    kind: Vec<String>,
+    reference: Vec<String>,
+    payload: Vec<String>,
+    at_ms: Vec<i64>,
+}
+
+#[derive(Default)]
+struct GuaranteeColumns {
+    reference: Vec<String>,
+    holder: Vec<String>,
+    chain: Vec<String>,
+    state: Vec<String>,
+    doc: Vec<String>,
+    at_ms: Vec<i64>,
+}
+
+impl GuaranteeColumns {
+    fn push(&mut self, g: &Guarantee, at_ms: i64) {
+        self.reference.push(g.reference.to_string());
+        self.holder.push(g.holder.to_string());
+        self.chain.push(g.chain.clone());
+        self.state.push(g.state.as_str().to_owned());
+        self.doc.push(to_doc(g));
+        self.at_ms.push(at_ms);
     }
 }
 
@@ -236,38 +305,118 @@ impl Tx for PgTx<'_> {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        let mut statements = Vec::with_capacity(pending.len());
-        for (sql, _) in &pending {
-            statements.push(self.tx.prepare_cached(sql).await?);
+        let d = std::mem::take(&mut self.deferred);
+        let mut g = GuaranteeColumns::default();
+        for reference in std::mem::take(&mut self.dirty) {
+            if let Some(Some(guarantee)) = self.guarantees.get(&reference) {
+                g.push(guarantee, d.at_ms);
+            }
         }
-        // Sent back to back on one connection: PostgreSQL runs them in this order.
         let tx = &self.tx;
-        let executions = statements.iter().zip(&pending).map(|(stmt, (_, params))| {
-            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            async move { tx.execute(stmt, &params).await }
-        });
-        futures_util::future::try_join_all(executions).await?;
+        // Arrays in, one statement per table; WITH ORDINALITY keeps journal and outbox order.
+        let journal = async {
+            if d.journal.seq.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                          $7::text[], $8::text[], $9::text[], $10::text[])",
+                )
+                .await?;
+            let j = &d.journal;
+            tx.execute(
+                &stmt,
+                &[
+                    &j.seq,
+                    &j.at_ms,
+                    &j.sender,
+                    &j.message_type,
+                    &j.message_id,
+                    &j.reference,
+                    &j.body,
+                    &j.body_hash,
+                    &j.prev_hash,
+                    &j.hash,
+                ],
+            )
+            .await
+        };
+        let replies = async {
+            if d.replies.sender.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency (sender, message_id, body_hash, status, body)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])",
+                )
+                .await?;
+            let r = &d.replies;
+            tx.execute(&stmt, &[&r.sender, &r.message_id, &r.body_hash, &r.status, &r.body]).await
+        };
+        let guarantees = async {
+            if g.reference.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                     ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
+                )
+                .await?;
+            tx.execute(&stmt, &[&g.reference, &g.holder, &g.chain, &g.state, &g.doc, &g.at_ms]).await
+        };
+        let events = async {
+            if d.events.reference.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO events (reference, at_ms, message_type, party, office, summary)
+                     SELECT reference, at_ms, message_type, party, office, summary
+                     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                          WITH ORDINALITY AS t(reference, at_ms, message_type, party, office, summary, n)
+                     ORDER BY n",
+                )
+                .await?;
+            let e = &d.events;
+            tx.execute(&stmt, &[&e.reference, &e.at_ms, &e.message_type, &e.party, &e.office, &e.summary]).await
+        };
+        let outbox = async {
+            if d.outbox.recipient.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms)
+                     SELECT recipient, kind, reference, payload, created_at_ms
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                          WITH ORDINALITY AS t(recipient, kind, reference, payload, created_at_ms, n)
+                     ORDER BY n",
+                )
+                .await?;
+            let o = &d.outbox;
+            tx.execute(&stmt, &[&o.recipient, &o.kind, &o.reference, &o.payload, &o.at_ms]).await
+        };
+        futures_util::future::try_join5(journal, replies, guarantees, events, outbox).await?;
         Ok(())
     }
 
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
-        self.defer(
-            "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            vec![
-                Box::new(e.seq),
-                Box::new(e.at_ms),
-                Box::new(e.sender.clone()),
-                Box::new(e.message_type.clone()),
-                Box::new(e.message_id.clone()),
-                Box::new(e.reference.clone()),
-                Box::new(e.body.clone()),
-                Box::new(e.body_hash.clone()),
-                Box::new(e.prev_hash.clone()),
-                Box::new(e.hash.clone()),
-            ],
-        );
+        let j = &mut self.deferred.journal;
+        j.seq.push(e.seq);
+        j.at_ms.push(e.at_ms);
+        j.sender.push(e.sender.clone());
+        j.message_type.push(e.message_type.clone());
+        j.message_id.push(e.message_id.clone());
+        j.reference.push(e.reference.clone());
+        j.body.push(e.body.clone());
+        j.body_hash.push(e.body_hash.clone());
+        j.prev_hash.push(e.prev_hash.clone());
+        j.hash.push(e.hash.clone());
         Ok(())
     }
 
@@ -291,16 +440,12 @@ impl Tx for PgTx<'_> {
     }
 
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
-        self.defer(
-            "INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES ($1, $2, $3, $4, $5)",
-            vec![
-                Box::new(sender.to_owned()),
-                Box::new(message_id.to_owned()),
-                Box::new(body_hash.to_owned()),
-                Box::new(reply.status as i32),
-                Box::new(reply.body.clone()),
-            ],
-        );
+        let r = &mut self.deferred.replies;
+        r.sender.push(sender.to_owned());
+        r.message_id.push(message_id.to_owned());
+        r.body_hash.push(body_hash.to_owned());
+        r.status.push(reply.status as i32);
+        r.body.push(reply.body.clone());
         let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
         self.replies.insert((sender.to_owned(), message_id.to_owned()), Some(stored));
         Ok(())
@@ -317,19 +462,12 @@ impl Tx for PgTx<'_> {
     }
 
     async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
-        self.defer(
-            "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
-            vec![
-                Box::new(g.reference.to_string()),
-                Box::new(g.holder.to_string()),
-                Box::new(g.chain.clone()),
-                Box::new(g.state.as_str()),
-                Box::new(to_doc(&g)),
-                Box::new(at_ms),
-            ],
-        );
-        self.guarantees.insert(g.reference.to_string(), Some(g));
+        self.deferred.at_ms = at_ms;
+        let reference = g.reference.to_string();
+        if !self.dirty.contains(&reference) {
+            self.dirty.push(reference.clone());
+        }
+        self.guarantees.insert(reference, Some(g));
         Ok(())
     }
 
@@ -420,31 +558,23 @@ impl Tx for PgTx<'_> {
         payload: &str,
         at_ms: i64,
     ) -> Result<()> {
-        self.defer(
-            "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-            vec![
-                Box::new(recipient.to_owned()),
-                Box::new(kind.to_owned()),
-                Box::new(reference.to_owned()),
-                Box::new(payload.to_owned()),
-                Box::new(at_ms),
-            ],
-        );
+        let o = &mut self.deferred.outbox;
+        o.recipient.push(recipient.to_owned());
+        o.kind.push(kind.to_owned());
+        o.reference.push(reference.to_owned());
+        o.payload.push(payload.to_owned());
+        o.at_ms.push(at_ms);
         Ok(())
     }
 
     async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
-        self.defer(
-            "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![
-                Box::new(reference.to_owned()),
-                Box::new(e.at.unix_ms()),
-                Box::new(e.message_type.clone()),
-                Box::new(e.party.clone()),
-                Box::new(e.office.as_ref().map(|o| o.to_string())),
-                Box::new(e.summary.clone()),
-            ],
-        );
+        let v = &mut self.deferred.events;
+        v.reference.push(reference.to_owned());
+        v.at_ms.push(e.at.unix_ms());
+        v.message_type.push(e.message_type.clone());
+        v.party.push(e.party.clone());
+        v.office.push(e.office.as_ref().map(|o| o.to_string()));
+        v.summary.push(e.summary.clone());
         Ok(())
     }
 
