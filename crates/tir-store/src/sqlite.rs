@@ -66,19 +66,29 @@ impl Drop for SqliteStore {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_INTERVAL_MS: u64 = 200;
-/// Past this size the WAL is checkpointed and truncated even if that makes
-/// the writer wait: under constant load PASSIVE checkpoints never let it restart.
-const WAL_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Past this many frames (64 MiB of 4 KiB pages) the WAL is restarted even if
+/// that makes the writer wait briefly: under constant load PASSIVE checkpoints
+/// never find a moment when every frame is copied, so the WAL would only grow.
+const WAL_FRAMES_MAX: i64 = 16_384;
 
 /// Copies the WAL into the database without blocking the writer (PASSIVE),
 /// so commits only append to the WAL and fsync it.
-fn checkpoint_loop(conn: Connection, wal: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
+fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let checkpoint = |mode: &str| -> rusqlite::Result<i64> {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+    };
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
-        let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        let mode = if wal_bytes > WAL_BYTES_MAX { "TRUNCATE" } else { "PASSIVE" };
-        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
-            tracing::warn!(error = %e, mode, "WAL checkpoint failed; retrying");
+        let result = checkpoint("PASSIVE").and_then(|frames| {
+            if frames > WAL_FRAMES_MAX {
+                // Catch up first, so the restart itself has little left to copy.
+                checkpoint("PASSIVE")?;
+                checkpoint("RESTART")?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
         }
     }
 }
@@ -95,7 +105,8 @@ impl SqliteStore {
         }
         // Checkpoints run on their own thread, off the writer's commit path.
         conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0;",
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0;
+             PRAGMA journal_size_limit=67108864;",
         )?;
         conn.execute_batch(SCHEMA)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
@@ -104,15 +115,12 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, jobs))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         std::thread::Builder::new()
             .name("tirhub-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, wal, stopping))
+            .spawn(move || checkpoint_loop(checkpointer, stopping))
             .map_err(|e| corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())), checkpoints: stop })
     }
