@@ -294,6 +294,9 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         }
     }
     let messages: u64 = per_worker.iter().map(|w| w.len() as u64).sum();
+    // The client's prepared requests live in this process too; reported so RSS can be read.
+    let prepared_bytes: usize =
+        per_worker.iter().flatten().map(|p| p.body.len() + p.authorization.len() + std::mem::size_of::<Prepared>()).sum();
 
     let show = options.progress && std::io::stderr().is_terminal();
     let exchange = load(
@@ -352,6 +355,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         "db_bytes": db_bytes,
         "db_bytes_per_transport": db_bytes / options.transports as u64,
         "rss_bytes": rss,
+        "client_prepared_bytes": prepared_bytes,
     }))
 }
 
@@ -377,7 +381,7 @@ pub fn table(report: &Value) -> String {
          concurrency         {}{}\n\
          journal             {} ({} entries)\n\
          database            {} ({} bytes per transport)\n\
-         server RSS          {}\n",
+         process RSS         {} (server and bench client; the client's prepared requests: {})\n",
         report["backend"].as_str().unwrap_or("-"),
         report["transports"],
         report["messages"],
@@ -397,5 +401,6 @@ pub fn table(report: &Value) -> String {
         mb(&report["db_bytes"]),
         report["db_bytes_per_transport"],
         mb(&report["rss_bytes"]),
+        mb(&report["client_prepared_bytes"]),
     )
 }
