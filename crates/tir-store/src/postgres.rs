@@ -171,14 +171,6 @@ impl PgTx<'_> {
         let stmt = self.tx.prepare_cached(sql).await?;
         Ok(self.tx.query_opt(&stmt, params).await?)
     }
-
-    async fn docs<T: serde::de::DeserializeOwned>(&self, sql: &str, keys: Vec<&str>) -> Result<Vec<T>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let stmt = self.tx.prepare_cached(sql).await?;
-        self.tx.query(&stmt, &[&keys]).await?.iter().map(|r| from_doc(r.get(0))).collect()
-    }
 }
 
 /// Rows to insert at the end of the batch, column by column.
@@ -252,6 +244,25 @@ impl GuaranteeColumns {
         self.doc.push(to_doc(g));
         self.at_ms.push(at_ms);
     }
+}
+
+/// Documents for `keys`: from what the transaction knows, else one query for the rest.
+async fn lookup<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    known: &mut HashMap<K, Option<V>>,
+    sql: &str,
+    keys: &[K],
+    as_str: impl Fn(&K) -> &str,
+    key_of: impl Fn(&V) -> K,
+) -> Result<Vec<V>> {
+    let missing: Vec<&str> = keys.iter().filter(|k| !known.contains_key(*k)).map(&as_str).collect();
+    if !missing.is_empty() {
+        let stmt = tx.prepare_cached(sql).await?;
+        let found: Vec<V> =
+            tx.query(&stmt, &[&missing]).await?.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(known, keys, found, key_of);
+    }
+    Ok(keys.iter().filter_map(|k| known.get(k).cloned().flatten()).collect())
 }
 
 /// Records what a lookup of `asked` found; the rest is known to be absent.
@@ -472,18 +483,13 @@ impl Tx for PgTx<'_> {
     }
 
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
-        let missing: Vec<&str> = codes.iter().filter(|c| !self.offices.contains_key(*c)).map(|c| c.as_str()).collect();
-        let found: Vec<Office> = self.docs("SELECT doc FROM offices WHERE code = ANY($1)", missing).await?;
-        remember(&mut self.offices, codes, found, |o| o.code.clone());
-        Ok(codes.iter().filter_map(|c| self.offices.get(c).cloned().flatten()).collect())
+        let sql = "SELECT doc FROM offices WHERE code = ANY($1)";
+        lookup(&self.tx, &mut self.offices, sql, codes, |c| c.as_str(), |o: &Office| o.code.clone()).await
     }
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
-        let missing: Vec<&str> =
-            tir_ids.iter().filter(|t| !self.holders.contains_key(*t)).map(|t| t.as_str()).collect();
-        let found: Vec<HolderRecord> = self.docs("SELECT doc FROM holders WHERE tir_id = ANY($1)", missing).await?;
-        remember(&mut self.holders, tir_ids, found, |h| h.tir_id.clone());
-        Ok(tir_ids.iter().filter_map(|t| self.holders.get(t).cloned().flatten()).collect())
+        let sql = "SELECT doc FROM holders WHERE tir_id = ANY($1)";
+        lookup(&self.tx, &mut self.holders, sql, tir_ids, |t| t.as_str(), |h: &HolderRecord| h.tir_id.clone()).await
     }
 
     async fn prefetch(&mut self, commands: &[Command]) -> Result<()> {

@@ -251,6 +251,30 @@ impl Cache {
     }
 }
 
+/// Documents for `keys`, from the writer's cache or else the database (then cached).
+fn cached<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
+    conn: &Connection,
+    cache: &mut HashMap<K, V>,
+    sql: &str,
+    keys: &[K],
+    as_str: impl Fn(&K) -> &str,
+) -> Result<Vec<V>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(value) = cache.get(key) {
+            out.push(value.clone());
+            continue;
+        }
+        let doc = conn.prepare_cached(sql)?.query_row([as_str(key)], |r| r.get::<_, String>(0)).optional()?;
+        if let Some(doc) = doc {
+            let value: V = from_doc(&doc)?;
+            cache.insert(key.clone(), value.clone());
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
 fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
     serde_json::from_str(doc).map_err(corrupt)
 }
@@ -356,45 +380,13 @@ impl Tx for SqliteTx {
     }
 
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
-        let mut out = Vec::with_capacity(codes.len());
-        for code in codes {
-            if let Some(office) = self.cache.offices.get(code) {
-                out.push(office.clone());
-                continue;
-            }
-            let doc = self
-                .conn
-                .prepare_cached("SELECT doc FROM offices WHERE code = ?1")?
-                .query_row([code.as_str()], |r| r.get::<_, String>(0))
-                .optional()?;
-            if let Some(doc) = doc {
-                let office: Office = from_doc(&doc)?;
-                self.cache.offices.insert(code.clone(), office.clone());
-                out.push(office);
-            }
-        }
-        Ok(out)
+        cached(&self.conn, &mut self.cache.offices, "SELECT doc FROM offices WHERE code = ?1", codes, |c| c.as_str())
     }
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
-        let mut out = Vec::with_capacity(tir_ids.len());
-        for tir_id in tir_ids {
-            if let Some(holder) = self.cache.holders.get(tir_id) {
-                out.push(holder.clone());
-                continue;
-            }
-            let doc = self
-                .conn
-                .prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?
-                .query_row([tir_id.as_str()], |r| r.get::<_, String>(0))
-                .optional()?;
-            if let Some(doc) = doc {
-                let holder: HolderRecord = from_doc(&doc)?;
-                self.cache.holders.insert(tir_id.clone(), holder.clone());
-                out.push(holder);
-            }
-        }
-        Ok(out)
+        cached(&self.conn, &mut self.cache.holders, "SELECT doc FROM holders WHERE tir_id = ?1", tir_ids, |t| {
+            t.as_str()
+        })
     }
 
     async fn outbox_push(

@@ -1,7 +1,8 @@
 //! The `tirhub` binary end to end: real processes, real HTTP, real databases.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
@@ -19,20 +20,8 @@ struct Server {
 
 impl Server {
     fn start(db: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tirhub starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("tirhub prints its address");
-        let base =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let client = Exchange::new(base);
-        Server { child, client }
+        let (child, base) = support::spawn_serve(db, ADMIN);
+        Server { child, client: Exchange::new(&base) }
     }
 
     /// SIGTERM, then wait: the graceful path a process manager takes.

@@ -1,8 +1,9 @@
 //! `tirhub simulate` end to end: a real `tirhub serve` child process on a
 //! temporary SQLite file, and the simulator as another child process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 use tirhub::client::Exchange;
@@ -24,21 +25,7 @@ impl Server {
             tir_store::token::random_hex(4)
         ));
         let db = format!("sqlite://{}", path.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
-            .args(["serve", "--db", &db, "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tirhub starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("tirhub prints its address");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, base) = support::spawn_serve(&db, ADMIN);
         Server { child, base, path }
     }
 
