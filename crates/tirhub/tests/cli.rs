@@ -306,3 +306,68 @@ fn bench_rejects_nonsense_options() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// SIGKILL in the middle of a load, then a restart: every message that was
+/// answered 200 before the kill must still be there (its replay answers the
+/// same bytes), and the journal must verify.
+async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) {
+    let server = Server::start(url);
+    let corridor = seed_corridor(&server.client, ADMIN, 4).await.unwrap();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let scripts: Vec<Vec<(String, Value)>> =
+        (0..200).map(|t| full_transport(&corridor, &format!("{prefix}{t:05}"), &[0, 1, 2, 3])).collect();
+    let client = server.client.clone();
+    let load = {
+        let acknowledged = acknowledged.clone();
+        tokio::spawn(async move {
+            stream::iter(scripts)
+                .for_each_concurrent(32, |script| {
+                    let (client, acknowledged) = (client.clone(), acknowledged.clone());
+                    async move {
+                        for (token, message) in script {
+                            match client.send(&token, &message).await {
+                                Ok((200, body)) => acknowledged.lock().unwrap().push((token, message, body)),
+                                // The server died under this request: the transport stops here.
+                                _ => return,
+                            }
+                        }
+                    }
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    load.await.unwrap();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    assert!(acknowledged.len() > 50, "the kill came too early to prove anything: {} answers", acknowledged.len());
+    drop(server);
+
+    let server = Server::start(url);
+    for (token, message, body) in &acknowledged {
+        let replay = server.client.send(token, message).await.unwrap();
+        assert_eq!(&replay, &(200, body.clone()), "{} {} lost", message["type"], message["message_id"]);
+    }
+    let verdict = verify(&server.client).await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    eprintln!("{} acknowledged messages all survived the kill", acknowledged.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_mid_load_loses_no_acknowledged_message() {
+    let (path, url) = temp_db();
+    killed_mid_load_loses_no_acknowledged_message(&url, "XHKILL").await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_load_loses_no_acknowledged_message() {
+    let Some(url) = fresh_postgres().await else { return };
+    killed_mid_load_loses_no_acknowledged_message(&url, "XHPGKILL").await;
+}
