@@ -55,12 +55,12 @@ pub struct SqliteStore {
     path: PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Set on drop: stops the checkpoint thread.
-    checkpoints: Arc<std::sync::atomic::AtomicBool>,
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.checkpoints.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.checkpoints.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -71,25 +71,47 @@ const CHECKPOINT_INTERVAL_MS: u64 = 200;
 /// never find a moment when every frame is copied, so the WAL would only grow.
 const WAL_FRAMES_MAX: i64 = 16_384;
 
+/// Shared by the writer and the checkpoint thread.
+#[derive(Default)]
+struct Checkpoints {
+    /// Held while either runs a checkpoint, so neither waits in SQLite's busy handler.
+    running: Mutex<()>,
+    /// The WAL is past `WAL_FRAMES_MAX`: the writer restarts it between two batches.
+    restart_wanted: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+}
+
 /// Copies the WAL into the database without blocking the writer (PASSIVE),
 /// so commits only append to the WAL and fsync it.
-fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let checkpoint = |mode: &str| -> rusqlite::Result<i64> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
-    };
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+fn checkpoint_loop(conn: Connection, shared: Arc<Checkpoints>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while !shared.stop.load(Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
-        let result = checkpoint("PASSIVE").and_then(|frames| {
-            if frames > WAL_FRAMES_MAX {
-                // Catch up first, so the restart itself has little left to copy.
-                checkpoint("PASSIVE")?;
-                checkpoint("RESTART")?;
-            }
-            Ok(())
-        });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        let _running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+        match checkpoint(&conn, "PASSIVE") {
+            Ok(frames) if frames > WAL_FRAMES_MAX => shared.restart_wanted.store(true, Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
         }
+    }
+}
+
+/// Run by the writer between batches: the rest of the WAL is copied and it
+/// starts over. Doing it here, not on another connection, keeps the writer
+/// from sleeping in SQLite's busy handler (that made 300 ms stalls).
+fn restart_wal_if_wanted(conn: &Connection, shared: &Checkpoints) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !shared.restart_wanted.swap(false, Relaxed) {
+        return;
+    }
+    let _running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = checkpoint(conn, "RESTART") {
+        tracing::warn!(error = %e, "WAL restart failed; retrying later");
+        shared.restart_wanted.store(true, Relaxed);
     }
 }
 
@@ -110,19 +132,19 @@ impl SqliteStore {
         )?;
         conn.execute_batch(SCHEMA)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
+        let checkpoints = Arc::new(Checkpoints::default());
+        let (for_writer, for_checkpointer) = (checkpoints.clone(), checkpoints.clone());
         std::thread::Builder::new()
             .name("tirhub-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs))
+            .spawn(move || writer_loop(conn, jobs, for_writer))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
         std::thread::Builder::new()
             .name("tirhub-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, stopping))
+            .spawn(move || checkpoint_loop(checkpointer, for_checkpointer))
             .map_err(|e| corrupt(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())), checkpoints: stop })
+        Ok(SqliteStore { writer, path, readers: Arc::new(Mutex::new(Vec::new())), checkpoints })
     }
 
     async fn write(&self, command: Command) -> Result<Reply> {
@@ -157,9 +179,12 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>, checkpoints: Arc<Checkpoints>) {
     let mut state = Some((conn, Cache::default()));
     while let Some(first) = jobs.blocking_recv() {
+        if let Some((conn, _)) = &state {
+            restart_wal_if_wanted(conn, &checkpoints);
+        }
         let mut batch = vec![first];
         while batch.len() < BATCH_COMMANDS_MAX {
             match jobs.try_recv() {
