@@ -374,13 +374,10 @@ impl Step<'_> {
         self.guarantee.operations = declaration.itinerary.iter().map(|c| Operation::pending(*c)).collect();
         self.guarantee.advance = None;
         self.record(Some(&office.code), format!("declaration recorded for {}", itinerary_text(&declaration.itinerary)));
+        // Every later country gets the same payload: build it once.
+        let recorded = json!({"office": office.code.as_str(), "declaration": declaration.to_json()});
         for country in declaration.itinerary.iter().skip(1) {
-            self.notify(
-                Recipient::Customs(*country),
-                "I15",
-                "declaration_recorded",
-                json!({"office": office.code.as_str(), "declaration": declaration.to_json()}),
-            );
+            self.notify(Recipient::Customs(*country), "I15", "declaration_recorded", recorded.clone());
         }
         self.guarantee.declaration = Some(declaration);
         self.notify_chain("declaration_recorded", json!({"office": office.code.as_str()}));
