@@ -51,9 +51,11 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
     /// transports over HTTP on loopback, and compare with the ceiling of the
     /// same client against GET /health.
     ///
-    /// Example: tirhub bench --transports 20000 --concurrency 64
-    ///          tirhub bench --rate 5000 --json
-    ///          tirhub bench --db postgres://postgres@127.0.0.1:5432/test
+    /// Examples:
+    ///   tirhub bench --transports 20000 --concurrency 64
+    ///   tirhub bench --rate 5000 --json
+    ///   tirhub bench --db postgres://postgres@127.0.0.1:5432/test
+    #[command(verbatim_doc_comment)]
     Bench(BenchArgs),
     /// Check the tamper-evident journal.
     Audit {
