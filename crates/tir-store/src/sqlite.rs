@@ -125,9 +125,11 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
         }
-        // Checkpoints run on their own thread, off the writer's commit path.
+        // Checkpoints run on their own thread, off the writer's commit path. Pages are
+        // read through mmap: about 20 % more messages/s than pread copies (docs/performance.md);
+        // the cost is that a disk read error ends the process (SIGBUS) instead of failing a batch.
         conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0;
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0; PRAGMA mmap_size=1073741824;
              PRAGMA journal_size_limit=67108864;",
         )?;
         conn.execute_batch(SCHEMA)?;
@@ -163,7 +165,7 @@ impl SqliteStore {
                 None => {
                     let conn = Connection::open(&path)?;
                     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-                    conn.execute_batch("PRAGMA query_only=1;")?;
+                    conn.execute_batch("PRAGMA query_only=1; PRAGMA mmap_size=1073741824;")?;
                     conn
                 }
             };
