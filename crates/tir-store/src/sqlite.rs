@@ -278,6 +278,12 @@ impl Cache {
     }
 }
 
+/// The JSON document `sql` selects for one key, parsed.
+fn doc_by_key<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> Result<Option<T>> {
+    let doc: Option<String> = conn.prepare_cached(sql)?.query_row([key], |r| r.get(0)).optional()?;
+    doc.map(|d| from_doc(&d)).transpose()
+}
+
 /// Documents for `keys`, from the writer's cache or else the database (then cached).
 fn cached<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
     conn: &Connection,
@@ -292,9 +298,7 @@ fn cached<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clon
             out.push(value.clone());
             continue;
         }
-        let doc = conn.prepare_cached(sql)?.query_row([as_str(key)], |r| r.get::<_, String>(0)).optional()?;
-        if let Some(doc) = doc {
-            let value: V = from_doc(&doc)?;
+        if let Some(value) = doc_by_key::<V>(conn, sql, as_str(key))? {
             cache.insert(key.clone(), value.clone());
             out.push(value);
         }
@@ -384,12 +388,7 @@ impl Tx for SqliteTx {
         if let Some(cached) = self.cache.guarantees.remove(reference) {
             return Ok(Some(cached));
         }
-        let doc: Option<String> = self
-            .conn
-            .prepare_cached("SELECT doc FROM guarantees WHERE reference = ?1")?
-            .query_row([reference], |r| r.get(0))
-            .optional()?;
-        doc.map(|d| from_doc(&d)).transpose()
+        doc_by_key(&self.conn, "SELECT doc FROM guarantees WHERE reference = ?1", reference)
     }
 
     async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
@@ -523,39 +522,18 @@ impl Store for SqliteStore {
     }
 
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
-        let reference = reference.to_string();
-        self.read(move |c| {
-            let doc: Option<String> = c
-                .prepare_cached("SELECT doc FROM guarantees WHERE reference = ?1")?
-                .query_row([reference], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc(&d)).transpose()
-        })
-        .await
+        let key = reference.to_string();
+        self.read(move |c| doc_by_key(c, "SELECT doc FROM guarantees WHERE reference = ?1", &key)).await
     }
 
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
-        let code = code.to_string();
-        self.read(move |c| {
-            let doc: Option<String> = c
-                .prepare_cached("SELECT doc FROM offices WHERE code = ?1")?
-                .query_row([code], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc(&d)).transpose()
-        })
-        .await
+        let key = code.to_string();
+        self.read(move |c| doc_by_key(c, "SELECT doc FROM offices WHERE code = ?1", &key)).await
     }
 
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
-        let tir_id = tir_id.to_string();
-        self.read(move |c| {
-            let doc: Option<String> = c
-                .prepare_cached("SELECT doc FROM holders WHERE tir_id = ?1")?
-                .query_row([tir_id], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc(&d)).transpose()
-        })
-        .await
+        let key = tir_id.to_string();
+        self.read(move |c| doc_by_key(c, "SELECT doc FROM holders WHERE tir_id = ?1", &key)).await
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
