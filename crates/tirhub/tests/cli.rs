@@ -336,7 +336,12 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Kill once enough messages were answered, whatever the machine's speed; the load is
+    // 2,800 messages, so it is still running then.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut server = server;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
