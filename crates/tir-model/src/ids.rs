@@ -435,12 +435,27 @@ impl Timestamp {
         let ms_of_day = self.0.rem_euclid(DAY_MS);
         let (h, mi) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60);
         let (s, ms) = (ms_of_day / 1000 % 60, ms_of_day % 1000);
-        let year = match y {
-            0..=9999 => format!("{y:04}"),
-            ..0 => format!("-{:04}", y.unsigned_abs()),
-            _ => format!("+{y}"),
+        if !(0..=9999).contains(&y) {
+            let year = if y < 0 { format!("-{:04}", y.unsigned_abs()) } else { format!("+{y}") };
+            return format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z");
+        }
+        // The common case, written digit by digit: it runs for every timestamp
+        // in every view, inside the store's write transaction.
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
         };
-        format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+        put(0, 4, y);
+        put(5, 2, mo);
+        put(8, 2, d);
+        put(11, 2, h);
+        put(14, 2, mi);
+        put(17, 2, s);
+        put(20, 3, ms);
+        String::from_utf8(out.to_vec()).expect("ASCII digits")
     }
 }
 
@@ -822,6 +837,15 @@ mod tests {
             prop_assert_eq!(text.len(), 24);
             let date = Date::parse(&text[..10]).unwrap();
             prop_assert_eq!(date.days_since_epoch(), ms.div_euclid(86_400_000));
+            let of_day = ms.rem_euclid(86_400_000);
+            let time = format!(
+                "T{:02}:{:02}:{:02}.{:03}Z",
+                of_day / 3_600_000,
+                of_day / 60_000 % 60,
+                of_day / 1000 % 60,
+                of_day % 1000
+            );
+            prop_assert_eq!(&text[10..], time.as_str());
         }
 
         #[test]

@@ -38,7 +38,7 @@ pub async fn submit(
     let body = body.map_err(body_rejection)?;
     let value = wire::parse_body(&body)?;
     let request = Request::parse(&value)?;
-    let submission = Submission { sender, request, body: wire::canonical(&value) };
+    let submission = Submission::new(sender, request, wire::canonical(&value));
     let reply = app.store.submit(submission).await?;
     Ok(json_response(reply.status, reply.body))
 }

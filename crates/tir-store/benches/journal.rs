@@ -160,7 +160,7 @@ fn e1(n: u64) -> Submission {
     let value = json!({"message_id": format!("e1-{n}"), "type": "E1", "guarantee_reference": format!("XH{n:08}"),
                        "holder": HOLDER, "valid_until": "2027-06-30"});
     let request = Request::parse(&value).expect("the E1 is valid");
-    Submission { sender: Party::GuaranteeChain { id: CHAIN_ID.into() }, request, body: wire::canonical(&value) }
+    Submission::new(Party::GuaranteeChain { id: CHAIN_ID.into() }, request, wire::canonical(&value))
 }
 
 /// Submits each of `submissions` from its own task; returns the wall time until all are answered.

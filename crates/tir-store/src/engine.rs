@@ -5,14 +5,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tir_model::exchange::{self, Registry};
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, office_view, response_view};
 use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 
-use crate::journal::{JournalEntry, hex};
+use crate::journal::JournalEntry;
 use crate::{NewParty, Result, Submission};
 
 /// Largest number of commands in one transaction.
@@ -115,16 +114,31 @@ struct Head {
     now_ms: i64,
 }
 
-async fn append<T: Tx>(
-    tx: &mut T,
-    head: &mut Head,
-    sender: &str,
-    message_type: &str,
-    message_id: &str,
-    reference: &str,
+/// What one journal entry records, before it is chained to the previous one.
+struct Record<'a> {
+    sender: &'a str,
+    message_type: &'a str,
+    message_id: &'a str,
+    reference: &'a str,
     body: String,
-) -> Result<()> {
-    let entry = JournalEntry::next(&head.last, head.now_ms, sender, message_type, message_id, reference, body);
+    /// SHA-256 of `body`, hex, when the caller already has it.
+    body_hash: Option<String>,
+}
+
+async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()> {
+    let entry = match r.body_hash {
+        Some(hash) => JournalEntry::next_hashed(
+            &head.last,
+            head.now_ms,
+            r.sender,
+            r.message_type,
+            r.message_id,
+            r.reference,
+            r.body,
+            hash,
+        ),
+        None => JournalEntry::next(&head.last, head.now_ms, r.sender, r.message_type, r.message_id, r.reference, r.body),
+    };
     tx.journal_append(&entry).await?;
     head.last = (entry.seq, entry.hash);
     Ok(())
@@ -140,19 +154,43 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> R
             let body = json!({"id": party.id, "kind": party.kind.as_str(), "name": party.name,
                               "country": party.country.map(|c| c.to_string()),
                               "tir_id": party.tir_id.as_ref().map(|t| t.to_string())});
-            append(tx, head, "admin", "PARTY", &admin_id(), &party.id, body.to_string()).await?;
+            let record = Record {
+                sender: "admin",
+                message_type: "PARTY",
+                message_id: &admin_id(),
+                reference: &party.id,
+                body: body.to_string(),
+                body_hash: None,
+            };
+            append(tx, head, record).await?;
             Ok(Reply { status: 201, body: body.to_string() })
         }
         Command::PutOffice(office) => {
             tx.office_put(office).await?;
             let body = office_view(office).to_string();
-            append(tx, head, "admin", "OFFICE", &admin_id(), office.code.as_str(), body.clone()).await?;
+            let record = Record {
+                sender: "admin",
+                message_type: "OFFICE",
+                message_id: &admin_id(),
+                reference: office.code.as_str(),
+                body: body.clone(),
+                body_hash: None,
+            };
+            append(tx, head, record).await?;
             Ok(Reply { status: 201, body })
         }
         Command::PutHolder(holder) => {
             tx.holder_put(holder).await?;
             let body = holder_view(holder).to_string();
-            append(tx, head, "admin", "HOLDER", &admin_id(), holder.tir_id.as_str(), body.clone()).await?;
+            let record = Record {
+                sender: "admin",
+                message_type: "HOLDER",
+                message_id: &admin_id(),
+                reference: holder.tir_id.as_str(),
+                body: body.clone(),
+                body_hash: None,
+            };
+            append(tx, head, record).await?;
             Ok(Reply { status: 200, body })
         }
     }
@@ -162,9 +200,9 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
     let now_ms = head.now_ms;
     let sender = s.sender.id();
     let message_id = s.request.message_id.as_str();
-    let body_hash = hex(&Sha256::digest(s.body.as_bytes()));
+    let body_hash = &s.body_hash;
     if let Some(stored) = tx.idempotency_get(sender, message_id).await? {
-        if stored.body_hash == body_hash {
+        if stored.body_hash == *body_hash {
             return Ok(stored.reply);
         }
         // Not stored: the original answer stays the one replayed.
@@ -182,13 +220,23 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
         match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {
             Ok(outcome) => {
                 let kind = s.request.kind.as_str();
-                append(tx, head, sender, kind, message_id, reference, s.body.clone()).await?;
+                let record = Record {
+                    sender,
+                    message_type: kind,
+                    message_id,
+                    reference,
+                    body: s.body.clone(),
+                    body_hash: Some(body_hash.clone()),
+                };
+                append(tx, head, record).await?;
 
                 for event in &outcome.events {
                     tx.event_push(reference, event).await?;
                 }
                 for n in &outcome.notifications {
-                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload.to_string(), now_ms).await?;
+                    // Display on a Value goes through fmt::Formatter; serde_json::to_string writes bytes.
+                    let payload = serde_json::to_string(&n.payload).map_err(crate::corrupt)?;
+                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &payload, now_ms).await?;
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
                 tx.guarantee_put(outcome.guarantee, now_ms).await?;
@@ -196,6 +244,6 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
             }
             Err(e) => Reply::error(&e),
         };
-    tx.idempotency_put(sender, message_id, &body_hash, &reply).await?;
+    tx.idempotency_put(sender, message_id, body_hash, &reply).await?;
     Ok(reply)
 }

@@ -30,6 +30,22 @@ impl JournalEntry {
         reference: &str,
         body: String,
     ) -> JournalEntry {
+        let body_hash = hex(&Sha256::digest(body.as_bytes()));
+        JournalEntry::next_hashed(prev, at_ms, sender, message_type, message_id, reference, body, body_hash)
+    }
+
+    /// As `next`, with the body's SHA-256 (hex) already computed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn next_hashed(
+        prev: &(i64, String),
+        at_ms: i64,
+        sender: &str,
+        message_type: &str,
+        message_id: &str,
+        reference: &str,
+        body: String,
+        body_hash: String,
+    ) -> JournalEntry {
         let mut entry = JournalEntry {
             seq: prev.0 + 1,
             at_ms,
@@ -37,7 +53,7 @@ impl JournalEntry {
             message_type: message_type.to_owned(),
             message_id: message_id.to_owned(),
             reference: reference.to_owned(),
-            body_hash: hex(&Sha256::digest(body.as_bytes())),
+            body_hash,
             body,
             prev_hash: prev.1.clone(),
             hash: String::new(),

@@ -361,7 +361,7 @@ fn message(message_id: &str, kind: &str, reference: &str, fields: Value) -> Valu
 /// The body is the canonical text of the very value the request was parsed from.
 fn submission(sender: &Party, value: &Value) -> Submission {
     let request = Request::parse(value).expect("the test message is valid");
-    Submission { sender: sender.clone(), request, body: serde_json::to_string(value).unwrap() }
+    Submission::new(sender.clone(), request, serde_json::to_string(value).unwrap())
 }
 
 /// The 13 messages of one transport TR → GE → AZ, in order.
