@@ -48,12 +48,9 @@ pub struct StoredReply {
 /// The operations a backend offers inside one write transaction.
 #[async_trait]
 pub trait Tx: Send {
-    /// Serializes writers across processes and returns the journal head (seq, hash).
-    async fn lock_journal_head(&mut self) -> Result<(i64, String)>;
-    /// Loads, in as few round trips as the backend allows, what the batch will read.
-    async fn prefetch(&mut self, _commands: &[Command]) -> Result<()> {
-        Ok(())
-    }
+    /// Serializes writers across processes, loads what the batch will read (in
+    /// as few round trips as the backend allows), and returns the journal head (seq, hash).
+    async fn begin(&mut self, commands: &[Command]) -> Result<(i64, String)>;
     /// Writes whatever the backend deferred; runs before commit.
     async fn finish(&mut self) -> Result<()> {
         Ok(())
@@ -98,8 +95,7 @@ impl Registry for Loaded {
 /// An `Err` means the whole batch must be rolled back.
 pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
     debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
-    let mut head = Head { last: tx.lock_journal_head().await?, now_ms };
-    tx.prefetch(commands).await?;
+    let mut head = Head { last: tx.begin(commands).await?, now_ms };
     let mut replies = Vec::with_capacity(commands.len());
     for command in commands {
         replies.push(run_command(tx, &mut head, command).await?);
@@ -137,7 +133,9 @@ async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()>
             r.body,
             hash,
         ),
-        None => JournalEntry::next(&head.last, head.now_ms, r.sender, r.message_type, r.message_id, r.reference, r.body),
+        None => {
+            JournalEntry::next(&head.last, head.now_ms, r.sender, r.message_type, r.message_id, r.reference, r.body)
+        }
     };
     tx.journal_append(&entry).await?;
     head.last = (entry.seq, entry.hash);

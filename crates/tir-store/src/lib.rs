@@ -40,7 +40,7 @@ pub enum StoreError {
 }
 
 /// tokio-postgres prints only "db error"; the server's message is what helps.
-fn postgres_detail(e: &tokio_postgres::Error) -> String {
+pub(crate) fn postgres_detail(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),

@@ -341,7 +341,7 @@ const JOURNAL_COLUMNS: &str =
 
 #[async_trait]
 impl Tx for SqliteTx {
-    async fn lock_journal_head(&mut self) -> Result<(i64, String)> {
+    async fn begin(&mut self, _commands: &[Command]) -> Result<(i64, String)> {
         // BEGIN IMMEDIATE already holds SQLite's single write lock.
         let head = self
             .conn
