@@ -48,13 +48,13 @@ pub struct StoredReply {
 /// The operations a backend offers inside one write transaction.
 #[async_trait]
 pub trait Tx: Send {
-    /// Serializes writers across processes, loads what the batch will read (in
-    /// as few round trips as the backend allows), and returns the journal head (seq, hash).
+    /// Opens the write transaction, serializes writers across processes, loads
+    /// what the batch will read (in as few round trips as the backend allows),
+    /// and returns the journal head (seq, hash).
     async fn begin(&mut self, commands: &[Command]) -> Result<(i64, String)>;
-    /// Writes whatever the backend deferred; runs before commit.
-    async fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
+    /// Writes whatever the backend deferred and commits. If anything before
+    /// has failed, the caller rolls back instead.
+    async fn commit(&mut self) -> Result<()>;
     async fn journal_append(&mut self, entry: &JournalEntry) -> Result<()>;
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>>;
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()>;
@@ -91,8 +91,8 @@ impl Registry for Loaded {
     }
 }
 
-/// Applies `commands` in order inside the caller's open transaction.
-/// An `Err` means the whole batch must be rolled back.
+/// Applies `commands` in order in one transaction and commits it.
+/// An `Err` means the caller must roll the transaction back.
 pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
     debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
     let mut head = Head { last: tx.begin(commands).await?, now_ms };
@@ -100,7 +100,7 @@ pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> 
     for command in commands {
         replies.push(run_command(tx, &mut head, command).await?);
     }
-    tx.finish().await?;
+    tx.commit().await?;
     Ok(replies)
 }
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures_util::future::{try_join, try_join3};
+use futures_util::future::{try_join, try_join3, try_join4};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -157,10 +157,9 @@ async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
 }
 
 async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let tx = client.transaction().await?;
+    let client = pool.get().await.map_err(pool_error)?;
     let mut pg = PgTx {
-        tx,
+        client: &client,
         deferred: Deferred::default(),
         dirty: Vec::new(),
         guarantees: HashMap::new(),
@@ -168,17 +167,21 @@ async fn write_batch(pool: &Pool, commands: &[Command]) -> Result<Vec<Reply>> {
         offices: HashMap::new(),
         holders: HashMap::new(),
     };
-    let replies = run_batch(&mut pg, commands, now_ms()).await?;
-    // Dropping an uncommitted transaction rolls it back.
-    pg.tx.commit().await?;
-    Ok(replies)
+    let result = run_batch(&mut pg, commands, now_ms()).await;
+    if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
+        // A connection that may still be inside a transaction never goes back to the pool.
+        drop(deadpool_postgres::Object::take(client));
+    }
+    result
 }
 
-/// A write transaction. The message path's inserts are deferred and written
-/// before commit as one multi-row INSERT per table; what the batch wrote is
-/// read back from the overlays.
+/// A write transaction, opened and committed by hand so that BEGIN and COMMIT
+/// travel with the statements next to them instead of costing round trips of
+/// their own. The message path's inserts are deferred and written before
+/// commit as one multi-row INSERT per table; what the batch wrote is read back
+/// from the overlays.
 struct PgTx<'a> {
-    tx: deadpool_postgres::Transaction<'a>,
+    client: &'a deadpool_postgres::Client,
     deferred: Deferred,
     /// References whose latest version in `guarantees` is still to be written.
     dirty: Vec<String>,
@@ -191,13 +194,13 @@ struct PgTx<'a> {
 
 impl PgTx<'_> {
     async fn exec(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64> {
-        let stmt = self.tx.prepare_cached(sql).await?;
-        Ok(self.tx.execute(&stmt, params).await?)
+        let stmt = self.client.prepare_cached(sql).await?;
+        Ok(self.client.execute(&stmt, params).await?)
     }
 
     async fn opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
-        let stmt = self.tx.prepare_cached(sql).await?;
-        Ok(self.tx.query_opt(&stmt, params).await?)
+        let stmt = self.client.prepare_cached(sql).await?;
+        Ok(self.client.query_opt(&stmt, params).await?)
     }
 }
 
@@ -276,7 +279,7 @@ impl GuaranteeColumns {
 
 /// Documents for `keys`: from what the transaction knows, else one query for the rest.
 async fn lookup<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Client,
     known: &mut HashMap<K, Option<V>>,
     sql: &str,
     keys: &[K],
@@ -334,9 +337,30 @@ fn entry_from_row(r: &Row) -> JournalEntry {
     }
 }
 
+// The deferred inserts: arrays in, one statement per table; WITH ORDINALITY keeps journal and outbox order.
+const JOURNAL_INSERT: &str =
+    "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::text[])";
+const REPLIES_INSERT: &str = "INSERT INTO idempotency (sender, message_id, body_hash, status, body)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])";
+const GUARANTEES_INSERT: &str = "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+    ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms";
+const EVENTS_INSERT: &str = "INSERT INTO events (reference, at_ms, message_type, party, office, summary)
+    SELECT reference, at_ms, message_type, party, office, summary
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+         WITH ORDINALITY AS t(reference, at_ms, message_type, party, office, summary, n)
+    ORDER BY n";
+const OUTBOX_INSERT: &str = "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms)
+    SELECT recipient, kind, reference, payload, created_at_ms
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+         WITH ORDINALITY AS t(recipient, kind, reference, payload, created_at_ms, n)
+    ORDER BY n";
+
 #[async_trait]
 impl Tx for PgTx<'_> {
-    async fn finish(&mut self) -> Result<()> {
+    async fn commit(&mut self) -> Result<()> {
         let d = std::mem::take(&mut self.deferred);
         let mut g = GuaranteeColumns::default();
         for reference in std::mem::take(&mut self.dirty) {
@@ -344,22 +368,21 @@ impl Tx for PgTx<'_> {
                 g.push(guarantee, d.at_ms);
             }
         }
-        let tx = &self.tx;
-        // Arrays in, one statement per table; WITH ORDINALITY keeps journal and outbox order.
+        let tx = self.client;
+        // Every statement is prepared before any is sent: an insert still waiting
+        // on its prepare would let the COMMIT below overtake it.
+        let journal_stmt = tx.prepare_cached(JOURNAL_INSERT).await?;
+        let replies_stmt = tx.prepare_cached(REPLIES_INSERT).await?;
+        let guarantees_stmt = tx.prepare_cached(GUARANTEES_INSERT).await?;
+        let events_stmt = tx.prepare_cached(EVENTS_INSERT).await?;
+        let outbox_stmt = tx.prepare_cached(OUTBOX_INSERT).await?;
         let journal = async {
             if d.journal.seq.is_empty() {
                 return Ok(0);
             }
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                          $7::text[], $8::text[], $9::text[], $10::text[])",
-                )
-                .await?;
             let j = &d.journal;
             tx.execute(
-                &stmt,
+                &journal_stmt,
                 &[
                     &j.seq,
                     &j.at_ms,
@@ -379,61 +402,33 @@ impl Tx for PgTx<'_> {
             if d.replies.sender.is_empty() {
                 return Ok(0);
             }
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO idempotency (sender, message_id, body_hash, status, body)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])",
-                )
-                .await?;
             let r = &d.replies;
-            tx.execute(&stmt, &[&r.sender, &r.message_id, &r.body_hash, &r.status, &r.body]).await
+            tx.execute(&replies_stmt, &[&r.sender, &r.message_id, &r.body_hash, &r.status, &r.body]).await
         };
         let guarantees = async {
             if g.reference.is_empty() {
                 return Ok(0);
             }
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-                     ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
-                )
-                .await?;
-            tx.execute(&stmt, &[&g.reference, &g.holder, &g.chain, &g.state, &g.doc, &g.at_ms]).await
+            tx.execute(&guarantees_stmt, &[&g.reference, &g.holder, &g.chain, &g.state, &g.doc, &g.at_ms]).await
         };
         let events = async {
             if d.events.reference.is_empty() {
                 return Ok(0);
             }
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO events (reference, at_ms, message_type, party, office, summary)
-                     SELECT reference, at_ms, message_type, party, office, summary
-                     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-                          WITH ORDINALITY AS t(reference, at_ms, message_type, party, office, summary, n)
-                     ORDER BY n",
-                )
-                .await?;
             let e = &d.events;
-            tx.execute(&stmt, &[&e.reference, &e.at_ms, &e.message_type, &e.party, &e.office, &e.summary]).await
+            tx.execute(&events_stmt, &[&e.reference, &e.at_ms, &e.message_type, &e.party, &e.office, &e.summary]).await
         };
         let outbox = async {
             if d.outbox.recipient.is_empty() {
                 return Ok(0);
             }
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms)
-                     SELECT recipient, kind, reference, payload, created_at_ms
-                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                          WITH ORDINALITY AS t(recipient, kind, reference, payload, created_at_ms, n)
-                     ORDER BY n",
-                )
-                .await?;
             let o = &d.outbox;
-            tx.execute(&stmt, &[&o.recipient, &o.kind, &o.reference, &o.payload, &o.at_ms]).await
+            tx.execute(&outbox_stmt, &[&o.recipient, &o.kind, &o.reference, &o.payload, &o.at_ms]).await
         };
-        futures_util::future::try_join5(journal, replies, guarantees, events, outbox).await?;
+        // COMMIT goes right behind the inserts. If one of them fails, PostgreSQL
+        // answers that COMMIT with a rollback, and the error comes back from the insert.
+        let inserts = futures_util::future::try_join5(journal, replies, guarantees, events, outbox);
+        try_join(inserts, tx.batch_execute("COMMIT")).await?;
         Ok(())
     }
 
@@ -505,12 +500,12 @@ impl Tx for PgTx<'_> {
 
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
         let sql = "SELECT doc FROM offices WHERE code = ANY($1)";
-        lookup(&self.tx, &mut self.offices, sql, codes, |c| c.as_str(), |o: &Office| o.code.clone()).await
+        lookup(self.client, &mut self.offices, sql, codes, |c| c.as_str(), |o: &Office| o.code.clone()).await
     }
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
         let sql = "SELECT doc FROM holders WHERE tir_id = ANY($1)";
-        lookup(&self.tx, &mut self.holders, sql, tir_ids, |t| t.as_str(), |h: &HolderRecord| h.tir_id.clone()).await
+        lookup(self.client, &mut self.holders, sql, tir_ids, |t| t.as_str(), |h: &HolderRecord| h.tir_id.clone()).await
     }
 
     async fn begin(&mut self, commands: &[Command]) -> Result<(i64, String)> {
@@ -533,10 +528,10 @@ impl Tx for PgTx<'_> {
         holders.dedup();
         let office_keys: Vec<&str> = offices.iter().map(|o| o.as_str()).collect();
         let holder_keys: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
-        let lock_stmt = self.tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
-        let head_stmt = self.tx.prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").await?;
+        let lock_stmt = self.client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        let head_stmt = self.client.prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").await?;
         let replies_stmt = self
-            .tx
+            .client
             .prepare_cached(
                 "SELECT i.sender, i.message_id, i.body_hash, i.status, i.body FROM idempotency i
                  JOIN unnest($1::text[], $2::text[]) AS k(sender, message_id)
@@ -544,26 +539,24 @@ impl Tx for PgTx<'_> {
             )
             .await?;
         let guarantees_stmt =
-            self.tx.prepare_cached("SELECT reference, doc FROM guarantees WHERE reference = ANY($1)").await?;
-        let offices_stmt = self.tx.prepare_cached("SELECT doc FROM offices WHERE code = ANY($1)").await?;
-        let holders_stmt = self.tx.prepare_cached("SELECT doc FROM holders WHERE tir_id = ANY($1)").await?;
-        // One round trip: the lock, then the head and the batch's reads. The
-        // statements are sent in this order (futures-util's joins poll their
-        // futures in order) and PostgreSQL runs them one after another, each
-        // with a snapshot taken after the lock is held (READ COMMITTED), so they
-        // see every earlier writer's rows.
+            self.client.prepare_cached("SELECT reference, doc FROM guarantees WHERE reference = ANY($1)").await?;
+        let offices_stmt = self.client.prepare_cached("SELECT doc FROM offices WHERE code = ANY($1)").await?;
+        let holders_stmt = self.client.prepare_cached("SELECT doc FROM holders WHERE tir_id = ANY($1)").await?;
+        // One round trip: BEGIN, the lock, then the head and the batch's reads.
+        // The statements are sent in this order (futures-util's joins poll
+        // their futures in order) and PostgreSQL runs them one after another,
+        // each with a snapshot taken after the lock is held (READ COMMITTED), so
+        // they see every earlier writer's rows.
         let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&LOCK_WRITERS];
         let reply_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&senders, &message_ids];
-        let ((_, head, reply_rows), (guarantee_rows, office_rows, holder_rows)) = try_join(
-            try_join3(
-                self.tx.execute(&lock_stmt, &lock_params),
-                self.tx.query_opt(&head_stmt, &[]),
-                self.tx.query(&replies_stmt, &reply_params),
-            ),
-            try_join3(
-                self.tx.query(&guarantees_stmt, &[&references]),
-                self.tx.query(&offices_stmt, &[&office_keys]),
-                self.tx.query(&holders_stmt, &[&holder_keys]),
+        let begin = self.client.batch_execute("BEGIN");
+        let ((_, _, head), (reply_rows, guarantee_rows, office_rows, holder_rows)) = try_join(
+            try_join3(begin, self.client.execute(&lock_stmt, &lock_params), self.client.query_opt(&head_stmt, &[])),
+            try_join4(
+                self.client.query(&replies_stmt, &reply_params),
+                self.client.query(&guarantees_stmt, &[&references]),
+                self.client.query(&offices_stmt, &[&office_keys]),
+                self.client.query(&holders_stmt, &[&holder_keys]),
             ),
         )
         .await?;

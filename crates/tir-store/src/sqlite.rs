@@ -236,12 +236,7 @@ fn write_isolated(commands: &[Command], mut write: impl FnMut(&[Command]) -> Res
 }
 
 fn write_batch(tx: &mut SqliteTx, commands: &[Command]) -> Result<Vec<Reply>> {
-    tx.conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = block_on(run_batch(tx, commands, now_ms()));
-    let committed = result.and_then(|replies| {
-        tx.conn.execute_batch("COMMIT")?;
-        Ok(replies)
-    });
+    let committed = block_on(run_batch(tx, commands, now_ms()));
     if committed.is_err() {
         tx.cache.clear();
         if !tx.conn.is_autocommit() {
@@ -342,13 +337,18 @@ const JOURNAL_COLUMNS: &str =
 #[async_trait]
 impl Tx for SqliteTx {
     async fn begin(&mut self, _commands: &[Command]) -> Result<(i64, String)> {
-        // BEGIN IMMEDIATE already holds SQLite's single write lock.
+        // SQLite's single write lock, held to COMMIT.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let head = self
             .conn
             .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(head.unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        Ok(self.conn.execute_batch("COMMIT")?)
     }
 
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
