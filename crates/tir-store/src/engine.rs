@@ -1,6 +1,7 @@
 //! The write path shared by both backends: a batch of commands applied in
 //! one transaction, in order, each journaled and answered after commit.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -114,29 +115,34 @@ struct Head {
 struct Record<'a> {
     sender: &'a str,
     message_type: &'a str,
-    message_id: &'a str,
+    /// Borrowed from a message; generated for admin writes.
+    message_id: Cow<'a, str>,
     reference: &'a str,
     body: String,
-    /// SHA-256 of `body`, hex, when the caller already has it.
-    body_hash: Option<String>,
+    /// SHA-256 of `body`, hex.
+    body_hash: String,
+}
+
+impl<'a> Record<'a> {
+    /// An admin write, under a fresh message id.
+    fn admin(message_type: &'a str, reference: &'a str, body: String) -> Record<'a> {
+        let body_hash = crate::journal::body_hash(&body);
+        let message_id = Cow::Owned(crate::token::random_hex(8));
+        Record { sender: "admin", message_type, message_id, reference, body, body_hash }
+    }
 }
 
 async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()> {
-    let entry = match r.body_hash {
-        Some(hash) => JournalEntry::next_hashed(
-            &head.last,
-            head.now_ms,
-            r.sender,
-            r.message_type,
-            r.message_id,
-            r.reference,
-            r.body,
-            hash,
-        ),
-        None => {
-            JournalEntry::next(&head.last, head.now_ms, r.sender, r.message_type, r.message_id, r.reference, r.body)
-        }
-    };
+    let entry = JournalEntry::next_hashed(
+        &head.last,
+        head.now_ms,
+        r.sender,
+        r.message_type,
+        &r.message_id,
+        r.reference,
+        r.body,
+        r.body_hash,
+    );
     tx.journal_append(&entry).await?;
     head.last = (entry.seq, entry.hash);
     Ok(())
@@ -144,7 +150,6 @@ async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()>
 
 async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> Result<Reply> {
     let now_ms = head.now_ms;
-    let admin_id = || crate::token::random_hex(8);
     match command {
         Command::Message(submission) => run_message(tx, head, submission).await,
         Command::CreateParty(party) => {
@@ -152,43 +157,19 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> R
             let body = json!({"id": party.id, "kind": party.kind.as_str(), "name": party.name,
                               "country": party.country.map(|c| c.to_string()),
                               "tir_id": party.tir_id.as_ref().map(|t| t.to_string())});
-            let record = Record {
-                sender: "admin",
-                message_type: "PARTY",
-                message_id: &admin_id(),
-                reference: &party.id,
-                body: body.to_string(),
-                body_hash: None,
-            };
-            append(tx, head, record).await?;
+            append(tx, head, Record::admin("PARTY", &party.id, body.to_string())).await?;
             Ok(Reply { status: 201, body: body.to_string() })
         }
         Command::PutOffice(office) => {
             tx.office_put(office).await?;
             let body = office_view(office).to_string();
-            let record = Record {
-                sender: "admin",
-                message_type: "OFFICE",
-                message_id: &admin_id(),
-                reference: office.code.as_str(),
-                body: body.clone(),
-                body_hash: None,
-            };
-            append(tx, head, record).await?;
+            append(tx, head, Record::admin("OFFICE", office.code.as_str(), body.clone())).await?;
             Ok(Reply { status: 201, body })
         }
         Command::PutHolder(holder) => {
             tx.holder_put(holder).await?;
             let body = holder_view(holder).to_string();
-            let record = Record {
-                sender: "admin",
-                message_type: "HOLDER",
-                message_id: &admin_id(),
-                reference: holder.tir_id.as_str(),
-                body: body.clone(),
-                body_hash: None,
-            };
-            append(tx, head, record).await?;
+            append(tx, head, Record::admin("HOLDER", holder.tir_id.as_str(), body.clone())).await?;
             Ok(Reply { status: 200, body })
         }
     }
@@ -221,10 +202,10 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                 let record = Record {
                     sender,
                     message_type: kind,
-                    message_id,
+                    message_id: Cow::Borrowed(message_id),
                     reference,
                     body: s.body.clone(),
-                    body_hash: Some(body_hash.clone()),
+                    body_hash: body_hash.clone(),
                 };
                 append(tx, head, record).await?;
 

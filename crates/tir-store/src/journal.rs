@@ -5,6 +5,11 @@ use sha2::{Digest, Sha256};
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The `body_hash` of an entry: SHA-256 of the body, hex.
+pub fn body_hash(body: &str) -> String {
+    hex(&Sha256::digest(body.as_bytes()))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     pub seq: i64,
@@ -30,7 +35,7 @@ impl JournalEntry {
         reference: &str,
         body: String,
     ) -> JournalEntry {
-        let body_hash = hex(&Sha256::digest(body.as_bytes()));
+        let body_hash = body_hash(&body);
         JournalEntry::next_hashed(prev, at_ms, sender, message_type, message_id, reference, body, body_hash)
     }
 
@@ -91,7 +96,7 @@ impl JournalEntry {
         if self.prev_hash != prev.1 {
             return Some("prev_hash does not match the previous entry's hash".to_owned());
         }
-        if self.body_hash != hex(&Sha256::digest(self.body.as_bytes())) {
+        if self.body_hash != body_hash(&self.body) {
             return Some("body does not match body_hash".to_owned());
         }
         if self.hash != self.compute_hash() {

@@ -10,7 +10,6 @@ mod sqlite;
 pub mod token;
 
 use async_trait::async_trait;
-use sha2::Digest;
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
@@ -67,7 +66,7 @@ pub struct Submission {
 
 impl Submission {
     pub fn new(sender: Party, request: Request, body: String) -> Submission {
-        let body_hash = journal::hex(&sha2::Sha256::digest(body.as_bytes()));
+        let body_hash = journal::body_hash(&body);
         Submission { sender, request, body, body_hash }
     }
 }

@@ -52,16 +52,8 @@ CREATE TABLE IF NOT EXISTS holders (tir_id TEXT COLLATE \"C\" PRIMARY KEY, doc T
 /// Large documents are compressed with LZ4 where the server supports it: the
 /// default (pglz) took about 14 % of PostgreSQL's CPU in the bench profile.
 /// Only new values are affected; a server built without LZ4 keeps pglz.
-const LZ4_COLUMNS: &str = "
-ALTER TABLE journal ALTER COLUMN body SET COMPRESSION lz4;
-ALTER TABLE idempotency ALTER COLUMN body SET COMPRESSION lz4;
-ALTER TABLE guarantees ALTER COLUMN doc SET COMPRESSION lz4;
-ALTER TABLE outbox ALTER COLUMN payload SET COMPRESSION lz4;
-";
-const LZ4_DONE: &str = "
-SELECT bool_and(a.attcompression = 'l') FROM pg_attribute a
-JOIN (VALUES ('journal', 'body'), ('idempotency', 'body'), ('guarantees', 'doc'), ('outbox', 'payload')) AS v(t, c)
-  ON a.attrelid = v.t::regclass AND a.attname = v.c";
+const LZ4_COLUMNS: [(&str, &str); 4] =
+    [("journal", "body"), ("idempotency", "body"), ("guarantees", "doc"), ("outbox", "payload")];
 
 /// Advisory lock keys ("TIR" + purpose).
 const LOCK_WRITERS: i64 = 0x5449_5200_0001;
@@ -91,13 +83,7 @@ impl PgStore {
         client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_MIGRATIONS]).await?;
         let migrated = client.batch_execute(SCHEMA).await;
         if migrated.is_ok() {
-            // ALTER TABLE locks the table briefly: only when a column still needs it.
-            let done: Option<bool> = client.query_one(LZ4_DONE, &[]).await?.get(0);
-            if done != Some(true)
-                && let Err(e) = client.batch_execute(LZ4_COLUMNS).await
-            {
-                tracing::info!(error = %crate::postgres_detail(&e), "LZ4 compression unavailable; documents stay pglz-compressed");
-            }
+            compress_with_lz4(&client).await?;
         }
         client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_MIGRATIONS]).await?;
         migrated?;
@@ -119,6 +105,32 @@ impl PgStore {
         let row = client.query_opt(&stmt, &[&key]).await?;
         row.map(|r| from_doc(r.get(0))).transpose()
     }
+}
+
+/// Switches `LZ4_COLUMNS` to LZ4. ALTER TABLE locks the table briefly, so it
+/// runs only while one of them still uses another method.
+async fn compress_with_lz4(client: &tokio_postgres::Client) -> Result<()> {
+    let tables: Vec<&str> = LZ4_COLUMNS.iter().map(|(t, _)| *t).collect();
+    let columns: Vec<&str> = LZ4_COLUMNS.iter().map(|(_, c)| *c).collect();
+    let done: Option<bool> = client
+        .query_one(
+            "SELECT bool_and(a.attcompression = 'l') FROM pg_attribute a
+             JOIN unnest($1::text[], $2::text[]) AS v(t, c) ON a.attrelid = v.t::regclass AND a.attname = v.c",
+            &[&tables, &columns],
+        )
+        .await?
+        .get(0);
+    if done == Some(true) {
+        return Ok(());
+    }
+    let alter: String = LZ4_COLUMNS
+        .iter()
+        .map(|(table, column)| format!("ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4;"))
+        .collect();
+    if let Err(e) = client.batch_execute(&alter).await {
+        tracing::info!(error = %crate::postgres_detail(&e), "LZ4 compression unavailable; documents stay pglz-compressed");
+    }
+    Ok(())
 }
 
 async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {

@@ -83,9 +83,9 @@ struct Checkpoints {
     stop: std::sync::atomic::AtomicBool,
 }
 
-/// Runs a checkpoint; returns the frames in the WAL and how many are copied.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(1)?, r.get(2)?)))
+/// Runs a checkpoint; returns the number of frames in the WAL.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
 }
 
 /// Copies the WAL into the database without blocking the writer (PASSIVE),
@@ -97,7 +97,7 @@ fn checkpoint_loop(conn: Connection, shared: Arc<Checkpoints>) {
         std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
         let _running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
         match checkpoint(&conn, "PASSIVE") {
-            Ok((frames, _)) if frames * page_size > WAL_BYTES_MAX => shared.reset_wanted.store(true, Relaxed),
+            Ok(frames) if frames * page_size > WAL_BYTES_MAX => shared.reset_wanted.store(true, Relaxed),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
         }
