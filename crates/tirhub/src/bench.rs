@@ -165,17 +165,20 @@ async fn load(
     for _ in 0..per_worker.len() {
         connections.push(connect(addr).await?);
     }
+    // Made before the clock starts: each is a few hundred KB that some allocators
+    // zero eagerly, which in the open loop showed up as latency of the first requests.
+    let histograms: Vec<_> = (0..per_worker.len()).map(|_| latency_histogram()).collect();
     let slot = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = per_worker
         .into_iter()
         .zip(connections)
-        .map(|(requests, mut sender)| {
+        .zip(histograms)
+        .map(|((requests, mut sender), mut latency_us)| {
             let slot = slot.clone();
             let method = method.clone();
             let progress = progress.clone();
             tokio::spawn(async move {
-                let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
                 let (mut failures, mut first_failure) = (0u64, None);
                 let count = requests.len() as u64;
                 for prepared in requests {
@@ -210,13 +213,8 @@ async fn load(
             })
         })
         .collect();
-    let mut phase = Phase {
-        requests: 0,
-        failures: 0,
-        first_failure: None,
-        seconds: 0.0,
-        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-    };
+    let mut phase =
+        Phase { requests: 0, failures: 0, first_failure: None, seconds: 0.0, latency_us: latency_histogram() };
     for task in tasks {
         let (count, failures, first_failure, latency_us) = task.await??;
         phase.requests += count;
@@ -229,6 +227,11 @@ async fn load(
     phase.seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     Ok(phase)
+}
+
+/// Microseconds from 1 µs to one minute, three significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
 
 fn progress_bar(show: bool, total: u64, label: &'static str) -> indicatif::ProgressBar {
