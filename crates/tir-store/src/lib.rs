@@ -8,6 +8,7 @@ pub mod journal;
 mod postgres;
 mod sqlite;
 pub mod token;
+mod walbuf;
 
 use async_trait::async_trait;
 use tir_model::guarantee::{Event, Guarantee};

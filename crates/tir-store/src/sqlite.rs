@@ -125,9 +125,11 @@ fn reset_wal_if_wanted(conn: &Connection, shared: &Checkpoints) {
 impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path)?;
+        // The writer's WAL writes are gathered into one pwrite per commit (see walbuf).
+        let vfs = crate::walbuf::register().map_err(corrupt)?;
+        let conn = Connection::open_with_flags_and_vfs(&path, rusqlite::OpenFlags::default(), vfs)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // WAL + FULL: a commit returns only after its WAL frames are fsynced.
+        // WAL + FULL: a commit returns only after its WAL frames are fsynced. walbuf relies on it.
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
