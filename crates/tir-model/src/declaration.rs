@@ -10,15 +10,53 @@ use crate::limits::*;
 use crate::party::OfficeRole;
 use crate::wire::{Obj, parse_at};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Not changed once parsed (nothing assigns to its fields): the guarantee
+/// document is written on every message of a transport, so the declaration's
+/// JSON is made once and reused (see `Serialize`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Declaration {
     pub itinerary: Vec<Country>,
     pub offices: Vec<DeclaredOffice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub vehicle: Option<Vehicle>,
     #[serde(default)]
     pub seals: Vec<String>,
     pub consignments: Vec<Consignment>,
+    #[serde(skip)]
+    json: JsonOnce,
+}
+
+/// The fields of a declaration as they are written.
+#[derive(Serialize)]
+struct DeclarationFields<'a> {
+    itinerary: &'a [Country],
+    offices: &'a [DeclaredOffice],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vehicle: &'a Option<Vehicle>,
+    seals: &'a [String],
+    consignments: &'a [Consignment],
+}
+
+impl Serialize for Declaration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
+    }
+}
+
+/// A declaration's JSON, made on first use; equal for equal declarations.
+#[derive(Clone, Default)]
+struct JsonOnce(std::sync::OnceLock<Box<serde_json::value::RawValue>>);
+
+impl PartialEq for JsonOnce {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for JsonOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonOnce")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,8 +131,10 @@ impl Declaration {
         if consignments.is_empty() {
             return fail(ErrorCode::RequiredFieldMissing, obj.pointer("consignments"));
         }
-        let declaration = Declaration { itinerary, offices, vehicle, seals, consignments };
+        let declaration = Declaration { itinerary, offices, vehicle, seals, consignments, json: JsonOnce::default() };
         declaration.check_rules(obj)?;
+        // Made here, on the request's thread, rather than later in the store's writer.
+        declaration.json();
         Ok(declaration)
     }
 
@@ -147,7 +187,21 @@ impl Declaration {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(self.json().get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// This declaration as JSON, made once.
+    pub fn json(&self) -> &serde_json::value::RawValue {
+        self.json.0.get_or_init(|| {
+            let fields = DeclarationFields {
+                itinerary: &self.itinerary,
+                offices: &self.offices,
+                vehicle: &self.vehicle,
+                seals: &self.seals,
+                consignments: &self.consignments,
+            };
+            serde_json::value::to_raw_value(&fields).expect("declarations serialize")
+        })
     }
 }
 
