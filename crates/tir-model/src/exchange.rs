@@ -1,6 +1,10 @@
 //! The eTIR state machine: one function decides what a message does to a
 //! guarantee, given the registries. The store runs it inside its transaction.
 
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::declaration::Declaration;
@@ -22,7 +26,29 @@ pub struct Notification {
     pub recipient: Recipient,
     /// `E7` to chains, `I15` to customs of later countries, `E9`/`E11`/`E13` to customs of departure.
     pub kind: &'static str,
-    pub payload: Value,
+    /// JSON text, made once per event and shared by all its recipients.
+    pub payload: Arc<str>,
+}
+
+impl Notification {
+    /// The payload parsed, for reading single fields.
+    pub fn payload_json(&self) -> Value {
+        serde_json::from_str(&self.payload).unwrap_or(Value::Null)
+    }
+}
+
+/// A notification's payload as written: the common fields, the event's own
+/// (`extra`, an object), and the declaration's JSON as already made.
+#[derive(Serialize)]
+struct Payload<'a> {
+    event: &'a str,
+    message_type: &'a str,
+    guarantee_state: &'a str,
+    at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    declaration: Option<&'a RawValue>,
+    #[serde(flatten)]
+    extra: &'a Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -219,17 +245,31 @@ impl Step<'_> {
         });
     }
 
-    fn notify(&mut self, recipient: Recipient, kind: &'static str, event: &str, mut extra: Value) {
-        let mut payload = json!({
-            "event": event,
-            "message_type": self.request.kind.as_str(),
-            "guarantee_state": self.guarantee.state.as_str(),
-            "at": self.now.to_rfc3339(),
-        });
-        if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object_mut()) {
-            payload.append(extra);
+    fn notify(&mut self, recipient: Recipient, kind: &'static str, event: &str, extra: Value) {
+        self.notify_all([recipient], kind, event, &extra, None);
+    }
+
+    /// One payload, serialized once, to every recipient.
+    fn notify_all(
+        &mut self,
+        recipients: impl IntoIterator<Item = Recipient>,
+        kind: &'static str,
+        event: &str,
+        extra: &Value,
+        declaration: Option<&Declaration>,
+    ) {
+        let payload = Payload {
+            event,
+            message_type: self.request.kind.as_str(),
+            guarantee_state: self.guarantee.state.as_str(),
+            at: &self.now.to_rfc3339(),
+            declaration: declaration.map(Declaration::json),
+            extra,
+        };
+        let payload: Arc<str> = serde_json::to_string(&payload).expect("payloads serialize").into();
+        for recipient in recipients {
+            self.notifications.push(Notification { recipient, kind, payload: payload.clone() });
         }
-        self.notifications.push(Notification { recipient, kind, payload });
     }
 
     fn notify_chain(&mut self, event: &str, extra: Value) {
@@ -282,11 +322,13 @@ impl Step<'_> {
         self.guarantee.advance = Some(declaration.clone());
         let (kind, event) = if amendment { ("E11", "advance_data_amended") } else { ("E9", "advance_data") };
         self.record(None, format!("{event} for {}", itinerary_text(&declaration.itinerary)));
-        self.notify(
-            Recipient::Customs(declaration.country_of_departure()),
+        let extra = json!({"holder": self.guarantee.holder.as_str()});
+        self.notify_all(
+            [Recipient::Customs(declaration.country_of_departure())],
             kind,
             event,
-            json!({"holder": self.guarantee.holder.as_str(), "declaration": declaration.to_json()}),
+            &extra,
+            Some(declaration),
         );
         Ok(())
     }
@@ -374,11 +416,9 @@ impl Step<'_> {
         self.guarantee.operations = declaration.itinerary.iter().map(|c| Operation::pending(*c)).collect();
         self.guarantee.advance = None;
         self.record(Some(&office.code), format!("declaration recorded for {}", itinerary_text(&declaration.itinerary)));
-        // Every later country gets the same payload: build it once.
-        let recorded = json!({"office": office.code.as_str(), "declaration": declaration.to_json()});
-        for country in declaration.itinerary.iter().skip(1) {
-            self.notify(Recipient::Customs(*country), "I15", "declaration_recorded", recorded.clone());
-        }
+        let later = declaration.itinerary.iter().skip(1).map(|c| Recipient::Customs(*c));
+        let extra = json!({"office": office.code.as_str()});
+        self.notify_all(later, "I15", "declaration_recorded", &extra, Some(&declaration));
         self.guarantee.declaration = Some(declaration);
         self.notify_chain("declaration_recorded", json!({"office": office.code.as_str()}));
         Ok(())

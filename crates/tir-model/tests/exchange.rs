@@ -315,7 +315,7 @@ fn run_to(steps: usize) -> Run {
 fn feed(notifications: &[Notification]) -> Vec<String> {
     notifications
         .iter()
-        .map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload["event"].as_str().unwrap_or("?")))
+        .map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload_json()["event"].as_str().unwrap_or("?")))
         .collect()
 }
 
@@ -338,16 +338,16 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
 
     let n = run.ok(&holder(), e9(declaration()));
     assert_eq!(feed(&n), ["customs:TR E9 advance_data"]);
-    assert_eq!(n[0].payload["holder"], HOLDER);
-    assert_eq!(n[0].payload["declaration"]["itinerary"], json!(["TR", "GE", "AZ"]));
-    assert_eq!(n[0].payload["message_type"], "E9");
-    assert_eq!(n[0].payload["at"], run.now.to_rfc3339());
+    assert_eq!(n[0].payload_json()["holder"], HOLDER);
+    assert_eq!(n[0].payload_json()["declaration"]["itinerary"], json!(["TR", "GE", "AZ"]));
+    assert_eq!(n[0].payload_json()["message_type"], "E9");
+    assert_eq!(n[0].payload_json()["at"], run.now.to_rfc3339());
     assert_eq!(run.g().declaration_state(), DeclarationState::Advance);
     assert!(run.g().operations.is_empty());
 
     let n = run.ok(&customs("TR"), i1(TR));
     assert_eq!(feed(&n), ["chain:chain-1 E7 guarantee_accepted"]);
-    assert_eq!(n[0].payload["guarantee_state"], "accepted");
+    assert_eq!(n[0].payload_json()["guarantee_state"], "accepted");
     assert_eq!(run.state(), GuaranteeState::Accepted);
     assert_eq!(run.g().accepted_by.as_ref().map(|o| o.as_str()), Some(TR));
 
@@ -361,7 +361,7 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
             "chain:chain-1 E7 declaration_recorded",
         ]
     );
-    assert_eq!(n[0].payload["declaration"]["seals"], json!([SEAL]));
+    assert_eq!(n[0].payload_json()["declaration"]["seals"], json!([SEAL]));
     assert_eq!(run.g().declaration_state(), DeclarationState::Recorded);
     assert!(run.g().advance.is_none());
     assert_eq!(run.op_states(), [Pending, Pending, Pending]);
@@ -372,7 +372,7 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
     for (i, (code, office, next)) in legs.into_iter().enumerate() {
         let n = run.ok(&customs(code), i9_sealed(office, &[SEAL]));
         assert_eq!(feed(&n), ["chain:chain-1 E7 operation_started"]);
-        assert_eq!(n[0].payload["country"], code);
+        assert_eq!(n[0].payload_json()["country"], code);
         let started = run.now;
         assert_eq!(run.op(i).state, Started);
         assert_eq!(run.op(i).started_at, Some(started));
@@ -385,7 +385,7 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
             next.map(|key| format!("{key} I15 previous_operation_terminated")).into_iter().collect();
         expected.push("chain:chain-1 E7 operation_terminated".into());
         assert_eq!(feed(&n), expected);
-        assert_eq!(n[0].payload["reservations"], json!(reservations));
+        assert_eq!(n[0].payload_json()["reservations"], json!(reservations));
         assert_eq!(run.op(i).state, Terminated);
         assert_eq!(run.op(i).started_at, Some(started));
         assert_eq!(run.op(i).terminated_at, Some(run.now));
@@ -849,7 +849,7 @@ fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged()
     let mut run = run_to(TERMINATED_TR);
     let n = run.ok(&customs("GE"), i17(GE));
     assert_eq!(feed(&n), ["chain:chain-1 E7 operation_refused"]);
-    assert_eq!(n[0].payload["reason"], "load not as declared");
+    assert_eq!(n[0].payload_json()["reason"], "load not as declared");
     assert_eq!(run.op(1).state, OperationState::Refused);
     assert_eq!(run.op(1).refusal_reason.as_deref(), Some("load not as declared"));
     assert_eq!(run.op(1).started_at, None);
@@ -889,7 +889,7 @@ fn amendment_replaces_the_advance_data_and_is_what_customs_record() {
     let mut run = run_to(ACCEPTED);
     let n = run.ok(&holder(), e11(amended.clone()));
     assert_eq!(feed(&n), ["customs:TR E11 advance_data_amended"]);
-    assert_eq!(n[0].payload["declaration"]["seals"], json!(["TR-900001"]));
+    assert_eq!(n[0].payload_json()["declaration"]["seals"], json!(["TR-900001"]));
     let advance = run.g().advance.as_ref().unwrap();
     assert_eq!(advance.seals, ["TR-900001"]);
     assert_eq!(advance.vehicle.as_ref().unwrap().registration, "34XYZ789");
@@ -907,7 +907,7 @@ fn withdrawal_removes_the_advance_data_and_allows_sending_it_again() {
     let mut run = run_to(ADVANCED);
     let n = run.ok(&holder(), e13());
     assert_eq!(feed(&n), ["customs:TR E13 advance_data_cancelled"]);
-    assert_eq!(n[0].payload["reason"], "trip postponed");
+    assert_eq!(n[0].payload_json()["reason"], "trip postponed");
     assert!(run.g().advance.is_none());
     assert_eq!(run.g().declaration_state(), DeclarationState::None);
     // Without an itinerary customs have nothing to act on.
@@ -1096,7 +1096,7 @@ fn check_step(
 
     for n in notifications {
         prop_assert!(["E7", "I15", "E9", "E11", "E13"].contains(&n.kind), "kind {}", n.kind);
-        prop_assert!(n.payload["event"].is_string());
+        prop_assert!(n.payload_json()["event"].is_string());
         match &n.recipient {
             Recipient::Chain(id) => prop_assert_eq!(id.as_str(), "chain-1"),
             // E13 goes to the departure customs of the advance data it withdraws.

@@ -34,7 +34,8 @@ impl Reply {
 /// A write, as queued for the writer.
 #[derive(Debug, Clone)]
 pub enum Command {
-    Message(Submission),
+    /// Boxed: a submission is several times larger than the admin commands.
+    Message(Box<Submission>),
     CreateParty(NewParty),
     PutOffice(Office),
     PutHolder(HolderRecord),
@@ -213,9 +214,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                     tx.event_push(reference, event).await?;
                 }
                 for n in &outcome.notifications {
-                    // Display on a Value goes through fmt::Formatter; serde_json::to_string writes bytes.
-                    let payload = serde_json::to_string(&n.payload).map_err(crate::corrupt)?;
-                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &payload, now_ms).await?;
+                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload, now_ms).await?;
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
                 tx.guarantee_put(outcome.guarantee, now_ms).await?;

@@ -524,7 +524,7 @@ impl Tx for PgTx<'_> {
         let submissions: Vec<&Submission> = commands
             .iter()
             .filter_map(|c| match c {
-                Command::Message(s) => Some(s),
+                Command::Message(s) => Some(&**s),
                 _ => None,
             })
             .collect();
@@ -657,7 +657,7 @@ impl Tx for PgTx<'_> {
 #[async_trait]
 impl Store for PgStore {
     async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.write(Command::Message(submission)).await
+        self.write(Command::Message(Box::new(submission))).await
     }
 
     async fn create_party(&self, party: NewParty) -> Result<()> {

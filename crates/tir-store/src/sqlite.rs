@@ -496,7 +496,7 @@ impl Tx for SqliteTx {
 #[async_trait]
 impl Store for SqliteStore {
     async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.write(Command::Message(submission)).await
+        self.write(Command::Message(Box::new(submission))).await
     }
 
     async fn create_party(&self, party: NewParty) -> Result<()> {
