@@ -3,6 +3,7 @@
 //! message inside the store's write transaction, so they avoid `Value` trees.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::declaration::Declaration;
@@ -56,8 +57,9 @@ impl<'a> TransportView<'a> {
     }
 }
 
+/// `T`: the transport, as a view or as JSON already made (the response carries it twice).
 #[derive(Serialize)]
-pub struct GuaranteeView<'a> {
+pub struct GuaranteeView<'a, T = TransportView<'a>> {
     reference: &'a str,
     holder: &'a str,
     chain: &'a str,
@@ -66,11 +68,17 @@ pub struct GuaranteeView<'a> {
     registered_at: String,
     accepted_by: Option<&'a str>,
     cancellation_reason: Option<&'a str>,
-    transport: TransportView<'a>,
+    transport: T,
 }
 
 impl<'a> GuaranteeView<'a> {
     pub fn new(g: &'a Guarantee) -> Self {
+        GuaranteeView::with_transport(g, TransportView::new(g))
+    }
+}
+
+impl<'a, T> GuaranteeView<'a, T> {
+    fn with_transport(g: &'a Guarantee, transport: T) -> Self {
         GuaranteeView {
             reference: g.reference.as_str(),
             holder: g.holder.as_str(),
@@ -80,7 +88,7 @@ impl<'a> GuaranteeView<'a> {
             registered_at: g.registered_at.to_rfc3339(),
             accepted_by: g.accepted_by.as_ref().map(|o| o.as_str()),
             cancellation_reason: g.cancellation_reason.as_deref(),
-            transport: TransportView::new(g),
+            transport,
         }
     }
 }
@@ -90,8 +98,8 @@ struct ResponseView<'a> {
     message_id: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
-    guarantee: GuaranteeView<'a>,
-    transport: TransportView<'a>,
+    guarantee: GuaranteeView<'a, &'a RawValue>,
+    transport: &'a RawValue,
 }
 
 fn to_text<T: Serialize>(view: &T) -> String {
@@ -105,11 +113,12 @@ pub fn guarantee_view(g: &Guarantee) -> String {
 
 /// The success response to a request message (E2, I10, ...).
 pub fn response_view(request: &Request, g: &Guarantee) -> String {
+    let transport = serde_json::value::to_raw_value(&TransportView::new(g)).expect("views serialize");
     to_text(&ResponseView {
         message_id: request.message_id.as_str(),
         kind: request.kind.response(),
-        guarantee: GuaranteeView::new(g),
-        transport: TransportView::new(g),
+        guarantee: GuaranteeView::with_transport(g, &transport),
+        transport: &transport,
     })
 }
 
