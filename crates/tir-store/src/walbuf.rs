@@ -169,16 +169,14 @@ unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, buf: *mut c_void, amount
     unsafe {
         let gathered = gathered(file);
         let end = gathered.offset + gathered.bytes.len() as i64;
+        let read = |inner, m: &ffi::sqlite3_io_methods| (m.xRead.expect("read"))(inner, buf, amount, offset);
         if !gathered.bytes.is_empty() && offset < end && offset + i64::from(amount) > gathered.offset {
             #[cfg(test)]
             FLUSHES[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let rc = flush(file);
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
+            return flushed(file, read);
         }
         let inner = real(file);
-        (methods(inner).xRead.expect("read"))(inner, buf, amount, offset)
+        read(inner, methods(inner))
     }
 }
 
@@ -208,52 +206,40 @@ unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amo
     }
 }
 
-unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    // SAFETY: as in `read`.
+/// Writes the gathered bytes, then hands the default VFS's file and methods to `then`.
+unsafe fn flushed(
+    file: *mut ffi::sqlite3_file,
+    then: impl FnOnce(*mut ffi::sqlite3_file, &'static ffi::sqlite3_io_methods) -> c_int,
+) -> c_int {
+    // SAFETY: `file` is an open WalFile.
     unsafe {
         let rc = flush(file);
         if rc != ffi::SQLITE_OK {
             return rc;
         }
         let inner = real(file);
-        (methods(inner).xTruncate.expect("truncate"))(inner, size)
+        then(inner, methods(inner))
     }
+}
+
+unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    // SAFETY: forwarded with SQLite's own arguments, after the gathered bytes are written.
+    unsafe { flushed(file, |inner, m| (m.xTruncate.expect("truncate"))(inner, size)) }
 }
 
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: as in `read`.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = real(file);
-        (methods(inner).xSync.expect("sync"))(inner, flags)
-    }
+    // SAFETY: as in `truncate`.
+    unsafe { flushed(file, |inner, m| (m.xSync.expect("sync"))(inner, flags)) }
 }
 
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    // SAFETY: as in `read`.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = real(file);
-        (methods(inner).xFileSize.expect("size"))(inner, size)
-    }
+    // SAFETY: as in `truncate`.
+    unsafe { flushed(file, |inner, m| (m.xFileSize.expect("size"))(inner, size)) }
 }
 
 unsafe extern "C" fn file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
-    // SAFETY: as in `read`; some controls act on the file's contents, so write them first.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = real(file);
-        (methods(inner).xFileControl.expect("file control"))(inner, op, arg)
-    }
+    // SAFETY: as in `truncate`; some controls act on the file's contents, so write them first.
+    unsafe { flushed(file, |inner, m| (m.xFileControl.expect("file control"))(inner, op, arg)) }
 }
 
 // Locks, sector size, device characteristics, shared memory and memory
@@ -334,14 +320,10 @@ unsafe extern "C" fn fetch(file: *mut ffi::sqlite3_file, offset: i64, amount: c_
     // SAFETY: forwarded after the gathered bytes are written, as a read would be.
     unsafe {
         *out = std::ptr::null_mut();
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        match methods(real(file)).xFetch {
-            Some(f) => f(real(file), offset, amount, out),
+        flushed(file, |inner, m| match m.xFetch {
+            Some(f) => f(inner, offset, amount, out),
             None => ffi::SQLITE_OK,
-        }
+        })
     }
 }
 
