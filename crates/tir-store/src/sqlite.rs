@@ -242,6 +242,8 @@ impl SqliteStore {
         // the cost is that a disk read error ends the process (SIGBUS) instead of failing a batch.
         // NORMAL: COMMIT writes the WAL frames but does not fsync them; the sync thread does,
         // before any answer. Checkpoints still fsync the WAL before copying it into the database.
+        // A 4 MiB page cache: when a b-tree split swaps page numbers, SQLite scans the whole
+        // cache at the next commit (pcache1TruncateUnsafe, 5.8 % of the writer with 16 MiB).
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-4096; PRAGMA wal_autocheckpoint=0; PRAGMA mmap_size=1073741824;
              PRAGMA journal_size_limit=67108864;",
