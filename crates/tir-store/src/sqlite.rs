@@ -25,14 +25,14 @@ use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, StoredReply, Tx, run_bat
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission, corrupt, now_ms};
 
+mod idempotency;
+use idempotency::IdempotencyIndex;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, sender TEXT NOT NULL, message_type TEXT NOT NULL,
     message_id TEXT NOT NULL, reference TEXT NOT NULL, body TEXT NOT NULL, body_hash TEXT NOT NULL,
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency (
-    sender TEXT NOT NULL, message_id TEXT NOT NULL, body_hash TEXT NOT NULL, status INTEGER NOT NULL,
-    body TEXT NOT NULL, PRIMARY KEY (sender, message_id));
 CREATE TABLE IF NOT EXISTS guarantees (
     reference TEXT PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
     doc TEXT NOT NULL, updated_at_ms INTEGER NOT NULL);
@@ -249,6 +249,7 @@ impl SqliteStore {
              PRAGMA journal_size_limit=67108864;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        let idempotency = IdempotencyIndex::load(&conn)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
         let checkpoints = Arc::new(Checkpoints::default());
         let (for_writer, for_checkpointer) = (checkpoints.clone(), checkpoints.clone());
@@ -264,7 +265,7 @@ impl SqliteStore {
         let writer_durability = durability.clone();
         std::thread::Builder::new()
             .name("tirhub-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs, to_sync, writer_durability, for_writer))
+            .spawn(move || writer_loop(conn, idempotency, jobs, to_sync, writer_durability, for_writer))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -327,14 +328,15 @@ impl SqliteStore {
 
 fn writer_loop(
     conn: Connection,
+    idempotency: IdempotencyIndex,
     mut jobs: mpsc::Receiver<Job>,
     to_sync: std::sync::mpsc::Sender<Synced>,
     durability: Arc<Durability>,
     checkpoints: Arc<Checkpoints>,
 ) {
-    let mut state = Some((conn, Cache::default()));
+    let mut state = Some((conn, Cache::default(), idempotency));
     while let Some(first) = jobs.blocking_recv() {
-        if let Some((conn, _)) = &state {
+        if let Some((conn, _, _)) = &state {
             reset_wal_if_wanted(conn, &checkpoints);
         }
         let mut batch = vec![first];
@@ -345,10 +347,10 @@ fn writer_loop(
             }
         }
         let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        let (conn_now, cache_now) = state.take().expect("the writer owns its connection");
-        let mut tx = SqliteTx { conn: conn_now, cache: cache_now, durability: durability.clone() };
+        let (conn, cache, idempotency) = state.take().expect("the writer owns its connection");
+        let mut tx = SqliteTx { conn, cache, idempotency, durability: durability.clone() };
         let results = write_isolated(&commands, |batch| write_batch(&mut tx, batch));
-        state = Some((tx.conn, tx.cache));
+        state = Some((tx.conn, tx.cache, tx.idempotency));
         // Every commit so far has been handed to the kernel (walbuf passes a commit on
         // with its last frame); the sync thread answers once they are on disk.
         let upto = durability.committing.load(Ordering::SeqCst);
@@ -387,6 +389,7 @@ fn write_batch(tx: &mut SqliteTx, commands: &[Command]) -> Result<Vec<Reply>> {
     let committed = block_on(run_batch(tx, commands, now_ms()));
     if committed.is_err() {
         tx.cache.clear();
+        tx.idempotency.rolled_back();
         if !tx.conn.is_autocommit() {
             let _ = tx.conn.execute_batch("ROLLBACK");
         }
@@ -411,6 +414,7 @@ const CACHED_GUARANTEES_MAX: usize = 50_000;
 struct SqliteTx {
     conn: Connection,
     cache: Cache,
+    idempotency: IdempotencyIndex,
     durability: Arc<Durability>,
 }
 
@@ -502,7 +506,9 @@ impl Tx for SqliteTx {
         }
         // Counted before it becomes visible: see `Durability`.
         self.durability.committing.fetch_add(1, Ordering::SeqCst);
-        Ok(self.conn.execute_batch("COMMIT")?)
+        self.conn.execute_batch("COMMIT")?;
+        self.idempotency.committed();
+        Ok(())
     }
 
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
@@ -526,22 +532,11 @@ impl Tx for SqliteTx {
     }
 
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT body_hash, status, body FROM idempotency WHERE sender = ?1 AND message_id = ?2")?
-            .query_row(params![sender, message_id], |r| {
-                Ok(StoredReply { body_hash: r.get(0)?, reply: Reply { status: r.get(1)?, body: r.get(2)? } })
-            })
-            .optional()?)
+        self.idempotency.get(&self.conn, sender, message_id)
     }
 
     async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO idempotency (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![sender, message_id, body_hash, reply.status, reply.body])?;
-        Ok(())
+        self.idempotency.put(&self.conn, sender, message_id, body_hash, reply)
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
