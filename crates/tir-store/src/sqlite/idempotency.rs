@@ -4,9 +4,11 @@
 //! Message ids are chosen by clients, so an index on them takes each new
 //! entry at a random place: one more page written per message to the WAL and
 //! again by the checkpoint (a quarter of all WAL frames, docs/performance.md).
-//! The log itself only appends. Rebuilt from the log when the store opens
-//! (16 bytes per stored answer); valid because this process's writer is the
-//! only one writing the file, which the writer's other caches assume too.
+//! The log itself only appends. The map is rebuilt when the store opens from
+//! `idempotency_keys`, a narrow table of (row id, key hash) kept beside the log
+//! so that opening does not read every stored answer (16 bytes per answer in
+//! memory); valid because this process's writer is the only one writing the
+//! file, which the writer's other caches assume too.
 
 use std::collections::HashMap;
 
@@ -18,8 +20,9 @@ use crate::engine::{Reply, StoredReply};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS idempotency_log (
-    id INTEGER PRIMARY KEY, key_hash INTEGER NOT NULL, sender TEXT NOT NULL, message_id TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, sender TEXT NOT NULL, message_id TEXT NOT NULL,
     body_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency_keys (id INTEGER PRIMARY KEY, key_hash INTEGER NOT NULL);
 ";
 
 /// The first 8 bytes of SHA-256 over the key: stable across versions (it is
@@ -50,7 +53,7 @@ impl IdempotencyIndex {
         conn.execute_batch(SCHEMA)?;
         migrate_indexed_table(conn)?;
         let mut index = IdempotencyIndex::default();
-        let mut stmt = conn.prepare("SELECT key_hash, id FROM idempotency_log")?;
+        let mut stmt = conn.prepare("SELECT key_hash, id FROM idempotency_keys")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             index.insert_committed(row.get(0)?, row.get(1)?);
@@ -107,11 +110,8 @@ impl IdempotencyIndex {
         reply: &Reply,
     ) -> Result<()> {
         let hash = key_hash(sender, message_id);
-        conn.prepare_cached(
-            "INSERT INTO idempotency_log (key_hash, sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![hash, sender, message_id, body_hash, reply.status, reply.body])?;
-        self.pending.push((hash, conn.last_insert_rowid()));
+        let id = append(conn, hash, [sender, message_id, body_hash], reply.status.into(), &reply.body)?;
+        self.pending.push((hash, id));
         Ok(())
     }
 
@@ -124,6 +124,19 @@ impl IdempotencyIndex {
     pub fn rolled_back(&mut self) {
         self.pending.clear();
     }
+}
+
+/// Appends one answer (under `key`: sender, message id, body hash) to the log
+/// and its key hash beside it; returns its row id.
+fn append(conn: &Connection, hash: i64, key: [&str; 3], status: i64, body: &str) -> Result<i64> {
+    let [sender, message_id, body_hash] = key;
+    conn.prepare_cached(
+        "INSERT INTO idempotency_log (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![sender, message_id, body_hash, status, body])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO idempotency_keys (id, key_hash) VALUES (?1, ?2)")?.execute(params![id, hash])?;
+    Ok(id)
 }
 
 /// Versions before the log kept answers in `idempotency`, indexed by
@@ -139,14 +152,11 @@ fn migrate_indexed_table(conn: &Connection) -> Result<()> {
     {
         let mut read =
             tx.prepare("SELECT sender, message_id, body_hash, status, body FROM idempotency ORDER BY rowid")?;
-        let mut write = tx.prepare(
-            "INSERT INTO idempotency_log (key_hash, sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         let mut rows = read.query([])?;
         while let Some(r) = rows.next()? {
             let (sender, message_id): (String, String) = (r.get(0)?, r.get(1)?);
             let (body_hash, status, body): (String, i64, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
-            write.execute(params![key_hash(&sender, &message_id), sender, message_id, body_hash, status, body])?;
+            append(&tx, key_hash(&sender, &message_id), [&sender, &message_id, &body_hash], status, &body)?;
         }
     }
     tx.execute_batch("DROP TABLE idempotency")?;
@@ -202,11 +212,7 @@ mod tests {
         let (conn, mut index) = open();
         // Another key filed under the same hash first, as a real collision would be.
         let hash = key_hash("holder-1", "m-1");
-        conn.execute(
-            "INSERT INTO idempotency_log (key_hash, sender, message_id, body_hash, status, body) VALUES (?1, 'holder-9', 'm-9', 'h9', 200, 'nine')",
-            [hash],
-        )
-        .unwrap();
+        append(&conn, hash, ["holder-9", "m-9", "h9"], 200, "nine").unwrap();
         index.put(&conn, "holder-1", "m-1", "h1", &reply("one")).unwrap();
         index.committed();
         let index = IdempotencyIndex::load(&conn).unwrap();
