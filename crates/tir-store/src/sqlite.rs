@@ -103,6 +103,8 @@ struct Durability {
     synced: Condvar,
     /// An fsync failed: from then on nothing can be promised durable.
     failed: AtomicBool,
+    /// The sync thread has ended (the writer stopped): nothing more becomes durable.
+    closed: AtomicBool,
 }
 
 impl Durability {
@@ -111,6 +113,9 @@ impl Durability {
         while *durable < commit {
             if self.failed.load(Ordering::SeqCst) {
                 return Err(fsync_failed());
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(StoreError::Closed);
             }
             durable = self.synced.wait(durable).unwrap_or_else(|e| e.into_inner());
         }
@@ -124,8 +129,17 @@ impl Durability {
     }
 
     fn fail(&self) {
+        self.set_and_wake(&self.failed);
+    }
+
+    fn close(&self) {
+        self.set_and_wake(&self.closed);
+    }
+
+    /// Sets `flag` under the lock waiters check it under, then wakes them.
+    fn set_and_wake(&self, flag: &AtomicBool) {
         let _durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
-        self.failed.store(true, Ordering::SeqCst);
+        flag.store(true, Ordering::SeqCst);
         self.synced.notify_all();
     }
 }
@@ -176,6 +190,8 @@ fn sync_loop(wal_path: PathBuf, pending: std::sync::mpsc::Receiver<Synced>, dura
             }
         }
     }
+    // A read still waiting for a commit the writer counted but never handed over.
+    durability.close();
 }
 
 /// Writes the WAL's data (and its size) to disk. The file is the writer's
@@ -810,6 +826,21 @@ mod tests {
         drop(to_sync);
         thread.join().unwrap();
         std::fs::remove_file(wal).unwrap();
+    }
+
+    #[test]
+    fn a_read_waiting_for_a_commit_that_never_comes_ends_when_the_sync_thread_does() {
+        let wal = std::env::temp_dir().join(format!("tirhub-sync-test-{}.db-wal", crate::token::random_hex(6)));
+        let (to_sync, durability, thread) = start(wal);
+        // Counted by a writer that then stopped before handing the batch over.
+        durability.committing.store(1, Ordering::SeqCst);
+        let reader = {
+            let durability = durability.clone();
+            std::thread::spawn(move || durability.wait_for(1))
+        };
+        drop(to_sync);
+        thread.join().unwrap();
+        assert!(matches!(reader.join().unwrap(), Err(StoreError::Closed)));
     }
 
     #[test]
