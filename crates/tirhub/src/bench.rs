@@ -102,7 +102,7 @@ impl Fresh {
     /// Whether an acknowledged write survives power loss with this setup.
     async fn durable(&self) -> Result<bool, AnyError> {
         match self {
-            // The store opens SQLite in WAL mode with synchronous=FULL.
+            // The store answers a SQLite write only after its sync thread has fsynced the WAL.
             Fresh::Sqlite { .. } => Ok(true),
             Fresh::Postgres { url, .. } => {
                 let client = pg_connect(url).await?;
