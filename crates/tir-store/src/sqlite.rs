@@ -301,10 +301,10 @@ impl SqliteStore {
             .name("tirhub-sqlite-sync".into())
             .spawn(move || sync_loop(wal_path, pending, for_sync))
             .map_err(|e| corrupt(format!("cannot start the sync thread: {e}")))?;
-        let writer_durability = durability.clone();
+        let tx = SqliteTx { conn, cache: Cache::default(), idempotency, durability: durability.clone() };
         std::thread::Builder::new()
             .name("tirhub-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, idempotency, jobs, (to_sync, writer_wal), writer_durability, for_writer))
+            .spawn(move || writer_loop(tx, jobs, (to_sync, writer_wal), for_writer))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -366,19 +366,15 @@ impl SqliteStore {
 }
 
 fn writer_loop(
-    conn: Connection,
-    idempotency: IdempotencyIndex,
+    mut tx: SqliteTx,
     mut jobs: mpsc::Receiver<Job>,
     (to_sync, mut wal): (std::sync::mpsc::Sender<Synced>, WalSync),
-    durability: Arc<Durability>,
     checkpoints: Arc<Checkpoints>,
 ) {
+    let durability = tx.durability.clone();
     let mut batches_sent = 0;
-    let mut state = Some((conn, Cache::default(), idempotency));
     while let Some(first) = jobs.blocking_recv() {
-        if let Some((conn, _, _)) = &state {
-            reset_wal_if_wanted(conn, &checkpoints);
-        }
+        reset_wal_if_wanted(&tx.conn, &checkpoints);
         let mut batch = vec![first];
         while batch.len() < BATCH_COMMANDS_MAX {
             match jobs.try_recv() {
@@ -387,10 +383,7 @@ fn writer_loop(
             }
         }
         let (commands, waiters): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        let (conn, cache, idempotency) = state.take().expect("the writer owns its connection");
-        let mut tx = SqliteTx { conn, cache, idempotency, durability: durability.clone() };
         let results = write_isolated(&commands, |batch| write_batch(&mut tx, batch));
-        state = Some((tx.conn, tx.cache, tx.idempotency));
         // Every commit so far has been handed to the kernel (walbuf passes a commit on
         // with its last frame); the sync thread answers once they are on disk.
         let upto = durability.committing.load(Ordering::SeqCst);

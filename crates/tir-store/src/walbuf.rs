@@ -387,6 +387,7 @@ mod tests {
         }
 
         /// As the store's writer opens it: SQLite does not sync at commit (the store does).
+        /// The test table `t` exists once a writer has opened the database.
         fn writer(&self) -> Connection {
             self.writer_syncing("NORMAL")
         }
@@ -396,7 +397,8 @@ mod tests {
                 Connection::open_with_flags_and_vfs(&self.path, OpenFlags::default(), super::register().unwrap())
                     .expect("open through walbuf");
             conn.execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA wal_autocheckpoint=0;"
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA wal_autocheckpoint=0;
+                 CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
             ))
             .unwrap();
             conn
@@ -443,7 +445,6 @@ mod tests {
     fn each_commit_is_passed_on_before_the_next_begins() {
         let db = Db::new();
         let writer = db.writer();
-        writer.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)").unwrap();
         let reader = db.reader();
         for i in 0..20 {
             insert(&writer, i..i + 1, 10);
@@ -453,7 +454,6 @@ mod tests {
 
     fn commits_are_visible(db: &Db, synchronous: &str) {
         let writer = db.writer_syncing(synchronous);
-        writer.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)").unwrap();
         let flushes = FLUSHES[0].load(Relaxed);
         // 12 MB in one transaction: more than one gathered flush and many 124 KiB writes.
         insert(&writer, 0..3_000, 4_000);
@@ -470,9 +470,7 @@ mod tests {
     fn a_transaction_spilling_frames_then_rolling_back_leaves_nothing() {
         let db = Db::new();
         let writer = db.writer();
-        writer
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL); PRAGMA cache_size=10;")
-            .unwrap();
+        writer.execute_batch("PRAGMA cache_size=10;").unwrap();
         insert(&writer, 0..10, 100);
         // A cache of 10 pages: the transaction writes frames to the WAL before it
         // ends and reads them back, through the gathered bytes.
@@ -494,7 +492,6 @@ mod tests {
     fn the_wal_starts_over_after_a_checkpoint_and_stays_readable() {
         let db = Db::new();
         let writer = db.writer();
-        writer.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)").unwrap();
         let checkpointer = db.reader();
         for round in 0..5 {
             insert(&writer, round * 100..round * 100 + 100, 1_000);

@@ -11,6 +11,7 @@
 //! file, which the writer's other caches assume too.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -62,13 +63,12 @@ impl IdempotencyIndex {
     }
 
     fn insert_committed(&mut self, hash: i64, id: i64) {
-        if let Some(&existing) = self.rows.get(&hash) {
-            if existing != id {
-                self.collided.push((hash, id));
+        match self.rows.entry(hash) {
+            Entry::Vacant(slot) => {
+                slot.insert(id);
             }
-            return;
+            Entry::Occupied(_) => self.collided.push((hash, id)),
         }
-        self.rows.insert(hash, id);
     }
 
     fn candidates(&self, hash: i64) -> impl Iterator<Item = i64> + '_ {
