@@ -9,15 +9,22 @@
 //! so that opening does not read every stored answer (16 bytes per answer in
 //! memory); valid because this process's writer is the only one writing the
 //! file, which the writer's other caches assume too.
+//!
+//! Answers are stored LZ4-compressed, as a BLOB in the TEXT-declared `body`
+//! column (SQLite keeps a value's own type). An answer repeats the transport
+//! view and is about 1.3 KB of JSON, so only two fitted a 4 KiB page; packed,
+//! it is about a third of that. Rows from earlier versions are TEXT and are
+//! read as they are.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::Result;
 use crate::engine::{Reply, StoredReply};
+use crate::{Result, StoreError};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS idempotency_log (
@@ -84,18 +91,14 @@ impl IdempotencyIndex {
                     "SELECT sender, message_id, body_hash, status, body FROM idempotency_log WHERE id = ?1",
                 )?
                 .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        StoredReply { body_hash: r.get(2)?, reply: Reply { status: r.get(3)?, body: r.get(4)? } },
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get::<_, Value>(4)?))
                 })
                 .optional()?;
-            if let Some((s, m, stored)) = row
+            if let Some((s, m, body_hash, status, body)) = row
                 && s == sender
                 && m == message_id
             {
-                return Ok(Some(stored));
+                return Ok(Some(StoredReply { body_hash, reply: Reply { status, body: unpack(body)? } }));
             }
         }
         Ok(None)
@@ -133,10 +136,36 @@ fn append(conn: &Connection, hash: i64, key: [&str; 3], status: i64, body: &str)
     conn.prepare_cached(
         "INSERT INTO idempotency_log (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![sender, message_id, body_hash, status, body])?;
+    .execute(params![sender, message_id, body_hash, status, pack(body)])?;
     let id = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO idempotency_keys (id, key_hash) VALUES (?1, ?2)")?.execute(params![id, hash])?;
     Ok(id)
+}
+
+/// Larger than any answer the server sends; a bigger stored size is corruption.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// The answer's length (4 bytes, little-endian), then its LZ4 block.
+fn pack(body: &str) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size(body.as_bytes())
+}
+
+fn unpack(stored: Value) -> Result<String> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("stored answer: {what}"));
+    let raw = match stored {
+        Value::Text(text) => return Ok(text),
+        Value::Blob(blob) => {
+            let (len, block) =
+                blob.split_first_chunk::<4>().ok_or_else(|| corrupt("shorter than its length".into()))?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > MAX_ANSWER_BYTES {
+                return Err(corrupt(format!("length {len} is too large")));
+            }
+            lz4_flex::block::decompress(block, len).map_err(|e| corrupt(e.to_string()))?
+        }
+        other => return Err(corrupt(format!("unexpected type {:?}", other.data_type()))),
+    };
+    String::from_utf8(raw).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Versions before the log kept answers in `idempotency`, indexed by
@@ -220,6 +249,41 @@ mod tests {
         assert_eq!(index.get(&conn, "holder-1", "m-1").unwrap().unwrap().reply.body, "one");
         assert!(index.get(&conn, "holder-9", "m-9").unwrap().is_none(), "looked up by its own hash, not found");
         assert_eq!(index.candidates(hash).count(), 2);
+    }
+
+    #[test]
+    fn answers_are_stored_compressed_and_text_rows_of_earlier_versions_still_read() {
+        let (conn, mut index) = open();
+        let body = r#"{"transport":{"operations":[{"state":"pending"},{"state":"pending"}]}}"#.repeat(10);
+        index.put(&conn, "holder-1", "m-1", "h1", &reply(&body)).unwrap();
+        index.committed();
+        let (kind, len): (String, i64) = conn
+            .query_row("SELECT typeof(body), length(body) FROM idempotency_log", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(kind, "blob");
+        assert!((len as usize) < body.len() / 4, "{len} bytes stored for {}", body.len());
+        assert_eq!(index.get(&conn, "holder-1", "m-1").unwrap().unwrap().reply.body, body);
+
+        conn.execute_batch(
+            "INSERT INTO idempotency_log (id, sender, message_id, body_hash, status, body)
+                 VALUES (7, 'office-1', 'm-2', 'h2', 409, '{\"error\":360}');",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO idempotency_keys (id, key_hash) VALUES (7, ?1)", [key_hash("office-1", "m-2")])
+            .unwrap();
+        let index = IdempotencyIndex::load(&conn).unwrap();
+        let stored = index.get(&conn, "office-1", "m-2").unwrap().unwrap();
+        assert_eq!((stored.reply.status, stored.reply.body.as_str()), (409, r#"{"error":360}"#));
+    }
+
+    #[test]
+    fn a_corrupt_stored_answer_is_an_error_not_a_panic() {
+        for blob in [vec![1u8, 2], vec![255, 255, 255, 255, 0], vec![20, 0, 0, 0, 0xF0, 1, 2]] {
+            let err = unpack(Value::Blob(blob.clone())).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{blob:?}: {err}");
+        }
+        assert!(matches!(unpack(Value::Integer(3)), Err(StoreError::Corrupt(_))));
+        assert_eq!(unpack(Value::Blob(pack("é"))).unwrap(), "é");
     }
 
     #[test]
