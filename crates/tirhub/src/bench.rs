@@ -83,7 +83,15 @@ impl Fresh {
                 // What stays on disk once the WAL is folded in.
                 let path = url.trim_start_matches("sqlite://");
                 let conn = rusqlite::Connection::open(path)?;
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                // The store's threads may still hold the file for a moment after it is
+                // dropped; a busy checkpoint leaves the WAL, which would count twice.
+                for _ in 0..500 {
+                    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                    if busy == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 drop(conn);
                 let mut total = 0;
                 for entry in std::fs::read_dir(dir)? {
