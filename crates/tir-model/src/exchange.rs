@@ -433,6 +433,28 @@ impl Step<'_> {
         index.ok_or_else(|| EtirError::new(ErrorCode::PartyNotAuthorized, "/office"))
     }
 
+    /// Where the operation at `index` may start (I9) or be refused (I17): in the
+    /// first country at a departure office of the declaration, later at an
+    /// office of entry, or of departure (goods loaded en route).
+    fn check_start_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        if index == 0 {
+            let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
+            return self.check_departure_office(office, declaration);
+        }
+        check_office_role(office, &[OfficeRole::Entry, OfficeRole::Departure])
+    }
+
+    /// Where the operation at `index` may terminate (I11): in the last country at
+    /// an office of destination, earlier at an office of exit, or of destination
+    /// (goods unloaded en route).
+    fn check_termination_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        if index + 1 == self.guarantee.operations.len() {
+            check_office_role(office, &[OfficeRole::Destination])
+        } else {
+            check_office_role(office, &[OfficeRole::Exit, OfficeRole::Destination])
+        }
+    }
+
     /// Preconditions shared by start (I9) and refusal to start (I17).
     fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
         match self.guarantee.operations[index].state {
@@ -464,6 +486,7 @@ impl Step<'_> {
             }
         }
         let index = self.operation_index(office)?;
+        self.check_start_office(office, index)?;
         self.check_may_start(index)?;
         let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
         if let Some(seals) = seals
@@ -485,6 +508,7 @@ impl Step<'_> {
 
     fn terminate_operation(&mut self, office: &Office, reservations: &[String]) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
+        self.check_termination_office(office, index)?;
         match self.guarantee.operations[index].state {
             OperationState::Started => {}
             OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
@@ -511,6 +535,8 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// Any office of the country: discharge is the country's decision on the
+    /// terminated operation, often taken away from the border.
     fn discharge_operation(&mut self, office: &Office) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
         match self.guarantee.operations[index].state {
@@ -538,6 +564,7 @@ impl Step<'_> {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
         let index = self.operation_index(office)?;
+        self.check_start_office(office, index)?;
         self.check_may_start(index)?;
         let op = &mut self.guarantee.operations[index];
         op.state = OperationState::Refused;
@@ -560,6 +587,16 @@ impl Step<'_> {
             self.notify_chain("guarantee_released", json!({}));
         }
     }
+}
+
+/// 360 unless `office` is registered in one of the `allowed` roles.
+fn check_office_role(office: &Office, allowed: &[OfficeRole]) -> Result<(), EtirError> {
+    if allowed.iter().any(|role| office.has_role(*role)) {
+        return Ok(());
+    }
+    let roles = allowed.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" or ");
+    Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
+        .with_detail(format!("office {} is not an office of {roles} for this operation", office.code)))
 }
 
 fn itinerary_text(itinerary: &[Country]) -> String {

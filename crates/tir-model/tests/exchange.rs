@@ -23,6 +23,10 @@ const AZ: &str = "AZ000200";
 const AM: &str = "AM000100";
 /// A Turkish office that is not of departure.
 const TR_EXIT: &str = "TR000200";
+/// Offices of the right country in the wrong role for some operations.
+const GE_EXIT_ONLY: &str = "GE000300";
+const GE_ENTRY_ONLY: &str = "GE000400";
+const AZ_ENTRY_ONLY: &str = "AZ000300";
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -48,6 +52,9 @@ impl World {
         let mut world = World { offices: HashMap::new(), holders: HashMap::new() };
         world.add_office(TR, "Kapikule", &[Departure, Exit]);
         world.add_office(TR_EXIT, "Sarp", &[Exit]);
+        world.add_office(GE_EXIT_ONLY, "Vale", &[Exit]);
+        world.add_office(GE_ENTRY_ONLY, "Tsiteli Khidi", &[Entry]);
+        world.add_office(AZ_ENTRY_ONLY, "Red Bridge", &[Entry]);
         world.add_office(GE, "Sarpi", &[Entry, Exit]);
         world.add_office(AZ, "Baku", &[Entry, Destination]);
         world.add_office(AM, "Bagratashen", &[Departure, Destination, Entry, Exit]);
@@ -774,6 +781,34 @@ fn acceptance_or_recording_by_a_non_departure_office_is_rejected_with_360_at_off
     run_to(ADVANCED).rejects(&customs("TR"), i1(TR_EXIT), 360, "/office");
     run_to(ACCEPTED).rejects(&customs("GE"), i7(GE), 360, "/office");
     run_to(ACCEPTED).rejects(&customs("TR"), i7(TR_EXIT), 360, "/office");
+}
+
+#[test]
+fn an_operation_starts_and_ends_only_at_offices_of_the_right_role() {
+    // First country: a departure office of the declaration, for a start or a refusal.
+    run_to(RECORDED).rejects(&customs("TR"), i9(TR_EXIT), 360, "/office");
+    run_to(RECORDED).rejects(&customs("TR"), i17(TR_EXIT), 360, "/office");
+    // Later countries: an office of entry (or departure).
+    run_to(DISCHARGED_TR).rejects(&customs("GE"), i9(GE_EXIT_ONLY), 360, "/office");
+    run_to(DISCHARGED_TR).rejects(&customs("GE"), i17(GE_EXIT_ONLY), 360, "/office");
+    // Termination en route at an office of exit (or destination), at the end at one of destination.
+    run_to(STARTED_GE).rejects(&customs("GE"), i11(GE_ENTRY_ONLY, &[]), 360, "/office");
+    let mut run = run_to(TERMINATED_GE);
+    run.ok(&customs("AZ"), i9(AZ_ENTRY_ONLY));
+    run.rejects(&customs("AZ"), i11(AZ_ENTRY_ONLY, &[]), 360, "/office");
+    run.ok(&customs("AZ"), i11(AZ, &[]));
+    // Discharge is the country's: any of its offices.
+    run.ok(&customs("AZ"), i13(AZ_ENTRY_ONLY));
+}
+
+#[test]
+fn a_transport_may_leave_the_first_country_through_another_office_than_it_started_at() {
+    let mut run = run_to(STARTED_TR);
+    run.ok(&customs("TR"), i11(TR_EXIT, &[]));
+    run.ok(&customs("TR"), i13(TR_EXIT));
+    run.ok(&customs("GE"), i9(GE_ENTRY_ONLY));
+    run.ok(&customs("GE"), i11(GE_EXIT_ONLY, &[]));
+    assert_eq!(run.op_states()[..2], [OperationState::Discharged, OperationState::Terminated]);
 }
 
 #[test]

@@ -620,6 +620,27 @@ async fn customs_acting_through_another_countrys_office_is_403_with_360() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offices_in_the_wrong_role_cannot_start_or_terminate_and_get_403_with_360() {
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    app.office("TR000300", &["exit"]).await;
+    app.office("GE000300", &["exit"]).await;
+    let mut trip = Trip::new(&app, &c);
+    trip.up_to_recorded().await;
+    let r = trip.reference.clone();
+    // An exit-only office neither starts the first operation nor refuses to.
+    app.post(&c.tr, &message("I9", &r, json!({"office": "TR000300"}))).await.assert_error(360, "/office");
+    app.post(&c.tr, &message("I17", &r, json!({"office": "TR000300", "reason": "no"})))
+        .await
+        .assert_error(360, "/office");
+    trip.start("TR").await;
+    // ...but the transport may leave the country through it.
+    let (status, body) = app.send(&c.tr, &message("I11", &r, json!({"office": "TR000300", "reservations": []}))).await;
+    assert_eq!(status, 200, "{body}");
+    app.post(&c.ge, &message("I9", &r, json!({"office": "GE000300"}))).await.assert_error(360, "/office");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_can_neither_read_nor_act_on_another_holders_guarantee() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
