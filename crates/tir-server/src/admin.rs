@@ -156,6 +156,13 @@ pub async fn put_holder(
     let obj = Obj::new(&value, "")?;
     let name = obj.text("name", TEXT_CHARS_MAX)?;
     let country = obj.parse("country", Country::parse)?;
+    // The TIR ID's alpha-3 prefix is the country of the association that issued it.
+    if country != tir_id.country() {
+        return Err(ApiError::Etir(
+            EtirError::new(ErrorCode::WrongFormat, "/country")
+                .with_detail(format!("TIR ID {tir_id} is of {}, not {country}", tir_id.country())),
+        ));
+    }
     let status_raw = obj.str("status")?;
     let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/status"))?;
     let holder = HolderRecord { tir_id, name, country, status };

@@ -1381,3 +1381,13 @@ async fn unknown_holder_or_office_is_404_and_a_malformed_id_is_400_with_106() {
     app.get_reply(&c.tr, "/v1/offices/TR0001").await.assert_error(105, "/code");
     app.get_reply(&c.tr, "/v1/holders/QQQ%2F012%2F345").await.assert_error(110, "/tir_id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_listed_under_another_country_than_its_tir_id_is_400_with_106() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Carrier", "country": "LT", "status": "authorized"}).to_string().into_bytes();
+    let path = "/v1/admin/holders/TUR%2F012%2F500";
+    app.call(Method::PUT, path, Some(&app.admin), Some(body)).await.assert_error(106, "/country");
+    let (status, _) = app.get(&app.admin, "/v1/holders/TUR%2F012%2F500").await;
+    assert_eq!(status, 404, "nothing was listed");
+}
