@@ -77,6 +77,38 @@ pub async fn create_party(
     Ok(json_response(201, created.to_string()))
 }
 
+/// Longest party id taken from a path (those made here are a prefix and 16 hex digits).
+const PARTY_ID_CHARS_MAX: usize = 64;
+
+#[utoipa::path(delete, path = "/v1/admin/parties/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The party's id, as its creation answered, e.g. cus_8f3a61c2d4b7e905")),
+    responses(
+        (status = 200, description = "The party, revoked (again: the same answer): its token no longer authenticates, at once on this server and within 5 s on others sharing the database", body = crate::openapi::PartyRevoked),
+        (status = 400, description = "Codes 105, 106", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Code 404: no such party", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_party(
+    State(app): State<App>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    app.parties.admin(&headers).await?;
+    let Path(id) = id.map_err(|r| path_rejection("/id", r))?;
+    if id.is_empty() || id.chars().count() > PARTY_ID_CHARS_MAX {
+        return Err(ApiError::code(ErrorCode::WrongLength, "/id"));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(ApiError::code(ErrorCode::WrongFormat, "/id"));
+    }
+    let reply = app.store.revoke_party(&id).await?;
+    if reply.status == 200 {
+        app.parties.forget(&id);
+    }
+    Ok(json_response(reply.status, reply.body))
+}
+
 #[utoipa::path(post, path = "/v1/admin/offices", tag = "admin",
     request_body = crate::openapi::OfficeBody,
     responses(

@@ -1,8 +1,11 @@
-//! Bearer-token authentication. Tokens are looked up by their SHA-256 hash;
-//! parties never change once created, so found ones are cached.
+//! Bearer-token authentication. Tokens are looked up by their SHA-256 hash,
+//! and found parties are cached for a few seconds: a revocation on this server
+//! clears its entry at once, one on another server sharing the database is
+//! seen here when the entry expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use tir_model::ErrorCode;
@@ -13,11 +16,14 @@ use crate::error::ApiError;
 
 /// Cached parties before the cache is cleared (bounds memory).
 const CACHED_PARTIES_MAX: usize = 100_000;
+/// How long a revocation by another server may take to reach this one.
+const PARTY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 pub struct Parties {
     store: Arc<dyn Store>,
     admin_token_hash: String,
-    cache: RwLock<HashMap<String, Party>>,
+    /// Token hash → the party and when it was read from the store.
+    cache: RwLock<HashMap<String, (Party, Instant)>>,
 }
 
 impl Parties {
@@ -36,7 +42,9 @@ impl Parties {
         if hash == self.admin_token_hash {
             return Ok(Party::Admin);
         }
-        if let Some(party) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some((party, read_at)) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash)
+            && read_at.elapsed() < PARTY_CACHE_TTL
+        {
             return Ok(party.clone());
         }
         let party = self.store.party_by_token_hash(&hash).await?.ok_or_else(unauthenticated)?;
@@ -44,8 +52,13 @@ impl Parties {
         if cache.len() >= CACHED_PARTIES_MAX {
             cache.clear();
         }
-        cache.insert(hash, party.clone());
+        cache.insert(hash, (party.clone(), Instant::now()));
         Ok(party)
+    }
+
+    /// Drops the cached entry of party `id` (revoked).
+    pub fn forget(&self, id: &str) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, (party, _)| party.id() != id);
     }
 
     pub async fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tir_model::limits::BODY_BYTES_MAX;
 use tir_store::Store;
 
@@ -46,6 +46,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/offices/{code}", get(queries::office))
         .route("/v1/notifications", get(queries::notifications))
         .route("/v1/admin/parties", post(admin::create_party))
+        .route("/v1/admin/parties/{id}", delete(admin::revoke_party))
         .route("/v1/admin/offices", post(admin::create_office))
         .route("/v1/admin/holders/{tir_id}", put(admin::put_holder))
         .route("/v1/admin/journal/verify", get(admin::verify_journal))

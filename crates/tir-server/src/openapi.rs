@@ -24,6 +24,7 @@ use crate::error::json_response;
         crate::queries::office,
         crate::queries::notifications,
         crate::admin::create_party,
+        crate::admin::revoke_party,
         crate::admin::create_office,
         crate::admin::put_holder,
         crate::admin::verify_journal,
@@ -247,6 +248,15 @@ pub struct PartyCreated {
     token: String,
     country: Option<String>,
     tir_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PartyRevoked {
+    id: String,
+    kind: String,
+    name: String,
+    /// When it was first revoked (RFC 3339, UTC).
+    revoked_at: String,
 }
 
 #[derive(ToSchema)]

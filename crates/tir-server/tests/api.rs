@@ -686,6 +686,7 @@ async fn non_admins_get_403_with_360_on_every_admin_route() {
             (Method::POST, "/v1/admin/offices", Some(office)),
             (Method::PUT, "/v1/admin/holders/TUR%2F012%2F999", Some(holder)),
             (Method::GET, "/v1/admin/journal/verify", None),
+            (Method::DELETE, "/v1/admin/parties/gc_0123456789abcdef", None),
         ];
         for (method, path, body) in routes {
             app.call(method, path, Some(token), body).await.assert_error(360, "");
@@ -1207,6 +1208,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/offices/{code}",
         "/v1/notifications",
         "/v1/admin/parties",
+        "/v1/admin/parties/{id}",
         "/v1/admin/offices",
         "/v1/admin/holders/{tir_id}",
         "/v1/admin/journal/verify",
@@ -1260,6 +1262,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     assert_properties(resolve(&doc, &error["properties"]["error"]), &["code", "class", "title", "pointer"]);
     assert_properties(&schema("/v1/admin/journal/verify", "get", Some("200")), &["ok", "entries", "head"]);
     assert_properties(&schema("/v1/admin/parties", "post", Some("201")), &["id", "kind", "token"]);
+    assert_properties(&schema("/v1/admin/parties/{id}", "delete", Some("200")), &["id", "kind", "name", "revoked_at"]);
     assert_properties(&schema("/v1/admin/offices", "post", None), &["code", "country", "name", "roles", "unlocode"]);
     assert_properties(&schema("/v1/admin/holders/{tir_id}", "put", None), &["name", "country", "status"]);
 
@@ -1380,6 +1383,44 @@ async fn unknown_holder_or_office_is_404_and_a_malformed_id_is_400_with_106() {
     app.get_reply(&c.tr, "/v1/offices/TR00-100").await.assert_error(106, "/code");
     app.get_reply(&c.tr, "/v1/offices/TR0001").await.assert_error(105, "/code");
     app.get_reply(&c.tr, "/v1/holders/QQQ%2F012%2F345").await.assert_error(110, "/tir_id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_partys_token_is_401_at_once_and_revoking_again_answers_the_same() {
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    let body = json!({"kind": "guarantee_chain", "name": "Leaky chain"}).to_string().into_bytes();
+    let created = app.call(Method::POST, "/v1/admin/parties", Some(&app.admin), Some(body)).await.json();
+    let (id, token) = (created["id"].as_str().unwrap(), created["token"].as_str().unwrap());
+    // Used before, so the server has it cached.
+    assert_eq!(app.get(token, "/v1/notifications").await.0, 200);
+    let (_, before) = app.get(&app.admin, "/v1/admin/journal/verify").await;
+
+    let path = format!("/v1/admin/parties/{id}");
+    let revoked = app.call(Method::DELETE, &path, Some(&app.admin), None).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let view = revoked.json();
+    assert_eq!(
+        (view["id"].as_str(), view["kind"].as_str(), view["name"].as_str()),
+        (Some(id), Some("guarantee_chain"), Some("Leaky chain"))
+    );
+    assert!(view["revoked_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{view}");
+    app.get_reply(token, "/v1/notifications").await.assert_error(401, "");
+    let late = message("E1", &reference(), json!({"holder": HOLDER}));
+    app.post(token, &late).await.assert_error(401, "");
+    assert_eq!(app.get(&c.chain_a, "/v1/notifications").await.0, 200, "other parties keep their tokens");
+
+    let again = app.call(Method::DELETE, &path, Some(&app.admin), None).await;
+    assert_eq!((again.status, again.text.as_str()), (200, revoked.text.as_str()));
+    let (_, after) = app.get(&app.admin, "/v1/admin/journal/verify").await;
+    assert_eq!(after["entries"].as_u64(), before["entries"].as_u64().map(|n| n + 1), "journaled once");
+    assert_eq!(after["ok"], true);
+
+    let admin = Some(app.admin.as_str());
+    app.call(Method::DELETE, "/v1/admin/parties/gc_0000000000000000", admin, None).await.assert_error(404, "/id");
+    app.call(Method::DELETE, "/v1/admin/parties/gc%20x", admin, None).await.assert_error(106, "/id");
+    let long = format!("/v1/admin/parties/{}", "a".repeat(65));
+    app.call(Method::DELETE, &long, admin, None).await.assert_error(105, "/id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

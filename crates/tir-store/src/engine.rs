@@ -39,6 +39,17 @@ pub enum Command {
     CreateParty(NewParty),
     PutOffice(Office),
     PutHolder(HolderRecord),
+    /// The party's id: its token stops authenticating.
+    RevokeParty(String),
+}
+
+/// A party as a revocation leaves it.
+pub struct RevokedParty {
+    pub kind: String,
+    pub name: String,
+    pub revoked_at_ms: i64,
+    /// False when it was revoked before: nothing changed.
+    pub now: bool,
 }
 
 #[derive(Clone)]
@@ -75,6 +86,8 @@ pub trait Tx: Send {
     ) -> Result<()>;
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
+    /// Revokes the party unless it already is; `None` if there is no such party.
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
 }
@@ -172,6 +185,18 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> R
             let body = holder_view(holder).to_string();
             append(tx, head, Record::admin("HOLDER", holder.tir_id.as_str(), body.clone())).await?;
             Ok(Reply { status: 200, body })
+        }
+        Command::RevokeParty(id) => {
+            let Some(revoked) = tx.party_revoke(id, now_ms).await? else {
+                return Ok(Reply::error(&EtirError::new(ErrorCode::NotFound, "/id")));
+            };
+            let revoked_at = Timestamp::from_unix_ms(revoked.revoked_at_ms).to_string();
+            let body = json!({"id": id, "kind": revoked.kind, "name": revoked.name, "revoked_at": revoked_at});
+            // A repeated revocation answers the same and changes nothing to journal.
+            if revoked.now {
+                append(tx, head, Record::admin("PARTY_REVOKED", id, body.to_string())).await?;
+            }
+            Ok(Reply { status: 200, body: body.to_string() })
         }
     }
 }

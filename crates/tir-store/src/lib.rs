@@ -101,6 +101,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_party(&self, party: NewParty) -> Result<()>;
     async fn put_office(&self, office: Office) -> Result<()>;
     async fn put_holder(&self, holder: HolderRecord) -> Result<()>;
+    /// Revokes the party `id` (journaled the first time): 200 with the party and
+    /// when it was revoked, or the contract's 404 error.
+    async fn revoke_party(&self, id: &str) -> Result<Reply>;
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>>;
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;

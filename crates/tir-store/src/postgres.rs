@@ -15,7 +15,7 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, StoredReply, Tx, run_batch};
+use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission, corrupt, now_ms};
 
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
 CREATE TABLE IF NOT EXISTS parties (
     id TEXT COLLATE \"C\" PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
-    token_hash TEXT COLLATE \"C\" NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);
+    token_hash TEXT COLLATE \"C\" NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL, revoked_at_ms BIGINT);
+ALTER TABLE parties ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT;
 CREATE TABLE IF NOT EXISTS events (
     id BIGSERIAL PRIMARY KEY, reference TEXT COLLATE \"C\" NOT NULL, at_ms BIGINT NOT NULL,
     message_type TEXT NOT NULL, party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
@@ -621,6 +622,14 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
+        let now = self
+            .exec("UPDATE parties SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL", &[&id, &at_ms])
+            .await?;
+        let row = self.opt("SELECT kind, name, revoked_at_ms FROM parties WHERE id = $1", &[&id]).await?;
+        Ok(row.map(|r| RevokedParty { kind: r.get(0), name: r.get(1), revoked_at_ms: r.get(2), now: now == 1 }))
+    }
+
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
         let country = p.country.map(|c| c.to_string());
         let tir_id = p.tir_id.as_ref().map(|t| t.to_string());
@@ -672,9 +681,17 @@ impl Store for PgStore {
         self.write(Command::PutHolder(holder)).await.map(drop)
     }
 
+    async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.write(Command::RevokeParty(id.to_owned())).await
+    }
+
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let stmt = client.prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = $1").await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, kind, country, tir_id FROM parties WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+            )
+            .await?;
         match client.query_opt(&stmt, &[&token_hash]).await? {
             None => Ok(None),
             Some(r) => crate::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3)).map(Some),

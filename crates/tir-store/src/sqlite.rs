@@ -21,7 +21,7 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, StoredReply, Tx, run_batch};
+use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission, corrupt, now_ms};
 
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
 CREATE TABLE IF NOT EXISTS parties (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
-    token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL);
+    token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL, revoked_at_ms INTEGER);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, at_ms INTEGER NOT NULL, message_type TEXT NOT NULL,
     party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
@@ -286,6 +286,7 @@ impl SqliteStore {
              PRAGMA journal_size_limit=67108864;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        add_revocation_column(&conn)?;
         let idempotency = IdempotencyIndex::load(&conn)?;
         let (writer, jobs) = mpsc::channel::<Job>(BATCH_COMMANDS_MAX * 4);
         let checkpoints = Arc::new(Checkpoints::default());
@@ -473,6 +474,18 @@ impl Cache {
     }
 }
 
+/// Databases from before party revocation lack the column.
+fn add_revocation_column(conn: &Connection) -> Result<()> {
+    let present: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_table_info('parties') WHERE name = 'revoked_at_ms'", [], |r| {
+            r.get(0)
+        })?;
+    if present == 0 {
+        conn.execute_batch("ALTER TABLE parties ADD COLUMN revoked_at_ms INTEGER")?;
+    }
+    Ok(())
+}
+
 /// The JSON document `sql` selects for one key, parsed.
 fn doc_by_key<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> Result<Option<T>> {
     let doc: Option<String> = conn.prepare_cached(sql)?.query_row([key], |r| r.get(0)).optional()?;
@@ -643,6 +656,19 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
+        let now = self
+            .conn
+            .prepare_cached("UPDATE parties SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL")?
+            .execute(params![id, at_ms])?;
+        let row = self
+            .conn
+            .prepare_cached("SELECT kind, name, revoked_at_ms FROM parties WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(row.map(|(kind, name, revoked_at_ms)| RevokedParty { kind, name, revoked_at_ms, now: now == 1 }))
+    }
+
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -698,12 +724,18 @@ impl Store for SqliteStore {
         self.write(Command::PutHolder(holder)).await.map(drop)
     }
 
+    async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.write(Command::RevokeParty(id.to_owned())).await
+    }
+
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
         let token_hash = token_hash.to_owned();
         // A token is known only from its party's creation answer, sent after the fsync.
         self.read_unsynced(move |c| {
             let row = c
-                .prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1")?
+                .prepare_cached(
+                    "SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+                )?
                 .query_row([token_hash], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -885,5 +917,21 @@ mod tests {
         assert!(later_answer.blocking_recv().unwrap().is_err());
         drop(to_sync);
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_parties_table_from_before_revocation_gets_the_column_once() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE parties (id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT,
+                 tir_id TEXT, token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL);
+             INSERT INTO parties VALUES ('gc_1', 'guarantee_chain', 'Chain', NULL, NULL, 'h', 1);",
+        )
+        .unwrap();
+        add_revocation_column(&conn).unwrap();
+        add_revocation_column(&conn).unwrap();
+        let revoked: Option<i64> =
+            conn.query_row("SELECT revoked_at_ms FROM parties WHERE id = 'gc_1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(revoked, None);
     }
 }

@@ -236,6 +236,9 @@ on_both! {
     a_failing_write_does_not_fail_the_writes_batched_with_it
         => a_failing_write_does_not_fail_the_writes_batched_with_it_on_sqlite,
            a_failing_write_does_not_fail_the_writes_batched_with_it_on_postgres;
+    a_revoked_party_is_no_longer_found_by_its_token
+        => a_revoked_party_is_no_longer_found_by_its_token_on_sqlite,
+           a_revoked_party_is_no_longer_found_by_its_token_on_postgres;
 }
 
 on_postgres_only! {
@@ -519,6 +522,35 @@ async fn parties_are_found_by_the_hash_of_their_token(fx: Fixture) {
     assert_eq!(found.map(|p| p.kind()), Some(PartyKind::GuaranteeChain));
     let unknown = tir_store::token::hash(&tir_store::token::generate());
     assert_eq!(store.party_by_token_hash(&unknown).await.unwrap(), None);
+}
+
+async fn a_revoked_party_is_no_longer_found_by_its_token(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let (token, party) = &w.tokens[2];
+    let hash = tir_store::token::hash(token);
+    let entries = store.verify_journal().await.unwrap().entries;
+
+    let first = store.revoke_party(party.id()).await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.body);
+    let view: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!((view["id"].as_str(), view["kind"].as_str()), (Some(party.id()), Some("customs")));
+    assert!(view["revoked_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{view}");
+    assert_eq!(store.party_by_token_hash(&hash).await.unwrap(), None);
+    // The others keep working.
+    let other = tir_store::token::hash(&w.tokens[3].0);
+    assert_eq!(store.party_by_token_hash(&other).await.unwrap().as_ref(), Some(&w.tokens[3].1));
+
+    // Again: the same answer, journaled once.
+    let again = store.revoke_party(party.id()).await.unwrap();
+    assert_eq!((again.status, again.body.as_str()), (200, first.body.as_str()));
+    let journal = store.journal(entries + 1, 10).await.unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!((journal[0].message_type.as_str(), journal[0].reference.as_str()), ("PARTY_REVOKED", party.id()));
+
+    let unknown = store.revoke_party("cus_0000000000000000").await.unwrap();
+    assert_eq!((unknown.status, error_code(&unknown)), (404, 404));
+    assert!(store.verify_journal().await.unwrap().ok);
 }
 
 async fn offices_and_holders_round_trip_and_a_second_put_replaces_them(fx: Fixture) {
