@@ -24,11 +24,17 @@ pub struct Parties {
     admin_token_hash: String,
     /// Token hash → the party and when it was read from the store.
     cache: RwLock<HashMap<String, (Party, Instant)>>,
+    cache_ttl: Duration,
 }
 
 impl Parties {
     pub fn new(store: Arc<dyn Store>, admin_token: &str) -> Parties {
-        Parties { store, admin_token_hash: token::hash(admin_token), cache: RwLock::new(HashMap::new()) }
+        Parties {
+            store,
+            admin_token_hash: token::hash(admin_token),
+            cache: RwLock::new(HashMap::new()),
+            cache_ttl: PARTY_CACHE_TTL,
+        }
     }
 
     /// The party behind the request's bearer token: 401 when missing or unknown.
@@ -43,7 +49,7 @@ impl Parties {
             return Ok(Party::Admin);
         }
         if let Some((party, read_at)) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash)
-            && read_at.elapsed() < PARTY_CACHE_TTL
+            && read_at.elapsed() < self.cache_ttl
         {
             return Ok(party.clone());
         }
@@ -66,5 +72,49 @@ impl Parties {
             Party::Admin => Ok(()),
             _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tir_model::party::PartyKind;
+    use tir_store::NewParty;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_by_another_server_is_seen_once_the_cached_entry_expires() {
+        let dir = std::env::temp_dir().join(format!("tirhub-auth-{}", token::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = tir_store::open(&format!("sqlite://{}", dir.join("t.db").display())).await.unwrap();
+        let secret = token::generate();
+        let party = NewParty {
+            id: "gc_1".into(),
+            kind: PartyKind::GuaranteeChain,
+            name: "Chain".into(),
+            country: None,
+            tir_id: None,
+            token_hash: token::hash(&secret),
+        };
+        store.create_party(party).await.unwrap();
+        let mut parties = Parties::new(store.clone(), "admin-token-of-the-test");
+        parties.cache_ttl = Duration::from_secs(3600);
+
+        assert_eq!(parties.authenticate(&bearer(&secret)).await.unwrap().id(), "gc_1");
+        // Revoked in the store directly, as another server would: this one has it cached.
+        assert_eq!(store.revoke_party("gc_1").await.unwrap().status, 200);
+        assert!(parties.authenticate(&bearer(&secret)).await.is_ok(), "still cached");
+        // The entry's time is up (no sleeping: the TTL shrinks instead).
+        parties.cache_ttl = Duration::ZERO;
+        let err = parties.authenticate(&bearer(&secret)).await.unwrap_err();
+        assert!(matches!(err, ApiError::Etir(ref e) if e.code == ErrorCode::Unauthenticated), "{err:?}");
+        drop(parties);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
