@@ -193,8 +193,9 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// A fresh database on the test server, or None when PostgreSQL tests are off.
-async fn fresh_postgres() -> Option<String> {
+/// A fresh database on the test server, dropped when the test ends (a panic
+/// included), or None when PostgreSQL tests are off.
+async fn fresh_postgres() -> Option<FreshPostgres> {
     let Ok(base) = std::env::var("TIRHUB_TEST_DATABASE_URL") else {
         eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
         return None;
@@ -205,14 +206,41 @@ async fn fresh_postgres() -> Option<String> {
     let name = format!("tirhub_cli_{}", tir_store::token::random_hex(6));
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("URL ends with /database");
-    Some(format!("{prefix}/{name}"))
+    let url = format!("{prefix}/{name}");
+    Some(FreshPostgres { base, name, url })
+}
+
+struct FreshPostgres {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop cannot await; a thread with a runtime of its own can. FORCE ends the
+        // connections of servers that are still stopping.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("test database {} was not dropped: {dropped:?}", self.name);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
-    let Some(url) = fresh_postgres().await else { return };
-    let a = Server::start(&url);
-    let b = Server::start(&url);
+    let Some(db) = fresh_postgres().await else { return };
+    let a = Server::start(&db.url);
+    let b = Server::start(&db.url);
     let corridor = seed_corridor(&a.client, ADMIN, 3).await.unwrap();
     let admin_writes = verify(&a.client).await["entries"].as_i64().unwrap();
 
@@ -373,6 +401,6 @@ async fn sqlite_killed_mid_load_loses_no_acknowledged_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_mid_load_loses_no_acknowledged_message() {
-    let Some(url) = fresh_postgres().await else { return };
-    killed_mid_load_loses_no_acknowledged_message(&url, "XHPGKILL").await;
+    let Some(db) = fresh_postgres().await else { return };
+    killed_mid_load_loses_no_acknowledged_message(&db.url, "XHPGKILL").await;
 }
