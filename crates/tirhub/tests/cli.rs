@@ -44,11 +44,28 @@ impl Drop for Server {
     }
 }
 
-fn temp_db() -> (std::path::PathBuf, String) {
+/// A SQLite file for one test, removed with its WAL and shared-memory files
+/// when the test ends (a panic included).
+struct TempDb {
+    path: std::path::PathBuf,
+    url: String,
+}
+
+fn temp_db() -> TempDb {
     let path =
         std::env::temp_dir().join(format!("tirhub-cli-{}-{}.db", std::process::id(), tir_store::token::random_hex(4)));
     let url = format!("sqlite://{}", path.display());
-    (path, url)
+    TempDb { path, url }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 /// Drives `transports` full transports through `servers`, message i of
@@ -124,7 +141,8 @@ fn serve_without_admin_token_fails_with_a_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
-    let (path, url) = temp_db();
+    let db = temp_db();
+    let (path, url) = (db.path.clone(), db.url.clone());
     let server = Server::start(&url);
     let corridor = seed_corridor(&server.client, ADMIN, 1).await.unwrap();
     drive(&[&server.client], &corridor, "XHTAMPER", 2, 2).await;
@@ -150,7 +168,6 @@ async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
     assert_eq!(report["ok"], false);
     assert_eq!(report["first_broken"]["seq"], tampered_seq);
     assert!(String::from_utf8_lossy(&broken.stderr).contains(&format!("entry {tampered_seq}")));
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
@@ -165,7 +182,8 @@ fn audit_verify_of_a_missing_file_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
-    let (path, url) = temp_db();
+    let db = temp_db();
+    let url = db.url.clone();
     let server = Server::start(&url);
     let corridor = seed_corridor(&server.client, ADMIN, 2).await.unwrap();
     let started = Instant::now();
@@ -190,7 +208,6 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     assert_eq!(state_of(&server.client, ADMIN, "XHSQL00007").await, "released");
     assert_eq!(verify(&server.client).await["ok"], true);
     drop(server);
-    let _ = std::fs::remove_file(&path);
 }
 
 /// A fresh database on the test server, dropped when the test ends (a panic
@@ -390,13 +407,8 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_killed_mid_load_loses_no_acknowledged_message() {
-    let (path, url) = temp_db();
-    killed_mid_load_loses_no_acknowledged_message(&url, "XHKILL").await;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    let db = temp_db();
+    killed_mid_load_loses_no_acknowledged_message(&db.url, "XHKILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
