@@ -190,10 +190,8 @@ pub async fn put_holder(
     let country = obj.parse("country", Country::parse)?;
     // The TIR ID's alpha-3 prefix is the country of the association that issued it.
     if country != tir_id.country() {
-        return Err(ApiError::Etir(
-            EtirError::new(ErrorCode::WrongFormat, "/country")
-                .with_detail(format!("TIR ID {tir_id} is of {}, not {country}", tir_id.country())),
-        ));
+        let detail = format!("TIR ID {tir_id} is of {}, not {country}", tir_id.country());
+        return Err(EtirError::new(ErrorCode::WrongFormat, "/country").with_detail(detail).into());
     }
     let status_raw = obj.str("status")?;
     let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/status"))?;

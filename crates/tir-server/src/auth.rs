@@ -55,7 +55,8 @@ impl Parties {
         }
         let party = self.store.party_by_token_hash(&hash).await?.ok_or_else(unauthenticated)?;
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHED_PARTIES_MAX {
+        // An expired entry is replaced; only a new one may overflow the cache.
+        if cache.len() >= CACHED_PARTIES_MAX && !cache.contains_key(&hash) {
             cache.clear();
         }
         cache.insert(hash, (party.clone(), Instant::now()));

@@ -191,12 +191,13 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> R
                 return Ok(Reply::error(&EtirError::new(ErrorCode::NotFound, "/id")));
             };
             let revoked_at = Timestamp::from_unix_ms(revoked.revoked_at_ms).to_string();
-            let body = json!({"id": id, "kind": revoked.kind, "name": revoked.name, "revoked_at": revoked_at});
+            let body =
+                json!({"id": id, "kind": revoked.kind, "name": revoked.name, "revoked_at": revoked_at}).to_string();
             // A repeated revocation answers the same and changes nothing to journal.
             if revoked.now {
-                append(tx, head, Record::admin("PARTY_REVOKED", id, body.to_string())).await?;
+                append(tx, head, Record::admin("PARTY_REVOKED", id, body.clone())).await?;
             }
-            Ok(Reply { status: 200, body: body.to_string() })
+            Ok(Reply { status: 200, body })
         }
     }
 }

@@ -41,7 +41,6 @@ CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient, cursor);
 CREATE TABLE IF NOT EXISTS parties (
     id TEXT COLLATE \"C\" PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
     token_hash TEXT COLLATE \"C\" NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL, revoked_at_ms BIGINT);
-ALTER TABLE parties ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT;
 CREATE TABLE IF NOT EXISTS events (
     id BIGSERIAL PRIMARY KEY, reference TEXT COLLATE \"C\" NOT NULL, at_ms BIGINT NOT NULL,
     message_type TEXT NOT NULL, party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
@@ -82,10 +81,8 @@ impl PgStore {
         let client = pool.get().await.map_err(pool_error)?;
         // Servers starting together must not race on CREATE TABLE IF NOT EXISTS.
         client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_MIGRATIONS]).await?;
-        let migrated = client.batch_execute(SCHEMA).await;
-        if migrated.is_ok() {
-            compress_with_lz4(&client).await?;
-        }
+        let migrated = migrate(&client).await;
+        // Unlocked whatever happened: the connection goes back to the pool.
         client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_MIGRATIONS]).await?;
         migrated?;
         drop(client);
@@ -106,6 +103,30 @@ impl PgStore {
         let row = client.query_opt(&stmt, &[&key]).await?;
         row.map(|r| from_doc(r.get(0))).transpose()
     }
+}
+
+/// Creates what is missing; run under `LOCK_MIGRATIONS`.
+async fn migrate(client: &tokio_postgres::Client) -> Result<()> {
+    client.batch_execute(SCHEMA).await?;
+    add_revocation_column(client).await?;
+    compress_with_lz4(client).await
+}
+
+/// Databases from before party revocation lack the column. Looked up first:
+/// ALTER TABLE, even one with nothing to do, locks out every token lookup.
+async fn add_revocation_column(client: &tokio_postgres::Client) -> Result<()> {
+    let present: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'parties' AND column_name = 'revoked_at_ms')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !present {
+        client.batch_execute("ALTER TABLE parties ADD COLUMN revoked_at_ms BIGINT").await?;
+    }
+    Ok(())
 }
 
 /// Switches `LZ4_COLUMNS` to LZ4. ALTER TABLE locks the table briefly, so it

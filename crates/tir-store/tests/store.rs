@@ -155,19 +155,26 @@ where
     finish(outcome);
 }
 
-async fn run_postgres<F, Fut>(case: F)
-where
-    F: FnOnce(Fixture) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
+/// A database of its own on the test server: the server's client, the name
+/// and the URL; `None` (said) when PostgreSQL tests are off.
+async fn fresh_pg_database() -> Option<(tokio_postgres::Client, String, String)> {
     let Some(base) = std::env::var("TIRHUB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
-        return;
+        return None;
     };
     let name = format!("tirhub_t_{}", tir_store::token::random_hex(8));
     let admin = pg_connect(&base).await;
     admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
     let url = with_database(&base, &name);
+    Some((admin, name, url))
+}
+
+async fn run_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some((admin, name, url)) = fresh_pg_database().await else { return };
     let outcome = match tir_store::open(&url).await {
         Ok(store) => {
             assert_eq!(store.backend(), "postgres");
@@ -244,6 +251,33 @@ on_both! {
 on_postgres_only! {
     two_stores_on_one_database_lose_no_update_and_share_replies
         => two_stores_on_one_database_lose_no_update_and_share_replies_on_postgres;
+}
+
+/// Opens a store on a database whose `parties` table predates revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_parties_table_from_before_revocation_gets_the_column() {
+    let Some((admin, name, url)) = fresh_pg_database().await else { return };
+    let outcome = tokio::spawn(async move {
+        let old = pg_connect(&url).await;
+        old.batch_execute(
+            "CREATE TABLE parties (id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT,
+                 tir_id TEXT, token_hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);
+             INSERT INTO parties VALUES ('gc_1', 'guarantee_chain', 'Chain', NULL, NULL, 'h1', 1);",
+        )
+        .await
+        .unwrap();
+        for _ in 0..2 {
+            let store = tir_store::open(&url).await.expect("open over the old table");
+            let found = store.party_by_token_hash("h1").await.unwrap();
+            assert_eq!(found.map(|p| p.id().to_owned()), Some("gc_1".to_owned()));
+        }
+        let store = tir_store::open(&url).await.unwrap();
+        assert_eq!(store.revoke_party("gc_1").await.unwrap().status, 200);
+        assert_eq!(store.party_by_token_hash("h1").await.unwrap(), None);
+    })
+    .await;
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    finish(outcome);
 }
 
 // ---------------------------------------------------------------------------
