@@ -60,7 +60,7 @@ pub fn router(app: App) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
 }

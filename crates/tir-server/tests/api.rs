@@ -866,7 +866,7 @@ async fn concurrent_starts_in_one_country_let_exactly_one_through() {
 /// Runs futures concurrently on the runtime and collects their outputs in order.
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
-    F: std::future::Future,
+    F: Future,
 {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
@@ -1136,7 +1136,7 @@ fn random_bodies_get_a_coded_4xx_never_a_5xx() {
                 Input::Json(t, v) => (tokens[t % tokens.len()], v.to_string().into_bytes(), false),
                 Input::Mutated(t, m) => {
                     let reference = match *t {
-                        0 => support::reference(),
+                        0 => reference(),
                         2..=4 => advance.clone(),
                         _ => recorded.clone(),
                     };

@@ -67,7 +67,7 @@ pub struct SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.checkpoints.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.checkpoints.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -86,8 +86,8 @@ struct Checkpoints {
     /// Held while either runs a checkpoint, so neither waits in SQLite's busy handler.
     running: Mutex<()>,
     /// The WAL is past `WAL_BYTES_MAX`: the writer finishes the checkpoint between two batches.
-    reset_wanted: std::sync::atomic::AtomicBool,
-    stop: std::sync::atomic::AtomicBool,
+    reset_wanted: AtomicBool,
+    stop: AtomicBool,
 }
 
 /// Commit numbers shared by the writer, the sync thread and readers.

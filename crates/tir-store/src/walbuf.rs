@@ -78,7 +78,7 @@ struct Gathered {
     commit_page_next: bool,
 }
 
-const REAL_OFFSET: usize = std::mem::size_of::<WalFile>().next_multiple_of(16);
+const REAL_OFFSET: usize = size_of::<WalFile>().next_multiple_of(16);
 
 unsafe fn real(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
     // SAFETY: every WalFile was allocated by SQLite with `szOsFile` bytes, the

@@ -306,11 +306,8 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
     }
     let messages: u64 = per_worker.iter().map(|w| w.len() as u64).sum();
     // The client's prepared requests live in this process too; reported so RSS can be read.
-    let prepared_bytes: usize = per_worker
-        .iter()
-        .flatten()
-        .map(|p| p.body.len() + p.authorization.len() + std::mem::size_of::<Prepared>())
-        .sum();
+    let prepared_bytes: usize =
+        per_worker.iter().flatten().map(|p| p.body.len() + p.authorization.len() + size_of::<Prepared>()).sum();
 
     let show = options.progress && std::io::stderr().is_terminal();
     let exchange = load(
