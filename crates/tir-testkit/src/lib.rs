@@ -1,0 +1,18 @@
+//! What tirhub's tests (and the bench, which needs throw-away databases too)
+//! share, so each fixture is written once: fresh PostgreSQL databases,
+//! temporary SQLite files, sample declarations and message builders.
+
+pub mod fixtures;
+pub mod pg;
+pub mod sqlite;
+
+pub use pg::FreshDatabase;
+pub use sqlite::TempSqlite;
+
+/// The variable that turns the PostgreSQL half of the tests on.
+pub const DATABASE_URL_VAR: &str = "TIRHUB_TEST_DATABASE_URL";
+
+/// Unique enough to keep parallel tests and repeated runs apart.
+pub fn random_hex(bytes: usize) -> String {
+    tir_store::token::random_hex(bytes)
+}
