@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
-use tirhub::client::Exchange;
-use tirhub::traffic::{Corridor, full_transport, seed_corridor};
+use tir_sim::client::Exchange;
+use tir_sim::seeded::{Corridor, full_transport, seed_corridor};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 

@@ -6,7 +6,7 @@ mod support;
 use std::process::{Child, Command, Output};
 
 use serde_json::Value;
-use tirhub::client::Exchange;
+use tir_sim::client::Exchange;
 
 const ADMIN: &str = "sim-test-admin-token-0123456789";
 

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use crate::AnyError;
 use crate::client::Exchange;
-use crate::sim::model::{Traffic, World, messages};
+use crate::model::{Traffic, World, messages};
 
 /// Fixed, so two runs drive the same transports.
 const BENCH_SEED: u64 = 20_261_128;
@@ -292,7 +292,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
 
     // Realistic traffic: the simulator's world and transports, seeded for repeatable runs.
     let world = Arc::new(World::standard());
-    let parties = crate::sim::bootstrap(&Exchange::new(&format!("http://{addr}")), &admin, &world).await?;
+    let parties = crate::simulate::bootstrap(&Exchange::new(&format!("http://{addr}")), &admin, &world).await?;
     let traffic = Traffic::new(world, BENCH_SEED, BENCH_IRREGULAR_SHARE);
     let workers = options.concurrency.min(options.transports);
     let mut per_worker: Vec<Vec<Prepared>> = (0..workers).map(|_| Vec::new()).collect();

@@ -15,10 +15,44 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tir_model::exchange::Registry;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole};
+use tir_model::refdata::border_crossings_of;
 use tir_model::{Country, HsCode, OfficeCode, TirId};
 
-use super::goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
-use super::rng::{Cumulative, Rng, mix};
+use crate::AnyError;
+
+pub mod goods;
+pub mod rng;
+
+use goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
+use rng::{Cumulative, Rng, mix};
+
+/// Via Baltica and on to Central Europe: each country with two UN/LOCODE
+/// border-crossing points (function `B`) that serve as its customs offices.
+pub const CORRIDOR: [(&str, [&str; 2]); 7] = [
+    ("FI", ["VAI", "VLA"]),
+    ("EE", ["MUG", "LHM"]),
+    ("LV", ["TER", "GRE"]),
+    ("LT", ["MDK", "KYB"]),
+    ("PL", ["KUB", "DOR"]),
+    ("CZ", ["BOH", "CCA"]),
+    ("SK", ["CAD", "BRP"]),
+];
+
+/// The office at a border-crossing point: code = country + location + "001".
+pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
+    let crossing = border_crossings_of(country)
+        .into_iter()
+        .find(|b| b.location == location)
+        .ok_or_else(|| format!("{country}{location} is not a border crossing in the shipped UN/LOCODE data"))?;
+    Ok(Office {
+        code: OfficeCode::parse(&format!("{country}{location}001"))
+            .map_err(|e| format!("{country}{location}: {e:?}"))?,
+        country: Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?,
+        name: crossing.name.to_owned(),
+        roles: OfficeRole::ALL.to_vec(),
+        unlocode: Some(format!("{country}{location}")),
+    })
+}
 
 /// Real road corridors where TIR is used, with a relative weight.
 pub const CORRIDORS: [(&str, &[&str], f64); 9] = [
@@ -437,9 +471,9 @@ impl Registry for World {
 
 fn offices_for(c: Country) -> Vec<Office> {
     let code = c.as_str();
-    let demo = crate::demo::CORRIDOR.iter().find(|(d, _)| *d == code).map(|(_, l)| l.as_slice());
+    let demo = CORRIDOR.iter().find(|(d, _)| *d == code).map(|(_, l)| l.as_slice());
     let real = demo.or_else(|| CROSSINGS.iter().find(|(d, _)| *d == code).map(|(_, l)| *l)).unwrap_or(&[]);
-    let placed: Vec<Office> = real.iter().filter_map(|location| crate::demo::office_at(code, location).ok()).collect();
+    let placed: Vec<Office> = real.iter().filter_map(|location| office_at(code, location).ok()).collect();
     if !placed.is_empty() {
         return placed;
     }
@@ -1005,7 +1039,7 @@ mod tests {
                 }
             }
         }
-        for (c, locations) in crate::demo::CORRIDOR {
+        for (c, locations) in CORRIDOR {
             let codes: Vec<&str> = world.offices_of(country(c)).iter().map(|o| o.code.as_str()).collect();
             let expected: Vec<String> = locations.iter().map(|l| format!("{c}{l}001")).collect();
             assert_eq!(codes, expected);

@@ -3,10 +3,6 @@
 //! plays full transport life cycles from the seeded traffic model, many at
 //! once, each one's messages in order.
 
-pub mod goods;
-pub mod model;
-pub mod rng;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -23,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::AnyError;
 use crate::client::{Exchange, segment};
-use model::{Parties, Traffic, World, messages};
+use crate::model::{self, Parties, Traffic, World, messages, rng};
 
 pub struct SimulateOptions {
     pub url: String,

@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 
 use crate::AnyError;
 use crate::client::{Exchange, segment};
-use crate::demo::{CORRIDOR, office_at};
-use crate::sim::model::{Script, ScriptLeg};
+use crate::model::{CORRIDOR, Script, ScriptLeg, office_at};
 
 pub struct CustomsSide {
     pub country: String,
