@@ -19,7 +19,9 @@ use tokio::net::TcpStream;
 
 use crate::AnyError;
 use crate::client::Exchange;
-use crate::model::{Traffic, World, messages};
+use crate::model::script::messages;
+use crate::model::traffic::Traffic;
+use crate::model::world::World;
 
 /// Fixed, so two runs drive the same transports.
 const BENCH_SEED: u64 = 20_261_128;

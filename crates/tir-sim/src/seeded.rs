@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::AnyError;
 use crate::client::{Exchange, segment};
-use crate::model::{CORRIDOR, Script, ScriptLeg, office_at};
+use crate::model::script::{Script, ScriptLeg};
+use crate::model::world::{VIA_BALTICA_CROSSINGS, office_at};
 
 pub struct CustomsSide {
     pub country: String,
@@ -25,7 +26,7 @@ pub struct Corridor {
 /// through the admin routes. `tag` keeps holder ids apart between seeds.
 pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<Corridor, AnyError> {
     let mut customs = Vec::new();
-    for (country, locations) in CORRIDOR {
+    for (country, locations) in VIA_BALTICA_CROSSINGS {
         let created = client
             .expect(
                 admin,

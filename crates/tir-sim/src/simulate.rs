@@ -19,7 +19,10 @@ use tokio::time::Instant;
 
 use crate::AnyError;
 use crate::client::{Exchange, segment};
-use crate::model::{self, Parties, Traffic, World, messages, rng};
+use crate::model::rng;
+use crate::model::script::{Parties, messages};
+use crate::model::traffic::{Irregularity, Traffic};
+use crate::model::world::World;
 
 pub struct SimulateOptions {
     pub url: String,
@@ -86,7 +89,7 @@ impl fmt::Display for SimulateReport {
         let by_status: Vec<String> = self.answers_by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let irregular: u64 = self.irregular.values().sum();
         let kinds: Vec<String> =
-            model::Irregularity::KINDS.iter().map(|k| format!("{k} {}", self.irregular.get(k).unwrap_or(&0))).collect();
+            Irregularity::KINDS.iter().map(|k| format!("{k} {}", self.irregular.get(k).unwrap_or(&0))).collect();
         writeln!(f, "simulate: seed {}, run tag {}, {:.1} s", self.seed, self.tag, self.elapsed.as_secs_f64())?;
         writeln!(f, "transports completed: {}", self.transports_completed)?;
         writeln!(f, "transports interrupted: {}", self.transports_interrupted)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tir_model::party::{HolderRecord, HolderStatus, Office, PartyKind};
 use tir_model::{Country, TirId};
-use tir_sim::model::{CORRIDOR, office_at};
+use tir_sim::model::world::{VIA_BALTICA_CROSSINGS, office_at};
 use tir_store::{NewParty, Store, token};
 
 use crate::AnyError;
@@ -44,7 +44,7 @@ async fn party(
 pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     let mut parties = Vec::new();
     let mut offices = Vec::new();
-    for (country, locations) in CORRIDOR {
+    for (country, locations) in VIA_BALTICA_CROSSINGS {
         let c = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
         let (id, secret) = party(store, PartyKind::Customs, &format!("Customs of {}", c.name()), Some(c), None).await?;
         parties.push((format!("customs {country}"), id, secret));
