@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::AnyError;
-use crate::client::{Exchange, segment};
+use crate::client::{ExchangeClient, segment};
 use crate::model::rng;
 use crate::model::script::{Parties, messages};
 use crate::model::traffic::{Irregularity, Traffic};
@@ -168,7 +168,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     if options.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
-    let client = Exchange::new(&options.url);
+    let client = ExchangeClient::new(&options.url);
     let world = Arc::new(World::standard());
     let parties = bootstrap(&client, &options.admin_token, &world).await?;
     let tag = run_tag();
@@ -246,7 +246,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
 }
 
 struct Shared {
-    client: Exchange,
+    client: ExchangeClient,
     traffic: Traffic,
     parties: Parties,
     limit: Option<u64>,
@@ -442,7 +442,7 @@ fn run_tag() -> String {
 /// its offices (POST replaces an office), the guarantee chains, and each
 /// holder in the ITDB (PUT replaces) with its holder party. Parties are new
 /// on every run.
-pub async fn bootstrap(client: &Exchange, admin: &str, world: &World) -> Result<Parties, AnyError> {
+pub async fn bootstrap(client: &ExchangeClient, admin: &str, world: &World) -> Result<Parties, AnyError> {
     enum Made {
         Customs(tir_model::Country, String),
         Chain(usize, String),
@@ -513,7 +513,7 @@ pub async fn bootstrap(client: &Exchange, admin: &str, world: &World) -> Result<
     Ok(parties)
 }
 
-async fn token_of(client: &Exchange, admin: &str, body: &Value) -> Result<String, AnyError> {
+async fn token_of(client: &ExchangeClient, admin: &str, body: &Value) -> Result<String, AnyError> {
     let created = client.expect(admin, "/v1/admin/parties", body, 201).await?;
     Ok(created["token"].as_str().ok_or("POST /v1/admin/parties: no token in the answer")?.to_owned())
 }
