@@ -197,6 +197,7 @@ const TRIP_LENGTHS: [(usize, f64); 5] = [(2, 28.0), (3, 30.0), (4, 20.0), (5, 13
 
 /// The world is the same for every `--seed`, so runs against one server share it.
 const WORLD_SEED: u64 = 0x5449_5248_5542; // "TIRHUB"
+/// Holders in the standard world.
 pub const HOLDERS: usize = 60;
 
 /// How a holder behaves.
