@@ -6,24 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
-use tir_model::refdata::border_crossings_of;
-use tir_model::{Country, OfficeCode, TirId};
+use tir_model::party::{HolderRecord, HolderStatus, Office, PartyKind};
+use tir_model::{Country, TirId};
+use tir_sim::model::world::{VIA_BALTICA_CROSSINGS, office_at};
 use tir_store::{NewParty, Store, token};
 
 use crate::AnyError;
-
-/// Via Baltica and on to Central Europe: each country with two UN/LOCODE
-/// border-crossing points (function `B`) that serve as its customs offices.
-pub const CORRIDOR: [(&str, [&str; 2]); 7] = [
-    ("FI", ["VAI", "VLA"]),
-    ("EE", ["MUG", "LHM"]),
-    ("LV", ["TER", "GRE"]),
-    ("LT", ["MDK", "KYB"]),
-    ("PL", ["KUB", "DOR"]),
-    ("CZ", ["BOH", "CCA"]),
-    ("SK", ["CAD", "BRP"]),
-];
 
 pub const HOLDERS: [(&str, &str, &str); 3] = [
     ("FIN/001/1001", "Suomi Logistics Oy", "FI"),
@@ -36,22 +24,6 @@ pub struct Seeded {
     /// (label, party id, token)
     pub parties: Vec<(String, String, String)>,
     pub offices: Vec<Office>,
-}
-
-/// The office at a border-crossing point: code = country + location + "001".
-pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
-    let crossing = border_crossings_of(country)
-        .into_iter()
-        .find(|b| b.location == location)
-        .ok_or_else(|| format!("{country}{location} is not a border crossing in the shipped UN/LOCODE data"))?;
-    Ok(Office {
-        code: OfficeCode::parse(&format!("{country}{location}001"))
-            .map_err(|e| format!("{country}{location}: {e:?}"))?,
-        country: Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?,
-        name: crossing.name.to_owned(),
-        roles: OfficeRole::ALL.to_vec(),
-        unlocode: Some(format!("{country}{location}")),
-    })
 }
 
 async fn party(
@@ -72,7 +44,7 @@ async fn party(
 pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     let mut parties = Vec::new();
     let mut offices = Vec::new();
-    for (country, locations) in CORRIDOR {
+    for (country, locations) in VIA_BALTICA_CROSSINGS {
         let c = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
         let (id, secret) = party(store, PartyKind::Customs, &format!("Customs of {}", c.name()), Some(c), None).await?;
         parties.push((format!("customs {country}"), id, secret));
@@ -129,6 +101,6 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
     println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
     println!("the README walks a transport through three countries with curl.\n");
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::run_server(app, listen).await?;
+    crate::server::run_server(app, listen).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,17 @@
 //! `tirhub`: the eTIR international exchange in one binary.
 
-use tirhub::{AnyError, demo, run_server};
+mod demo;
+mod server;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tir_sim::{bench, simulate};
+
+use crate::server::run_server;
+
+type AnyError = tir_sim::AnyError;
 
 #[derive(Parser)]
 #[command(
@@ -119,7 +125,7 @@ struct SimulateArgs {
     #[arg(long, value_name = "MSG_PER_S")]
     rate: Option<f64>,
     /// Stop after this long: 30s, 5m, 2h, 1h30m.
-    #[arg(long, value_parser = tirhub::sim::parse_duration)]
+    #[arg(long, value_parser = simulate::parse_duration)]
     duration: Option<std::time::Duration>,
     /// Stop after this many transports. Without --duration or --transports, runs until Ctrl-C.
     #[arg(long, value_name = "N")]
@@ -168,20 +174,20 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo::run(args.file, args.listen).await,
             Command::Simulate(args) => {
-                let options = tirhub::sim::SimulateOptions {
+                let options = simulate::SimulateOptions {
                     url: args.url,
                     admin_token: args.admin_token,
                     rate_msgs_per_s: args.rate,
                     duration: args.duration,
                     transports: args.transports,
-                    seed: args.seed.unwrap_or_else(tirhub::sim::seed_from_clock),
+                    seed: args.seed.unwrap_or_else(simulate::seed_from_clock),
                     irregular_share: args.irregular_share,
                     concurrency: args.concurrency,
                 };
-                tirhub::sim::command(options).await
+                simulate::command(options).await
             }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
-            Command::Bench(args) => bench(args).await,
+            Command::Bench(args) => run_bench(args).await,
         }
     });
     match result {
@@ -203,19 +209,19 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
-    let options = tirhub::bench::BenchOptions {
+async fn run_bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
+    let options = bench::BenchOptions {
         db: args.db,
         transports: args.transports,
         concurrency: args.concurrency,
         rate: args.rate,
         progress: !args.json,
     };
-    let report = tirhub::bench::run(options).await?;
+    let report = bench::run(options).await?;
     if args.json {
         println!("{report}");
     } else {
-        print!("{}", tirhub::bench::table(&report));
+        print!("{}", bench::table(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,21 +7,21 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
-use tirhub::client::Exchange;
-use tirhub::traffic::{Corridor, full_transport, seed_corridor};
+use tir_sim::client::ExchangeClient;
+use tir_sim::seeded::{SeededCorridor, full_transport, seed_corridor};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
 /// A `tirhub serve` child process, killed on drop.
 struct Server {
     child: Child,
-    client: Exchange,
+    client: ExchangeClient,
 }
 
 impl Server {
     fn start(db: &str) -> Server {
         let (child, base) = support::spawn_serve(db, ADMIN);
-        Server { child, client: Exchange::new(&base) }
+        Server { child, client: ExchangeClient::new(&base) }
     }
 
     /// SIGTERM, then wait: the graceful path a process manager takes.
@@ -71,8 +71,8 @@ impl Drop for TempDb {
 /// Drives `transports` full transports through `servers`, message i of
 /// every transport going to server i % n, `concurrency` transports at a time.
 async fn drive(
-    servers: &[&Exchange],
-    corridor: &Corridor,
+    servers: &[&ExchangeClient],
+    corridor: &SeededCorridor,
     prefix: &str,
     transports: usize,
     concurrency: usize,
@@ -100,14 +100,14 @@ async fn drive(
     total
 }
 
-async fn state_of(client: &Exchange, admin: &str, reference: &str) -> String {
+async fn state_of(client: &ExchangeClient, admin: &str, reference: &str) -> String {
     let (status, body) = client.get(admin, &format!("/v1/guarantees/{reference}")).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let view: Value = serde_json::from_str(&body).unwrap();
     view["state"].as_str().unwrap().to_owned()
 }
 
-async fn verify(client: &Exchange) -> Value {
+async fn verify(client: &ExchangeClient) -> Value {
     let (status, body) = client.get(ADMIN, "/v1/admin/journal/verify").await.unwrap();
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()

@@ -6,7 +6,7 @@ mod support;
 use std::process::{Child, Command, Output};
 
 use serde_json::Value;
-use tirhub::client::Exchange;
+use tir_sim::client::ExchangeClient;
 
 const ADMIN: &str = "sim-test-admin-token-0123456789";
 
@@ -41,7 +41,7 @@ impl Server {
     fn journal(&self) -> Value {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (status, body) =
-            runtime.block_on(Exchange::new(&self.base).get(ADMIN, "/v1/admin/journal/verify")).unwrap();
+            runtime.block_on(ExchangeClient::new(&self.base).get(ADMIN, "/v1/admin/journal/verify")).unwrap();
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }

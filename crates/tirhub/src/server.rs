@@ -1,15 +1,8 @@
-//! The tirhub binary's library: the demo seed, an HTTP client for the
-//! exchange, and scripted transports (used by the demo, tests and tools).
-
-pub mod bench;
-pub mod client;
-pub mod demo;
-pub mod sim;
-pub mod traffic;
+//! Server start-up shared by `tirhub serve` and `tirhub demo`.
 
 use std::net::SocketAddr;
 
-pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+use crate::AnyError;
 
 /// Binds, announces the address, and serves until Ctrl-C or SIGTERM.
 pub async fn run_server(app: tir_server::App, listen: SocketAddr) -> Result<(), AnyError> {

@@ -3,10 +3,6 @@
 //! plays full transport life cycles from the seeded traffic model, many at
 //! once, each one's messages in order.
 
-pub mod goods;
-pub mod model;
-pub mod rng;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -22,8 +18,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::AnyError;
-use crate::client::{Exchange, segment};
-use model::{Parties, Traffic, World, messages};
+use crate::client::{ExchangeClient, segment};
+use crate::model::rng;
+use crate::model::script::{Parties, messages};
+use crate::model::traffic::{Irregularity, Traffic};
+use crate::model::world::World;
 
 pub struct SimulateOptions {
     pub url: String,
@@ -90,7 +89,7 @@ impl fmt::Display for SimulateReport {
         let by_status: Vec<String> = self.answers_by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let irregular: u64 = self.irregular.values().sum();
         let kinds: Vec<String> =
-            model::Irregularity::KINDS.iter().map(|k| format!("{k} {}", self.irregular.get(k).unwrap_or(&0))).collect();
+            Irregularity::KINDS.iter().map(|k| format!("{k} {}", self.irregular.get(k).unwrap_or(&0))).collect();
         writeln!(f, "simulate: seed {}, run tag {}, {:.1} s", self.seed, self.tag, self.elapsed.as_secs_f64())?;
         writeln!(f, "transports completed: {}", self.transports_completed)?;
         writeln!(f, "transports interrupted: {}", self.transports_interrupted)?;
@@ -169,7 +168,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     if options.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
-    let client = Exchange::new(&options.url);
+    let client = ExchangeClient::new(&options.url);
     let world = Arc::new(World::standard());
     let parties = bootstrap(&client, &options.admin_token, &world).await?;
     let tag = run_tag();
@@ -247,7 +246,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
 }
 
 struct Shared {
-    client: Exchange,
+    client: ExchangeClient,
     traffic: Traffic,
     parties: Parties,
     limit: Option<u64>,
@@ -443,7 +442,7 @@ fn run_tag() -> String {
 /// its offices (POST replaces an office), the guarantee chains, and each
 /// holder in the ITDB (PUT replaces) with its holder party. Parties are new
 /// on every run.
-pub async fn bootstrap(client: &Exchange, admin: &str, world: &World) -> Result<Parties, AnyError> {
+pub async fn bootstrap(client: &ExchangeClient, admin: &str, world: &World) -> Result<Parties, AnyError> {
     enum Made {
         Customs(tir_model::Country, String),
         Chain(usize, String),
@@ -514,7 +513,7 @@ pub async fn bootstrap(client: &Exchange, admin: &str, world: &World) -> Result<
     Ok(parties)
 }
 
-async fn token_of(client: &Exchange, admin: &str, body: &Value) -> Result<String, AnyError> {
+async fn token_of(client: &ExchangeClient, admin: &str, body: &Value) -> Result<String, AnyError> {
     let created = client.expect(admin, "/v1/admin/parties", body, 201).await?;
     Ok(created["token"].as_str().ok_or("POST /v1/admin/parties: no token in the answer")?.to_owned())
 }

@@ -1,12 +1,14 @@
-//! Scripted transports: the messages of one full TIR transport, in order,
-//! each with the token of the party that sends it.
+//! One corridor's parties seeded over the admin routes, and scripted
+//! transports along it: the messages of one full TIR transport, in order,
+//! each with the token of the party that sends it. The end-to-end tests of
+//! the binary drive servers with these.
 
 use serde_json::{Value, json};
 
 use crate::AnyError;
-use crate::client::{Exchange, segment};
-use crate::demo::{CORRIDOR, office_at};
-use crate::sim::model::{Script, ScriptLeg};
+use crate::client::{ExchangeClient, segment};
+use crate::model::script::{Script, ScriptLeg};
+use crate::model::world::{VIA_BALTICA_CROSSINGS, office_at};
 
 pub struct CustomsSide {
     pub country: String,
@@ -14,19 +16,20 @@ pub struct CustomsSide {
     pub office: String,
 }
 
-/// The parties of one corridor, as seeded over HTTP.
-pub struct Corridor {
+/// The parties seeded along `VIA_BALTICA_CROSSINGS` over HTTP: their tokens,
+/// the holder's TIR id, and each country's customs with one office.
+pub struct SeededCorridor {
     pub chain: String,
     pub holder: String,
     pub holder_tir_id: String,
     pub customs: Vec<CustomsSide>,
 }
 
-/// Seeds customs, offices, a chain and a holder along the demo corridor
+/// Seeds customs, offices, a chain and a holder along `VIA_BALTICA_CROSSINGS`
 /// through the admin routes. `tag` keeps holder ids apart between seeds.
-pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<Corridor, AnyError> {
+pub async fn seed_corridor(client: &ExchangeClient, admin: &str, tag: u16) -> Result<SeededCorridor, AnyError> {
     let mut customs = Vec::new();
-    for (country, locations) in CORRIDOR {
+    for (country, locations) in VIA_BALTICA_CROSSINGS {
         let created = client
             .expect(
                 admin,
@@ -63,7 +66,7 @@ pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<C
             201,
         )
         .await?;
-    Ok(Corridor {
+    Ok(SeededCorridor {
         chain: chain["token"].as_str().ok_or("no token")?.to_owned(),
         holder: holder["token"].as_str().ok_or("no token")?.to_owned(),
         holder_tir_id,
@@ -72,7 +75,7 @@ pub async fn seed_corridor(client: &Exchange, admin: &str, tag: u16) -> Result<C
 }
 
 /// A declaration over `stops` (indices into the corridor's customs).
-pub fn declaration(corridor: &Corridor, stops: &[usize]) -> Value {
+pub fn declaration(corridor: &SeededCorridor, stops: &[usize]) -> Value {
     let last = stops.len() - 1;
     let offices: Vec<Value> = stops
         .iter()
@@ -104,7 +107,7 @@ pub fn declaration(corridor: &Corridor, stops: &[usize]) -> Value {
 
 /// Every message of a full transport: E1, E9, I1, I7, then I9 and I11 in
 /// each country, then I13 in each. Message ids derive from the reference.
-pub fn full_transport(corridor: &Corridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
+pub fn full_transport(corridor: &SeededCorridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
     let declaration = declaration(corridor, stops);
     let seals = ["S-0002".to_owned(), "S-0001".to_owned()];
     Script {

@@ -18,8 +18,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 use crate::AnyError;
-use crate::client::Exchange;
-use crate::sim::model::{Traffic, World, messages};
+use crate::client::ExchangeClient;
+use crate::model::script::messages;
+use crate::model::traffic::Traffic;
+use crate::model::world::World;
 
 /// Fixed, so two runs drive the same transports.
 const BENCH_SEED: u64 = 20_261_128;
@@ -173,8 +175,8 @@ async fn load(
     for _ in 0..per_worker.len() {
         connections.push(connect(addr).await?);
     }
-    // Made before the clock starts: each is a few hundred KB that some allocators
-    // zero eagerly, which in the open loop showed up as latency of the first requests.
+    // Made before the clock starts: some allocators zero a histogram's counts
+    // eagerly, which in the open loop showed up as latency of the first requests.
     let histograms: Vec<_> = (0..per_worker.len()).map(|_| latency_histogram()).collect();
     let slot = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -292,7 +294,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
 
     // Realistic traffic: the simulator's world and transports, seeded for repeatable runs.
     let world = Arc::new(World::standard());
-    let parties = crate::sim::bootstrap(&Exchange::new(&format!("http://{addr}")), &admin, &world).await?;
+    let parties = crate::simulate::bootstrap(&ExchangeClient::new(&format!("http://{addr}")), &admin, &world).await?;
     let traffic = Traffic::new(world, BENCH_SEED, BENCH_IRREGULAR_SHARE);
     let workers = options.concurrency.min(options.transports);
     let mut per_worker: Vec<Vec<Prepared>> = (0..workers).map(|_| Vec::new()).collect();

@@ -1,11 +1,14 @@
-//! A small HTTP client for the exchange.
+//! A small HTTP client for a tirhub server: the exchange's messages and the
+//! admin routes, each answer kept as status and raw body.
 
 use serde_json::Value;
 
 use crate::AnyError;
 
+/// Talks to one server at `base` (`http://HOST:PORT`); cheap to clone, the
+/// clones share the connection pool.
 #[derive(Clone)]
-pub struct Exchange {
+pub struct ExchangeClient {
     http: reqwest::Client,
     base: String,
 }
@@ -13,9 +16,9 @@ pub struct Exchange {
 /// A response: status and the raw body text (compared byte for byte on replay).
 pub type Answer = (u16, String);
 
-impl Exchange {
-    pub fn new(base: &str) -> Exchange {
-        Exchange { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+impl ExchangeClient {
+    pub fn new(base: &str) -> ExchangeClient {
+        ExchangeClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
     }
 
     pub fn base(&self) -> &str {

@@ -1,0 +1,520 @@
+//! What transports look like: a seeded stream of them on a world, each with
+//! its itinerary, offices, seals, goods (HS 2022 codes, masses, values), the
+//! reservations customs record and, for a configurable share, the ground
+//! truth of an irregularity.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tir_model::party::OfficeRole;
+use tir_model::{Country, HsCode, OfficeCode, TirId};
+
+use super::goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
+use super::rng::{Cumulative, Rng, mix};
+use super::world::{Profile, World, digits, trader};
+
+const RESERVATIONS: [&str; 8] = [
+    "seal damaged on arrival",
+    "one package missing",
+    "tarpaulin torn, no sign of removal",
+    "gross mass differs from the declaration by more than 5%",
+    "goods do not match the description",
+    "load shifted, packages damaged",
+    "excess packages found",
+    "vehicle arrived outside the prescribed time limit",
+];
+
+const USD_PER_EUR: f64 = 1.08;
+
+/// The ground truth of an irregular transport, for a risk engine to learn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Irregularity {
+    /// Every goods line declared at `factor` (0.05 to 0.25) of a normal value per kg.
+    Undervaluation { factor: f64 },
+    /// The first goods line is described as `actual` goods but coded `declared`
+    /// (another chapter), its value per kg that of the declared chapter.
+    MisdeclaredHs { actual: HsCode, declared: HsCode },
+    /// An itinerary no corridor runs: `extra_countries` more than the shortest path.
+    RoutePattern { extra_countries: usize },
+}
+
+impl Irregularity {
+    pub const KINDS: [&'static str; 3] = ["undervaluation", "misdeclared_hs", "route_pattern"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Irregularity::Undervaluation { .. } => Self::KINDS[0],
+            Irregularity::MisdeclaredHs { .. } => Self::KINDS[1],
+            Irregularity::RoutePattern { .. } => Self::KINDS[2],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    Undervaluation,
+    MisdeclaredHs,
+    RoutePattern,
+}
+
+/// Relative frequency of each kind among irregular transports.
+const IRREGULARITY_MIX: [(Planned, f64); 3] =
+    [(Planned::Undervaluation, 0.40), (Planned::MisdeclaredHs, 0.35), (Planned::RoutePattern, 0.25)];
+
+/// One country of the itinerary: the office acting there and the
+/// reservations its customs record at termination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leg {
+    pub country: Country,
+    pub office: OfficeCode,
+    pub reservations: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transport {
+    pub index: u64,
+    /// The guarantee reference.
+    pub reference: String,
+    pub holder: TirId,
+    pub profile: Profile,
+    /// Index into `World::chains`.
+    pub chain: usize,
+    pub legs: Vec<Leg>,
+    pub seals: Vec<String>,
+    /// As the contract's "Declaration" section.
+    pub declaration: Value,
+    pub irregularity: Option<Irregularity>,
+}
+
+impl Transport {
+    pub fn itinerary(&self) -> Vec<Country> {
+        self.legs.iter().map(|l| l.country).collect()
+    }
+}
+
+/// A reproducible stream of transports: transport `i` depends only on the
+/// world, the seed, the tag and `i`.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    world: Arc<World>,
+    seed: u64,
+    prefix: String,
+    holders: Cumulative,
+    irregular: Vec<f64>,
+}
+
+/// `n` in base 36, zero-padded to `width`.
+fn base36(mut n: u64, width: usize) -> String {
+    let mut out = Vec::new();
+    while n > 0 || out.len() < width {
+        out.push(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII digits")
+}
+
+impl Traffic {
+    /// `irregular_share` (0 to 1) is the expected share of irregular
+    /// transports; fraudsters carry most of it.
+    pub fn new(world: Arc<World>, seed: u64, irregular_share: f64) -> Traffic {
+        let activity: Vec<f64> = world.holders.iter().map(|h| h.activity).collect();
+        let propensity: Vec<f64> = world.holders.iter().map(|h| h.profile.irregular_weight()).collect();
+        let irregular = irregular_chances(&activity, &propensity, irregular_share);
+        Traffic {
+            holders: Cumulative::new(activity),
+            prefix: format!("SM{}", base36(mix(seed, 0x0052_4546) % 36u64.pow(6), 6)),
+            world,
+            seed,
+            irregular,
+        }
+    }
+
+    /// Adds `tag` (A-Z, 0-9, fixed length across runs) to every reference,
+    /// so that one seed can be played twice against the same server.
+    pub fn with_tag(mut self, tag: &str) -> Traffic {
+        self.prefix.push_str(tag);
+        self
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The chance that a transport of holder `holder` (index) is irregular.
+    pub fn irregular_chance(&self, holder: usize) -> f64 {
+        self.irregular[holder]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Transport> + '_ {
+        (0..).map(|i| self.transport(i))
+    }
+
+    pub fn transport(&self, index: u64) -> Transport {
+        let world = &*self.world;
+        let mut rng = Rng::keyed(self.seed, index);
+        let h = self.holders.sample(&mut rng);
+        let holder = &world.holders[h];
+        let home = holder.record.country;
+        let kind =
+            rng.chance(self.irregular[h]).then(|| IRREGULARITY_MIX[rng.weighted(&IRREGULARITY_MIX.map(|(_, w)| w))].0);
+
+        let (itinerary, extra) = match kind {
+            Some(Planned::RoutePattern) => {
+                let (path, extra) = world.detour_trip(home, &mut rng);
+                (path, Some(extra))
+            }
+            _ => (world.corridor_trip(home, &mut rng), None),
+        };
+        let roles = roles(itinerary.len(), &mut rng);
+        let chance = holder.profile.reservation_chance() + if kind.is_some() { 0.10 } else { 0.0 };
+        let legs: Vec<Leg> = itinerary
+            .iter()
+            .map(|c| {
+                let office = rng.pick(world.office_indices(*c));
+                let reservations = if rng.chance(chance) {
+                    let mut picked = vec![rng.pick(&RESERVATIONS).to_string()];
+                    let second = rng.pick(&RESERVATIONS).to_string();
+                    if rng.chance(0.3) && second != picked[0] {
+                        picked.push(second);
+                    }
+                    picked
+                } else {
+                    Vec::new()
+                };
+                Leg { country: *c, office: world.offices[*office].code.clone(), reservations }
+            })
+            .collect();
+
+        let mut seals: Vec<String> = Vec::new();
+        let seal_count = 1 + rng.weighted(&[60.0, 30.0, 10.0]);
+        while seals.len() < seal_count {
+            let seal = format!("{}{}", itinerary[0].as_str(), digits(&mut rng, 7));
+            if !seals.contains(&seal) {
+                seals.push(seal);
+            }
+        }
+
+        let mut goods =
+            GoodsDraw { catalog: &world.catalog, usd: rng.chance(0.3), value_factor: 1.0, misdeclared: None, lines: 0 };
+        let irregularity = match kind {
+            Some(Planned::Undervaluation) => {
+                goods.value_factor = rng.uniform(0.05, 0.25);
+                Some(Irregularity::Undervaluation { factor: goods.value_factor })
+            }
+            Some(Planned::MisdeclaredHs) => {
+                let (actual, declared) = *rng.pick(&MISDECLARATIONS);
+                let (actual, declared) = (world.catalog.chapter(actual), world.catalog.chapter(declared));
+                let pair = (actual.draw_code(&mut rng), declared.draw_code(&mut rng));
+                goods.misdeclared = Some((actual, declared, pair.0, pair.1));
+                Some(Irregularity::MisdeclaredHs { actual: pair.0, declared: pair.1 })
+            }
+            Some(Planned::RoutePattern) => Some(Irregularity::RoutePattern { extra_countries: extra.unwrap_or(1) }),
+            None => None,
+        };
+        let consignments = goods.consignments(&legs, &roles, &mut rng);
+
+        let offices: Vec<Value> = legs
+            .iter()
+            .zip(&roles)
+            .map(|(leg, role)| json!({"code": leg.office.as_str(), "role": role.as_str()}))
+            .collect();
+        let declaration = json!({
+            "itinerary": itinerary.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "offices": offices,
+            "vehicle": {"registration": rng.pick(&holder.fleet), "country": home.as_str()},
+            "seals": seals,
+            "consignments": consignments,
+        });
+        Transport {
+            index,
+            reference: format!("{}{}", self.prefix, base36(index, 8)),
+            holder: holder.record.tir_id.clone(),
+            profile: holder.profile,
+            chain: holder.chain,
+            legs,
+            seals,
+            declaration,
+            irregularity,
+        }
+    }
+}
+
+/// Per-holder chances of an irregular transport, proportional to each
+/// profile's propensity and capped at 1, scaled so that the activity-weighted
+/// mean is `share` (bisection on the scale).
+fn irregular_chances(activity: &[f64], propensity: &[f64], share: f64) -> Vec<f64> {
+    let share = share.clamp(0.0, 1.0);
+    let total: f64 = activity.iter().sum();
+    let at = |scale: f64| propensity.iter().map(|p| (scale * p).min(1.0)).collect::<Vec<_>>();
+    let mean = |scale: f64| at(scale).iter().zip(activity).map(|(c, a)| c * a).sum::<f64>() / total;
+    let smallest = propensity.iter().copied().fold(f64::INFINITY, f64::min);
+    let (mut lo, mut hi) = (0.0, 1.0 / smallest);
+    if share >= 1.0 {
+        return at(hi);
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mean(mid) < share { lo = mid } else { hi = mid }
+    }
+    at(0.5 * (lo + hi))
+}
+
+/// Roles along the itinerary: departure first, destination last, entry
+/// between; sometimes a second loading or unloading place (at most 4
+/// departure and destination offices together, Art. 18).
+fn roles(len: usize, rng: &mut Rng) -> Vec<OfficeRole> {
+    let mut roles = vec![OfficeRole::Entry; len];
+    roles[0] = OfficeRole::Departure;
+    roles[len - 1] = OfficeRole::Destination;
+    if len >= 3 && rng.chance(0.08) {
+        roles[1] = OfficeRole::Departure;
+    }
+    if len >= 3 && rng.chance(0.08) && roles[len - 2] == OfficeRole::Entry {
+        roles[len - 2] = OfficeRole::Destination;
+    }
+    roles
+}
+
+struct GoodsDraw<'c> {
+    catalog: &'c Catalog,
+    usd: bool,
+    value_factor: f64,
+    /// (actual chapter, declared chapter, actual code, declared code) for the first line.
+    misdeclared: Option<(&'c ChapterCodes, &'c ChapterCodes, HsCode, HsCode)>,
+    lines: usize,
+}
+
+impl<'c> GoodsDraw<'c> {
+    /// Consignments from each loading country to each unloading country.
+    fn consignments(&mut self, legs: &[Leg], roles: &[OfficeRole], rng: &mut Rng) -> Vec<Value> {
+        let at = |role| legs.iter().zip(roles).filter(|(_, r)| **r == role).map(|(l, _)| l.country).collect::<Vec<_>>();
+        let (loading, unloading) = (at(OfficeRole::Departure), at(OfficeRole::Destination));
+        let count = (1 + rng.weighted(&[75.0, 20.0, 5.0])).max(loading.len()).max(unloading.len());
+        let lines: Vec<usize> = (0..count).map(|_| 1 + rng.weighted(&[50.0, 22.0, 12.0, 8.0, 5.0, 3.0])).collect();
+        let total: usize = lines.iter().sum();
+        (0..count)
+            .map(|k| {
+                let (from, to) = (loading[k % loading.len()], unloading[k % unloading.len()]);
+                let mut chapter = self.catalog.draw_chapter(rng);
+                if let (0, Some((_, declared, ..))) = (self.lines, self.misdeclared) {
+                    // The rest of the load looks like what the false code says.
+                    chapter = declared;
+                }
+                let sector = chapter.profile.sector;
+                let mut goods = Vec::new();
+                for line in 0..lines[k] {
+                    if line > 0 && !rng.chance(0.6) {
+                        chapter = self.catalog.draw_chapter(rng);
+                    }
+                    goods.push(self.line(chapter, total, rng));
+                }
+                json!({
+                    "consignor": {"name": trader(rng, sector, from), "country": from.as_str()},
+                    "consignee": {"name": trader(rng, sector, to), "country": to.as_str()},
+                    "goods": goods,
+                })
+            })
+            .collect()
+    }
+
+    fn line(&mut self, chapter: &'c ChapterCodes, lines_in_truck: usize, rng: &mut Rng) -> Value {
+        let first = self.lines == 0;
+        self.lines += 1;
+        let (mass_chapter, value_chapter, described, coded) = match self.misdeclared {
+            Some((actual, declared, a, d)) if first => (actual, declared, a, d),
+            _ => {
+                let code = chapter.draw_code(rng);
+                (chapter, chapter, code, code)
+            }
+        };
+        let p = mass_chapter.profile;
+        let mass = rng.lognormal(p.mass_median_kg / lines_in_truck as f64, p.mass_sigma).clamp(1.0, 25_000.0);
+        let mass = (mass * 10.0).round() / 10.0;
+        let eur = mass * rng.lognormal(value_chapter.profile.value_per_kg_eur, VALUE_SIGMA) * self.value_factor;
+        let (amount, currency) = if self.usd { (eur * USD_PER_EUR, "USD") } else { (eur, "EUR") };
+        let amount = ((amount * 100.0).round() / 100.0).max(1.0);
+        let packages = (mass / p.kg_per_package * rng.uniform(0.8, 1.25)).round().max(1.0) as i64;
+        json!({
+            "hs_code": coded.as_str(),
+            "description": described.description(),
+            "packages": packages,
+            "gross_mass_kg": mass,
+            "value": {"amount": amount, "currency": currency},
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use tir_model::GuaranteeRef;
+    use tir_model::declaration::Declaration;
+    use tir_model::message::MessageId;
+    use tir_model::wire::Obj;
+
+    use super::*;
+    use crate::model::script::{Parties, messages};
+
+    fn traffic(seed: u64, share: f64) -> Traffic {
+        Traffic::new(Arc::new(World::standard()), seed, share)
+    }
+
+    fn parse(declaration: &Value) -> Declaration {
+        let obj = Obj::new(declaration, "/declaration").unwrap();
+        Declaration::parse(obj).unwrap_or_else(|e| panic!("{e:?}\n{declaration:#}"))
+    }
+
+    fn chapter_of(code: &Value) -> u8 {
+        HsCode::parse(code.as_str().unwrap()).unwrap().chapter()
+    }
+
+    #[test]
+    fn the_same_seed_gives_identical_transports() {
+        let (a, b) = (traffic(7, 0.05), traffic(7, 0.05));
+        let first: Vec<Transport> = a.iter().take(300).collect();
+        assert_eq!(first, b.iter().take(300).collect::<Vec<_>>());
+        // Transport i does not depend on the ones drawn before it.
+        assert_eq!(b.transport(250), first[250]);
+        let other: Vec<Transport> = traffic(8, 0.05).iter().take(300).collect();
+        assert_ne!(
+            first.iter().map(|t| &t.declaration).collect::<Vec<_>>(),
+            other.iter().map(|t| &t.declaration).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn references_and_message_ids_are_valid_and_unique() {
+        let tagged = traffic(u64::MAX, 0.05).with_tag("ZZZZZZZZ");
+        let mut seen = BTreeSet::new();
+        for t in tagged.iter().take(500).chain(traffic(7, 0.05).iter().take(500)) {
+            GuaranteeRef::parse(&t.reference).unwrap();
+            assert!(seen.insert(t.reference.clone()), "{} twice", t.reference);
+            for (_, m) in messages(&t, &Parties::symbolic(tagged.world())) {
+                MessageId::parse(m["message_id"].as_str().unwrap()).unwrap();
+            }
+        }
+        assert_eq!(tagged.transport(u64::from(u32::MAX)).reference.len(), 2 + 6 + 8 + 8);
+    }
+
+    #[test]
+    fn every_generated_declaration_is_accepted_by_the_model() {
+        let traffic = traffic(11, 0.2);
+        for t in traffic.iter().take(2000) {
+            let d = parse(&t.declaration);
+            assert_eq!(d.itinerary, t.itinerary());
+            assert_eq!(d.departure_offices().next(), Some(&t.legs[0].office));
+            assert!(d.seals_match(&t.seals));
+            assert_eq!(d.vehicle.as_ref().unwrap().country, t.holder.country());
+        }
+    }
+
+    #[test]
+    fn ten_thousand_transports_have_the_configured_mix() {
+        let share = 0.05;
+        let traffic = traffic(2024, share);
+        let n = 10_000;
+        let mut irregular = BTreeMap::new();
+        let mut chapters: BTreeMap<u8, usize> = BTreeMap::new();
+        let mut lines = 0;
+        let mut lengths = BTreeMap::new();
+        let mut with_reservations: BTreeMap<Profile, (usize, usize)> = BTreeMap::new();
+        for t in traffic.iter().take(n) {
+            let len = t.legs.len();
+            assert!((2..=6).contains(&len), "{len}");
+            *lengths.entry(len).or_insert(0) += 1;
+            if let Some(i) = &t.irregularity {
+                *irregular.entry(i.kind()).or_insert(0) += 1;
+            } else {
+                assert!(traffic.world().on_a_corridor(&t.itinerary()), "{:?}", t.itinerary());
+            }
+            let counts = with_reservations.entry(t.profile).or_insert((0, 0));
+            counts.0 += 1;
+            counts.1 += usize::from(t.legs.iter().any(|l| !l.reservations.is_empty()));
+            for c in t.declaration["consignments"].as_array().unwrap() {
+                for g in c["goods"].as_array().unwrap() {
+                    *chapters.entry(chapter_of(&g["hs_code"])).or_insert(0) += 1;
+                    lines += 1;
+                }
+            }
+        }
+        let irregular_share = irregular.values().sum::<usize>() as f64 / n as f64;
+        assert!((irregular_share - share).abs() <= 0.015, "irregular share {irregular_share}");
+        assert_eq!(irregular.len(), 3, "{irregular:?}");
+        assert_eq!(lengths.len(), 5, "{lengths:?}");
+        let mut shares: Vec<usize> = chapters.values().copied().collect();
+        shares.sort_unstable_by(|a, b| b.cmp(a));
+        let top5 = shares.iter().take(5).sum::<usize>() as f64 / lines as f64;
+        assert!(top5 > 0.40, "top 5 chapters {top5}");
+        let rate = |p: Profile| with_reservations[&p].1 as f64 / with_reservations[&p].0 as f64;
+        assert!(rate(Profile::Careless) > 3.0 * rate(Profile::Reliable));
+    }
+
+    #[test]
+    fn fraudsters_carry_most_irregular_transports() {
+        let traffic = traffic(5, 0.05);
+        let mut by_profile: BTreeMap<Profile, (usize, usize)> = BTreeMap::new();
+        for t in traffic.iter().take(5000) {
+            let counts = by_profile.entry(t.profile).or_insert((0, 0));
+            counts.0 += 1;
+            counts.1 += usize::from(t.irregularity.is_some());
+        }
+        let rate = |p: Profile| by_profile[&p].1 as f64 / by_profile[&p].0 as f64;
+        assert!(rate(Profile::Fraudster) > 0.2, "{by_profile:?}");
+        assert!(rate(Profile::Reliable) < 0.05, "{by_profile:?}");
+    }
+
+    #[test]
+    fn irregularities_show_in_the_declarations() {
+        let traffic = traffic(9, 0.5);
+        let catalog = &traffic.world().catalog;
+        let mut seen = BTreeSet::new();
+        for t in traffic.iter().take(600) {
+            let Some(irregularity) = &t.irregularity else { continue };
+            seen.insert(irregularity.kind());
+            let consignments = t.declaration["consignments"].as_array().unwrap();
+            let first = &consignments[0]["goods"][0];
+            match irregularity {
+                Irregularity::Undervaluation { factor } => {
+                    assert!((0.05..0.25).contains(factor));
+                    for g in consignments.iter().flat_map(|c| c["goods"].as_array().unwrap()) {
+                        let norm = catalog.chapter(chapter_of(&g["hs_code"])).profile.value_per_kg_eur;
+                        let eur = g["value"]["amount"].as_f64().unwrap()
+                            / if g["value"]["currency"] == "USD" { USD_PER_EUR } else { 1.0 };
+                        let per_kg = eur / g["gross_mass_kg"].as_f64().unwrap();
+                        // Well below the norm, allowing for the value spread and the 1.00 floor.
+                        assert!(per_kg < norm * 0.8 || eur <= 1.0, "{per_kg} vs {norm}");
+                    }
+                }
+                Irregularity::MisdeclaredHs { actual, declared } => {
+                    assert_ne!(actual.chapter(), declared.chapter());
+                    assert_eq!(first["hs_code"], declared.as_str());
+                    assert_eq!(first["description"], actual.description());
+                }
+                Irregularity::RoutePattern { extra_countries } => {
+                    assert!(*extra_countries >= 1);
+                    assert!(!traffic.world().on_a_corridor(&t.itinerary()));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn irregular_share_zero_and_one_are_exact() {
+        assert!(traffic(1, 0.0).iter().take(2000).all(|t| t.irregularity.is_none()));
+        assert!(traffic(1, 1.0).iter().take(500).all(|t| t.irregularity.is_some()));
+    }
+
+    #[test]
+    fn base36_pads_and_counts() {
+        assert_eq!(base36(0, 3), "000");
+        assert_eq!(base36(35, 1), "Z");
+        assert_eq!(base36(36, 1), "10");
+    }
+}
