@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tir_model::exchange::{self, Notification, Outcome, Registry};
+use tir_model::exchange::{self, Outcome, Registry};
 use tir_model::guarantee::{DeclarationState, Guarantee, GuaranteeState, Operation, OperationState};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Recipient};
-use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId};
+use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId, view};
 
 const REF: &str = "XH12345678";
 const HOLDER: &str = "TUR/012/345";
@@ -237,11 +237,11 @@ impl Run {
         Ok(outcome)
     }
 
-    /// Sends a message that must succeed; returns its notifications.
-    fn ok(&mut self, sender: &Party, body: Value) -> Vec<Notification> {
+    /// Sends a message that must succeed; returns what it adds to the feeds.
+    fn ok(&mut self, sender: &Party, body: Value) -> Vec<FeedItem> {
         let kind = body["type"].clone();
         match self.send(sender, body) {
-            Ok(outcome) => outcome.notifications,
+            Ok(outcome) => feed_items(&outcome),
             Err(e) => panic!("{kind} from {} rejected: {e}", sender.id()),
         }
     }
@@ -318,8 +318,33 @@ fn run_to(steps: usize) -> Run {
     run
 }
 
-/// "recipient kind event" for each notification, in order.
-fn feed(notifications: &[Notification]) -> Vec<String> {
+/// A notification as one of its recipients' feeds serves it.
+struct FeedItem {
+    recipient: Recipient,
+    kind: &'static str,
+    payload: String,
+}
+
+impl FeedItem {
+    fn payload_json(&self) -> Value {
+        serde_json::from_str(&self.payload).expect("payloads are JSON")
+    }
+}
+
+/// The outcome's notifications, rendered once each and fanned out to their recipients, in order.
+fn feed_items(outcome: &Outcome) -> Vec<FeedItem> {
+    let mut items = Vec::new();
+    for n in &outcome.notifications {
+        let payload = view::notification_view(n, &outcome.guarantee);
+        for recipient in &n.recipients {
+            items.push(FeedItem { recipient: recipient.clone(), kind: n.kind(), payload: payload.clone() });
+        }
+    }
+    items
+}
+
+/// "recipient kind event" for each feed item, in order.
+fn feed(notifications: &[FeedItem]) -> Vec<String> {
     notifications
         .iter()
         .map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload_json()["event"].as_str().unwrap_or("?")))
@@ -1178,7 +1203,7 @@ fn finished(ops: &[Operation]) -> bool {
 fn check_step(
     before: Option<&Guarantee>,
     after: &Guarantee,
-    notifications: &[Notification],
+    notifications: &[FeedItem],
     events: &[tir_model::guarantee::Event],
 ) -> Result<(), TestCaseError> {
     use OperationState::*;
@@ -1230,13 +1255,19 @@ fn check_step(
         prop_assert!(["E7", "I15", "E9", "E11", "E13"].contains(&n.kind), "kind {}", n.kind);
         prop_assert!(n.payload_json()["event"].is_string());
         match &n.recipient {
-            Recipient::Chain(id) => prop_assert_eq!(id.as_str(), "chain-1"),
+            Recipient::Chain(id) => {
+                prop_assert_eq!(id.as_str(), "chain-1");
+                prop_assert_eq!(n.kind, "E7", "only E7 goes to the chain");
+            }
             // E13 goes to the departure customs of the advance data it withdraws.
-            Recipient::Customs(c) => prop_assert!(
-                after.on_itinerary(*c) || before.is_some_and(|g| g.on_itinerary(*c)),
-                "{} is off the itinerary",
-                c
-            ),
+            Recipient::Customs(c) => {
+                prop_assert!(n.kind != "E7", "E7 goes to the chain only");
+                prop_assert!(
+                    after.on_itinerary(*c) || before.is_some_and(|g| g.on_itinerary(*c)),
+                    "{} is off the itinerary",
+                    c
+                );
+            }
             Recipient::Holder(id) => {
                 prop_assert!(false, "unexpected holder notification to {}", id)
             }
@@ -1265,7 +1296,7 @@ proptest! {
             let request = Request::parse(body).unwrap();
             match exchange::apply(&world, sender, &request, current.as_ref(), now) {
                 Ok(outcome) => {
-                    check_step(current.as_ref(), &outcome.guarantee, &outcome.notifications, &outcome.events)?;
+                    check_step(current.as_ref(), &outcome.guarantee, &feed_items(&outcome), &outcome.events)?;
                     current = Some(outcome.guarantee);
                 }
                 Err(e) => prop_assert!(i >= prefix, "happy-path step {} rejected: {}", i, e),
