@@ -46,7 +46,7 @@ impl Step<'_> {
         } else {
             NotificationEvent::AdvanceData { holder }
         };
-        self.record(None, format!("{} for {}", event.name(), itinerary_text(&declaration.itinerary)));
+        self.add_event(None, format!("{} for {}", event.name(), itinerary_text(&declaration.itinerary)));
         self.notify(vec![Recipient::Customs(declaration.country_of_departure())], event);
         Ok(())
     }
@@ -57,7 +57,7 @@ impl Step<'_> {
         let Some(advance) = self.guarantee.advance.take() else {
             return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
         };
-        self.record(None, format!("advance data withdrawn: {reason}"));
+        self.add_event(None, format!("advance data withdrawn: {reason}"));
         self.notify(
             vec![Recipient::Customs(advance.country_of_departure())],
             NotificationEvent::AdvanceCancellation { reason: reason.to_owned() },
@@ -102,7 +102,10 @@ impl Step<'_> {
         check_departure_office(office, &declaration)?;
         self.guarantee.operations = declaration.itinerary.iter().map(|c| Operation::pending(*c)).collect();
         self.guarantee.advance = None;
-        self.record(Some(&office.code), format!("declaration recorded for {}", itinerary_text(&declaration.itinerary)));
+        self.add_event(
+            Some(&office.code),
+            format!("declaration recorded for {}", itinerary_text(&declaration.itinerary)),
+        );
         let later = declaration.itinerary.iter().skip(1).copied();
         self.notify_customs(later, CustomsEvent::DeclarationRecorded { office: office.code.clone() });
         self.guarantee.declaration = Some(declaration);

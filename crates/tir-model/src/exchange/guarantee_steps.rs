@@ -34,7 +34,7 @@ pub(super) fn register_guarantee(
         operations: Vec::new(),
     };
     let mut step = Step::new(guarantee, sender, request, now);
-    step.record(None, format!("guarantee registered for holder {holder}"));
+    step.add_event(None, format!("guarantee registered for holder {holder}"));
     Ok(step.finish())
 }
 
@@ -47,7 +47,7 @@ impl Step<'_> {
         }
         self.guarantee.state = GuaranteeState::Cancelled;
         self.guarantee.cancellation_reason = Some(reason.to_owned());
-        self.record(None, format!("guarantee cancelled: {reason}"));
+        self.add_event(None, format!("guarantee cancelled: {reason}"));
         let itinerary = self.guarantee.itinerary().to_vec();
         self.notify_customs(itinerary, CustomsEvent::GuaranteeCancelled { reason: reason.to_owned() });
         Ok(())
@@ -71,7 +71,7 @@ impl Step<'_> {
         }
         self.guarantee.state = GuaranteeState::Accepted;
         self.guarantee.accepted_by = Some(office.code.clone());
-        self.record(Some(&office.code), "guarantee accepted".to_owned());
+        self.add_event(Some(&office.code), "guarantee accepted".to_owned());
         self.notify_chain(ChainEvent::GuaranteeAccepted { office: office.code.clone() });
         Ok(())
     }
@@ -80,7 +80,7 @@ impl Step<'_> {
     pub(super) fn release_if_finished(&mut self) {
         if self.guarantee.state == GuaranteeState::Accepted && self.guarantee.transport_finished() {
             self.guarantee.state = GuaranteeState::Released;
-            self.record(None, "guarantee released".to_owned());
+            self.add_event(None, "guarantee released".to_owned());
             self.notify_chain(ChainEvent::GuaranteeReleased);
         }
     }

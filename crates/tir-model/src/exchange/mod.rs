@@ -117,7 +117,8 @@ impl<'a> Step<'a> {
         Outcome { guarantee: self.guarantee, notifications: self.notifications, events: self.events }
     }
 
-    fn record(&mut self, office: Option<&OfficeCode>, summary: String) {
+    /// Adds `summary` to the transport's timeline (`Outcome::events`).
+    fn add_event(&mut self, office: Option<&OfficeCode>, summary: String) {
         self.events.push(Event {
             at: self.now,
             message_type: self.request.kind.as_str().to_owned(),

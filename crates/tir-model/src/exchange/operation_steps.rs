@@ -83,7 +83,7 @@ impl Step<'_> {
         op.state = OperationState::Started;
         op.office = Some(office.code.clone());
         op.started_at = Some(self.now);
-        self.record(Some(&office.code), format!("TIR operation started in {}", office.country));
+        self.add_event(Some(&office.code), format!("TIR operation started in {}", office.country));
         self.notify_chain(ChainEvent::OperationStarted { country: office.country, office: office.code.clone() });
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Step<'_> {
             0 => format!("TIR operation terminated in {} without reservations", office.country),
             n => format!("TIR operation terminated in {} with {n} reservation(s)", office.country),
         };
-        self.record(Some(&office.code), summary);
+        self.add_event(Some(&office.code), summary);
         if let Some(next) = self.guarantee.operations.get(index + 1).map(|op| op.country) {
             self.notify_customs(
                 [next],
@@ -141,7 +141,7 @@ impl Step<'_> {
         op.state = OperationState::Discharged;
         op.office = Some(office.code.clone());
         op.discharged_at = Some(self.now);
-        self.record(Some(&office.code), format!("TIR operation discharged in {}", office.country));
+        self.add_event(Some(&office.code), format!("TIR operation discharged in {}", office.country));
         self.notify_chain(ChainEvent::OperationDischarged { country: office.country, office: office.code.clone() });
         self.release_if_finished();
         Ok(())
@@ -158,7 +158,10 @@ impl Step<'_> {
         op.state = OperationState::Refused;
         op.office = Some(office.code.clone());
         op.refusal_reason = Some(reason.to_owned());
-        self.record(Some(&office.code), format!("start of the TIR operation refused in {}: {reason}", office.country));
+        self.add_event(
+            Some(&office.code),
+            format!("start of the TIR operation refused in {}: {reason}", office.country),
+        );
         self.notify_chain(ChainEvent::OperationRefused {
             country: office.country,
             office: office.code.clone(),
