@@ -1,6 +1,6 @@
 //! The model's hot paths, as the store's writer and the HTTP layer run them
 //! for every message: parsing a declaration, the canonical body text, one
-//! state-machine step and the response view.
+//! state-machine step, the response view and a notification's payload.
 //!
 //! Run with `cargo bench -p tir-model --bench hot_paths`.
 
@@ -270,6 +270,16 @@ fn exchange_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("view");
     group.bench_function(BenchmarkId::new("response", "5_countries"), |b| {
         b.iter(|| view::response_view(black_box(&discharge), black_box(&released)))
+    });
+    // The heaviest notification: I15 carries the declaration, rendered once for every later country.
+    let steps = to_recorded();
+    let (recorder, record) = steps.last().expect("to_recorded ends with I7");
+    let accepted = drive(&world, &steps[..steps.len() - 1]);
+    let recording = apply(&world, recorder, &request(record), Some(&accepted));
+    let declared = &recording.notifications[0];
+    assert_eq!(declared.kind(), "I15", "I7 notifies later countries first");
+    group.bench_function(BenchmarkId::new("notification", "i15_declaration_recorded"), |b| {
+        b.iter(|| view::notification_view(black_box(declared), black_box(&recording.guarantee)))
     });
     group.finish();
 }

@@ -1,6 +1,7 @@
-//! The eTIR domain: identifiers parsed from input, the declaration, the
-//! guarantee and per-country operation state machines, and the contract's
-//! error codes. Pure: no I/O, no async, no storage.
+//! The eTIR domain: identifiers and request messages parsed from input, the
+//! declaration, the guarantee and per-country operation state machines with
+//! the notifications they send, the contract's error codes and JSON views,
+//! and the reference data. Pure: no I/O, no async, no storage.
 
 pub mod declaration;
 pub mod error;

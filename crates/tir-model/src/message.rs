@@ -215,9 +215,9 @@ pub fn parse_request(body: &[u8]) -> Result<Request, EtirError> {
     Request::parse(&value)
 }
 
-/// Fails unless `kind` may send `message`.
-pub fn check_sender(kind: MessageType, sender: PartyKind) -> Result<(), EtirError> {
-    if kind.sender() != sender {
+/// Fails with 360 unless parties of kind `sender` send messages of `message_type`.
+pub fn check_sender(message_type: MessageType, sender: PartyKind) -> Result<(), EtirError> {
+    if message_type.sender() != sender {
         return fail(ErrorCode::PartyNotAuthorized, "/type");
     }
     Ok(())

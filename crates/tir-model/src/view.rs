@@ -150,3 +150,75 @@ pub fn office_view(o: &Office) -> Value {
         "unlocode": o.unlocode,
     })
 }
+
+// Notifications (E7, I15, E9, E11, E13): the JSON binding of the state
+// machine's typed events. A sibling renderer can serve another binding.
+
+use crate::exchange::Notification;
+
+/// A notification's payload: the common fields, the declaration when the
+/// event carries one, then the event's own fields (in name order, as the feeds
+/// have always served them).
+#[derive(Serialize)]
+struct NotificationView<'a> {
+    event: &'a str,
+    message_type: &'a str,
+    guarantee_state: &'a str,
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    declaration: Option<&'a Declaration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    office: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reservations: Option<&'a [String]>,
+}
+
+/// The payload of `notification`, the same for all its recipients; `g` is the
+/// guarantee of the outcome that holds it (it has the declaration to carry).
+pub fn notification_view(notification: &Notification, g: &Guarantee) -> String {
+    use crate::exchange::{ChainEvent as Chain, CustomsEvent as Customs, NotificationEvent as Event};
+    let event = &notification.event;
+    let mut view = NotificationView {
+        event: event.name(),
+        message_type: notification.message_type.as_str(),
+        guarantee_state: notification.guarantee_state.as_str(),
+        at: notification.at.to_rfc3339(),
+        declaration: event.declaration(g),
+        country: None,
+        holder: None,
+        office: None,
+        reason: None,
+        reservations: None,
+    };
+    match event {
+        Event::Chain(Chain::GuaranteeAccepted { office } | Chain::DeclarationRecorded { office })
+        | Event::Customs(Customs::DeclarationRecorded { office }) => view.office = Some(office.as_str()),
+        Event::Chain(Chain::OperationStarted { country, office } | Chain::OperationDischarged { country, office }) => {
+            view.country = Some(country.as_str());
+            view.office = Some(office.as_str());
+        }
+        Event::Chain(Chain::OperationTerminated { country, office, reservations })
+        | Event::Customs(Customs::PreviousOperationTerminated { country, office, reservations }) => {
+            view.country = Some(country.as_str());
+            view.office = Some(office.as_str());
+            view.reservations = Some(reservations);
+        }
+        Event::Chain(Chain::OperationRefused { country, office, reason }) => {
+            view.country = Some(country.as_str());
+            view.office = Some(office.as_str());
+            view.reason = Some(reason);
+        }
+        Event::Chain(Chain::GuaranteeReleased) => {}
+        Event::Customs(Customs::GuaranteeCancelled { reason }) | Event::AdvanceCancellation { reason } => {
+            view.reason = Some(reason);
+        }
+        Event::AdvanceData { holder } | Event::AdvanceAmendment { holder } => view.holder = Some(holder.as_str()),
+    }
+    to_text(&view)
+}

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tir_model::exchange::{self, Notification, Outcome, Registry};
+use tir_model::exchange::{self, Outcome, Registry};
 use tir_model::guarantee::{DeclarationState, Guarantee, GuaranteeState, Operation, OperationState};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Recipient};
-use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId};
+use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId, view};
 
 const REF: &str = "XH12345678";
 const HOLDER: &str = "TUR/012/345";
@@ -237,11 +237,11 @@ impl Run {
         Ok(outcome)
     }
 
-    /// Sends a message that must succeed; returns its notifications.
-    fn ok(&mut self, sender: &Party, body: Value) -> Vec<Notification> {
+    /// Sends a message that must succeed; returns what it adds to the feeds.
+    fn ok(&mut self, sender: &Party, body: Value) -> Vec<FeedItem> {
         let kind = body["type"].clone();
         match self.send(sender, body) {
-            Ok(outcome) => outcome.notifications,
+            Ok(outcome) => feed_items(&outcome),
             Err(e) => panic!("{kind} from {} rejected: {e}", sender.id()),
         }
     }
@@ -318,8 +318,33 @@ fn run_to(steps: usize) -> Run {
     run
 }
 
-/// "recipient kind event" for each notification, in order.
-fn feed(notifications: &[Notification]) -> Vec<String> {
+/// A notification as one of its recipients' feeds serves it.
+struct FeedItem {
+    recipient: Recipient,
+    kind: &'static str,
+    payload: String,
+}
+
+impl FeedItem {
+    fn payload_json(&self) -> Value {
+        serde_json::from_str(&self.payload).expect("payloads are JSON")
+    }
+}
+
+/// The outcome's notifications, rendered once each and fanned out to their recipients, in order.
+fn feed_items(outcome: &Outcome) -> Vec<FeedItem> {
+    let mut items = Vec::new();
+    for n in &outcome.notifications {
+        let payload = view::notification_view(n, &outcome.guarantee);
+        for recipient in &n.recipients {
+            items.push(FeedItem { recipient: recipient.clone(), kind: n.kind(), payload: payload.clone() });
+        }
+    }
+    items
+}
+
+/// "recipient kind event" for each feed item, in order.
+fn feed(notifications: &[FeedItem]) -> Vec<String> {
     notifications
         .iter()
         .map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload_json()["event"].as_str().unwrap_or("?")))
@@ -959,6 +984,103 @@ fn declaration_given_in_i7_replaces_the_advance_data() {
     assert_eq!(run.g().declaration.as_ref().unwrap().seals, ["TR-777"]);
 }
 
+// ---------------------------------------------------------------- payloads
+
+/// "recipient kind payload" for each notification a message sends, the payload
+/// as the feeds serve it.
+fn sent(run: &mut Run, sender: &Party, body: Value) -> Vec<String> {
+    run.ok(sender, body).iter().map(|n| format!("{} {} {}", n.recipient.key(), n.kind, n.payload)).collect()
+}
+
+/// The sample declaration's JSON as the feeds carry it, with its one seal.
+fn declaration_json(seal: &str) -> String {
+    format!(
+        r#"{{"itinerary":["TR","GE","AZ"],"offices":[{{"code":"TR000100","role":"departure"}},{{"code":"GE000100","role":"entry"}},{{"code":"AZ000200","role":"destination"}}],"vehicle":{{"registration":"34ABC123","country":"TR"}},"seals":["{seal}"],"consignments":[{{"consignor":{{"name":"Anatolia Export","country":"TR"}},"consignee":{{"name":"Baku Import","country":"AZ"}},"goods":[{{"hs_code":"870323","description":"Passenger cars","packages":4,"gross_mass_kg":6200.0,"value":{{"amount":88000.0,"currency":"EUR"}}}}]}}]}}"#
+    )
+}
+
+// Pinned from the payloads the state machine rendered itself before notifications
+// became typed events: the feeds must serve the same bytes.
+#[test]
+fn every_kind_of_notification_renders_to_the_pinned_json() {
+    let (sample, amended) = (declaration_json(SEAL), declaration_json("TR-900001"));
+    let mut run = Run::new();
+    assert!(sent(&mut run, &chain(), e1()).is_empty());
+    assert_eq!(
+        sent(&mut run, &holder(), e9(declaration())),
+        [format!(
+            r#"customs:TR E9 {{"event":"advance_data","message_type":"E9","guarantee_state":"registered","at":"2026-11-28T08:02:00.000Z","declaration":{sample},"holder":"TUR/012/345"}}"#
+        )]
+    );
+    assert_eq!(
+        sent(&mut run, &holder(), e11(declaration_sealed(&["TR-900001"]))),
+        [format!(
+            r#"customs:TR E11 {{"event":"advance_data_amended","message_type":"E11","guarantee_state":"registered","at":"2026-11-28T08:03:00.000Z","declaration":{amended},"holder":"TUR/012/345"}}"#
+        )]
+    );
+    assert_eq!(
+        sent(&mut run, &holder(), e13()),
+        [
+            r#"customs:TR E13 {"event":"advance_data_cancelled","message_type":"E13","guarantee_state":"registered","at":"2026-11-28T08:04:00.000Z","reason":"trip postponed"}"#
+        ]
+    );
+    run.ok(&holder(), e9(declaration()));
+    assert_eq!(
+        sent(&mut run, &customs("TR"), i1(TR)),
+        [
+            r#"chain:chain-1 E7 {"event":"guarantee_accepted","message_type":"I1","guarantee_state":"accepted","at":"2026-11-28T08:06:00.000Z","office":"TR000100"}"#
+        ]
+    );
+    let recorded = |country: &str| {
+        format!(
+            r#"customs:{country} I15 {{"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","declaration":{sample},"office":"TR000100"}}"#
+        )
+    };
+    assert_eq!(
+        sent(&mut run, &customs("TR"), i7(TR)),
+        [
+            recorded("GE"),
+            recorded("AZ"),
+            r#"chain:chain-1 E7 {"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","office":"TR000100"}"#.to_owned(),
+        ]
+    );
+    assert_eq!(
+        sent(&mut run, &customs("TR"), i9(TR)),
+        [
+            r#"chain:chain-1 E7 {"event":"operation_started","message_type":"I9","guarantee_state":"accepted","at":"2026-11-28T08:08:00.000Z","country":"TR","office":"TR000100"}"#
+        ]
+    );
+    assert_eq!(
+        sent(&mut run, &customs("TR"), i11(TR, &["seal scratched"])),
+        [
+            r#"customs:GE I15 {"event":"previous_operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","country":"TR","office":"TR000100","reservations":["seal scratched"]}"#,
+            r#"chain:chain-1 E7 {"event":"operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","country":"TR","office":"TR000100","reservations":["seal scratched"]}"#,
+        ]
+    );
+    assert_eq!(
+        sent(&mut run, &customs("TR"), i13(TR)),
+        [
+            r#"chain:chain-1 E7 {"event":"operation_discharged","message_type":"I13","guarantee_state":"accepted","at":"2026-11-28T08:10:00.000Z","country":"TR","office":"TR000100"}"#
+        ]
+    );
+    // The release follows the refusal in the same message, in the guarantee's new state.
+    assert_eq!(
+        sent(&mut run, &customs("GE"), i17(GE)),
+        [
+            r#"chain:chain-1 E7 {"event":"operation_refused","message_type":"I17","guarantee_state":"accepted","at":"2026-11-28T08:11:00.000Z","country":"GE","office":"GE000100","reason":"load not as declared"}"#,
+            r#"chain:chain-1 E7 {"event":"guarantee_released","message_type":"I17","guarantee_state":"released","at":"2026-11-28T08:11:00.000Z"}"#,
+        ]
+    );
+
+    let mut run = run_to(RECORDED);
+    let cancelled = |country: &str| {
+        format!(
+            r#"customs:{country} I15 {{"event":"guarantee_cancelled","message_type":"E3","guarantee_state":"cancelled","at":"2026-11-28T08:05:00.000Z","reason":"guarantee withdrawn by the association"}}"#
+        )
+    };
+    assert_eq!(sent(&mut run, &chain(), e3()), [cancelled("TR"), cancelled("GE"), cancelled("AZ")]);
+}
+
 // ---------------------------------------------------------------- may_read
 
 #[test]
@@ -1081,7 +1203,7 @@ fn finished(ops: &[Operation]) -> bool {
 fn check_step(
     before: Option<&Guarantee>,
     after: &Guarantee,
-    notifications: &[Notification],
+    notifications: &[FeedItem],
     events: &[tir_model::guarantee::Event],
 ) -> Result<(), TestCaseError> {
     use OperationState::*;
@@ -1133,13 +1255,19 @@ fn check_step(
         prop_assert!(["E7", "I15", "E9", "E11", "E13"].contains(&n.kind), "kind {}", n.kind);
         prop_assert!(n.payload_json()["event"].is_string());
         match &n.recipient {
-            Recipient::Chain(id) => prop_assert_eq!(id.as_str(), "chain-1"),
+            Recipient::Chain(id) => {
+                prop_assert_eq!(id.as_str(), "chain-1");
+                prop_assert_eq!(n.kind, "E7", "only E7 goes to the chain");
+            }
             // E13 goes to the departure customs of the advance data it withdraws.
-            Recipient::Customs(c) => prop_assert!(
-                after.on_itinerary(*c) || before.is_some_and(|g| g.on_itinerary(*c)),
-                "{} is off the itinerary",
-                c
-            ),
+            Recipient::Customs(c) => {
+                prop_assert!(n.kind != "E7", "E7 goes to the chain only");
+                prop_assert!(
+                    after.on_itinerary(*c) || before.is_some_and(|g| g.on_itinerary(*c)),
+                    "{} is off the itinerary",
+                    c
+                );
+            }
             Recipient::Holder(id) => {
                 prop_assert!(false, "unexpected holder notification to {}", id)
             }
@@ -1168,7 +1296,7 @@ proptest! {
             let request = Request::parse(body).unwrap();
             match exchange::apply(&world, sender, &request, current.as_ref(), now) {
                 Ok(outcome) => {
-                    check_step(current.as_ref(), &outcome.guarantee, &outcome.notifications, &outcome.events)?;
+                    check_step(current.as_ref(), &outcome.guarantee, &feed_items(&outcome), &outcome.events)?;
                     current = Some(outcome.guarantee);
                 }
                 Err(e) => prop_assert!(i >= prefix, "happy-path step {} rejected: {}", i, e),

@@ -9,7 +9,7 @@ use serde_json::json;
 use tir_model::exchange::{self, Registry};
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
-use tir_model::view::{holder_view, office_view, response_view};
+use tir_model::view::{holder_view, notification_view, office_view, response_view};
 use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 
 use crate::journal::JournalEntry;
@@ -240,7 +240,10 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
                     tx.event_push(reference, event).await?;
                 }
                 for n in &outcome.notifications {
-                    tx.outbox_push(&n.recipient.key(), n.kind, reference, &n.payload, now_ms).await?;
+                    let payload = notification_view(n, &outcome.guarantee);
+                    for recipient in &n.recipients {
+                        tx.outbox_push(&recipient.key(), n.kind(), reference, &payload, now_ms).await?;
+                    }
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
                 tx.guarantee_put(outcome.guarantee, now_ms).await?;

@@ -1,0 +1,87 @@
+//! The guarantee's own life: registration (E1), cancellation (E3),
+//! acceptance (I1) and release after the last operation.
+
+use super::authorize::{check_departure_office, check_holder_record};
+use super::notify::{ChainEvent, CustomsEvent};
+use super::{Outcome, Registry, Step};
+use crate::error::{ErrorCode, EtirError, fail};
+use crate::guarantee::{Guarantee, GuaranteeState};
+use crate::ids::{Date, Timestamp, TirId};
+use crate::message::Request;
+use crate::party::{Office, Party};
+
+/// E1: a new guarantee, registered by the chain that sends it.
+pub(super) fn register_guarantee(
+    registry: &impl Registry,
+    sender: &Party,
+    request: &Request,
+    holder: &TirId,
+    valid_until: Option<Date>,
+    now: Timestamp,
+) -> Result<Outcome, EtirError> {
+    check_holder_record(registry, holder, "/holder")?;
+    let guarantee = Guarantee {
+        reference: request.guarantee_reference.clone(),
+        holder: holder.clone(),
+        chain: sender.id().to_owned(),
+        state: GuaranteeState::Registered,
+        valid_until,
+        registered_at: now,
+        accepted_by: None,
+        cancellation_reason: None,
+        advance: None,
+        declaration: None,
+        operations: Vec::new(),
+    };
+    let mut step = Step::new(guarantee, sender, request, now);
+    step.add_event(None, format!("guarantee registered for holder {holder}"));
+    Ok(step.finish())
+}
+
+impl Step<'_> {
+    pub(super) fn cancel_guarantee(&mut self, reason: &str) -> Result<(), EtirError> {
+        match self.guarantee.state {
+            GuaranteeState::Released => return fail(ErrorCode::GuaranteeNotCancellable, "/guarantee_reference"),
+            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeAlreadyCancelled, "/guarantee_reference"),
+            GuaranteeState::Registered | GuaranteeState::Accepted => {}
+        }
+        self.guarantee.state = GuaranteeState::Cancelled;
+        self.guarantee.cancellation_reason = Some(reason.to_owned());
+        self.add_event(None, format!("guarantee cancelled: {reason}"));
+        let itinerary = self.guarantee.itinerary().to_vec();
+        self.notify_customs(itinerary, CustomsEvent::GuaranteeCancelled { reason: reason.to_owned() });
+        Ok(())
+    }
+
+    pub(super) fn accept_guarantee(&mut self, office: &Office) -> Result<(), EtirError> {
+        let declaration = self.guarantee.current_declaration().expect("authorize checked a declaration exists");
+        check_departure_office(office, declaration)?;
+        match self.guarantee.state {
+            GuaranteeState::Registered => {}
+            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeAlreadyCancelled, "/guarantee_reference"),
+            GuaranteeState::Accepted | GuaranteeState::Released => {
+                return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
+            }
+        }
+        if let Some(valid_until) = self.guarantee.valid_until
+            && valid_until.days_since_epoch() < self.now.unix_ms().div_euclid(86_400_000)
+        {
+            return Err(EtirError::new(ErrorCode::GuaranteeStateForbids, "/guarantee_reference")
+                .with_detail(format!("guarantee expired on {valid_until}")));
+        }
+        self.guarantee.state = GuaranteeState::Accepted;
+        self.guarantee.accepted_by = Some(office.code.clone());
+        self.add_event(Some(&office.code), "guarantee accepted".to_owned());
+        self.notify_chain(ChainEvent::GuaranteeAccepted { office: office.code.clone() });
+        Ok(())
+    }
+
+    /// Release after the last discharge; a cancelled guarantee stays cancelled.
+    pub(super) fn release_if_finished(&mut self) {
+        if self.guarantee.state == GuaranteeState::Accepted && self.guarantee.transport_finished() {
+            self.guarantee.state = GuaranteeState::Released;
+            self.add_event(None, "guarantee released".to_owned());
+            self.notify_chain(ChainEvent::GuaranteeReleased);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The eTIR state machine: one function decides what a message does to a
+//! guarantee, given the registries. The store runs it inside its transaction.
+
+mod authorize;
+mod declaration_steps;
+mod guarantee_steps;
+mod notify;
+mod operation_steps;
+
+pub use notify::{ChainEvent, CustomsEvent, Notification, NotificationEvent};
+
+use crate::error::{ErrorCode, EtirError, fail};
+use crate::guarantee::{Event, Guarantee};
+use crate::ids::{OfficeCode, Timestamp, TirId};
+use crate::message::{Message, Request, check_sender};
+use crate::party::{HolderRecord, Office, Party};
+
+/// What the state machine may look up: the office list and the ITDB.
+pub trait Registry {
+    fn office(&self, code: &OfficeCode) -> Option<&Office>;
+    fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub guarantee: Guarantee,
+    /// In the order the feeds receive them; render each with
+    /// `view::notification_view` and this outcome's guarantee.
+    pub notifications: Vec<Notification>,
+    /// What this message did, for the transport's timeline.
+    pub events: Vec<Event>,
+}
+
+/// Holders whose registry entry `apply` consults for this request.
+pub fn holders_needed(request: &Request, sender: &Party) -> Vec<TirId> {
+    let mut holders: Vec<TirId> = request.referenced_holder().into_iter().cloned().collect();
+    if let Party::Holder { tir_id, .. } = sender {
+        holders.push(tir_id.clone());
+    }
+    holders
+}
+
+/// Decides the effect of `request` from `sender` on the guarantee `current`.
+pub fn apply(
+    registry: &impl Registry,
+    sender: &Party,
+    request: &Request,
+    current: Option<&Guarantee>,
+    now: Timestamp,
+) -> Result<Outcome, EtirError> {
+    check_sender(request.kind, sender.kind())?;
+    if let Message::RegisterGuarantee { holder, valid_until } = &request.message {
+        if current.is_some() {
+            return fail(ErrorCode::GuaranteeAlreadyRegistered, "/guarantee_reference");
+        }
+        return guarantee_steps::register_guarantee(registry, sender, request, holder, *valid_until, now);
+    }
+    let Some(current) = current else {
+        return fail(ErrorCode::NotFound, "/guarantee_reference");
+    };
+    let office = authorize::authorize(registry, sender, request, current)?;
+    let mut step = Step::new(current.clone(), sender, request, now);
+    match &request.message {
+        Message::RegisterGuarantee { .. } => unreachable!("handled above"),
+        Message::CancelGuarantee { reason } => step.cancel_guarantee(reason)?,
+        Message::AdvanceData { declaration } => step.advance_data(registry, declaration, false)?,
+        Message::AdvanceAmendment { declaration } => step.advance_data(registry, declaration, true)?,
+        Message::AdvanceCancellation { reason } => step.advance_cancellation(reason)?,
+        Message::AcceptGuarantee { .. } => step.accept_guarantee(office.expect("customs act through an office"))?,
+        Message::RecordDeclaration { declaration, .. } => {
+            step.record_declaration(registry, office.expect("customs act through an office"), declaration.as_ref())?
+        }
+        Message::StartOperation { seals, .. } => {
+            step.start_operation(office.expect("customs act through an office"), seals.as_deref())?
+        }
+        Message::TerminateOperation { reservations, .. } => {
+            step.terminate_operation(office.expect("customs act through an office"), reservations)?
+        }
+        Message::DischargeOperation { .. } => {
+            step.discharge_operation(office.expect("customs act through an office"))?
+        }
+        Message::RefuseStart { reason, .. } => {
+            step.refuse_start(office.expect("customs act through an office"), reason)?
+        }
+    }
+    Ok(step.finish())
+}
+
+/// Whether `party` may read `guarantee` (E5/I5).
+pub fn may_read(party: &Party, guarantee: &Guarantee) -> bool {
+    match party {
+        Party::Admin => true,
+        Party::Customs { country, .. } => guarantee.on_itinerary(*country),
+        Party::GuaranteeChain { id } => &guarantee.chain == id,
+        Party::Holder { tir_id, .. } => &guarantee.holder == tir_id,
+    }
+}
+
+/// One message being applied: the guarantee as it changes, and what the
+/// message has to say to the timeline and to the feeds so far.
+struct Step<'a> {
+    guarantee: Guarantee,
+    notifications: Vec<Notification>,
+    events: Vec<Event>,
+    sender: &'a Party,
+    request: &'a Request,
+    now: Timestamp,
+}
+
+impl<'a> Step<'a> {
+    fn new(guarantee: Guarantee, sender: &'a Party, request: &'a Request, now: Timestamp) -> Self {
+        Step { guarantee, notifications: Vec::new(), events: Vec::new(), sender, request, now }
+    }
+
+    fn finish(self) -> Outcome {
+        debug_assert!(self.notifications.iter().all(|n| !n.recipients.is_empty()), "a notification without a feed");
+        Outcome { guarantee: self.guarantee, notifications: self.notifications, events: self.events }
+    }
+
+    /// Adds `summary` to the transport's timeline (`Outcome::events`).
+    fn add_event(&mut self, office: Option<&OfficeCode>, summary: String) {
+        self.events.push(Event {
+            at: self.now,
+            message_type: self.request.kind.as_str().to_owned(),
+            party: self.sender.id().to_owned(),
+            office: office.cloned(),
+            summary,
+        });
+    }
+}

@@ -1,0 +1,173 @@
+//! The TIR operation in each country of the itinerary: start (I9),
+//! termination (I11), discharge (I13) and refusal to start (I17).
+
+use super::Step;
+use super::authorize::{check_departure_office, check_office_role};
+use super::notify::{ChainEvent, CustomsEvent};
+use crate::error::{ErrorCode, EtirError, fail};
+use crate::guarantee::{GuaranteeState, OperationState};
+use crate::party::{Office, OfficeRole};
+
+impl Step<'_> {
+    /// This country's operation; the declaration must be recorded.
+    fn operation_index(&self, office: &Office) -> Result<usize, EtirError> {
+        if self.guarantee.declaration.is_none() {
+            return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
+        }
+        let index = self.guarantee.operations.iter().position(|op| op.country == office.country);
+        index.ok_or_else(|| EtirError::new(ErrorCode::PartyNotAuthorized, "/office"))
+    }
+
+    /// Where the operation at `index` may start (I9) or be refused (I17): in the
+    /// first country at a departure office of the declaration, later at an
+    /// office of entry, or of departure (goods loaded en route).
+    fn check_start_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        if index == 0 {
+            let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
+            return check_departure_office(office, declaration);
+        }
+        check_office_role(office, &[OfficeRole::Entry, OfficeRole::Departure])
+    }
+
+    /// Where the operation at `index` may terminate (I11): in the last country at
+    /// an office of destination, earlier at an office of exit, or of destination
+    /// (goods unloaded en route).
+    fn check_termination_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        if index + 1 == self.guarantee.operations.len() {
+            check_office_role(office, &[OfficeRole::Destination])
+        } else {
+            check_office_role(office, &[OfficeRole::Exit, OfficeRole::Destination])
+        }
+    }
+
+    /// Preconditions shared by start (I9) and refusal to start (I17).
+    fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
+        match self.guarantee.operations[index].state {
+            OperationState::Pending => {}
+            OperationState::Started => return fail(ErrorCode::OperationAlreadyStarted, "/office"),
+            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
+            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
+            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
+        }
+        if index > 0 {
+            let previous = &self.guarantee.operations[index - 1];
+            if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
+                return Err(EtirError::new(ErrorCode::PreviousOperationNotTerminated, "/office").with_detail(format!(
+                    "the operation in {} is {}",
+                    previous.country,
+                    previous.state.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn start_operation(&mut self, office: &Office, seals: Option<&[String]>) -> Result<(), EtirError> {
+        match self.guarantee.state {
+            GuaranteeState::Accepted => {}
+            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeCancelled, "/guarantee_reference"),
+            GuaranteeState::Registered | GuaranteeState::Released => {
+                return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
+            }
+        }
+        let index = self.operation_index(office)?;
+        self.check_start_office(office, index)?;
+        self.check_may_start(index)?;
+        let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
+        if let Some(seals) = seals
+            && !declaration.seals_match(seals)
+        {
+            return fail(ErrorCode::SealsMismatch, "/seals");
+        }
+        let op = &mut self.guarantee.operations[index];
+        op.state = OperationState::Started;
+        op.office = Some(office.code.clone());
+        op.started_at = Some(self.now);
+        self.add_event(Some(&office.code), format!("TIR operation started in {}", office.country));
+        self.notify_chain(ChainEvent::OperationStarted { country: office.country, office: office.code.clone() });
+        Ok(())
+    }
+
+    pub(super) fn terminate_operation(&mut self, office: &Office, reservations: &[String]) -> Result<(), EtirError> {
+        let index = self.operation_index(office)?;
+        self.check_termination_office(office, index)?;
+        match self.guarantee.operations[index].state {
+            OperationState::Started => {}
+            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
+            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
+            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
+            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
+        }
+        let op = &mut self.guarantee.operations[index];
+        op.state = OperationState::Terminated;
+        op.office = Some(office.code.clone());
+        op.terminated_at = Some(self.now);
+        op.reservations = reservations.to_vec();
+        let summary = match reservations.len() {
+            0 => format!("TIR operation terminated in {} without reservations", office.country),
+            n => format!("TIR operation terminated in {} with {n} reservation(s)", office.country),
+        };
+        self.add_event(Some(&office.code), summary);
+        if let Some(next) = self.guarantee.operations.get(index + 1).map(|op| op.country) {
+            self.notify_customs(
+                [next],
+                CustomsEvent::PreviousOperationTerminated {
+                    country: office.country,
+                    office: office.code.clone(),
+                    reservations: reservations.to_vec(),
+                },
+            );
+        }
+        self.notify_chain(ChainEvent::OperationTerminated {
+            country: office.country,
+            office: office.code.clone(),
+            reservations: reservations.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Any office of the country: discharge is the country's decision on the
+    /// terminated operation, often taken away from the border.
+    pub(super) fn discharge_operation(&mut self, office: &Office) -> Result<(), EtirError> {
+        let index = self.operation_index(office)?;
+        match self.guarantee.operations[index].state {
+            OperationState::Terminated => {}
+            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
+            OperationState::Started => return fail(ErrorCode::OperationNotTerminated, "/office"),
+            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
+            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
+        }
+        let op = &mut self.guarantee.operations[index];
+        op.state = OperationState::Discharged;
+        op.office = Some(office.code.clone());
+        op.discharged_at = Some(self.now);
+        self.add_event(Some(&office.code), format!("TIR operation discharged in {}", office.country));
+        self.notify_chain(ChainEvent::OperationDischarged { country: office.country, office: office.code.clone() });
+        self.release_if_finished();
+        Ok(())
+    }
+
+    pub(super) fn refuse_start(&mut self, office: &Office, reason: &str) -> Result<(), EtirError> {
+        if self.guarantee.state == GuaranteeState::Registered {
+            return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
+        }
+        let index = self.operation_index(office)?;
+        self.check_start_office(office, index)?;
+        self.check_may_start(index)?;
+        let op = &mut self.guarantee.operations[index];
+        op.state = OperationState::Refused;
+        op.office = Some(office.code.clone());
+        op.refusal_reason = Some(reason.to_owned());
+        self.add_event(
+            Some(&office.code),
+            format!("start of the TIR operation refused in {}: {reason}", office.country),
+        );
+        self.notify_chain(ChainEvent::OperationRefused {
+            country: office.country,
+            office: office.code.clone(),
+            reason: reason.to_owned(),
+        });
+        self.release_if_finished();
+        Ok(())
+    }
+}
