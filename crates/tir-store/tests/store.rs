@@ -1233,6 +1233,20 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
         assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2], "each migration applied once");
+        let compression: Vec<String> = pg_connect(&url)
+            .await
+            .query(
+                "SELECT attcompression::text FROM pg_attribute
+                 WHERE (attrelid, attname) IN (('journal'::regclass, 'body'), ('idempotency'::regclass, 'body'),
+                                               ('guarantees'::regclass, 'doc'), ('outbox'::regclass, 'payload'))",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(compression, ["l"; 4], "documents are LZ4-compressed");
         a.put_office(office("TR000100", "Kapikule", &[OfficeRole::Departure])).await.unwrap();
         b.put_office(office("GE000100", "Sarpi", &[OfficeRole::Entry])).await.unwrap();
         assert_journal_complete(&a, 2).await;
@@ -1282,4 +1296,28 @@ async fn the_same_seeded_commands_give_the_same_journal_in_memory_and_on_postgre
         assert_eq!(scripted_run(&pg).await, memory, "PostgreSQL writes the same journal");
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_failed_write_in_memory_leaves_nothing_behind_and_a_second_revocation_journals_nothing() {
+    let store = MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS));
+    let w = seed(&store).await;
+    let head = store.journal_head();
+    let taken = NewParty {
+        id: w.chain.id().to_owned(),
+        kind: PartyKind::GuaranteeChain,
+        name: "Impostor".into(),
+        country: None,
+        tir_id: None,
+        token_hash: tir_store::token::hash("another token"),
+    };
+    assert!(store.create_party(taken).await.is_err(), "a taken party id is refused");
+    assert_eq!(store.journal_head(), head);
+    let first = store.revoke_party(w.az.id()).await.unwrap();
+    let again = store.revoke_party(w.az.id()).await.unwrap();
+    assert_eq!(first, again, "a repeated revocation answers the same");
+    assert_eq!(store.journal_head().0, head.0 + 1, "and is journaled once");
+    let (token, _) = w.tokens.iter().find(|(_, p)| p == &w.az).unwrap();
+    assert_eq!(store.party_by_token_hash(&tir_store::token::hash(token)).await.unwrap(), None);
+    assert_eq!(error_code(&store.revoke_party("nobody").await.unwrap()), 404);
 }
