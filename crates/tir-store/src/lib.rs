@@ -27,6 +27,7 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 pub use engine::Reply;
 pub use env::{Clock, Env, IdSource};
 pub use journal::{JournalEntry, Verdict};
+pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
