@@ -12,6 +12,7 @@ use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, notification_view, office_view, response_view};
 use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 
+use crate::env::Stamp;
 use crate::journal::JournalEntry;
 use crate::{NewParty, Result, Submission};
 
@@ -43,13 +44,20 @@ pub enum Command {
     RevokeParty(String),
 }
 
+impl Command {
+    /// An eTIR message (it carries its own message id) rather than an admin write.
+    pub fn is_message(&self) -> bool {
+        matches!(self, Command::Message(_))
+    }
+}
+
 /// A party as a revocation leaves it.
 pub struct RevokedParty {
     pub kind: String,
     pub name: String,
     pub revoked_at_ms: i64,
     /// False when it was revoked before: nothing changed.
-    pub now: bool,
+    pub newly_revoked: bool,
 }
 
 #[derive(Clone)]
@@ -106,27 +114,29 @@ impl Registry for Loaded {
     }
 }
 
-/// Applies `commands` in order in one transaction and commits it.
-/// An `Err` means the caller must roll the transaction back.
-pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], now_ms: i64) -> Result<Vec<Reply>> {
+/// Applies `commands` in order in one transaction and commits it, each under
+/// its own stamp (`stamps[i]` for `commands[i]`). An `Err` means the caller
+/// must roll the transaction back.
+pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], stamps: &[Stamp]) -> Result<Vec<Reply>> {
     debug_assert!(commands.len() <= BATCH_COMMANDS_MAX);
-    let mut head = Head { last: tx.begin(commands).await?, now_ms };
+    debug_assert_eq!(commands.len(), stamps.len());
+    let mut head = Head { last: tx.begin(commands).await? };
     let mut replies = Vec::with_capacity(commands.len());
-    for command in commands {
-        replies.push(run_command(tx, &mut head, command).await?);
+    for (command, stamp) in commands.iter().zip(stamps) {
+        replies.push(run_command(tx, &mut head, command, stamp).await?);
     }
     tx.commit().await?;
     Ok(replies)
 }
 
-/// The journal's last (seq, hash) as this batch extends it, and the batch's clock.
+/// The journal's last (seq, hash) as this batch extends it.
 struct Head {
     last: (i64, String),
-    now_ms: i64,
 }
 
 /// What one journal entry records, before it is chained to the previous one.
 struct Record<'a> {
+    at_ms: i64,
     sender: &'a str,
     message_type: &'a str,
     /// Borrowed from a message; generated for admin writes.
@@ -138,18 +148,19 @@ struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// An admin write, under a fresh message id.
-    fn admin(message_type: &'a str, reference: &'a str, body: String) -> Record<'a> {
+    /// An admin write, under the message id its stamp drew.
+    fn admin(stamp: &'a Stamp, message_type: &'a str, reference: &'a str, body: String) -> Record<'a> {
         let body_hash = crate::journal::body_hash(&body);
-        let message_id = Cow::Owned(crate::token::random_hex(8));
-        Record { sender: "admin", message_type, message_id, reference, body, body_hash }
+        debug_assert!(stamp.admin_message_id.is_some(), "admin commands are stamped with an id");
+        let message_id = Cow::Borrowed(stamp.admin_message_id.as_deref().unwrap_or_default());
+        Record { at_ms: stamp.at_ms, sender: "admin", message_type, message_id, reference, body, body_hash }
     }
 }
 
 async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()> {
     let entry = JournalEntry::next_hashed(
         &head.last,
-        head.now_ms,
+        r.at_ms,
         r.sender,
         r.message_type,
         &r.message_id,
@@ -162,28 +173,28 @@ async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()>
     Ok(())
 }
 
-async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> Result<Reply> {
-    let now_ms = head.now_ms;
+async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stamp: &Stamp) -> Result<Reply> {
+    let now_ms = stamp.at_ms;
     match command {
-        Command::Message(submission) => run_message(tx, head, submission).await,
+        Command::Message(submission) => run_message(tx, head, submission, now_ms).await,
         Command::CreateParty(party) => {
             tx.party_insert(party, now_ms).await?;
             let body = json!({"id": party.id, "kind": party.kind.as_str(), "name": party.name,
                               "country": party.country.map(|c| c.to_string()),
                               "tir_id": party.tir_id.as_ref().map(|t| t.to_string())});
-            append(tx, head, Record::admin("PARTY", &party.id, body.to_string())).await?;
+            append(tx, head, Record::admin(stamp, "PARTY", &party.id, body.to_string())).await?;
             Ok(Reply { status: 201, body: body.to_string() })
         }
         Command::PutOffice(office) => {
             tx.office_put(office).await?;
             let body = office_view(office).to_string();
-            append(tx, head, Record::admin("OFFICE", office.code.as_str(), body.clone())).await?;
+            append(tx, head, Record::admin(stamp, "OFFICE", office.code.as_str(), body.clone())).await?;
             Ok(Reply { status: 201, body })
         }
         Command::PutHolder(holder) => {
             tx.holder_put(holder).await?;
             let body = holder_view(holder).to_string();
-            append(tx, head, Record::admin("HOLDER", holder.tir_id.as_str(), body.clone())).await?;
+            append(tx, head, Record::admin(stamp, "HOLDER", holder.tir_id.as_str(), body.clone())).await?;
             Ok(Reply { status: 200, body })
         }
         Command::RevokeParty(id) => {
@@ -194,16 +205,15 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command) -> R
             let body =
                 json!({"id": id, "kind": revoked.kind, "name": revoked.name, "revoked_at": revoked_at}).to_string();
             // A repeated revocation answers the same and changes nothing to journal.
-            if revoked.now {
-                append(tx, head, Record::admin("PARTY_REVOKED", id, body.clone())).await?;
+            if revoked.newly_revoked {
+                append(tx, head, Record::admin(stamp, "PARTY_REVOKED", id, body.clone())).await?;
             }
             Ok(Reply { status: 200, body })
         }
     }
 }
 
-async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Result<Reply> {
-    let now_ms = head.now_ms;
+async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms: i64) -> Result<Reply> {
     let sender = s.sender.id();
     let message_id = s.request.message_id.as_str();
     let body_hash = &s.body_hash;
@@ -227,6 +237,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission) -> Resu
             Ok(outcome) => {
                 let kind = s.request.kind.as_str();
                 let record = Record {
+                    at_ms: now_ms,
                     sender,
                     message_type: kind,
                     message_id: Cow::Borrowed(message_id),

@@ -2,22 +2,32 @@
 //! PostgreSQL). Both run the same engine: messages are applied in batches
 //! inside one transaction each, journaled in a hash chain, and answered only
 //! after the batch holding them has committed.
+//!
+//! The writer's time and admin message ids come from an `Env` (see `env`):
+//! the system clock and random ids by default, a seeded one in tests, where
+//! `memory::MemoryStore` runs the same engine without a database.
 
 mod engine;
+pub mod env;
 pub mod journal;
+pub mod memory;
+mod migrate;
 mod postgres;
+mod rows;
 mod sqlite;
 pub mod token;
-mod walbuf;
+mod writer;
 
 use async_trait::async_trait;
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
-use tir_model::{Country, GuaranteeRef, OfficeCode, Timestamp, TirId};
+use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 pub use engine::Reply;
+pub use env::{Clock, Env, IdSource};
 pub use journal::{JournalEntry, Verdict};
+pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -37,6 +47,8 @@ pub enum StoreError {
     Closed,
     #[error("write failed: {0}")]
     Write(String),
+    #[error("schema migration: {0}")]
+    Migration(String),
 }
 
 /// tokio-postgres prints only "db error"; the server's message is what helps.
@@ -124,14 +136,19 @@ pub trait Store: Send + Sync + 'static {
 /// supported because every acknowledged message must be durable, or
 /// `postgres://...`), running migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    open_with(url, Env::system()).await
+}
+
+/// As `open`, with the writer's clock and id source given.
+pub async fn open_with(url: &str, env: Env) -> Result<std::sync::Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         if path.is_empty() {
             return Err(StoreError::BadUrl(url.to_owned()));
         }
-        return Ok(std::sync::Arc::new(SqliteStore::open(path)?));
+        return Ok(std::sync::Arc::new(SqliteStore::open_with(path, env)?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(PgStore::open(url).await?));
+        return Ok(std::sync::Arc::new(PgStore::open_with(url, env).await?));
     }
     Err(StoreError::BadUrl(url.to_owned()))
 }
@@ -142,38 +159,4 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
-}
-
-/// Rebuilds a party from its stored columns.
-pub(crate) fn party_from_columns(
-    id: String,
-    kind: &str,
-    country: Option<String>,
-    tir_id: Option<String>,
-) -> Result<Party> {
-    let bad = || corrupt(format!("party {id} has kind {kind:?} without its identifier"));
-    match PartyKind::parse(kind) {
-        Some(PartyKind::Customs) => {
-            let country = country.as_deref().and_then(|c| Country::parse(c).ok()).ok_or_else(bad)?;
-            Ok(Party::Customs { id, country })
-        }
-        Some(PartyKind::GuaranteeChain) => Ok(Party::GuaranteeChain { id }),
-        Some(PartyKind::Holder) => {
-            let tir_id = tir_id.as_deref().and_then(|t| TirId::parse(t).ok()).ok_or_else(bad)?;
-            Ok(Party::Holder { id, tir_id })
-        }
-        Some(PartyKind::Admin) | None => Err(bad()),
-    }
-}
-
-pub(crate) fn event_from_columns(
-    at_ms: i64,
-    message_type: String,
-    party: String,
-    office: Option<String>,
-    summary: String,
-) -> Result<Event> {
-    let office =
-        office.map(|o| OfficeCode::parse(&o).map_err(|e| corrupt(format!("event office {o:?}: {e:?}")))).transpose()?;
-    Ok(Event { at: Timestamp::from_unix_ms(at_ms), message_type, party, office, summary })
 }

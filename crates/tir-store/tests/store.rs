@@ -14,8 +14,9 @@ use tir_model::guarantee::{GuaranteeState, OperationState};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
-use tir_store::journal::GENESIS;
-use tir_store::{NewParty, NotificationRow, Reply, Store, Submission};
+use tir_store::journal::{GENESIS, JournalEntry};
+use tir_store::memory::MemoryStore;
+use tir_store::{Env, NewParty, NotificationRow, PgStore, Reply, SqliteStore, Store, Submission};
 
 const HOLDER: &str = "TUR/012/345";
 const SEAL: &str = "TR-884211";
@@ -253,11 +254,22 @@ on_postgres_only! {
         => two_stores_on_one_database_lose_no_update_and_share_replies_on_postgres;
 }
 
+/// Runs `case` on a fresh, empty PostgreSQL database (by URL), then drops it.
+async fn on_fresh_pg_database<F, Fut>(case: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some((admin, name, url)) = fresh_pg_database().await else { return };
+    let outcome = tokio::spawn(case(url)).await;
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    finish(outcome);
+}
+
 /// Opens a store on a database whose `parties` table predates revocation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_parties_table_from_before_revocation_gets_the_column() {
-    let Some((admin, name, url)) = fresh_pg_database().await else { return };
-    let outcome = tokio::spawn(async move {
+    on_fresh_pg_database(|url| async move {
         let old = pg_connect(&url).await;
         old.batch_execute(
             "CREATE TABLE parties (id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT,
@@ -276,8 +288,6 @@ async fn a_postgres_parties_table_from_before_revocation_gets_the_column() {
         assert_eq!(store.party_by_token_hash("h1").await.unwrap(), None);
     })
     .await;
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    finish(outcome);
 }
 
 // ---------------------------------------------------------------------------
@@ -508,7 +518,7 @@ fn follow(store: Arc<dyn Store>, expected: usize) -> tokio::task::JoinHandle<Vec
 }
 
 /// Checks the whole journal: intact, `expected` entries, seq 1..=n, linked.
-async fn assert_journal_complete(store: &dyn Store, expected: i64) -> Vec<tir_store::JournalEntry> {
+async fn assert_journal_complete(store: &dyn Store, expected: i64) -> Vec<JournalEntry> {
     let verdict = store.verify_journal().await.unwrap();
     assert!(verdict.ok, "journal verifies: {:?}", verdict.first_broken);
     assert_eq!(verdict.first_broken, None);
@@ -1009,4 +1019,305 @@ fn the_database_name_is_replaced_in_the_url() {
     assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
     assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
     assert_eq!(with_database("postgresql://h:5432", "x"), "postgresql://h:5432/x");
+}
+
+// ---------------------------------------------------------------------------
+// Versioned migrations: databases made before them are adopted.
+
+/// The SQLite schema as versions before migrations created it, in its oldest
+/// form still met: parties without the revocation column, answers in the
+/// indexed `idempotency` table instead of the log.
+const SQLITE_SCHEMA_BEFORE_MIGRATIONS: &str = "
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, sender TEXT NOT NULL, message_type TEXT NOT NULL,
+    message_id TEXT NOT NULL, reference TEXT NOT NULL, body TEXT NOT NULL, body_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE guarantees (
+    reference TEXT PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, updated_at_ms INTEGER NOT NULL);
+CREATE TABLE outbox (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+    reference TEXT NOT NULL, payload TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+CREATE INDEX outbox_by_recipient ON outbox (recipient, cursor);
+CREATE TABLE parties (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
+    token_hash TEXT NOT NULL UNIQUE, created_at_ms INTEGER NOT NULL);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, at_ms INTEGER NOT NULL, message_type TEXT NOT NULL,
+    party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
+CREATE INDEX events_by_reference ON events (reference, id);
+CREATE TABLE offices (code TEXT PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE holders (tir_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE idempotency (sender TEXT NOT NULL, message_id TEXT NOT NULL, body_hash TEXT NOT NULL,
+    status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (sender, message_id));
+";
+
+/// The PostgreSQL schema as versions before migrations created it, with
+/// parties from before revocation.
+const POSTGRES_SCHEMA_BEFORE_MIGRATIONS: &str = r#"
+CREATE TABLE journal (
+    seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, sender TEXT NOT NULL, message_type TEXT NOT NULL,
+    message_id TEXT NOT NULL, reference TEXT NOT NULL, body TEXT NOT NULL, body_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE idempotency (
+    sender TEXT COLLATE "C" NOT NULL, message_id TEXT COLLATE "C" NOT NULL, body_hash TEXT NOT NULL,
+    status INT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (sender, message_id));
+CREATE TABLE guarantees (
+    reference TEXT COLLATE "C" PRIMARY KEY, holder TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, updated_at_ms BIGINT NOT NULL) WITH (fillfactor = 70);
+CREATE TABLE outbox (
+    cursor BIGSERIAL PRIMARY KEY, recipient TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL,
+    reference TEXT NOT NULL, payload TEXT NOT NULL, created_at_ms BIGINT NOT NULL);
+CREATE INDEX outbox_by_recipient ON outbox (recipient, cursor);
+CREATE TABLE parties (
+    id TEXT COLLATE "C" PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, country TEXT, tir_id TEXT,
+    token_hash TEXT COLLATE "C" NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY, reference TEXT COLLATE "C" NOT NULL, at_ms BIGINT NOT NULL,
+    message_type TEXT NOT NULL, party TEXT NOT NULL, office TEXT, summary TEXT NOT NULL);
+CREATE INDEX events_by_reference ON events (reference, id);
+CREATE TABLE offices (code TEXT COLLATE "C" PRIMARY KEY, country TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE holders (tir_id TEXT COLLATE "C" PRIMARY KEY, doc TEXT NOT NULL);
+"#;
+
+/// What an old database holds before it is adopted: two journaled admin
+/// writes, a party, an office and one stored answer to an E1.
+struct OldData {
+    journal: Vec<JournalEntry>,
+    office: Office,
+    chain: Party,
+    e1: Value,
+}
+
+const OLD_TOKEN_HASH: &str = "old-token-hash";
+const OLD_STORED_ANSWER: &str = r#"{"stored":"before migrations"}"#;
+
+fn old_data() -> OldData {
+    let office = office("TR000100", "Kapikule", &[OfficeRole::Departure]);
+    let first = JournalEntry::next(&(0, GENESIS.to_owned()), 1_000, "admin", "OFFICE", "a1", "TR000100", "{}".into());
+    let second = JournalEntry::next(&(1, first.hash.clone()), 2_000, "admin", "PARTY", "a2", "chain-iru", "{}".into());
+    let chain = Party::GuaranteeChain { id: "chain-iru".into() };
+    let e1 = message("old-e1", "E1", &reference(1), json!({"holder": HOLDER}));
+    OldData { journal: vec![first, second], office, chain, e1 }
+}
+
+/// The old rows, as SQL for either backend.
+fn old_rows_sql(old: &OldData) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut sql = String::new();
+    for e in &old.journal {
+        let text =
+            [&e.sender, &e.message_type, &e.message_id, &e.reference, &e.body, &e.body_hash, &e.prev_hash, &e.hash]
+                .map(|t| quote(t))
+                .join(", ");
+        sql += &format!("INSERT INTO journal VALUES ({}, {}, {text});\n", e.seq, e.at_ms);
+    }
+    let office_doc = quote(&serde_json::to_string(&old.office).unwrap());
+    sql += &format!("INSERT INTO offices VALUES ('TR000100', 'TR', {office_doc});\n");
+    sql += &format!(
+        "INSERT INTO parties VALUES ('chain-iru', 'guarantee_chain', 'IRU', NULL, NULL, '{OLD_TOKEN_HASH}', 1);\n"
+    );
+    let e1 = submission(&old.chain, &old.e1);
+    sql += &format!(
+        "INSERT INTO idempotency VALUES ('chain-iru', 'old-e1', '{}', 200, {});\n",
+        e1.body_hash,
+        quote(OLD_STORED_ANSWER)
+    );
+    sql
+}
+
+/// Checks that an adopted store kept the old data and works on it.
+async fn assert_old_data_kept(store: &dyn Store, old: &OldData) {
+    let verdict = store.verify_journal().await.unwrap();
+    assert!(verdict.ok, "{:?}", verdict.first_broken);
+    assert_eq!((verdict.entries, verdict.head.as_str()), (2, old.journal[1].hash.as_str()));
+    let party = store.party_by_token_hash(OLD_TOKEN_HASH).await.unwrap();
+    assert_eq!(party.map(|p| p.id().to_owned()), Some("chain-iru".to_owned()));
+    assert_eq!(store.office(&old.office.code).await.unwrap(), Some(old.office.clone()));
+    let replay = submit(store, &old.chain, &old.e1).await;
+    assert_eq!((replay.status, replay.body.as_str()), (200, OLD_STORED_ANSWER), "the old stored answer is replayed");
+}
+
+/// Checks that the store writes on after adoption: a revocation (the column
+/// added) and a new office, journaled after the old entries.
+async fn assert_writes_continue(store: &dyn Store) {
+    assert_eq!(store.revoke_party("chain-iru").await.unwrap().status, 200);
+    assert_eq!(store.party_by_token_hash(OLD_TOKEN_HASH).await.unwrap(), None);
+    store.put_office(office("GE000100", "Sarpi", &[OfficeRole::Entry])).await.unwrap();
+    assert_journal_complete(store, 4).await;
+}
+
+type MigrationRow = (i64, String, String, i64);
+
+fn sqlite_migrations(path: &std::path::Path) -> Vec<MigrationRow> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt =
+        conn.prepare("SELECT version, name, checksum, applied_at_ms FROM schema_migrations ORDER BY version").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+}
+
+async fn postgres_migrations(url: &str) -> Vec<MigrationRow> {
+    let client = pg_connect(url).await;
+    let rows = client
+        .query("SELECT version, name, checksum, applied_at_ms FROM schema_migrations ORDER BY version", &[])
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()
+}
+
+/// A SQLite file of its own, removed with its -wal and -shm when dropped.
+struct TempSqlite(PathBuf);
+
+impl TempSqlite {
+    fn new() -> TempSqlite {
+        TempSqlite(std::env::temp_dir().join(format!("tirhub-store-test-{}.db", tir_store::token::random_hex(8))))
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.0.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data() {
+    let file = TempSqlite::new();
+    let old = old_data();
+    {
+        let conn = rusqlite::Connection::open(&file.0).unwrap();
+        conn.execute_batch(SQLITE_SCHEMA_BEFORE_MIGRATIONS).unwrap();
+        conn.execute_batch(&old_rows_sql(&old)).unwrap();
+    }
+    let store = SqliteStore::open(&file.0).expect("adopt the old file");
+    assert_old_data_kept(&store, &old).await;
+    let applied = sqlite_migrations(&file.0);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1]);
+    drop(store);
+
+    let store = SqliteStore::open(&file.0).expect("reopen");
+    assert_eq!(sqlite_migrations(&file.0), applied, "opening again applies nothing");
+    assert_old_data_kept(&store, &old).await;
+    assert_writes_continue(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_data() {
+    on_fresh_pg_database(|url| async move {
+        let old = old_data();
+        let conn = pg_connect(&url).await;
+        conn.batch_execute(POSTGRES_SCHEMA_BEFORE_MIGRATIONS).await.unwrap();
+        conn.batch_execute(&old_rows_sql(&old)).await.unwrap();
+        let store = PgStore::open(&url).await.expect("adopt the old database");
+        assert_old_data_kept(&store, &old).await;
+        let applied = postgres_migrations(&url).await;
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2]);
+        drop(store);
+
+        let store = PgStore::open(&url).await.expect("reopen");
+        assert_eq!(postgres_migrations(&url).await, applied, "opening again applies nothing");
+        assert_old_data_kept(&store, &old).await;
+        assert_writes_continue(&store).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
+    on_fresh_pg_database(|url| async move {
+        let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
+        let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
+        let applied = postgres_migrations(&url).await;
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2], "each migration applied once");
+        let compression: Vec<String> = pg_connect(&url)
+            .await
+            .query(
+                "SELECT attcompression::text FROM pg_attribute
+                 WHERE (attrelid, attname) IN (('journal'::regclass, 'body'), ('idempotency'::regclass, 'body'),
+                                               ('guarantees'::regclass, 'doc'), ('outbox'::regclass, 'payload'))",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(compression, ["l"; 4], "documents are LZ4-compressed");
+        a.put_office(office("TR000100", "Kapikule", &[OfficeRole::Departure])).await.unwrap();
+        b.put_office(office("GE000100", "Sarpi", &[OfficeRole::Entry])).await.unwrap();
+        assert_journal_complete(&a, 2).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic runs: a seeded clock and id source give the same journal.
+
+const SEED: u64 = 0x5449_5200;
+/// 2026-09-22, in ms since the epoch.
+const SEEDED_START_MS: i64 = 1_790_000_000_000;
+
+/// Admin writes, a full transport and a revocation, one command at a time;
+/// returns the whole journal.
+async fn scripted_run(store: &dyn Store) -> Vec<JournalEntry> {
+    let w = seed(store).await;
+    for (sender, value) in transport(&w, &reference(1)) {
+        submit_ok(store, &sender, &value).await;
+    }
+    assert_eq!(store.revoke_party(w.az.id()).await.unwrap().status, 200);
+    assert_journal_complete(store, SEED_WRITES + TRANSPORT_MESSAGES + 1).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seeded_commands_give_the_same_journal_in_memory_and_on_sqlite() {
+    let first = scripted_run(&MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS))).await;
+    let memory = MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS));
+    let second = scripted_run(&memory).await;
+    assert_eq!(first, second, "the in-memory engine is deterministic");
+    assert_eq!(memory.journal_head(), (second.len() as i64, second.last().unwrap().hash.clone()));
+
+    let file = TempSqlite::new();
+    let sqlite = SqliteStore::open_with(&file.0, Env::seeded(SEED, SEEDED_START_MS)).unwrap();
+    assert_eq!(scripted_run(&sqlite).await, first, "SQLite writes the same journal");
+
+    let other_seed = scripted_run(&MemoryStore::open_with(Env::seeded(SEED + 1, SEEDED_START_MS))).await;
+    assert_ne!(other_seed.last().unwrap().hash, first.last().unwrap().hash, "the seed is in the journal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seeded_commands_give_the_same_journal_in_memory_and_on_postgres() {
+    on_fresh_pg_database(|url| async move {
+        let memory = scripted_run(&MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS))).await;
+        let pg = PgStore::open_with(&url, Env::seeded(SEED, SEEDED_START_MS)).await.unwrap();
+        assert_eq!(scripted_run(&pg).await, memory, "PostgreSQL writes the same journal");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_write_in_memory_leaves_nothing_behind_and_a_second_revocation_journals_nothing() {
+    let store = MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS));
+    let w = seed(&store).await;
+    let head = store.journal_head();
+    let taken = NewParty {
+        id: w.chain.id().to_owned(),
+        kind: PartyKind::GuaranteeChain,
+        name: "Impostor".into(),
+        country: None,
+        tir_id: None,
+        token_hash: tir_store::token::hash("another token"),
+    };
+    assert!(store.create_party(taken).await.is_err(), "a taken party id is refused");
+    assert_eq!(store.journal_head(), head);
+    let first = store.revoke_party(w.az.id()).await.unwrap();
+    let again = store.revoke_party(w.az.id()).await.unwrap();
+    assert_eq!(first, again, "a repeated revocation answers the same");
+    assert_eq!(store.journal_head().0, head.0 + 1, "and is journaled once");
+    let (token, _) = w.tokens.iter().find(|(_, p)| p == &w.az).unwrap();
+    assert_eq!(store.party_by_token_hash(&tir_store::token::hash(token)).await.unwrap(), None);
+    assert_eq!(error_code(&store.revoke_party("nobody").await.unwrap()), 404);
 }

@@ -3,7 +3,7 @@
 //!
 //! Message ids are chosen by clients, so an index on them takes each new
 //! entry at a random place: one more page written per message to the WAL and
-//! again by the checkpoint (a quarter of all WAL frames, docs/performance.md).
+//! again by the checkpoint (docs/performance.md).
 //! The log itself only appends. The map is rebuilt when the store opens from
 //! `idempotency_keys`, a narrow table of (row id, key hash) kept beside the log
 //! so that opening does not read every stored answer (16 bytes per answer in
@@ -12,9 +12,8 @@
 //!
 //! Answers are stored LZ4-compressed, as a BLOB in the TEXT-declared `body`
 //! column (SQLite keeps a value's own type). An answer repeats the transport
-//! view and is about 1.3 KB of JSON, so only two fitted a 4 KiB page; packed,
-//! it is about a third of that. Rows from earlier versions are TEXT and are
-//! read as they are.
+//! view, so few fitted a page as JSON, and it packs well (docs/performance.md).
+//! Rows from earlier versions are TEXT and are read as they are.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -25,13 +24,6 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{Reply, StoredReply};
 use crate::{Result, StoreError};
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS idempotency_log (
-    id INTEGER PRIMARY KEY, sender TEXT NOT NULL, message_id TEXT NOT NULL,
-    body_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency_keys (id INTEGER PRIMARY KEY, key_hash INTEGER NOT NULL);
-";
 
 /// The first 8 bytes of SHA-256 over the key: stable across versions (it is
 /// stored), and clients cannot make their ids collide on purpose.
@@ -55,11 +47,8 @@ pub struct IdempotencyIndex {
 }
 
 impl IdempotencyIndex {
-    /// Reads the log's key hashes; moves answers from the indexed table of
-    /// earlier versions into the log first.
+    /// Reads the log's key hashes (the schema is migrated before).
     pub fn load(conn: &Connection) -> Result<IdempotencyIndex> {
-        conn.execute_batch(SCHEMA)?;
-        migrate_indexed_table(conn)?;
         let mut index = IdempotencyIndex::default();
         let mut stmt = conn.prepare("SELECT key_hash, id FROM idempotency_keys")?;
         let mut rows = stmt.query([])?;
@@ -169,27 +158,20 @@ fn unpack(stored: Value) -> Result<String> {
 }
 
 /// Versions before the log kept answers in `idempotency`, indexed by
-/// (sender, message_id): copied into the log once, in one transaction.
-fn migrate_indexed_table(conn: &Connection) -> Result<()> {
-    let old: Option<String> = conn
-        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'", [], |r| r.get(0))
-        .optional()?;
-    if old.is_none() {
-        return Ok(());
-    }
-    let tx = conn.unchecked_transaction()?;
+/// (sender, message_id): copied into the log once, inside the caller's
+/// transaction (the adoption of such a database), then dropped.
+pub(super) fn move_indexed_table(conn: &Connection) -> Result<()> {
     {
         let mut read =
-            tx.prepare("SELECT sender, message_id, body_hash, status, body FROM idempotency ORDER BY rowid")?;
+            conn.prepare("SELECT sender, message_id, body_hash, status, body FROM idempotency ORDER BY rowid")?;
         let mut rows = read.query([])?;
         while let Some(r) = rows.next()? {
             let (sender, message_id): (String, String) = (r.get(0)?, r.get(1)?);
             let (body_hash, status, body): (String, i64, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
-            append(&tx, key_hash(&sender, &message_id), [&sender, &message_id, &body_hash], status, &body)?;
+            append(conn, key_hash(&sender, &message_id), [&sender, &message_id, &body_hash], status, &body)?;
         }
     }
-    tx.execute_batch("DROP TABLE idempotency")?;
-    tx.commit()?;
+    conn.execute_batch("DROP TABLE idempotency")?;
     tracing::info!("moved stored answers from the indexed idempotency table into idempotency_log");
     Ok(())
 }
@@ -204,6 +186,7 @@ mod tests {
 
     fn open() -> (Connection, IdempotencyIndex) {
         let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&conn).unwrap();
         let index = IdempotencyIndex::load(&conn).unwrap();
         (conn, index)
     }
@@ -295,6 +278,8 @@ mod tests {
              INSERT INTO idempotency VALUES ('holder-1', 'm-1', 'h1', 200, 'one'), ('office-1', 'm-2', 'h2', 409, 'no');",
         )
         .unwrap();
+        // A file with tables and no migration record is adopted, which moves them.
+        super::super::schema::migrate(&conn).unwrap();
         let index = IdempotencyIndex::load(&conn).unwrap();
         let stored = index.get(&conn, "office-1", "m-2").unwrap().unwrap();
         assert_eq!((stored.body_hash.as_str(), stored.reply.status, stored.reply.body.as_str()), ("h2", 409, "no"));

@@ -1,0 +1,353 @@
+//! The engine on plain memory: the same `run_batch` as the SQLite and
+//! PostgreSQL backends, with nothing written to disk. Made for deterministic
+//! tests: opened with a seeded `Env`, the same commands give the same journal
+//! (and journal head) as on the durable backends opened with the same `Env`.
+//!
+//! Each write runs as a batch of its own; batching does not change the
+//! journal, since every command is stamped with its own time and id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tir_model::guarantee::{Event, Guarantee};
+use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::{GuaranteeRef, OfficeCode, TirId};
+
+use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::env::Env;
+use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
+use crate::writer::block_on_ready;
+use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission};
+
+/// A store held in memory; see the module documentation.
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    state: State,
+    env: Env,
+}
+
+#[derive(Default)]
+struct State {
+    journal: Vec<JournalEntry>,
+    replies: HashMap<(String, String), StoredReply>,
+    guarantees: HashMap<String, Guarantee>,
+    /// Cursor order: an item's cursor is its position plus one.
+    outbox: Vec<NotificationRow>,
+    events: Vec<(String, Event)>,
+    parties: BTreeMap<String, PartyRow>,
+    offices: HashMap<OfficeCode, Office>,
+    holders: HashMap<TirId, HolderRecord>,
+}
+
+#[derive(Clone)]
+struct PartyRow {
+    party: NewParty,
+    revoked_at_ms: Option<i64>,
+}
+
+impl MemoryStore {
+    /// An empty store whose writer takes its time and ids from `env`.
+    pub fn open_with(env: Env) -> MemoryStore {
+        MemoryStore { inner: Mutex::new(Inner { state: State::default(), env }) }
+    }
+
+    /// The journal's last (seq, hash): `(0, GENESIS)` while it is empty.
+    pub fn journal_head(&self) -> (i64, String) {
+        let inner = self.lock();
+        inner.state.journal.last().map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, command: Command) -> Result<Reply> {
+        let mut inner = self.lock();
+        let Inner { state, env } = &mut *inner;
+        let stamps = [env.stamp(&command)];
+        let mut tx = MemoryTx::new(state);
+        match block_on_ready(run_batch(&mut tx, std::slice::from_ref(&command), &stamps)) {
+            Ok(mut replies) => Ok(replies.remove(0)),
+            Err(e) => {
+                tx.roll_back();
+                Err(StoreError::Write(e.to_string()))
+            }
+        }
+    }
+}
+
+/// A change to undo if the transaction rolls back; appends are undone by length.
+enum Undo {
+    Reply((String, String)),
+    Guarantee(String, Option<Box<Guarantee>>),
+    Party(String, Option<PartyRow>),
+    Office(OfficeCode, Option<Office>),
+    Holder(TirId, Option<HolderRecord>),
+}
+
+struct MemoryTx<'a> {
+    state: &'a mut State,
+    undo: Vec<Undo>,
+    /// Lengths of the journal, outbox and events when the transaction began.
+    appended_from: (usize, usize, usize),
+}
+
+impl<'a> MemoryTx<'a> {
+    fn new(state: &'a mut State) -> MemoryTx<'a> {
+        let appended_from = (state.journal.len(), state.outbox.len(), state.events.len());
+        MemoryTx { state, undo: Vec::new(), appended_from }
+    }
+
+    fn roll_back(self) {
+        let state = self.state;
+        let (journal, outbox, events) = self.appended_from;
+        state.journal.truncate(journal);
+        state.outbox.truncate(outbox);
+        state.events.truncate(events);
+        for undo in self.undo.into_iter().rev() {
+            match undo {
+                Undo::Reply(key) => {
+                    state.replies.remove(&key);
+                }
+                Undo::Guarantee(k, old) => restore(&mut state.guarantees, k, old.map(|g| *g)),
+                Undo::Party(k, old) => restore(&mut state.parties, k, old),
+                Undo::Office(k, old) => restore(&mut state.offices, k, old),
+                Undo::Holder(k, old) => restore(&mut state.holders, k, old),
+            }
+        }
+    }
+}
+
+/// Puts back what a key held before the transaction (nothing: removes it).
+fn restore<K: Ord + std::hash::Hash, V, M: MapLike<K, V>>(map: &mut M, key: K, old: Option<V>) {
+    match old {
+        Some(v) => map.put(key, v),
+        None => map.take(&key),
+    }
+}
+
+trait MapLike<K, V> {
+    fn put(&mut self, key: K, value: V);
+    fn take(&mut self, key: &K);
+}
+
+impl<K: std::hash::Hash + Eq, V> MapLike<K, V> for HashMap<K, V> {
+    fn put(&mut self, key: K, value: V) {
+        self.insert(key, value);
+    }
+    fn take(&mut self, key: &K) {
+        self.remove(key);
+    }
+}
+
+impl<K: Ord, V> MapLike<K, V> for BTreeMap<K, V> {
+    fn put(&mut self, key: K, value: V) {
+        self.insert(key, value);
+    }
+    fn take(&mut self, key: &K) {
+        self.remove(key);
+    }
+}
+
+#[async_trait]
+impl Tx for MemoryTx<'_> {
+    async fn begin(&mut self, _commands: &[Command]) -> Result<(i64, String)> {
+        Ok(self.state.journal.last().map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone())))
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.undo.clear();
+        self.appended_from = (self.state.journal.len(), self.state.outbox.len(), self.state.events.len());
+        Ok(())
+    }
+
+    async fn journal_append(&mut self, entry: &JournalEntry) -> Result<()> {
+        self.state.journal.push(entry.clone());
+        Ok(())
+    }
+
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        Ok(self.state.replies.get(&(sender.to_owned(), message_id.to_owned())).cloned())
+    }
+
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+        let key = (sender.to_owned(), message_id.to_owned());
+        let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
+        if self.state.replies.insert(key.clone(), stored).is_none() {
+            self.undo.push(Undo::Reply(key));
+        }
+        Ok(())
+    }
+
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        Ok(self.state.guarantees.get(reference).cloned())
+    }
+
+    async fn guarantee_put(&mut self, guarantee: Guarantee, _at_ms: i64) -> Result<()> {
+        let reference = guarantee.reference.to_string();
+        let old = self.state.guarantees.insert(reference.clone(), guarantee);
+        self.undo.push(Undo::Guarantee(reference, old.map(Box::new)));
+        Ok(())
+    }
+
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
+        Ok(codes.iter().filter_map(|c| self.state.offices.get(c).cloned()).collect())
+    }
+
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
+        Ok(tir_ids.iter().filter_map(|t| self.state.holders.get(t).cloned()).collect())
+    }
+
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        let cursor = self.state.outbox.len() as i64 + 1;
+        self.state.outbox.push(NotificationRow {
+            cursor,
+            recipient: recipient.to_owned(),
+            kind: kind.to_owned(),
+            guarantee_reference: reference.to_owned(),
+            payload: payload.to_owned(),
+            created_at_ms: at_ms,
+        });
+        Ok(())
+    }
+
+    async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()> {
+        self.state.events.push((reference.to_owned(), event.clone()));
+        Ok(())
+    }
+
+    async fn party_insert(&mut self, party: &NewParty, _at_ms: i64) -> Result<()> {
+        // The durable backends' unique keys: the id and the token hash.
+        let taken = self.state.parties.contains_key(&party.id)
+            || self.state.parties.values().any(|p| p.party.token_hash == party.token_hash);
+        if taken {
+            return Err(StoreError::Write(format!("party {} or its token already exists", party.id)));
+        }
+        self.state.parties.insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None });
+        self.undo.push(Undo::Party(party.id.clone(), None));
+        Ok(())
+    }
+
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
+        let Some(row) = self.state.parties.get_mut(id) else { return Ok(None) };
+        let newly_revoked = row.revoked_at_ms.is_none();
+        if newly_revoked {
+            let old = row.clone();
+            row.revoked_at_ms = Some(at_ms);
+            self.undo.push(Undo::Party(id.to_owned(), Some(old)));
+        }
+        let row = &self.state.parties[id];
+        Ok(Some(RevokedParty {
+            kind: row.party.kind.as_str().to_owned(),
+            name: row.party.name.clone(),
+            revoked_at_ms: row.revoked_at_ms.unwrap_or(at_ms),
+            newly_revoked,
+        }))
+    }
+
+    async fn office_put(&mut self, office: &Office) -> Result<()> {
+        let old = self.state.offices.insert(office.code.clone(), office.clone());
+        self.undo.push(Undo::Office(office.code.clone(), old));
+        Ok(())
+    }
+
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()> {
+        let old = self.state.holders.insert(holder.tir_id.clone(), holder.clone());
+        self.undo.push(Undo::Holder(holder.tir_id.clone(), old));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.write(Command::Message(Box::new(submission)))
+    }
+
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.write(Command::CreateParty(party)).map(drop)
+    }
+
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.write(Command::PutOffice(office)).map(drop)
+    }
+
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.write(Command::PutHolder(holder)).map(drop)
+    }
+
+    async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.write(Command::RevokeParty(id.to_owned()))
+    }
+
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        let inner = self.lock();
+        let Some(row) =
+            inner.state.parties.values().find(|p| p.party.token_hash == token_hash && p.revoked_at_ms.is_none())
+        else {
+            return Ok(None);
+        };
+        let p = &row.party;
+        let (country, tir_id) = (p.country.map(|c| c.to_string()), p.tir_id.as_ref().map(|t| t.to_string()));
+        crate::rows::party_from_columns(p.id.clone(), p.kind.as_str(), country, tir_id).map(Some)
+    }
+
+    async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
+        Ok(self.lock().state.guarantees.get(reference.as_str()).cloned())
+    }
+
+    async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
+        Ok(self.lock().state.offices.get(code).cloned())
+    }
+
+    async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
+        Ok(self.lock().state.holders.get(tir_id).cloned())
+    }
+
+    async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        let inner = self.lock();
+        let from = usize::try_from(after.max(0)).unwrap_or(usize::MAX).min(inner.state.outbox.len());
+        Ok(inner.state.outbox[from..]
+            .iter()
+            .filter(|n| recipient.is_none_or(|r| n.recipient == r))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>> {
+        let inner = self.lock();
+        Ok(inner.state.events.iter().filter(|(r, _)| r == reference.as_str()).map(|(_, e)| e.clone()).collect())
+    }
+
+    async fn verify_journal(&self) -> Result<Verdict> {
+        let inner = self.lock();
+        let mut verifier = Verifier::default();
+        for entry in &inner.state.journal {
+            if !verifier.push(entry) {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+        let inner = self.lock();
+        Ok(inner.state.journal.iter().filter(|e| e.seq >= from_seq).take(limit).cloned().collect())
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}

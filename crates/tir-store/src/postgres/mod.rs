@@ -1,0 +1,116 @@
+//! PostgreSQL backend. Several tirhub servers may share one database: every
+//! write transaction first takes one advisory transaction lock, so journal
+//! order, idempotency and state transitions hold across processes. Each
+//! server batches its own messages into one transaction (group commit).
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use tir_model::guarantee::{Event, Guarantee};
+use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::{GuaranteeRef, OfficeCode, TirId};
+
+use crate::engine::Reply;
+use crate::env::Env;
+use crate::journal::{JournalEntry, Verdict};
+use crate::writer::Writes;
+use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission};
+
+mod deferred;
+mod reads;
+mod schema;
+mod tx;
+
+/// Advisory lock key ("TIR" + purpose) every write transaction takes first.
+const LOCK_WRITERS: i64 = 0x5449_5200_0001;
+const POOL_CONNECTIONS_MAX: usize = 16;
+
+pub struct PgStore {
+    pool: Pool,
+    writes: Writes,
+}
+
+fn pool_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Pool(e.to_string())
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates its schema, with the system clock and
+    /// random admin message ids.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        PgStore::open_with(url, Env::system()).await
+    }
+
+    /// As `open`, with the writer's clock and id source given.
+    pub async fn open_with(url: &str, env: Env) -> Result<PgStore> {
+        let config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(POOL_CONNECTIONS_MAX).build().map_err(pool_error)?;
+        let mut client = pool.get().await.map_err(pool_error)?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+        let (writes, jobs) = Writes::channel();
+        tokio::spawn(tx::writer_loop(pool.clone(), jobs, env));
+        Ok(PgStore { pool, writes })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.writes.submit(submission).await
+    }
+
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.writes.create_party(party).await
+    }
+
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.writes.put_office(office).await
+    }
+
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.writes.put_holder(holder).await
+    }
+
+    async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.writes.revoke_party(id).await
+    }
+
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        reads::party_by_token_hash(&self.pool, token_hash).await
+    }
+
+    async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
+        reads::doc_by_key(&self.pool, "SELECT doc FROM guarantees WHERE reference = $1", reference.as_str()).await
+    }
+
+    async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
+        reads::doc_by_key(&self.pool, "SELECT doc FROM offices WHERE code = $1", code.as_str()).await
+    }
+
+    async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
+        reads::doc_by_key(&self.pool, "SELECT doc FROM holders WHERE tir_id = $1", tir_id.as_str()).await
+    }
+
+    async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        reads::notifications(&self.pool, recipient, after, limit).await
+    }
+
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>> {
+        reads::timeline(&self.pool, reference.as_str()).await
+    }
+
+    async fn verify_journal(&self) -> Result<Verdict> {
+        reads::verify_journal(&self.pool).await
+    }
+
+    async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+        reads::journal(&self.pool, from_seq, limit).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

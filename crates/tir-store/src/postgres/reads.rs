@@ -1,0 +1,92 @@
+//! Reads on PostgreSQL, each on a pooled connection.
+
+use deadpool_postgres::Pool;
+use tir_model::guarantee::Event;
+use tir_model::party::Party;
+
+use super::pool_error;
+use crate::journal::{JournalEntry, Verdict, Verifier};
+use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
+use crate::{NotificationRow, Result};
+
+/// Journal rows fetched per round trip while verifying.
+const VERIFY_PAGE_ROWS: i64 = 5_000;
+
+/// The JSON document `sql` selects for one key, parsed.
+pub(super) async fn doc_by_key<T: serde::de::DeserializeOwned>(pool: &Pool, sql: &str, key: &str) -> Result<Option<T>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(sql).await?;
+    let row = client.query_opt(&stmt, &[&key]).await?;
+    row.map(|r| from_doc(r.get(0))).transpose()
+}
+
+pub(super) async fn party_by_token_hash(pool: &Pool, token_hash: &str) -> Result<Option<Party>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = $1 AND revoked_at_ms IS NULL")
+        .await?;
+    match client.query_opt(&stmt, &[&token_hash]).await? {
+        None => Ok(None),
+        Some(r) => rows::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3)).map(Some),
+    }
+}
+
+pub(super) async fn notifications(
+    pool: &Pool,
+    recipient: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<NotificationRow>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let limit = crate::sql_limit(limit);
+    let stmt = client.prepare_cached(&rows::notifications_sql(recipient.is_some())).await?;
+    let found = match recipient {
+        Some(recipient) => client.query(&stmt, &[&recipient, &after, &limit]).await?,
+        None => client.query(&stmt, &[&after, &limit]).await?,
+    };
+    found.iter().map(rows::notification).collect()
+}
+
+pub(super) async fn timeline(pool: &Pool, reference: &str) -> Result<Vec<Event>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = $1 ORDER BY id",
+        )
+        .await?;
+    client
+        .query(&stmt, &[&reference])
+        .await?
+        .iter()
+        .map(|r| rows::event_from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+pub(super) async fn verify_journal(pool: &Pool) -> Result<Verdict> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2"))
+        .await?;
+    let mut verifier = Verifier::default();
+    'pages: loop {
+        let after = verifier.last_seq();
+        let page = client.query(&stmt, &[&after, &VERIFY_PAGE_ROWS]).await?;
+        if page.is_empty() {
+            break;
+        }
+        for row in &page {
+            if !verifier.push(&rows::journal_entry(row)?) {
+                break 'pages;
+            }
+        }
+    }
+    Ok(verifier.finish())
+}
+
+pub(super) async fn journal(pool: &Pool, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+        .await?;
+    client.query(&stmt, &[&from_seq, &crate::sql_limit(limit)]).await?.iter().map(rows::journal_entry).collect()
+}

@@ -1,0 +1,91 @@
+//! The PostgreSQL schema: versioned migrations (see `crate::migrate`), run
+//! under an advisory lock so servers starting together apply each once, and
+//! the adoption of databases made before migrations were recorded.
+
+use tokio_postgres::Client;
+
+use crate::Result;
+use crate::migrate::{self, Applied, Migration, migration};
+
+pub(super) const MIGRATIONS: &[Migration] = &[
+    migration!("postgres", 1, "baseline", "0001_baseline.sql"),
+    migration!("postgres", 2, "lz4_documents", "0002_lz4_documents.sql"),
+];
+
+/// The version a database made before migrations is brought to on adoption.
+const BASELINE: i64 = 1;
+
+/// Advisory lock key ("TIR" + purpose) held while migrating.
+const LOCK_MIGRATIONS: i64 = 0x5449_5200_0002;
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";
+
+/// Brings the database to the latest schema under `LOCK_MIGRATIONS`, which
+/// is released whatever happened: the connection goes back to the pool.
+pub(super) async fn migrate(client: &mut Client) -> Result<()> {
+    migrate::check_numbering(MIGRATIONS);
+    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_MIGRATIONS]).await?;
+    let migrated = migrate_locked(client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_MIGRATIONS]).await?;
+    migrated
+}
+
+async fn migrate_locked(client: &mut Client) -> Result<()> {
+    if !table_exists(client, "schema_migrations").await? && has_tables(client).await? {
+        adopt(client).await?;
+    }
+    client.batch_execute(MIGRATIONS_TABLE).await?;
+    let applied = applied(client).await?;
+    for m in migrate::pending(MIGRATIONS, &applied)? {
+        let tx = client.transaction().await?;
+        tx.batch_execute(m.sql).await?;
+        record(&tx, m).await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "postgres migration applied");
+    }
+    Ok(())
+}
+
+/// A database from before migrations: brings it to `BASELINE` (what the
+/// code of that time created, by checking, at each start) and records it,
+/// in one transaction.
+async fn adopt(client: &mut Client) -> Result<()> {
+    let baseline = &MIGRATIONS[(BASELINE - 1) as usize];
+    let tx = client.transaction().await?;
+    // Creates the tables added since the database was made; written to run over any of them.
+    tx.batch_execute(baseline.sql).await?;
+    // Parties of versions before revocation; ALTER TABLE locks the table, which runs once here.
+    tx.batch_execute("ALTER TABLE parties ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT").await?;
+    tx.batch_execute(MIGRATIONS_TABLE).await?;
+    record(&tx, baseline).await?;
+    tx.commit().await?;
+    tracing::info!(version = BASELINE, "adopted a postgres database from before versioned migrations");
+    Ok(())
+}
+
+async fn record(tx: &tokio_postgres::Transaction<'_>, m: &Migration) -> Result<()> {
+    tx.execute(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES ($1, $2, $3, $4)",
+        &[&m.version, &m.name, &m.checksum(), &crate::now_ms()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn applied(client: &Client) -> Result<Vec<Applied>> {
+    let rows = client.query("SELECT version, name, checksum FROM schema_migrations ORDER BY version", &[]).await?;
+    Ok(rows.iter().map(|r| Applied { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+}
+
+async fn table_exists(client: &Client, name: &str) -> Result<bool> {
+    Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).await?.get(0))
+}
+
+/// Whether the current schema holds any table: one without `schema_migrations` predates migrations.
+async fn has_tables(client: &Client) -> Result<bool> {
+    Ok(client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema())", &[])
+        .await?
+        .get(0))
+}

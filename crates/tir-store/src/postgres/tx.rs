@@ -1,0 +1,336 @@
+//! The PostgreSQL writer: a task that takes batches from the queue and runs
+//! each in one transaction on a pooled connection.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use futures_util::future::{try_join, try_join3, try_join4};
+use tokio::sync::mpsc;
+use tokio_postgres::Row;
+
+use tir_model::guarantee::{Event, Guarantee};
+use tir_model::party::{HolderRecord, Office};
+use tir_model::{OfficeCode, TirId};
+
+use super::deferred::{Deferred, GuaranteeColumns};
+use super::{LOCK_WRITERS, pool_error};
+use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::env::{Env, Stamp};
+use crate::journal::{GENESIS, JournalEntry};
+use crate::rows::{from_doc, to_doc};
+use crate::writer::{Batch, BatchWriter, Job, write_isolated};
+use crate::{NewParty, Result, Submission};
+
+pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env) {
+    let mut writer = PgWriter { pool };
+    while let Some(first) = jobs.recv().await {
+        let batch = Batch::drain(first, &mut jobs, &mut env);
+        let results = write_isolated(&mut writer, &batch).await;
+        for (waiter, result) in batch.answers(results) {
+            let _ = waiter.send(result);
+        }
+    }
+}
+
+struct PgWriter {
+    pool: Pool,
+}
+
+impl BatchWriter for PgWriter {
+    const BACKEND: &'static str = "postgres";
+
+    async fn write_batch(&mut self, commands: &[Command], stamps: &[Stamp]) -> Result<Vec<Reply>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let mut pg = PgTx {
+            client: &client,
+            deferred: Deferred::default(),
+            dirty: Vec::new(),
+            guarantees: HashMap::new(),
+            replies: HashMap::new(),
+            offices: HashMap::new(),
+            holders: HashMap::new(),
+        };
+        let result = run_batch(&mut pg, commands, stamps).await;
+        if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
+            // A connection that may still be inside a transaction never goes back to the pool.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        result
+    }
+}
+
+/// A write transaction, opened and committed by hand so that BEGIN and COMMIT
+/// travel with the statements next to them instead of costing round trips of
+/// their own. The message path's inserts are deferred and written before
+/// commit as one multi-row INSERT per table; what the batch wrote is read back
+/// from the overlays.
+pub(super) struct PgTx<'a> {
+    client: &'a deadpool_postgres::Client,
+    deferred: Deferred,
+    /// References whose latest version in `guarantees` is still to be written,
+    /// with the time of that version.
+    dirty: Vec<(String, i64)>,
+    // What this transaction knows: `None` = known to be absent.
+    guarantees: HashMap<String, Option<Guarantee>>,
+    replies: HashMap<(String, String), Option<StoredReply>>,
+    offices: HashMap<OfficeCode, Option<Office>>,
+    holders: HashMap<TirId, Option<HolderRecord>>,
+}
+
+impl PgTx<'_> {
+    async fn exec(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64> {
+        let stmt = self.client.prepare_cached(sql).await?;
+        Ok(self.client.execute(&stmt, params).await?)
+    }
+
+    async fn opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
+        let stmt = self.client.prepare_cached(sql).await?;
+        Ok(self.client.query_opt(&stmt, params).await?)
+    }
+}
+
+/// Documents for `keys`: from what the transaction knows, else one query for the rest.
+async fn lookup<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
+    tx: &deadpool_postgres::Client,
+    known: &mut HashMap<K, Option<V>>,
+    sql: &str,
+    keys: &[K],
+    as_str: impl Fn(&K) -> &str,
+    key_of: impl Fn(&V) -> K,
+) -> Result<Vec<V>> {
+    let missing: Vec<&str> = keys.iter().filter(|k| !known.contains_key(*k)).map(&as_str).collect();
+    if !missing.is_empty() {
+        let stmt = tx.prepare_cached(sql).await?;
+        let found: Vec<V> =
+            tx.query(&stmt, &[&missing]).await?.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(known, keys, found, key_of);
+    }
+    Ok(keys.iter().filter_map(|k| known.get(k).cloned().flatten()).collect())
+}
+
+/// Records what a lookup of `asked` found; the rest is known to be absent.
+fn remember<K: std::hash::Hash + Eq + Clone, V>(
+    known: &mut HashMap<K, Option<V>>,
+    asked: &[K],
+    found: Vec<V>,
+    key: impl Fn(&V) -> K,
+) {
+    for k in asked {
+        known.entry(k.clone()).or_insert(None);
+    }
+    for v in found {
+        known.insert(key(&v), Some(v));
+    }
+}
+
+#[async_trait]
+#[async_trait]
+impl Tx for PgTx<'_> {
+    async fn commit(&mut self) -> Result<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut g = GuaranteeColumns::default();
+        for (reference, at_ms) in std::mem::take(&mut self.dirty) {
+            if let Some(Some(guarantee)) = self.guarantees.get(&reference) {
+                g.push(guarantee, at_ms);
+            }
+        }
+        deferred.write_and_commit(self.client, g).await
+    }
+
+    async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
+        self.deferred.journal(e);
+        Ok(())
+    }
+
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        let key = (sender.to_owned(), message_id.to_owned());
+        if let Some(known) = self.replies.get(&key) {
+            return Ok(known.clone());
+        }
+        let row = self
+            .opt(
+                "SELECT body_hash, status, body FROM idempotency WHERE sender = $1 AND message_id = $2",
+                &[&sender, &message_id],
+            )
+            .await?;
+        let stored = row.map(|r| StoredReply {
+            body_hash: r.get(0),
+            reply: Reply { status: r.get::<_, i32>(1) as u16, body: r.get(2) },
+        });
+        self.replies.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+        self.deferred.reply(sender, message_id, body_hash, reply);
+        let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
+        self.replies.insert((sender.to_owned(), message_id.to_owned()), Some(stored));
+        Ok(())
+    }
+
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        if let Some(known) = self.guarantees.get(reference) {
+            return Ok(known.clone());
+        }
+        let row = self.opt("SELECT doc FROM guarantees WHERE reference = $1", &[&reference]).await?;
+        let guarantee: Option<Guarantee> = row.map(|r| from_doc(r.get(0))).transpose()?;
+        self.guarantees.insert(reference.to_owned(), guarantee.clone());
+        Ok(guarantee)
+    }
+
+    async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
+        let reference = g.reference.to_string();
+        match self.dirty.iter_mut().find(|(r, _)| *r == reference) {
+            Some((_, last_ms)) => *last_ms = at_ms,
+            None => self.dirty.push((reference.clone(), at_ms)),
+        }
+        self.guarantees.insert(reference, Some(g));
+        Ok(())
+    }
+
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
+        let sql = "SELECT doc FROM offices WHERE code = ANY($1)";
+        lookup(self.client, &mut self.offices, sql, codes, |c| c.as_str(), |o: &Office| o.code.clone()).await
+    }
+
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
+        let sql = "SELECT doc FROM holders WHERE tir_id = ANY($1)";
+        lookup(self.client, &mut self.holders, sql, tir_ids, |t| t.as_str(), |h: &HolderRecord| h.tir_id.clone()).await
+    }
+
+    async fn begin(&mut self, commands: &[Command]) -> Result<(i64, String)> {
+        let submissions: Vec<&Submission> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Message(s) => Some(&**s),
+                _ => None,
+            })
+            .collect();
+        let senders: Vec<&str> = submissions.iter().map(|s| s.sender.id()).collect();
+        let message_ids: Vec<&str> = submissions.iter().map(|s| s.request.message_id.as_str()).collect();
+        let references: Vec<&str> = submissions.iter().map(|s| s.request.guarantee_reference.as_str()).collect();
+        let mut offices: Vec<OfficeCode> = submissions.iter().flat_map(|s| s.request.referenced_offices()).collect();
+        offices.sort();
+        offices.dedup();
+        let mut holders: Vec<TirId> =
+            submissions.iter().flat_map(|s| tir_model::exchange::holders_needed(&s.request, &s.sender)).collect();
+        holders.sort();
+        holders.dedup();
+        let office_keys: Vec<&str> = offices.iter().map(|o| o.as_str()).collect();
+        let holder_keys: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
+        let lock_stmt = self.client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        let head_stmt = self.client.prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").await?;
+        let replies_stmt = self
+            .client
+            .prepare_cached(
+                "SELECT i.sender, i.message_id, i.body_hash, i.status, i.body FROM idempotency i
+                 JOIN unnest($1::text[], $2::text[]) AS k(sender, message_id)
+                   ON i.sender = k.sender AND i.message_id = k.message_id",
+            )
+            .await?;
+        let guarantees_stmt =
+            self.client.prepare_cached("SELECT reference, doc FROM guarantees WHERE reference = ANY($1)").await?;
+        let offices_stmt = self.client.prepare_cached("SELECT doc FROM offices WHERE code = ANY($1)").await?;
+        let holders_stmt = self.client.prepare_cached("SELECT doc FROM holders WHERE tir_id = ANY($1)").await?;
+        // One round trip: BEGIN, the lock, then the head and the batch's reads.
+        // The statements are sent in this order (futures-util's joins poll
+        // their futures in order) and PostgreSQL runs them one after another,
+        // each with a snapshot taken after the lock is held (READ COMMITTED), so
+        // they see every earlier writer's rows.
+        let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&LOCK_WRITERS];
+        let reply_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&senders, &message_ids];
+        let begin = self.client.batch_execute("BEGIN");
+        let ((_, _, head), (reply_rows, guarantee_rows, office_rows, holder_rows)) = try_join(
+            try_join3(begin, self.client.execute(&lock_stmt, &lock_params), self.client.query_opt(&head_stmt, &[])),
+            try_join4(
+                self.client.query(&replies_stmt, &reply_params),
+                self.client.query(&guarantees_stmt, &[&references]),
+                self.client.query(&offices_stmt, &[&office_keys]),
+                self.client.query(&holders_stmt, &[&holder_keys]),
+            ),
+        )
+        .await?;
+        for (sender, message_id) in senders.iter().zip(&message_ids) {
+            self.replies.insert((sender.to_string(), message_id.to_string()), None);
+        }
+        for r in &reply_rows {
+            let stored =
+                StoredReply { body_hash: r.get(2), reply: Reply { status: r.get::<_, i32>(3) as u16, body: r.get(4) } };
+            self.replies.insert((r.get(0), r.get(1)), Some(stored));
+        }
+        for reference in &references {
+            self.guarantees.insert(reference.to_string(), None);
+        }
+        for r in &guarantee_rows {
+            self.guarantees.insert(r.get(0), Some(from_doc(r.get(1))?));
+        }
+        let found_offices: Vec<Office> = office_rows.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(&mut self.offices, &offices, found_offices, |o| o.code.clone());
+        let found_holders: Vec<HolderRecord> = holder_rows.iter().map(|r| from_doc(r.get(0))).collect::<Result<_>>()?;
+        remember(&mut self.holders, &holders, found_holders, |h| h.tir_id.clone());
+        Ok(head.map(|r| (r.get(0), r.get(1))).unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.deferred.notification(recipient, kind, reference, payload, at_ms);
+        Ok(())
+    }
+
+    async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
+        self.deferred.event(reference, e);
+        Ok(())
+    }
+
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
+        let changed = self
+            .exec("UPDATE parties SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL", &[&id, &at_ms])
+            .await?;
+        let row = self.opt("SELECT kind, name, revoked_at_ms FROM parties WHERE id = $1", &[&id]).await?;
+        Ok(row.map(|r| RevokedParty {
+            kind: r.get(0),
+            name: r.get(1),
+            revoked_at_ms: r.get(2),
+            newly_revoked: changed == 1,
+        }))
+    }
+
+    async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
+        let country = p.country.map(|c| c.to_string());
+        let tir_id = p.tir_id.as_ref().map(|t| t.to_string());
+        self.exec(
+            "INSERT INTO parties (id, kind, name, country, tir_id, token_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&p.id, &p.kind.as_str(), &p.name, &country, &tir_id, &p.token_hash, &at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn office_put(&mut self, office: &Office) -> Result<()> {
+        self.exec(
+            "INSERT INTO offices (code, country, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET country = excluded.country, doc = excluded.doc",
+            &[&office.code.as_str(), &office.country.as_str(), &to_doc(office)],
+        )
+        .await?;
+        self.offices.insert(office.code.clone(), Some(office.clone()));
+        Ok(())
+    }
+
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO holders (tir_id, doc) VALUES ($1, $2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc",
+            &[&holder.tir_id.as_str(), &to_doc(holder)],
+        )
+        .await?;
+        self.holders.insert(holder.tir_id.clone(), Some(holder.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! SQLite backend: one writer thread doing group commit, a sync thread that
+//! fsyncs the WAL and only then answers, a checkpoint thread, and a small
+//! pool of read connections.
+//!
+//! The writer commits without waiting for the disk (synchronous=NORMAL) and
+//! goes on with the next batch while the sync thread's fsync covers every
+//! commit before it. No write is answered, and no read returns what it saw,
+//! before the fsync that covers it (see `durability`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use tir_model::guarantee::{Event, Guarantee};
+use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::{GuaranteeRef, OfficeCode, TirId};
+
+use crate::engine::Reply;
+use crate::env::Env;
+use crate::journal::{JournalEntry, Verdict};
+use crate::writer::Writes;
+use crate::{NewParty, NotificationRow, Result, Store, Submission, corrupt};
+
+mod checkpoint;
+mod durability;
+mod idempotency;
+mod reads;
+mod schema;
+mod tx;
+mod walbuf;
+
+use checkpoint::{Checkpoints, checkpoint_loop};
+use durability::{Durability, Synced, WalSync, sync_loop};
+use idempotency::IdempotencyIndex;
+use reads::Readers;
+use tx::{Cache, SqliteWriter, writer_loop};
+
+pub struct SqliteStore {
+    writes: Writes,
+    readers: Readers,
+    /// Set on drop: stops the checkpoint thread.
+    checkpoints: Arc<Checkpoints>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpoints.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the database at `path`, with the system
+    /// clock and random admin message ids.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, Env::system())
+    }
+
+    /// As `open`, with the writer's clock and id source given.
+    pub fn open_with(path: impl AsRef<Path>, env: Env) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_writer_connection(&path)?;
+        schema::migrate(&conn)?;
+        let idempotency = IdempotencyIndex::load(&conn)?;
+        let (writes, jobs) = Writes::channel();
+        let checkpoints = Arc::new(Checkpoints::default());
+        let (for_writer, for_checkpointer) = (checkpoints.clone(), checkpoints.clone());
+        let durability = Arc::new(Durability::default());
+        let (to_sync, pending) = std::sync::mpsc::channel::<Synced>();
+        let mut wal_path = path.clone().into_os_string();
+        wal_path.push("-wal");
+        let wal_path = PathBuf::from(wal_path);
+        let writer_wal = WalSync::new(wal_path.clone());
+        let for_sync = durability.clone();
+        std::thread::Builder::new()
+            .name("tirhub-sqlite-sync".into())
+            .spawn(move || sync_loop(wal_path, pending, for_sync))
+            .map_err(|e| corrupt(format!("cannot start the sync thread: {e}")))?;
+        let writer = SqliteWriter { conn, cache: Cache::default(), idempotency, durability: durability.clone() };
+        std::thread::Builder::new()
+            .name("tirhub-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, jobs, env, (to_sync, writer_wal), for_writer))
+            .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = Connection::open(&path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;
+        std::thread::Builder::new()
+            .name("tirhub-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, for_checkpointer))
+            .map_err(|e| corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        let readers = Readers { path, pool: Arc::new(Mutex::new(Vec::new())), durability };
+        Ok(SqliteStore { writes, readers, checkpoints })
+    }
+}
+
+/// The writer's connection: through the walbuf VFS, in WAL mode, tuned for
+/// the write path.
+fn open_writer_connection(path: &Path) -> Result<Connection> {
+    // The writer's WAL writes are gathered into one pwrite per commit (see walbuf).
+    let vfs = walbuf::register().map_err(corrupt)?;
+    let conn = Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(corrupt(format!("could not switch {} to WAL (got {mode})", path.display())));
+    }
+    // Checkpoints run on their own thread, off the writer's commit path. Pages are
+    // read through mmap, faster than pread copies (docs/performance.md); the cost
+    // is that a disk read error ends the process (SIGBUS) instead of failing a batch.
+    // NORMAL: COMMIT writes the WAL frames but does not fsync them; the sync thread does,
+    // before any answer. Checkpoints still fsync the WAL before copying it into the database.
+    // A small page cache: when a b-tree split swaps page numbers, SQLite scans the whole
+    // cache at the next commit (pcache1TruncateUnsafe), which showed in the writer's
+    // profile with a larger one (docs/performance.md).
+    conn.execute_batch(
+        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-4096; PRAGMA wal_autocheckpoint=0; PRAGMA mmap_size=1073741824;
+         PRAGMA journal_size_limit=67108864;",
+    )?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.writes.submit(submission).await
+    }
+
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.writes.create_party(party).await
+    }
+
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.writes.put_office(office).await
+    }
+
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.writes.put_holder(holder).await
+    }
+
+    async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.writes.revoke_party(id).await
+    }
+
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        let token_hash = token_hash.to_owned();
+        // A token is known only from its party's creation answer, sent after the fsync.
+        self.readers.read_unsynced(move |c| reads::party_by_token_hash(c, &token_hash)).await
+    }
+
+    async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {
+        let key = reference.to_string();
+        self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM guarantees WHERE reference = ?1", &key)).await
+    }
+
+    async fn office(&self, code: &OfficeCode) -> Result<Option<Office>> {
+        let key = code.to_string();
+        self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM offices WHERE code = ?1", &key)).await
+    }
+
+    async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
+        let key = tir_id.to_string();
+        self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM holders WHERE tir_id = ?1", &key)).await
+    }
+
+    async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        let recipient = recipient.map(str::to_owned);
+        self.readers.read(move |c| reads::notifications(c, recipient.as_deref(), after, limit)).await
+    }
+
+    async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>> {
+        let reference = reference.to_string();
+        self.readers.read(move |c| reads::timeline(c, &reference)).await
+    }
+
+    async fn verify_journal(&self) -> Result<Verdict> {
+        self.readers.read(reads::verify_journal).await
+    }
+
+    async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+        self.readers.read(move |c| reads::journal(c, from_seq, limit)).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}

@@ -1,0 +1,142 @@
+//! Reads on SQLite: a small pool of read-only connections, and the queries
+//! they run. A read returns only what is durable (see `durability`).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tir_model::guarantee::Event;
+use tir_model::party::Party;
+
+use super::durability::Durability;
+use crate::journal::{JournalEntry, Verdict, Verifier};
+use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
+use crate::{NotificationRow, Result, StoreError};
+
+/// Read connections kept open between queries.
+const READERS_MAX: usize = 8;
+
+pub(super) struct Readers {
+    pub path: PathBuf,
+    pub pool: Arc<Mutex<Vec<Connection>>>,
+    pub durability: Arc<Durability>,
+}
+
+impl Readers {
+    /// Runs `f` on a read connection and returns its result once everything it
+    /// could have seen is durable.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let durability = self.durability.clone();
+        self.read_unsynced(move |conn| {
+            let result = f(conn)?;
+            durability.wait_for(durability.committing.load(Ordering::SeqCst))?;
+            Ok(result)
+        })
+        .await
+    }
+
+    /// Runs `f` without waiting for the fsync of what it reads: only for reads
+    /// whose result is never shown, only acted on by a later write (whose own
+    /// answer waits for an fsync that covers everything before it).
+    pub async fn read_unsynced<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.pool.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open(&path)?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    conn.execute_batch("PRAGMA query_only=1; PRAGMA mmap_size=1073741824;")?;
+                    conn
+                }
+            };
+            let result = f(&conn);
+            let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < READERS_MAX {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The JSON document `sql` selects for one key, parsed.
+pub(super) fn doc_by_key<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> Result<Option<T>> {
+    let doc: Option<String> = conn.prepare_cached(sql)?.query_row([key], |r| r.get(0)).optional()?;
+    doc.map(|d| from_doc(&d)).transpose()
+}
+
+pub(super) fn party_by_token_hash(c: &Connection, token_hash: &str) -> Result<Option<Party>> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+        )?
+        .query_row([token_hash], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(id, kind, country, tir_id)| rows::party_from_columns(id, &kind, country, tir_id)).transpose()
+}
+
+pub(super) fn notifications(
+    c: &Connection,
+    recipient: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<NotificationRow>> {
+    let limit = crate::sql_limit(limit);
+    let mut stmt = c.prepare_cached(&rows::notifications_sql(recipient.is_some()))?;
+    match recipient {
+        Some(recipient) => stmt.query_and_then(params![recipient, after, limit], |r| rows::notification(r))?.collect(),
+        None => stmt.query_and_then(params![after, limit], |r| rows::notification(r))?.collect(),
+    }
+}
+
+pub(super) fn timeline(c: &Connection, reference: &str) -> Result<Vec<Event>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = ?1 ORDER BY id",
+    )?;
+    let found = stmt.query_map([reference], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
+    })?;
+    found
+        .map(|row| {
+            let (at, message_type, party, office, summary) = row?;
+            rows::event_from_columns(at, message_type, party, office, summary)
+        })
+        .collect()
+}
+
+pub(super) fn verify_journal(c: &Connection) -> Result<Verdict> {
+    let mut verifier = Verifier::default();
+    let mut stmt = c.prepare(&format!("SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq"))?;
+    let mut found = stmt.query([])?;
+    while let Some(row) = found.next()? {
+        if !verifier.push(&rows::journal_entry(row)?) {
+            break;
+        }
+    }
+    Ok(verifier.finish())
+}
+
+pub(super) fn journal(c: &Connection, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
+    c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))?
+        .query_and_then(params![from_seq, crate::sql_limit(limit)], |r| rows::journal_entry(r))?
+        .collect()
+}

@@ -1,0 +1,293 @@
+//! The SQLite writer: one thread that owns the write connection, applies
+//! batches through the engine, and hands their answers to the sync thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::mpsc;
+
+use tir_model::guarantee::{Event, Guarantee};
+use tir_model::party::{HolderRecord, Office};
+use tir_model::{OfficeCode, TirId};
+
+use super::checkpoint::{Checkpoints, reset_wal_if_wanted};
+use super::durability::{Durability, Synced, WalSync, fsync_failed};
+use super::idempotency::IdempotencyIndex;
+use super::reads;
+use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::env::{Env, Stamp};
+use crate::journal::{GENESIS, JournalEntry};
+use crate::rows::{JOURNAL_COLUMNS, to_doc};
+use crate::writer::{Batch, BatchWriter, Job, block_on_ready, write_isolated};
+use crate::{NewParty, Result};
+
+/// Rows kept by the writer between batches. Only this writer changes the
+/// file, so what it caches is current; a rolled-back batch clears the cache.
+const CACHED_GUARANTEES_MAX: usize = 50_000;
+
+/// The writer thread's state: its connection, caches and idempotency map.
+pub(super) struct SqliteWriter {
+    pub conn: Connection,
+    pub cache: Cache,
+    pub idempotency: IdempotencyIndex,
+    pub durability: Arc<Durability>,
+}
+
+#[derive(Default)]
+pub(super) struct Cache {
+    guarantees: HashMap<String, Guarantee>,
+    offices: HashMap<OfficeCode, Office>,
+    holders: HashMap<TirId, HolderRecord>,
+}
+
+impl Cache {
+    fn clear(&mut self) {
+        self.guarantees.clear();
+        self.offices.clear();
+        self.holders.clear();
+    }
+}
+
+pub(super) fn writer_loop(
+    mut writer: SqliteWriter,
+    mut jobs: mpsc::Receiver<Job>,
+    mut env: Env,
+    (to_sync, mut wal): (std::sync::mpsc::Sender<Synced>, WalSync),
+    checkpoints: Arc<Checkpoints>,
+) {
+    let durability = writer.durability.clone();
+    let mut batches_sent = 0;
+    while let Some(first) = jobs.blocking_recv() {
+        reset_wal_if_wanted(&writer.conn, &checkpoints);
+        let batch = Batch::drain(first, &mut jobs, &mut env);
+        let results = block_on_ready(write_isolated(&mut writer, &batch));
+        // Every commit so far has been handed to the kernel (walbuf passes a commit on
+        // with its last frame); the sync thread answers once they are on disk.
+        let upto = durability.committing.load(Ordering::SeqCst);
+        let synced = Synced { upto, answers: batch.answers(results) };
+        if jobs.is_empty() && durability.batches_answered.load(Ordering::SeqCst) == batches_sent {
+            // Nothing to overlap with: fsync here and save a thread wake-up, which
+            // costs a measurable share of a message's time at low load (docs/performance.md).
+            wal.sync_and_answer(vec![synced], &durability);
+            continue;
+        }
+        batches_sent += 1;
+        if to_sync.send(synced).is_err() {
+            tracing::error!("the sync thread has stopped; the writer stops");
+            return;
+        }
+    }
+}
+
+impl BatchWriter for SqliteWriter {
+    const BACKEND: &'static str = "sqlite";
+
+    async fn write_batch(&mut self, commands: &[Command], stamps: &[Stamp]) -> Result<Vec<Reply>> {
+        let committed = run_batch(self, commands, stamps).await;
+        if committed.is_err() {
+            self.cache.clear();
+            self.idempotency.rolled_back();
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+        }
+        committed
+    }
+}
+
+/// Documents for `keys`, from the writer's cache or else the database (then cached).
+fn cached<K: std::hash::Hash + Eq + Clone, V: serde::de::DeserializeOwned + Clone>(
+    conn: &Connection,
+    cache: &mut HashMap<K, V>,
+    sql: &str,
+    keys: &[K],
+    as_str: impl Fn(&K) -> &str,
+) -> Result<Vec<V>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(value) = cache.get(key) {
+            out.push(value.clone());
+            continue;
+        }
+        if let Some(value) = reads::doc_by_key::<V>(conn, sql, as_str(key))? {
+            cache.insert(key.clone(), value.clone());
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+#[async_trait]
+impl Tx for SqliteWriter {
+    async fn begin(&mut self, _commands: &[Command]) -> Result<(i64, String)> {
+        // SQLite's single write lock, held to COMMIT.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let head = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(head.unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        if self.durability.failed.load(Ordering::SeqCst) {
+            return Err(fsync_failed());
+        }
+        // Counted before it becomes visible: see `Durability`.
+        self.durability.committing.fetch_add(1, Ordering::SeqCst);
+        self.conn.execute_batch("COMMIT")?;
+        self.idempotency.committed();
+        Ok(())
+    }
+
+    async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                e.seq,
+                e.at_ms,
+                e.sender,
+                e.message_type,
+                e.message_id,
+                e.reference,
+                e.body,
+                e.body_hash,
+                e.prev_hash,
+                e.hash
+            ])?;
+        Ok(())
+    }
+
+    async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>> {
+        self.idempotency.get(&self.conn, sender, message_id)
+    }
+
+    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+        self.idempotency.put(&self.conn, sender, message_id, body_hash, reply)
+    }
+
+    async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
+        // Taken out: the engine puts the new version back, a rejection reloads it.
+        if let Some(cached) = self.cache.guarantees.remove(reference) {
+            return Ok(Some(cached));
+        }
+        reads::doc_by_key(&self.conn, "SELECT doc FROM guarantees WHERE reference = ?1", reference)
+    }
+
+    async fn guarantee_put(&mut self, g: Guarantee, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![g.reference.as_str(), g.holder.as_str(), g.chain, g.state.as_str(), to_doc(&g), at_ms])?;
+        if self.cache.guarantees.len() >= CACHED_GUARANTEES_MAX {
+            self.cache.guarantees.clear();
+        }
+        self.cache.guarantees.insert(g.reference.to_string(), g);
+        Ok(())
+    }
+
+    async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>> {
+        cached(&self.conn, &mut self.cache.offices, "SELECT doc FROM offices WHERE code = ?1", codes, |c| c.as_str())
+    }
+
+    async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
+        cached(&self.conn, &mut self.cache.holders, "SELECT doc FROM holders WHERE tir_id = ?1", tir_ids, |t| {
+            t.as_str()
+        })
+    }
+
+    async fn outbox_push(
+        &mut self,
+        recipient: &str,
+        kind: &str,
+        reference: &str,
+        payload: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![recipient, kind, reference, payload, at_ms])?;
+        Ok(())
+    }
+
+    async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                reference,
+                e.at.unix_ms(),
+                e.message_type,
+                e.party,
+                e.office.as_ref().map(|o| o.as_str()),
+                e.summary
+            ])?;
+        Ok(())
+    }
+
+    async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE parties SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL")?
+            .execute(params![id, at_ms])?;
+        let row = self
+            .conn
+            .prepare_cached("SELECT kind, name, revoked_at_ms FROM parties WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(row.map(|(kind, name, revoked_at_ms)| RevokedParty {
+            kind,
+            name,
+            revoked_at_ms,
+            newly_revoked: changed == 1,
+        }))
+    }
+
+    async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO parties (id, kind, name, country, tir_id, token_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                p.id,
+                p.kind.as_str(),
+                p.name,
+                p.country.map(|c| c.to_string()),
+                p.tir_id.as_ref().map(|t| t.to_string()),
+                p.token_hash,
+                at_ms
+            ])?;
+        Ok(())
+    }
+
+    async fn office_put(&mut self, office: &Office) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO offices (code, country, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (code) DO UPDATE SET country = excluded.country, doc = excluded.doc",
+            )?
+            .execute(params![office.code.as_str(), office.country.as_str(), to_doc(office)])?;
+        self.cache.offices.insert(office.code.clone(), office.clone());
+        Ok(())
+    }
+
+    async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO holders (tir_id, doc) VALUES (?1, ?2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc")?
+            .execute(params![holder.tir_id.as_str(), to_doc(holder)])?;
+        self.cache.holders.insert(holder.tir_id.clone(), holder.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! The write half every backend shares: commands queue for one writer, which
+//! takes up to `BATCH_COMMANDS_MAX` of them at a time, stamps each with its
+//! time and id, runs them in one transaction, and if that fails runs them
+//! again one by one so one failing write cannot fail the others.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use tir_model::party::{HolderRecord, Office};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply};
+use crate::env::{Env, Stamp};
+use crate::{NewParty, Result, StoreError, Submission};
+
+/// Where the answer to one queued command goes.
+pub(crate) type Waiter = oneshot::Sender<Result<Reply>>;
+
+/// A command as queued for the writer, with where its answer goes.
+pub(crate) type Job = (Command, Waiter);
+
+/// Commands waiting for the writer beyond one full batch.
+const QUEUED_COMMANDS_MAX: usize = BATCH_COMMANDS_MAX * 4;
+
+/// The sending end of the writer's queue: the write methods of `Store`.
+pub(crate) struct Writes {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writes {
+    /// The queue, and the receiving end for the backend's writer.
+    pub(crate) fn channel() -> (Writes, mpsc::Receiver<Job>) {
+        let (queue, jobs) = mpsc::channel(QUEUED_COMMANDS_MAX);
+        (Writes { queue }, jobs)
+    }
+
+    async fn write(&self, command: Command) -> Result<Reply> {
+        let (done, answer) = oneshot::channel();
+        self.queue.send((command, done)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn submit(&self, submission: Submission) -> Result<Reply> {
+        self.write(Command::Message(Box::new(submission))).await
+    }
+
+    pub(crate) async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.write(Command::CreateParty(party)).await.map(drop)
+    }
+
+    pub(crate) async fn put_office(&self, office: Office) -> Result<()> {
+        self.write(Command::PutOffice(office)).await.map(drop)
+    }
+
+    pub(crate) async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.write(Command::PutHolder(holder)).await.map(drop)
+    }
+
+    pub(crate) async fn revoke_party(&self, id: &str) -> Result<Reply> {
+        self.write(Command::RevokeParty(id.to_owned())).await
+    }
+}
+
+/// Commands taken from the queue together, each with its stamp and waiter.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub commands: Vec<Command>,
+    pub stamps: Vec<Stamp>,
+    pub waiters: Vec<Waiter>,
+}
+
+impl Batch {
+    /// `first` and whatever else is queued, up to `BATCH_COMMANDS_MAX`, each
+    /// stamped from `env` in queue order.
+    pub(crate) fn drain(first: Job, jobs: &mut mpsc::Receiver<Job>, env: &mut Env) -> Batch {
+        let mut batch = Batch::default();
+        batch.push(first, env);
+        while batch.commands.len() < BATCH_COMMANDS_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job, env),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    fn push(&mut self, (command, waiter): Job, env: &mut Env) {
+        self.stamps.push(env.stamp(&command));
+        self.commands.push(command);
+        self.waiters.push(waiter);
+    }
+
+    /// Pairs each waiter with its result.
+    pub(crate) fn answers(self, results: Vec<Result<Reply>>) -> Vec<(Waiter, Result<Reply>)> {
+        debug_assert_eq!(self.waiters.len(), results.len());
+        self.waiters.into_iter().zip(results).collect()
+    }
+}
+
+/// A backend's writer: runs commands in one transaction, rolled back on error.
+pub(crate) trait BatchWriter {
+    /// Named in the log when a batch is rolled back.
+    const BACKEND: &'static str;
+    async fn write_batch(&mut self, commands: &[Command], stamps: &[Stamp]) -> Result<Vec<Reply>>;
+}
+
+/// Writes the batch; if it fails, writes each command alone, so one failing
+/// write cannot fail the others batched with it.
+pub(crate) async fn write_isolated<W: BatchWriter>(writer: &mut W, batch: &Batch) -> Vec<Result<Reply>> {
+    let (commands, stamps) = (&batch.commands[..], &batch.stamps[..]);
+    let failed = match writer.write_batch(commands, stamps).await {
+        Ok(replies) => return replies.into_iter().map(Ok).collect(),
+        Err(e) => e,
+    };
+    if commands.len() == 1 {
+        tracing::error!(error = %failed, backend = W::BACKEND, "write rolled back");
+        return vec![Err(StoreError::Write(failed.to_string()))];
+    }
+    tracing::warn!(error = %failed, backend = W::BACKEND, commands = commands.len(), "batch rolled back; writing its commands one by one");
+    let mut results = Vec::with_capacity(commands.len());
+    for (command, stamp) in commands.chunks(1).zip(stamps.chunks(1)) {
+        results.push(match writer.write_batch(command, stamp).await {
+            Ok(mut replies) => Ok(replies.remove(0)),
+            Err(e) => Err(StoreError::Write(e.to_string())),
+        });
+    }
+    results
+}
+
+/// Runs a future that completes without waiting (the SQLite and in-memory
+/// transactions never wait): polls it once.
+pub(crate) fn block_on_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("the transaction's futures complete without waiting"),
+    }
+}
