@@ -15,6 +15,7 @@ use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tir_testkit::{FreshDatabase, TempSqlite};
 use tokio::net::TcpStream;
 
 use crate::AnyError;
@@ -45,46 +46,34 @@ struct Prepared {
 
 /// The database under test, removed when the bench ends.
 enum Fresh {
-    Sqlite { dir: std::path::PathBuf, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite(TempSqlite),
+    Postgres(FreshDatabase),
 }
 
 impl Fresh {
     async fn create(db: Option<&str>) -> Result<Fresh, AnyError> {
         match db {
-            None => {
-                let dir = std::env::temp_dir().join(format!("tirhub-bench-{}", tir_store::token::random_hex(6)));
-                std::fs::create_dir_all(&dir)?;
-                let url = format!("sqlite://{}", dir.join("bench.db").display());
-                Ok(Fresh::Sqlite { dir, url })
-            }
+            None => Ok(Fresh::Sqlite(TempSqlite::new("tirhub-bench")?)),
             Some(url) if url.starts_with("sqlite:") => {
                 Err("--db takes a postgres:// URL; without --db the bench uses a fresh SQLite file".into())
             }
-            Some(admin_url) => {
-                let name = format!("tirhub_bench_{}", tir_store::token::random_hex(6));
-                let client = pg_connect(admin_url).await?;
-                client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-                let (prefix, _) = admin_url.rsplit_once('/').ok_or("a postgres URL ends with /DATABASE")?;
-                let url = format!("{prefix}/{name}");
-                Ok(Fresh::Postgres { admin_url: admin_url.to_owned(), name, url })
-            }
+            Some(server_url) => Ok(Fresh::Postgres(FreshDatabase::create(server_url, "tirhub_bench").await?)),
         }
     }
 
     fn url(&self) -> &str {
         match self {
-            Fresh::Sqlite { url, .. } | Fresh::Postgres { url, .. } => url,
+            Fresh::Sqlite(db) => db.url(),
+            Fresh::Postgres(db) => db.url(),
         }
     }
 
     /// Bytes on disk for the data (SQLite: main file + WAL; PostgreSQL: the database).
     async fn size_bytes(&self) -> Result<u64, AnyError> {
         match self {
-            Fresh::Sqlite { dir, url } => {
+            Fresh::Sqlite(db) => {
                 // What stays on disk once the WAL is folded in.
-                let path = url.trim_start_matches("sqlite://");
-                let conn = rusqlite::Connection::open(path)?;
+                let conn = rusqlite::Connection::open(db.path())?;
                 // The store's threads may still hold the file for a moment after it is
                 // dropped; a busy checkpoint leaves the WAL, which would count twice.
                 for _ in 0..500 {
@@ -96,13 +85,13 @@ impl Fresh {
                 }
                 drop(conn);
                 let mut total = 0;
-                for entry in std::fs::read_dir(dir)? {
+                for entry in std::fs::read_dir(db.dir())? {
                     total += entry?.metadata()?.len();
                 }
                 Ok(total)
             }
-            Fresh::Postgres { url, .. } => {
-                let client = pg_connect(url).await?;
+            Fresh::Postgres(db) => {
+                let client = tir_testkit::pg::connect(db.url()).await?;
                 let row = client.query_one("SELECT pg_database_size(current_database())", &[]).await?;
                 Ok(row.get::<_, i64>(0) as u64)
             }
@@ -113,9 +102,9 @@ impl Fresh {
     async fn durable(&self) -> Result<bool, AnyError> {
         match self {
             // The store answers a SQLite write only after its sync thread has fsynced the WAL.
-            Fresh::Sqlite { .. } => Ok(true),
-            Fresh::Postgres { url, .. } => {
-                let client = pg_connect(url).await?;
+            Fresh::Sqlite(_) => Ok(true),
+            Fresh::Postgres(db) => {
+                let client = tir_testkit::pg::connect(db.url()).await?;
                 let fsync: String = client.query_one("SHOW fsync", &[]).await?.get(0);
                 let commit: String = client.query_one("SHOW synchronous_commit", &[]).await?.get(0);
                 Ok(fsync == "on" && commit != "off")
@@ -123,24 +112,16 @@ impl Fresh {
         }
     }
 
+    /// Best effort, as the figures are already measured: a database left
+    /// behind costs disk, not the run.
     async fn remove(self) {
         match self {
-            Fresh::Sqlite { dir, .. } => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Fresh::Postgres { admin_url, name, .. } => {
-                if let Ok(client) = pg_connect(&admin_url).await {
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
+            Fresh::Sqlite(db) => drop(db),
+            Fresh::Postgres(db) => {
+                let _ = db.remove().await;
             }
         }
     }
-}
-
-async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, AnyError> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
 }
 
 /// One keep-alive HTTP/1.1 connection per concurrent worker.

@@ -1,9 +1,13 @@
 //! What tirhub's tests (and the bench, which needs throw-away databases too)
-//! share, so each fixture is written once: fresh PostgreSQL databases,
-//! temporary SQLite files, sample declarations and message builders.
+//! share, so each fixture is written once: fresh PostgreSQL databases (`pg`),
+//! temporary SQLite files (`sqlite`), sample declarations and message
+//! builders (`fixtures`), a longer corridor seeded over HTTP (`seeded`), and
+//! the server in-process on port 0 (`server`).
 
 pub mod fixtures;
 pub mod pg;
+pub mod seeded;
+pub mod server;
 pub mod sqlite;
 
 pub use pg::FreshDatabase;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 use tir_sim::client::ExchangeClient;
-use tir_sim::seeded::{SeededCorridor, full_transport, seed_corridor};
+use tir_sim::model::script::{Script, ScriptLeg};
+use tir_testkit::seeded::{SeededCorridor, declaration, seed_corridor};
+use tir_testkit::{FreshDatabase, TempSqlite};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -46,26 +48,31 @@ impl Drop for Server {
 
 /// A SQLite file for one test, removed with its WAL and shared-memory files
 /// when the test ends (a panic included).
-struct TempDb {
-    path: std::path::PathBuf,
-    url: String,
+fn temp_db() -> TempSqlite {
+    TempSqlite::new("tirhub-cli").expect("a temporary directory")
 }
 
-fn temp_db() -> TempDb {
-    let path =
-        std::env::temp_dir().join(format!("tirhub-cli-{}-{}.db", std::process::id(), tir_store::token::random_hex(4)));
-    let url = format!("sqlite://{}", path.display());
-    TempDb { path, url }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = self.path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
+/// Every message of a full transport: E1, E9, I1, I7, then I9 and I11 in
+/// each country, then I13 in each. Message ids derive from the reference.
+fn full_transport(corridor: &SeededCorridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
+    let declaration = declaration(corridor, stops);
+    let seals = ["S-0002".to_owned(), "S-0001".to_owned()];
+    Script {
+        reference,
+        chain_token: &corridor.chain,
+        holder_tir_id: &corridor.holder_tir_id,
+        holder_token: &corridor.holder,
+        declaration: &declaration,
+        seals: &seals,
+        legs: stops
+            .iter()
+            .map(|s| {
+                let side = &corridor.customs[*s];
+                ScriptLeg { token: &side.token, office: &side.office, reservations: &[] }
+            })
+            .collect(),
     }
+    .messages()
 }
 
 /// Drives `transports` full transports through `servers`, message i of
@@ -142,27 +149,27 @@ fn serve_without_admin_token_fails_with_a_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
     let db = temp_db();
-    let (path, url) = (db.path.clone(), db.url.clone());
-    let server = Server::start(&url);
-    let corridor = seed_corridor(&server.client, ADMIN, 1).await.unwrap();
+    let (path, url) = (db.path(), db.url());
+    let server = Server::start(url);
+    let corridor = seed_corridor(server.client.base(), ADMIN, 1).await;
     drive(&[&server.client], &corridor, "XHTAMPER", 2, 2).await;
     let verdict = verify(&server.client).await;
     assert_eq!(verdict["ok"], true);
     let entries = verdict["entries"].as_i64().unwrap();
     server.stop();
 
-    let intact = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", &url]).output().unwrap();
+    let intact = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", url]).output().unwrap();
     assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
     let report: Value = serde_json::from_slice(&intact.stdout).unwrap();
     assert_eq!(report["entries"], entries);
 
     let tampered_seq = entries - 5;
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
     let changed = conn.execute("UPDATE journal SET body = body || ' ' WHERE seq = ?1", [tampered_seq]).unwrap();
     assert_eq!(changed, 1);
     drop(conn);
 
-    let broken = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", &url]).output().unwrap();
+    let broken = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", url]).output().unwrap();
     assert_eq!(broken.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
     assert_eq!(report["ok"], false);
@@ -183,9 +190,9 @@ fn audit_verify_of_a_missing_file_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     let db = temp_db();
-    let url = db.url.clone();
-    let server = Server::start(&url);
-    let corridor = seed_corridor(&server.client, ADMIN, 2).await.unwrap();
+    let url = db.url();
+    let server = Server::start(url);
+    let corridor = seed_corridor(server.client.base(), ADMIN, 2).await;
     let started = Instant::now();
     let messages = drive(&[&server.client], &corridor, "XHSQL", 60, 16).await;
     let seconds = started.elapsed().as_secs_f64();
@@ -201,7 +208,7 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     }
     server.stop();
 
-    let server = Server::start(&url);
+    let server = Server::start(url);
     for ((token, message), first) in replayed.iter().zip(&before) {
         assert_eq!(&server.client.send(token, message).await.unwrap(), first);
     }
@@ -210,55 +217,12 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     drop(server);
 }
 
-/// A fresh database on the test server, dropped when the test ends (a panic
-/// included), or None when PostgreSQL tests are off.
-async fn fresh_postgres() -> Option<FreshPostgres> {
-    let Ok(base) = std::env::var("TIRHUB_TEST_DATABASE_URL") else {
-        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
-        return None;
-    };
-    let (client, connection) =
-        tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("test database reachable");
-    tokio::spawn(connection);
-    let name = format!("tirhub_cli_{}", tir_store::token::random_hex(6));
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("URL ends with /database");
-    let url = format!("{prefix}/{name}");
-    Some(FreshPostgres { base, name, url })
-}
-
-struct FreshPostgres {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for FreshPostgres {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        // Drop cannot await; a thread with a runtime of its own can. FORCE ends the
-        // connections of servers that are still stopping.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("test database {} was not dropped: {dropped:?}", self.name);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
-    let Some(db) = fresh_postgres().await else { return };
-    let a = Server::start(&db.url);
-    let b = Server::start(&db.url);
-    let corridor = seed_corridor(&a.client, ADMIN, 3).await.unwrap();
+    let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
+    let a = Server::start(db.url());
+    let b = Server::start(db.url());
+    let corridor = seed_corridor(a.client.base(), ADMIN, 3).await;
     let admin_writes = verify(&a.client).await["entries"].as_i64().unwrap();
 
     let transports = 90;
@@ -336,8 +300,8 @@ fn bench_reports_throughput_latency_and_the_ceiling_on_sqlite() {
 
 #[test]
 fn bench_reports_on_a_fresh_postgres_database() {
-    let Ok(url) = std::env::var("TIRHUB_TEST_DATABASE_URL") else {
-        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
+    let Ok(url) = std::env::var(tir_testkit::DATABASE_URL_VAR) else {
+        eprintln!("skipped: {} not set", tir_testkit::DATABASE_URL_VAR);
         return;
     };
     assert_bench_report(&bench_report(&["--db", &url]), "postgres");
@@ -357,7 +321,7 @@ fn bench_rejects_nonsense_options() {
 /// same bytes), and the journal must verify.
 async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) {
     let server = Server::start(url);
-    let corridor = seed_corridor(&server.client, ADMIN, 4).await.unwrap();
+    let corridor = seed_corridor(server.client.base(), ADMIN, 4).await;
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let scripts: Vec<Vec<(String, Value)>> =
         (0..200).map(|t| full_transport(&corridor, &format!("{prefix}{t:05}"), &[0, 1, 2, 3])).collect();
@@ -408,11 +372,11 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_killed_mid_load_loses_no_acknowledged_message() {
     let db = temp_db();
-    killed_mid_load_loses_no_acknowledged_message(&db.url, "XHKILL").await;
+    killed_mid_load_loses_no_acknowledged_message(db.url(), "XHKILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_mid_load_loses_no_acknowledged_message() {
-    let Some(db) = fresh_postgres().await else { return };
-    killed_mid_load_loses_no_acknowledged_message(&db.url, "XHPGKILL").await;
+    let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
+    killed_mid_load_loses_no_acknowledged_message(db.url(), "XHPGKILL").await;
 }

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 use tir_sim::client::ExchangeClient;
+use tir_testkit::TempSqlite;
 
 const ADMIN: &str = "sim-test-admin-token-0123456789";
 
@@ -14,19 +15,15 @@ const ADMIN: &str = "sim-test-admin-token-0123456789";
 struct Server {
     child: Child,
     base: String,
-    path: std::path::PathBuf,
+    // Dropped after `Drop for Server` has killed the process using it.
+    _db: TempSqlite,
 }
 
 impl Server {
     fn start() -> Server {
-        let path = std::env::temp_dir().join(format!(
-            "tirhub-sim-{}-{}.db",
-            std::process::id(),
-            tir_store::token::random_hex(4)
-        ));
-        let db = format!("sqlite://{}", path.display());
-        let (child, base) = support::spawn_serve(&db, ADMIN);
-        Server { child, base, path }
+        let db = TempSqlite::new("tirhub-sim").expect("a temporary directory");
+        let (child, base) = support::spawn_serve(db.url(), ADMIN);
+        Server { child, base, _db: db }
     }
 
     fn simulate(&self, extra: &[&str]) -> Output {
@@ -51,11 +48,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 

@@ -1,0 +1,149 @@
+//! A longer corridor than `fixtures`' TR → GE → AZ, seeded over the admin
+//! routes of a server reached from outside (a `tirhub serve` child process):
+//! seven countries with one customs office each, a chain and a holder.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::fixtures::encode;
+
+/// The Via Baltica, each country through one real border crossing (its
+/// UN/LOCODE location); the office there is `<country><location>001`.
+pub const CROSSINGS: [(&str, &str); 7] =
+    [("FI", "VAI"), ("EE", "MUG"), ("LV", "TER"), ("LT", "MDK"), ("PL", "KUB"), ("CZ", "BOH"), ("SK", "CAD")];
+
+pub struct CustomsSide {
+    pub country: String,
+    pub token: String,
+    pub office: String,
+}
+
+/// The parties seeded along `CROSSINGS`: their tokens, the holder's TIR id,
+/// and each country's customs with its office, in `CROSSINGS` order.
+pub struct SeededCorridor {
+    pub chain: String,
+    pub holder: String,
+    pub holder_tir_id: String,
+    pub customs: Vec<CustomsSide>,
+}
+
+/// Seeds customs, offices, a chain and a holder along `CROSSINGS` through the
+/// admin routes of the server at `base`. `tag` keeps holder ids apart between
+/// seeds of one server. Panics, naming the call, if the server refuses one.
+pub async fn seed_corridor(base: &str, admin: &str, tag: u16) -> SeededCorridor {
+    let api = AdminApi { http: reqwest::Client::new(), base: base.trim_end_matches('/'), token: admin };
+    let mut customs = Vec::new();
+    for (country, location) in CROSSINGS {
+        let token =
+            api.party(json!({"kind": "customs", "name": format!("Customs {country}"), "country": country})).await;
+        let office = format!("{country}{location}001");
+        let body = json!({"code": office, "country": country, "name": crossing_name(country, location),
+                          "roles": ["departure", "destination", "entry", "exit"],
+                          "unlocode": format!("{country}{location}")});
+        api.write(Method::POST, "/v1/admin/offices", &body, 201).await;
+        customs.push(CustomsSide { country: country.to_owned(), token, office });
+    }
+    let chain = api.party(json!({"kind": "guarantee_chain", "name": "Chain"})).await;
+    let holder_tir_id = format!("LTU/{:03}/{}", tag % 1000, 4242);
+    let record = json!({"name": "Baltic Haulage", "country": "LT", "status": "authorized"});
+    api.write(Method::PUT, &format!("/v1/admin/holders/{}", encode(&holder_tir_id)), &record, 200).await;
+    let holder = api.party(json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": holder_tir_id})).await;
+    SeededCorridor { chain, holder, holder_tir_id, customs }
+}
+
+/// The crossing's name in the UN/LOCODE data the server checks offices against.
+fn crossing_name(country: &str, location: &str) -> &'static str {
+    let crossings = tir_model::refdata::border_crossings_of(country);
+    let crossing = crossings.into_iter().find(|b| b.location == location);
+    crossing.unwrap_or_else(|| panic!("{country}{location} is not a border crossing")).name
+}
+
+/// A declaration over `stops` (indices into the corridor's customs): the first
+/// office is of departure, the last of destination, the others of entry.
+pub fn declaration(corridor: &SeededCorridor, stops: &[usize]) -> Value {
+    let last = stops.len() - 1;
+    let offices: Vec<Value> = stops
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let role = match i {
+                0 => "departure",
+                i if i == last => "destination",
+                _ => "entry",
+            };
+            json!({"code": corridor.customs[*s].office, "role": role})
+        })
+        .collect();
+    let first = &corridor.customs[stops[0]].country;
+    let final_country = &corridor.customs[stops[last]].country;
+    json!({
+        "itinerary": stops.iter().map(|s| corridor.customs[*s].country.clone()).collect::<Vec<_>>(),
+        "offices": offices,
+        "vehicle": {"registration": "LRT123", "country": "LT"},
+        "seals": ["S-0001", "S-0002"],
+        "consignments": [{
+            "consignor": {"name": "Exporter", "country": first},
+            "consignee": {"name": "Importer", "country": final_country},
+            "goods": [{"hs_code": "870323", "description": "Passenger cars", "packages": 4,
+                       "gross_mass_kg": 6200.0, "value": {"amount": 88000.0, "currency": "EUR"}}]
+        }]
+    })
+}
+
+/// The admin routes of one server, each write required to succeed.
+struct AdminApi<'a> {
+    http: reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+}
+
+impl AdminApi<'_> {
+    async fn write(&self, method: Method, path: &str, body: &Value, expected: u16) -> String {
+        let request = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let response = request.bearer_auth(self.token).json(body).send().await;
+        let response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(status, expected, "{method} {path} {body}: {text}");
+        text
+    }
+
+    /// Creates a party and returns its token.
+    async fn party(&self, body: Value) -> String {
+        let text = self.write(Method::POST, "/v1/admin/parties", &body, 201).await;
+        let created: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        created["token"].as_str().unwrap_or_else(|| panic!("no token: {text}")).to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_crossing_of_the_corridor_is_in_the_shipped_data() {
+        for (country, location) in CROSSINGS {
+            assert!(!crossing_name(country, location).is_empty(), "{country}{location}");
+        }
+    }
+
+    #[test]
+    fn a_declaration_departs_from_the_first_stop_and_ends_at_the_last() {
+        let customs = CROSSINGS
+            .iter()
+            .map(|(c, l)| CustomsSide {
+                country: (*c).to_owned(),
+                token: format!("t-{c}"),
+                office: format!("{c}{l}001"),
+            })
+            .collect();
+        let corridor =
+            SeededCorridor { chain: "c".into(), holder: "h".into(), holder_tir_id: "LTU/001/4242".into(), customs };
+        let d = declaration(&corridor, &[3, 4, 1]);
+        assert_eq!(d["itinerary"], json!(["LT", "PL", "EE"]));
+        let roles: Vec<&str> = d["offices"].as_array().unwrap().iter().map(|o| o["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["departure", "entry", "destination"]);
+        assert_eq!(d["offices"][2]["code"], "EEMUG001");
+        assert_eq!(d["consignments"][0]["consignee"]["country"], "EE");
+    }
+}

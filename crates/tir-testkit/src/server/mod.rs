@@ -1,0 +1,256 @@
+//! The server in-process on port 0 over a fresh store, as zero2prod's
+//! `spawn_app`: a `TestApp` to talk to it over HTTP, the `Reply` of each call,
+//! and (in `trip`) the TR → GE → AZ corridor seeded and driven through a
+//! transport. Glob-importing this module gives a server test everything it
+//! uses, the sample messages of `fixtures` included.
+
+mod trip;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use crate::fixtures::*;
+pub use crate::random_hex;
+pub use trip::{Corridor, Sent, Trip};
+
+use crate::{FreshDatabase, TempSqlite};
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Fails unless this is the contract error `code` at `pointer`.
+    #[track_caller]
+    pub fn assert_error(&self, code: u16, pointer: &str) {
+        let body = self.json();
+        assert!(self.content_type.starts_with("application/json"), "content type {:?}", self.content_type);
+        assert_eq!(
+            (self.status, body["error"]["code"].as_u64(), body["error"]["pointer"].as_str()),
+            (status_of(code), Some(u64::from(code)), Some(pointer)),
+            "expected {code} at {pointer:?}, got {} {}",
+            self.status,
+            self.text
+        );
+    }
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// The store's database, held so it outlives every server started over it.
+enum Database {
+    Sqlite(TempSqlite),
+    Postgres(FreshDatabase),
+}
+
+impl Database {
+    fn url(&self) -> &str {
+        match self {
+            Database::Sqlite(db) => db.url(),
+            Database::Postgres(db) => db.url(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    admin_writes: AtomicUsize,
+    // Declared last: dropped after `Drop for TestApp` has told the server to stop.
+    database: Database,
+}
+
+async fn start(db_url: &str) -> (String, Running) {
+    let store = tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}"));
+    let app = tir_server::App::new(store, ADMIN_TOKEN);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+    let base = format!("http://{}", listener.local_addr().expect("bound address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(tir_server::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    (base, Running { stop, server })
+}
+
+/// A server over a fresh SQLite file in its own temporary directory.
+pub async fn spawn_app() -> TestApp {
+    let db = TempSqlite::new("tirhub-api").expect("create the test directory");
+    TestApp::launch(Database::Sqlite(db)).await
+}
+
+/// A server over a fresh PostgreSQL database; `None` without TIRHUB_TEST_DATABASE_URL.
+pub async fn spawn_app_pg() -> Option<TestApp> {
+    let db = FreshDatabase::from_env("tirhub_t").await?;
+    Some(TestApp::launch(Database::Postgres(db)).await)
+}
+
+impl TestApp {
+    async fn launch(database: Database) -> TestApp {
+        let (base, running) = start(database.url()).await;
+        TestApp {
+            base,
+            admin: ADMIN_TOKEN.to_owned(),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            running: Some(running),
+            admin_writes: AtomicUsize::new(0),
+            database,
+        }
+    }
+
+    /// Stops the server and waits until it has let go of the store.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            tokio::time::timeout(Duration::from_secs(20), running.server)
+                .await
+                .expect("the server stops within 20 s")
+                .expect("the server task did not panic")
+                .expect("serve ended cleanly");
+        }
+    }
+
+    /// A new server (new port) over the same database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (base, running) = start(self.database.url()).await;
+        self.base = base;
+        self.running = Some(running);
+    }
+
+    /// Successful admin writes so far: each is one journal entry.
+    pub fn admin_writes(&self) -> usize {
+        self.admin_writes.load(Ordering::SeqCst)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let text = response.text().await.expect("a response body");
+        Reply { status, content_type, text }
+    }
+
+    pub async fn post_raw(&self, token: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.call(Method::POST, "/v1/messages", Some(token), Some(body.into())).await
+    }
+
+    pub async fn post(&self, token: &str, message: &Value) -> Reply {
+        self.post_raw(token, message.to_string()).await
+    }
+
+    pub async fn send(&self, token: &str, message: &Value) -> (u16, Value) {
+        let reply = self.post(token, message).await;
+        (reply.status, reply.json())
+    }
+
+    pub async fn get_reply(&self, token: &str, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let reply = self.get_reply(token, path).await;
+        (reply.status, reply.json())
+    }
+
+    async fn admin_write(&self, method: Method, path: &str, body: Value) -> Value {
+        let reply = self.call(method, path, Some(&self.admin), Some(body.to_string().into_bytes())).await;
+        assert!(matches!(reply.status, 200 | 201), "{path} {body}: {} {}", reply.status, reply.text);
+        self.admin_writes.fetch_add(1, Ordering::SeqCst);
+        reply.json()
+    }
+
+    /// Creates a party and returns its token.
+    pub async fn create_party(&self, body: Value) -> String {
+        let created = self.admin_write(Method::POST, "/v1/admin/parties", body).await;
+        created["token"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn customs(&self, country: &str) -> String {
+        self.create_party(json!({"kind": "customs", "name": format!("Customs {country}"), "country": country})).await
+    }
+
+    pub async fn chain(&self, name: &str) -> String {
+        self.create_party(json!({"kind": "guarantee_chain", "name": name})).await
+    }
+
+    pub async fn holder_party(&self, tir_id: &str) -> String {
+        self.create_party(json!({"kind": "holder", "name": format!("Holder {tir_id}"), "tir_id": tir_id})).await
+    }
+
+    pub async fn office(&self, code: &str, roles: &[&str]) {
+        let body = json!({"code": code, "country": &code[..2], "name": format!("Office {code}"), "roles": roles});
+        self.admin_write(Method::POST, "/v1/admin/offices", body).await;
+    }
+
+    pub async fn put_holder(&self, tir_id: &str, status: &str) {
+        let body = json!({"name": format!("Carrier {tir_id}"), "country": "TR", "status": status});
+        self.admin_write(Method::PUT, &format!("/v1/admin/holders/{}", encode(tir_id)), body).await;
+    }
+
+    pub async fn feed_page(&self, token: &str, after: &str, limit: usize) -> Value {
+        let (status, page) = self.get(token, &format!("/v1/notifications?after={after}&limit={limit}")).await;
+        assert_eq!(status, 200, "{page}");
+        page
+    }
+
+    /// The whole feed of the caller, read in one page.
+    pub async fn feed(&self, token: &str) -> Vec<Value> {
+        let page = self.feed_page(token, "", 1000).await;
+        page["items"].as_array().expect("items").clone()
+    }
+
+    /// The whole feed, read `limit` items at a time by following `next`.
+    pub async fn feed_paged(&self, token: &str, limit: usize) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.feed_page(token, &after, limit).await;
+            let batch = page["items"].as_array().expect("items").clone();
+            let next = page["next"].as_str().expect("next is a string").to_owned();
+            assert!(batch.len() <= limit, "a page holds at most `limit` items: {page}");
+            if batch.is_empty() {
+                // An empty page leaves the cursor where it was.
+                if !after.is_empty() {
+                    assert_eq!(next, after);
+                }
+                return items;
+            }
+            assert_eq!(next, batch.last().unwrap()["cursor"].as_str().unwrap(), "next is the last cursor");
+            items.extend(batch);
+            after = next;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+        }
+    }
+}
