@@ -17,6 +17,7 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use tir_store::journal::{GENESIS, JournalEntry};
 use tir_store::memory::MemoryStore;
 use tir_store::{Env, NewParty, NotificationRow, PgStore, Reply, SqliteStore, Store, Submission};
+use tir_testkit::{FreshDatabase, TempSqlite};
 
 const HOLDER: &str = "TUR/012/345";
 const SEAL: &str = "TR-884211";
@@ -111,21 +112,7 @@ impl HeldWriter {
 }
 
 async fn pg_connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
-    tokio::spawn(connection);
-    client
-}
-
-/// `url` with its database name replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(base.len());
-    format!("{}/{database}{query}", &base[..authority_end])
+    tir_testkit::pg::connect(url).await.expect("connect to PostgreSQL")
 }
 
 /// Re-raises a case's panic once its database is cleaned up.
@@ -143,31 +130,13 @@ where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let path = std::env::temp_dir().join(format!("tirhub-store-test-{}.db", tir_store::token::random_hex(8)));
-    let url = format!("sqlite://{}", path.display());
+    let db = TempSqlite::new("tirhub-store-test").expect("a temporary directory");
+    let url = db.url().to_owned();
     let store = tir_store::open(&url).await.expect("open the sqlite store");
     assert_eq!(store.backend(), "sqlite");
-    let outcome = tokio::spawn(case(Fixture { store, url, backend: Backend::Sqlite(path.clone()) })).await;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    let outcome = tokio::spawn(case(Fixture { store, url, backend: Backend::Sqlite(db.path().to_owned()) })).await;
+    drop(db);
     finish(outcome);
-}
-
-/// A database of its own on the test server: the server's client, the name
-/// and the URL; `None` (said) when PostgreSQL tests are off.
-async fn fresh_pg_database() -> Option<(tokio_postgres::Client, String, String)> {
-    let Some(base) = std::env::var("TIRHUB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL not set");
-        return None;
-    };
-    let name = format!("tirhub_t_{}", tir_store::token::random_hex(8));
-    let admin = pg_connect(&base).await;
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
-    let url = with_database(&base, &name);
-    Some((admin, name, url))
 }
 
 async fn run_postgres<F, Fut>(case: F)
@@ -175,19 +144,13 @@ where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some((admin, name, url)) = fresh_pg_database().await else { return };
-    let outcome = match tir_store::open(&url).await {
-        Ok(store) => {
-            assert_eq!(store.backend(), "postgres");
-            tokio::spawn(case(Fixture { store, url, backend: Backend::Postgres })).await
-        }
-        Err(e) => {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            panic!("open the postgres store: {e}");
-        }
-    };
-    // Best effort: FORCE also ends the pool connections the store left open.
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    let Some(db) = FreshDatabase::from_env("tirhub_t").await else { return };
+    let url = db.url().to_owned();
+    let store = tir_store::open(&url).await.unwrap_or_else(|e| panic!("open the postgres store: {e}"));
+    assert_eq!(store.backend(), "postgres");
+    let outcome = tokio::spawn(case(Fixture { store, url, backend: Backend::Postgres })).await;
+    // FORCE also ends the pool connections the store left open.
+    drop(db);
     finish(outcome);
 }
 
@@ -260,9 +223,9 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some((admin, name, url)) = fresh_pg_database().await else { return };
-    let outcome = tokio::spawn(case(url)).await;
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    let Some(db) = FreshDatabase::from_env("tirhub_t").await else { return };
+    let outcome = tokio::spawn(case(db.url().to_owned())).await;
+    drop(db);
     finish(outcome);
 }
 
@@ -1014,13 +977,6 @@ async fn two_stores_on_one_database_lose_no_update_and_share_replies(fx: Fixture
     }
 }
 
-#[test]
-fn the_database_name_is_replaced_in_the_url() {
-    assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
-    assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-    assert_eq!(with_database("postgresql://h:5432", "x"), "postgresql://h:5432/x");
-}
-
 // ---------------------------------------------------------------------------
 // Versioned migrations: databases made before them are adopted.
 
@@ -1165,42 +1121,23 @@ async fn postgres_migrations(url: &str) -> Vec<MigrationRow> {
     rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()
 }
 
-/// A SQLite file of its own, removed with its -wal and -shm when dropped.
-struct TempSqlite(PathBuf);
-
-impl TempSqlite {
-    fn new() -> TempSqlite {
-        TempSqlite(std::env::temp_dir().join(format!("tirhub-store-test-{}.db", tir_store::token::random_hex(8))))
-    }
-}
-
-impl Drop for TempSqlite {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = self.0.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data() {
-    let file = TempSqlite::new();
+    let file = TempSqlite::new("tirhub-store-test").expect("a temporary directory");
     let old = old_data();
     {
-        let conn = rusqlite::Connection::open(&file.0).unwrap();
+        let conn = rusqlite::Connection::open(file.path()).unwrap();
         conn.execute_batch(SQLITE_SCHEMA_BEFORE_MIGRATIONS).unwrap();
         conn.execute_batch(&old_rows_sql(&old)).unwrap();
     }
-    let store = SqliteStore::open(&file.0).expect("adopt the old file");
+    let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
-    let applied = sqlite_migrations(&file.0);
+    let applied = sqlite_migrations(file.path());
     assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1]);
     drop(store);
 
-    let store = SqliteStore::open(&file.0).expect("reopen");
-    assert_eq!(sqlite_migrations(&file.0), applied, "opening again applies nothing");
+    let store = SqliteStore::open(file.path()).expect("reopen");
+    assert_eq!(sqlite_migrations(file.path()), applied, "opening again applies nothing");
     assert_old_data_kept(&store, &old).await;
     assert_writes_continue(&store).await;
 }
@@ -1280,8 +1217,8 @@ async fn the_same_seeded_commands_give_the_same_journal_in_memory_and_on_sqlite(
     assert_eq!(first, second, "the in-memory engine is deterministic");
     assert_eq!(memory.journal_head(), (second.len() as i64, second.last().unwrap().hash.clone()));
 
-    let file = TempSqlite::new();
-    let sqlite = SqliteStore::open_with(&file.0, Env::seeded(SEED, SEEDED_START_MS)).unwrap();
+    let file = TempSqlite::new("tirhub-store-test").expect("a temporary directory");
+    let sqlite = SqliteStore::open_with(file.path(), Env::seeded(SEED, SEEDED_START_MS)).unwrap();
     assert_eq!(scripted_run(&sqlite).await, first, "SQLite writes the same journal");
 
     let other_seed = scripted_run(&MemoryStore::open_with(Env::seeded(SEED + 1, SEEDED_START_MS))).await;
