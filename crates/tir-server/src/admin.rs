@@ -3,7 +3,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use tir_model::limits::TEXT_CHARS_MAX;
@@ -14,6 +13,7 @@ use tir_model::{Country, ErrorCode, EtirError, OfficeCode, TirId};
 use tir_store::{NewParty, token};
 
 use crate::App;
+use crate::auth::Admin;
 use crate::error::{ApiError, body_rejection, json_response};
 use crate::queries::path_rejection;
 
@@ -35,10 +35,9 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     security(("bearer" = [])))]
 pub async fn create_party(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let value = read_body(body)?;
     let obj = Obj::new(&value, "")?;
     let kind_raw = obj.str("kind")?;
@@ -91,10 +90,9 @@ const PARTY_ID_CHARS_MAX: usize = 64;
     security(("bearer" = [])))]
 pub async fn revoke_party(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let Path(id) = id.map_err(|r| path_rejection("/id", r))?;
     if id.is_empty() || id.chars().count() > PARTY_ID_CHARS_MAX {
         return Err(ApiError::code(ErrorCode::WrongLength, "/id"));
@@ -119,10 +117,9 @@ pub async fn revoke_party(
     security(("bearer" = [])))]
 pub async fn create_office(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let value = read_body(body)?;
     let obj = Obj::new(&value, "")?;
     let code = obj.parse("code", OfficeCode::parse)?;
@@ -177,11 +174,10 @@ fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
     security(("bearer" = [])))]
 pub async fn put_holder(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     tir_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
     let value = read_body(body)?;
@@ -207,8 +203,7 @@ pub async fn put_holder(
         (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn verify_journal(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
+pub async fn verify_journal(State(app): State<App>, _: Admin) -> Result<Response, ApiError> {
     let verdict = app.store.verify_journal().await?;
     Ok(json_response(200, verdict_json(&verdict).to_string()))
 }

@@ -3,13 +3,13 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use tir_model::message::Request;
 use tir_model::wire;
 use tir_store::Submission;
 
 use crate::App;
+use crate::auth::AnyParty;
 use crate::error::{ApiError, body_rejection, json_response};
 
 #[utoipa::path(
@@ -31,10 +31,9 @@ use crate::error::{ApiError, body_rejection, json_response};
 )]
 pub async fn submit(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(sender): AnyParty,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let sender = app.parties.authenticate(&headers).await?;
     let body = body.map_err(body_rejection)?;
     let value = wire::parse_body(&body)?;
     let request = Request::parse(&value)?;

@@ -3,18 +3,19 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tir_model::exchange::may_read;
 use tir_model::guarantee::Guarantee;
 use tir_model::limits::{NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
+use tir_model::party::Party;
 use tir_model::view::{declaration_view, guarantee_view, holder_view, office_view};
 use tir_model::wire::parse_at;
 use tir_model::{ErrorCode, EtirError, GuaranteeRef, OfficeCode, Timestamp, TirId};
 
 use crate::App;
+use crate::auth::AnyParty;
 use crate::error::{ApiError, json_response};
 
 /// A path segment that axum could not decode.
@@ -38,25 +39,24 @@ pub async fn health(State(app): State<App>) -> Json<Value> {
     security(("bearer" = [])))]
 pub async fn guarantee(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     Ok(json_response(200, guarantee_view(&guarantee)))
 }
 
 /// The guarantee named in the path, if the caller may read it.
 async fn readable_guarantee(
     app: &App,
-    headers: &HeaderMap,
+    party: &Party,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Guarantee, ApiError> {
-    let party = app.parties.authenticate(headers).await?;
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
     let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
     let guarantee =
         app.store.guarantee(&reference).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/reference"))?;
-    if !may_read(&party, &guarantee) {
+    if !may_read(party, &guarantee) {
         return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
     }
     Ok(guarantee)
@@ -72,10 +72,10 @@ async fn readable_guarantee(
     security(("bearer" = [])))]
 pub async fn declaration(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     Ok(json_response(200, declaration_view(&guarantee)))
 }
 
@@ -89,10 +89,10 @@ pub async fn declaration(
     security(("bearer" = [])))]
 pub async fn timeline(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     let events = app.store.timeline(&guarantee.reference).await?;
     let events: Vec<Value> = events
         .iter()
@@ -113,10 +113,9 @@ pub async fn timeline(
     security(("bearer" = [])))]
 pub async fn holder(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AnyParty,
     tir_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    app.parties.authenticate(&headers).await?;
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
     let holder = app.store.holder(&tir_id).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/tir_id"))?;
@@ -132,10 +131,9 @@ pub async fn holder(
     security(("bearer" = [])))]
 pub async fn office(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AnyParty,
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    app.parties.authenticate(&headers).await?;
     let Path(raw) = code.map_err(|r| path_rejection("/code", r))?;
     let code = parse_at(&raw, "/code", OfficeCode::parse)?;
     let office = app.store.office(&code).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/code"))?;
@@ -159,10 +157,9 @@ pub struct FeedQuery {
     security(("bearer" = [])))]
 pub async fn notifications(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let party = app.parties.authenticate(&headers).await?;
     let Query(query) =
         query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
     let after = match query.after.as_deref() {
