@@ -1,7 +1,7 @@
 //! The served OpenAPI document.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -32,55 +32,89 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     for route in routes {
         assert!(paths.contains_key(route), "{route} is missing from {:?}", paths.keys().collect::<Vec<_>>());
     }
-    // The contract's field names are all described.
-    let schema = |path: &str, method: &str, status: Option<&str>| {
-        let operation = &doc["paths"][path][method];
-        let content = match status {
-            None => &operation["requestBody"]["content"]["application/json"]["schema"],
-            Some(status) => &operation["responses"][status]["content"]["application/json"]["schema"],
-        };
-        resolve(&doc, content).clone()
-    };
-    let message = schema("/v1/messages", "post", None);
-    let envelope = [
-        "message_id",
-        "type",
-        "guarantee_reference",
-        "holder",
-        "valid_until",
-        "reason",
-        "declaration",
-        "office",
-        "seals",
-        "reservations",
-    ];
-    assert_properties(&message, &envelope);
-    let declaration = resolve(&doc, &message["properties"]["declaration"]);
-    assert_properties(declaration, &["itinerary", "offices", "vehicle", "seals", "consignments"]);
-    let consignment = resolve(&doc, &declaration["properties"]["consignments"]);
-    assert_properties(consignment, &["consignor", "consignee", "goods"]);
-    let goods = resolve(&doc, &consignment["properties"]["goods"]);
-    assert_properties(goods, &["hs_code", "description", "packages", "gross_mass_kg", "value"]);
-    assert_properties(resolve(&doc, &goods["properties"]["value"]), &["amount", "currency"]);
-    assert_properties(&schema("/v1/messages", "post", Some("200")), &["message_id", "type", "guarantee", "transport"]);
-    let guarantee = schema("/v1/guarantees/{reference}", "get", Some("200"));
-    assert_properties(&guarantee, &["reference", "holder", "chain", "state", "transport"]);
-    let transport = resolve(&doc, &guarantee["properties"]["transport"]);
-    assert_properties(transport, &["itinerary", "declaration_state", "operations"]);
-    let operation = resolve(&doc, &transport["properties"]["operations"]);
-    assert_properties(operation, &["country", "state", "office", "started_at", "terminated_at", "reservations"]);
-    let page = schema("/v1/notifications", "get", Some("200"));
-    assert_properties(&page, &["items", "next"]);
-    let item = resolve(&doc, &page["properties"]["items"]);
-    assert_properties(item, &["cursor", "type", "guarantee_reference", "payload", "created_at"]);
-    assert_properties(&schema("/v1/holders/{tir_id}", "get", Some("200")), &["tir_id", "name", "country", "status"]);
-    let error = schema("/v1/guarantees/{reference}", "get", Some("404"));
-    assert_properties(resolve(&doc, &error["properties"]["error"]), &["code", "class", "title", "pointer"]);
-    assert_properties(&schema("/v1/admin/journal/verify", "get", Some("200")), &["ok", "entries", "head"]);
-    assert_properties(&schema("/v1/admin/parties", "post", Some("201")), &["id", "kind", "token"]);
-    assert_properties(&schema("/v1/admin/parties/{id}", "delete", Some("200")), &["id", "kind", "name", "revoked_at"]);
-    assert_properties(&schema("/v1/admin/offices", "post", None), &["code", "country", "name", "roles", "unlocode"]);
-    assert_properties(&schema("/v1/admin/holders/{tir_id}", "put", None), &["name", "country", "status"]);
+    // Every answer of a whole transport, and of each admin and query route,
+    // is what the document says that route answers with that status.
+    let c = Corridor::seed(&app).await;
+    let mut trip = Trip::new(&app, &c);
+    trip.full().await;
+    let mut answers: Vec<(&str, &str, Reply)> = Vec::new();
+    for sent in &trip.sent {
+        answers.push(("/v1/messages", "post", sent.reply.clone()));
+    }
+    let guarantee = trip.path();
+    for (path, route) in [
+        (guarantee.clone(), "/v1/guarantees/{reference}"),
+        (format!("{guarantee}/declaration"), "/v1/guarantees/{reference}/declaration"),
+        (format!("{guarantee}/timeline"), "/v1/guarantees/{reference}/timeline"),
+        (format!("/v1/guarantees/{}", reference()), "/v1/guarantees/{reference}"),
+        ("/v1/holders/TUR%2F012%2F345".to_owned(), "/v1/holders/{tir_id}"),
+        ("/v1/holders/TUR-012-345".to_owned(), "/v1/holders/{tir_id}"),
+        ("/v1/offices/AZ000200".to_owned(), "/v1/offices/{code}"),
+        ("/v1/notifications?limit=1000".to_owned(), "/v1/notifications"),
+        ("/v1/notifications?limit=0".to_owned(), "/v1/notifications"),
+        ("/health".to_owned(), "/health"),
+    ] {
+        answers.push((route, "get", app.get_reply(&c.ge, &path).await));
+    }
+    answers.push(("/v1/guarantees/{reference}", "get", app.get_reply(&c.am, &guarantee).await));
+    answers.push(("/v1/notifications", "get", app.get_reply("not-a-token", "/v1/notifications").await));
+    let late = message("I13", &trip.reference, json!({"office": "TR000100"}));
+    answers.push(("/v1/messages", "post", app.post(&c.tr, &late).await));
+    answers.push(("/v1/messages", "post", app.post(&c.tr, &message("I1", "XH1", json!({}))).await));
+    answers.push(("/v1/messages", "post", app.post_raw(&c.tr, vec![b' '; 300 * 1024]).await));
+    let admin = Some(app.admin.as_str());
+    let party = |body: Value| Some(body.to_string().into_bytes());
+    for body in [
+        json!({"kind": "customs", "name": "Customs LT", "country": "LT"}),
+        json!({"kind": "holder", "name": "Holder", "tir_id": "TUR/012/777"}),
+        json!({"kind": "customs", "name": "Customs LT"}),
+    ] {
+        answers.push((
+            "/v1/admin/parties",
+            "post",
+            app.call(Method::POST, "/v1/admin/parties", admin, party(body)).await,
+        ));
+    }
+    let created = app.call(
+        Method::POST,
+        "/v1/admin/parties",
+        admin,
+        party(json!({"kind": "guarantee_chain", "name": "Chain C"})),
+    );
+    let created = created.await.json();
+    let revoke = format!("/v1/admin/parties/{}", created["id"].as_str().unwrap());
+    answers.push(("/v1/admin/parties/{id}", "delete", app.call(Method::DELETE, &revoke, admin, None).await));
+    answers.push((
+        "/v1/admin/parties/{id}",
+        "delete",
+        app.call(Method::DELETE, "/v1/admin/parties/gc_0", admin, None).await,
+    ));
+    let office =
+        json!({"code": "LTMDK001", "country": "LT", "name": "Medininkai", "roles": ["departure"], "unlocode": "LTMDK"});
+    answers.push((
+        "/v1/admin/offices",
+        "post",
+        app.call(Method::POST, "/v1/admin/offices", admin, party(office)).await,
+    ));
+    let holder = json!({"name": "Carrier", "country": "TR", "status": "authorized"});
+    let put_holder = app.call(Method::PUT, "/v1/admin/holders/TUR%2F012%2F777", admin, party(holder)).await;
+    answers.push(("/v1/admin/holders/{tir_id}", "put", put_holder));
+    answers.push(("/v1/admin/journal/verify", "get", app.get_reply(&app.admin, "/v1/admin/journal/verify").await));
+    answers.push(("/v1/admin/journal/verify", "get", app.get_reply(&c.tr, "/v1/admin/journal/verify").await));
+    let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, _, reply)| reply.status).collect();
+    assert_eq!(
+        statuses.into_iter().collect::<Vec<_>>(),
+        [200, 201, 400, 401, 403, 404, 409, 413],
+        "answers of each kind"
+    );
+    for (route, method, reply) in &answers {
+        let response = &doc["paths"][route][method]["responses"][reply.status.to_string()];
+        assert!(response.is_object(), "{method} {route} answered {} but the document does not list it", reply.status);
+        let schema = &response["content"]["application/json"]["schema"];
+        if let Err(e) = conforms(&doc, schema, &reply.json(), "") {
+            panic!("{method} {route} {}: {e}\n{}", reply.status, reply.text);
+        }
+    }
 
     // And every documented path is served (no "no such route" fallback).
     for (path, operations) in paths {
@@ -103,31 +137,66 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     }
 }
 
-/// Follows `$ref`, array items and nullable wrappers down to an object schema.
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+/// Whether `value` is valid by `schema`: types, required and documented
+/// properties (an answer has no field the document does not name), items, enums.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.rsplit('/').next().unwrap();
-        return resolve(doc, &doc["components"]["schemas"][name]);
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
     }
-    if schema["items"].is_object() {
-        return resolve(doc, &schema["items"]);
+    if let Some(all) = schema["allOf"].as_array() {
+        return all.iter().try_for_each(|s| conforms(doc, s, value, at));
     }
-    for key in ["oneOf", "anyOf", "allOf"] {
-        if let Some(variant) = schema[key].as_array().and_then(|v| v.iter().find(|s| s["type"] != "null")) {
-            return resolve(doc, variant);
+    for key in ["oneOf", "anyOf"] {
+        if let Some(variants) = schema[key].as_array() {
+            let errors: Vec<String> = variants.iter().filter_map(|s| conforms(doc, s, value, at).err()).collect();
+            return if errors.len() < variants.len() { Ok(()) } else { Err(errors.join("; ")) };
         }
     }
-    schema
-}
-
-#[track_caller]
-fn assert_properties(schema: &Value, names: &[&str]) {
-    let properties = schema["properties"].as_object().unwrap_or_else(|| panic!("no properties in {schema}"));
-    for name in names {
-        assert!(
-            properties.contains_key(*name),
-            "{name} is not described in {:?}",
-            properties.keys().collect::<Vec<_>>()
-        );
+    let type_name = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let number_as_integer = type_name == "integer" && types.contains(&"number");
+    if !types.is_empty() && !types.contains(&type_name) && !number_as_integer {
+        return Err(format!("{at}: {type_name}, documented as {types:?}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not among the documented values"));
+    }
+    match value {
+        Value::Object(fields) if schema["properties"].is_object() => {
+            let properties = schema["properties"].as_object().unwrap();
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap();
+                if !fields.contains_key(name) {
+                    return Err(format!("{at}/{name}: required, missing"));
+                }
+            }
+            for (name, field) in fields {
+                let Some(property) = properties.get(name) else {
+                    return Err(format!("{at}/{name}: not in the document"));
+                };
+                conforms(doc, property, field, &format!("{at}/{name}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(items) if schema["items"].is_object() => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| conforms(doc, &schema["items"], item, &format!("{at}/{i}"))),
+        _ => Ok(()),
     }
 }
