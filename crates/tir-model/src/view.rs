@@ -61,7 +61,11 @@ impl<'a> TransportView<'a> {
 
 /// `T`: the transport, as a view or as JSON already made (the response carries it twice).
 #[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(bound = ""))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(bound = "", description = "E5/I5: the guarantee and its transport")
+)]
 pub struct GuaranteeView<'a, T = TransportView<'a>> {
     reference: &'a str,
     holder: &'a str,

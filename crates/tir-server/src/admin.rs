@@ -131,7 +131,7 @@ struct PartyRevoked {
 }
 
 /// Longest party id taken from a path (those made here are a prefix and 16 hex digits).
-const PARTY_ID_CHARS_MAX: usize = 64;
+pub(crate) const PARTY_ID_CHARS_MAX: usize = 64;
 
 #[utoipa::path(delete, path = "/v1/admin/parties/{id}", tag = "admin",
     params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64,
@@ -216,8 +216,21 @@ struct NewOfficeBody {
     name: String,
     #[schema(schema_with = office_roles)]
     roles: Vec<String>,
-    #[schema(pattern = r"^[A-Z]{2}[A-Z2-9]{3}$")]
+    #[schema(schema_with = unlocode)]
     unlocode: Option<String>,
+}
+
+/// What `parse_unlocode` accepts (or null: no UN/LOCODE).
+fn unlocode() -> utoipa::openapi::Object {
+    let countries: Vec<&str> = tir_model::refdata::countries().iter().map(|c| c.alpha2).collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::String,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .description(Some("UN/LOCODE: the country's alpha-2 and 3 of A-Z, 2-9"))
+        .pattern(Some(format!("^({})[A-Z2-9]{{3}}$", countries.join("|"))))
+        .build()
 }
 
 /// One to `OFFICE_ROLES_MAX` roles; a repeated one counts once.

@@ -91,3 +91,32 @@ pub(crate) struct Document(pub Arc<String>);
 pub(crate) async fn serve(Extension(document): Extension<Document>) -> Response {
     json_response(200, document.0.as_str().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use tir_model::limits::NOTIFICATION_PAGE_MAX;
+
+    use crate::admin::PARTY_ID_CHARS_MAX;
+
+    fn parameter<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+        let parameters = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
+        &parameters.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name} in {path}"))["schema"]
+    }
+
+    /// Attributes take literals only: these bounds are written twice, so they are compared here.
+    #[test]
+    fn bounds_written_in_attributes_are_the_ones_the_handlers_apply() {
+        let doc = serde_json::to_value(crate::document()).unwrap();
+        let limit = parameter(&doc, "/v1/notifications", "get", "limit");
+        assert_eq!(
+            (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+            (Some(1), Some(NOTIFICATION_PAGE_MAX as u64))
+        );
+        let after = parameter(&doc, "/v1/notifications", "get", "after");
+        assert_eq!((after["minimum"].as_u64(), after["maximum"].as_u64()), (Some(0), Some(i64::MAX as u64)));
+        let id = parameter(&doc, "/v1/admin/parties/{id}", "delete", "id");
+        assert_eq!(id["maxLength"].as_u64(), Some(PARTY_ID_CHARS_MAX as u64));
+        assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PARTY_ID_CHARS_MAX}}}$"));
+    }
+}
