@@ -154,7 +154,11 @@ pub enum Message {
 
 /// A parsed request: everything that can be checked without the store.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The message envelope (message_id, type, guarantee_reference) and the fields of its type")
+)]
 pub struct Request {
     pub message_id: MessageId,
     /// On the wire as the message's `type`.
