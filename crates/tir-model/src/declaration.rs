@@ -14,13 +14,18 @@ use crate::wire::{Obj, parse_at};
 /// document is written on every message of a transport, so the declaration's
 /// JSON is made once and reused (see `Serialize`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Declaration {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::itinerary))]
     pub itinerary: Vec<Country>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::declared_offices))]
     pub offices: Vec<DeclaredOffice>,
     #[serde(default)]
     pub vehicle: Option<Vehicle>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::declared_seals))]
     pub seals: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::consignments))]
     pub consignments: Vec<Consignment>,
     #[serde(skip)]
     json: JsonOnce,
@@ -60,43 +65,57 @@ impl std::fmt::Debug for JsonOnce {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeclaredOffice {
     pub code: OfficeCode,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::office_role))]
     pub role: OfficeRole,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Vehicle {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub registration: String,
     pub country: Country,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trader {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub name: String,
     pub country: Country,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Consignment {
     pub consignor: Trader,
     pub consignee: Trader,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::goods))]
     pub goods: Vec<Goods>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Goods {
     pub hs_code: HsCode,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::packages))]
     pub packages: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub gross_mass_kg: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub amount: f64,
     pub currency: Currency,
 }

@@ -12,6 +12,8 @@ pub mod limits;
 pub mod message;
 pub mod party;
 pub mod refdata;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod view;
 pub mod wire;
 

@@ -105,27 +105,67 @@ impl MessageId {
     }
 }
 
+/// On the wire, each is the envelope's `type` with its own fields beside the envelope's.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), serde(tag = "type"))]
 pub enum Message {
+    #[cfg_attr(feature = "openapi", serde(rename = "E1"))]
     RegisterGuarantee { holder: TirId, valid_until: Option<Date> },
-    CancelGuarantee { reason: String },
+    #[cfg_attr(feature = "openapi", serde(rename = "E3"))]
+    CancelGuarantee {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
+        reason: String,
+    },
+    #[cfg_attr(feature = "openapi", serde(rename = "E9"))]
     AdvanceData { declaration: Declaration },
+    #[cfg_attr(feature = "openapi", serde(rename = "E11"))]
     AdvanceAmendment { declaration: Declaration },
-    AdvanceCancellation { reason: String },
+    #[cfg_attr(feature = "openapi", serde(rename = "E13"))]
+    AdvanceCancellation {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
+        reason: String,
+    },
+    #[cfg_attr(feature = "openapi", serde(rename = "I1"))]
     AcceptGuarantee { office: OfficeCode },
+    /// Without a declaration, the advance data is recorded.
+    #[cfg_attr(feature = "openapi", serde(rename = "I7"))]
     RecordDeclaration { office: OfficeCode, declaration: Option<Declaration> },
-    StartOperation { office: OfficeCode, seals: Option<Vec<String>> },
-    TerminateOperation { office: OfficeCode, reservations: Vec<String> },
+    #[cfg_attr(feature = "openapi", serde(rename = "I9"))]
+    StartOperation {
+        office: OfficeCode,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::found_seals))]
+        seals: Option<Vec<String>>,
+    },
+    #[cfg_attr(feature = "openapi", serde(rename = "I11"))]
+    TerminateOperation {
+        office: OfficeCode,
+        #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::reservations))]
+        reservations: Vec<String>,
+    },
+    #[cfg_attr(feature = "openapi", serde(rename = "I13"))]
     DischargeOperation { office: OfficeCode },
-    RefuseStart { office: OfficeCode, reason: String },
+    #[cfg_attr(feature = "openapi", serde(rename = "I17"))]
+    RefuseStart {
+        office: OfficeCode,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
+        reason: String,
+    },
 }
 
 /// A parsed request: everything that can be checked without the store.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The message envelope (message_id, type, guarantee_reference) and the fields of its type")
+)]
 pub struct Request {
     pub message_id: MessageId,
+    /// On the wire as the message's `type`.
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub kind: MessageType,
     pub guarantee_reference: GuaranteeRef,
+    #[cfg_attr(feature = "openapi", serde(flatten))]
     pub message: Message,
 }
 

@@ -3,8 +3,8 @@
 //! message inside the store's write transaction, so they avoid `Value` trees.
 
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use crate::declaration::Declaration;
 use crate::guarantee::{Guarantee, Operation};
@@ -12,6 +12,7 @@ use crate::message::Request;
 use crate::party::{HolderRecord, Office};
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationView<'a> {
     country: &'a str,
     state: &'a str,
@@ -41,6 +42,7 @@ impl<'a> OperationView<'a> {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransportView<'a> {
     itinerary: Vec<&'a str>,
     declaration_state: &'a str,
@@ -59,6 +61,11 @@ impl<'a> TransportView<'a> {
 
 /// `T`: the transport, as a view or as JSON already made (the response carries it twice).
 #[derive(Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(bound = "", description = "E5/I5: the guarantee and its transport")
+)]
 pub struct GuaranteeView<'a, T = TransportView<'a>> {
     reference: &'a str,
     holder: &'a str,
@@ -68,6 +75,7 @@ pub struct GuaranteeView<'a, T = TransportView<'a>> {
     registered_at: String,
     accepted_by: Option<&'a str>,
     cancellation_reason: Option<&'a str>,
+    #[cfg_attr(feature = "openapi", schema(value_type = TransportView<'static>))]
     transport: T,
 }
 
@@ -93,12 +101,17 @@ impl<'a, T> GuaranteeView<'a, T> {
     }
 }
 
+/// The success response to a request message (E2, I10, ...).
 #[derive(Serialize)]
-struct ResponseView<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResponseView<'a> {
     message_id: &'a str,
+    /// The response type: E2, E4, E10, E12, E14, I2, I8, I10, I12, I14, I18.
     #[serde(rename = "type")]
     kind: &'a str,
+    #[cfg_attr(feature = "openapi", schema(value_type = GuaranteeView<'static>))]
     guarantee: GuaranteeView<'a, &'a RawValue>,
+    #[cfg_attr(feature = "openapi", schema(value_type = TransportView<'static>))]
     transport: &'a RawValue,
 }
 
@@ -122,14 +135,18 @@ pub fn response_view(request: &Request, g: &Guarantee) -> String {
     })
 }
 
+/// The recorded declaration, else the advance data (`null` when neither).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeclarationView<'a> {
+    reference: &'a str,
+    /// none, advance, recorded.
+    declaration_state: &'a str,
+    declaration: Option<&'a Declaration>,
+}
+
 /// `GET /v1/guarantees/{reference}/declaration`: the recorded declaration, else the advance data.
 pub fn declaration_view(g: &Guarantee) -> String {
-    #[derive(Serialize)]
-    struct DeclarationView<'a> {
-        reference: &'a str,
-        declaration_state: &'a str,
-        declaration: Option<&'a Declaration>,
-    }
     to_text(&DeclarationView {
         reference: g.reference.as_str(),
         declaration_state: g.declaration_state().as_str(),
@@ -137,18 +154,44 @@ pub fn declaration_view(g: &Guarantee) -> String {
     })
 }
 
+/// I3: a holder as listed in the ITDB. Fields in key order, as the JSON has always had them.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HolderView<'a> {
+    country: &'a str,
+    name: &'a str,
+    /// authorized or withdrawn.
+    status: &'a str,
+    tir_id: &'a str,
+}
+
 pub fn holder_view(h: &HolderRecord) -> Value {
-    json!({"tir_id": h.tir_id.as_str(), "name": h.name, "country": h.country.as_str(), "status": h.status.as_str()})
+    let view =
+        HolderView { country: h.country.as_str(), name: &h.name, status: h.status.as_str(), tir_id: h.tir_id.as_str() };
+    serde_json::to_value(view).expect("views serialize")
+}
+
+/// I19: a customs office. Fields in key order, as the JSON has always had them.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfficeView<'a> {
+    code: &'a str,
+    country: &'a str,
+    name: &'a str,
+    /// departure, destination, entry, exit.
+    roles: Vec<&'a str>,
+    unlocode: Option<&'a str>,
 }
 
 pub fn office_view(o: &Office) -> Value {
-    json!({
-        "code": o.code.as_str(),
-        "country": o.country.as_str(),
-        "name": o.name,
-        "roles": o.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "unlocode": o.unlocode,
-    })
+    let view = OfficeView {
+        code: o.code.as_str(),
+        country: o.country.as_str(),
+        name: &o.name,
+        roles: o.roles.iter().map(|r| r.as_str()).collect(),
+        unlocode: o.unlocode.as_deref(),
+    };
+    serde_json::to_value(view).expect("views serialize")
 }
 
 // Notifications (E7, I15, E9, E11, E13): the JSON binding of the state

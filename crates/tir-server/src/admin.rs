@@ -3,18 +3,21 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tir_model::limits::TEXT_CHARS_MAX;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
 use tir_model::view::{holder_view, office_view};
 use tir_model::wire::{self, Obj, parse_at};
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, TirId};
 use tir_store::{NewParty, token};
+use utoipa::ToSchema;
 
 use crate::App;
+use crate::auth::Admin;
 use crate::error::{ApiError, body_rejection, json_response};
+use crate::openapi::ErrorBody;
 use crate::queries::path_rejection;
 
 /// Roles an office may hold; more would be a mistake.
@@ -26,19 +29,18 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/admin/parties", tag = "admin",
-    request_body = crate::openapi::NewPartyBody,
+    request_body = NewPartyBody,
     responses(
-        (status = 201, description = "The party and its token, shown once", body = crate::openapi::PartyCreated),
-        (status = 400, description = "Codes 101, 105, 106, 110", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The party and its token, shown once", body = PartyCreated),
+        (status = 400, description = "Codes 101, 105, 106, 110", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create_party(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let value = read_body(body)?;
     let obj = Obj::new(&value, "")?;
     let kind_raw = obj.str("kind")?;
@@ -67,34 +69,85 @@ pub async fn create_party(
         token_hash: token::hash(&secret),
     };
     app.store.create_party(party).await?;
-    let mut created = json!({"id": id, "kind": kind.as_str(), "name": name, "token": secret});
-    if let Some(country) = country {
-        created["country"] = json!(country.as_str());
-    }
-    if let Some(tir_id) = tir_id {
-        created["tir_id"] = json!(tir_id.as_str());
-    }
-    Ok(json_response(201, created.to_string()))
+    let created = PartyCreated {
+        country: country.map(|c| c.as_str()),
+        id,
+        kind: kind.as_str(),
+        name,
+        tir_id: tir_id.as_ref().map(|t| t.as_str().to_owned()),
+        token: secret,
+    };
+    Ok(json_response(201, serde_json::to_string(&created).expect("views serialize")))
+}
+
+/// The body of `POST /v1/admin/parties`, read field by field so that each
+/// failure gets its code; this type describes it.
+#[derive(ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(dead_code)] // describes the body `create_party` reads
+enum NewPartyBody {
+    Customs {
+        #[schema(schema_with = tir_model::schema::text)]
+        name: String,
+        country: Country,
+    },
+    GuaranteeChain {
+        #[schema(schema_with = tir_model::schema::text)]
+        name: String,
+    },
+    Holder {
+        #[schema(schema_with = tir_model::schema::text)]
+        name: String,
+        tir_id: TirId,
+    },
+}
+
+/// Fields in key order, as the JSON has always had them.
+#[derive(Serialize, ToSchema)]
+struct PartyCreated {
+    /// Customs: the country it acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'static str>,
+    id: String,
+    /// customs, guarantee_chain or holder.
+    kind: &'static str,
+    name: String,
+    /// Holder: its TIR id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tir_id: Option<String>,
+    /// Shown once; only its hash is stored.
+    token: String,
+}
+
+/// The answer to a revocation (made by the store, which journals it).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes JSON made by tir-store
+struct PartyRevoked {
+    id: String,
+    kind: String,
+    name: String,
+    /// When it was first revoked (RFC 3339, UTC).
+    revoked_at: String,
 }
 
 /// Longest party id taken from a path (those made here are a prefix and 16 hex digits).
-const PARTY_ID_CHARS_MAX: usize = 64;
+pub(crate) const PARTY_ID_CHARS_MAX: usize = 64;
 
 #[utoipa::path(delete, path = "/v1/admin/parties/{id}", tag = "admin",
-    params(("id" = String, Path, description = "The party's id, as its creation answered, e.g. cus_8f3a61c2d4b7e905")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64,
+        description = "The party's id, as its creation answered, e.g. cus_8f3a61c2d4b7e905")),
     responses(
-        (status = 200, description = "The party, revoked (again: the same answer): its token no longer authenticates, at once on this server and within 5 s on others sharing the database", body = crate::openapi::PartyRevoked),
-        (status = 400, description = "Codes 105, 106", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Code 404: no such party", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The party, revoked (again: the same answer): its token no longer authenticates, at once on this server and within 5 s on others sharing the database", body = PartyRevoked),
+        (status = 400, description = "Codes 105, 106", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
+        (status = 404, description = "Code 404: no such party", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn revoke_party(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let Path(id) = id.map_err(|r| path_rejection("/id", r))?;
     if id.is_empty() || id.chars().count() > PARTY_ID_CHARS_MAX {
         return Err(ApiError::code(ErrorCode::WrongLength, "/id"));
@@ -110,19 +163,18 @@ pub async fn revoke_party(
 }
 
 #[utoipa::path(post, path = "/v1/admin/offices", tag = "admin",
-    request_body = crate::openapi::OfficeBody,
+    request_body = NewOfficeBody,
     responses(
-        (status = 201, description = "The office, created or replaced", body = crate::openapi::OfficeBody),
-        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The office, created or replaced", body = tir_model::view::OfficeView<'static>),
+        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create_office(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let value = read_body(body)?;
     let obj = Obj::new(&value, "")?;
     let code = obj.parse("code", OfficeCode::parse)?;
@@ -153,6 +205,43 @@ pub async fn create_office(
     Ok(json_response(201, body))
 }
 
+/// The body of `POST /v1/admin/offices`, read field by field; this type describes it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body `create_office` reads
+struct NewOfficeBody {
+    /// Starts with `country`.
+    code: OfficeCode,
+    country: Country,
+    #[schema(schema_with = tir_model::schema::text)]
+    name: String,
+    #[schema(schema_with = office_roles)]
+    roles: Vec<String>,
+    #[schema(schema_with = unlocode)]
+    unlocode: Option<String>,
+}
+
+/// What `parse_unlocode` accepts (or null: no UN/LOCODE).
+fn unlocode() -> utoipa::openapi::Object {
+    let countries: Vec<&str> = tir_model::refdata::countries().iter().map(|c| c.alpha2).collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::String,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .description(Some("UN/LOCODE: the country's alpha-2 and 3 of A-Z, 2-9"))
+        .pattern(Some(format!("^({})[A-Z2-9]{{3}}$", countries.join("|"))))
+        .build()
+}
+
+/// One to `OFFICE_ROLES_MAX` roles; a repeated one counts once.
+fn office_roles() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::RefOr::T(tir_model::schema::office_role()))
+        .min_items(Some(1))
+        .max_items(Some(OFFICE_ROLES_MAX))
+        .build()
+}
+
 /// A UN/LOCODE: the country's alpha-2 and 3 letters or digits (`LTMDK`).
 fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
     if raw.len() != 5 {
@@ -167,21 +256,20 @@ fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
 }
 
 #[utoipa::path(put, path = "/v1/admin/holders/{tir_id}", tag = "admin",
-    params(("tir_id" = String, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
-    request_body = crate::openapi::HolderBody,
+    params(("tir_id" = TirId, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
+    request_body = HolderBody,
     responses(
-        (status = 200, description = "The holder as now listed in the ITDB", body = crate::openapi::Holder),
-        (status = 400, description = "Codes 101, 105, 106, 110", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The holder as now listed in the ITDB", body = tir_model::view::HolderView<'static>),
+        (status = 400, description = "Codes 101, 105, 106, 110", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn put_holder(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     tir_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
     let value = read_body(body)?;
@@ -201,25 +289,60 @@ pub async fn put_holder(
     Ok(json_response(200, body))
 }
 
+/// The body of `PUT /v1/admin/holders/{tir_id}`, read field by field; this type describes it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body `put_holder` reads
+struct HolderBody {
+    #[schema(schema_with = tir_model::schema::text)]
+    name: String,
+    /// The country of the TIR id's alpha-3 prefix (code 106 otherwise).
+    country: Country,
+    #[schema(schema_with = holder_status)]
+    status: String,
+}
+
+fn holder_status() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([HolderStatus::Authorized, HolderStatus::Withdrawn].map(HolderStatus::as_str)))
+        .build()
+}
+
 #[utoipa::path(get, path = "/v1/admin/journal/verify", tag = "admin",
     responses(
-        (status = 200, description = "The recomputed hash chain", body = crate::openapi::JournalVerdict),
-        (status = 403, description = "Not the admin: code 360", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The recomputed hash chain", body = JournalVerdict<'static>),
+        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn verify_journal(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
-    app.parties.admin(&headers).await?;
+pub async fn verify_journal(State(app): State<App>, _: Admin) -> Result<Response, ApiError> {
     let verdict = app.store.verify_journal().await?;
     Ok(json_response(200, verdict_json(&verdict).to_string()))
 }
 
+/// Fields in key order, as the JSON has always had them.
+#[derive(Serialize, ToSchema)]
+pub struct JournalVerdict<'a> {
+    entries: i64,
+    first_broken: Option<BrokenEntry<'a>>,
+    /// Hex SHA-256 of the last entry.
+    head: &'a str,
+    ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BrokenEntry<'a> {
+    reason: &'a str,
+    seq: i64,
+}
+
 pub fn verdict_json(verdict: &tir_store::Verdict) -> Value {
-    json!({
-        "ok": verdict.ok,
-        "entries": verdict.entries,
-        "head": verdict.head,
-        "first_broken": verdict.first_broken.as_ref().map(|(seq, reason)| json!({"seq": seq, "reason": reason})),
-    })
+    let view = JournalVerdict {
+        entries: verdict.entries,
+        first_broken: verdict.first_broken.as_ref().map(|(seq, reason)| BrokenEntry { reason, seq: *seq }),
+        head: &verdict.head,
+        ok: verdict.ok,
+    };
+    serde_json::to_value(view).expect("views serialize")
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! Bearer-token authentication. Tokens are looked up by their SHA-256 hash,
 //! and found parties are cached for a few seconds: a revocation on this server
 //! clears its entry at once, one on another server sharing the database is
-//! seen here when the entry expires.
+//! seen here when the entry expires. A handler says who may call it with an
+//! extractor: `AnyParty` or `Admin`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use tir_model::ErrorCode;
 use tir_model::party::Party;
 use tir_store::{Store, token};
 
+use crate::App;
 use crate::error::ApiError;
 
 /// Cached parties before the cache is cleared (bounds memory).
@@ -67,10 +71,29 @@ impl Parties {
     pub fn forget(&self, id: &str) {
         self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, (party, _)| party.id() != id);
     }
+}
 
-    pub async fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match self.authenticate(headers).await? {
-            Party::Admin => Ok(()),
+/// Any authenticated party, the admin included: 401 when the token is missing or unknown.
+/// Whether the party may do what it asks is the model's decision (`exchange`).
+pub struct AnyParty(pub Party);
+
+impl FromRequestParts<App> for AnyParty {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        app.parties.authenticate(&parts.headers).await.map(AnyParty)
+    }
+}
+
+/// The admin: 401 without a known token, 403/360 for any other party.
+pub struct Admin;
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        match app.parties.authenticate(&parts.headers).await? {
+            Party::Admin => Ok(Admin),
             _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
         }
     }

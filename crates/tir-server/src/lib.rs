@@ -5,16 +5,18 @@ mod admin;
 mod auth;
 mod error;
 mod messages;
-pub mod openapi;
+mod openapi;
 mod queries;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::{Extension, Router};
 use tir_model::limits::BODY_BYTES_MAX;
 use tir_store::Store;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use admin::verdict_json;
 pub use auth::Parties;
@@ -33,26 +35,39 @@ impl App {
     }
 }
 
-/// Every route of the service; `openapi` documents each one.
+/// Every route of the service, and the OpenAPI document made from the same list.
+fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(queries::health))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(messages::submit))
+        .routes(routes!(queries::guarantee))
+        .routes(routes!(queries::declaration))
+        .routes(routes!(queries::timeline))
+        .routes(routes!(queries::holder))
+        .routes(routes!(queries::office))
+        .routes(routes!(queries::notifications))
+        .routes(routes!(admin::create_party))
+        .routes(routes!(admin::revoke_party))
+        .routes(routes!(admin::create_office))
+        .routes(routes!(admin::put_holder))
+        .routes(routes!(admin::verify_journal))
+        .split_for_parts()
+}
+
+/// The OpenAPI document served at `/v1/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi::finish(routes().1)
+}
+
 pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/health", get(queries::health))
-        .route("/v1/openapi.json", get(openapi::serve))
-        .route("/v1/messages", post(messages::submit))
-        .route("/v1/guarantees/{reference}", get(queries::guarantee))
-        .route("/v1/guarantees/{reference}/declaration", get(queries::declaration))
-        .route("/v1/guarantees/{reference}/timeline", get(queries::timeline))
-        .route("/v1/holders/{tir_id}", get(queries::holder))
-        .route("/v1/offices/{code}", get(queries::office))
-        .route("/v1/notifications", get(queries::notifications))
-        .route("/v1/admin/parties", post(admin::create_party))
-        .route("/v1/admin/parties/{id}", delete(admin::revoke_party))
-        .route("/v1/admin/offices", post(admin::create_office))
-        .route("/v1/admin/holders/{tir_id}", put(admin::put_holder))
-        .route("/v1/admin/journal/verify", get(admin::verify_journal))
+    let (router, document) = routes();
+    let document = openapi::finish(document).to_json().expect("the OpenAPI document serializes");
+    router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(Extension(openapi::Document(Arc::new(document))))
         .with_state(app)
 }
 

@@ -3,38 +3,36 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use tir_model::message::Request;
 use tir_model::wire;
 use tir_store::Submission;
 
 use crate::App;
+use crate::auth::AnyParty;
 use crate::error::{ApiError, body_rejection, json_response};
+use crate::openapi::ErrorBody;
 
 #[utoipa::path(
     post,
     path = "/v1/messages",
     tag = "messages",
-    request_body(content = crate::openapi::MessageRequest, description = "E1, E3, E9, E11, E13, I1, I7, I9, I11, I13 or I17"),
+    request_body(content = Request, description = "E1, E3, E9, E11, E13, I1, I7, I9, I11, I13 or I17"),
     responses(
-        (status = 200, description = "The response message (E2, I10, ...); replayed identically for a repeated message_id", body = crate::openapi::MessageResponse),
-        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown bearer token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Code 360: party not authorized", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Code 404: guarantee not found", body = crate::openapi::ErrorBody),
-        (status = 409, description = "Codes 2xx (workflow) and 340 (message_id reused with another body)", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Codes 3xx", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The response message (E2, I10, ...); replayed identically for a repeated message_id", body = tir_model::view::ResponseView<'static>),
+        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = ErrorBody),
+        (status = 403, description = "Code 360: party not authorized", body = ErrorBody),
+        (status = 404, description = "Code 404: guarantee not found", body = ErrorBody),
+        (status = 409, description = "Codes 2xx (workflow) and 340 (message_id reused with another body)", body = ErrorBody),
+        (status = 422, description = "Codes 3xx (business rules)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn submit(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(sender): AnyParty,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let sender = app.parties.authenticate(&headers).await?;
     let body = body.map_err(body_rejection)?;
     let value = wire::parse_body(&body)?;
     let request = Request::parse(&value)?;

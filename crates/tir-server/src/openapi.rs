@@ -1,35 +1,22 @@
-//! The OpenAPI document, generated from the handlers' annotations. The
-//! schema types below exist only to describe the wire format: handlers parse
-//! bodies field by field so that every failure has its contract code.
-#![allow(dead_code)]
+//! The OpenAPI document: built with the router from one list of routes
+//! (`crate::router`), its schemas derived on the types that make the answers.
+//! This module adds what every route shares: the bearer scheme, the answers of
+//! the authentication and body layers, and the identifier schemas of tir-model.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::response::Response;
-use serde_json::Value;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::json_response;
 
-#[derive(OpenApi)]
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "tirhub eTIR exchange", description = "The eTIR international system over HTTP+JSON (binding v1)."),
-    paths(
-        crate::queries::health,
-        serve,
-        crate::messages::submit,
-        crate::queries::guarantee,
-        crate::queries::declaration,
-        crate::queries::timeline,
-        crate::queries::holder,
-        crate::queries::office,
-        crate::queries::notifications,
-        crate::admin::create_party,
-        crate::admin::revoke_party,
-        crate::admin::create_office,
-        crate::admin::put_holder,
-        crate::admin::verify_journal,
-    ),
-    modifiers(&BearerAuth),
     tags(
         (name = "messages", description = "State-changing eTIR messages, idempotent by message_id"),
         (name = "queries", description = "E5/I5, I3, I19 and the E7/I15 notification feed"),
@@ -37,290 +24,99 @@ use crate::error::json_response;
         (name = "operations", description = "Health and this document"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-        }
-    }
-}
-
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "This OpenAPI document")))]
-pub async fn serve() -> Response {
-    json_response(200, document().to_json().unwrap_or_else(|_| "{}".to_owned()))
-}
-
-/// `{"error": {...}}`
+/// `{"error": {...}}`: every refusal (made by `tir_model::EtirError::to_json`).
 #[derive(ToSchema)]
+#[allow(dead_code)] // describes JSON made elsewhere
 pub struct ErrorBody {
     error: ErrorDetail,
 }
 
 #[derive(ToSchema)]
+#[allow(dead_code)] // describes JSON made elsewhere
 pub struct ErrorDetail {
     /// Contract error code, e.g. 211.
     code: u16,
     /// syntax, workflow, business, idempotency, authorization, not_found, internal.
     class: String,
     title: String,
-    /// JSON pointer to the failing field.
+    /// JSON pointer to the failing field ("" for the request as a whole).
     pointer: String,
-    detail: Option<String>,
+    #[schema(required = false)]
+    detail: String,
 }
 
-/// The message envelope; which fields beside the envelope apply depends on `type`.
-#[derive(ToSchema)]
-pub struct MessageRequest {
-    /// Idempotency key, unique per sender (a UUID).
-    message_id: String,
-    /// E1, E3, E9, E11, E13, I1, I7, I9, I11, I13, I17.
-    #[schema(rename = "type")]
-    kind: String,
-    guarantee_reference: String,
-    /// E1: the holder's TIR id.
-    holder: Option<String>,
-    /// E1: last day the guarantee is valid (YYYY-MM-DD).
-    valid_until: Option<String>,
-    /// E3, E13, I17.
-    reason: Option<String>,
-    /// E9, E11 (required); I7 (optional: omitted = the advance data).
-    declaration: Option<Declaration>,
-    /// I1, I7, I9, I11, I13, I17: the acting customs office.
-    office: Option<String>,
-    /// I9: seals found, checked against the declaration.
-    seals: Option<Vec<String>>,
-    /// I11.
-    reservations: Option<Vec<String>>,
+/// Adds to the routes' document what they share: the bearer scheme, the schemas
+/// they refer to, and the answers no handler writes itself.
+pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
+    {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.schemas.extend(tir_model::schema::components());
+        components.schemas.insert(ErrorBody::name().into_owned(), ErrorBody::schema());
+        components.schemas.insert(ErrorDetail::name().into_owned(), ErrorDetail::schema());
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                add_shared_answers(operation);
+            }
+        }
+    }
+    openapi
 }
 
-#[derive(ToSchema)]
-pub struct Declaration {
-    /// Distinct ISO 3166-1 alpha-2 countries in order, the first being the country of departure.
-    itinerary: Vec<String>,
-    offices: Vec<DeclaredOffice>,
-    vehicle: Option<Vehicle>,
-    seals: Option<Vec<String>>,
-    consignments: Vec<Consignment>,
+fn error(description: &str) -> utoipa::openapi::Response {
+    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    ResponseBuilder::new().description(description).content("application/json", body).build()
 }
 
-#[derive(ToSchema)]
-pub struct DeclaredOffice {
-    code: String,
-    /// departure, destination, entry, exit.
-    role: String,
+fn add_shared_answers(operation: &mut Operation) {
+    let answers = &mut operation.responses.responses;
+    if operation.security.is_some() {
+        answers.entry("401".into()).or_insert_with(|| error("Code 401: no bearer token, or an unknown one").into());
+    }
+    if operation.request_body.is_some() {
+        let too_large = format!("Code 413: a body over {} bytes", tir_model::limits::BODY_BYTES_MAX);
+        answers.entry("413".into()).or_insert_with(|| error(&too_large).into());
+    }
+    answers.entry("503".into()).or_insert_with(|| error("Code 503: storage unavailable").into());
 }
 
-#[derive(ToSchema)]
-pub struct Vehicle {
-    registration: String,
-    country: String,
+/// The document, made once when the router is built.
+#[derive(Clone)]
+pub(crate) struct Document(pub Arc<String>);
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
+pub(crate) async fn serve(Extension(document): Extension<Document>) -> Response {
+    json_response(200, document.0.as_str().to_owned())
 }
 
-#[derive(ToSchema)]
-pub struct Trader {
-    name: String,
-    country: String,
-}
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use tir_model::limits::NOTIFICATION_PAGE_MAX;
 
-#[derive(ToSchema)]
-pub struct Consignment {
-    consignor: Trader,
-    consignee: Trader,
-    goods: Vec<Goods>,
-}
+    use crate::admin::PARTY_ID_CHARS_MAX;
 
-#[derive(ToSchema)]
-pub struct Goods {
-    /// A 6-digit HS 2022 subheading.
-    hs_code: String,
-    description: String,
-    packages: Option<i64>,
-    gross_mass_kg: f64,
-    value: Option<Money>,
-}
+    fn parameter<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+        let parameters = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
+        &parameters.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name} in {path}"))["schema"]
+    }
 
-#[derive(ToSchema)]
-pub struct Money {
-    amount: f64,
-    /// ISO 4217.
-    currency: String,
-}
-
-#[derive(ToSchema)]
-pub struct MessageResponse {
-    message_id: String,
-    /// The response type: E2, E4, E10, E12, E14, I2, I8, I10, I12, I14, I18.
-    #[schema(rename = "type")]
-    kind: String,
-    guarantee: GuaranteeView,
-    transport: TransportView,
-}
-
-#[derive(ToSchema)]
-pub struct GuaranteeView {
-    reference: String,
-    holder: String,
-    /// Party id of the guarantee chain.
-    chain: String,
-    /// registered, accepted, released, cancelled.
-    state: String,
-    valid_until: Option<String>,
-    registered_at: String,
-    accepted_by: Option<String>,
-    cancellation_reason: Option<String>,
-    transport: TransportView,
-}
-
-#[derive(ToSchema)]
-pub struct TransportView {
-    itinerary: Vec<String>,
-    /// none, advance, recorded.
-    declaration_state: String,
-    operations: Vec<OperationView>,
-}
-
-#[derive(ToSchema)]
-pub struct DeclarationBody {
-    reference: String,
-    /// none, advance, recorded.
-    declaration_state: String,
-    declaration: Option<Declaration>,
-}
-
-#[derive(ToSchema)]
-pub struct OperationView {
-    country: String,
-    /// pending, started, terminated, discharged, refused.
-    state: String,
-    office: Option<String>,
-    started_at: Option<String>,
-    terminated_at: Option<String>,
-    discharged_at: Option<String>,
-    reservations: Vec<String>,
-    refusal_reason: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct NotificationPage {
-    items: Vec<NotificationItem>,
-    /// Pass as `after` to read on.
-    next: String,
-}
-
-#[derive(ToSchema)]
-pub struct NotificationItem {
-    cursor: String,
-    /// E7 (to chains), I15 (to customs of later countries), E9/E11/E13 (advance data to customs of departure).
-    #[schema(rename = "type")]
-    kind: String,
-    guarantee_reference: String,
-    #[schema(value_type = Object)]
-    payload: Value,
-    created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct NewPartyBody {
-    /// customs, guarantee_chain or holder.
-    kind: String,
-    name: String,
-    /// customs: ISO alpha-2.
-    country: Option<String>,
-    /// holder: TIR id.
-    tir_id: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct PartyCreated {
-    id: String,
-    kind: String,
-    name: String,
-    /// Shown once; only its hash is stored.
-    token: String,
-    country: Option<String>,
-    tir_id: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct PartyRevoked {
-    id: String,
-    kind: String,
-    name: String,
-    /// When it was first revoked (RFC 3339, UTC).
-    revoked_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct OfficeBody {
-    /// The country's alpha-2 and 6 letters or digits.
-    code: String,
-    country: String,
-    name: String,
-    /// departure, destination, entry, exit.
-    roles: Vec<String>,
-    unlocode: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct HolderBody {
-    name: String,
-    country: String,
-    /// authorized or withdrawn.
-    status: String,
-}
-
-#[derive(ToSchema)]
-pub struct Holder {
-    tir_id: String,
-    name: String,
-    country: String,
-    status: String,
-}
-
-#[derive(ToSchema)]
-pub struct JournalVerdict {
-    ok: bool,
-    entries: i64,
-    /// Hex SHA-256 of the last entry.
-    head: String,
-    first_broken: Option<BrokenEntry>,
-}
-
-#[derive(ToSchema)]
-pub struct BrokenEntry {
-    seq: i64,
-    reason: String,
-}
-
-#[derive(ToSchema)]
-pub struct Health {
-    status: String,
-    backend: String,
-}
-
-#[derive(ToSchema)]
-pub struct Timeline {
-    reference: String,
-    events: Vec<TimelineEvent>,
-}
-
-#[derive(ToSchema)]
-pub struct TimelineEvent {
-    at: String,
-    /// The request message type (E1, I9, ...).
-    #[schema(rename = "type")]
-    kind: String,
-    /// Party id of the sender.
-    party: String,
-    office: Option<String>,
-    summary: String,
+    /// Attributes take literals only: these bounds are written twice, so they are compared here.
+    #[test]
+    fn bounds_written_in_attributes_are_the_ones_the_handlers_apply() {
+        let doc = serde_json::to_value(crate::document()).unwrap();
+        let limit = parameter(&doc, "/v1/notifications", "get", "limit");
+        assert_eq!(
+            (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+            (Some(1), Some(NOTIFICATION_PAGE_MAX as u64))
+        );
+        let after = parameter(&doc, "/v1/notifications", "get", "after");
+        assert_eq!((after["minimum"].as_u64(), after["maximum"].as_u64()), (Some(0), Some(i64::MAX as u64)));
+        let id = parameter(&doc, "/v1/admin/parties/{id}", "delete", "id");
+        assert_eq!(id["maxLength"].as_u64(), Some(PARTY_ID_CHARS_MAX as u64));
+        assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PARTY_ID_CHARS_MAX}}}$"));
+    }
 }

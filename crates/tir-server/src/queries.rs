@@ -3,120 +3,157 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tir_model::exchange::may_read;
 use tir_model::guarantee::Guarantee;
 use tir_model::limits::{NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
+use tir_model::party::Party;
 use tir_model::view::{declaration_view, guarantee_view, holder_view, office_view};
 use tir_model::wire::parse_at;
 use tir_model::{ErrorCode, EtirError, GuaranteeRef, OfficeCode, Timestamp, TirId};
+use utoipa::ToSchema;
 
 use crate::App;
+use crate::auth::AnyParty;
 use crate::error::{ApiError, json_response};
+use crate::openapi::ErrorBody;
 
 /// A path segment that axum could not decode.
 pub(crate) fn path_rejection(pointer: &str, rejection: PathRejection) -> ApiError {
     ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, pointer).with_detail(rejection.body_text()))
 }
 
+/// Fields in key order, as the JSON has always had them.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// sqlite or postgres.
+    backend: &'static str,
+    /// ok.
+    status: &'static str,
+}
+
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "The server is up", body = crate::openapi::Health)))]
-pub async fn health(State(app): State<App>) -> Json<Value> {
-    Json(json!({"status": "ok", "backend": app.store.backend()}))
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn health(State(app): State<App>) -> Json<Health> {
+    Json(Health { backend: app.store.backend(), status: "ok" })
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}", tag = "queries",
-    params(("reference" = String, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
     responses(
-        (status = 200, description = "E5/I5: the guarantee and its transport", body = crate::openapi::GuaranteeView),
-        (status = 403, description = "Code 360", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+        (status = 200, description = "E5/I5: the guarantee and its transport", body = tir_model::view::GuaranteeView<'static>),
+        (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
+        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn guarantee(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     Ok(json_response(200, guarantee_view(&guarantee)))
 }
 
 /// The guarantee named in the path, if the caller may read it.
 async fn readable_guarantee(
     app: &App,
-    headers: &HeaderMap,
+    party: &Party,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Guarantee, ApiError> {
-    let party = app.parties.authenticate(headers).await?;
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
     let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
     let guarantee =
         app.store.guarantee(&reference).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/reference"))?;
-    if !may_read(&party, &guarantee) {
+    if !may_read(party, &guarantee) {
         return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
     }
     Ok(guarantee)
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/declaration", tag = "queries",
-    params(("reference" = String, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
     responses(
-        (status = 200, description = "The recorded declaration, else the advance data (null when neither)", body = crate::openapi::DeclarationBody),
-        (status = 403, description = "Code 360", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The recorded declaration, else the advance data (null when neither)", body = tir_model::view::DeclarationView<'static>),
+        (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
+        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn declaration(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     Ok(json_response(200, declaration_view(&guarantee)))
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/timeline", tag = "queries",
-    params(("reference" = String, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
     responses(
-        (status = 200, description = "What each accepted message did to the transport, oldest first", body = crate::openapi::Timeline),
-        (status = 403, description = "Code 360", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+        (status = 200, description = "What each accepted message did to the transport, oldest first", body = Timeline),
+        (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
+        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn timeline(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let guarantee = readable_guarantee(&app, &headers, reference).await?;
+) -> Result<Json<Timeline>, ApiError> {
+    let guarantee = readable_guarantee(&app, &party, reference).await?;
     let events = app.store.timeline(&guarantee.reference).await?;
-    let events: Vec<Value> = events
+    let events = events
         .iter()
-        .map(|e| {
-            json!({"at": e.at.to_rfc3339(), "type": e.message_type, "party": e.party,
-                   "office": e.office.as_ref().map(|o| o.as_str()), "summary": e.summary})
+        .map(|e| TimelineEvent {
+            at: e.at.to_rfc3339(),
+            office: e.office.as_ref().map(|o| o.as_str().to_owned()),
+            party: e.party.clone(),
+            summary: e.summary.clone(),
+            message_type: e.message_type.clone(),
         })
         .collect();
-    Ok(Json(json!({"reference": guarantee.reference.as_str(), "events": events})))
+    Ok(Json(Timeline { events, reference: guarantee.reference.as_str().to_owned() }))
+}
+
+/// What each accepted message did to the transport, oldest first. Fields in
+/// key order, as the JSON has always had them.
+#[derive(Serialize, ToSchema)]
+pub struct Timeline {
+    events: Vec<TimelineEvent>,
+    reference: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimelineEvent {
+    at: String,
+    office: Option<String>,
+    /// Party id of the sender.
+    party: String,
+    summary: String,
+    /// The request message type (E1, I9, ...).
+    #[serde(rename = "type")]
+    message_type: String,
 }
 
 #[utoipa::path(get, path = "/v1/holders/{tir_id}", tag = "queries",
-    params(("tir_id" = String, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
+    params(("tir_id" = TirId, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
     responses(
-        (status = 200, description = "I3: the holder as listed in the ITDB", body = crate::openapi::Holder),
-        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+        (status = 200, description = "I3: the holder as listed in the ITDB", body = tir_model::view::HolderView<'static>),
+        (status = 400, description = "Codes 105, 106, 110: a malformed TIR id", body = ErrorBody),
+        (status = 404, description = "Code 404: not listed", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn holder(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AnyParty,
     tir_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    app.parties.authenticate(&headers).await?;
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
     let holder = app.store.holder(&tir_id).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/tir_id"))?;
@@ -124,45 +161,48 @@ pub async fn holder(
 }
 
 #[utoipa::path(get, path = "/v1/offices/{code}", tag = "queries",
-    params(("code" = String, Path, description = "Office code, e.g. LT000001")),
+    params(("code" = OfficeCode, Path, description = "Office code, e.g. LTMDK001")),
     responses(
-        (status = 200, description = "I19: the customs office", body = crate::openapi::OfficeBody),
-        (status = 404, description = "Code 404", body = crate::openapi::ErrorBody),
+        (status = 200, description = "I19: the customs office", body = tir_model::view::OfficeView<'static>),
+        (status = 400, description = "Codes 105, 106, 110: a malformed office code", body = ErrorBody),
+        (status = 404, description = "Code 404: no such office", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn office(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AnyParty,
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    app.parties.authenticate(&headers).await?;
     let Path(raw) = code.map_err(|r| path_rejection("/code", r))?;
     let code = parse_at(&raw, "/code", OfficeCode::parse)?;
     let office = app.store.office(&code).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/code"))?;
     Ok(Json(office_view(&office)))
 }
 
+/// Read as text, so that a malformed value gets its contract code.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Cursor of the last item already read (default: the start).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_u64)]
     after: Option<String>,
-    /// Items per page, 1 to 1000 (default 100).
+    /// Items per page (default 100); `NOTIFICATION_PAGE_MAX` is 1000.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/notifications", tag = "queries",
     params(FeedQuery),
     responses(
-        (status = 200, description = "E7/I15: the caller's own feed, in order", body = crate::openapi::NotificationPage),
-        (status = 400, description = "Codes 105, 106", body = crate::openapi::ErrorBody),
+        (status = 200, description = "E7/I15: the caller's own feed, in order", body = NotificationPage),
+        (status = 400, description = "Codes 105, 106: a malformed after or limit", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn notifications(
     State(app): State<App>,
-    headers: HeaderMap,
+    AnyParty(party): AnyParty,
     query: Result<Query<FeedQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let party = app.parties.authenticate(&headers).await?;
+) -> Result<Json<NotificationPage>, ApiError> {
     let Query(query) =
         query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
     let after = match query.after.as_deref() {
@@ -184,17 +224,36 @@ pub async fn notifications(
     let feed = party.feed().map(|r| r.key());
     let rows = app.store.notifications(feed.as_deref(), after, limit).await?;
     let next = rows.last().map(|r| r.cursor).unwrap_or(after);
-    let items: Vec<Value> = rows
+    let items = rows
         .into_iter()
-        .map(|r| {
-            json!({
-                "cursor": r.cursor.to_string(),
-                "type": r.kind,
-                "guarantee_reference": r.guarantee_reference,
-                "payload": serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
-                "created_at": Timestamp::from_unix_ms(r.created_at_ms).to_rfc3339(),
-            })
+        .map(|r| NotificationItem {
+            created_at: Timestamp::from_unix_ms(r.created_at_ms).to_rfc3339(),
+            cursor: r.cursor.to_string(),
+            guarantee_reference: r.guarantee_reference,
+            payload: serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
+            kind: r.kind,
         })
         .collect();
-    Ok(Json(json!({"items": items, "next": next.to_string()})))
+    Ok(Json(NotificationPage { items, next: next.to_string() }))
+}
+
+/// A page of the caller's feed. Fields in key order, as the JSON has always had them.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationPage {
+    items: Vec<NotificationItem>,
+    /// Pass as `after` to read on.
+    next: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationItem {
+    created_at: String,
+    cursor: String,
+    guarantee_reference: String,
+    /// The event, as the message that caused it left it.
+    #[schema(value_type = Object)]
+    payload: Value,
+    /// E7 (to chains), I15 (to customs of later countries), E9/E11/E13 (advance data to customs of departure).
+    #[serde(rename = "type")]
+    kind: String,
 }

@@ -1,0 +1,12 @@
+//! The eTIR binding (docs/etir-binding.md) exercised over real HTTP, one
+//! fresh server and store per test: one test binary, a module per concern.
+
+mod admin;
+mod authorization;
+mod errors;
+mod idempotency;
+mod openapi;
+mod queries;
+mod robustness;
+mod support;
+mod transport;
