@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_verify_after_the_transport_counts_admin_writes_and_accepted_messages() {

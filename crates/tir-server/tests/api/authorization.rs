@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customs_off_the_itinerary_can_neither_read_nor_act_even_through_its_own_office() {

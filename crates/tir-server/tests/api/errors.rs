@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {

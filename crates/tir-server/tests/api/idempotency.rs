@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use tir_testkit::server::*;
 use crate::transport::events;
 
 /// The same JSON with keys in reverse order and generous whitespace.

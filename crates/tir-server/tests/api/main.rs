@@ -8,5 +8,4 @@ mod idempotency;
 mod openapi;
 mod queries;
 mod robustness;
-mod support;
 mod transport;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_and_office_queries_return_their_views() {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 /// Every valid message type with every optional field present.
 fn templates(r: &str) -> Vec<Value> {

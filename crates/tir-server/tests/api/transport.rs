@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use tir_testkit::server::*;
 
 pub(crate) fn events(feed: &[Value]) -> Vec<(String, String, String)> {
     feed.iter()
