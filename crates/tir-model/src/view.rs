@@ -1,4 +1,5 @@
-//! The JSON views of the contract (E5/I5, I3, I19, the response messages).
+//! The JSON views of the contract (E5/I5, I3, I19, the response messages, the
+//! E7/I15/E9 notification payloads): every JSON text tirhub sends is made here.
 //! Serialized straight from borrowed structs: these are built for every
 //! message inside the store's write transaction, so they avoid `Value` trees.
 
