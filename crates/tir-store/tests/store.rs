@@ -17,10 +17,9 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use tir_store::journal::{GENESIS, JournalEntry};
 use tir_store::memory::MemoryStore;
 use tir_store::{Env, NewParty, NotificationRow, PgStore, Reply, SqliteStore, Store, Submission};
+use tir_testkit::fixtures::{HOLDER, SEAL, declaration};
 use tir_testkit::{FreshDatabase, TempSqlite};
 
-const HOLDER: &str = "TUR/012/345";
-const SEAL: &str = "TR-884211";
 /// Offices, holder and parties written by `seed`, each journaled.
 const SEED_WRITES: i64 = 9;
 /// Messages of one transport (E1, E9, I1, I7, then I9/I11/I13 in three countries).
@@ -340,26 +339,6 @@ async fn seed(store: &dyn Store) -> World {
         tokens.push((create(store, party, name).await, party.clone()));
     }
     World { tokens, ..w }
-}
-
-fn declaration() -> Value {
-    json!({
-        "itinerary": ["TR", "GE", "AZ"],
-        "offices": [
-            {"code": "TR000100", "role": "departure"},
-            {"code": "GE000100", "role": "entry"},
-            {"code": "AZ000200", "role": "destination"}
-        ],
-        "vehicle": {"registration": "34ABC123", "country": "TR"},
-        "seals": [SEAL],
-        "consignments": [{
-            "consignor": {"name": "Anatolia Export", "country": "TR"},
-            "consignee": {"name": "Baku Import", "country": "AZ"},
-            "goods": [{"hs_code": "870323", "description": "Passenger cars",
-                       "packages": 4, "gross_mass_kg": 6200.0,
-                       "value": {"amount": 88000.0, "currency": "EUR"}}]
-        }]
-    })
 }
 
 fn message(message_id: &str, kind: &str, reference: &str, fields: Value) -> Value {
