@@ -14,7 +14,7 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::writer::block_on_ready;
@@ -202,22 +202,15 @@ impl Tx for MemoryTx<'_> {
         Ok(tir_ids.iter().filter_map(|t| self.state.holders.get(t).cloned()).collect())
     }
 
-    async fn outbox_push(
-        &mut self,
-        recipient: &str,
-        kind: &str,
-        reference: &str,
-        payload: &str,
-        at_ms: i64,
-    ) -> Result<()> {
+    async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {
         let cursor = self.state.outbox.len() as i64 + 1;
         self.state.outbox.push(NotificationRow {
             cursor,
-            recipient: recipient.to_owned(),
-            kind: kind.to_owned(),
-            guarantee_reference: reference.to_owned(),
-            payload: payload.to_owned(),
-            created_at_ms: at_ms,
+            recipient: item.recipient.to_owned(),
+            kind: item.kind.to_owned(),
+            guarantee_reference: item.reference.to_owned(),
+            payload: item.payload.to_owned(),
+            created_at_ms: item.at_ms,
         });
         Ok(())
     }
