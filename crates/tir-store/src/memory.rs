@@ -18,7 +18,7 @@ use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, r
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::writer::block_on_ready;
-use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission};
+use crate::{NewParty, NotificationRow, Result, Store, StoreError};
 
 /// A store held in memory; see the module documentation.
 pub struct MemoryStore {
@@ -65,7 +65,8 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self, command: Command) -> Result<Reply> {
+    /// Runs `command` as a batch of its own, before returning.
+    fn apply(&self, command: Command) -> Result<Reply> {
         let mut inner = self.lock();
         let Inner { state, env } = &mut *inner;
         let stamps = [env.stamp(&command)];
@@ -264,24 +265,8 @@ impl Tx for MemoryTx<'_> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.write(Command::Message(Box::new(submission)))
-    }
-
-    async fn create_party(&self, party: NewParty) -> Result<()> {
-        self.write(Command::CreateParty(party)).map(drop)
-    }
-
-    async fn put_office(&self, office: Office) -> Result<()> {
-        self.write(Command::PutOffice(office)).map(drop)
-    }
-
-    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
-        self.write(Command::PutHolder(holder)).map(drop)
-    }
-
-    async fn revoke_party(&self, id: &str) -> Result<Reply> {
-        self.write(Command::RevokeParty(id.to_owned()))
+    async fn write(&self, command: Command) -> Result<Reply> {
+        self.apply(command)
     }
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
