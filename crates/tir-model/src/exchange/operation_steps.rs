@@ -40,15 +40,25 @@ impl Step<'_> {
         }
     }
 
+    /// Fails unless the operation at `index` is `expected`, with the error its
+    /// actual state calls for.
+    fn check_operation_state(&self, index: usize, expected: OperationState) -> Result<(), EtirError> {
+        let state = self.guarantee.operations[index].state;
+        let code = match state {
+            _ if state == expected => return Ok(()),
+            OperationState::Pending => ErrorCode::OperationNotStarted,
+            OperationState::Started if expected == OperationState::Terminated => ErrorCode::OperationNotTerminated,
+            OperationState::Started => ErrorCode::OperationAlreadyStarted,
+            OperationState::Terminated => ErrorCode::OperationAlreadyTerminated,
+            OperationState::Discharged => ErrorCode::OperationAlreadyDischarged,
+            OperationState::Refused => ErrorCode::OperationRefused,
+        };
+        fail(code, "/office")
+    }
+
     /// Preconditions shared by start (I9) and refusal to start (I17).
     fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
-        match self.guarantee.operations[index].state {
-            OperationState::Pending => {}
-            OperationState::Started => return fail(ErrorCode::OperationAlreadyStarted, "/office"),
-            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
+        self.check_operation_state(index, OperationState::Pending)?;
         if index > 0 {
             let previous = &self.guarantee.operations[index - 1];
             if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
@@ -91,13 +101,7 @@ impl Step<'_> {
     pub(super) fn terminate_operation(&mut self, office: &Office, reservations: &[String]) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
         self.check_termination_office(office, index)?;
-        match self.guarantee.operations[index].state {
-            OperationState::Started => {}
-            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
-            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
+        self.check_operation_state(index, OperationState::Started)?;
         let op = &mut self.guarantee.operations[index];
         op.state = OperationState::Terminated;
         op.office = Some(office.code.clone());
@@ -130,13 +134,7 @@ impl Step<'_> {
     /// terminated operation, often taken away from the border.
     pub(super) fn discharge_operation(&mut self, office: &Office) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
-        match self.guarantee.operations[index].state {
-            OperationState::Terminated => {}
-            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
-            OperationState::Started => return fail(ErrorCode::OperationNotTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
+        self.check_operation_state(index, OperationState::Terminated)?;
         let op = &mut self.guarantee.operations[index];
         op.state = OperationState::Discharged;
         op.office = Some(office.code.clone());
