@@ -306,23 +306,7 @@ pub(crate) mod tests {
 
     /// A valid declaration for TR → GE → AZ, used across the model's tests.
     pub fn sample() -> Value {
-        json!({
-            "itinerary": ["TR", "GE", "AZ"],
-            "offices": [
-                {"code": "TR000100", "role": "departure"},
-                {"code": "GE000100", "role": "entry"},
-                {"code": "AZ000200", "role": "destination"}
-            ],
-            "vehicle": {"registration": "34ABC123", "country": "TR"},
-            "seals": ["TR-884211"],
-            "consignments": [{
-                "consignor": {"name": "Anatolia Export", "country": "TR"},
-                "consignee": {"name": "Baku Import", "country": "AZ"},
-                "goods": [{"hs_code": "870323", "description": "Passenger cars",
-                           "packages": 4, "gross_mass_kg": 6200.0,
-                           "value": {"amount": 88000.0, "currency": "EUR"}}]
-            }]
-        })
+        tir_testkit::fixtures::declaration()
     }
 
     fn parse(v: &Value) -> Result<Declaration, EtirError> {

@@ -10,12 +10,10 @@ use tir_model::guarantee::{DeclarationState, Guarantee, GuaranteeState, Operatio
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Recipient};
 use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId, view};
+// The contract's sample declaration, TR → GE → AZ, and the parties it names.
+use tir_testkit::fixtures::{HOLDER, OTHER_HOLDER, SEAL, WITHDRAWN_HOLDER, declaration};
 
 const REF: &str = "XH12345678";
-const HOLDER: &str = "TUR/012/345";
-const OTHER_HOLDER: &str = "TUR/012/346";
-const WITHDRAWN_HOLDER: &str = "TUR/012/999";
-const SEAL: &str = "TR-884211";
 
 const TR: &str = "TR000100";
 const GE: &str = "GE000100";
@@ -113,27 +111,6 @@ fn customs(code: &str) -> Party {
 }
 
 // ---------------------------------------------------------------- bodies
-
-/// The contract's sample declaration, TR → GE → AZ.
-fn declaration() -> Value {
-    json!({
-        "itinerary": ["TR", "GE", "AZ"],
-        "offices": [
-            {"code": TR, "role": "departure"},
-            {"code": GE, "role": "entry"},
-            {"code": AZ, "role": "destination"}
-        ],
-        "vehicle": {"registration": "34ABC123", "country": "TR"},
-        "seals": [SEAL],
-        "consignments": [{
-            "consignor": {"name": "Anatolia Export", "country": "TR"},
-            "consignee": {"name": "Baku Import", "country": "AZ"},
-            "goods": [{"hs_code": "870323", "description": "Passenger cars",
-                       "packages": 4, "gross_mass_kg": 6200.0,
-                       "value": {"amount": 88000.0, "currency": "EUR"}}]
-        }]
-    })
-}
 
 fn declaration_sealed(seals: &[&str]) -> Value {
     let mut d = declaration();

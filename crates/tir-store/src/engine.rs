@@ -84,20 +84,22 @@ pub trait Tx: Send {
     async fn guarantee_put(&mut self, guarantee: Guarantee, at_ms: i64) -> Result<()>;
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>>;
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>>;
-    async fn outbox_push(
-        &mut self,
-        recipient: &str,
-        kind: &str,
-        reference: &str,
-        payload: &str,
-        at_ms: i64,
-    ) -> Result<()>;
+    async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()>;
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
     /// Revokes the party unless it already is; `None` if there is no such party.
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
+}
+
+/// One notification for a recipient's feed, borrowed from the batch that raises it.
+pub struct OutboxItem<'a> {
+    pub recipient: &'a str,
+    pub kind: &'a str,
+    pub reference: &'a str,
+    pub payload: &'a str,
+    pub at_ms: i64,
 }
 
 struct Loaded {
@@ -253,7 +255,15 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
                 for n in &outcome.notifications {
                     let payload = notification_view(n, &outcome.guarantee);
                     for recipient in &n.recipients {
-                        tx.outbox_push(&recipient.key(), n.kind(), reference, &payload, now_ms).await?;
+                        let recipient = recipient.key();
+                        let item = OutboxItem {
+                            recipient: &recipient,
+                            kind: n.kind(),
+                            reference,
+                            payload: &payload,
+                            at_ms: now_ms,
+                        };
+                        tx.outbox_push(&item).await?;
                     }
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };

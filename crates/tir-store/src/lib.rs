@@ -19,11 +19,13 @@ pub mod token;
 mod writer;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
+use engine::Command;
 pub use engine::Reply;
 pub use env::{Clock, Env, IdSource};
 pub use journal::{JournalEntry, Verdict};
@@ -108,14 +110,32 @@ pub struct NotificationRow {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Runs one write command through the backend's engine: the one write
+    /// method a backend implements. `Command` cannot be named outside this
+    /// crate, so only its backends implement `Store`.
+    #[doc(hidden)]
+    async fn write(&self, command: Command) -> Result<Reply>;
+
     /// Applies one eTIR message; idempotent per (sender, message_id).
-    async fn submit(&self, submission: Submission) -> Result<Reply>;
-    async fn create_party(&self, party: NewParty) -> Result<()>;
-    async fn put_office(&self, office: Office) -> Result<()>;
-    async fn put_holder(&self, holder: HolderRecord) -> Result<()>;
+    /// Not `async`: it hands back `write`'s boxed future as it is, so a message
+    /// costs one allocation here, as when each backend implemented it.
+    fn submit(&self, submission: Submission) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::Message(Box::new(submission)))
+    }
+    async fn create_party(&self, party: NewParty) -> Result<()> {
+        self.write(Command::CreateParty(party)).await.map(drop)
+    }
+    async fn put_office(&self, office: Office) -> Result<()> {
+        self.write(Command::PutOffice(office)).await.map(drop)
+    }
+    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
+        self.write(Command::PutHolder(holder)).await.map(drop)
+    }
     /// Revokes the party `id` (journaled the first time): 200 with the party and
     /// when it was revoked, or the contract's 404 error.
-    async fn revoke_party(&self, id: &str) -> Result<Reply>;
+    fn revoke_party(&self, id: &str) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::RevokeParty(id.to_owned()))
+    }
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>>;
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;

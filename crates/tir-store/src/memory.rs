@@ -14,11 +14,11 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::writer::block_on_ready;
-use crate::{NewParty, NotificationRow, Result, Store, StoreError, Submission};
+use crate::{NewParty, NotificationRow, Result, Store, StoreError};
 
 /// A store held in memory; see the module documentation.
 pub struct MemoryStore {
@@ -65,7 +65,8 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self, command: Command) -> Result<Reply> {
+    /// Runs `command` as a batch of its own, before returning.
+    fn apply(&self, command: Command) -> Result<Reply> {
         let mut inner = self.lock();
         let Inner { state, env } = &mut *inner;
         let stamps = [env.stamp(&command)];
@@ -202,22 +203,15 @@ impl Tx for MemoryTx<'_> {
         Ok(tir_ids.iter().filter_map(|t| self.state.holders.get(t).cloned()).collect())
     }
 
-    async fn outbox_push(
-        &mut self,
-        recipient: &str,
-        kind: &str,
-        reference: &str,
-        payload: &str,
-        at_ms: i64,
-    ) -> Result<()> {
+    async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {
         let cursor = self.state.outbox.len() as i64 + 1;
         self.state.outbox.push(NotificationRow {
             cursor,
-            recipient: recipient.to_owned(),
-            kind: kind.to_owned(),
-            guarantee_reference: reference.to_owned(),
-            payload: payload.to_owned(),
-            created_at_ms: at_ms,
+            recipient: item.recipient.to_owned(),
+            kind: item.kind.to_owned(),
+            guarantee_reference: item.reference.to_owned(),
+            payload: item.payload.to_owned(),
+            created_at_ms: item.at_ms,
         });
         Ok(())
     }
@@ -271,24 +265,8 @@ impl Tx for MemoryTx<'_> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.write(Command::Message(Box::new(submission)))
-    }
-
-    async fn create_party(&self, party: NewParty) -> Result<()> {
-        self.write(Command::CreateParty(party)).map(drop)
-    }
-
-    async fn put_office(&self, office: Office) -> Result<()> {
-        self.write(Command::PutOffice(office)).map(drop)
-    }
-
-    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
-        self.write(Command::PutHolder(holder)).map(drop)
-    }
-
-    async fn revoke_party(&self, id: &str) -> Result<Reply> {
-        self.write(Command::RevokeParty(id.to_owned()))
+    async fn write(&self, command: Command) -> Result<Reply> {
+        self.apply(command)
     }
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {

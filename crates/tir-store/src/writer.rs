@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use tir_model::party::{HolderRecord, Office};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply};
 use crate::env::{Env, Stamp};
-use crate::{NewParty, Result, StoreError, Submission};
+use crate::{Result, StoreError};
 
 /// Where the answer to one queued command goes.
 pub(crate) type Waiter = oneshot::Sender<Result<Reply>>;
@@ -22,7 +21,7 @@ pub(crate) type Job = (Command, Waiter);
 /// Commands waiting for the writer beyond one full batch.
 const QUEUED_COMMANDS_MAX: usize = BATCH_COMMANDS_MAX * 4;
 
-/// The sending end of the writer's queue: the write methods of `Store`.
+/// The sending end of the writer's queue: `Store::write` for the durable backends.
 pub(crate) struct Writes {
     queue: mpsc::Sender<Job>,
 }
@@ -34,30 +33,11 @@ impl Writes {
         (Writes { queue }, jobs)
     }
 
-    async fn write(&self, command: Command) -> Result<Reply> {
+    /// Queues `command` and waits for the writer's answer.
+    pub(crate) async fn write(&self, command: Command) -> Result<Reply> {
         let (done, answer) = oneshot::channel();
         self.queue.send((command, done)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    pub(crate) async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.write(Command::Message(Box::new(submission))).await
-    }
-
-    pub(crate) async fn create_party(&self, party: NewParty) -> Result<()> {
-        self.write(Command::CreateParty(party)).await.map(drop)
-    }
-
-    pub(crate) async fn put_office(&self, office: Office) -> Result<()> {
-        self.write(Command::PutOffice(office)).await.map(drop)
-    }
-
-    pub(crate) async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
-        self.write(Command::PutHolder(holder)).await.map(drop)
-    }
-
-    pub(crate) async fn revoke_party(&self, id: &str) -> Result<Reply> {
-        self.write(Command::RevokeParty(id.to_owned())).await
     }
 }
 

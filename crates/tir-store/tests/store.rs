@@ -17,10 +17,9 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use tir_store::journal::{GENESIS, JournalEntry};
 use tir_store::memory::MemoryStore;
 use tir_store::{Env, NewParty, NotificationRow, PgStore, Reply, SqliteStore, Store, Submission};
+use tir_testkit::fixtures::{HOLDER, SEAL, declaration};
 use tir_testkit::{FreshDatabase, TempSqlite};
 
-const HOLDER: &str = "TUR/012/345";
-const SEAL: &str = "TR-884211";
 /// Offices, holder and parties written by `seed`, each journaled.
 const SEED_WRITES: i64 = 9;
 /// Messages of one transport (E1, E9, I1, I7, then I9/I11/I13 in three countries).
@@ -315,6 +314,12 @@ async fn create(store: &dyn Store, party: &Party, name: &str) -> String {
 }
 
 /// Writes the offices, the holder and the parties: `SEED_WRITES` journal entries.
+/// A party under the chain's id, which is taken: creating it must fail.
+fn impostor(w: &World, token_hash: String) -> NewParty {
+    let id = w.chain.id().to_owned();
+    NewParty { id, kind: PartyKind::GuaranteeChain, name: "Impostor".into(), country: None, tir_id: None, token_hash }
+}
+
 async fn seed(store: &dyn Store) -> World {
     use OfficeRole::*;
     store.put_office(office("TR000100", "Kapikule", &[Departure, Exit])).await.unwrap();
@@ -340,26 +345,6 @@ async fn seed(store: &dyn Store) -> World {
         tokens.push((create(store, party, name).await, party.clone()));
     }
     World { tokens, ..w }
-}
-
-fn declaration() -> Value {
-    json!({
-        "itinerary": ["TR", "GE", "AZ"],
-        "offices": [
-            {"code": "TR000100", "role": "departure"},
-            {"code": "GE000100", "role": "entry"},
-            {"code": "AZ000200", "role": "destination"}
-        ],
-        "vehicle": {"registration": "34ABC123", "country": "TR"},
-        "seals": [SEAL],
-        "consignments": [{
-            "consignor": {"name": "Anatolia Export", "country": "TR"},
-            "consignee": {"name": "Baku Import", "country": "AZ"},
-            "goods": [{"hs_code": "870323", "description": "Passenger cars",
-                       "packages": 4, "gross_mass_kg": 6200.0,
-                       "value": {"amount": 88000.0, "currency": "EUR"}}]
-        }]
-    })
 }
 
 fn message(message_id: &str, kind: &str, reference: &str, fields: Value) -> Value {
@@ -889,15 +874,7 @@ async fn a_failing_write_does_not_fail_the_writes_batched_with_it(fx: Fixture) {
     let before = spawn_e1(2);
     let duplicate = {
         let store = fx.store.clone();
-        // The chain's id is taken: this write must fail.
-        let party = NewParty {
-            id: w.chain.id().to_owned(),
-            kind: PartyKind::GuaranteeChain,
-            name: "Impostor".into(),
-            country: None,
-            tir_id: None,
-            token_hash: tir_store::token::hash(&tir_store::token::generate()),
-        };
+        let party = impostor(&w, tir_store::token::hash(&tir_store::token::generate()));
         tokio::spawn(async move { store.create_party(party).await })
     };
     let after = spawn_e1(3);
@@ -1240,14 +1217,7 @@ async fn a_failed_write_in_memory_leaves_nothing_behind_and_a_second_revocation_
     let store = MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS));
     let w = seed(&store).await;
     let head = store.journal_head();
-    let taken = NewParty {
-        id: w.chain.id().to_owned(),
-        kind: PartyKind::GuaranteeChain,
-        name: "Impostor".into(),
-        country: None,
-        tir_id: None,
-        token_hash: tir_store::token::hash("another token"),
-    };
+    let taken = impostor(&w, tir_store::token::hash("another token"));
     assert!(store.create_party(taken).await.is_err(), "a taken party id is refused");
     assert_eq!(store.journal_head(), head);
     let first = store.revoke_party(w.az.id()).await.unwrap();

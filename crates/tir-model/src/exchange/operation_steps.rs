@@ -5,7 +5,7 @@ use super::Step;
 use super::authorize::{check_departure_office, check_office_role};
 use super::notify::{ChainEvent, CustomsEvent};
 use crate::error::{ErrorCode, EtirError, fail};
-use crate::guarantee::{GuaranteeState, OperationState};
+use crate::guarantee::{GuaranteeState, Operation, OperationState};
 use crate::party::{Office, OfficeRole};
 
 impl Step<'_> {
@@ -40,15 +40,34 @@ impl Step<'_> {
         }
     }
 
+    /// Fails unless the operation at `index` is `expected`, with the error its
+    /// actual state calls for.
+    fn check_operation_state(&self, index: usize, expected: OperationState) -> Result<(), EtirError> {
+        let state = self.guarantee.operations[index].state;
+        let code = match state {
+            _ if state == expected => return Ok(()),
+            OperationState::Pending => ErrorCode::OperationNotStarted,
+            OperationState::Started if expected == OperationState::Terminated => ErrorCode::OperationNotTerminated,
+            OperationState::Started => ErrorCode::OperationAlreadyStarted,
+            OperationState::Terminated => ErrorCode::OperationAlreadyTerminated,
+            OperationState::Discharged => ErrorCode::OperationAlreadyDischarged,
+            OperationState::Refused => ErrorCode::OperationRefused,
+        };
+        fail(code, "/office")
+    }
+
+    /// Puts the operation at `index` in `state`, acted on by `office`; the caller
+    /// records the rest of the step on the operation returned.
+    fn move_operation(&mut self, index: usize, office: &Office, state: OperationState) -> &mut Operation {
+        let op = &mut self.guarantee.operations[index];
+        op.state = state;
+        op.office = Some(office.code.clone());
+        op
+    }
+
     /// Preconditions shared by start (I9) and refusal to start (I17).
     fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
-        match self.guarantee.operations[index].state {
-            OperationState::Pending => {}
-            OperationState::Started => return fail(ErrorCode::OperationAlreadyStarted, "/office"),
-            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
+        self.check_operation_state(index, OperationState::Pending)?;
         if index > 0 {
             let previous = &self.guarantee.operations[index - 1];
             if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
@@ -79,10 +98,7 @@ impl Step<'_> {
         {
             return fail(ErrorCode::SealsMismatch, "/seals");
         }
-        let op = &mut self.guarantee.operations[index];
-        op.state = OperationState::Started;
-        op.office = Some(office.code.clone());
-        op.started_at = Some(self.now);
+        self.move_operation(index, office, OperationState::Started).started_at = Some(self.now);
         self.add_event(Some(&office.code), format!("TIR operation started in {}", office.country));
         self.notify_chain(ChainEvent::OperationStarted { country: office.country, office: office.code.clone() });
         Ok(())
@@ -91,17 +107,10 @@ impl Step<'_> {
     pub(super) fn terminate_operation(&mut self, office: &Office, reservations: &[String]) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
         self.check_termination_office(office, index)?;
-        match self.guarantee.operations[index].state {
-            OperationState::Started => {}
-            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
-            OperationState::Terminated => return fail(ErrorCode::OperationAlreadyTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
-        let op = &mut self.guarantee.operations[index];
-        op.state = OperationState::Terminated;
-        op.office = Some(office.code.clone());
-        op.terminated_at = Some(self.now);
+        self.check_operation_state(index, OperationState::Started)?;
+        let now = self.now;
+        let op = self.move_operation(index, office, OperationState::Terminated);
+        op.terminated_at = Some(now);
         op.reservations = reservations.to_vec();
         let summary = match reservations.len() {
             0 => format!("TIR operation terminated in {} without reservations", office.country),
@@ -130,17 +139,8 @@ impl Step<'_> {
     /// terminated operation, often taken away from the border.
     pub(super) fn discharge_operation(&mut self, office: &Office) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
-        match self.guarantee.operations[index].state {
-            OperationState::Terminated => {}
-            OperationState::Pending => return fail(ErrorCode::OperationNotStarted, "/office"),
-            OperationState::Started => return fail(ErrorCode::OperationNotTerminated, "/office"),
-            OperationState::Discharged => return fail(ErrorCode::OperationAlreadyDischarged, "/office"),
-            OperationState::Refused => return fail(ErrorCode::OperationRefused, "/office"),
-        }
-        let op = &mut self.guarantee.operations[index];
-        op.state = OperationState::Discharged;
-        op.office = Some(office.code.clone());
-        op.discharged_at = Some(self.now);
+        self.check_operation_state(index, OperationState::Terminated)?;
+        self.move_operation(index, office, OperationState::Discharged).discharged_at = Some(self.now);
         self.add_event(Some(&office.code), format!("TIR operation discharged in {}", office.country));
         self.notify_chain(ChainEvent::OperationDischarged { country: office.country, office: office.code.clone() });
         self.release_if_finished();
@@ -154,10 +154,7 @@ impl Step<'_> {
         let index = self.operation_index(office)?;
         self.check_start_office(office, index)?;
         self.check_may_start(index)?;
-        let op = &mut self.guarantee.operations[index];
-        op.state = OperationState::Refused;
-        op.office = Some(office.code.clone());
-        op.refusal_reason = Some(reason.to_owned());
+        self.move_operation(index, office, OperationState::Refused).refusal_reason = Some(reason.to_owned());
         self.add_event(
             Some(&office.code),
             format!("start of the TIR operation refused in {}: {reason}", office.country),

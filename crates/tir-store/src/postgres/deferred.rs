@@ -6,7 +6,7 @@ use futures_util::future::try_join;
 use tir_model::guarantee::{Event, Guarantee};
 
 use crate::Result;
-use crate::engine::Reply;
+use crate::engine::{OutboxItem, Reply};
 use crate::journal::JournalEntry;
 use crate::rows::to_doc;
 
@@ -137,13 +137,13 @@ impl Deferred {
         v.summary.push(e.summary.clone());
     }
 
-    pub fn notification(&mut self, recipient: &str, kind: &str, reference: &str, payload: &str, at_ms: i64) {
+    pub fn notification(&mut self, item: &OutboxItem<'_>) {
         let o = &mut self.outbox;
-        o.recipient.push(recipient.to_owned());
-        o.kind.push(kind.to_owned());
-        o.reference.push(reference.to_owned());
-        o.payload.push(payload.to_owned());
-        o.at_ms.push(at_ms);
+        o.recipient.push(item.recipient.to_owned());
+        o.kind.push(item.kind.to_owned());
+        o.reference.push(item.reference.to_owned());
+        o.payload.push(item.payload.to_owned());
+        o.at_ms.push(item.at_ms);
     }
 
     /// Sends the deferred inserts and COMMIT behind them, in one round trip.

@@ -15,7 +15,7 @@ use tir_model::{OfficeCode, TirId};
 
 use super::deferred::{Deferred, GuaranteeColumns};
 use super::{LOCK_WRITERS, pool_error};
-use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::rows::{from_doc, to_doc};
@@ -272,15 +272,8 @@ impl Tx for PgTx<'_> {
         Ok(head.map(|r| (r.get(0), r.get(1))).unwrap_or((0, GENESIS.to_owned())))
     }
 
-    async fn outbox_push(
-        &mut self,
-        recipient: &str,
-        kind: &str,
-        reference: &str,
-        payload: &str,
-        at_ms: i64,
-    ) -> Result<()> {
-        self.deferred.notification(recipient, kind, reference, payload, at_ms);
+    async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {
+        self.deferred.notification(item);
         Ok(())
     }
 

@@ -18,11 +18,11 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
 use tir_model::{GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::Reply;
+use crate::engine::{Command, Reply};
 use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::writer::Writes;
-use crate::{NewParty, NotificationRow, Result, Store, Submission, corrupt};
+use crate::{NotificationRow, Result, Store, corrupt};
 
 mod checkpoint;
 mod durability;
@@ -122,24 +122,8 @@ fn open_writer_connection(path: &Path) -> Result<Connection> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn submit(&self, submission: Submission) -> Result<Reply> {
-        self.writes.submit(submission).await
-    }
-
-    async fn create_party(&self, party: NewParty) -> Result<()> {
-        self.writes.create_party(party).await
-    }
-
-    async fn put_office(&self, office: Office) -> Result<()> {
-        self.writes.put_office(office).await
-    }
-
-    async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
-        self.writes.put_holder(holder).await
-    }
-
-    async fn revoke_party(&self, id: &str) -> Result<Reply> {
-        self.writes.revoke_party(id).await
+    async fn write(&self, command: Command) -> Result<Reply> {
+        self.writes.write(command).await
     }
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {

@@ -17,7 +17,7 @@ use super::checkpoint::{Checkpoints, reset_wal_if_wanted};
 use super::durability::{Durability, Synced, WalSync, fsync_failed};
 use super::idempotency::IdempotencyIndex;
 use super::reads;
-use crate::engine::{Command, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::rows::{JOURNAL_COLUMNS, to_doc};
@@ -205,19 +205,12 @@ impl Tx for SqliteWriter {
         })
     }
 
-    async fn outbox_push(
-        &mut self,
-        recipient: &str,
-        kind: &str,
-        reference: &str,
-        payload: &str,
-        at_ms: i64,
-    ) -> Result<()> {
+    async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![recipient, kind, reference, payload, at_ms])?;
+            .execute(params![item.recipient, item.kind, item.reference, item.payload, item.at_ms])?;
         Ok(())
     }
 
