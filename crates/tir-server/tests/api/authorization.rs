@@ -36,9 +36,7 @@ async fn customs_off_the_itinerary_cannot_record_its_own_declaration_on_a_guaran
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut trip = Trip::new(&app, &c);
-    trip.register().await;
-    trip.advance().await;
-    trip.accept().await;
+    trip.up_to_accepted().await;
     // AM is on neither the advance data nor the acceptance: an I7 naming itself must not let it in.
     let mut own = declaration();
     own["itinerary"] = json!(["AM", "GE", "AZ"]);
@@ -59,9 +57,7 @@ async fn departure_customs_may_record_a_declaration_other_than_the_advance_data(
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut trip = Trip::new(&app, &c);
-    trip.register().await;
-    trip.advance().await;
-    trip.accept().await;
+    trip.up_to_accepted().await;
     let mut own = declaration();
     own["seals"] = json!(["TR-999999"]);
     let record = message("I7", &trip.reference, json!({"office": "TR000100", "declaration": own}));

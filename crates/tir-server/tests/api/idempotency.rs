@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use tir_testkit::server::*;
 use crate::transport::events;
+use tir_testkit::server::*;
 
 /// The same JSON with keys in reverse order and generous whitespace.
 fn reordered(v: &Value) -> String {

@@ -138,11 +138,16 @@ impl<'a> Trip<'a> {
         self.ok(c.customs(country), body, "I14").await
     }
 
-    /// E1, E9, I1, I7: the guarantee is accepted and the declaration recorded.
-    pub async fn up_to_recorded(&mut self) {
+    /// E1, E9, I1: the guarantee is accepted, the declaration not yet recorded.
+    pub async fn up_to_accepted(&mut self) {
         self.register().await;
         self.advance().await;
         self.accept().await;
+    }
+
+    /// E1, E9, I1, I7: the guarantee is accepted and the declaration recorded.
+    pub async fn up_to_recorded(&mut self) {
+        self.up_to_accepted().await;
         self.record().await;
     }
 
