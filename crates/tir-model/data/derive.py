@@ -3,7 +3,8 @@
 
 Usage: python3 derive.py [SOURCE_DIR]
 
-SOURCE_DIR holds hs2022.csv, country-codes.csv and unlocode.csv; it defaults to
+SOURCE_DIR holds hs2022.csv, country-codes.csv, unlocode.csv and
+tir-territories.csv; it defaults to
 ../../../../shared/data relative to this script. Output is written next to this
 script. Python 3 standard library only; output is deterministic (sorted, "\n"
 line endings, minimal quoting).
@@ -15,6 +16,7 @@ import re
 import sys
 
 FUNCTION = re.compile(r"[-0-9A-Z]{8}")
+TWO_LETTERS = re.compile(r"[A-Z]{2}")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -92,6 +94,20 @@ def border_crossings(src):
     return rows
 
 
+def tir_territories(src):
+    rows = []
+    for r in read_rows(os.path.join(src, "tir-territories.csv")):
+        territory, country = r["territory"].strip(), r["country"].strip()
+        if not (TWO_LETTERS.fullmatch(territory) and TWO_LETTERS.fullmatch(country)):
+            sys.exit(f"tir-territories.csv: unexpected row {r!r}")
+        rows.append((territory, country, clean(r["name"])))
+    # By territory, then name: the source's own order, so the copy is identical.
+    rows.sort(key=lambda row: (row[0], row[2]))
+    if len({c for _, c, _ in rows}) != len(rows):
+        sys.exit("tir-territories.csv: a country listed twice")
+    return rows
+
+
 def main():
     default = os.path.join(HERE, "..", "..", "..", "..", "shared", "data")
     src = sys.argv[1] if len(sys.argv) > 1 else default
@@ -102,6 +118,7 @@ def main():
         ("country", "location", "name", "status", "lat", "lon"),
         border_crossings(src),
     )
+    write_rows("tir-territories.csv", ("territory", "country", "name"), tir_territories(src))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! Reference data compiled into the crate: HS 2022 subheadings, ISO 3166-1
-//! countries with ISO 4217 currencies, and UN/LOCODE border crossings.
+//! countries with ISO 4217 currencies, UN/LOCODE border crossings, and the
+//! countries that the TIR procedure treats as one territory (the EU).
 //! See `data/README.md` for provenance and licenses.
 
 use std::borrow::Cow;
@@ -9,6 +10,7 @@ use std::sync::LazyLock;
 const HS_CSV: &str = include_str!("../data/hs2022-subheadings.csv");
 const COUNTRIES_CSV: &str = include_str!("../data/countries.csv");
 const BORDER_CROSSINGS_CSV: &str = include_str!("../data/border-crossings.csv");
+const TIR_TERRITORIES_CSV: &str = include_str!("../data/tir-territories.csv");
 
 /// Accepted although not the main currency of any listed country: common
 /// invoicing/guarantee currencies, the SDR, and TRY (the source has no
@@ -33,6 +35,18 @@ pub struct BorderCrossing {
     pub status: &'static str,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+}
+
+/// One row of `tir-territories.csv`: a country that belongs to a TIR
+/// territory of several countries (the European Union's member states, territory
+/// `EU`). A country without a row is a territory of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TirTerritoryMember {
+    pub territory: &'static str,
+    /// ISO 3166-1 alpha-2 code.
+    pub country: &'static str,
+    /// The country's English name, as the file gives it.
+    pub name: &'static str,
 }
 
 /// Description of an HS 2022 six-digit subheading.
@@ -111,6 +125,23 @@ pub fn border_crossings_of(country: &str) -> Vec<&'static BorderCrossing> {
     all[start..].iter().take_while(|b| b.country == country).collect()
 }
 
+/// Every row of `tir-territories.csv`, sorted by country.
+pub fn tir_territory_members() -> &'static [TirTerritoryMember] {
+    &TIR_TERRITORIES
+}
+
+/// The territory of several countries that `country` (alpha-2, exact) belongs
+/// to, e.g. `Some("EU")` for "LT"; `None` when it is a territory of its own.
+pub fn tir_territory_of(country: &str) -> Option<&'static str> {
+    let list = &*TIR_TERRITORIES;
+    list.binary_search_by(|m| m.country.cmp(country)).ok().map(|i| list[i].territory)
+}
+
+/// The interned territory code, when `code` is one of `tir-territories.csv`.
+pub(crate) fn tir_territory(code: &str) -> Option<&'static str> {
+    TIR_TERRITORIES.iter().find(|m| m.territory == code).map(|m| m.territory)
+}
+
 /// The interned `(code, description)` entry, so ids can hold `'static` refs.
 pub(crate) fn hs_entry(code: &str) -> Option<&'static (&'static str, &'static str)> {
     HS.binary_search_by(|&(c, _)| c.cmp(code)).ok().map(|i| &HS[i])
@@ -140,6 +171,8 @@ static HS_LOWER: LazyLock<Vec<String>> = LazyLock::new(|| HS.iter().map(|(_, d)|
 static COUNTRIES: LazyLock<Countries> = LazyLock::new(|| load_countries(COUNTRIES_CSV).expect(LOAD_FAILED));
 static BORDER_CROSSINGS: LazyLock<Vec<BorderCrossing>> =
     LazyLock::new(|| load_border_crossings(BORDER_CROSSINGS_CSV).expect(LOAD_FAILED));
+static TIR_TERRITORIES: LazyLock<Vec<TirTerritoryMember>> =
+    LazyLock::new(|| load_tir_territories(TIR_TERRITORIES_CSV).expect(LOAD_FAILED));
 
 #[derive(Debug)]
 struct Countries {
@@ -281,6 +314,28 @@ fn load_border_crossings(text: &'static str) -> Result<Vec<BorderCrossing>, Data
     Ok(list)
 }
 
+fn load_tir_territories(text: &'static str) -> Result<Vec<TirTerritoryMember>, DataError> {
+    const FILE: &str = "tir-territories.csv";
+    let mut list = Vec::new();
+    for (line, f) in rows(FILE, text, &["territory", "country", "name"])? {
+        let member = TirTerritoryMember { territory: f[0], country: f[1], name: f[2] };
+        // Territory::parse relies on both codes having a country code's shape.
+        if !is_upper(member.territory, 2) || !is_upper(member.country, 2) || member.name.is_empty() {
+            return Err(DataError { file: FILE, line, problem: format!("bad row {member:?}").into() });
+        }
+        list.push(member);
+    }
+    list.sort_unstable_by_key(|m| m.country);
+    if let Some(w) = list.windows(2).find(|w| w[0].country == w[1].country) {
+        return Err(DataError {
+            file: FILE,
+            line: 0,
+            problem: format!("country {} listed twice", w[0].country).into(),
+        });
+    }
+    Ok(list)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CsvError {
     /// A quoted field has no closing quote on its line.
@@ -407,6 +462,50 @@ mod tests {
         assert_eq!(hs_subheadings().len(), 5612);
         assert_eq!(countries().len(), 249);
         assert_eq!(border_crossings().len(), 487);
+        assert_eq!(tir_territory_members().len(), 27);
+    }
+
+    #[test]
+    fn tir_territory_file_with_bad_rows_is_rejected() {
+        let header = "territory,country,name\n";
+        for (body, line) in [
+            ("EU,LT,Lithuania\nEU,lv,Latvia\n", 3),
+            ("EU,LT,Lithuania\nEUR,LV,Latvia\n", 3),
+            ("EU,LT,\n", 2),
+            ("EU,LT,Lithuania\nEU,LT,Lithuania\n", 0),
+        ] {
+            let err = load_tir_territories(Box::leak(format!("{header}{body}").into_boxed_str())).unwrap_err();
+            assert_eq!(err.line, line, "{body:?}: {err}");
+        }
+        assert_eq!(load_tir_territories("country,territory,name\nLT,EU,Lithuania\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn tir_territory_members_are_known_countries_and_codes_are_not() {
+        for m in tir_territory_members() {
+            let country =
+                country_by_alpha2(m.country).unwrap_or_else(|| panic!("{} is not in countries.csv", m.country));
+            assert_eq!(tir_territory_of(country.alpha2), Some(m.territory));
+            // A territory code must never read as a country code.
+            assert_eq!(country_by_alpha2(m.territory), None, "{}", m.territory);
+            assert!(!m.name.is_empty());
+        }
+        assert!(tir_territory_members().windows(2).all(|w| w[0].country < w[1].country));
+    }
+
+    #[test]
+    fn the_union_is_one_territory_of_27() {
+        let union: Vec<&str> =
+            tir_territory_members().iter().filter(|m| m.territory == "EU").map(|m| m.country).collect();
+        assert_eq!(union.len(), 27);
+        for member in ["LT", "PL", "DE", "BG", "RO", "HU", "AT", "FI", "EE", "LV", "CZ", "SK"] {
+            assert_eq!(tir_territory_of(member), Some("EU"), "{member}");
+        }
+        for outside in ["TR", "RS", "BY", "RU", "KZ", "GE", "CH", "NO", "GB", "UA", "lt", "EU", ""] {
+            assert_eq!(tir_territory_of(outside), None, "{outside}");
+        }
+        assert_eq!(tir_territory("EU"), Some("EU"));
+        assert_eq!(tir_territory("LT"), None);
     }
 
     #[test]
@@ -527,6 +626,7 @@ mod tests {
             let _ = country_by_alpha3(&s);
             let _ = is_currency(&s);
             let _ = border_crossings_of(&s);
+            let _ = tir_territory_of(&s);
         }
     }
 }
