@@ -7,6 +7,7 @@ pub mod declaration;
 pub mod error;
 pub mod exchange;
 pub mod guarantee;
+#[macro_use]
 pub mod ids;
 pub mod limits;
 pub mod message;
@@ -14,8 +15,10 @@ pub mod party;
 pub mod refdata;
 #[cfg(feature = "openapi")]
 pub mod schema;
+pub mod territory;
 pub mod view;
 pub mod wire;
 
 pub use error::{ErrorCode, EtirError};
 pub use ids::{Country, Currency, Date, GuaranteeRef, HsCode, OfficeCode, ParseError, Timestamp, TirId};
+pub use territory::Territory;
