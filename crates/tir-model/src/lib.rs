@@ -11,6 +11,7 @@ pub mod guarantee;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod operation;
 pub mod party;
 pub mod refdata;
 #[cfg(feature = "openapi")]
@@ -21,4 +22,5 @@ pub mod wire;
 
 pub use error::{ErrorCode, EtirError};
 pub use ids::{Country, Currency, Date, GuaranteeRef, HsCode, OfficeCode, ParseError, Timestamp, TirId};
+pub use operation::{PlanError, PlannedOperation};
 pub use territory::Territory;
