@@ -1,5 +1,7 @@
 //! `tirhub demo`: a server on a fresh SQLite file, seeded with the parties of
-//! a real corridor, whose tokens are printed for the user to try the API.
+//! a real corridor, whose tokens are printed for the user to try the API. The
+//! corridor runs from Kazakhstan through Russia and Belarus into the Union at
+//! Medininkai: a TIR transport, since the Union is one TIR territory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +10,14 @@ use std::sync::Arc;
 
 use tir_model::party::{HolderRecord, HolderStatus, Office, PartyKind};
 use tir_model::{Country, TirId};
-use tir_sim::model::world::{VIA_BALTICA_CROSSINGS, office_at};
+use tir_sim::model::world::{DEMO_CORRIDOR, border_offices};
 use tir_store::{NewParty, Store, token};
 
 use crate::AnyError;
 
+/// Holders of countries on the corridor.
 pub const HOLDERS: [(&str, &str, &str); 3] = [
-    ("FIN/001/1001", "Suomi Logistics Oy", "FI"),
+    ("KAZ/001/1001", "Dala Trans TOO", "KZ"),
     ("LTU/012/345", "Baltic Haulage UAB", "LT"),
     ("POL/005/2002", "Wisla Transport Sp. z o.o.", "PL"),
 ];
@@ -44,12 +47,11 @@ async fn party(
 pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     let mut parties = Vec::new();
     let mut offices = Vec::new();
-    for (country, locations) in VIA_BALTICA_CROSSINGS {
+    for country in DEMO_CORRIDOR {
         let c = Country::parse(country).map_err(|e| format!("{country}: {e:?}"))?;
         let (id, secret) = party(store, PartyKind::Customs, &format!("Customs of {}", c.name()), Some(c), None).await?;
         parties.push((format!("customs {country}"), id, secret));
-        for location in locations {
-            let office = office_at(country, location)?;
+        for office in border_offices(c) {
             store.put_office(office.clone()).await?;
             offices.push(office);
         }
@@ -94,7 +96,7 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
     for (label, id, secret) in &seeded.parties {
         println!("  {label:<22} {id:<20} {secret}");
     }
-    println!("\ncustoms offices (UN/LOCODE border-crossing points):");
+    println!("\ncustoms offices at border crossings (UN/LOCODE; - where the shipped data has none):");
     for office in &seeded.offices {
         println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
@@ -103,4 +105,34 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
     let app = tir_server::App::new(store, &seeded.admin_token);
     crate::server::run_server(app, listen).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use tir_model::operation;
+    use tir_store::{Env, MemoryStore};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_seeds_a_tir_corridor_entering_the_union_at_medininkai() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::system()));
+        let seeded = seed(&store).await.unwrap();
+        let corridor: Vec<Country> = DEMO_CORRIDOR.iter().map(|c| Country::parse(c).unwrap()).collect();
+        let operations = operation::plan(&corridor).unwrap();
+        let union = operations.last().unwrap();
+        assert!(union.territory().is_union());
+        assert_eq!(union.countries()[0].as_str(), "LT");
+        for c in &corridor {
+            assert!(seeded.parties.iter().any(|(label, ..)| *label == format!("customs {c}")), "customs {c}");
+            assert!(seeded.offices.iter().any(|o| o.country == *c), "no office in {c}");
+        }
+        let codes: Vec<&str> = seeded.offices.iter().map(|o| o.code.as_str()).collect();
+        for code in ["BYSIM001", "LTMDK001", "PLKUB001"] {
+            assert!(codes.contains(&code), "{code} not in {codes:?}");
+        }
+        for (_, _, country) in HOLDERS {
+            assert!(DEMO_CORRIDOR.contains(&country), "holder of {country}, off the corridor");
+        }
+    }
 }

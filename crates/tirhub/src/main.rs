@@ -37,12 +37,13 @@ enum Command {
     /// Run the service.
     Serve(ServeArgs),
     /// Start a server on a fresh SQLite file with parties seeded along the
-    /// FI-EE-LV-LT-PL-CZ-SK corridor, and print their tokens.
+    /// KZ-RU-BY-LT-PL-DE corridor (into the Union at Medininkai), and print
+    /// their tokens.
     Demo(DemoArgs),
     /// Play realistic TIR traffic against a running server.
     ///
     /// Bootstraps what it needs over the admin API (customs of about 30 countries on
-    /// nine real TIR corridors, their offices at UN/LOCODE border crossings, two
+    /// ten real TIR corridors, their offices at UN/LOCODE border crossings, two
     /// guarantee chains, 60 holders in the ITDB), then plays full transport life
     /// cycles (E1, E9, I1, I7, then I9 and I11 in each country, then I13 in each):
     /// 2 to 6 countries, goods with HS 2022 codes, plausible masses and values, and

@@ -5,6 +5,7 @@
 //! and the same messages, to the byte.
 
 pub mod goods;
+mod names;
 pub mod rng;
 pub mod script;
 pub mod traffic;

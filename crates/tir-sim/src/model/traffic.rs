@@ -10,8 +10,9 @@ use tir_model::party::OfficeRole;
 use tir_model::{Country, HsCode, OfficeCode, TirId};
 
 use super::goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
+use super::names::trader;
 use super::rng::{Cumulative, Rng, mix};
-use super::world::{Profile, World, digits, trader};
+use super::world::{Profile, World, digits};
 
 const RESERVATIONS: [&str; 8] = [
     "seal damaged on arrival",
@@ -412,6 +413,34 @@ mod tests {
             assert!(d.seals_match(&t.seals));
             assert_eq!(d.vehicle.as_ref().unwrap().country, t.holder.country());
         }
+    }
+
+    #[test]
+    fn every_generated_itinerary_is_a_tir_transport() {
+        let mut detours = 0;
+        for seed in [1, 7, 11, 2024, u64::MAX] {
+            for t in traffic(seed, 0.3).iter().take(3000) {
+                let itinerary = t.itinerary();
+                if let Err(e) = tir_model::operation::plan(&itinerary) {
+                    panic!("seed {seed}, transport {}: {itinerary:?}: {e}", t.index);
+                }
+                detours += usize::from(matches!(t.irregularity, Some(Irregularity::RoutePattern { .. })));
+            }
+        }
+        assert!(detours > 500, "{detours} detours");
+    }
+
+    #[test]
+    fn some_generated_transports_leave_and_reenter_the_union() {
+        let reentering = traffic(7, 0.05)
+            .iter()
+            .take(2000)
+            .filter(|t| {
+                let operations = tir_model::operation::plan(&t.itinerary()).unwrap();
+                operations.iter().filter(|o| o.territory().is_union()).count() >= 2
+            })
+            .count();
+        assert!(reentering >= 10, "{reentering} of 2000");
     }
 
     #[test]

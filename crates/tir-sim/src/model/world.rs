@@ -1,35 +1,33 @@
 //! The world the traffic runs in: real road corridors, the customs offices
 //! along them, the holders with their behaviour, and the guarantee chains.
 //!
+//! Every corridor is a TIR transport from end to end: for TIR the Union's 27
+//! member states are one territory (binding v2), so each corridor crosses
+//! into or out of it, or runs wholly outside it; some leave it and enter it
+//! again through the Balkans.
+//!
 //! Offices: a country with UN/LOCODE border-crossing points in the shipped
 //! data (`refdata::border_crossings_of`) gets offices at some of them, code
-//! = country + location + `001`. TR, GE, AZ, KZ, HU, RS and AF have none
+//! = country + location + `001`. TR, GE, AZ, KZ, BY, HU, RS and AF have none
 //! there: their offices get synthetic codes `{CC}SIM001`, `{CC}SIM002`...
 //! (no `unlocode`), named after real crossings.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use tir_model::exchange::Registry;
+use tir_model::operation;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole};
 use tir_model::refdata::border_crossings_of;
 use tir_model::{Country, OfficeCode, TirId};
 
 use super::goods::Catalog;
+use super::names::haulier;
 use super::rng::Rng;
 use crate::AnyError;
 
-/// Via Baltica and on to Central Europe: each country with two UN/LOCODE
-/// border-crossing points (function `B`) that serve as its customs offices,
-/// in the simulated world and in the `tirhub demo` seed alike.
-pub const VIA_BALTICA_CROSSINGS: [(&str, [&str; 2]); 7] = [
-    ("FI", ["VAI", "VLA"]),
-    ("EE", ["MUG", "LHM"]),
-    ("LV", ["TER", "GRE"]),
-    ("LT", ["MDK", "KYB"]),
-    ("PL", ["KUB", "DOR"]),
-    ("CZ", ["BOH", "CCA"]),
-    ("SK", ["CAD", "BRP"]),
-];
+/// The corridor of the `tirhub demo` seed: from Kazakhstan through Russia
+/// and Belarus into the Union at Medininkai (Lithuania), on to Germany.
+pub const DEMO_CORRIDOR: [&str; 6] = ["KZ", "RU", "BY", "LT", "PL", "DE"];
 
 /// The office at a border-crossing point: code = country + location + "001".
 pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
@@ -47,22 +45,31 @@ pub fn office_at(country: &str, location: &str) -> Result<Office, AnyError> {
     })
 }
 
-/// Real road corridors where TIR is used, with a relative weight.
-pub const ROAD_CORRIDORS: [(&str, &[&str], f64); 9] = [
-    ("Via Baltica", &["FI", "EE", "LV", "LT", "PL", "CZ", "SK"], 3.0),
+/// Real road corridors where TIR is used, with a relative weight; at most 6
+/// countries each, so that every trip through a country fits in one.
+pub const ROAD_CORRIDORS: [(&str, &[&str], f64); 10] = [
+    ("Medininkai", &DEMO_CORRIDOR, 3.0),
+    ("Via Baltica", &["RU", "EE", "LV", "LT", "PL", "CZ"], 2.0),
+    ("Belarus-North Sea", &["RU", "BY", "PL", "DE", "NL", "BE"], 2.0),
     ("Middle Corridor", &["TR", "GE", "AZ", "KZ", "UZ"], 3.0),
     ("Danube", &["TR", "BG", "RO", "HU", "AT", "DE"], 4.0),
-    ("North Sea", &["LT", "PL", "DE", "NL", "BE"], 2.0),
-    ("Iran-Balkans", &["IR", "TR", "BG", "RS", "HU"], 2.0),
+    // Leaves the Union at Bulgaria and enters it again at Hungary.
+    ("Iran-Balkans", &["IR", "TR", "BG", "RS", "HU", "AT"], 2.0),
     ("Western Balkans", &["TR", "BG", "RS", "HR", "SI", "IT"], 2.0),
     ("Vardar", &["GR", "MK", "RS", "HU", "AT", "DE"], 1.0),
     ("Trans-Afghan", &["PK", "AF", "UZ", "KZ"], 1.0),
     ("Iran-Central Asia", &["TR", "IR", "TM", "UZ", "KZ"], 2.0),
 ];
 
-/// Border-crossing locations (UN/LOCODE, function B) used as offices, beside
-/// `VIA_BALTICA_CROSSINGS`.
-const CROSSINGS: [(&str, &[&str]); 15] = [
+/// Border-crossing locations (UN/LOCODE, function B) used as offices, the
+/// ones on the corridors' external borders first.
+const CROSSINGS: [(&str, &[&str]); 21] = [
+    ("RU", &["ZLY"]),
+    ("EE", &["LHM", "MUG"]),
+    ("LV", &["TER", "GRE"]),
+    ("LT", &["MDK", "KYB"]),
+    ("PL", &["KUB", "DOR"]),
+    ("CZ", &["BOH", "CCA"]),
     ("DE", &["JES", "RIA"]),
     ("NL", &["HZK", "HRB"]),
     ("BE", &["WCG", "BSR"]),
@@ -82,11 +89,13 @@ const CROSSINGS: [(&str, &[&str]); 15] = [
 
 /// Countries without a border crossing in the shipped data: real crossing
 /// names at synthetic codes.
-const SYNTHETIC: [(&str, &[&str]); 7] = [
+const SYNTHETIC: [(&str, &[&str]); 8] = [
     ("TR", &["Kapikule", "Sarp", "Gurbulak"]),
     ("GE", &["Sarpi", "Tsiteli Khidi"]),
     ("AZ", &["Qirmizi Korpu", "Astara"]),
-    ("KZ", &["Khorgos", "Zhibek Zholy"]),
+    ("KZ", &["Syrym", "Khorgos", "Zhibek Zholy"]),
+    // Kamenny Log faces Medininkai, Bruzgi faces Kuznica Bialostocka.
+    ("BY", &["Kamenny Log", "Bruzgi"]),
     ("HU", &["Roszke", "Hegyeshalom", "Nagylak"]),
     ("RS", &["Batrovci", "Gradina", "Horgos"]),
     ("AF", &["Torkham", "Hairatan"]),
@@ -95,8 +104,10 @@ const SYNTHETIC: [(&str, &[&str]); 7] = [
 /// Where holders come from, weighted as TIR carnet use is.
 const HOLDER_COUNTRIES: [(&str, f64); 29] = [
     ("TR", 10.0),
-    ("PL", 6.0),
+    ("RU", 6.0),
     ("LT", 6.0),
+    ("PL", 6.0),
+    ("BY", 5.0),
     ("IR", 5.0),
     ("UZ", 4.0),
     ("KZ", 4.0),
@@ -108,11 +119,9 @@ const HOLDER_COUNTRIES: [(&str, f64); 29] = [
     ("RS", 2.0),
     ("MK", 1.0),
     ("GR", 1.0),
-    ("FI", 1.0),
     ("EE", 1.0),
     ("LV", 1.0),
     ("CZ", 1.0),
-    ("SK", 1.0),
     ("DE", 1.0),
     ("NL", 1.0),
     ("BE", 1.0),
@@ -124,73 +133,6 @@ const HOLDER_COUNTRIES: [(&str, f64); 29] = [
     ("PK", 1.0),
     ("AF", 1.0),
 ];
-
-const LEGAL_FORMS: [(&str, &str); 29] = [
-    ("FI", "Oy"),
-    ("EE", "OU"),
-    ("LV", "SIA"),
-    ("LT", "UAB"),
-    ("PL", "Sp. z o.o."),
-    ("CZ", "s.r.o."),
-    ("SK", "s.r.o."),
-    ("DE", "GmbH"),
-    ("AT", "GmbH"),
-    ("NL", "B.V."),
-    ("BE", "NV"),
-    ("TR", "A.S."),
-    ("GE", "LLC"),
-    ("AZ", "MMC"),
-    ("KZ", "TOO"),
-    ("UZ", "MChJ"),
-    ("BG", "EOOD"),
-    ("RO", "SRL"),
-    ("HU", "Kft."),
-    ("RS", "d.o.o."),
-    ("HR", "d.o.o."),
-    ("SI", "d.o.o."),
-    ("IT", "S.r.l."),
-    ("GR", "A.E."),
-    ("MK", "DOOEL"),
-    ("IR", "Co."),
-    ("TM", "HJ"),
-    ("PK", "(Pvt) Ltd"),
-    ("AF", "Ltd"),
-];
-
-const STEMS: [&str; 30] = [
-    "Atlas",
-    "Orient",
-    "Nova",
-    "Delta",
-    "Baltic",
-    "Caspian",
-    "Danube",
-    "Amber",
-    "Falcon",
-    "Silk Road",
-    "Anatolia",
-    "Aurora",
-    "Vega",
-    "Polar",
-    "Sunrise",
-    "Horizon",
-    "Meridian",
-    "Granit",
-    "Zenit",
-    "Kama",
-    "Ararat",
-    "Pamir",
-    "Tulpar",
-    "Kartal",
-    "Sokol",
-    "Vistula",
-    "Neman",
-    "Aral",
-    "Sirius",
-    "Borealis",
-];
-
-const HAULIER_WORDS: [&str; 8] = ["Trans", "Logistics", "Cargo", "Freight", "Haulage", "Express", "Lines", "Transport"];
 
 /// Lengths of normal itineraries, 2 to 6 countries.
 const TRIP_LENGTHS: [(usize, f64); 5] = [(2, 28.0), (3, 30.0), (4, 20.0), (5, 13.0), (6, 9.0)];
@@ -293,10 +235,6 @@ fn country(code: &str) -> Country {
     Country::parse(code).unwrap_or_else(|e| panic!("{code} is not a country of the shipped data: {e}"))
 }
 
-fn legal_form(country: Country) -> &'static str {
-    LEGAL_FORMS.iter().find(|(c, _)| *c == country.as_str()).map_or("Ltd", |(_, form)| *form)
-}
-
 fn letters(rng: &mut Rng, n: usize) -> String {
     (0..n).map(|_| char::from(b'A' + rng.below(26) as u8)).collect()
 }
@@ -350,7 +288,7 @@ impl World {
             detours: Vec::new(),
         };
         for c in world.countries() {
-            for office in offices_for(c) {
+            for office in border_offices(c) {
                 world.offices_by_code.insert(office.code.clone(), world.offices.len());
                 world.offices_by_country.entry(c).or_default().push(world.offices.len());
                 world.offices.push(office);
@@ -380,7 +318,7 @@ impl World {
             let activity = rng.lognormal(1.0, 1.0);
             let fleet_size = (activity * 4.0).round().clamp(1.0, 40.0) as usize;
             let fleet = (0..fleet_size).map(|_| plate(home, rng)).collect();
-            let name = format!("{} {} {}", rng.pick(&STEMS), rng.pick(&HAULIER_WORDS), legal_form(home));
+            let name = haulier(rng, home);
             let chain = usize::from(rng.chance(0.1));
             let record = HolderRecord { tir_id: tir_id.clone(), name, country: home, status: HolderStatus::Authorized };
             self.holders_by_id.insert(tir_id, self.holders.len());
@@ -424,7 +362,9 @@ impl World {
         self.corridors.iter().any(|c| is_segment(&c.countries, itinerary))
     }
 
-    /// 2 to 6 consecutive countries of a corridor through `home`.
+    /// 2 to 6 consecutive countries of a corridor through `home` that make a
+    /// TIR transport: a run inside the Union alone is not one, so when no run
+    /// of the drawn length through `home` leaves it, the trip gets longer.
     pub(super) fn corridor_trip(&self, home: Country, rng: &mut Rng) -> Vec<Country> {
         let through: Vec<&RoadCorridor> = self.corridors.iter().filter(|c| c.countries.contains(&home)).collect();
         let corridor = through[rng.weighted(&through.iter().map(|c| c.weight).collect::<Vec<_>>())];
@@ -433,12 +373,18 @@ impl World {
             countries.reverse();
         }
         let wanted = TRIP_LENGTHS[rng.weighted(&TRIP_LENGTHS.map(|(_, w)| w))].0;
-        let len = wanted.min(countries.len());
         let at = countries.iter().position(|c| *c == home).expect("corridor chosen through home");
-        let first = at.saturating_sub(len - 1);
-        let last = at.min(countries.len() - len);
-        let start = rng.range(first, last);
-        countries[start..start + len].to_vec()
+        // The whole corridor is a TIR transport of at most 6 countries, so a length is found.
+        for len in wanted.min(countries.len())..=countries.len() {
+            let starts: Vec<usize> = (at.saturating_sub(len - 1)..=at.min(countries.len() - len))
+                .filter(|s| operation::plan(&countries[*s..*s + len]).is_ok())
+                .collect();
+            if !starts.is_empty() {
+                let start = *rng.pick(&starts);
+                return countries[start..start + len].to_vec();
+            }
+        }
+        unreachable!("{} is not a TIR transport", corridor.name)
     }
 
     /// A detour, through `home` when one passes there.
@@ -458,10 +404,12 @@ impl Registry for World {
     }
 }
 
-fn offices_for(c: Country) -> Vec<Office> {
+/// The customs offices of `c` in the simulated world and the demo: at its
+/// UN/LOCODE border crossings where the shipped data has them, otherwise at
+/// synthetic codes named after real crossings.
+pub fn border_offices(c: Country) -> Vec<Office> {
     let code = c.as_str();
-    let via_baltica = VIA_BALTICA_CROSSINGS.iter().find(|(d, _)| *d == code).map(|(_, l)| l.as_slice());
-    let real = via_baltica.or_else(|| CROSSINGS.iter().find(|(d, _)| *d == code).map(|(_, l)| *l)).unwrap_or(&[]);
+    let real = CROSSINGS.iter().find(|(d, _)| *d == code).map_or(&[][..], |(_, l)| *l);
     let placed: Vec<Office> = real.iter().filter_map(|location| office_at(code, location).ok()).collect();
     if !placed.is_empty() {
         return placed;
@@ -487,8 +435,8 @@ fn is_segment(corridor: &[Country], path: &[Country]) -> bool {
 }
 
 /// Every simple path of 3 to 6 countries in the graph of corridor
-/// neighbours that is not a corridor segment and is longer than the
-/// shortest path between its ends.
+/// neighbours that is not a corridor segment, is longer than the shortest
+/// path between its ends, and is a TIR transport (leaves its first territory).
 fn detours(corridors: &[RoadCorridor]) -> Vec<(Vec<Country>, usize)> {
     let mut graph: BTreeMap<Country, BTreeSet<Country>> = BTreeMap::new();
     for c in corridors {
@@ -518,7 +466,8 @@ fn detours(corridors: &[RoadCorridor]) -> Vec<(Vec<Country>, usize)> {
             let end = path[path.len() - 1];
             if path.len() >= 3 {
                 let extra = (path.len() - 1).saturating_sub(dist[&end]);
-                if extra > 0 && !corridors.iter().any(|c| is_segment(&c.countries, &path)) {
+                let off_corridor = !corridors.iter().any(|c| is_segment(&c.countries, &path));
+                if extra > 0 && off_corridor && operation::plan(&path).is_ok() {
                     out.push((path.clone(), extra));
                 }
             }
@@ -534,11 +483,6 @@ fn detours(corridors: &[RoadCorridor]) -> Vec<(Vec<Country>, usize)> {
         }
     }
     out
-}
-
-/// A trading company's name: a stem, its `sector` and the legal form of `country`.
-pub(super) fn trader(rng: &mut Rng, sector: &str, country: Country) -> String {
-    format!("{} {} {}", rng.pick(&STEMS), sector, legal_form(country))
 }
 
 #[cfg(test)]
@@ -569,12 +513,33 @@ mod tests {
                 }
             }
         }
-        for (c, locations) in VIA_BALTICA_CROSSINGS {
-            let codes: Vec<&str> = world.offices_of(country(c)).iter().map(|o| o.code.as_str()).collect();
-            let expected: Vec<String> = locations.iter().map(|l| format!("{c}{l}001")).collect();
-            assert_eq!(codes, expected);
-        }
+        // The demo's corridor enters the Union at Medininkai, from Kamenny Log.
+        let first_office = |c: &str| world.offices_of(country(c))[0].code.as_str().to_owned();
+        assert_eq!(first_office("LT"), "LTMDK001");
+        assert_eq!(first_office("BY"), "BYSIM001");
+        assert_eq!(world.offices_of(country("BY"))[0].name, "Kamenny Log (synthetic office)");
         assert!(world.countries().len() >= 25);
+    }
+
+    #[test]
+    fn every_corridor_is_a_tir_transport_and_one_leaves_and_reenters_the_union() {
+        let world = World::standard();
+        let mut reentries = Vec::new();
+        for corridor in &world.corridors {
+            assert!((2..=6).contains(&corridor.countries.len()), "{}", corridor.name);
+            let operations = operation::plan(&corridor.countries).unwrap_or_else(|e| panic!("{}: {e}", corridor.name));
+            if operations.iter().filter(|o| o.territory().is_union()).count() >= 2 {
+                reentries.push(corridor.name);
+            }
+        }
+        assert!(reentries.contains(&"Iran-Balkans"), "{reentries:?}");
+        let demo: Vec<Country> = DEMO_CORRIDOR.iter().map(|c| country(c)).collect();
+        assert!(world.corridors.iter().any(|c| c.countries == demo));
+        let operations = operation::plan(&demo).unwrap();
+        let union = operations.last().unwrap();
+        assert!(union.territory().is_union());
+        assert_eq!(union.countries()[0].as_str(), "LT");
+        assert_eq!(operations.len(), 4, "KZ, RU, BY, then the Union");
     }
 
     #[test]
@@ -606,6 +571,7 @@ mod tests {
             assert!(!world.on_a_corridor(path), "{path:?}");
             let distinct: BTreeSet<_> = path.iter().collect();
             assert_eq!(distinct.len(), path.len());
+            assert!(operation::plan(path).is_ok(), "{path:?}");
         }
     }
 }
