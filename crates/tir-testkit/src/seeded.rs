@@ -1,16 +1,33 @@
 //! A longer corridor than `fixtures`' TR → GE → AZ, seeded over the admin
 //! routes of a server reached from outside (a `tirhub serve` child process):
-//! seven countries with one customs office each, a chain and a holder.
+//! six countries with one customs office each, a chain and a holder.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::fixtures::encode;
 
-/// The Via Baltica, each country through one real border crossing (its
-/// UN/LOCODE location); the office there is `<country><location>001`.
-pub const CROSSINGS: [(&str, &str); 7] =
-    [("FI", "VAI"), ("EE", "MUG"), ("LV", "TER"), ("LT", "MDK"), ("PL", "KUB"), ("CZ", "BOH"), ("SK", "CAD")];
+/// Where a country's office of the corridor stands.
+#[derive(Debug, Clone, Copy)]
+pub enum Crossing {
+    /// A border crossing of the shipped UN/LOCODE data (its location); the
+    /// office there is `<country><location>001`.
+    Locode(&'static str),
+    /// A real crossing the data lacks, at a synthetic office code.
+    Synthetic { office: &'static str, name: &'static str },
+}
+
+/// The corridor of `tirhub demo`: Kazakhstan, Russia and Belarus, then into
+/// the Union (one TIR territory) at Medininkai, on to Germany; each country
+/// through one border crossing, with the demo's office codes.
+pub const CROSSINGS: [(&str, Crossing); 6] = [
+    ("KZ", Crossing::Synthetic { office: "KZSIM001", name: "Syrym (synthetic office)" }),
+    ("RU", Crossing::Locode("ZLY")),
+    ("BY", Crossing::Synthetic { office: "BYSIM001", name: "Kamenny Log (synthetic office)" }),
+    ("LT", Crossing::Locode("MDK")),
+    ("PL", Crossing::Locode("KUB")),
+    ("DE", Crossing::Locode("JES")),
+];
 
 pub struct CustomsSide {
     pub country: String,
@@ -33,13 +50,19 @@ pub struct SeededCorridor {
 pub async fn seed_corridor(base: &str, admin: &str, tag: u16) -> SeededCorridor {
     let api = AdminApi { http: reqwest::Client::new(), base: base.trim_end_matches('/'), token: admin };
     let mut customs = Vec::new();
-    for (country, location) in CROSSINGS {
+    for (country, crossing) in CROSSINGS {
         let token =
             api.party(json!({"kind": "customs", "name": format!("Customs {country}"), "country": country})).await;
-        let office = format!("{country}{location}001");
-        let body = json!({"code": office, "country": country, "name": crossing_name(country, location),
-                          "roles": ["departure", "destination", "entry", "exit"],
-                          "unlocode": format!("{country}{location}")});
+        let office = office_code(country, crossing);
+        let mut body = json!({"code": office, "country": country,
+                              "roles": ["departure", "destination", "entry", "exit"]});
+        match crossing {
+            Crossing::Locode(location) => {
+                body["name"] = json!(crossing_name(country, location));
+                body["unlocode"] = json!(format!("{country}{location}"));
+            }
+            Crossing::Synthetic { name, .. } => body["name"] = json!(name),
+        }
         api.write(Method::POST, "/v1/admin/offices", &body, 201).await;
         customs.push(CustomsSide { country: country.to_owned(), token, office });
     }
@@ -49,6 +72,14 @@ pub async fn seed_corridor(base: &str, admin: &str, tag: u16) -> SeededCorridor 
     api.write(Method::PUT, &format!("/v1/admin/holders/{}", encode(&holder_tir_id)), &record, 200).await;
     let holder = api.party(json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": holder_tir_id})).await;
     SeededCorridor { chain, holder, holder_tir_id, customs }
+}
+
+/// The code of the office at `crossing` of `country`.
+pub fn office_code(country: &str, crossing: Crossing) -> String {
+    match crossing {
+        Crossing::Locode(location) => format!("{country}{location}001"),
+        Crossing::Synthetic { office, .. } => office.to_owned(),
+    }
 }
 
 /// The crossing's name in the UN/LOCODE data the server checks offices against.
@@ -118,32 +149,52 @@ impl AdminApi<'_> {
 
 #[cfg(test)]
 mod tests {
+    use tir_model::Country;
+    use tir_model::operation;
+    use tir_model::refdata::border_crossings_of;
+
     use super::*;
 
     #[test]
     fn every_crossing_of_the_corridor_is_in_the_shipped_data() {
-        for (country, location) in CROSSINGS {
-            assert!(!crossing_name(country, location).is_empty(), "{country}{location}");
+        for (country, crossing) in CROSSINGS {
+            let office = office_code(country, crossing);
+            assert!(office.starts_with(country), "{office}");
+            match crossing {
+                Crossing::Locode(location) => assert!(!crossing_name(country, location).is_empty(), "{office}"),
+                Crossing::Synthetic { .. } => assert!(border_crossings_of(country).is_empty(), "{office}"),
+            }
         }
+    }
+
+    #[test]
+    fn the_corridor_enters_the_union_at_medininkai_from_outside_it() {
+        let countries: Vec<Country> = CROSSINGS.iter().map(|(c, _)| Country::parse(c).unwrap()).collect();
+        let operations = operation::plan(&countries).unwrap();
+        let union = operations.last().unwrap();
+        assert!(union.territory().is_union());
+        assert_eq!(union.countries()[0].as_str(), "LT");
+        assert_eq!(office_code("LT", CROSSINGS[3].1), "LTMDK001");
     }
 
     #[test]
     fn a_declaration_departs_from_the_first_stop_and_ends_at_the_last() {
         let customs = CROSSINGS
             .iter()
-            .map(|(c, l)| CustomsSide {
+            .map(|(c, crossing)| CustomsSide {
                 country: (*c).to_owned(),
                 token: format!("t-{c}"),
-                office: format!("{c}{l}001"),
+                office: office_code(c, *crossing),
             })
             .collect();
         let corridor =
             SeededCorridor { chain: "c".into(), holder: "h".into(), holder_tir_id: "LTU/001/4242".into(), customs };
-        let d = declaration(&corridor, &[3, 4, 1]);
-        assert_eq!(d["itinerary"], json!(["LT", "PL", "EE"]));
+        let d = declaration(&corridor, &[2, 3, 4]);
+        assert_eq!(d["itinerary"], json!(["BY", "LT", "PL"]));
         let roles: Vec<&str> = d["offices"].as_array().unwrap().iter().map(|o| o["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["departure", "entry", "destination"]);
-        assert_eq!(d["offices"][2]["code"], "EEMUG001");
-        assert_eq!(d["consignments"][0]["consignee"]["country"], "EE");
+        assert_eq!(d["offices"][0]["code"], "BYSIM001");
+        assert_eq!(d["offices"][2]["code"], "PLKUB001");
+        assert_eq!(d["consignments"][0]["consignee"]["country"], "PL");
     }
 }

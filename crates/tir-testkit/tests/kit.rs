@@ -60,7 +60,7 @@ async fn the_seeded_corridor_carries_a_guarantee_from_its_first_stop() {
     let reference = reference();
     let register = message("E1", &reference, json!({"holder": corridor.holder_tir_id, "valid_until": "2099-12-31"}));
     assert_eq!(app.post(&corridor.chain, &register).await.status, 200);
-    let declaration = seeded::declaration(&corridor, &[0, 3, 6]);
+    let declaration = seeded::declaration(&corridor, &[0, 1, 2, 3]);
     let (status, answer) =
         app.send(&corridor.holder, &message("E9", &reference, json!({"declaration": declaration}))).await;
     assert_eq!((status, answer["type"].as_str()), (200, Some("E10")), "{answer}");

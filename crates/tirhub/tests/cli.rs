@@ -87,9 +87,10 @@ async fn drive(
     let scripts: Vec<Vec<(String, Value)>> = (0..transports)
         .map(|t| {
             let stops: Vec<usize> = match t % 3 {
+                // KZ-RU-BY, BY-LT-PL-DE, RU-BY-LT-PL-DE: TIR transports under binding v2.
                 0 => vec![0, 1, 2],
                 1 => vec![2, 3, 4, 5],
-                _ => vec![3, 4, 5, 6, 1],
+                _ => vec![1, 2, 3, 4, 5],
             };
             full_transport(corridor, &format!("{prefix}{t:05}"), &stops)
         })
