@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A full TIR transport LT -> PL -> CZ against `tirhub demo`, with curl.
-# Export the tokens `tirhub demo` printed: CHAIN, HOLDER (LTU/012/345), LT, PL, CZ.
+# A full TIR transport BY -> LT -> PL against `tirhub demo`, with curl: from Belarus
+# into the Union at Medininkai (the Union is one TIR territory, so a transport must
+# cross its border to be a TIR transport).
+# Export the tokens `tirhub demo` printed: CHAIN, HOLDER (LTU/012/345), BY, LT, PL.
 set -euo pipefail
 URL=${URL:-http://127.0.0.1:8080}
 REF=${REF:-XH$(date +%s)}
@@ -11,28 +13,29 @@ send() { # token, JSON body
 # E1: the guarantee chain registers a guarantee for the holder.
 send "$CHAIN" '{"message_id":"'$REF'-1","type":"E1","guarantee_reference":"'$REF'","holder":"LTU/012/345"}'
 
-# E9: the holder sends the advance data (forwarded to customs of LT as an E9 notification).
+# E9: the holder sends the advance data (forwarded to customs of BY as an E9 notification).
 send "$HOLDER" '{"message_id":"'$REF'-2","type":"E9","guarantee_reference":"'$REF'","declaration":{
-  "itinerary":["LT","PL","CZ"],
-  "offices":[{"code":"LTMDK001","role":"departure"},{"code":"PLKUB001","role":"entry"},{"code":"CZBOH001","role":"destination"}],
+  "itinerary":["BY","LT","PL"],
+  "offices":[{"code":"BYSIM001","role":"departure"},{"code":"LTMDK001","role":"entry"},{"code":"PLKUB001","role":"destination"}],
   "vehicle":{"registration":"LRT123","country":"LT"},
-  "seals":["LT-884211"],
-  "consignments":[{"consignor":{"name":"Baltic Exports","country":"LT"},"consignee":{"name":"Ostrava Imports","country":"CZ"},
+  "seals":["BY-884211"],
+  "consignments":[{"consignor":{"name":"Minsk Exports","country":"BY"},"consignee":{"name":"Bialystok Imports","country":"PL"},
     "goods":[{"hs_code":"870323","description":"Passenger cars","packages":4,"gross_mass_kg":6200.0,
               "value":{"amount":88000.0,"currency":"EUR"}}]}]}}'
 
 # I1 + I7: customs of departure accept the guarantee and record the declaration.
-send "$LT" '{"message_id":"'$REF'-3","type":"I1","guarantee_reference":"'$REF'","office":"LTMDK001"}'
-send "$LT" '{"message_id":"'$REF'-4","type":"I7","guarantee_reference":"'$REF'","office":"LTMDK001"}'
+send "$BY" '{"message_id":"'$REF'-3","type":"I1","guarantee_reference":"'$REF'","office":"BYSIM001"}'
+send "$BY" '{"message_id":"'$REF'-4","type":"I7","guarantee_reference":"'$REF'","office":"BYSIM001"}'
 
-# I9 / I11 in each country, in itinerary order; then I13 discharges each operation.
+# I9 / I11 in each country, in itinerary order; then I13 discharges each operation
+# (the server still speaks binding v1: one operation per country).
 n=5
-for pair in "$LT:LTMDK001" "$PL:PLKUB001" "$CZ:CZBOH001"; do
+for pair in "$BY:BYSIM001" "$LT:LTMDK001" "$PL:PLKUB001"; do
   token=${pair%%:*}; office=${pair##*:}
-  send "$token" '{"message_id":"'$REF'-'$n'","type":"I9","guarantee_reference":"'$REF'","office":"'$office'","seals":["LT-884211"]}'; n=$((n+1))
+  send "$token" '{"message_id":"'$REF'-'$n'","type":"I9","guarantee_reference":"'$REF'","office":"'$office'","seals":["BY-884211"]}'; n=$((n+1))
   send "$token" '{"message_id":"'$REF'-'$n'","type":"I11","guarantee_reference":"'$REF'","office":"'$office'","reservations":[]}'; n=$((n+1))
 done
-for pair in "$LT:LTMDK001" "$PL:PLKUB001" "$CZ:CZBOH001"; do
+for pair in "$BY:BYSIM001" "$LT:LTMDK001" "$PL:PLKUB001"; do
   token=${pair%%:*}; office=${pair##*:}
   send "$token" '{"message_id":"'$REF'-'$n'","type":"I13","guarantee_reference":"'$REF'","office":"'$office'"}'; n=$((n+1))
 done
