@@ -55,7 +55,8 @@ pub fn parse_error_code(error: ParseError) -> ErrorCode {
     match error {
         ParseError::Length => ErrorCode::WrongLength,
         ParseError::Pattern => ErrorCode::WrongFormat,
-        ParseError::Unknown => ErrorCode::UnknownCode,
+        ParseError::Unknown => ErrorCode::InvalidDomain,
+        ParseError::UnknownCountry => ErrorCode::CountryNotFound,
     }
 }
 
