@@ -68,3 +68,24 @@ pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> Ap
     }
     ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(rejection.body_text()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(error: ApiError) -> (u16, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_is_400_internal_503_and_corrupt_data_500() {
+        let (status, body) = answer(ApiError::Store(tir_store::StoreError::Closed)).await;
+        assert_eq!((status, &body["error"]["code"], &body["error"]["class"]), (503, &400.into(), &"internal".into()));
+        assert!(body["error"].get("detail").is_none(), "details stay in the log: {body}");
+        let (status, body) = answer(ApiError::Store(tir_store::StoreError::Corrupt("row 7".into()))).await;
+        assert_eq!((status, &body["error"]["code"]), (500, &400.into()));
+    }
+}
