@@ -507,8 +507,9 @@ fn starting_or_refusing_before_acceptance_is_rejected_with_201() {
 }
 
 #[test]
-fn starting_on_a_released_guarantee_is_rejected_with_201() {
+fn starting_or_refusing_on_a_released_guarantee_is_rejected_with_201() {
     run_to(RELEASED).rejects(&customs("TR"), i9(TR), 201, "/guarantee_reference");
+    run_to(RELEASED).rejects(&customs("GE"), i17(GE), 201, "/guarantee_reference");
 }
 
 #[test]
@@ -1004,7 +1005,8 @@ fn refusal_at_departure_releases_the_guarantee() {
     let mut run = run_to(RECORDED);
     run.ok(&customs("TR"), i17(TR));
     assert_eq!(run.state(), GuaranteeState::Released);
-    run.rejects(&customs("GE"), i17(GE), 280, "/office");
+    // Released: nothing more may start or be refused.
+    run.rejects(&customs("GE"), i17(GE), 201, "/guarantee_reference");
 }
 
 // ---------------------------------------------------------------- advance data

@@ -203,7 +203,8 @@ impl Step<'_> {
     }
 
     pub(super) fn refuse_start(&mut self, office: &Office, reason: &str) -> Result<(), EtirError> {
-        if self.guarantee.state == GuaranteeState::Registered {
+        // A cancelled guarantee's pending operation may still be refused (binding v1).
+        if matches!(self.guarantee.state, GuaranteeState::Registered | GuaranteeState::Released) {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
         let index = self.operation_index(office)?;
