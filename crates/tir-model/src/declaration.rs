@@ -415,10 +415,14 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn non_positive_mass_is_106() {
+    fn non_positive_mass_is_180_and_a_text_106() {
         let mut v = sample();
         v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(0);
-        assert_eq!(error(&v), (106, "/declaration/consignments/0/goods/0/gross_mass_kg".into()));
+        assert_eq!(error(&v), (180, "/declaration/consignments/0/goods/0/gross_mass_kg".into()));
+        v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(6200);
+        v["consignments"][0]["goods"][0]["packages"] = json!(4.5);
+        assert_eq!(error(&v), (104, "/declaration/consignments/0/goods/0/packages".into()));
+        v["consignments"][0]["goods"][0]["packages"] = json!(4);
         v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!("6200");
         assert_eq!(error(&v).0, 106);
     }

@@ -9,6 +9,8 @@ pub enum ErrorCode {
     RequiredFieldMissing = 101,
     /// A value outside its list: HS code, currency, role, status, kind, message type.
     InvalidDomain = 102,
+    MalformedDate = 103,
+    NotAnInteger = 104,
     /// Also a body over `limits::BODY_BYTES_MAX`, with HTTP 413.
     WrongLength = 105,
     WrongFormat = 106,
@@ -49,9 +51,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::RequiredFieldMissing,
         Self::InvalidDomain,
+        Self::MalformedDate,
+        Self::NotAnInteger,
         Self::WrongLength,
         Self::WrongFormat,
         Self::DeclarationRuleBroken,
@@ -126,6 +130,8 @@ impl ErrorCode {
         match self {
             Self::RequiredFieldMissing => "missing field",
             Self::InvalidDomain => "invalid domain for the value",
+            Self::MalformedDate => "malformed date",
+            Self::NotAnInteger => "not an integer",
             Self::WrongLength => "field value length exceeded",
             Self::WrongFormat => "invalid pattern",
             Self::DeclarationRuleBroken => "rule of the declaration broken",

@@ -186,7 +186,15 @@ impl Request {
         let message = match kind {
             MessageType::E1 => Message::RegisterGuarantee {
                 holder: obj.parse("holder", TirId::parse)?,
-                valid_until: obj.parse_opt("valid_until", Date::parse)?,
+                valid_until: obj.parse_opt("valid_until", Date::parse).map_err(|e| match e.code {
+                    // A text that is no date; a value of another JSON type stays 106.
+                    ErrorCode::WrongFormat | ErrorCode::WrongLength
+                        if obj.get("valid_until").is_some_and(Value::is_string) =>
+                    {
+                        EtirError { code: ErrorCode::MalformedDate, ..e }
+                    }
+                    _ => e,
+                })?,
             },
             MessageType::E3 => Message::CancelGuarantee { reason: obj.text("reason", TEXT_CHARS_MAX)? },
             MessageType::E9 => Message::AdvanceData { declaration: declaration()? },

@@ -21,7 +21,9 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
         (message("I1", &r, json!({"office": "TR0001"})), 105, "/office"),
         (message("E3", "xh12345", json!({"reason": "x"})), 106, "/guarantee_reference"),
         (message("E1", &r, json!({"holder": "TUR-012-345"})), 106, "/holder"),
-        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "2027-02-30"})), 106, "/valid_until"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "2027-02-30"})), 103, "/valid_until"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "31.01.2027"})), 103, "/valid_until"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": 20270131})), 106, "/valid_until"),
         (message("X99", &r, json!({})), 102, "/type"),
         // A well-formed identifier of no country: 305, a functional error (422).
         (message("I1", &r, json!({"office": "QQ000100"})), 305, "/office"),
@@ -60,8 +62,13 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
         (with(&|d| d["seals"] = json!(["S1", "S1"])), 180, "/declaration/seals"),
         (
             with(&|d| d["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(0)),
-            106,
+            180,
             "/declaration/consignments/0/goods/0/gross_mass_kg",
+        ),
+        (
+            with(&|d| d["consignments"][0]["goods"][0]["packages"] = json!(4.5)),
+            104,
+            "/declaration/consignments/0/goods/0/packages",
         ),
         (with(&|d| d["consignments"] = json!([])), 101, "/declaration/consignments"),
         (
