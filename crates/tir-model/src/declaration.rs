@@ -250,7 +250,7 @@ fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
         let code = office.parse("code", OfficeCode::parse)?;
         let role_raw = office.str("role")?;
         let role = OfficeRole::parse(role_raw)
-            .ok_or_else(|| EtirError::new(ErrorCode::UnknownCode, office.pointer("role")))?;
+            .ok_or_else(|| EtirError::new(ErrorCode::InvalidDomain, office.pointer("role")))?;
         if offices.iter().any(|o| o.code == code && o.role == role) {
             return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
                 .with_detail("the same office is listed twice in the same role"));
@@ -337,10 +337,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn unknown_hs_code_is_110() {
+    fn unknown_hs_code_is_102() {
         let mut v = sample();
         v["consignments"][0]["goods"][0]["hs_code"] = json!("999999");
-        assert_eq!(error(&v), (110, "/declaration/consignments/0/goods/0/hs_code".into()));
+        assert_eq!(error(&v), (102, "/declaration/consignments/0/goods/0/hs_code".into()));
     }
 
     #[test]
@@ -353,38 +353,38 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn unknown_country_and_currency_are_110() {
+    fn unknown_country_is_305_and_currency_102() {
         let mut v = sample();
         v["itinerary"][1] = json!("QQ");
-        assert_eq!(error(&v), (110, "/declaration/itinerary/1".into()));
+        assert_eq!(error(&v), (305, "/declaration/itinerary/1".into()));
         let mut v = sample();
         v["consignments"][0]["goods"][0]["value"]["currency"] = json!("QQQ");
-        assert_eq!(error(&v), (110, "/declaration/consignments/0/goods/0/value/currency".into()));
+        assert_eq!(error(&v), (102, "/declaration/consignments/0/goods/0/value/currency".into()));
     }
 
     #[test]
-    fn repeated_itinerary_country_is_111() {
+    fn repeated_itinerary_country_is_180() {
         let mut v = sample();
         v["itinerary"] = json!(["TR", "GE", "TR"]);
-        assert_eq!(error(&v), (111, "/declaration/itinerary/2".into()));
+        assert_eq!(error(&v), (180, "/declaration/itinerary/2".into()));
     }
 
     #[test]
-    fn itinerary_not_starting_at_the_departure_country_is_111() {
+    fn itinerary_not_starting_at_the_departure_country_is_180() {
         let mut v = sample();
         v["itinerary"] = json!(["GE", "TR", "AZ"]);
-        assert_eq!(error(&v), (111, "/declaration/itinerary/0".into()));
+        assert_eq!(error(&v), (180, "/declaration/itinerary/0".into()));
     }
 
     #[test]
-    fn office_outside_the_itinerary_is_111() {
+    fn office_outside_the_itinerary_is_180() {
         let mut v = sample();
         v["offices"][1]["code"] = json!("AM000100");
-        assert_eq!(error(&v), (111, "/declaration/offices/1/code".into()));
+        assert_eq!(error(&v), (180, "/declaration/offices/1/code".into()));
     }
 
     #[test]
-    fn four_departure_and_destination_offices_pass_and_five_are_111() {
+    fn four_departure_and_destination_offices_pass_and_five_are_180() {
         let mut v = sample();
         v["offices"] = json!([
             {"code": "TR000100", "role": "departure"},
@@ -395,30 +395,34 @@ pub(crate) mod tests {
         ]);
         assert!(parse(&v).is_ok());
         v["offices"].as_array_mut().unwrap().push(json!({"code": "AZ000300", "role": "destination"}));
-        assert_eq!(error(&v), (111, "/declaration/offices".into()));
+        assert_eq!(error(&v), (180, "/declaration/offices".into()));
     }
 
     #[test]
-    fn declaration_without_departure_or_destination_is_111() {
+    fn declaration_without_departure_or_destination_is_180() {
         let mut v = sample();
         v["offices"] = json!([{"code": "TR000100", "role": "departure"}]);
-        assert_eq!(error(&v).0, 111);
+        assert_eq!(error(&v).0, 180);
         v["offices"] = json!([{"code": "AZ000200", "role": "destination"}]);
-        assert_eq!(error(&v).0, 111);
+        assert_eq!(error(&v).0, 180);
     }
 
     #[test]
-    fn unknown_office_role_is_110() {
+    fn unknown_office_role_is_102() {
         let mut v = sample();
         v["offices"][0]["role"] = json!("warehouse");
-        assert_eq!(error(&v), (110, "/declaration/offices/0/role".into()));
+        assert_eq!(error(&v), (102, "/declaration/offices/0/role".into()));
     }
 
     #[test]
-    fn non_positive_mass_is_106() {
+    fn non_positive_mass_is_180_and_a_text_106() {
         let mut v = sample();
         v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(0);
-        assert_eq!(error(&v), (106, "/declaration/consignments/0/goods/0/gross_mass_kg".into()));
+        assert_eq!(error(&v), (180, "/declaration/consignments/0/goods/0/gross_mass_kg".into()));
+        v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(6200);
+        v["consignments"][0]["goods"][0]["packages"] = json!(4.5);
+        assert_eq!(error(&v), (104, "/declaration/consignments/0/goods/0/packages".into()));
+        v["consignments"][0]["goods"][0]["packages"] = json!(4);
         v["consignments"][0]["goods"][0]["gross_mass_kg"] = json!("6200");
         assert_eq!(error(&v).0, 106);
     }
@@ -443,10 +447,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn duplicate_seals_are_111() {
+    fn duplicate_seals_are_180() {
         let mut v = sample();
         v["seals"] = json!(["A", "A"]);
-        assert_eq!(error(&v), (111, "/declaration/seals".into()));
+        assert_eq!(error(&v), (180, "/declaration/seals".into()));
     }
 
     #[test]

@@ -2,80 +2,92 @@
 
 use std::fmt;
 
-/// Every code of the contract, plus the few this project adds (marked).
+/// Every code the contract gives (Code List 99's numbers, and tirhub's own in
+/// x80–x90, which the list leaves free), plus the few this project adds (marked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     RequiredFieldMissing = 101,
+    /// A value outside its list: HS code, currency, role, status, kind, message type.
+    InvalidDomain = 102,
+    MalformedDate = 103,
+    NotAnInteger = 104,
+    /// Also a body over `limits::BODY_BYTES_MAX`, with HTTP 413.
     WrongLength = 105,
     WrongFormat = 106,
-    UnknownCode = 110,
-    DeclarationRuleBroken = 111,
+    DeclarationRuleBroken = 180,
+    /// Added: no route at this path (HTTP 404).
+    NoSuchRoute = 183,
+    /// Added: a route exists but not for this HTTP method (HTTP 405).
+    MethodNotAllowed = 184,
     GuaranteeStateForbids = 201,
     GuaranteeNotCancellable = 203,
     GuaranteeAlreadyRegistered = 204,
     GuaranteeAlreadyCancelled = 205,
-    GuaranteeCancelled = 206,
     OperationAlreadyStarted = 210,
     OperationAlreadyTerminated = 211,
     OperationAlreadyDischarged = 212,
     OperationNotStarted = 213,
-    OperationRefused = 214,
-    PreviousOperationNotTerminated = 215,
-    DeclarationAlreadyRecorded = 216,
-    /// Added: discharge asked for an operation that started but has not terminated.
-    OperationNotTerminated = 217,
+    DeclarationNotRecorded = 220,
+    OperationRefused = 280,
+    PreviousOperationNotTerminated = 281,
+    DeclarationAlreadyRecorded = 282,
+    NoAmendmentWaiting = 283,
+    OperationNotTerminated = 285,
+    DuplicateMessage = 299,
+    GuaranteeNotFound = 301,
+    OfficeNotFound = 304,
+    CountryNotFound = 305,
     DeclarationNotFound = 307,
-    SealsMismatch = 309,
     HolderMismatch = 320,
     HolderNotAuthorized = 321,
     HolderNotFound = 322,
-    ChainNotAuthorized = 330,
-    DuplicateMessageId = 340,
-    PartyNotAuthorized = 360,
-    /// Added: no or unknown bearer token.
-    Unauthenticated = 401,
-    NotFound = 404,
-    /// Added: a route exists but not for this HTTP method.
-    MethodNotAllowed = 405,
-    /// Added: the request body exceeds `limits::BODY_BYTES_MAX`.
-    BodyTooLarge = 413,
-    /// Added: a storage or internal failure; details are logged, never sent.
-    Unavailable = 503,
+    ChainMismatch = 331,
+    PartyNotAuthorized = 380,
+    /// Added: the admin named a party that does not exist (HTTP 404).
+    PartyNotFound = 381,
+    Unauthenticated = 390,
+    /// The store is unavailable (HTTP 503) or a fault (HTTP 500); details are logged, never sent.
+    Internal = 400,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::RequiredFieldMissing,
+        Self::InvalidDomain,
+        Self::MalformedDate,
+        Self::NotAnInteger,
         Self::WrongLength,
         Self::WrongFormat,
-        Self::UnknownCode,
         Self::DeclarationRuleBroken,
+        Self::NoSuchRoute,
+        Self::MethodNotAllowed,
         Self::GuaranteeStateForbids,
         Self::GuaranteeNotCancellable,
         Self::GuaranteeAlreadyRegistered,
         Self::GuaranteeAlreadyCancelled,
-        Self::GuaranteeCancelled,
         Self::OperationAlreadyStarted,
         Self::OperationAlreadyTerminated,
         Self::OperationAlreadyDischarged,
         Self::OperationNotStarted,
+        Self::DeclarationNotRecorded,
         Self::OperationRefused,
         Self::PreviousOperationNotTerminated,
         Self::DeclarationAlreadyRecorded,
+        Self::NoAmendmentWaiting,
         Self::OperationNotTerminated,
+        Self::DuplicateMessage,
+        Self::GuaranteeNotFound,
+        Self::OfficeNotFound,
+        Self::CountryNotFound,
         Self::DeclarationNotFound,
-        Self::SealsMismatch,
         Self::HolderMismatch,
         Self::HolderNotAuthorized,
         Self::HolderNotFound,
-        Self::ChainNotAuthorized,
-        Self::DuplicateMessageId,
+        Self::ChainMismatch,
         Self::PartyNotAuthorized,
+        Self::PartyNotFound,
         Self::Unauthenticated,
-        Self::NotFound,
-        Self::MethodNotAllowed,
-        Self::BodyTooLarge,
-        Self::Unavailable,
+        Self::Internal,
     ];
 
     pub fn number(self) -> u16 {
@@ -86,16 +98,16 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|c| c.number() == number)
     }
 
-    /// HTTP status: 1xx → 400, 2xx → 409, 3xx → 422, with the contract's exceptions.
+    /// HTTP status: 1xx → 400, 2xx → 409, 3xx → 422, with the contract's
+    /// exceptions. An error can carry another (`EtirError::with_status`): a
+    /// thing a route names that does not exist is 404, a body too large 413.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::DuplicateMessageId => 409,
+            Self::NoSuchRoute | Self::PartyNotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::PartyNotAuthorized => 403,
             Self::Unauthenticated => 401,
-            Self::NotFound => 404,
-            Self::MethodNotAllowed => 405,
-            Self::BodyTooLarge => 413,
-            Self::Unavailable => 503,
+            Self::Internal => 503,
             c => match c.number() / 100 {
                 1 => 400,
                 2 => 409,
@@ -104,54 +116,54 @@ impl ErrorCode {
         }
     }
 
+    /// The contract's class, by the code's hundred.
     pub fn class(self) -> &'static str {
-        match self {
-            Self::DuplicateMessageId => "idempotency",
-            Self::PartyNotAuthorized | Self::Unauthenticated => "authorization",
-            Self::NotFound | Self::MethodNotAllowed => "not_found",
-            Self::BodyTooLarge => "syntax",
-            Self::Unavailable => "internal",
-            c => match c.number() / 100 {
-                1 => "syntax",
-                2 => "workflow",
-                _ => "business",
-            },
+        match self.number() / 100 {
+            1 => "validation",
+            2 => "workflow",
+            3 => "functional",
+            _ => "internal",
         }
     }
 
     pub fn title(self) -> &'static str {
         match self {
-            Self::RequiredFieldMissing => "required field missing",
-            Self::WrongLength => "wrong length",
-            Self::WrongFormat => "wrong pattern or format",
-            Self::UnknownCode => "unknown code",
+            Self::RequiredFieldMissing => "missing field",
+            Self::InvalidDomain => "invalid domain for the value",
+            Self::MalformedDate => "malformed date",
+            Self::NotAnInteger => "not an integer",
+            Self::WrongLength => "field value length exceeded",
+            Self::WrongFormat => "invalid pattern",
             Self::DeclarationRuleBroken => "rule of the declaration broken",
-            Self::GuaranteeStateForbids => "guarantee not in a state that allows this",
-            Self::GuaranteeNotCancellable => "guarantee cannot be cancelled",
+            Self::NoSuchRoute => "no such route",
+            Self::MethodNotAllowed => "method not allowed on this route",
+            Self::GuaranteeStateForbids => "invalid guarantee status for this message",
+            Self::GuaranteeNotCancellable => "guarantee not cancellable",
             Self::GuaranteeAlreadyRegistered => "guarantee already registered",
             Self::GuaranteeAlreadyCancelled => "guarantee already cancelled",
-            Self::GuaranteeCancelled => "guarantee cancelled: no operation may start",
-            Self::OperationAlreadyStarted => "TIR operation already started",
-            Self::OperationAlreadyTerminated => "TIR operation already terminated",
-            Self::OperationAlreadyDischarged => "TIR operation already discharged",
-            Self::OperationNotStarted => "TIR operation not yet started",
-            Self::OperationRefused => "TIR operation refused",
-            Self::PreviousOperationNotTerminated => "previous TIR operation not yet terminated",
+            Self::OperationAlreadyStarted => "operation already started",
+            Self::OperationAlreadyTerminated => "operation already terminated",
+            Self::OperationAlreadyDischarged => "operation already discharged",
+            Self::OperationNotStarted => "operation not yet started",
+            Self::DeclarationNotRecorded => "declaration not yet recorded",
+            Self::OperationRefused => "operation refused",
+            Self::PreviousOperationNotTerminated => "previous operation not yet terminated",
             Self::DeclarationAlreadyRecorded => "declaration already recorded",
-            Self::OperationNotTerminated => "TIR operation not yet terminated",
+            Self::NoAmendmentWaiting => "no amendment waits for this country",
+            Self::OperationNotTerminated => "operation not yet terminated",
+            Self::DuplicateMessage => "duplicate message",
+            Self::GuaranteeNotFound => "guarantee not found",
+            Self::OfficeNotFound => "customs office not found",
+            Self::CountryNotFound => "country not found",
             Self::DeclarationNotFound => "declaration not found",
-            Self::SealsMismatch => "seals do not match the declaration",
-            Self::HolderMismatch => "holder does not match the guarantee",
-            Self::HolderNotAuthorized => "holder not authorized (withdrawn)",
+            Self::HolderMismatch => "holder / guarantee mismatch",
+            Self::HolderNotAuthorized => "holder not authorized",
             Self::HolderNotFound => "holder not found",
-            Self::ChainNotAuthorized => "guarantee chain not authorized for this guarantee",
-            Self::DuplicateMessageId => "duplicate message_id with a different body",
+            Self::ChainMismatch => "guarantee chain / guarantee mismatch",
             Self::PartyNotAuthorized => "party not authorized for this transport, office or country",
-            Self::Unauthenticated => "missing or unknown bearer token",
-            Self::NotFound => "guarantee, office or holder not found",
-            Self::MethodNotAllowed => "method not allowed on this route",
-            Self::BodyTooLarge => "request body too large",
-            Self::Unavailable => "service unavailable, try again",
+            Self::PartyNotFound => "party not found",
+            Self::Unauthenticated => "missing or unknown token",
+            Self::Internal => "internal error",
         }
     }
 }
@@ -162,11 +174,27 @@ pub struct EtirError {
     pub code: ErrorCode,
     pub pointer: String,
     pub detail: Option<String>,
+    /// The HTTP status when it is not the code's own (`ErrorCode::http_status`).
+    pub status: Option<u16>,
 }
 
 impl EtirError {
     pub fn new(code: ErrorCode, pointer: impl Into<String>) -> Self {
-        Self { code, pointer: pointer.into(), detail: None }
+        Self { code, pointer: pointer.into(), detail: None, status: None }
+    }
+
+    /// A thing the route names (`/v1/guarantees/{ref}`, ...) that does not exist: HTTP 404.
+    pub fn not_found_on_route(code: ErrorCode, pointer: impl Into<String>) -> Self {
+        Self::new(code, pointer).with_status(404)
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.code.http_status())
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -222,10 +250,21 @@ mod tests {
     fn status_follows_the_contract_classes() {
         assert_eq!(ErrorCode::RequiredFieldMissing.http_status(), 400);
         assert_eq!(ErrorCode::OperationAlreadyTerminated.http_status(), 409);
-        assert_eq!(ErrorCode::SealsMismatch.http_status(), 422);
-        assert_eq!(ErrorCode::DuplicateMessageId.http_status(), 409);
+        assert_eq!(ErrorCode::DuplicateMessage.http_status(), 409);
+        assert_eq!(ErrorCode::GuaranteeNotFound.http_status(), 422);
         assert_eq!(ErrorCode::PartyNotAuthorized.http_status(), 403);
-        assert_eq!(ErrorCode::NotFound.http_status(), 404);
+        assert_eq!(ErrorCode::Unauthenticated.http_status(), 401);
+        assert_eq!(ErrorCode::Internal.http_status(), 503);
+        let on_route = EtirError::not_found_on_route(ErrorCode::GuaranteeNotFound, "/reference");
+        assert_eq!(on_route.http_status(), 404);
+    }
+
+    #[test]
+    fn class_follows_the_hundred() {
+        assert_eq!(ErrorCode::NoSuchRoute.class(), "validation");
+        assert_eq!(ErrorCode::DuplicateMessage.class(), "workflow");
+        assert_eq!(ErrorCode::Unauthenticated.class(), "functional");
+        assert_eq!(ErrorCode::Internal.class(), "internal");
     }
 
     #[test]
@@ -233,7 +272,7 @@ mod tests {
         let body = EtirError::new(ErrorCode::OperationAlreadyTerminated, "/office").to_json();
         assert_eq!(body["error"]["code"], 211);
         assert_eq!(body["error"]["class"], "workflow");
-        assert_eq!(body["error"]["title"], "TIR operation already terminated");
+        assert_eq!(body["error"]["title"], "operation already terminated");
         assert_eq!(body["error"]["pointer"], "/office");
     }
 }

@@ -77,6 +77,17 @@ pub struct Operation {
     pub discharged_at: Option<Timestamp>,
     pub reservations: Vec<String>,
     pub refusal_reason: Option<String>,
+    /// What customs reported that differs from the record; accepted, never refused.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// A difference customs reported on an operation: it is for them to act on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// Seals reported in I9 or I11 other than the recorded ones, compared as sets.
+    SealsDiffer { office: OfficeCode, at: Timestamp, recorded: Vec<String>, reported: Vec<String> },
 }
 
 impl Operation {
@@ -90,6 +101,7 @@ impl Operation {
             discharged_at: None,
             reservations: Vec::new(),
             refusal_reason: None,
+            findings: Vec::new(),
         }
     }
 }
@@ -122,6 +134,10 @@ pub struct Guarantee {
     pub declaration: Option<Declaration>,
     /// One per itinerary country, created when the declaration is recorded.
     pub operations: Vec<Operation>,
+    /// The transport's seals as customs recorded them at the first start, and
+    /// as later reports replaced them; `None` before the first start.
+    #[serde(default)]
+    pub seals: Option<Vec<String>>,
 }
 
 impl Guarantee {
@@ -136,6 +152,14 @@ impl Guarantee {
     /// The recorded declaration, else the advance data.
     pub fn current_declaration(&self) -> Option<&Declaration> {
         self.declaration.as_ref().or(self.advance.as_ref())
+    }
+
+    /// The recorded seals, else the declared ones.
+    pub fn seals(&self) -> &[String] {
+        match &self.seals {
+            Some(recorded) => recorded,
+            None => self.current_declaration().map(|d| d.seals.as_slice()).unwrap_or(&[]),
+        }
     }
 
     pub fn itinerary(&self) -> &[Country] {

@@ -17,8 +17,10 @@ pub enum ParseError {
     Length,
     /// Right length, wrong characters or shape (contract code 106).
     Pattern,
-    /// Well-formed but not in the reference data (contract code 110).
+    /// Well-formed but not in its list: HS code, currency (contract code 102).
     Unknown,
+    /// Well-formed but not an ISO 3166 country, alone or as an identifier's prefix (305).
+    UnknownCountry,
 }
 
 impl ParseError {
@@ -27,7 +29,8 @@ impl ParseError {
         match self {
             ParseError::Length => 105,
             ParseError::Pattern => 106,
-            ParseError::Unknown => 110,
+            ParseError::Unknown => 102,
+            ParseError::UnknownCountry => 305,
         }
     }
 }
@@ -38,6 +41,7 @@ impl fmt::Display for ParseError {
             ParseError::Length => "wrong length",
             ParseError::Pattern => "wrong format",
             ParseError::Unknown => "unknown code",
+            ParseError::UnknownCountry => "unknown country",
         })
     }
 }
@@ -100,7 +104,7 @@ impl Country {
         if !all_upper(s) {
             return Err(ParseError::Pattern);
         }
-        refdata::country_by_alpha2(s).map(Country).ok_or(ParseError::Unknown)
+        refdata::country_by_alpha2(s).map(Country).ok_or(ParseError::UnknownCountry)
     }
 
     /// The alpha-2 code.
@@ -208,7 +212,7 @@ impl TirId {
         if !shape_ok {
             return Err(ParseError::Pattern);
         }
-        let record = refdata::country_by_alpha3(alpha3).ok_or(ParseError::Unknown)?;
+        let record = refdata::country_by_alpha3(alpha3).ok_or(ParseError::UnknownCountry)?;
         Ok(TirId { text: s.to_owned(), country: Country(record) })
     }
 
@@ -251,7 +255,7 @@ impl OfficeCode {
         if s.len() != Self::CHARS || !all_upper(&s[..2]) || !all_upper_or_digit(&s[2..]) {
             return Err(ParseError::Pattern);
         }
-        let record = refdata::country_by_alpha2(&s[..2]).ok_or(ParseError::Unknown)?;
+        let record = refdata::country_by_alpha2(&s[..2]).ok_or(ParseError::UnknownCountry)?;
         Ok(OfficeCode { text: s.to_owned(), country: Country(record) })
     }
 
@@ -474,7 +478,8 @@ mod tests {
     fn parse_errors_map_to_contract_codes() {
         assert_eq!(ParseError::Length.contract_code(), 105);
         assert_eq!(ParseError::Pattern.contract_code(), 106);
-        assert_eq!(ParseError::Unknown.contract_code(), 110);
+        assert_eq!(ParseError::Unknown.contract_code(), 102);
+        assert_eq!(ParseError::UnknownCountry.contract_code(), 305);
     }
 
     #[test]
@@ -504,8 +509,8 @@ mod tests {
 
     #[test]
     fn country_not_in_iso_list_is_unknown() {
-        assert_eq!(Country::parse("XX"), Err(ParseError::Unknown));
-        assert_eq!(Country::parse("EU"), Err(ParseError::Unknown));
+        assert_eq!(Country::parse("XX"), Err(ParseError::UnknownCountry));
+        assert_eq!(Country::parse("EU"), Err(ParseError::UnknownCountry));
     }
 
     #[test]
@@ -583,7 +588,7 @@ mod tests {
 
     #[test]
     fn tir_id_with_unknown_country_is_unknown() {
-        assert_eq!(TirId::parse("XXX/001/1234"), Err(ParseError::Unknown));
+        assert_eq!(TirId::parse("XXX/001/1234"), Err(ParseError::UnknownCountry));
     }
 
     #[test]
@@ -609,7 +614,7 @@ mod tests {
 
     #[test]
     fn office_code_with_unknown_country_is_unknown() {
-        assert_eq!(OfficeCode::parse("XX251000"), Err(ParseError::Unknown));
+        assert_eq!(OfficeCode::parse("XX251000"), Err(ParseError::UnknownCountry));
     }
 
     #[test]

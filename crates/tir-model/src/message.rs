@@ -139,6 +139,8 @@ pub enum Message {
     #[cfg_attr(feature = "openapi", serde(rename = "I11"))]
     TerminateOperation {
         office: OfficeCode,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::found_seals))]
+        seals: Option<Vec<String>>,
         #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::reservations))]
         reservations: Vec<String>,
     },
@@ -175,7 +177,7 @@ impl Request {
         let message_id = obj.parse("message_id", MessageId::parse)?;
         let raw_type = obj.str("type")?;
         let Some(kind) = MessageType::parse(raw_type) else {
-            return Err(EtirError::new(ErrorCode::UnknownCode, "/type")
+            return Err(EtirError::new(ErrorCode::InvalidDomain, "/type")
                 .with_detail(format!("unknown message type {raw_type:?}")));
         };
         let guarantee_reference = obj.parse("guarantee_reference", GuaranteeRef::parse)?;
@@ -184,7 +186,15 @@ impl Request {
         let message = match kind {
             MessageType::E1 => Message::RegisterGuarantee {
                 holder: obj.parse("holder", TirId::parse)?,
-                valid_until: obj.parse_opt("valid_until", Date::parse)?,
+                valid_until: obj.parse_opt("valid_until", Date::parse).map_err(|e| match e.code {
+                    // A text that is no date; a value of another JSON type stays 106.
+                    ErrorCode::WrongFormat | ErrorCode::WrongLength
+                        if obj.get("valid_until").is_some_and(Value::is_string) =>
+                    {
+                        EtirError { code: ErrorCode::MalformedDate, ..e }
+                    }
+                    _ => e,
+                })?,
             },
             MessageType::E3 => Message::CancelGuarantee { reason: obj.text("reason", TEXT_CHARS_MAX)? },
             MessageType::E9 => Message::AdvanceData { declaration: declaration()? },
@@ -204,6 +214,7 @@ impl Request {
             }
             MessageType::I11 => Message::TerminateOperation {
                 office: office()?,
+                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
                 reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
             },
             MessageType::I13 => Message::DischargeOperation { office: office()? },
@@ -255,7 +266,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, EtirError> {
     Request::parse(&value)
 }
 
-/// Fails with 360 unless parties of kind `sender` send messages of `message_type`.
+/// Fails with 380 unless parties of kind `sender` send messages of `message_type`.
 pub fn check_sender(message_type: MessageType, sender: PartyKind) -> Result<(), EtirError> {
     if message_type.sender() != sender {
         return fail(ErrorCode::PartyNotAuthorized, "/type");
@@ -303,10 +314,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_type_is_110_at_type() {
+    fn unknown_type_is_102_at_type() {
         assert_eq!(
             error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH1234"})),
-            (110, "/type".into())
+            (102, "/type".into())
         );
     }
 
@@ -357,9 +368,9 @@ mod tests {
     }
 
     #[test]
-    fn wrong_sender_kind_is_360() {
+    fn wrong_sender_kind_is_380() {
         assert!(check_sender(MessageType::I9, PartyKind::Customs).is_ok());
         let e = check_sender(MessageType::I9, PartyKind::Holder).unwrap_err();
-        assert_eq!(e.code.number(), 360);
+        assert_eq!(e.code.number(), 380);
     }
 }

@@ -136,7 +136,7 @@ pub fn declared_seals() -> Array {
     texts(SEALS_MAX, true).build()
 }
 
-/// Seals found at the start (I9), compared with the declared ones as a set.
+/// Seals found at a start (I9) or termination (I11), compared with the recorded ones as a set.
 pub fn found_seals() -> Array {
     texts(SEALS_MAX, false).schema_type(SchemaType::from_iter([Type::Array, Type::Null])).build()
 }
@@ -164,7 +164,7 @@ pub fn itinerary() -> Array {
     array_of::<Country>(1, crate::limits::ITINERARY_COUNTRIES_MAX).unique_items(true).build()
 }
 
-/// An office listed twice in the same role is refused (code 111).
+/// An office listed twice in the same role is refused (code 180).
 pub fn declared_offices() -> Array {
     array_of::<crate::declaration::DeclaredOffice>(1, crate::limits::OFFICES_MAX).unique_items(true).build()
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::declaration::Declaration;
-use crate::guarantee::{Guarantee, Operation};
+use crate::guarantee::{Finding, Guarantee, Operation};
 use crate::message::Request;
 use crate::party::{HolderRecord, Office};
 
@@ -25,6 +25,30 @@ pub struct OperationView<'a> {
     discharged_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refusal_reason: Option<&'a str>,
+    findings: Vec<FindingView<'a>>,
+}
+
+/// A difference customs reported on the operation (`kind`: `seals_differ`).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindingView<'a> {
+    kind: &'a str,
+    office: &'a str,
+    at: String,
+    /// The seals recorded before the report.
+    recorded: &'a [String],
+    /// The seals reported, now the recorded ones.
+    reported: &'a [String],
+}
+
+impl<'a> FindingView<'a> {
+    fn new(finding: &'a Finding) -> Self {
+        match finding {
+            Finding::SealsDiffer { office, at, recorded, reported } => {
+                FindingView { kind: "seals_differ", office: office.as_str(), at: at.to_rfc3339(), recorded, reported }
+            }
+        }
+    }
 }
 
 impl<'a> OperationView<'a> {
@@ -38,6 +62,7 @@ impl<'a> OperationView<'a> {
             reservations: &op.reservations,
             discharged_at: op.discharged_at.map(|t| t.to_rfc3339()),
             refusal_reason: op.refusal_reason.as_deref(),
+            findings: op.findings.iter().map(FindingView::new).collect(),
         }
     }
 }
@@ -47,6 +72,8 @@ impl<'a> OperationView<'a> {
 pub struct TransportView<'a> {
     itinerary: Vec<&'a str>,
     declaration_state: &'a str,
+    /// The seals customs recorded, else the declared ones.
+    seals: &'a [String],
     operations: Vec<OperationView<'a>>,
 }
 
@@ -55,6 +82,7 @@ impl<'a> TransportView<'a> {
         TransportView {
             itinerary: g.itinerary().iter().map(|c| c.as_str()).collect(),
             declaration_state: g.declaration_state().as_str(),
+            seals: g.seals(),
             operations: g.operations.iter().map(OperationView::new).collect(),
         }
     }
@@ -220,6 +248,10 @@ struct NotificationView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    recorded: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reservations: Option<&'a [String]>,
 }
 
@@ -238,6 +270,8 @@ pub fn notification_view(notification: &Notification, g: &Guarantee) -> String {
         holder: None,
         office: None,
         reason: None,
+        recorded: None,
+        reported: None,
         reservations: None,
     };
     match event {
@@ -257,6 +291,12 @@ pub fn notification_view(notification: &Notification, g: &Guarantee) -> String {
             view.country = Some(country.as_str());
             view.office = Some(office.as_str());
             view.reason = Some(reason);
+        }
+        Event::Chain(Chain::SealFinding { country, office, recorded, reported }) => {
+            view.country = Some(country.as_str());
+            view.office = Some(office.as_str());
+            view.recorded = Some(recorded);
+            view.reported = Some(reported);
         }
         Event::Chain(Chain::GuaranteeReleased) => {}
         Event::Customs(Customs::GuaranteeCancelled { reason }) | Event::AdvanceCancellation { reason } => {

@@ -55,7 +55,8 @@ pub fn parse_error_code(error: ParseError) -> ErrorCode {
     match error {
         ParseError::Length => ErrorCode::WrongLength,
         ParseError::Pattern => ErrorCode::WrongFormat,
-        ParseError::Unknown => ErrorCode::UnknownCode,
+        ParseError::Unknown => ErrorCode::InvalidDomain,
+        ParseError::UnknownCountry => ErrorCode::CountryNotFound,
     }
 }
 
@@ -202,24 +203,29 @@ impl<'a> Obj<'a> {
         self.texts(key, items_max, chars_max).map(Some)
     }
 
-    /// A finite number greater than zero and at most `max`.
+    /// A finite number greater than zero and at most `max`: another number
+    /// breaks a rule of the declaration (180), anything else is 106.
     pub fn positive_f64(&self, key: &str, max: f64) -> Result<f64, EtirError> {
         let pointer = self.pointer(key);
         match self.required(key)?.as_f64() {
             Some(n) if n.is_finite() && n > 0.0 && n <= max => Ok(n),
-            Some(_) => fail(ErrorCode::WrongFormat, pointer)
-                .map_err(|e: EtirError| e.with_detail(format!("must be > 0 and <= {max}"))),
+            Some(_) => Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
+                .with_detail(format!("must be > 0 and <= {max}"))),
             None => fail(ErrorCode::WrongFormat, pointer),
         }
     }
 
-    /// A whole number greater than zero and at most `max`.
+    /// A whole number greater than zero and at most `max`: a number with a
+    /// fraction is 104, a whole one out of range 180, anything else 106.
     pub fn positive_i64(&self, key: &str, max: i64) -> Result<i64, EtirError> {
         let pointer = self.pointer(key);
-        match self.required(key)?.as_i64() {
+        let value = self.required(key)?;
+        match value.as_i64() {
             Some(n) if n > 0 && n <= max => Ok(n),
-            _ => fail(ErrorCode::WrongFormat, pointer)
-                .map_err(|e: EtirError| e.with_detail(format!("a whole number > 0 and <= {max}"))),
+            Some(_) => Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
+                .with_detail(format!("a whole number > 0 and <= {max}"))),
+            None if value.is_number() => fail(ErrorCode::NotAnInteger, pointer),
+            None => fail(ErrorCode::WrongFormat, pointer),
         }
     }
 }
@@ -293,12 +299,14 @@ mod tests {
     }
 
     #[test]
-    fn non_positive_numbers_are_rejected() {
-        let v = json!({"z": 0.0, "neg": -1, "big": 11, "ok": 3});
+    fn non_positive_numbers_are_180_and_fractions_where_a_whole_number_is_due_104() {
+        let v = json!({"z": 0.0, "neg": -1, "big": 11, "ok": 3, "half": 2.5, "text": "3"});
         let o = Obj::new(&v, "").unwrap();
-        assert_eq!(code_of(o.positive_f64("z", 10.0)).0, 106);
-        assert_eq!(code_of(o.positive_i64("neg", 10)).0, 106);
-        assert_eq!(code_of(o.positive_i64("big", 10)).0, 106);
+        assert_eq!(code_of(o.positive_f64("z", 10.0)).0, 180);
+        assert_eq!(code_of(o.positive_i64("neg", 10)).0, 180);
+        assert_eq!(code_of(o.positive_i64("big", 10)).0, 180);
+        assert_eq!(code_of(o.positive_i64("half", 10)).0, 104);
+        assert_eq!(code_of(o.positive_i64("text", 10)).0, 106);
         assert_eq!(o.positive_i64("ok", 10).unwrap(), 3);
     }
 }

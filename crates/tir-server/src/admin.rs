@@ -32,8 +32,9 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     request_body = NewPartyBody,
     responses(
         (status = 201, description = "The party and its token, shown once", body = PartyCreated),
-        (status = 400, description = "Codes 101, 105, 106, 110", body = ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
+        (status = 400, description = "Codes 101, 102, 105, 106", body = ErrorBody),
+        (status = 422, description = "Code 305: an unknown country", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create_party(
@@ -46,7 +47,7 @@ pub async fn create_party(
     let kind_raw = obj.str("kind")?;
     let kind = PartyKind::parse(kind_raw)
         .filter(|k| *k != PartyKind::Admin)
-        .ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/kind"))?;
+        .ok_or_else(|| ApiError::code(ErrorCode::InvalidDomain, "/kind"))?;
     let name = obj.text("name", TEXT_CHARS_MAX)?;
     let (country, tir_id) = match kind {
         PartyKind::Customs => (Some(obj.parse("country", Country::parse)?), None),
@@ -139,8 +140,8 @@ pub(crate) const PARTY_ID_CHARS_MAX: usize = 64;
     responses(
         (status = 200, description = "The party, revoked (again: the same answer): its token no longer authenticates, at once on this server and within 5 s on others sharing the database", body = PartyRevoked),
         (status = 400, description = "Codes 105, 106", body = ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
-        (status = 404, description = "Code 404: no such party", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
+        (status = 404, description = "Code 381: no such party", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn revoke_party(
@@ -166,8 +167,9 @@ pub async fn revoke_party(
     request_body = NewOfficeBody,
     responses(
         (status = 201, description = "The office, created or replaced", body = tir_model::view::OfficeView<'static>),
-        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
+        (status = 400, description = "Codes 101, 102, 105, 106, 180", body = ErrorBody),
+        (status = 422, description = "Code 305: an unknown country, of the office or of its UN/LOCODE", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create_office(
@@ -190,7 +192,7 @@ pub async fn create_office(
         let role = role
             .as_str()
             .and_then(OfficeRole::parse)
-            .ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, &pointer))?;
+            .ok_or_else(|| ApiError::code(ErrorCode::InvalidDomain, &pointer))?;
         if !roles.contains(&role) {
             roles.push(role);
         }
@@ -260,8 +262,9 @@ fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
     request_body = HolderBody,
     responses(
         (status = 200, description = "The holder as now listed in the ITDB", body = tir_model::view::HolderView<'static>),
-        (status = 400, description = "Codes 101, 105, 106, 110", body = ErrorBody),
-        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
+        (status = 400, description = "Codes 101, 102, 105, 106", body = ErrorBody),
+        (status = 422, description = "Code 305: an unknown country", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn put_holder(
@@ -282,7 +285,7 @@ pub async fn put_holder(
         return Err(EtirError::new(ErrorCode::WrongFormat, "/country").with_detail(detail).into());
     }
     let status_raw = obj.str("status")?;
-    let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::UnknownCode, "/status"))?;
+    let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::InvalidDomain, "/status"))?;
     let holder = HolderRecord { tir_id, name, country, status };
     let body = holder_view(&holder).to_string();
     app.store.put_holder(holder).await?;
@@ -311,7 +314,7 @@ fn holder_status() -> utoipa::openapi::Object {
 #[utoipa::path(get, path = "/v1/admin/journal/verify", tag = "admin",
     responses(
         (status = 200, description = "The recomputed hash chain", body = JournalVerdict<'static>),
-        (status = 403, description = "Not the admin: code 360", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn verify_journal(State(app): State<App>, _: Admin) -> Result<Response, ApiError> {
@@ -354,6 +357,6 @@ mod tests {
         assert!(parse_unlocode("LTMDK").is_ok());
         assert_eq!(parse_unlocode("LTMD"), Err(tir_model::ParseError::Length));
         assert_eq!(parse_unlocode("LTmdk"), Err(tir_model::ParseError::Pattern));
-        assert_eq!(parse_unlocode("QQMDK"), Err(tir_model::ParseError::Unknown));
+        assert_eq!(parse_unlocode("QQMDK"), Err(tir_model::ParseError::UnknownCountry));
     }
 }

@@ -41,7 +41,7 @@ impl Parties {
         }
     }
 
-    /// The party behind the request's bearer token: 401 when missing or unknown.
+    /// The party behind the request's bearer token: 401/390 when missing or unknown.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Party, ApiError> {
         let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
         let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthenticated)?;
@@ -73,7 +73,7 @@ impl Parties {
     }
 }
 
-/// Any authenticated party, the admin included: 401 when the token is missing or unknown.
+/// Any authenticated party, the admin included: 401/390 when the token is missing or unknown.
 /// Whether the party may do what it asks is the model's decision (`exchange`).
 pub struct AnyParty(pub Party);
 
@@ -85,7 +85,7 @@ impl FromRequestParts<App> for AnyParty {
     }
 }
 
-/// The admin: 401 without a known token, 403/360 for any other party.
+/// The admin: 401/390 without a known token, 403/380 for any other party.
 pub struct Admin;
 
 impl FromRequestParts<App> for Admin {

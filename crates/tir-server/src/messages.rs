@@ -20,11 +20,10 @@ use crate::openapi::ErrorBody;
     request_body(content = Request, description = "E1, E3, E9, E11, E13, I1, I7, I9, I11, I13 or I17"),
     responses(
         (status = 200, description = "The response message (E2, I10, ...); replayed identically for a repeated message_id", body = tir_model::view::ResponseView<'static>),
-        (status = 400, description = "Codes 101, 105, 106, 110, 111", body = ErrorBody),
-        (status = 403, description = "Code 360: party not authorized", body = ErrorBody),
-        (status = 404, description = "Code 404: guarantee not found", body = ErrorBody),
-        (status = 409, description = "Codes 2xx (workflow) and 340 (message_id reused with another body)", body = ErrorBody),
-        (status = 422, description = "Codes 3xx (business rules)", body = ErrorBody),
+        (status = 400, description = "Codes 101 to 106, 180", body = ErrorBody),
+        (status = 403, description = "Code 380: party not authorized", body = ErrorBody),
+        (status = 409, description = "Codes 2xx (workflow), 299 (message_id reused with another body)", body = ErrorBody),
+        (status = 422, description = "Codes 3xx (functional): 301, 304, 305, 307, 320, 321, 322, 331", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -16,7 +16,7 @@ use crate::error::json_response;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "tirhub eTIR exchange", description = "The eTIR international system over HTTP+JSON (binding v1)."),
+    info(title = "tirhub eTIR exchange", description = "The eTIR international system over HTTP+JSON (binding v2, in part: docs/architecture.md says which)."),
     tags(
         (name = "messages", description = "State-changing eTIR messages, idempotent by message_id"),
         (name = "queries", description = "E5/I5, I3, I19 and the E7/I15 notification feed"),
@@ -36,9 +36,9 @@ pub struct ErrorBody {
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes JSON made elsewhere
 pub struct ErrorDetail {
-    /// Contract error code, e.g. 211.
+    /// Contract error code (Code List 99, tirhub's own in x80–x90), e.g. 211.
     code: u16,
-    /// syntax, workflow, business, idempotency, authorization, not_found, internal.
+    /// validation (1xx), workflow (2xx), functional (3xx), internal (4xx).
     class: String,
     title: String,
     /// JSON pointer to the failing field ("" for the request as a whole).
@@ -73,13 +73,14 @@ fn error(description: &str) -> utoipa::openapi::Response {
 fn add_shared_answers(operation: &mut Operation) {
     let answers = &mut operation.responses.responses;
     if operation.security.is_some() {
-        answers.entry("401".into()).or_insert_with(|| error("Code 401: no bearer token, or an unknown one").into());
+        answers.entry("401".into()).or_insert_with(|| error("Code 390: no bearer token, or an unknown one").into());
     }
     if operation.request_body.is_some() {
-        let too_large = format!("Code 413: a body over {} bytes", tir_model::limits::BODY_BYTES_MAX);
+        let too_large = format!("Code 105: a body over {} bytes", tir_model::limits::BODY_BYTES_MAX);
         answers.entry("413".into()).or_insert_with(|| error(&too_large).into());
     }
-    answers.entry("503".into()).or_insert_with(|| error("Code 503: storage unavailable").into());
+    answers.entry("500".into()).or_insert_with(|| error("Code 400: internal fault").into());
+    answers.entry("503".into()).or_insert_with(|| error("Code 400: storage unavailable").into());
 }
 
 /// The document, made once when the router is built.

@@ -25,6 +25,11 @@ pub(crate) fn path_rejection(pointer: &str, rejection: PathRejection) -> ApiErro
     ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, pointer).with_detail(rejection.body_text()))
 }
 
+/// The thing the route names does not exist: HTTP 404 with its own code.
+fn not_found(code: ErrorCode, pointer: &str) -> ApiError {
+    ApiError::Etir(EtirError::not_found_on_route(code, pointer))
+}
+
 /// Fields in key order, as the JSON has always had them.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -45,8 +50,8 @@ pub async fn health(State(app): State<App>) -> Json<Health> {
     responses(
         (status = 200, description = "E5/I5: the guarantee and its transport", body = tir_model::view::GuaranteeView<'static>),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
-        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
-        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
+        (status = 403, description = "Code 380: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 301: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn guarantee(
@@ -67,7 +72,7 @@ async fn readable_guarantee(
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
     let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
     let guarantee =
-        app.store.guarantee(&reference).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/reference"))?;
+        app.store.guarantee(&reference).await?.ok_or_else(|| not_found(ErrorCode::GuaranteeNotFound, "/reference"))?;
     if !may_read(party, &guarantee) {
         return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
     }
@@ -79,8 +84,8 @@ async fn readable_guarantee(
     responses(
         (status = 200, description = "The recorded declaration, else the advance data (null when neither)", body = tir_model::view::DeclarationView<'static>),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
-        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
-        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
+        (status = 403, description = "Code 380: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 301: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn declaration(
@@ -97,8 +102,8 @@ pub async fn declaration(
     responses(
         (status = 200, description = "What each accepted message did to the transport, oldest first", body = Timeline),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
-        (status = 403, description = "Code 360: not a party to this transport", body = ErrorBody),
-        (status = 404, description = "Code 404: no such guarantee", body = ErrorBody),
+        (status = 403, description = "Code 380: not a party to this transport", body = ErrorBody),
+        (status = 404, description = "Code 301: no such guarantee", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn timeline(
@@ -145,8 +150,9 @@ pub struct TimelineEvent {
     params(("tir_id" = TirId, Path, description = "TIR id, percent-encoded: LTU%2F012%2F345")),
     responses(
         (status = 200, description = "I3: the holder as listed in the ITDB", body = tir_model::view::HolderView<'static>),
-        (status = 400, description = "Codes 105, 106, 110: a malformed TIR id", body = ErrorBody),
-        (status = 404, description = "Code 404: not listed", body = ErrorBody),
+        (status = 400, description = "Codes 105, 106: a malformed TIR id", body = ErrorBody),
+        (status = 404, description = "Code 322: not listed", body = ErrorBody),
+        (status = 422, description = "Code 305: the TIR id's country is unknown", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn holder(
@@ -156,7 +162,7 @@ pub async fn holder(
 ) -> Result<Json<Value>, ApiError> {
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
-    let holder = app.store.holder(&tir_id).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/tir_id"))?;
+    let holder = app.store.holder(&tir_id).await?.ok_or_else(|| not_found(ErrorCode::HolderNotFound, "/tir_id"))?;
     Ok(Json(holder_view(&holder)))
 }
 
@@ -164,8 +170,9 @@ pub async fn holder(
     params(("code" = OfficeCode, Path, description = "Office code, e.g. LTMDK001")),
     responses(
         (status = 200, description = "I19: the customs office", body = tir_model::view::OfficeView<'static>),
-        (status = 400, description = "Codes 105, 106, 110: a malformed office code", body = ErrorBody),
-        (status = 404, description = "Code 404: no such office", body = ErrorBody),
+        (status = 400, description = "Codes 105, 106: a malformed office code", body = ErrorBody),
+        (status = 404, description = "Code 304: no such office", body = ErrorBody),
+        (status = 422, description = "Code 305: the office code's country is unknown", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn office(
@@ -175,7 +182,7 @@ pub async fn office(
 ) -> Result<Json<Value>, ApiError> {
     let Path(raw) = code.map_err(|r| path_rejection("/code", r))?;
     let code = parse_at(&raw, "/code", OfficeCode::parse)?;
-    let office = app.store.office(&code).await?.ok_or_else(|| ApiError::code(ErrorCode::NotFound, "/code"))?;
+    let office = app.store.office(&code).await?.ok_or_else(|| not_found(ErrorCode::OfficeNotFound, "/code"))?;
     Ok(Json(office_view(&office)))
 }
 

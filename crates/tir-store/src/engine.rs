@@ -28,7 +28,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn error(e: &EtirError) -> Reply {
-        Reply { status: e.code.http_status(), body: e.to_json().to_string() }
+        Reply { status: e.http_status(), body: e.to_json().to_string() }
     }
 }
 
@@ -201,7 +201,7 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         }
         Command::RevokeParty(id) => {
             let Some(revoked) = tx.party_revoke(id, now_ms).await? else {
-                return Ok(Reply::error(&EtirError::new(ErrorCode::NotFound, "/id")));
+                return Ok(Reply::error(&EtirError::new(ErrorCode::PartyNotFound, "/id")));
             };
             let revoked_at = Timestamp::from_unix_ms(revoked.revoked_at_ms).to_string();
             let body =
@@ -224,7 +224,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
             return Ok(stored.reply);
         }
         // Not stored: the original answer stays the one replayed.
-        return Ok(Reply::error(&EtirError::new(ErrorCode::DuplicateMessageId, "/message_id")));
+        return Ok(Reply::error(&EtirError::new(ErrorCode::DuplicateMessage, "/message_id")));
     }
     let reference = s.request.guarantee_reference.as_str();
     let current = tx.guarantee_get(reference).await?;

@@ -132,7 +132,7 @@ pub trait Store: Send + Sync + 'static {
         self.write(Command::PutHolder(holder)).await.map(drop)
     }
     /// Revokes the party `id` (journaled the first time): 200 with the party and
-    /// when it was revoked, or the contract's 404 error.
+    /// when it was revoked, or 404/381 when no party has that id.
     fn revoke_party(&self, id: &str) -> BoxFuture<'_, Result<Reply>> {
         self.write(Command::RevokeParty(id.to_owned()))
     }

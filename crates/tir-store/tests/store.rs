@@ -541,7 +541,7 @@ async fn a_revoked_party_is_no_longer_found_by_its_token(fx: Fixture) {
     assert_eq!((journal[0].message_type.as_str(), journal[0].reference.as_str()), ("PARTY_REVOKED", party.id()));
 
     let unknown = store.revoke_party("cus_0000000000000000").await.unwrap();
-    assert_eq!((unknown.status, error_code(&unknown)), (404, 404));
+    assert_eq!((unknown.status, error_code(&unknown)), (404, 381));
     assert!(store.verify_journal().await.unwrap().ok);
 }
 
@@ -664,10 +664,10 @@ async fn a_replayed_message_gets_the_identical_reply_even_after_a_restart(fx: Fi
     assert_eq!(replay.body.as_bytes(), first.body.as_bytes(), "byte-identical after restart");
     assert_eq!(guarantee_state(store, &reference(1)).await, GuaranteeState::Registered);
 
-    // Same id, different body: 409/340, and nothing happens.
+    // Same id, different body: 409/299, and nothing happens.
     let other = message("m-1", "E1", &reference(2), json!({"holder": HOLDER}));
     let conflict = submit(store, &w.chain, &other).await;
-    assert_eq!((conflict.status, error_code(&conflict)), (409, 340), "{}", conflict.body);
+    assert_eq!((conflict.status, error_code(&conflict)), (409, 299), "{}", conflict.body);
     assert_eq!(store.guarantee(&GuaranteeRef::parse(&reference(2)).unwrap()).await.unwrap(), None);
     // The conflict did not replace the stored reply.
     assert_eq!(submit(store, &w.chain, &e1).await, first);
@@ -697,10 +697,10 @@ async fn a_stored_error_reply_is_replayed_after_the_state_changed(fx: Fixture) {
     for (sender, value) in &msgs[..3] {
         submit_ok(store, sender, value).await;
     }
-    // I9 before I7: no recorded declaration yet (307).
+    // I9 before I7: no recorded declaration yet (220).
     let (tr, start) = &msgs[4];
     let early = submit(store, tr, start).await;
-    assert_eq!((early.status, error_code(&early)), (422, 307), "{}", early.body);
+    assert_eq!((early.status, error_code(&early)), (409, 220), "{}", early.body);
 
     submit_ok(store, &msgs[3].0, &msgs[3].1).await;
     // Now the same I9 would succeed, but its id already has an answer.
@@ -1226,5 +1226,5 @@ async fn a_failed_write_in_memory_leaves_nothing_behind_and_a_second_revocation_
     assert_eq!(store.journal_head().0, head.0 + 1, "and is journaled once");
     let (token, _) = w.tokens.iter().find(|(_, p)| p == &w.az).unwrap();
     assert_eq!(store.party_by_token_hash(&tir_store::token::hash(token)).await.unwrap(), None);
-    assert_eq!(error_code(&store.revoke_party("nobody").await.unwrap()), 404);
+    assert_eq!(error_code(&store.revoke_party("nobody").await.unwrap()), 381);
 }

@@ -65,15 +65,28 @@ pub fn declaration() -> Value {
     })
 }
 
-/// Status the contract gives each error code.
+/// Status the contract gives each error code in the answer to a message; a
+/// route naming a thing that does not exist answers 404 instead (`Reply::assert_not_found`).
 pub fn status_of(code: u16) -> u16 {
     match code {
-        340 => 409,
-        360 => 403,
-        401 | 404 | 405 | 413 => code,
+        183 | 381 => 404,
+        184 => 405,
+        380 => 403,
+        390 => 401,
+        400 => 503,
         c if c < 200 => 400,
         c if c < 300 => 409,
         _ => 422,
+    }
+}
+
+/// The contract's class of each error code: its hundred.
+pub fn class_of(code: u16) -> &'static str {
+    match code / 100 {
+        1 => "validation",
+        2 => "workflow",
+        3 => "functional",
+        _ => "internal",
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) fn authorize<'r>(
     match sender {
         Party::Admin => fail(ErrorCode::PartyNotAuthorized, "/type"),
         Party::GuaranteeChain { id } if &guarantee.chain != id => {
-            fail(ErrorCode::ChainNotAuthorized, "/guarantee_reference")
+            fail(ErrorCode::ChainMismatch, "/guarantee_reference")
         }
         Party::GuaranteeChain { .. } => Ok(None),
         Party::Holder { tir_id, .. } => {
@@ -31,7 +31,7 @@ pub(super) fn authorize<'r>(
         Party::Customs { country, .. } => {
             let code = acting_office(&request.message).expect("every customs message names its office");
             let Some(office) = registry.office(code) else {
-                return fail(ErrorCode::UnknownCode, "/office");
+                return fail(ErrorCode::OfficeNotFound, "/office");
             };
             if office.country != *country {
                 return fail(ErrorCode::PartyNotAuthorized, "/office");
@@ -43,7 +43,14 @@ pub(super) fn authorize<'r>(
                 (_, current) => current,
             };
             let Some(declaration) = declaration else {
-                return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
+                // I1 and I7 need a declaration to act on; an operation, a recorded one.
+                let code = match &request.message {
+                    Message::AcceptGuarantee { .. } | Message::RecordDeclaration { .. } => {
+                        ErrorCode::DeclarationNotFound
+                    }
+                    _ => ErrorCode::DeclarationNotRecorded,
+                };
+                return fail(code, "/guarantee_reference");
             };
             if !declaration.itinerary.contains(country) {
                 return fail(ErrorCode::PartyNotAuthorized, "/guarantee_reference");
@@ -83,7 +90,7 @@ pub(super) fn check_departure_office(office: &Office, declaration: &Declaration)
     Ok(())
 }
 
-/// 360 unless `office` is registered in one of the `allowed` roles.
+/// 380 unless `office` is registered in one of the `allowed` roles.
 pub(super) fn check_office_role(office: &Office, allowed: &[OfficeRole]) -> Result<(), EtirError> {
     if allowed.iter().any(|role| office.has_role(*role)) {
         return Ok(());

@@ -13,8 +13,9 @@ use crate::party::{Office, Recipient};
 impl Step<'_> {
     fn check_open_for_advance_data(&self) -> Result<(), EtirError> {
         match self.guarantee.state {
-            GuaranteeState::Cancelled => fail(ErrorCode::GuaranteeAlreadyCancelled, "/guarantee_reference"),
-            GuaranteeState::Released => fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference"),
+            GuaranteeState::Cancelled | GuaranteeState::Released => {
+                fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference")
+            }
             _ if self.guarantee.declaration.is_some() => {
                 fail(ErrorCode::DeclarationAlreadyRecorded, "/guarantee_reference")
             }
@@ -75,13 +76,13 @@ impl Step<'_> {
     ) -> Result<(), EtirError> {
         match self.guarantee.state {
             GuaranteeState::Accepted => {}
-            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeAlreadyCancelled, "/guarantee_reference"),
-            GuaranteeState::Registered | GuaranteeState::Released => {
+            GuaranteeState::Registered | GuaranteeState::Cancelled | GuaranteeState::Released => {
                 return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
             }
         }
+        // After recording, I7 only accepts an amendment, and none can wait yet.
         if self.guarantee.declaration.is_some() {
-            return fail(ErrorCode::DeclarationAlreadyRecorded, "/guarantee_reference");
+            return fail(ErrorCode::NoAmendmentWaiting, "/guarantee_reference");
         }
         if let Some(accepted_by) = &self.guarantee.accepted_by
             && accepted_by.country() != office.country
@@ -119,7 +120,7 @@ impl Step<'_> {
 fn check_declared_offices(registry: &impl Registry, declaration: &Declaration) -> Result<(), EtirError> {
     for (i, declared) in declaration.offices.iter().enumerate() {
         let Some(office) = registry.office(&declared.code) else {
-            return fail(ErrorCode::UnknownCode, format!("/declaration/offices/{i}/code"));
+            return fail(ErrorCode::OfficeNotFound, format!("/declaration/offices/{i}/code"));
         };
         if !office.has_role(declared.role) {
             return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, format!("/declaration/offices/{i}/role"))

@@ -32,6 +32,7 @@ pub(super) fn register_guarantee(
         advance: None,
         declaration: None,
         operations: Vec::new(),
+        seals: None,
     };
     let mut step = Step::new(guarantee, sender, request, now);
     step.add_event(None, format!("guarantee registered for holder {holder}"));
@@ -58,8 +59,7 @@ impl Step<'_> {
         check_departure_office(office, declaration)?;
         match self.guarantee.state {
             GuaranteeState::Registered => {}
-            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeAlreadyCancelled, "/guarantee_reference"),
-            GuaranteeState::Accepted | GuaranteeState::Released => {
+            GuaranteeState::Accepted | GuaranteeState::Cancelled | GuaranteeState::Released => {
                 return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
             }
         }

@@ -56,7 +56,7 @@ pub fn apply(
         return guarantee_steps::register_guarantee(registry, sender, request, holder, *valid_until, now);
     }
     let Some(current) = current else {
-        return fail(ErrorCode::NotFound, "/guarantee_reference");
+        return fail(ErrorCode::GuaranteeNotFound, "/guarantee_reference");
     };
     let office = authorize::authorize(registry, sender, request, current)?;
     let mut step = Step::new(current.clone(), sender, request, now);
@@ -73,8 +73,8 @@ pub fn apply(
         Message::StartOperation { seals, .. } => {
             step.start_operation(office.expect("customs act through an office"), seals.as_deref())?
         }
-        Message::TerminateOperation { reservations, .. } => {
-            step.terminate_operation(office.expect("customs act through an office"), reservations)?
+        Message::TerminateOperation { seals, reservations, .. } => {
+            step.terminate_operation(office.expect("customs act through an office"), seals.as_deref(), reservations)?
         }
         Message::DischargeOperation { .. } => {
             step.discharge_operation(office.expect("customs act through an office"))?

@@ -47,12 +47,37 @@ pub enum NotificationEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainEvent {
-    GuaranteeAccepted { office: OfficeCode },
-    DeclarationRecorded { office: OfficeCode },
-    OperationStarted { country: Country, office: OfficeCode },
-    OperationTerminated { country: Country, office: OfficeCode, reservations: Vec<String> },
-    OperationDischarged { country: Country, office: OfficeCode },
-    OperationRefused { country: Country, office: OfficeCode, reason: String },
+    GuaranteeAccepted {
+        office: OfficeCode,
+    },
+    DeclarationRecorded {
+        office: OfficeCode,
+    },
+    OperationStarted {
+        country: Country,
+        office: OfficeCode,
+    },
+    OperationTerminated {
+        country: Country,
+        office: OfficeCode,
+        reservations: Vec<String>,
+    },
+    OperationDischarged {
+        country: Country,
+        office: OfficeCode,
+    },
+    OperationRefused {
+        country: Country,
+        office: OfficeCode,
+        reason: String,
+    },
+    /// Seals reported other than the recorded ones; `reported` is now the record.
+    SealFinding {
+        country: Country,
+        office: OfficeCode,
+        recorded: Vec<String>,
+        reported: Vec<String>,
+    },
     GuaranteeReleased,
 }
 
@@ -87,6 +112,7 @@ impl NotificationEvent {
                 ChainEvent::OperationTerminated { .. } => "operation_terminated",
                 ChainEvent::OperationDischarged { .. } => "operation_discharged",
                 ChainEvent::OperationRefused { .. } => "operation_refused",
+                ChainEvent::SealFinding { .. } => "seal_finding",
                 ChainEvent::GuaranteeReleased => "guarantee_released",
             },
             Self::Customs(event) => match event {

@@ -1,18 +1,20 @@
 //! The TIR operation in each country of the itinerary: start (I9),
 //! termination (I11), discharge (I13) and refusal to start (I17).
 
+use std::collections::BTreeSet;
+
 use super::Step;
 use super::authorize::{check_departure_office, check_office_role};
 use super::notify::{ChainEvent, CustomsEvent};
 use crate::error::{ErrorCode, EtirError, fail};
-use crate::guarantee::{GuaranteeState, Operation, OperationState};
+use crate::guarantee::{Finding, GuaranteeState, Operation, OperationState};
 use crate::party::{Office, OfficeRole};
 
 impl Step<'_> {
     /// This country's operation; the declaration must be recorded.
     fn operation_index(&self, office: &Office) -> Result<usize, EtirError> {
         if self.guarantee.declaration.is_none() {
-            return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference");
+            return fail(ErrorCode::DeclarationNotRecorded, "/guarantee_reference");
         }
         let index = self.guarantee.operations.iter().position(|op| op.country == office.country);
         index.ok_or_else(|| EtirError::new(ErrorCode::PartyNotAuthorized, "/office"))
@@ -68,6 +70,11 @@ impl Step<'_> {
     /// Preconditions shared by start (I9) and refusal to start (I17).
     fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
         self.check_operation_state(index, OperationState::Pending)?;
+        if let Some(refused) = self.guarantee.operations[..index].iter().find(|op| op.state == OperationState::Refused)
+        {
+            return Err(EtirError::new(ErrorCode::OperationRefused, "/office")
+                .with_detail(format!("the operation in {} was refused", refused.country)));
+        }
         if index > 0 {
             let previous = &self.guarantee.operations[index - 1];
             if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
@@ -84,27 +91,74 @@ impl Step<'_> {
     pub(super) fn start_operation(&mut self, office: &Office, seals: Option<&[String]>) -> Result<(), EtirError> {
         match self.guarantee.state {
             GuaranteeState::Accepted => {}
-            GuaranteeState::Cancelled => return fail(ErrorCode::GuaranteeCancelled, "/guarantee_reference"),
-            GuaranteeState::Registered | GuaranteeState::Released => {
+            GuaranteeState::Registered | GuaranteeState::Cancelled | GuaranteeState::Released => {
                 return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
             }
         }
         let index = self.operation_index(office)?;
         self.check_start_office(office, index)?;
         self.check_may_start(index)?;
-        let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
-        if let Some(seals) = seals
-            && !declaration.seals_match(seals)
-        {
-            return fail(ErrorCode::SealsMismatch, "/seals");
-        }
         self.move_operation(index, office, OperationState::Started).started_at = Some(self.now);
         self.add_event(Some(&office.code), format!("TIR operation started in {}", office.country));
         self.notify_chain(ChainEvent::OperationStarted { country: office.country, office: office.code.clone() });
+        if self.guarantee.seals.is_none() {
+            // The first start records the transport's seals: the ones customs
+            // checked or affixed there, else the declared ones.
+            let declared = &self.guarantee.declaration.as_ref().expect("operation_index checked it").seals;
+            let recorded = match seals {
+                Some(reported) if !reported.is_empty() => distinct(reported),
+                _ => declared.clone(),
+            };
+            self.guarantee.seals = Some(recorded);
+        } else {
+            self.compare_seals(index, office, seals);
+        }
         Ok(())
     }
 
-    pub(super) fn terminate_operation(&mut self, office: &Office, reservations: &[String]) -> Result<(), EtirError> {
+    /// Seals reported after the first start: another set is accepted, recorded
+    /// as a finding on the operation at `index`, told to the chain, and becomes
+    /// the recorded seals.
+    fn compare_seals(&mut self, index: usize, office: &Office, reported: Option<&[String]>) {
+        let Some(reported) = reported else {
+            return;
+        };
+        let recorded = self.guarantee.seals.clone().unwrap_or_default();
+        let as_set = |seals: &[String]| seals.iter().cloned().collect::<BTreeSet<String>>();
+        if as_set(&recorded) == as_set(reported) {
+            return;
+        }
+        let reported = distinct(reported);
+        self.guarantee.operations[index].findings.push(Finding::SealsDiffer {
+            office: office.code.clone(),
+            at: self.now,
+            recorded: recorded.clone(),
+            reported: reported.clone(),
+        });
+        self.guarantee.seals = Some(reported.clone());
+        self.add_event(
+            Some(&office.code),
+            format!(
+                "seals differ in {}: recorded {}, reported {}",
+                office.country,
+                seal_list(&recorded),
+                seal_list(&reported)
+            ),
+        );
+        self.notify_chain(ChainEvent::SealFinding {
+            country: office.country,
+            office: office.code.clone(),
+            recorded,
+            reported,
+        });
+    }
+
+    pub(super) fn terminate_operation(
+        &mut self,
+        office: &Office,
+        seals: Option<&[String]>,
+        reservations: &[String],
+    ) -> Result<(), EtirError> {
         let index = self.operation_index(office)?;
         self.check_termination_office(office, index)?;
         self.check_operation_state(index, OperationState::Started)?;
@@ -132,6 +186,7 @@ impl Step<'_> {
             office: office.code.clone(),
             reservations: reservations.to_vec(),
         });
+        self.compare_seals(index, office, seals);
         Ok(())
     }
 
@@ -148,7 +203,8 @@ impl Step<'_> {
     }
 
     pub(super) fn refuse_start(&mut self, office: &Office, reason: &str) -> Result<(), EtirError> {
-        if self.guarantee.state == GuaranteeState::Registered {
+        // A cancelled guarantee's pending operation may still be refused (binding v1).
+        if matches!(self.guarantee.state, GuaranteeState::Registered | GuaranteeState::Released) {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
         let index = self.operation_index(office)?;
@@ -167,4 +223,14 @@ impl Step<'_> {
         self.release_if_finished();
         Ok(())
     }
+}
+
+/// The seals in the order reported, each once.
+fn distinct(seals: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    seals.iter().filter(|seal| seen.insert(seal.as_str())).cloned().collect()
+}
+
+fn seal_list(seals: &[String]) -> String {
+    if seals.is_empty() { "none".to_owned() } else { seals.join(", ") }
 }

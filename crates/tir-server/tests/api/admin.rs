@@ -54,9 +54,9 @@ async fn a_revoked_partys_token_is_401_at_once_and_revoking_again_answers_the_sa
         (Some(id), Some("guarantee_chain"), Some("Leaky chain"))
     );
     assert!(view["revoked_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{view}");
-    app.get_reply(token, "/v1/notifications").await.assert_error(401, "");
+    app.get_reply(token, "/v1/notifications").await.assert_error(390, "");
     let late = message("E1", &reference(), json!({"holder": HOLDER}));
-    app.post(token, &late).await.assert_error(401, "");
+    app.post(token, &late).await.assert_error(390, "");
     assert_eq!(app.get(&c.chain_a, "/v1/notifications").await.0, 200, "other parties keep their tokens");
 
     let again = app.call(Method::DELETE, &path, Some(&app.admin), None).await;
@@ -66,7 +66,7 @@ async fn a_revoked_partys_token_is_401_at_once_and_revoking_again_answers_the_sa
     assert_eq!(after["ok"], true);
 
     let admin = Some(app.admin.as_str());
-    app.call(Method::DELETE, "/v1/admin/parties/gc_0000000000000000", admin, None).await.assert_error(404, "/id");
+    app.call(Method::DELETE, "/v1/admin/parties/gc_0000000000000000", admin, None).await.assert_error(381, "/id");
     app.call(Method::DELETE, "/v1/admin/parties/gc%20x", admin, None).await.assert_error(106, "/id");
     let long = format!("/v1/admin/parties/{}", "a".repeat(65));
     app.call(Method::DELETE, &long, admin, None).await.assert_error(105, "/id");

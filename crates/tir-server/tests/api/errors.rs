@@ -1,4 +1,4 @@
-//! Every contract error code, with its status and the failing field.
+//! Every contract error code, with its status, class and the failing field.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tir_testkit::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
+async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let r = reference();
@@ -21,10 +21,13 @@ async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
         (message("I1", &r, json!({"office": "TR0001"})), 105, "/office"),
         (message("E3", "xh12345", json!({"reason": "x"})), 106, "/guarantee_reference"),
         (message("E1", &r, json!({"holder": "TUR-012-345"})), 106, "/holder"),
-        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "2027-02-30"})), 106, "/valid_until"),
-        (message("X99", &r, json!({})), 110, "/type"),
-        (message("I1", &r, json!({"office": "QQ000100"})), 110, "/office"),
-        (message("E1", &r, json!({"holder": "QQQ/012/345"})), 110, "/holder"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "2027-02-30"})), 103, "/valid_until"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": "31.01.2027"})), 103, "/valid_until"),
+        (message("E1", &r, json!({"holder": HOLDER, "valid_until": 20270131})), 106, "/valid_until"),
+        (message("X99", &r, json!({})), 102, "/type"),
+        // A well-formed identifier of no country: 305, a functional error (422).
+        (message("I1", &r, json!({"office": "QQ000100"})), 305, "/office"),
+        (message("E1", &r, json!({"holder": "QQQ/012/345"})), 305, "/holder"),
     ];
     for (body, code, pointer) in cases {
         app.post(&c.chain_a, &body).await.assert_error(code, pointer);
@@ -44,23 +47,28 @@ async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
     let cases: Vec<(Value, u16, &str)> = vec![
         (
             with(&|d| d["consignments"][0]["goods"][0]["hs_code"] = json!("999999")),
-            110,
+            102,
             "/declaration/consignments/0/goods/0/hs_code",
         ),
         (
             with(&|d| d["consignments"][0]["goods"][0]["value"]["currency"] = json!("QQQ")),
-            110,
+            102,
             "/declaration/consignments/0/goods/0/value/currency",
         ),
-        (with(&|d| d["itinerary"][1] = json!("QQ")), 110, "/declaration/itinerary/1"),
-        (with(&|d| d["itinerary"] = json!(["TR", "GE", "TR"])), 111, "/declaration/itinerary/2"),
-        (with(&|d| d["itinerary"] = json!(["GE", "TR", "AZ"])), 111, "/declaration/itinerary/0"),
-        (with(&|d| d["offices"][1]["code"] = json!("AM000100")), 111, "/declaration/offices/1/code"),
-        (with(&|d| d["seals"] = json!(["S1", "S1"])), 111, "/declaration/seals"),
+        (with(&|d| d["itinerary"][1] = json!("QQ")), 305, "/declaration/itinerary/1"),
+        (with(&|d| d["itinerary"] = json!(["TR", "GE", "TR"])), 180, "/declaration/itinerary/2"),
+        (with(&|d| d["itinerary"] = json!(["GE", "TR", "AZ"])), 180, "/declaration/itinerary/0"),
+        (with(&|d| d["offices"][1]["code"] = json!("AM000100")), 180, "/declaration/offices/1/code"),
+        (with(&|d| d["seals"] = json!(["S1", "S1"])), 180, "/declaration/seals"),
         (
             with(&|d| d["consignments"][0]["goods"][0]["gross_mass_kg"] = json!(0)),
-            106,
+            180,
             "/declaration/consignments/0/goods/0/gross_mass_kg",
+        ),
+        (
+            with(&|d| d["consignments"][0]["goods"][0]["packages"] = json!(4.5)),
+            104,
+            "/declaration/consignments/0/goods/0/packages",
         ),
         (with(&|d| d["consignments"] = json!([])), 101, "/declaration/consignments"),
         (
@@ -71,7 +79,7 @@ async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
                     {"code": "AZ000201", "role": "destination"}
                 ])
             }),
-            111,
+            180,
             "/declaration/offices",
         ),
     ];
@@ -85,11 +93,11 @@ async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
     let mut unknown = declaration();
     unknown["offices"][2]["code"] = json!("AZ009999");
     let unknown = message("E9", &trip.reference, json!({"declaration": unknown}));
-    app.post(&c.holder, &unknown).await.assert_error(110, "/declaration/offices/2/code");
+    app.post(&c.holder, &unknown).await.assert_error(304, "/declaration/offices/2/code");
     let mut wrong_role = declaration();
     wrong_role["offices"][1]["role"] = json!("destination");
     let wrong_role = message("E9", &trip.reference, json!({"declaration": wrong_role}));
-    app.post(&c.holder, &wrong_role).await.assert_error(111, "/declaration/offices/1/role");
+    app.post(&c.holder, &wrong_role).await.assert_error(180, "/declaration/offices/1/role");
 
     // The notification query.
     let feed = |q: &str| format!("/v1/notifications?{q}");
@@ -105,7 +113,7 @@ async fn syntax_errors_are_400_with_their_code_and_the_failing_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guarantee_state_errors_201_to_206_are_409() {
+async fn guarantee_state_errors_201_to_205_are_409() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
 
@@ -137,7 +145,7 @@ async fn guarantee_state_errors_201_to_206_are_409() {
     let twice = message("E1", &accepted.reference, json!({"holder": HOLDER}));
     app.post(&c.chain_a, &twice).await.assert_error(204, "/guarantee_reference");
 
-    // 205 and 206: cancelled guarantees.
+    // 205 and 201: cancelled guarantees, cancelled again or asked to start an operation.
     let mut cancelled = Trip::new(&app, &c);
     cancelled.up_to_recorded().await;
     let cancel = message("E3", &cancelled.reference, json!({"reason": "fraud suspected"}));
@@ -147,7 +155,7 @@ async fn guarantee_state_errors_201_to_206_are_409() {
     let cancel_again = message("E3", &cancelled.reference, json!({"reason": "fraud suspected"}));
     app.post(&c.chain_a, &cancel_again).await.assert_error(205, "/guarantee_reference");
     let start = message("I9", &cancelled.reference, json!({"office": "TR000100"}));
-    app.post(&c.tr, &start).await.assert_error(206, "/guarantee_reference");
+    app.post(&c.tr, &start).await.assert_error(201, "/guarantee_reference");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +171,7 @@ async fn cancelled_guarantee_lets_started_operations_finish_but_starts_none() {
     let discharged = trip.discharge("TR").await;
     assert_eq!(discharged["guarantee"]["state"], "cancelled");
     let start = message("I9", &trip.reference, json!({"office": "GE000100"}));
-    app.post(&c.ge, &start).await.assert_error(206, "/guarantee_reference");
+    app.post(&c.ge, &start).await.assert_error(201, "/guarantee_reference");
     let (_, view) = app.get(&c.ge, &trip.path()).await;
     assert_eq!(view["state"], "cancelled");
     assert_eq!(view["transport"]["operations"][0]["state"], "discharged");
@@ -171,22 +179,22 @@ async fn cancelled_guarantee_lets_started_operations_finish_but_starts_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_before_previous_country_terminated_is_rejected_with_215() {
+async fn start_before_previous_country_terminated_is_rejected_with_281() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut trip = Trip::new(&app, &c);
     trip.up_to_recorded().await;
     let r = trip.reference.clone();
     let ge_start = || message("I9", &r, json!({"office": "GE000100"}));
-    app.post(&c.ge, &ge_start()).await.assert_error(215, "/office");
+    app.post(&c.ge, &ge_start()).await.assert_error(281, "/office");
     trip.start("TR").await;
-    app.post(&c.ge, &ge_start()).await.assert_error(215, "/office");
+    app.post(&c.ge, &ge_start()).await.assert_error(281, "/office");
     trip.terminate("TR").await;
     trip.start("GE").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operation_workflow_errors_210_to_216_are_409() {
+async fn operation_workflow_errors_210_to_285_are_409() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut trip = Trip::new(&app, &c);
@@ -194,13 +202,16 @@ async fn operation_workflow_errors_210_to_216_are_409() {
     let r = trip.reference.clone();
     let tr = |kind: &str| message(kind, &r, json!({"office": "TR000100", "reservations": []}));
 
-    // 216: advance data can no longer change once recorded.
+    // 282: advance data can no longer change once recorded.
     let amend = message("E11", &r, json!({"declaration": declaration()}));
-    app.post(&c.holder, &amend).await.assert_error(216, "/guarantee_reference");
+    app.post(&c.holder, &amend).await.assert_error(282, "/guarantee_reference");
     let withdraw = message("E13", &r, json!({"reason": "trip cancelled"}));
-    app.post(&c.holder, &withdraw).await.assert_error(216, "/guarantee_reference");
+    app.post(&c.holder, &withdraw).await.assert_error(282, "/guarantee_reference");
+    let advance_again = message("E9", &r, json!({"declaration": declaration()}));
+    app.post(&c.holder, &advance_again).await.assert_error(282, "/guarantee_reference");
+    // 283: after recording, I7 would accept an amendment, and none waits.
     let record_again = message("I7", &r, json!({"office": "TR000100"}));
-    app.post(&c.tr, &record_again).await.assert_error(216, "/guarantee_reference");
+    app.post(&c.tr, &record_again).await.assert_error(283, "/guarantee_reference");
 
     // 213: terminating or discharging before the start.
     app.post(&c.tr, &tr("I11")).await.assert_error(213, "/office");
@@ -208,20 +219,25 @@ async fn operation_workflow_errors_210_to_216_are_409() {
     trip.start("TR").await;
     // 210: starting twice.
     app.post(&c.tr, &message("I9", &r, json!({"office": "TR000100"}))).await.assert_error(210, "/office");
+    // 285: discharging an operation not yet terminated.
+    app.post(&c.tr, &tr("I13")).await.assert_error(285, "/office");
     trip.terminate("TR").await;
     // 211: terminating twice, starting after termination.
     app.post(&c.tr, &tr("I11")).await.assert_error(211, "/office");
     app.post(&c.tr, &tr("I9")).await.assert_error(211, "/office");
 
-    // 214: GE refuses the start (TR not yet discharged, so the guarantee stays accepted).
+    // 280: GE refuses the start (TR not yet discharged, so the guarantee stays accepted); then
+    // every message on GE's operation, and any start after it, is refused with 280.
     let refuse = message("I17", &r, json!({"office": "GE000100", "reason": "unsafe load"}));
     let (status, body) = app.send(&c.ge, &refuse).await;
     assert_eq!((status, body["type"].as_str()), (200, Some("I18")), "{body}");
     assert_eq!(body["guarantee"]["state"], "accepted");
     let ge = |kind: &str| message(kind, &r, json!({"office": "GE000100", "reason": "again", "reservations": []}));
     for kind in ["I9", "I11", "I13", "I17"] {
-        app.post(&c.ge, &ge(kind)).await.assert_error(214, "/office");
+        app.post(&c.ge, &ge(kind)).await.assert_error(280, "/office");
     }
+    let az_start = message("I9", &r, json!({"office": "AZ000200"}));
+    app.post(&c.az, &az_start).await.assert_error(280, "/office");
 
     // 212: anything after discharge; the refusal ended the transport.
     let (_, body) = app.send(&c.tr, &tr("I13")).await;
@@ -231,9 +247,33 @@ async fn operation_workflow_errors_210_to_216_are_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn business_errors_307_to_330_are_422() {
+async fn declaration_not_yet_recorded_is_220() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
+    let mut trip = Trip::new(&app, &c);
+    trip.up_to_accepted().await;
+    let r = trip.reference.clone();
+    for (kind, fields) in [
+        ("I9", json!({"office": "TR000100"})),
+        ("I11", json!({"office": "TR000100", "reservations": []})),
+        ("I13", json!({"office": "TR000100"})),
+        ("I17", json!({"office": "TR000100", "reason": "x"})),
+    ] {
+        app.post(&c.tr, &message(kind, &r, fields)).await.assert_error(220, "/guarantee_reference");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functional_errors_301_to_331_are_422() {
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+
+    // 304: an office that is not registered.
+    let mut advanced = Trip::new(&app, &c);
+    advanced.register().await;
+    advanced.advance().await;
+    let accept = message("I1", &advanced.reference, json!({"office": "TR009999"}));
+    app.post(&c.tr, &accept).await.assert_error(304, "/office");
 
     // 307: no declaration at all, amending or withdrawing absent advance data.
     let mut bare = Trip::new(&app, &c);
@@ -245,14 +285,6 @@ async fn business_errors_307_to_330_are_422() {
     let withdraw = message("E13", &bare.reference, json!({"reason": "nothing to withdraw"}));
     app.post(&c.holder, &withdraw).await.assert_error(307, "/guarantee_reference");
 
-    // 309: seals that differ from the declaration.
-    let mut trip = Trip::new(&app, &c);
-    trip.up_to_recorded().await;
-    for seals in [json!(["TR-000000"]), json!([]), json!([SEAL, "TR-884212"])] {
-        let start = message("I9", &trip.reference, json!({"office": "TR000100", "seals": seals}));
-        app.post(&c.tr, &start).await.assert_error(309, "/seals");
-    }
-
     // 320: another holder.
     let advance = message("E9", &bare.reference, json!({"declaration": declaration()}));
     app.post(&c.other_holder, &advance).await.assert_error(320, "/guarantee_reference");
@@ -263,9 +295,9 @@ async fn business_errors_307_to_330_are_422() {
     let unlisted = message("E1", &reference(), json!({"holder": "TUR/012/777"}));
     app.post(&c.chain_a, &unlisted).await.assert_error(322, "/holder");
 
-    // 330: another chain.
+    // 331: another chain.
     let cancel = message("E3", &bare.reference, json!({"reason": "not mine"}));
-    app.post(&c.chain_b, &cancel).await.assert_error(330, "/guarantee_reference");
+    app.post(&c.chain_b, &cancel).await.assert_error(331, "/guarantee_reference");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,31 +312,37 @@ async fn holder_withdrawn_after_registration_gets_321_on_its_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reused_message_id_with_another_body_is_409_with_340() {
+async fn reused_message_id_with_another_body_is_409_with_299() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let first = message("E1", &reference(), json!({"holder": HOLDER}));
     assert_eq!(app.post(&c.chain_a, &first).await.status, 200);
     let mut other = first.clone();
     other["holder"] = json!(OTHER_HOLDER);
-    app.post(&c.chain_a, &other).await.assert_error(340, "/message_id");
+    app.post(&c.chain_a, &other).await.assert_error(299, "/message_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_guarantee_is_404_with_404() {
+async fn unknown_guarantee_is_301_422_in_a_message_and_404_on_a_route() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let r = reference();
-    app.post(&c.tr, &message("I1", &r, json!({"office": "TR000100"}))).await.assert_error(404, "/guarantee_reference");
-    app.post(&c.chain_a, &message("E3", &r, json!({"reason": "x"}))).await.assert_error(404, "/guarantee_reference");
+    app.post(&c.tr, &message("I1", &r, json!({"office": "TR000100"}))).await.assert_error(301, "/guarantee_reference");
+    app.post(&c.chain_a, &message("E3", &r, json!({"reason": "x"}))).await.assert_error(301, "/guarantee_reference");
     app.post(&c.holder, &message("E9", &r, json!({"declaration": declaration()})))
         .await
-        .assert_error(404, "/guarantee_reference");
-    app.get_reply(&c.chain_a, &format!("/v1/guarantees/{r}")).await.assert_error(404, "/reference");
+        .assert_error(301, "/guarantee_reference");
+    for path in [
+        format!("/v1/guarantees/{r}"),
+        format!("/v1/guarantees/{r}/declaration"),
+        format!("/v1/guarantees/{r}/timeline"),
+    ] {
+        app.get_reply(&c.chain_a, &path).await.assert_not_found(301, "/reference");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_or_unknown_token_is_401() {
+async fn missing_or_unknown_token_is_401_with_390() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let body = message("E1", &reference(), json!({"holder": HOLDER})).to_string().into_bytes();
@@ -321,7 +359,7 @@ async fn missing_or_unknown_token_is_401() {
     for (method, path, body) in routes {
         for token in [None, Some("not-a-token"), Some(""), Some(altered.as_str())] {
             let reply = app.call(method.clone(), path, token, body.clone()).await;
-            reply.assert_error(401, "");
+            reply.assert_error(390, "");
         }
     }
     // A scheme other than Bearer is no token either.
@@ -336,15 +374,15 @@ async fn missing_or_unknown_token_is_401() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn body_over_256_kib_is_413() {
+async fn body_over_256_kib_is_413_with_105() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut big = message("E3", &reference(), json!({"reason": "x"}));
     big["padding"] = json!("p".repeat(256 * 1024));
     let reply = app.post(&c.chain_a, &big).await;
-    reply.assert_error(413, "");
+    reply.assert_error_status(413, 105, "");
     let reply = app.call(Method::POST, "/v1/admin/parties", Some(&app.admin), Some(vec![b' '; 300 * 1024])).await;
-    reply.assert_error(413, "");
+    reply.assert_error_status(413, 105, "");
 
     // At the limit the body is read and judged on its content; one byte more is too much.
     let limit = 256 * 1024;
@@ -355,11 +393,11 @@ async fn body_over_256_kib_is_413() {
     };
     let at_limit = app.post_raw(&c.chain_a, padded(limit)).await;
     assert_eq!(at_limit.status, 200, "{}", at_limit.text);
-    app.post_raw(&c.chain_a, padded(limit + 1)).await.assert_error(413, "");
+    app.post_raw(&c.chain_a, padded(limit + 1)).await.assert_error_status(413, 105, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_method_is_405_and_unknown_route_is_404() {
+async fn wrong_method_is_405_with_184_and_unknown_route_is_404_with_183() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     for (method, path) in [
@@ -370,9 +408,9 @@ async fn wrong_method_is_405_and_unknown_route_is_404() {
         (Method::GET, "/v1/admin/parties"),
         (Method::POST, "/v1/admin/holders/TUR%2F012%2F345"),
     ] {
-        app.call(method, path, Some(&c.tr), None).await.assert_error(405, "");
+        app.call(method, path, Some(&c.tr), None).await.assert_error(184, "");
     }
     for path in ["/v1/nothing", "/v2/messages", "/v1/guarantees", "/"] {
-        app.call(Method::GET, path, Some(&c.tr), None).await.assert_error(404, "");
+        app.call(Method::GET, path, Some(&c.tr), None).await.assert_error(183, "");
     }
 }

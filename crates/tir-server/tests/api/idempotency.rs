@@ -72,7 +72,7 @@ async fn replay_scenario(app: &mut TestApp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_message_id_with_another_body_is_409_with_340_and_the_original_answer_stays() {
+async fn same_message_id_with_another_body_is_409_with_299_and_the_original_answer_stays() {
     let mut app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let mut trip = Trip::new(&app, &c);
@@ -81,17 +81,17 @@ async fn same_message_id_with_another_body_is_409_with_340_and_the_original_answ
     let start = trip.sent.last().unwrap().clone();
     let mut changed = start.body.clone();
     changed["seals"] = json!(["TR-000000"]);
-    app.post(&c.tr, &changed).await.assert_error(340, "/message_id");
+    app.post(&c.tr, &changed).await.assert_error(299, "/message_id");
     let mut other_type = start.body.clone();
     other_type["type"] = json!("I17");
     other_type["reason"] = json!("changed my mind");
-    app.post(&c.tr, &other_type).await.assert_error(340, "/message_id");
+    app.post(&c.tr, &other_type).await.assert_error(299, "/message_id");
     let mut dropped = start.body.clone();
     dropped.as_object_mut().unwrap().remove("seals");
-    app.post(&c.tr, &dropped).await.assert_error(340, "/message_id");
+    app.post(&c.tr, &dropped).await.assert_error(299, "/message_id");
 
     app.restart().await;
-    app.post(&c.tr, &changed).await.assert_error(340, "/message_id");
+    app.post(&c.tr, &changed).await.assert_error(299, "/message_id");
     let again = app.post(&c.tr, &start.body).await;
     assert_eq!((again.status, again.text), (start.reply.status, start.reply.text));
 }

@@ -60,6 +60,10 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     answers.push(("/v1/notifications", "get", app.get_reply("not-a-token", "/v1/notifications").await));
     let late = message("I13", &trip.reference, json!({"office": "TR000100"}));
     answers.push(("/v1/messages", "post", app.post(&c.tr, &late).await));
+    let unknown = message("I1", &reference(), json!({"office": "TR000100"}));
+    answers.push(("/v1/messages", "post", app.post(&c.tr, &unknown).await));
+    answers.push(("/v1/holders/{tir_id}", "get", app.get_reply(&c.ge, "/v1/holders/QQQ%2F012%2F345").await));
+    answers.push(("/v1/offices/{code}", "get", app.get_reply(&c.ge, "/v1/offices/QQ000100").await));
     answers.push(("/v1/messages", "post", app.post(&c.tr, &message("I1", "XH1", json!({}))).await));
     answers.push(("/v1/messages", "post", app.post_raw(&c.tr, vec![b' '; 300 * 1024]).await));
     let admin = Some(app.admin.as_str());
@@ -104,7 +108,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, _, reply)| reply.status).collect();
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),
-        [200, 201, 400, 401, 403, 404, 409, 413],
+        [200, 201, 400, 401, 403, 404, 409, 413, 422],
         "answers of each kind"
     );
     for (route, method, reply) in &answers {

@@ -30,12 +30,12 @@ async fn holder_and_office_queries_return_their_views() {
 async fn unknown_holder_or_office_is_404_and_a_malformed_id_is_400_with_106() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
-    app.get_reply(&c.tr, "/v1/holders/TUR%2F012%2F777").await.assert_error(404, "/tir_id");
-    app.get_reply(&c.tr, "/v1/offices/TR009999").await.assert_error(404, "/code");
+    app.get_reply(&c.tr, "/v1/holders/TUR%2F012%2F777").await.assert_not_found(322, "/tir_id");
+    app.get_reply(&c.tr, "/v1/offices/TR009999").await.assert_not_found(304, "/code");
     app.get_reply(&c.tr, "/v1/holders/TUR-012-345").await.assert_error(106, "/tir_id");
     app.get_reply(&c.tr, "/v1/holders/tur%2F012%2F345").await.assert_error(106, "/tir_id");
     app.get_reply(&c.tr, "/v1/offices/tr000100").await.assert_error(106, "/code");
     app.get_reply(&c.tr, "/v1/offices/TR00-100").await.assert_error(106, "/code");
     app.get_reply(&c.tr, "/v1/offices/TR0001").await.assert_error(105, "/code");
-    app.get_reply(&c.tr, "/v1/holders/QQQ%2F012%2F345").await.assert_error(110, "/tir_id");
+    app.get_reply(&c.tr, "/v1/holders/QQQ%2F012%2F345").await.assert_error(305, "/tir_id");
 }

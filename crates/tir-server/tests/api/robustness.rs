@@ -101,7 +101,7 @@ async fn malformed_or_non_object_bodies_are_400_with_106() {
     }
     for kind in ["X99", "E2", "I15", "e1", "", " E1", "I5"] {
         let reply = app.post(&c.chain_a, &message(kind, &reference(), json!({"holder": HOLDER}))).await;
-        reply.assert_error(110, "/type");
+        reply.assert_error(102, "/type");
     }
 }
 
@@ -279,6 +279,12 @@ fn random_bodies_get_a_coded_4xx_never_a_5xx() {
                 let code = json["error"]["code"].as_u64();
                 prop_assert!(code.is_some(), "no error.code: {}", reply.text);
                 prop_assert_eq!(u64::from(reply.status), u64::from(status_of(code.unwrap() as u16)), "{}", reply.text);
+                prop_assert_eq!(
+                    json["error"]["class"].as_str(),
+                    Some(class_of(code.unwrap() as u16)),
+                    "{}",
+                    reply.text
+                );
                 prop_assert!(json["error"]["pointer"].is_string(), "{}", reply.text);
             }
             Ok(())

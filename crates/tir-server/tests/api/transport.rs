@@ -142,3 +142,66 @@ async fn full_transport_on_postgresql_behaves_as_on_sqlite() {
     full_transport_scenario(&app).await;
     app.stop().await;
 }
+
+/// I11 reporting other seals than the recorded ones: accepted, a finding on the
+/// operation, an E7 to the chain, and the reported set is the record from then on.
+async fn seal_finding_scenario(app: &TestApp) {
+    let c = Corridor::seed(app).await;
+    let mut trip = Trip::new(app, &c);
+    trip.up_to_recorded().await;
+    trip.start("TR").await;
+    let chain_items_before = app.feed(&c.chain_a).await.len();
+    let reported = json!(["TR-100001", "TR-100002"]);
+    let terminate =
+        message("I11", &trip.reference, json!({"office": "TR000100", "seals": reported, "reservations": []}));
+    let (status, answer) = app.send(&c.tr, &terminate).await;
+    assert_eq!((status, answer["type"].as_str()), (200, Some("I12")), "{answer}");
+
+    let (_, view) = app.get(&c.chain_a, &trip.path()).await;
+    let operation = &view["transport"]["operations"][0];
+    assert_eq!(operation["state"], "terminated");
+    let findings = operation["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{operation}");
+    assert_eq!(
+        (&findings[0]["kind"], &findings[0]["office"], &findings[0]["recorded"], &findings[0]["reported"]),
+        (&json!("seals_differ"), &json!("TR000100"), &json!([SEAL]), &reported)
+    );
+    assert!(findings[0]["at"].is_string());
+    assert_eq!(view["transport"]["seals"], reported);
+    assert_eq!(answer["transport"], view["transport"], "the answer shows the same");
+
+    let chain_feed = app.feed(&c.chain_a).await;
+    let new: Vec<&Value> = chain_feed[chain_items_before..].iter().collect();
+    let events: Vec<&str> = new.iter().map(|item| item["payload"]["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["operation_terminated", "seal_finding"]);
+    let finding = &new[1];
+    assert_eq!(finding["type"], "E7");
+    assert_eq!(
+        (&finding["payload"]["office"], &finding["payload"]["recorded"], &finding["payload"]["reported"]),
+        (&json!("TR000100"), &json!([SEAL]), &reported)
+    );
+
+    // The next start reporting the new set is no finding.
+    trip.discharge("TR").await;
+    let start = message("I9", &trip.reference, json!({"office": "GE000100", "seals": ["TR-100002", "TR-100001"]}));
+    assert_eq!(app.send(&c.ge, &start).await.0, 200);
+    let (_, view) = app.get(&c.ge, &trip.path()).await;
+    assert_eq!(view["transport"]["operations"][1]["findings"], json!([]));
+    assert_eq!(app.feed(&c.chain_a).await.len(), chain_feed.len() + 2, "operation_discharged, operation_started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_seals_at_termination_are_a_finding_not_a_refusal() {
+    let app = spawn_app().await;
+    seal_finding_scenario(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_seals_at_termination_are_a_finding_on_postgresql_too() {
+    let Some(mut app) = spawn_app_pg().await else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+        return;
+    };
+    seal_finding_scenario(&app).await;
+    app.stop().await;
+}

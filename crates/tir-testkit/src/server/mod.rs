@@ -35,12 +35,29 @@ impl Reply {
     /// Fails unless this is the contract error `code` at `pointer`.
     #[track_caller]
     pub fn assert_error(&self, code: u16, pointer: &str) {
+        self.assert_error_status(status_of(code), code, pointer);
+    }
+
+    /// Fails unless this is 404 with `code` at `pointer`: the thing the route names does not exist.
+    #[track_caller]
+    pub fn assert_not_found(&self, code: u16, pointer: &str) {
+        self.assert_error_status(404, code, pointer);
+    }
+
+    /// Fails unless this is HTTP `status` with the contract error `code`, its class, at `pointer`.
+    #[track_caller]
+    pub fn assert_error_status(&self, status: u16, code: u16, pointer: &str) {
         let body = self.json();
         assert!(self.content_type.starts_with("application/json"), "content type {:?}", self.content_type);
         assert_eq!(
-            (self.status, body["error"]["code"].as_u64(), body["error"]["pointer"].as_str()),
-            (status_of(code), Some(u64::from(code)), Some(pointer)),
-            "expected {code} at {pointer:?}, got {} {}",
+            (
+                self.status,
+                body["error"]["code"].as_u64(),
+                body["error"]["class"].as_str(),
+                body["error"]["pointer"].as_str()
+            ),
+            (status, Some(u64::from(code)), Some(class_of(code)), Some(pointer)),
+            "expected {status}/{code} at {pointer:?}, got {} {}",
             self.status,
             self.text
         );
