@@ -18,7 +18,7 @@ type AnyError = tir_sim::AnyError;
     name = "tirhub",
     version,
     about = "The eTIR international exchange: guarantees, declarations and TIR operations across borders",
-    long_about = "tirhub runs the eTIR international system as an HTTP+JSON service (contract: etir-binding v1).\n\
+    long_about = "tirhub runs the eTIR international system as an HTTP+JSON service (contract: etir-binding v2, in part; docs/architecture.md says which parts).\n\
 Customs administrations, guarantee chains and TIR carnet holders exchange the eTIR messages \
 (E1..E13, I1..I19); every message is authenticated, idempotent, and journaled in a hash chain.\n\n\
 Start here:\n  tirhub demo                       a seeded server on a fresh SQLite file, with tokens printed\n  \
