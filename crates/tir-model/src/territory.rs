@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(Territory::parse("EUR"), Err(ParseError::Length));
         assert_eq!(Territory::parse(""), Err(ParseError::Length));
         assert_eq!(Territory::parse("eu"), Err(ParseError::Pattern));
-        assert_eq!(Territory::parse("XX"), Err(ParseError::Unknown));
+        assert_eq!(Territory::parse("XX"), Err(ParseError::UnknownCountry));
         assert_eq!(Territory::parse("LT"), Err(ParseError::Unknown));
         assert_eq!("TR".parse::<Territory>(), Ok(country("TR").territory()));
     }
