@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::declaration::Declaration;
 use crate::guarantee::{Finding, Guarantee, Operation};
@@ -88,14 +87,13 @@ impl<'a> TransportView<'a> {
     }
 }
 
-/// `T`: the transport, as a view or as JSON already made (the response carries it twice).
 #[derive(Serialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
-    schema(bound = "", description = "E5/I5: the guarantee and its transport")
+    schema(description = "E5/I5: the guarantee and its transport")
 )]
-pub struct GuaranteeView<'a, T = TransportView<'a>> {
+pub struct GuaranteeView<'a> {
     reference: &'a str,
     holder: &'a str,
     chain: &'a str,
@@ -104,18 +102,11 @@ pub struct GuaranteeView<'a, T = TransportView<'a>> {
     registered_at: String,
     accepted_by: Option<&'a str>,
     cancellation_reason: Option<&'a str>,
-    #[cfg_attr(feature = "openapi", schema(value_type = TransportView<'static>))]
-    transport: T,
+    transport: TransportView<'a>,
 }
 
 impl<'a> GuaranteeView<'a> {
     pub fn new(g: &'a Guarantee) -> Self {
-        GuaranteeView::with_transport(g, TransportView::new(g))
-    }
-}
-
-impl<'a, T> GuaranteeView<'a, T> {
-    fn with_transport(g: &'a Guarantee, transport: T) -> Self {
         GuaranteeView {
             reference: g.reference.as_str(),
             holder: g.holder.as_str(),
@@ -125,7 +116,7 @@ impl<'a, T> GuaranteeView<'a, T> {
             registered_at: g.registered_at.to_rfc3339(),
             accepted_by: g.accepted_by.as_ref().map(|o| o.as_str()),
             cancellation_reason: g.cancellation_reason.as_deref(),
-            transport,
+            transport: TransportView::new(g),
         }
     }
 }
@@ -138,10 +129,8 @@ pub struct ResponseView<'a> {
     /// The response type: E2, E4, E10, E12, E14, I2, I8, I10, I12, I14, I18.
     #[serde(rename = "type")]
     kind: &'a str,
-    #[cfg_attr(feature = "openapi", schema(value_type = GuaranteeView<'static>))]
-    guarantee: GuaranteeView<'a, &'a RawValue>,
-    #[cfg_attr(feature = "openapi", schema(value_type = TransportView<'static>))]
-    transport: &'a RawValue,
+    /// The view of `GET /v1/guarantees/{reference}` (E5/I5), which holds the transport.
+    guarantee: GuaranteeView<'a>,
 }
 
 fn to_text<T: Serialize>(view: &T) -> String {
@@ -155,12 +144,10 @@ pub fn guarantee_view(g: &Guarantee) -> String {
 
 /// The success response to a request message (E2, I10, ...).
 pub fn response_view(request: &Request, g: &Guarantee) -> String {
-    let transport = serde_json::value::to_raw_value(&TransportView::new(g)).expect("views serialize");
     to_text(&ResponseView {
         message_id: request.message_id.as_str(),
         kind: request.kind.response(),
-        guarantee: GuaranteeView::with_transport(g, &transport),
-        transport: &transport,
+        guarantee: GuaranteeView::new(g),
     })
 }
 

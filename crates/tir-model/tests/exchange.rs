@@ -435,6 +435,25 @@ fn happy_path_driver_reaches_each_named_stage() {
     assert_eq!(run_to(RELEASED).state(), GuaranteeState::Released);
 }
 
+/// Binding v2: the answer is `{"message_id", "type", "guarantee"}`, the guarantee
+/// being the bytes of `GET /v1/guarantees/{ref}` (which hold the transport), once.
+#[test]
+fn each_answer_carries_the_guarantee_view_once() {
+    let mut run = Run::new();
+    for (sender, body) in happy_path() {
+        let request = Request::parse(&body).expect("the happy path parses");
+        let outcome = run.send(&sender, body).expect("the happy path is accepted");
+        let answer = view::response_view(&request, &outcome.guarantee);
+        let expected = format!(
+            r#"{{"message_id":"{}","type":"{}","guarantee":{}}}"#,
+            request.message_id.as_str(),
+            request.kind.response(),
+            view::guarantee_view(&outcome.guarantee)
+        );
+        assert_eq!(answer, expected);
+    }
+}
+
 #[test]
 fn discharge_out_of_order_releases_only_after_the_last_one() {
     let mut run = run_to(TERMINATED_TR);

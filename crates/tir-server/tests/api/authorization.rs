@@ -63,7 +63,7 @@ async fn departure_customs_may_record_a_declaration_other_than_the_advance_data(
     let record = message("I7", &trip.reference, json!({"office": "TR000100", "declaration": own}));
     let (status, body) = app.send(&c.tr, &record).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["transport"]["declaration_state"], "recorded");
+    assert_eq!(body["guarantee"]["transport"]["declaration_state"], "recorded");
     let (status, recorded) = app.get(&c.tr, &format!("/v1/guarantees/{}/declaration", trip.reference)).await;
     assert_eq!(status, 200, "{recorded}");
     assert_eq!(recorded["declaration"]["seals"], json!(["TR-999999"]));
@@ -71,8 +71,8 @@ async fn departure_customs_may_record_a_declaration_other_than_the_advance_data(
     let start = message("I9", &trip.reference, json!({"office": "TR000100", "seals": [SEAL]}));
     let (status, started) = app.send(&c.tr, &start).await;
     assert_eq!(status, 200, "{started}");
-    assert_eq!(started["transport"]["seals"], json!([SEAL]));
-    assert_eq!(started["transport"]["operations"][0]["findings"], json!([]));
+    assert_eq!(started["guarantee"]["transport"]["seals"], json!([SEAL]));
+    assert_eq!(started["guarantee"]["transport"]["operations"][0]["findings"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
