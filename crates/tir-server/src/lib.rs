@@ -10,8 +10,8 @@ mod queries;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::{Extension, Router};
 use tir_model::limits::BODY_BYTES_MAX;
 use tir_store::Store;
 use utoipa::OpenApi;
@@ -62,12 +62,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 pub fn router(app: App) -> Router {
     let (router, document) = routes();
-    let document = openapi::finish(document).to_json().expect("the OpenAPI document serializes");
+    // Made once per process, at start: a document that cannot serialize fails here, not in a request.
+    openapi::DOCUMENT.get_or_init(|| openapi::finish(document).to_json().expect("the OpenAPI document serializes"));
     router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .layer(Extension(openapi::Document(Arc::new(document))))
         .with_state(app)
 }
 

@@ -3,9 +3,8 @@
 //! This module adds what every route shares: the bearer scheme, the answers of
 //! the authentication and body layers, and the identifier schemas of tir-model.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
-use axum::Extension;
 use axum::response::Response;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -83,14 +82,15 @@ fn add_shared_answers(operation: &mut Operation) {
     answers.entry("503".into()).or_insert_with(|| error("Code 400: storage unavailable").into());
 }
 
-/// The document, made once when the router is built.
-#[derive(Clone)]
-pub(crate) struct Document(pub Arc<String>);
+/// The document as served, made once when the first router is built (a
+/// static, not a request extension: nothing is added to every request).
+pub(crate) static DOCUMENT: OnceLock<String> = OnceLock::new();
 
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
-pub(crate) async fn serve(Extension(document): Extension<Document>) -> Response {
-    json_response(200, document.0.as_str().to_owned())
+pub(crate) async fn serve() -> Response {
+    let document = DOCUMENT.get_or_init(|| crate::document().to_json().expect("the OpenAPI document serializes"));
+    json_response(200, document.clone())
 }
 
 #[cfg(test)]
