@@ -6,7 +6,7 @@
 //! Each write runs as a batch of its own; batching does not change the
 //! journal, since every command is stamped with its own time and id.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -38,7 +38,7 @@ struct State {
     /// Cursor order: an item's cursor is its position plus one.
     outbox: Vec<NotificationRow>,
     events: Vec<(String, Event)>,
-    parties: BTreeMap<String, PartyRow>,
+    parties: HashMap<String, PartyRow>,
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
 }
@@ -124,34 +124,11 @@ impl<'a> MemoryTx<'a> {
 }
 
 /// Puts back what a key held before the transaction (nothing: removes it).
-fn restore<K: Ord + std::hash::Hash, V, M: MapLike<K, V>>(map: &mut M, key: K, old: Option<V>) {
+fn restore<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, old: Option<V>) {
     match old {
-        Some(v) => map.put(key, v),
-        None => map.take(&key),
-    }
-}
-
-trait MapLike<K, V> {
-    fn put(&mut self, key: K, value: V);
-    fn take(&mut self, key: &K);
-}
-
-impl<K: std::hash::Hash + Eq, V> MapLike<K, V> for HashMap<K, V> {
-    fn put(&mut self, key: K, value: V) {
-        self.insert(key, value);
-    }
-    fn take(&mut self, key: &K) {
-        self.remove(key);
-    }
-}
-
-impl<K: Ord, V> MapLike<K, V> for BTreeMap<K, V> {
-    fn put(&mut self, key: K, value: V) {
-        self.insert(key, value);
-    }
-    fn take(&mut self, key: &K) {
-        self.remove(key);
-    }
+        Some(v) => map.insert(key, v),
+        None => map.remove(&key),
+    };
 }
 
 #[async_trait]
