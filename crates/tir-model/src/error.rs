@@ -6,6 +6,8 @@ use std::fmt;
 /// x80–x90, which the list leaves free), plus the few this project adds (marked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// Not JSON, not one object, a key given twice; HTTP 415 for another Content-Type.
+    InvalidMessage = 100,
     RequiredFieldMissing = 101,
     /// A value outside its list: HS code, currency, role, status, kind, message type.
     InvalidDomain = 102,
@@ -14,7 +16,11 @@ pub enum ErrorCode {
     /// Also a body over `limits::BODY_BYTES_MAX`, with HTTP 413.
     WrongLength = 105,
     WrongFormat = 106,
+    /// A field the message type does not have.
+    UnknownField = 107,
     DeclarationRuleBroken = 180,
+    /// The itinerary never leaves its first TIR territory.
+    NotTirTransport = 181,
     /// Added: no route at this path (HTTP 404).
     NoSuchRoute = 183,
     /// Added: a route exists but not for this HTTP method (HTTP 405).
@@ -27,17 +33,25 @@ pub enum ErrorCode {
     OperationAlreadyTerminated = 211,
     OperationAlreadyDischarged = 212,
     OperationNotStarted = 213,
+    OperationIdRegistered = 214,
+    /// I17 on the first operation, or on a guarantee whose state forbids it.
+    RefusalNotAuthorized = 216,
     DeclarationNotRecorded = 220,
     OperationRefused = 280,
     PreviousOperationNotTerminated = 281,
     DeclarationAlreadyRecorded = 282,
     NoAmendmentWaiting = 283,
+    /// More amendments than `limits::AMENDMENTS_MAX` for one guarantee.
+    TooManyAmendments = 284,
     OperationNotTerminated = 285,
     DuplicateMessage = 299,
     GuaranteeNotFound = 301,
     OfficeNotFound = 304,
     CountryNotFound = 305,
+    ControlTypeNotFound = 306,
     DeclarationNotFound = 307,
+    /// A country of the itinerary has no customs party to forward the advance data to.
+    NoPartyToForwardTo = 308,
     HolderMismatch = 320,
     HolderNotAuthorized = 321,
     HolderNotFound = 322,
@@ -45,20 +59,25 @@ pub enum ErrorCode {
     PartyNotAuthorized = 380,
     /// Added: the admin named a party that does not exist (HTTP 404).
     PartyNotFound = 381,
+    /// The party's rate limit (HTTP 429, with `Retry-After`).
+    TooManyRequests = 386,
     Unauthenticated = 390,
     /// The store is unavailable (HTTP 503) or a fault (HTTP 500); details are logged, never sent.
     Internal = 400,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 45] = [
+        Self::InvalidMessage,
         Self::RequiredFieldMissing,
         Self::InvalidDomain,
         Self::MalformedDate,
         Self::NotAnInteger,
         Self::WrongLength,
         Self::WrongFormat,
+        Self::UnknownField,
         Self::DeclarationRuleBroken,
+        Self::NotTirTransport,
         Self::NoSuchRoute,
         Self::MethodNotAllowed,
         Self::GuaranteeStateForbids,
@@ -69,23 +88,29 @@ impl ErrorCode {
         Self::OperationAlreadyTerminated,
         Self::OperationAlreadyDischarged,
         Self::OperationNotStarted,
+        Self::OperationIdRegistered,
+        Self::RefusalNotAuthorized,
         Self::DeclarationNotRecorded,
         Self::OperationRefused,
         Self::PreviousOperationNotTerminated,
         Self::DeclarationAlreadyRecorded,
         Self::NoAmendmentWaiting,
+        Self::TooManyAmendments,
         Self::OperationNotTerminated,
         Self::DuplicateMessage,
         Self::GuaranteeNotFound,
         Self::OfficeNotFound,
         Self::CountryNotFound,
+        Self::ControlTypeNotFound,
         Self::DeclarationNotFound,
+        Self::NoPartyToForwardTo,
         Self::HolderMismatch,
         Self::HolderNotAuthorized,
         Self::HolderNotFound,
         Self::ChainMismatch,
         Self::PartyNotAuthorized,
         Self::PartyNotFound,
+        Self::TooManyRequests,
         Self::Unauthenticated,
         Self::Internal,
     ];
@@ -106,6 +131,7 @@ impl ErrorCode {
             Self::NoSuchRoute | Self::PartyNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::PartyNotAuthorized => 403,
+            Self::TooManyRequests => 429,
             Self::Unauthenticated => 401,
             Self::Internal => 503,
             c => match c.number() / 100 {
@@ -128,13 +154,16 @@ impl ErrorCode {
 
     pub fn title(self) -> &'static str {
         match self {
+            Self::InvalidMessage => "invalid message",
             Self::RequiredFieldMissing => "missing field",
             Self::InvalidDomain => "invalid domain for the value",
             Self::MalformedDate => "malformed date",
             Self::NotAnInteger => "not an integer",
             Self::WrongLength => "field value length exceeded",
             Self::WrongFormat => "invalid pattern",
+            Self::UnknownField => "invalid field",
             Self::DeclarationRuleBroken => "rule of the declaration broken",
+            Self::NotTirTransport => "not a TIR transport",
             Self::NoSuchRoute => "no such route",
             Self::MethodNotAllowed => "method not allowed on this route",
             Self::GuaranteeStateForbids => "invalid guarantee status for this message",
@@ -145,23 +174,29 @@ impl ErrorCode {
             Self::OperationAlreadyTerminated => "operation already terminated",
             Self::OperationAlreadyDischarged => "operation already discharged",
             Self::OperationNotStarted => "operation not yet started",
+            Self::OperationIdRegistered => "operation id already registered for this guarantee",
+            Self::RefusalNotAuthorized => "refusal to start not authorized",
             Self::DeclarationNotRecorded => "declaration not yet recorded",
             Self::OperationRefused => "operation refused",
             Self::PreviousOperationNotTerminated => "previous operation not yet terminated",
             Self::DeclarationAlreadyRecorded => "declaration already recorded",
             Self::NoAmendmentWaiting => "no amendment waits for this country",
+            Self::TooManyAmendments => "too many amendments for this guarantee",
             Self::OperationNotTerminated => "operation not yet terminated",
             Self::DuplicateMessage => "duplicate message",
             Self::GuaranteeNotFound => "guarantee not found",
             Self::OfficeNotFound => "customs office not found",
             Self::CountryNotFound => "country not found",
+            Self::ControlTypeNotFound => "control type not found",
             Self::DeclarationNotFound => "declaration not found",
+            Self::NoPartyToForwardTo => "no party to forward to",
             Self::HolderMismatch => "holder / guarantee mismatch",
             Self::HolderNotAuthorized => "holder not authorized",
             Self::HolderNotFound => "holder not found",
             Self::ChainMismatch => "guarantee chain / guarantee mismatch",
             Self::PartyNotAuthorized => "party not authorized for this transport, office or country",
             Self::PartyNotFound => "party not found",
+            Self::TooManyRequests => "too many requests",
             Self::Unauthenticated => "missing or unknown token",
             Self::Internal => "internal error",
         }

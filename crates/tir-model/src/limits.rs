@@ -12,6 +12,14 @@ pub const SEALS_MAX: usize = 99;
 pub const CONSIGNMENTS_MAX: usize = 50;
 pub const GOODS_PER_CONSIGNMENT_MAX: usize = 999;
 pub const RESERVATIONS_MAX: usize = 20;
+/// Controls reported in one message (I9, I11, I17).
+pub const CONTROLS_MAX: usize = 20;
+/// Amendments a holder may request for one guarantee after recording (284 past it).
+pub const AMENDMENTS_MAX: usize = 20;
+/// Incidents recorded on one guarantee (X1).
+pub const INCIDENTS_MAX: usize = 50;
+/// An operation id chosen by customs (an NCTS MRN is 18).
+pub const OPERATION_ID_CHARS_MAX: usize = 35;
 /// Names, registrations, seal numbers, reasons, descriptions.
 pub const TEXT_CHARS_MAX: usize = 512;
 pub const MESSAGE_ID_CHARS_MAX: usize = 64;
