@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorCode, EtirError, fail};
 use crate::ids::{Country, Currency, HsCode, OfficeCode};
 use crate::limits::*;
+use crate::operation::{self, PlannedOperation};
 use crate::party::OfficeRole;
 use crate::wire::{Obj, parse_at};
 
@@ -128,13 +129,7 @@ impl Declaration {
         let offices = parse_offices(obj)?;
         let vehicle = match obj.object_opt("vehicle")? {
             None => None,
-            Some(v) => {
-                let v = v.view();
-                Some(Vehicle {
-                    registration: v.text("registration", TEXT_CHARS_MAX)?,
-                    country: v.parse("country", Country::parse)?,
-                })
-            }
+            Some(v) => Some(Vehicle::parse(v.view())?),
         };
         let seals = obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default();
         let seal_set: HashSet<&String> = seals.iter().collect();
@@ -186,7 +181,32 @@ impl Declaration {
                 "the itinerary starts in the country of the first departure office",
             );
         }
+        let last = self.itinerary.len() - 1;
+        if !self.offices.iter().any(|o| o.role == OfficeRole::Destination && o.code.country() == self.itinerary[last]) {
+            return rule(
+                format!("{}/{last}", obj.pointer("itinerary")),
+                "the itinerary ends in the country of a destination office",
+            );
+        }
         Ok(())
+    }
+
+    /// The TIR operations of this declaration's itinerary (checked at parsing).
+    pub fn operations(&self) -> Vec<PlannedOperation> {
+        operation::plan(&self.itinerary).expect("Declaration::parse checked the itinerary")
+    }
+
+    /// The JSON pointers (under `/declaration`) where this declaration differs
+    /// from `earlier`: the deepest that changed, at most `CHANGES_MAX`.
+    pub fn changes_from(&self, earlier: &Declaration) -> Vec<String> {
+        let mut changes = Vec::new();
+        json_changes(&earlier.to_json(), &self.to_json(), &mut "/declaration".to_owned(), &mut changes);
+        changes
+    }
+
+    /// Whether `code` is declared in `role`.
+    pub fn declares(&self, code: &OfficeCode, role: OfficeRole) -> bool {
+        self.offices.iter().any(|o| &o.code == code && o.role == role)
     }
 
     /// Departure offices, in the order declared.
@@ -224,6 +244,48 @@ impl Declaration {
     }
 }
 
+/// Appends to `out` the pointers below `pointer` where `old` and `new` differ.
+fn json_changes(old: &serde_json::Value, new: &serde_json::Value, pointer: &mut String, out: &mut Vec<String>) {
+    use serde_json::Value;
+    if out.len() >= CHANGES_MAX || old == new {
+        return;
+    }
+    let len = pointer.len();
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => json_changes(x, y, pointer, out),
+                    _ if out.len() < CHANGES_MAX => out.push(pointer.clone()),
+                    _ => {}
+                }
+                pointer.truncate(len);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                match (a.get(i), b.get(i)) {
+                    (Some(x), Some(y)) => json_changes(x, y, pointer, out),
+                    _ if out.len() < CHANGES_MAX => out.push(pointer.clone()),
+                    _ => {}
+                }
+                pointer.truncate(len);
+            }
+        }
+        _ => out.push(pointer.clone()),
+    }
+}
+
+/// The itinerary, with the rules `operation::plan` checks: two territories at
+/// least (181), no country following itself or coming again inside one
+/// operation (180).
 fn parse_itinerary(obj: Obj<'_>) -> Result<Vec<Country>, EtirError> {
     let items = obj.array("itinerary", ITINERARY_COUNTRIES_MAX)?;
     if items.is_empty() {
@@ -232,14 +294,25 @@ fn parse_itinerary(obj: Obj<'_>) -> Result<Vec<Country>, EtirError> {
     let mut itinerary: Vec<Country> = Vec::with_capacity(items.len());
     for (pointer, v) in items {
         let raw = v.as_str().ok_or_else(|| EtirError::new(ErrorCode::WrongFormat, pointer.clone()))?;
-        let country = parse_at(raw, &pointer, Country::parse)?;
-        if itinerary.contains(&country) {
-            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
-                .with_detail("the itinerary lists each country once"));
-        }
-        itinerary.push(country);
+        itinerary.push(parse_at(raw, &pointer, Country::parse)?);
+    }
+    if let Err(e) = operation::plan(&itinerary) {
+        let pointer = match e.index() {
+            Some(i) => format!("{}/{i}", obj.pointer("itinerary")),
+            None => obj.pointer("itinerary"),
+        };
+        return Err(EtirError::new(e.code(), pointer).with_detail(e.to_string()));
     }
     Ok(itinerary)
+}
+
+impl Vehicle {
+    pub fn parse(obj: Obj<'_>) -> Result<Vehicle, EtirError> {
+        Ok(Vehicle {
+            registration: obj.text("registration", TEXT_CHARS_MAX)?,
+            country: obj.parse("country", Country::parse)?,
+        })
+    }
 }
 
 fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod message;
 pub mod operation;
 pub mod party;
+pub mod records;
 pub mod refdata;
 #[cfg(feature = "openapi")]
 pub mod schema;

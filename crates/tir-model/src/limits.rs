@@ -16,8 +16,8 @@ pub const RESERVATIONS_MAX: usize = 20;
 pub const CONTROLS_MAX: usize = 20;
 /// Amendments a holder may request for one guarantee after recording (284 past it).
 pub const AMENDMENTS_MAX: usize = 20;
-/// Incidents recorded on one guarantee (X1).
-pub const INCIDENTS_MAX: usize = 50;
+/// JSON pointers listed as an amendment's `changes`.
+pub const CHANGES_MAX: usize = 100;
 /// An operation id chosen by customs (an NCTS MRN is 18).
 pub const OPERATION_ID_CHARS_MAX: usize = 35;
 /// Names, registrations, seal numbers, reasons, descriptions.

@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use crate::declaration::Declaration;
+use crate::declaration::{Declaration, Vehicle};
 use crate::error::{ErrorCode, EtirError, fail};
-use crate::ids::{Date, GuaranteeRef, OfficeCode, ParseError, TirId};
+use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, ParseError, TirId};
 use crate::limits::*;
 use crate::party::PartyKind;
+use crate::records::{IncidentKind, OperationId, ReportedControl, parse_controls, require};
 use crate::wire::Obj;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,10 +23,12 @@ pub enum MessageType {
     I11,
     I13,
     I17,
+    /// tirhub's own: an incident en route.
+    X1,
 }
 
 impl MessageType {
-    pub const ALL: [MessageType; 11] = [
+    pub const ALL: [MessageType; 12] = [
         Self::E1,
         Self::E3,
         Self::E9,
@@ -37,6 +40,7 @@ impl MessageType {
         Self::I11,
         Self::I13,
         Self::I17,
+        Self::X1,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl MessageType {
             Self::I11 => "I11",
             Self::I13 => "I13",
             Self::I17 => "I17",
+            Self::X1 => "X1",
         }
     }
 
@@ -73,6 +78,7 @@ impl MessageType {
             Self::I11 => "I12",
             Self::I13 => "I14",
             Self::I17 => "I18",
+            Self::X1 => "X2",
         }
     }
 
@@ -118,8 +124,9 @@ pub enum Message {
     },
     #[cfg_attr(feature = "openapi", serde(rename = "E9"))]
     AdvanceData { declaration: Declaration },
+    /// `country` only after recording: an amendment en route, for the customs of that country.
     #[cfg_attr(feature = "openapi", serde(rename = "E11"))]
-    AdvanceAmendment { declaration: Declaration },
+    AdvanceAmendment { declaration: Declaration, country: Option<Country> },
     #[cfg_attr(feature = "openapi", serde(rename = "E13"))]
     AdvanceCancellation {
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
@@ -135,6 +142,10 @@ pub enum Message {
         office: OfficeCode,
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::found_seals))]
         seals: Option<Vec<String>>,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::operation_id))]
+        operation_id: Option<OperationId>,
+        #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::controls))]
+        controls: Vec<ReportedControl>,
     },
     #[cfg_attr(feature = "openapi", serde(rename = "I11"))]
     TerminateOperation {
@@ -143,6 +154,8 @@ pub enum Message {
         seals: Option<Vec<String>>,
         #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::reservations))]
         reservations: Vec<String>,
+        #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::controls))]
+        controls: Vec<ReportedControl>,
     },
     #[cfg_attr(feature = "openapi", serde(rename = "I13"))]
     DischargeOperation { office: OfficeCode },
@@ -151,6 +164,20 @@ pub enum Message {
         office: OfficeCode,
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
         reason: String,
+        #[cfg_attr(feature = "openapi", serde(default), schema(schema_with = crate::schema::controls))]
+        controls: Vec<ReportedControl>,
+    },
+    /// `new_vehicle` only with `transhipment`, and there it is required.
+    #[cfg_attr(feature = "openapi", serde(rename = "X1"))]
+    RecordIncident {
+        office: OfficeCode,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::incident_kind))]
+        kind: IncidentKind,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
+        description: String,
+        new_vehicle: Option<Vehicle>,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::found_seals))]
+        new_seals: Option<Vec<String>>,
     },
 }
 
@@ -198,7 +225,10 @@ impl Request {
             },
             MessageType::E3 => Message::CancelGuarantee { reason: obj.text("reason", TEXT_CHARS_MAX)? },
             MessageType::E9 => Message::AdvanceData { declaration: declaration()? },
-            MessageType::E11 => Message::AdvanceAmendment { declaration: declaration()? },
+            MessageType::E11 => Message::AdvanceAmendment {
+                declaration: declaration()?,
+                country: obj.parse_opt("country", Country::parse)?,
+            },
             MessageType::E13 => Message::AdvanceCancellation { reason: obj.text("reason", TEXT_CHARS_MAX)? },
             MessageType::I1 => Message::AcceptGuarantee { office: office()? },
             MessageType::I7 => {
@@ -209,16 +239,47 @@ impl Request {
                 };
                 Message::RecordDeclaration { office, declaration }
             }
-            MessageType::I9 => {
-                Message::StartOperation { office: office()?, seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)? }
-            }
+            MessageType::I9 => Message::StartOperation {
+                office: office()?,
+                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+                operation_id: obj.parse_opt("operation_id", OperationId::parse)?,
+                controls: parse_controls(&obj)?,
+            },
             MessageType::I11 => Message::TerminateOperation {
                 office: office()?,
                 seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
                 reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
+                controls: parse_controls(&obj)?,
             },
             MessageType::I13 => Message::DischargeOperation { office: office()? },
-            MessageType::I17 => Message::RefuseStart { office: office()?, reason: obj.text("reason", TEXT_CHARS_MAX)? },
+            MessageType::I17 => Message::RefuseStart {
+                office: office()?,
+                reason: obj.text("reason", TEXT_CHARS_MAX)?,
+                controls: parse_controls(&obj)?,
+            },
+            MessageType::X1 => {
+                let office = office()?;
+                let raw_kind = obj.str("kind")?;
+                let Some(kind) = IncidentKind::parse(raw_kind) else {
+                    return Err(EtirError::new(ErrorCode::InvalidDomain, obj.pointer("kind")).with_detail(format!(
+                        "incident kinds: {}",
+                        IncidentKind::ALL.map(IncidentKind::as_str).join(", ")
+                    )));
+                };
+                let description = obj.text("description", TEXT_CHARS_MAX)?;
+                let new_vehicle = match obj.object_opt("new_vehicle")? {
+                    None => None,
+                    Some(v) => Some(Vehicle::parse(v.view())?),
+                };
+                if kind == IncidentKind::Transhipment {
+                    require(new_vehicle.is_some(), &obj, "new_vehicle")?;
+                } else if new_vehicle.is_some() {
+                    return Err(EtirError::new(ErrorCode::UnknownField, obj.pointer("new_vehicle"))
+                        .with_detail("a new vehicle only comes with a transhipment"));
+                }
+                let new_seals = obj.texts_opt("new_seals", SEALS_MAX, TEXT_CHARS_MAX)?;
+                Message::RecordIncident { office, kind, description, new_vehicle, new_seals }
+            }
         };
         Ok(Request { message_id, kind, guarantee_reference, message })
     }
@@ -232,14 +293,15 @@ impl Request {
             | Message::StartOperation { office, .. }
             | Message::TerminateOperation { office, .. }
             | Message::DischargeOperation { office }
-            | Message::RefuseStart { office, .. } => codes.push(office.clone()),
+            | Message::RefuseStart { office, .. }
+            | Message::RecordIncident { office, .. } => codes.push(office.clone()),
             Message::RecordDeclaration { office, declaration } => {
                 codes.push(office.clone());
                 if let Some(d) = declaration {
                     codes.extend(d.offices.iter().map(|o| o.code.clone()));
                 }
             }
-            Message::AdvanceData { declaration } | Message::AdvanceAmendment { declaration } => {
+            Message::AdvanceData { declaration } | Message::AdvanceAmendment { declaration, .. } => {
                 codes.extend(declaration.offices.iter().map(|o| o.code.clone()));
             }
             Message::RegisterGuarantee { .. }
@@ -249,6 +311,17 @@ impl Request {
         codes.sort();
         codes.dedup();
         codes
+    }
+
+    /// The countries whose customs advance data in this request would be
+    /// forwarded to (E9, E11): each must have a customs party (308).
+    pub fn forwarded_to(&self) -> Vec<Country> {
+        match &self.message {
+            Message::AdvanceData { declaration } | Message::AdvanceAmendment { declaration, .. } => {
+                declaration.itinerary.clone()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The holder whose registry entry the request depends on, if any.
@@ -305,6 +378,7 @@ mod tests {
             with("I11", json!({"office": "GE000100", "reservations": []})),
             with("I13", json!({"office": "GE000100"})),
             with("I17", json!({"office": "GE000100", "reason": "unsafe load"})),
+            with("X1", json!({"office": "GE000100", "kind": "accident", "description": "trailer overturned"})),
         ];
         for (case, kind) in cases.iter().zip(MessageType::ALL) {
             let request = Request::parse(case).unwrap();

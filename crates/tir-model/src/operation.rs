@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::error::ErrorCode;
 use crate::ids::Country;
 use crate::limits::ITINERARY_COUNTRIES_MAX;
 use crate::territory::Territory;
@@ -37,9 +38,9 @@ impl PlannedOperation {
 }
 
 /// Why an itinerary plans no TIR transport. Each maps to a contract code
-/// (`contract_code`): 181 when the itinerary never leaves its first territory,
+/// (`code`): 181 when the itinerary never leaves its first territory,
 /// 180 when a country comes again within one operation, 105 past the length
-/// limit. Codes 180 and 181 are binding v2's, not yet in `ErrorCode`.
+/// limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanError {
     /// 105: more than `ITINERARY_COUNTRIES_MAX` countries.
@@ -56,12 +57,14 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    /// The binding v2 contract error code this maps to.
-    pub const fn contract_code(self) -> u16 {
+    /// The contract's error code for it.
+    pub const fn code(self) -> ErrorCode {
         match self {
-            PlanError::TooLong => 105,
-            PlanError::NotTirTransport => 181,
-            PlanError::CountryFollowsItself { .. } | PlanError::CountryAgainInTerritory { .. } => 180,
+            PlanError::TooLong => ErrorCode::WrongLength,
+            PlanError::NotTirTransport => ErrorCode::NotTirTransport,
+            PlanError::CountryFollowsItself { .. } | PlanError::CountryAgainInTerritory { .. } => {
+                ErrorCode::DeclarationRuleBroken
+            }
         }
     }
 
@@ -179,7 +182,7 @@ mod tests {
     fn an_itinerary_inside_the_union_is_not_a_tir_transport() {
         let err = refused(&["LT", "PL", "DE"]);
         assert_eq!(err, PlanError::NotTirTransport);
-        assert_eq!(err.contract_code(), 181);
+        assert_eq!(err.code().number(), 181);
         assert_eq!(err.index(), None);
         // v1's demo corridor, Via Baltica, never leaves the Union either.
         assert_eq!(refused(&["FI", "EE", "LV", "LT", "PL", "CZ", "SK"]), PlanError::NotTirTransport);
@@ -212,7 +215,7 @@ mod tests {
         {
             let err = refused(codes);
             assert_eq!(err, PlanError::CountryFollowsItself { index }, "{codes:?}");
-            assert_eq!(err.contract_code(), 180);
+            assert_eq!(err.code().number(), 180);
             assert_eq!(err.index(), Some(index));
         }
     }
@@ -222,7 +225,7 @@ mod tests {
         for (codes, index) in [(&["TR", "BG", "RO", "BG"][..], 3), (&["BY", "LT", "PL", "DE", "PL", "CZ"][..], 4)] {
             let err = refused(codes);
             assert_eq!(err, PlanError::CountryAgainInTerritory { index }, "{codes:?}");
-            assert_eq!(err.contract_code(), 180);
+            assert_eq!(err.code().number(), 180);
             assert_eq!(err.index(), Some(index));
         }
     }
@@ -254,7 +257,7 @@ mod tests {
         assert_eq!(plan(&itinerary(&alternating[..ITINERARY_COUNTRIES_MAX])).unwrap().len(), ITINERARY_COUNTRIES_MAX);
         let err = refused(&alternating);
         assert_eq!(err, PlanError::TooLong);
-        assert_eq!((err.contract_code(), err.index()), (105, None));
+        assert_eq!((err.code().number(), err.index()), (105, None));
     }
 
     #[test]

@@ -155,6 +155,43 @@ pub fn office_role() -> Schema {
     )
 }
 
+fn one_of(description: &str, values: impl IntoIterator<Item = &'static str>) -> Schema {
+    Schema::Object(string(description).enum_values(Some(values)).build())
+}
+
+/// The control types of the contract; another is 306.
+pub fn control_type() -> Schema {
+    one_of("The kind of control", crate::records::ControlType::ALL.map(|t| t.as_str()))
+}
+
+pub fn control_result() -> Schema {
+    one_of("What the control found", crate::records::ControlResult::ALL.map(|r| r.as_str()))
+}
+
+pub fn incident_kind() -> Schema {
+    one_of("What happened en route", crate::records::IncidentKind::ALL.map(|k| k.as_str()))
+}
+
+/// Controls reported in I9, I11 or I17.
+pub fn controls() -> Array {
+    array_of::<crate::records::ReportedControl>(0, crate::limits::CONTROLS_MAX)
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .build()
+}
+
+/// The customs' own reference for the operation (an NCTS MRN fits).
+pub fn operation_id() -> Schema {
+    let max = crate::limits::OPERATION_ID_CHARS_MAX;
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .min_length(Some(1))
+            .max_length(Some(max))
+            .pattern(Some(format!("^[A-Z0-9-]{{1,{max}}}$")))
+            .build(),
+    )
+}
+
 fn array_of<T: PartialSchema>(items_min: usize, items_max: usize) -> ArrayBuilder {
     ArrayBuilder::new().items(T::schema()).min_items(Some(items_min)).max_items(Some(items_max))
 }
@@ -219,5 +256,6 @@ pub fn components() -> Vec<(String, RefOr<Schema>)> {
         named::<crate::declaration::Consignment>(),
         named::<crate::declaration::Goods>(),
         named::<crate::declaration::Money>(),
+        named::<crate::records::ReportedControl>(),
     ]
 }

@@ -6,25 +6,62 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::declaration::Declaration;
+use crate::declaration::{Declaration, Vehicle};
 use crate::guarantee::{Finding, Guarantee, Operation};
 use crate::message::Request;
 use crate::party::{HolderRecord, Office};
 
+/// One TIR operation: the transport's passage through one TIR territory.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationView<'a> {
-    country: &'a str,
+    sequence: u16,
+    /// `EU` for the European Union, else the country's code.
+    territory: &'a str,
+    countries: Vec<&'a str>,
+    /// The customs' own reference, given when they started it.
+    operation_id: Option<&'a str>,
     state: &'a str,
+    /// The office that last acted on it.
     office: Option<&'a str>,
     started_at: Option<String>,
     terminated_at: Option<String>,
-    reservations: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
     discharged_at: Option<String>,
+    /// The office where it terminated.
+    terminated_by: Option<&'a str>,
+    /// The seals as customs found them at the start.
+    seals: &'a [String],
+    reservations: &'a [String],
+    controls: Vec<ControlView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refusal_reason: Option<&'a str>,
     findings: Vec<FindingView<'a>>,
+    incidents: Vec<IncidentView<'a>>,
+}
+
+/// A control customs made (`type`: documentary, seal_check, physical, scanner, sampling).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ControlView<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    /// satisfactory or irregularity.
+    result: &'a str,
+    remarks: Option<&'a str>,
+    office: &'a str,
+    at: String,
+}
+
+/// An incident en route (`kind`: seals_broken, transhipment, accident, goods_missing, other).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IncidentView<'a> {
+    kind: &'a str,
+    description: &'a str,
+    office: &'a str,
+    at: String,
+    new_vehicle: Option<&'a Vehicle>,
+    new_seals: Option<&'a [String]>,
 }
 
 /// A difference customs reported on the operation (`kind`: `seals_differ`).
@@ -53,26 +90,68 @@ impl<'a> FindingView<'a> {
 impl<'a> OperationView<'a> {
     pub fn new(op: &'a Operation) -> Self {
         OperationView {
-            country: op.country.as_str(),
+            sequence: op.sequence,
+            territory: op.territory.as_str(),
+            countries: op.countries.iter().map(|c| c.as_str()).collect(),
+            operation_id: op.operation_id.as_ref().map(|id| id.as_str()),
             state: op.state.as_str(),
             office: op.office.as_ref().map(|o| o.as_str()),
             started_at: op.started_at.map(|t| t.to_rfc3339()),
             terminated_at: op.terminated_at.map(|t| t.to_rfc3339()),
-            reservations: &op.reservations,
             discharged_at: op.discharged_at.map(|t| t.to_rfc3339()),
+            terminated_by: op.terminated_by.as_ref().map(|o| o.as_str()),
+            seals: &op.seals,
+            reservations: &op.reservations,
+            controls: op
+                .controls
+                .iter()
+                .map(|c| ControlView {
+                    kind: c.kind.as_str(),
+                    result: c.result.as_str(),
+                    remarks: c.remarks.as_deref(),
+                    office: c.office.as_str(),
+                    at: c.at.to_rfc3339(),
+                })
+                .collect(),
             refusal_reason: op.refusal_reason.as_deref(),
             findings: op.findings.iter().map(FindingView::new).collect(),
+            incidents: op
+                .incidents
+                .iter()
+                .map(|i| IncidentView {
+                    kind: i.kind.as_str(),
+                    description: &i.description,
+                    office: i.office.as_str(),
+                    at: i.at.to_rfc3339(),
+                    new_vehicle: i.new_vehicle.as_ref(),
+                    new_seals: i.new_seals.as_deref(),
+                })
+                .collect(),
         }
     }
+}
+
+/// The amendment waiting for the customs of `country`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AmendmentView<'a> {
+    country: &'a str,
+    requested_at: String,
 }
 
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransportView<'a> {
     itinerary: Vec<&'a str>,
+    /// none, advance, withdrawn, recorded or amendment_requested.
     declaration_state: &'a str,
+    /// 0 for advance data (or none), then 1, 2, ... for each recorded version.
+    declaration_version: u32,
+    /// The declared vehicle, or the new one after a transhipment.
+    vehicle: Option<&'a Vehicle>,
     /// The seals customs recorded, else the declared ones.
     seals: &'a [String],
+    amendment: Option<AmendmentView<'a>>,
     operations: Vec<OperationView<'a>>,
 }
 
@@ -81,7 +160,13 @@ impl<'a> TransportView<'a> {
         TransportView {
             itinerary: g.itinerary().iter().map(|c| c.as_str()).collect(),
             declaration_state: g.declaration_state().as_str(),
+            declaration_version: g.declaration_version,
+            vehicle: g.vehicle(),
             seals: g.seals(),
+            amendment: g
+                .amendment
+                .as_ref()
+                .map(|a| AmendmentView { country: a.country.as_str(), requested_at: a.requested_at.to_rfc3339() }),
             operations: g.operations.iter().map(OperationView::new).collect(),
         }
     }
@@ -151,23 +236,36 @@ pub fn response_view(request: &Request, g: &Guarantee) -> String {
     })
 }
 
-/// The recorded declaration, else the advance data (`null` when neither).
+/// `GET /v1/guarantees/{reference}/declaration[?version=n]`.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeclarationView<'a> {
     reference: &'a str,
-    /// none, advance, recorded.
+    /// none, advance, withdrawn, recorded or amendment_requested.
     declaration_state: &'a str,
-    declaration: Option<&'a Declaration>,
+    /// This declaration's version: 0 for advance data.
+    version: u32,
+    /// The guarantee's current version.
+    current_version: u32,
+    declaration: &'a Declaration,
 }
 
-/// `GET /v1/guarantees/{reference}/declaration`: the recorded declaration, else the advance data.
-pub fn declaration_view(g: &Guarantee) -> String {
-    to_text(&DeclarationView {
+/// Version `version` of the declaration (the current one when `None`), or
+/// `None` when there is no such version.
+pub fn declaration_view(g: &Guarantee, version: Option<u32>) -> Option<String> {
+    let current = match (&g.declaration, &g.advance) {
+        (None, None) => return None,
+        _ => g.declaration_version,
+    };
+    let version = version.unwrap_or(current);
+    let declaration = g.declaration_at(version)?;
+    Some(to_text(&DeclarationView {
         reference: g.reference.as_str(),
         declaration_state: g.declaration_state().as_str(),
-        declaration: g.current_declaration(),
-    })
+        version,
+        current_version: current,
+        declaration,
+    }))
 }
 
 /// I3: a holder as listed in the ITDB. Fields in key order, as the JSON has always had them.
@@ -216,22 +314,28 @@ pub fn office_view(o: &Office) -> Value {
 use crate::exchange::Notification;
 
 /// A notification's payload: the common fields, the declaration when the
-/// event carries one, then the event's own fields (in name order, as the feeds
-/// have always served them).
+/// event carries one, then the event's own fields.
 #[derive(Serialize)]
 struct NotificationView<'a> {
     event: &'a str,
     message_type: &'a str,
     guarantee_state: &'a str,
     at: String,
+    office: Option<&'a str>,
+    operation: Option<u16>,
+    declaration_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     declaration: Option<&'a Declaration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     country: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     holder: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    office: Option<&'a str>,
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,40 +356,53 @@ pub fn notification_view(notification: &Notification, g: &Guarantee) -> String {
         message_type: notification.message_type.as_str(),
         guarantee_state: notification.guarantee_state.as_str(),
         at: notification.at.to_rfc3339(),
+        office: notification.office.as_ref().map(|o| o.as_str()),
+        operation: notification.operation,
+        declaration_version: notification.declaration_version,
         declaration: event.declaration(g),
+        changes: None,
         country: None,
         holder: None,
-        office: None,
+        kind: None,
+        description: None,
         reason: None,
         recorded: None,
         reported: None,
         reservations: None,
     };
     match event {
-        Event::Chain(Chain::GuaranteeAccepted { office } | Chain::DeclarationRecorded { office })
-        | Event::Customs(Customs::DeclarationRecorded { office }) => view.office = Some(office.as_str()),
-        Event::Chain(Chain::OperationStarted { country, office } | Chain::OperationDischarged { country, office }) => {
+        Event::Chain(Chain::GuaranteeAccepted | Chain::DeclarationRecorded | Chain::GuaranteeReleased)
+        | Event::Customs(Customs::DeclarationRecorded) => {}
+        Event::Chain(Chain::AmendmentAccepted { country, changes })
+        | Event::Customs(Customs::DeclarationAmended { country, changes }) => {
             view.country = Some(country.as_str());
-            view.office = Some(office.as_str());
+            view.changes = Some(changes);
         }
-        Event::Chain(Chain::OperationTerminated { country, office, reservations })
-        | Event::Customs(Customs::PreviousOperationTerminated { country, office, reservations }) => {
+        Event::Customs(Customs::AmendmentRequested { country })
+        | Event::Chain(Chain::OperationStarted { country } | Chain::OperationDischarged { country }) => {
             view.country = Some(country.as_str());
-            view.office = Some(office.as_str());
+        }
+        Event::Chain(Chain::OperationTerminated { country, reservations })
+        | Event::Customs(Customs::PreviousOperationTerminated { country, reservations }) => {
+            view.country = Some(country.as_str());
             view.reservations = Some(reservations);
         }
-        Event::Chain(Chain::OperationRefused { country, office, reason }) => {
+        Event::Chain(Chain::OperationRefused { country, reason })
+        | Event::Customs(Customs::OperationRefused { country, reason }) => {
             view.country = Some(country.as_str());
-            view.office = Some(office.as_str());
             view.reason = Some(reason);
         }
-        Event::Chain(Chain::SealFinding { country, office, recorded, reported }) => {
+        Event::Chain(Chain::SealFinding { country, recorded, reported }) => {
             view.country = Some(country.as_str());
-            view.office = Some(office.as_str());
             view.recorded = Some(recorded);
             view.reported = Some(reported);
         }
-        Event::Chain(Chain::GuaranteeReleased) => {}
+        Event::Chain(Chain::Incident { country, kind, description })
+        | Event::Customs(Customs::Incident { country, kind, description }) => {
+            view.country = Some(country.as_str());
+            view.kind = Some(kind.as_str());
+            view.description = Some(description);
+        }
         Event::Customs(Customs::GuaranteeCancelled { reason }) | Event::AdvanceCancellation { reason } => {
             view.reason = Some(reason);
         }

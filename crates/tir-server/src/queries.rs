@@ -79,22 +79,45 @@ async fn readable_guarantee(
     Ok(guarantee)
 }
 
+/// Read as text, so that a malformed value gets its contract code.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeclarationQuery {
+    /// The version to read: 0 for the advance data, 1 for the declaration as
+    /// recorded, then one more for each accepted amendment (default: the current one).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 4294967295_u32)]
+    version: Option<String>,
+}
+
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/declaration", tag = "queries",
-    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH25000001"), DeclarationQuery),
     responses(
-        (status = 200, description = "The recorded declaration, else the advance data (null when neither)", body = tir_model::view::DeclarationView<'static>),
-        (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
+        (status = 200, description = "The current declaration (or version n of it) with its version; advance data is version 0", body = tir_model::view::DeclarationView<'static>),
+        (status = 400, description = "Codes 104, 105, 106: a malformed reference or version", body = ErrorBody),
         (status = 403, description = "Code 380: not a party to this transport", body = ErrorBody),
-        (status = 404, description = "Code 301: no such guarantee", body = ErrorBody),
+        (status = 404, description = "Code 301: no such guarantee; 307: no declaration, or no such version", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn declaration(
     State(app): State<App>,
     AnyParty(party): AnyParty,
     reference: Result<Path<String>, PathRejection>,
+    query: Result<Query<DeclarationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
     let guarantee = readable_guarantee(&app, &party, reference).await?;
-    Ok(json_response(200, declaration_view(&guarantee)))
+    let version = match query.version.as_deref() {
+        None => None,
+        Some(raw) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(raw.parse::<u32>().map_err(|_| ApiError::code(ErrorCode::WrongLength, "/version"))?)
+        }
+        Some(_) => return Err(ApiError::code(ErrorCode::NotAnInteger, "/version")),
+    };
+    let pointer = if version.is_some() { "/version" } else { "/reference" };
+    let view =
+        declaration_view(&guarantee, version).ok_or_else(|| not_found(ErrorCode::DeclarationNotFound, pointer))?;
+    Ok(json_response(200, view))
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/timeline", tag = "queries",

@@ -10,7 +10,7 @@ use tir_model::exchange::{self, Registry};
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, notification_view, office_view, response_view};
-use tir_model::{ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
+use tir_model::{Country, ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 
 use crate::env::Stamp;
 use crate::journal::JournalEntry;
@@ -84,6 +84,8 @@ pub trait Tx: Send {
     async fn guarantee_put(&mut self, guarantee: Guarantee, at_ms: i64) -> Result<()>;
     async fn offices_get(&mut self, codes: &[OfficeCode]) -> Result<Vec<Office>>;
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>>;
+    /// Which of `countries` have a customs party whose token works (E9 is forwarded to them).
+    async fn customs_countries(&mut self, countries: &[Country]) -> Result<Vec<Country>>;
     async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()>;
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
@@ -105,6 +107,7 @@ pub struct OutboxItem<'a> {
 struct Loaded {
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
+    customs: Vec<Country>,
 }
 
 impl Registry for Loaded {
@@ -113,6 +116,9 @@ impl Registry for Loaded {
     }
     fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord> {
         self.holders.get(tir_id)
+    }
+    fn has_customs(&self, country: Country) -> bool {
+        self.customs.contains(&country)
     }
 }
 
@@ -230,9 +236,12 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
     let current = tx.guarantee_get(reference).await?;
     let offices = tx.offices_get(&s.request.referenced_offices()).await?;
     let holders = tx.holders_get(&exchange::holders_needed(&s.request, &s.sender)).await?;
+    let forwarded_to = s.request.forwarded_to();
+    let customs = if forwarded_to.is_empty() { Vec::new() } else { tx.customs_countries(&forwarded_to).await? };
     let registry = Loaded {
         offices: offices.into_iter().map(|o| (o.code.clone(), o)).collect(),
         holders: holders.into_iter().map(|h| (h.tir_id.clone(), h)).collect(),
+        customs,
     };
     let reply =
         match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use tir_model::guarantee::{Event, Guarantee};
-use tir_model::party::{HolderRecord, Office, Party};
-use tir_model::{GuaranteeRef, OfficeCode, TirId};
+use tir_model::party::{HolderRecord, Office, Party, PartyKind};
+use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
@@ -178,6 +178,16 @@ impl Tx for MemoryTx<'_> {
 
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
         Ok(tir_ids.iter().filter_map(|t| self.state.holders.get(t).cloned()).collect())
+    }
+
+    async fn customs_countries(&mut self, countries: &[Country]) -> Result<Vec<Country>> {
+        let parties = &self.state.parties;
+        let active = |c: &Country| {
+            parties
+                .values()
+                .any(|p| p.revoked_at_ms.is_none() && p.party.kind == PartyKind::Customs && p.party.country == Some(*c))
+        };
+        Ok(countries.iter().copied().filter(active).collect())
     }
 
     async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {

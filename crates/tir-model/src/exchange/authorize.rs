@@ -37,17 +37,15 @@ pub(super) fn authorize<'r>(
                 return fail(ErrorCode::PartyNotAuthorized, "/office");
             }
             // Without advance data, an I7 carrying its own declaration is judged by that
-            // declaration; `record_declaration` then checks it comes from the accepting country.
+            // declaration; an I1 by nothing yet (a declaration lodged nationally).
             let declaration = match (&request.message, guarantee.current_declaration()) {
                 (Message::RecordDeclaration { declaration: Some(given), .. }, None) => Some(given),
                 (_, current) => current,
             };
             let Some(declaration) = declaration else {
-                // I1 and I7 need a declaration to act on; an operation, a recorded one.
                 let code = match &request.message {
-                    Message::AcceptGuarantee { .. } | Message::RecordDeclaration { .. } => {
-                        ErrorCode::DeclarationNotFound
-                    }
+                    Message::AcceptGuarantee { .. } => return Ok(Some(office)),
+                    Message::RecordDeclaration { .. } => ErrorCode::DeclarationNotFound,
                     _ => ErrorCode::DeclarationNotRecorded,
                 };
                 return fail(code, "/guarantee_reference");
@@ -67,8 +65,13 @@ fn acting_office(message: &Message) -> Option<&OfficeCode> {
         | Message::StartOperation { office, .. }
         | Message::TerminateOperation { office, .. }
         | Message::DischargeOperation { office }
-        | Message::RefuseStart { office, .. } => Some(office),
-        _ => None,
+        | Message::RefuseStart { office, .. }
+        | Message::RecordIncident { office, .. } => Some(office),
+        Message::RegisterGuarantee { .. }
+        | Message::CancelGuarantee { .. }
+        | Message::AdvanceData { .. }
+        | Message::AdvanceAmendment { .. }
+        | Message::AdvanceCancellation { .. } => None,
     }
 }
 
@@ -81,21 +84,38 @@ pub(super) fn check_holder_record(registry: &impl Registry, tir_id: &TirId, poin
     }
 }
 
-/// The acting office must be a departure office of the declaration.
-pub(super) fn check_departure_office(office: &Office, declaration: &Declaration) -> Result<(), EtirError> {
-    if !office.has_role(OfficeRole::Departure) || !declaration.departure_offices().any(|c| c == &office.code) {
-        return Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
-            .with_detail("only a departure office of the declaration may do this"));
+fn not_authorized(office: &Office, why: &str) -> EtirError {
+    EtirError::new(ErrorCode::PartyNotAuthorized, "/office").with_detail(format!("office {}: {why}", office.code))
+}
+
+/// The acting office must be a departure office of `declaration` in the
+/// territory of its first operation.
+pub(super) fn check_first_departure_office(office: &Office, declaration: &Declaration) -> Result<(), EtirError> {
+    if !office.has_role(OfficeRole::Departure) || !declaration.declares(&office.code, OfficeRole::Departure) {
+        return Err(not_authorized(office, "not a departure office of the declaration"));
+    }
+    let first = declaration.operations().into_iter().next().expect("a declaration plans two operations at least");
+    if !first.countries().contains(&office.country) {
+        return Err(not_authorized(office, "a departure office of a later operation, not of the first"));
     }
     Ok(())
 }
 
-/// 380 unless `office` is registered in one of the `allowed` roles.
-pub(super) fn check_office_role(office: &Office, allowed: &[OfficeRole]) -> Result<(), EtirError> {
-    if allowed.iter().any(|role| office.has_role(*role)) {
+/// 380 unless `office` is registered in one of the `allowed` roles or
+/// declared in `declared_role`.
+pub(super) fn check_office_role(
+    office: &Office,
+    allowed: &[OfficeRole],
+    declaration: &Declaration,
+    declared_role: OfficeRole,
+) -> Result<(), EtirError> {
+    if allowed.iter().any(|role| office.has_role(*role)) || declaration.declares(&office.code, declared_role) {
         return Ok(());
     }
-    let roles = allowed.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" or ");
-    Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
-        .with_detail(format!("office {} is not an office of {roles} for this operation", office.code)))
+    let roles = allowed.iter().map(|role| format!("an office of {}", role.as_str())).collect::<Vec<_>>();
+    let why = match roles.is_empty() {
+        true => format!("only a declared office of {} may do this", declared_role.as_str()),
+        false => format!("neither {} nor a declared office of {}", roles.join(" or "), declared_role.as_str()),
+    };
+    Err(not_authorized(office, &why))
 }

@@ -1,14 +1,14 @@
 //! The guarantee's own life: registration (E1), cancellation (E3),
 //! acceptance (I1) and release after the last operation.
 
-use super::authorize::{check_departure_office, check_holder_record};
+use super::authorize::{check_first_departure_office, check_holder_record};
 use super::notify::{ChainEvent, CustomsEvent};
 use super::{Outcome, Registry, Step};
 use crate::error::{ErrorCode, EtirError, fail};
 use crate::guarantee::{Guarantee, GuaranteeState};
 use crate::ids::{Date, Timestamp, TirId};
 use crate::message::Request;
-use crate::party::{Office, Party};
+use crate::party::{Office, OfficeRole, Party};
 
 /// E1: a new guarantee, registered by the chain that sends it.
 pub(super) fn register_guarantee(
@@ -30,9 +30,16 @@ pub(super) fn register_guarantee(
         accepted_by: None,
         cancellation_reason: None,
         advance: None,
+        advance_withdrawn: false,
+        recorded_from_advance: false,
         declaration: None,
+        declaration_version: 0,
+        superseded: Vec::new(),
+        amendment: None,
+        amendments_requested: 0,
         operations: Vec::new(),
         seals: None,
+        vehicle: None,
     };
     let mut step = Step::new(guarantee, sender, request, now);
     step.add_event(None, format!("guarantee registered for holder {holder}"));
@@ -49,14 +56,25 @@ impl Step<'_> {
         self.guarantee.state = GuaranteeState::Cancelled;
         self.guarantee.cancellation_reason = Some(reason.to_owned());
         self.add_event(None, format!("guarantee cancelled: {reason}"));
-        let itinerary = self.guarantee.itinerary().to_vec();
-        self.notify_customs(itinerary, CustomsEvent::GuaranteeCancelled { reason: reason.to_owned() });
+        if let Some(declaration) = &self.guarantee.declaration {
+            let itinerary = declaration.itinerary.clone();
+            self.notify_customs(itinerary, CustomsEvent::GuaranteeCancelled { reason: reason.to_owned() });
+        }
         Ok(())
     }
 
+    /// I1 at a departure office of the first operation's territory: one the
+    /// advance data declares, or, without advance data (a declaration lodged
+    /// nationally), any office of departure.
     pub(super) fn accept_guarantee(&mut self, office: &Office) -> Result<(), EtirError> {
-        let declaration = self.guarantee.current_declaration().expect("authorize checked a declaration exists");
-        check_departure_office(office, declaration)?;
+        match self.guarantee.current_declaration() {
+            Some(declaration) => check_first_departure_office(office, declaration)?,
+            None if office.has_role(OfficeRole::Departure) => {}
+            None => {
+                return Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
+                    .with_detail(format!("office {} is not an office of departure", office.code)));
+            }
+        }
         match self.guarantee.state {
             GuaranteeState::Registered => {}
             GuaranteeState::Accepted | GuaranteeState::Cancelled | GuaranteeState::Released => {
@@ -72,7 +90,7 @@ impl Step<'_> {
         self.guarantee.state = GuaranteeState::Accepted;
         self.guarantee.accepted_by = Some(office.code.clone());
         self.add_event(Some(&office.code), "guarantee accepted".to_owned());
-        self.notify_chain(ChainEvent::GuaranteeAccepted { office: office.code.clone() });
+        self.notify_chain(ChainEvent::GuaranteeAccepted);
         Ok(())
     }
 

@@ -11,14 +11,16 @@ pub use notify::{ChainEvent, CustomsEvent, Notification, NotificationEvent};
 
 use crate::error::{ErrorCode, EtirError, fail};
 use crate::guarantee::{Event, Guarantee};
-use crate::ids::{OfficeCode, Timestamp, TirId};
+use crate::ids::{Country, OfficeCode, Timestamp, TirId};
 use crate::message::{Message, Request, check_sender};
 use crate::party::{HolderRecord, Office, Party};
 
-/// What the state machine may look up: the office list and the ITDB.
+/// What the state machine may look up: the office list, the ITDB and which
+/// countries have a customs party to forward advance data to.
 pub trait Registry {
     fn office(&self, code: &OfficeCode) -> Option<&Office>;
     fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord>;
+    fn has_customs(&self, country: Country) -> bool;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,27 +62,30 @@ pub fn apply(
     };
     let office = authorize::authorize(registry, sender, request, current)?;
     let mut step = Step::new(current.clone(), sender, request, now);
+    step.office = office.map(|o| o.code.clone());
+    let acting = || office.expect("customs act through an office");
     match &request.message {
         Message::RegisterGuarantee { .. } => unreachable!("handled above"),
         Message::CancelGuarantee { reason } => step.cancel_guarantee(reason)?,
-        Message::AdvanceData { declaration } => step.advance_data(registry, declaration, false)?,
-        Message::AdvanceAmendment { declaration } => step.advance_data(registry, declaration, true)?,
+        Message::AdvanceData { declaration } => step.advance_data(registry, declaration, None, false)?,
+        Message::AdvanceAmendment { declaration, country } => {
+            step.advance_data(registry, declaration, *country, true)?
+        }
         Message::AdvanceCancellation { reason } => step.advance_cancellation(reason)?,
-        Message::AcceptGuarantee { .. } => step.accept_guarantee(office.expect("customs act through an office"))?,
+        Message::AcceptGuarantee { .. } => step.accept_guarantee(acting())?,
         Message::RecordDeclaration { declaration, .. } => {
-            step.record_declaration(registry, office.expect("customs act through an office"), declaration.as_ref())?
+            step.record_declaration(registry, acting(), declaration.as_ref())?
         }
-        Message::StartOperation { seals, .. } => {
-            step.start_operation(office.expect("customs act through an office"), seals.as_deref())?
+        Message::StartOperation { seals, operation_id, controls, .. } => {
+            step.start_operation(acting(), seals.as_deref(), operation_id.as_ref(), controls)?
         }
-        Message::TerminateOperation { seals, reservations, .. } => {
-            step.terminate_operation(office.expect("customs act through an office"), seals.as_deref(), reservations)?
+        Message::TerminateOperation { seals, reservations, controls, .. } => {
+            step.terminate_operation(acting(), seals.as_deref(), reservations, controls)?
         }
-        Message::DischargeOperation { .. } => {
-            step.discharge_operation(office.expect("customs act through an office"))?
-        }
-        Message::RefuseStart { reason, .. } => {
-            step.refuse_start(office.expect("customs act through an office"), reason)?
+        Message::DischargeOperation { .. } => step.discharge_operation(acting())?,
+        Message::RefuseStart { reason, controls, .. } => step.refuse_start(acting(), reason, controls)?,
+        Message::RecordIncident { kind, description, new_vehicle, new_seals, .. } => {
+            step.record_incident(acting(), *kind, description, new_vehicle.as_ref(), new_seals.as_deref())?
         }
     }
     Ok(step.finish())
@@ -90,7 +95,9 @@ pub fn apply(
 pub fn may_read(party: &Party, guarantee: &Guarantee) -> bool {
     match party {
         Party::Admin => true,
-        Party::Customs { country, .. } => guarantee.on_itinerary(*country),
+        Party::Customs { country, .. } => {
+            guarantee.on_itinerary(*country) || guarantee.accepted_by.as_ref().is_some_and(|o| o.country() == *country)
+        }
         Party::GuaranteeChain { id } => &guarantee.chain == id,
         Party::Holder { tir_id, .. } => &guarantee.holder == tir_id,
     }
@@ -105,11 +112,24 @@ struct Step<'a> {
     sender: &'a Party,
     request: &'a Request,
     now: Timestamp,
+    /// The customs office acting, if customs are.
+    office: Option<OfficeCode>,
+    /// The operation this message acts on, once the step knows it.
+    operation: Option<u16>,
 }
 
 impl<'a> Step<'a> {
     fn new(guarantee: Guarantee, sender: &'a Party, request: &'a Request, now: Timestamp) -> Self {
-        Step { guarantee, notifications: Vec::new(), events: Vec::new(), sender, request, now }
+        Step {
+            guarantee,
+            notifications: Vec::new(),
+            events: Vec::new(),
+            sender,
+            request,
+            now,
+            office: None,
+            operation: None,
+        }
     }
 
     fn finish(self) -> Outcome {

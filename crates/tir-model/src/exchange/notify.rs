@@ -7,6 +7,7 @@ use crate::guarantee::{Guarantee, GuaranteeState};
 use crate::ids::{Country, OfficeCode, Timestamp, TirId};
 use crate::message::MessageType;
 use crate::party::Recipient;
+use crate::records::IncidentKind;
 
 /// One notification, with every feed that receives it: they all receive the
 /// same payload, so it is rendered once.
@@ -20,6 +21,12 @@ pub struct Notification {
     /// message, the discharge or refusal that caused it.
     pub guarantee_state: GuaranteeState,
     pub at: Timestamp,
+    /// The customs office that acted, if customs did.
+    pub office: Option<OfficeCode>,
+    /// The sequence of the operation concerned, if one is.
+    pub operation: Option<u16>,
+    /// The declaration's version when it was sent (0: advance data or none).
+    pub declaration_version: u32,
     pub event: NotificationEvent,
 }
 
@@ -47,48 +54,57 @@ pub enum NotificationEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainEvent {
-    GuaranteeAccepted {
-        office: OfficeCode,
-    },
-    DeclarationRecorded {
-        office: OfficeCode,
+    GuaranteeAccepted,
+    DeclarationRecorded,
+    /// An amendment accepted in `country`: the declaration's new version.
+    AmendmentAccepted {
+        country: Country,
+        changes: Vec<String>,
     },
     OperationStarted {
         country: Country,
-        office: OfficeCode,
     },
     OperationTerminated {
         country: Country,
-        office: OfficeCode,
         reservations: Vec<String>,
     },
     OperationDischarged {
         country: Country,
-        office: OfficeCode,
     },
     OperationRefused {
         country: Country,
-        office: OfficeCode,
         reason: String,
     },
     /// Seals reported other than the recorded ones; `reported` is now the record.
     SealFinding {
         country: Country,
-        office: OfficeCode,
         recorded: Vec<String>,
         reported: Vec<String>,
+    },
+    Incident {
+        country: Country,
+        kind: IncidentKind,
+        description: String,
     },
     GuaranteeReleased,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CustomsEvent {
-    /// To every country of the itinerary.
+    /// To every country of the itinerary, once a declaration is recorded.
     GuaranteeCancelled { reason: String },
-    /// To every country after the one that recorded the declaration.
-    DeclarationRecorded { office: OfficeCode },
-    /// To the next country of the itinerary.
-    PreviousOperationTerminated { country: Country, office: OfficeCode, reservations: Vec<String> },
+    /// To every other country of the itinerary, with the declaration.
+    DeclarationRecorded,
+    /// To every other country of the itinerary, with the new version and what changed.
+    DeclarationAmended { country: Country, changes: Vec<String> },
+    /// To the customs of `country`, with the amended text waiting for them.
+    AmendmentRequested { country: Country },
+    /// To the countries of the next operation.
+    PreviousOperationTerminated { country: Country, reservations: Vec<String> },
+    /// To the other countries of the refused operation and the later ones.
+    OperationRefused { country: Country, reason: String },
+    /// To the other countries of the current operation and the later ones.
+    Incident { country: Country, kind: IncidentKind, description: String },
 }
 
 impl NotificationEvent {
@@ -106,19 +122,25 @@ impl NotificationEvent {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Chain(event) => match event {
-                ChainEvent::GuaranteeAccepted { .. } => "guarantee_accepted",
-                ChainEvent::DeclarationRecorded { .. } => "declaration_recorded",
+                ChainEvent::GuaranteeAccepted => "guarantee_accepted",
+                ChainEvent::DeclarationRecorded => "declaration_recorded",
+                ChainEvent::AmendmentAccepted { .. } => "amendment_accepted",
                 ChainEvent::OperationStarted { .. } => "operation_started",
                 ChainEvent::OperationTerminated { .. } => "operation_terminated",
                 ChainEvent::OperationDischarged { .. } => "operation_discharged",
                 ChainEvent::OperationRefused { .. } => "operation_refused",
                 ChainEvent::SealFinding { .. } => "seal_finding",
+                ChainEvent::Incident { .. } => "incident",
                 ChainEvent::GuaranteeReleased => "guarantee_released",
             },
             Self::Customs(event) => match event {
                 CustomsEvent::GuaranteeCancelled { .. } => "guarantee_cancelled",
-                CustomsEvent::DeclarationRecorded { .. } => "declaration_recorded",
+                CustomsEvent::DeclarationRecorded => "declaration_recorded",
+                CustomsEvent::DeclarationAmended { .. } => "amendment_accepted",
+                CustomsEvent::AmendmentRequested { .. } => "amendment_requested",
                 CustomsEvent::PreviousOperationTerminated { .. } => "previous_operation_terminated",
+                CustomsEvent::OperationRefused { .. } => "operation_refused",
+                CustomsEvent::Incident { .. } => "incident",
             },
             Self::AdvanceData { .. } => "advance_data",
             Self::AdvanceAmendment { .. } => "advance_data_amended",
@@ -126,13 +148,19 @@ impl NotificationEvent {
         }
     }
 
-    /// The declaration the payload carries (E9, E11, and I15 for a recorded
-    /// one): the one `guarantee` holds as the message left it. Not copied into
-    /// the event, since a declaration can be large.
+    /// The declaration the payload carries (E9, E11, I15 for a recorded or
+    /// amended one, and the amendment waiting for customs): the one
+    /// `guarantee` holds as the message left it. Not copied into the event,
+    /// since a declaration can be large.
     pub fn declaration<'g>(&self, guarantee: &'g Guarantee) -> Option<&'g Declaration> {
         match self {
             Self::AdvanceData { .. } | Self::AdvanceAmendment { .. } => guarantee.advance.as_ref(),
-            Self::Customs(CustomsEvent::DeclarationRecorded { .. }) => guarantee.declaration.as_ref(),
+            Self::Customs(CustomsEvent::DeclarationRecorded | CustomsEvent::DeclarationAmended { .. }) => {
+                guarantee.declaration.as_ref()
+            }
+            Self::Customs(CustomsEvent::AmendmentRequested { .. }) => {
+                guarantee.amendment.as_ref().map(|a| &a.declaration)
+            }
             _ => None,
         }
     }
@@ -149,6 +177,9 @@ impl Step<'_> {
             message_type: self.request.kind,
             guarantee_state: self.guarantee.state,
             at: self.now,
+            office: self.office.clone(),
+            operation: self.operation,
+            declaration_version: self.guarantee.declaration_version,
             event,
         });
     }
@@ -158,8 +189,15 @@ impl Step<'_> {
         self.notify(vec![chain], NotificationEvent::Chain(event));
     }
 
+    /// To the customs of `countries`, each once, in the order given.
     pub(super) fn notify_customs(&mut self, countries: impl IntoIterator<Item = Country>, event: CustomsEvent) {
-        let recipients = countries.into_iter().map(Recipient::Customs).collect();
+        let mut recipients: Vec<Recipient> = Vec::new();
+        for country in countries {
+            let recipient = Recipient::Customs(country);
+            if !recipients.contains(&recipient) {
+                recipients.push(recipient);
+            }
+        }
         self.notify(recipients, NotificationEvent::Customs(event));
     }
 }

@@ -1,86 +1,118 @@
-//! The TIR operation in each country of the itinerary: start (I9),
-//! termination (I11), discharge (I13) and refusal to start (I17).
+//! The TIR operation in each territory of the itinerary: start (I9),
+//! termination (I11), discharge (I13), refusal to start (I17) and
+//! incidents en route (X1).
 
 use std::collections::BTreeSet;
 
 use super::Step;
-use super::authorize::{check_departure_office, check_office_role};
+use super::authorize::{check_first_departure_office, check_office_role};
 use super::notify::{ChainEvent, CustomsEvent};
+use crate::declaration::{Declaration, Vehicle};
 use crate::error::{ErrorCode, EtirError, fail};
 use crate::guarantee::{Finding, GuaranteeState, Operation, OperationState};
+use crate::ids::Country;
 use crate::party::{Office, OfficeRole};
+use crate::records::{Incident, IncidentKind, OperationId, ReportedControl};
 
 impl Step<'_> {
-    /// This country's operation; the declaration must be recorded.
-    fn operation_index(&self, office: &Office) -> Result<usize, EtirError> {
-        if self.guarantee.declaration.is_none() {
-            return fail(ErrorCode::DeclarationNotRecorded, "/guarantee_reference");
-        }
-        let index = self.guarantee.operations.iter().position(|op| op.country == office.country);
-        index.ok_or_else(|| EtirError::new(ErrorCode::PartyNotAuthorized, "/office"))
+    fn recorded_declaration(&self) -> Result<&Declaration, EtirError> {
+        self.guarantee
+            .declaration
+            .as_ref()
+            .ok_or_else(|| EtirError::new(ErrorCode::DeclarationNotRecorded, "/guarantee_reference"))
     }
 
-    /// Where the operation at `index` may start (I9) or be refused (I17): in the
-    /// first country at a departure office of the declaration, later at an
-    /// office of entry, or of departure (goods loaded en route).
-    fn check_start_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
-        if index == 0 {
-            let declaration = self.guarantee.declaration.as_ref().expect("operation_index checked it");
-            return check_departure_office(office, declaration);
-        }
-        check_office_role(office, &[OfficeRole::Entry, OfficeRole::Departure])
-    }
-
-    /// Where the operation at `index` may terminate (I11): in the last country at
-    /// an office of destination, earlier at an office of exit, or of destination
-    /// (goods unloaded en route).
-    fn check_termination_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
-        if index + 1 == self.guarantee.operations.len() {
-            check_office_role(office, &[OfficeRole::Destination])
-        } else {
-            check_office_role(office, &[OfficeRole::Exit, OfficeRole::Destination])
-        }
-    }
-
-    /// Fails unless the operation at `index` is `expected`, with the error its
-    /// actual state calls for.
-    fn check_operation_state(&self, index: usize, expected: OperationState) -> Result<(), EtirError> {
-        let state = self.guarantee.operations[index].state;
-        let code = match state {
-            _ if state == expected => return Ok(()),
+    /// The error for `country` when none of its operations is in the state a
+    /// message needs: the state of its latest operation that has begun, else
+    /// of its first (pending, or after a refusal).
+    fn state_found(&self, country: Country) -> EtirError {
+        let ops = &self.guarantee.operations;
+        let found = ops.iter().rposition(|op| op.includes(country) && op.state != OperationState::Pending);
+        let Some(index) = found.or_else(|| ops.iter().position(|op| op.includes(country))) else {
+            return EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
+                .with_detail(format!("{country} is not on the itinerary"));
+        };
+        let op = &ops[index];
+        let code = match op.state {
+            OperationState::Pending if ops[..index].iter().any(|op| op.state == OperationState::Refused) => {
+                ErrorCode::OperationRefused
+            }
             OperationState::Pending => ErrorCode::OperationNotStarted,
-            OperationState::Started if expected == OperationState::Terminated => ErrorCode::OperationNotTerminated,
             OperationState::Started => ErrorCode::OperationAlreadyStarted,
             OperationState::Terminated => ErrorCode::OperationAlreadyTerminated,
             OperationState::Discharged => ErrorCode::OperationAlreadyDischarged,
             OperationState::Refused => ErrorCode::OperationRefused,
         };
-        fail(code, "/office")
+        EtirError::new(code, "/office").with_detail(format!(
+            "operation {} ({}) is {}",
+            op.sequence,
+            op.territory,
+            op.state.as_str()
+        ))
+    }
+
+    /// The earliest pending operation whose countries include `country`.
+    fn pending_operation_of(&self, country: Country) -> Result<usize, EtirError> {
+        let ops = &self.guarantee.operations;
+        ops.iter()
+            .position(|op| op.includes(country) && op.state == OperationState::Pending)
+            .ok_or_else(|| self.state_found(country))
+    }
+
+    /// The started operation whose countries include `country`.
+    fn started_operation(&self, country: Country) -> Result<usize, EtirError> {
+        let ops = &self.guarantee.operations;
+        ops.iter()
+            .position(|op| op.includes(country) && op.state == OperationState::Started)
+            .ok_or_else(|| self.state_found(country))
+    }
+
+    /// Where the operation at `index` may start (I9) or be refused (I17): the
+    /// first at a declared departure office; a later one at an office of
+    /// entry, or at a declared departure office (goods loaded en route).
+    fn check_start_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        let declaration = self.recorded_declaration()?;
+        if index == 0 {
+            return check_first_departure_office(office, declaration);
+        }
+        check_office_role(office, &[OfficeRole::Entry], declaration, OfficeRole::Departure)
+    }
+
+    /// Where the operation at `index` may terminate (I11): the last only at a
+    /// declared destination office; an earlier one at an office of exit, or at
+    /// a declared destination office (goods unloaded en route).
+    fn check_termination_office(&self, office: &Office, index: usize) -> Result<(), EtirError> {
+        let declaration = self.recorded_declaration()?;
+        let allowed: &[OfficeRole] =
+            if index + 1 == self.guarantee.operations.len() { &[] } else { &[OfficeRole::Exit] };
+        check_office_role(office, allowed, declaration, OfficeRole::Destination)
     }
 
     /// Puts the operation at `index` in `state`, acted on by `office`; the caller
     /// records the rest of the step on the operation returned.
     fn move_operation(&mut self, index: usize, office: &Office, state: OperationState) -> &mut Operation {
+        self.operation = Some(self.guarantee.operations[index].sequence);
         let op = &mut self.guarantee.operations[index];
         op.state = state;
         op.office = Some(office.code.clone());
         op
     }
 
-    /// Preconditions shared by start (I9) and refusal to start (I17).
+    /// Preconditions shared by start (I9) and refusal to start (I17): no
+    /// operation before was refused (280), the previous one is terminated (281).
     fn check_may_start(&self, index: usize) -> Result<(), EtirError> {
-        self.check_operation_state(index, OperationState::Pending)?;
-        if let Some(refused) = self.guarantee.operations[..index].iter().find(|op| op.state == OperationState::Refused)
-        {
+        let ops = &self.guarantee.operations;
+        if let Some(refused) = ops[..index].iter().find(|op| op.state == OperationState::Refused) {
             return Err(EtirError::new(ErrorCode::OperationRefused, "/office")
-                .with_detail(format!("the operation in {} was refused", refused.country)));
+                .with_detail(format!("operation {} ({}) was refused", refused.sequence, refused.territory)));
         }
         if index > 0 {
-            let previous = &self.guarantee.operations[index - 1];
+            let previous = &ops[index - 1];
             if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
                 return Err(EtirError::new(ErrorCode::PreviousOperationNotTerminated, "/office").with_detail(format!(
-                    "the operation in {} is {}",
-                    previous.country,
+                    "operation {} ({}) is {}",
+                    previous.sequence,
+                    previous.territory,
                     previous.state.as_str()
                 )));
             }
@@ -88,31 +120,64 @@ impl Step<'_> {
         Ok(())
     }
 
-    pub(super) fn start_operation(&mut self, office: &Office, seals: Option<&[String]>) -> Result<(), EtirError> {
-        match self.guarantee.state {
-            GuaranteeState::Accepted => {}
-            GuaranteeState::Registered | GuaranteeState::Cancelled | GuaranteeState::Released => {
-                return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
-            }
-        }
-        let index = self.operation_index(office)?;
+    fn record_controls(&mut self, index: usize, office: &Office, controls: &[ReportedControl]) {
+        let now = self.now;
+        let op = &mut self.guarantee.operations[index];
+        op.controls.extend(controls.iter().map(|c| c.stamp(&office.code, now)));
+    }
+
+    /// The countries of the operation at `index` and of the later ones, but `sender`'s.
+    fn countries_from(&self, index: usize, sender: Country) -> Vec<Country> {
+        let ops = &self.guarantee.operations[index..];
+        ops.iter().flat_map(|op| op.countries.iter().copied()).filter(|c| *c != sender).collect()
+    }
+
+    pub(super) fn start_operation(
+        &mut self,
+        office: &Office,
+        seals: Option<&[String]>,
+        operation_id: Option<&OperationId>,
+        controls: &[ReportedControl],
+    ) -> Result<(), EtirError> {
+        self.recorded_declaration()?;
+        let index = self.pending_operation_of(office.country)?;
         self.check_start_office(office, index)?;
+        if self.guarantee.state != GuaranteeState::Accepted {
+            return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
+        }
         self.check_may_start(index)?;
-        self.move_operation(index, office, OperationState::Started).started_at = Some(self.now);
-        self.add_event(Some(&office.code), format!("TIR operation started in {}", office.country));
-        self.notify_chain(ChainEvent::OperationStarted { country: office.country, office: office.code.clone() });
+        if let Some(id) = operation_id
+            && let Some(other) = self.guarantee.operations.iter().find(|op| op.operation_id.as_ref() == Some(id))
+        {
+            return Err(EtirError::new(ErrorCode::OperationIdRegistered, "/operation_id").with_detail(format!(
+                "operation {} of this guarantee has the id {}",
+                other.sequence,
+                id.as_str()
+            )));
+        }
+        let now = self.now;
+        let op = self.move_operation(index, office, OperationState::Started);
+        op.started_at = Some(now);
+        op.operation_id = operation_id.cloned();
+        let (sequence, territory) = (op.sequence, op.territory);
+        self.record_controls(index, office, controls);
+        self.add_event(
+            Some(&office.code),
+            format!("TIR operation {sequence} ({territory}) started in {}", office.country),
+        );
+        self.notify_chain(ChainEvent::OperationStarted { country: office.country });
         if self.guarantee.seals.is_none() {
             // The first start records the transport's seals: the ones customs
             // checked or affixed there, else the declared ones.
-            let declared = &self.guarantee.declaration.as_ref().expect("operation_index checked it").seals;
             let recorded = match seals {
                 Some(reported) if !reported.is_empty() => distinct(reported),
-                _ => declared.clone(),
+                _ => self.recorded_declaration()?.seals.clone(),
             };
             self.guarantee.seals = Some(recorded);
         } else {
             self.compare_seals(index, office, seals);
         }
+        self.guarantee.operations[index].seals = self.guarantee.seals().to_vec();
         Ok(())
     }
 
@@ -123,7 +188,7 @@ impl Step<'_> {
         let Some(reported) = reported else {
             return;
         };
-        let recorded = self.guarantee.seals.clone().unwrap_or_default();
+        let recorded = self.guarantee.seals().to_vec();
         let as_set = |seals: &[String]| seals.iter().cloned().collect::<BTreeSet<String>>();
         if as_set(&recorded) == as_set(reported) {
             return;
@@ -145,12 +210,7 @@ impl Step<'_> {
                 seal_list(&reported)
             ),
         );
-        self.notify_chain(ChainEvent::SealFinding {
-            country: office.country,
-            office: office.code.clone(),
-            recorded,
-            reported,
-        });
+        self.notify_chain(ChainEvent::SealFinding { country: office.country, recorded, reported });
     }
 
     pub(super) fn terminate_operation(
@@ -158,69 +218,161 @@ impl Step<'_> {
         office: &Office,
         seals: Option<&[String]>,
         reservations: &[String],
+        controls: &[ReportedControl],
     ) -> Result<(), EtirError> {
-        let index = self.operation_index(office)?;
+        self.recorded_declaration()?;
+        let index = self.started_operation(office.country)?;
         self.check_termination_office(office, index)?;
-        self.check_operation_state(index, OperationState::Started)?;
         let now = self.now;
         let op = self.move_operation(index, office, OperationState::Terminated);
         op.terminated_at = Some(now);
+        op.terminated_by = Some(office.code.clone());
         op.reservations = reservations.to_vec();
+        let (sequence, territory) = (op.sequence, op.territory);
+        self.record_controls(index, office, controls);
         let summary = match reservations.len() {
-            0 => format!("TIR operation terminated in {} without reservations", office.country),
-            n => format!("TIR operation terminated in {} with {n} reservation(s)", office.country),
+            0 => {
+                format!("TIR operation {sequence} ({territory}) terminated in {} without reservations", office.country)
+            }
+            n => format!(
+                "TIR operation {sequence} ({territory}) terminated in {} with {n} reservation(s)",
+                office.country
+            ),
         };
         self.add_event(Some(&office.code), summary);
-        if let Some(next) = self.guarantee.operations.get(index + 1).map(|op| op.country) {
+        self.lapse_amendment(index);
+        if let Some(next) = self.guarantee.operations.get(index + 1) {
+            let countries = next.countries.clone();
             self.notify_customs(
-                [next],
+                countries,
                 CustomsEvent::PreviousOperationTerminated {
                     country: office.country,
-                    office: office.code.clone(),
                     reservations: reservations.to_vec(),
                 },
             );
         }
         self.notify_chain(ChainEvent::OperationTerminated {
             country: office.country,
-            office: office.code.clone(),
             reservations: reservations.to_vec(),
         });
         self.compare_seals(index, office, seals);
         Ok(())
     }
 
-    /// Any office of the country: discharge is the country's decision on the
-    /// terminated operation, often taken away from the border.
+    /// An amendment waiting for a country of the operation at `index` lapses
+    /// when that operation terminates.
+    fn lapse_amendment(&mut self, index: usize) {
+        let op = &self.guarantee.operations[index];
+        if let Some(amendment) = self.guarantee.amendment.take_if(|a| op.includes(a.country)) {
+            self.add_event(None, format!("the amendment requested in {} lapsed", amendment.country));
+        }
+    }
+
+    /// Any office of the country where the operation terminated: discharge is
+    /// that country's decision, often taken away from the border.
     pub(super) fn discharge_operation(&mut self, office: &Office) -> Result<(), EtirError> {
-        let index = self.operation_index(office)?;
-        self.check_operation_state(index, OperationState::Terminated)?;
-        self.move_operation(index, office, OperationState::Discharged).discharged_at = Some(self.now);
-        self.add_event(Some(&office.code), format!("TIR operation discharged in {}", office.country));
-        self.notify_chain(ChainEvent::OperationDischarged { country: office.country, office: office.code.clone() });
+        self.recorded_declaration()?;
+        let country = office.country;
+        let ops = &self.guarantee.operations;
+        let terminated_here = |op: &Operation| {
+            op.state == OperationState::Terminated && op.terminated_by.as_ref().is_some_and(|o| o.country() == country)
+        };
+        let Some(index) = ops.iter().position(terminated_here) else {
+            if ops.iter().any(|op| op.includes(country) && op.state == OperationState::Started) {
+                return fail(ErrorCode::OperationNotTerminated, "/office");
+            }
+            if let Some(op) = ops.iter().find(|op| op.includes(country) && op.state == OperationState::Terminated) {
+                let by = op.terminated_by.as_ref().expect("a terminated operation names its office");
+                return Err(EtirError::new(ErrorCode::PartyNotAuthorized, "/office").with_detail(format!(
+                    "operation {} terminated at {by}: only the customs of {} discharge it",
+                    op.sequence,
+                    by.country()
+                )));
+            }
+            return Err(self.state_found(country));
+        };
+        let now = self.now;
+        let op = self.move_operation(index, office, OperationState::Discharged);
+        op.discharged_at = Some(now);
+        let (sequence, territory) = (op.sequence, op.territory);
+        self.add_event(Some(&office.code), format!("TIR operation {sequence} ({territory}) discharged in {country}"));
+        self.notify_chain(ChainEvent::OperationDischarged { country });
         self.release_if_finished();
         Ok(())
     }
 
-    pub(super) fn refuse_start(&mut self, office: &Office, reason: &str) -> Result<(), EtirError> {
-        // A cancelled guarantee's pending operation may still be refused (binding v1).
-        if matches!(self.guarantee.state, GuaranteeState::Registered | GuaranteeState::Released) {
+    pub(super) fn refuse_start(
+        &mut self,
+        office: &Office,
+        reason: &str,
+        controls: &[ReportedControl],
+    ) -> Result<(), EtirError> {
+        self.recorded_declaration()?;
+        let index = self.pending_operation_of(office.country)?;
+        self.check_start_office(office, index)?;
+        if self.guarantee.state != GuaranteeState::Accepted {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
-        let index = self.operation_index(office)?;
-        self.check_start_office(office, index)?;
+        if index == 0 {
+            return Err(EtirError::new(ErrorCode::RefusalNotAuthorized, "/office")
+                .with_detail("customs of departure refuse by not accepting the guarantee"));
+        }
         self.check_may_start(index)?;
-        self.move_operation(index, office, OperationState::Refused).refusal_reason = Some(reason.to_owned());
+        let op = self.move_operation(index, office, OperationState::Refused);
+        op.refusal_reason = Some(reason.to_owned());
+        let (sequence, territory) = (op.sequence, op.territory);
+        self.record_controls(index, office, controls);
         self.add_event(
             Some(&office.code),
-            format!("start of the TIR operation refused in {}: {reason}", office.country),
+            format!("start of TIR operation {sequence} ({territory}) refused in {}: {reason}", office.country),
         );
-        self.notify_chain(ChainEvent::OperationRefused {
-            country: office.country,
-            office: office.code.clone(),
-            reason: reason.to_owned(),
-        });
+        let others = self.countries_from(index, office.country);
+        self.notify_customs(
+            others,
+            CustomsEvent::OperationRefused { country: office.country, reason: reason.to_owned() },
+        );
+        self.notify_chain(ChainEvent::OperationRefused { country: office.country, reason: reason.to_owned() });
         self.release_if_finished();
+        Ok(())
+    }
+
+    /// X1, on the sender country's started operation.
+    pub(super) fn record_incident(
+        &mut self,
+        office: &Office,
+        kind: IncidentKind,
+        description: &str,
+        new_vehicle: Option<&Vehicle>,
+        new_seals: Option<&[String]>,
+    ) -> Result<(), EtirError> {
+        self.recorded_declaration()?;
+        let country = office.country;
+        let ops = &self.guarantee.operations;
+        let Some(index) = ops.iter().position(|op| op.includes(country) && op.state == OperationState::Started) else {
+            return Err(EtirError::new(ErrorCode::OperationNotStarted, "/office")
+                .with_detail(format!("no operation in {country} is started")));
+        };
+        self.operation = Some(ops[index].sequence);
+        let incident = Incident {
+            kind,
+            description: description.to_owned(),
+            office: office.code.clone(),
+            at: self.now,
+            new_vehicle: new_vehicle.cloned(),
+            new_seals: new_seals.map(distinct),
+        };
+        self.guarantee.operations[index].incidents.push(incident);
+        if let Some(vehicle) = new_vehicle {
+            self.guarantee.vehicle = Some(vehicle.clone());
+        }
+        if let Some(seals) = new_seals {
+            self.guarantee.seals = Some(distinct(seals));
+        }
+        self.add_event(Some(&office.code), format!("incident in {country} ({}): {description}", kind.as_str()));
+        let others = self.countries_from(index, country);
+        let description = description.to_owned();
+        self.notify_customs(others, CustomsEvent::Incident { country, kind, description: description.clone() });
+        self.notify_chain(ChainEvent::Incident { country, kind, description });
         Ok(())
     }
 }

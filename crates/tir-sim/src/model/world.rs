@@ -402,6 +402,11 @@ impl Registry for World {
     fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord> {
         self.find_holder(tir_id).map(|h| &h.record)
     }
+
+    /// The simulation registers customs for every country it has offices in.
+    fn has_customs(&self, country: Country) -> bool {
+        self.offices.iter().any(|o| o.country == country)
+    }
 }
 
 /// The customs offices of `c` in the simulated world and the demo: at its

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
-use tir_model::{OfficeCode, TirId};
+use tir_model::{Country, OfficeCode, TirId};
 
 use super::deferred::{Deferred, GuaranteeColumns};
 use super::{LOCK_WRITERS, pool_error};
@@ -197,6 +197,19 @@ impl Tx for PgTx<'_> {
     async fn holders_get(&mut self, tir_ids: &[TirId]) -> Result<Vec<HolderRecord>> {
         let sql = "SELECT doc FROM holders WHERE tir_id = ANY($1)";
         lookup(self.client, &mut self.holders, sql, tir_ids, |t| t.as_str(), |h: &HolderRecord| h.tir_id.clone()).await
+    }
+
+    async fn customs_countries(&mut self, countries: &[Country]) -> Result<Vec<Country>> {
+        let codes: Vec<&str> = countries.iter().map(|c| c.as_str()).collect();
+        let statement = self
+            .client
+            .prepare_cached(
+                "SELECT DISTINCT country FROM parties WHERE country = ANY($1) AND kind = 'customs' AND revoked_at_ms IS NULL",
+            )
+            .await?;
+        let rows = self.client.query(&statement, &[&codes]).await?;
+        let found: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        Ok(countries.iter().copied().filter(|c| found.iter().any(|f| f == c.as_str())).collect())
     }
 
     async fn begin(&mut self, commands: &[Command]) -> Result<(i64, String)> {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
-use tir_model::{OfficeCode, TirId};
+use tir_model::{Country, OfficeCode, TirId};
 
 use super::checkpoint::{Checkpoints, reset_wal_if_wanted};
 use super::durability::{Durability, Synced, WalSync, fsync_failed};
@@ -203,6 +203,19 @@ impl Tx for SqliteWriter {
         cached(&self.conn, &mut self.cache.holders, "SELECT doc FROM holders WHERE tir_id = ?1", tir_ids, |t| {
             t.as_str()
         })
+    }
+
+    async fn customs_countries(&mut self, countries: &[Country]) -> Result<Vec<Country>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT 1 FROM parties WHERE country = ?1 AND kind = 'customs' AND revoked_at_ms IS NULL LIMIT 1",
+        )?;
+        let mut found = Vec::new();
+        for country in countries {
+            if statement.exists(params![country.as_str()])? {
+                found.push(*country);
+            }
+        }
+        Ok(found)
     }
 
     async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()> {
