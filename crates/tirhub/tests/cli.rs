@@ -311,7 +311,9 @@ fn bench_reports_on_a_fresh_postgres_database() {
 
 #[test]
 fn bench_rejects_nonsense_options() {
-    for args in [&["--transports", "0"][..], &["--rate", "-5"], &["--db", "sqlite://x.db"]] {
+    for args in
+        [&["--transports", "0"][..], &["--rate", "-5"], &["--db", "sqlite://x.db"], &["--transports", "1000001"]]
+    {
         let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).arg("bench").args(args).output().unwrap();
         assert!(!out.status.success(), "bench {args:?} succeeded");
         assert!(!out.stderr.is_empty());
