@@ -5,7 +5,8 @@
 # Export the tokens `tirhub demo` printed: CHAIN, HOLDER (LTU/012/345), BY, LT, PL.
 set -euo pipefail
 URL=${URL:-http://127.0.0.1:8080}
-REF=${REF:-XH$(date +%s)}
+# XH, a 3-digit series and six digits (binding v2), from the clock: a new one every second.
+REF=${REF:-XH$(( $(date +%s) % 900000000 + 100000000 ))}
 send() { # token, JSON body
   curl -sS -X POST "$URL/v1/messages" -H "Authorization: Bearer $1" \
        -H 'Content-Type: application/json' -d "$2"; echo; }

@@ -15,7 +15,7 @@ use tir_model::message::{Request, parse_request};
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party};
 use tir_model::{Country, Date, OfficeCode, Timestamp, TirId, view, wire};
 
-const REF: &str = "XH20260001";
+const REF: &str = "XH202600001";
 const HOLDER: &str = "FIN/001/1001";
 const SEALS: [&str; 3] = ["FI-884211", "FI-884212", "FI-884213"];
 

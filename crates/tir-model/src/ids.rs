@@ -152,21 +152,37 @@ impl Currency {
 
 string_id!(Currency, "currency code");
 
-/// Guarantee reference number: 4 to 35 of A-Z, 0-9.
+/// Guarantee reference number, binding v2: two capital letters of which one is
+/// `X`, a series number from 25 to 999 (no leading zero), then six digits, as
+/// [`GuaranteeRef::PATTERN`] (`XH25000001`): the form NCTS accepts as a TIR
+/// carnet number. Longer than 11 characters is `Length`; anything else that
+/// does not match, shorter ones included, is `Pattern`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GuaranteeRef(String);
 
 impl GuaranteeRef {
-    pub const MIN_CHARS: usize = 4;
-    pub const MAX_CHARS: usize = 35;
+    /// A two-digit series (25 to 99).
+    pub const MIN_CHARS: usize = 10;
+    /// A three-digit series (100 to 999).
+    pub const MAX_CHARS: usize = 11;
+    /// What `parse` accepts, as a regular expression (the OpenAPI document's pattern).
+    pub const PATTERN: &str = "(X[A-Z]|[A-Z]X)(2[5-9]|[3-9][0-9]|[1-9][0-9][0-9])[0-9]{6}";
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         // Bound the count so huge inputs are rejected without a full scan.
-        let n = s.chars().take(Self::MAX_CHARS + 1).count();
-        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&n) {
+        if s.chars().take(Self::MAX_CHARS + 1).count() > Self::MAX_CHARS {
             return Err(ParseError::Length);
         }
-        if !all_upper_or_digit(s) {
+        let b = s.as_bytes();
+        let letters_ok =
+            b.len() >= 2 && b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase() && (b[0] == b'X' || b[1] == b'X');
+        // 10 bytes: series 25 to 99; 11 bytes: series 100 to 999. Either way six digits follow.
+        let series_ok = match b.len() {
+            10 => b[2] >= b'2' && (b[2] > b'2' || b[3] >= b'5'),
+            11 => b[2] != b'0',
+            _ => false,
+        };
+        if !(letters_ok && series_ok && all_digits(&s[2..])) {
             return Err(ParseError::Pattern);
         }
         Ok(GuaranteeRef(s.to_owned()))
@@ -179,8 +195,9 @@ impl GuaranteeRef {
 
 string_id!(GuaranteeRef, "guarantee reference");
 
-/// TIR holder identification number `AAA/NNN/NNNNNNN`: alpha-3 of the holder's
-/// country, 3-digit association number, 1 to 7-digit holder number.
+/// TIR holder identification number `AAA/NNN/NNNNNNNNN`: alpha-3 of the holder's
+/// country, 3-digit association number, 1 to 9-digit holder number, so at
+/// most 17 characters (NCTS's field).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TirId {
     // First so the derived order is the textual order.
@@ -189,8 +206,10 @@ pub struct TirId {
 }
 
 impl TirId {
+    /// Digits of the holder number, at most.
+    pub const HOLDER_DIGITS_MAX: usize = 9;
     pub const MIN_CHARS: usize = 9;
-    pub const MAX_CHARS: usize = 15;
+    pub const MAX_CHARS: usize = 8 + Self::HOLDER_DIGITS_MAX;
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let n = s.chars().take(Self::MAX_CHARS + 1).count();
@@ -207,7 +226,7 @@ impl TirId {
             && all_upper(alpha3)
             && association.len() == 3
             && all_digits(association)
-            && (1..=7).contains(&holder.len())
+            && (1..=Self::HOLDER_DIGITS_MAX).contains(&holder.len())
             && all_digits(holder);
         if !shape_ok {
             return Err(ParseError::Pattern);
@@ -230,7 +249,7 @@ impl TirId {
         &self.text[4..7]
     }
 
-    /// The 1 to 7-digit holder number.
+    /// The 1 to 9-digit holder number.
     pub fn holder(&self) -> &str {
         &self.text[8..]
     }
@@ -530,42 +549,64 @@ mod tests {
     }
 
     #[test]
-    fn guarantee_ref_accepts_4_to_35_alphanumerics() {
-        for s in ["AB12", "XG12345678", &"9".repeat(35)] {
+    fn guarantee_ref_accepts_the_v2_format() {
+        for s in ["XH25000001", "XG99999999", "AX100000000", "XX999123456", "XA30000000", "ZX25345678"] {
             assert_eq!(GuaranteeRef::parse(s).unwrap().as_str(), s);
         }
+        assert_eq!(GuaranteeRef::MIN_CHARS, 10);
+        assert_eq!(GuaranteeRef::MAX_CHARS, 11);
     }
 
     #[test]
-    fn guarantee_ref_of_wrong_length_is_length() {
-        assert_eq!(GuaranteeRef::parse(""), Err(ParseError::Length));
-        assert_eq!(GuaranteeRef::parse("ABC"), Err(ParseError::Length));
-        assert_eq!(GuaranteeRef::parse(&"A".repeat(36)), Err(ParseError::Length));
+    fn guarantee_ref_longer_than_11_is_length() {
+        for s in ["XH2500000001", "XH25000001XXXX", &"9".repeat(12), &"Ä".repeat(12)] {
+            assert_eq!(GuaranteeRef::parse(s), Err(ParseError::Length), "{s:?}");
+        }
+        // Only the first 12 characters are counted.
+        assert_eq!(GuaranteeRef::parse(&"X".repeat(1_000_000)), Err(ParseError::Length));
     }
 
     #[test]
-    fn guarantee_ref_with_other_characters_is_pattern() {
-        for s in ["ab12", "AB-12", "AB 12", "ÄB12"] {
+    fn guarantee_ref_not_matching_the_pattern_is_pattern() {
+        for s in [
+            "",
+            "XH1",
+            "XH1234",
+            "XH2500001",    // 9 characters
+            "XH24000001",   // series below 25
+            "XH09000001",   // leading zero
+            "XH012000001",  // leading zero in a three-digit series
+            "AB25000001",   // no X
+            "xh25000001",   // lower case
+            "X125000001",   // a digit for a letter
+            "XH2500000A",   // a letter among the digits
+            "XH25 00001",   // a space
+            "XH-25000001",  // a dash
+            "ÄX25000001",   // not ASCII
+            "XÄ2500000",    // not ASCII, 10 bytes
+            "XH25000001\n", // a line break
+        ] {
             assert_eq!(GuaranteeRef::parse(s), Err(ParseError::Pattern), "{s:?}");
         }
     }
 
     #[test]
-    fn tir_id_accepts_holder_numbers_of_1_to_7_digits() {
+    fn tir_id_accepts_holder_numbers_of_1_to_9_digits() {
         let id = TirId::parse("LTU/001/1").unwrap();
         assert_eq!(id.country(), Country::parse("LT").unwrap());
         assert_eq!(id.association(), "001");
         assert_eq!(id.holder(), "1");
-        let id = TirId::parse("TUR/078/1234567").unwrap();
-        assert_eq!(id.as_str(), "TUR/078/1234567");
+        let id = TirId::parse("TUR/078/123456789").unwrap();
+        assert_eq!(id.as_str(), "TUR/078/123456789");
         assert_eq!(id.country().as_str(), "TR");
-        assert_eq!(id.holder(), "1234567");
+        assert_eq!(id.holder(), "123456789");
+        assert_eq!(TirId::MAX_CHARS, 17);
     }
 
     #[test]
     fn tir_id_of_wrong_length_is_length() {
         assert_eq!(TirId::parse("LTU/001/"), Err(ParseError::Length));
-        assert_eq!(TirId::parse("LTU/001/12345678"), Err(ParseError::Length));
+        assert_eq!(TirId::parse("LTU/001/1234567890"), Err(ParseError::Length));
         assert_eq!(TirId::parse(""), Err(ParseError::Length));
     }
 
@@ -732,7 +773,8 @@ mod tests {
         }
         round_trip::<Country>("LT");
         round_trip::<Currency>("EUR");
-        round_trip::<GuaranteeRef>("XG12345678");
+        round_trip::<GuaranteeRef>("XG25345678");
+        round_trip::<GuaranteeRef>("XH250000001");
         round_trip::<TirId>("LTU/001/12345");
         round_trip::<OfficeCode>("LT251000");
         round_trip::<HsCode>("870323");
@@ -745,11 +787,27 @@ mod tests {
         assert!(serde_json::from_str::<Country>("42").is_err());
         assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
         assert!(serde_json::from_str::<GuaranteeRef>("\"AB\"").is_err());
+        assert!(serde_json::from_str::<GuaranteeRef>("\"XH24000001\"").is_err());
         assert!(serde_json::from_str::<TirId>("\"XXX/001/1\"").is_err());
         assert!(serde_json::from_str::<OfficeCode>("\"LT25\"").is_err());
         assert!(serde_json::from_str::<HsCode>("\"999999\"").is_err());
         let err = serde_json::from_str::<Date>("\"2023-02-29\"").unwrap_err();
         assert!(err.to_string().contains("invalid date: wrong format"), "{err}");
+    }
+
+    /// `GuaranteeRef::PATTERN`, spelled out independently of `parse`.
+    fn regex_like_pattern(s: &str) -> bool {
+        let b = s.as_bytes();
+        let upper = |c: u8| c.is_ascii_uppercase();
+        let letters = b.len() >= 2 && upper(b[0]) && upper(b[1]) && (b[0] == b'X' || b[1] == b'X');
+        let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
+        letters
+            && digits(&b[2..])
+            && match b.len() {
+                10 => (25..=99).contains(&s[2..4].parse::<u32>().unwrap()),
+                11 => (100..=999).contains(&s[2..5].parse::<u32>().unwrap()),
+                _ => false,
+            }
     }
 
     fn known_country() -> impl Strategy<Value = &'static CountryRecord> {
@@ -800,13 +858,27 @@ mod tests {
         }
 
         #[test]
-        fn guarantee_ref_round_trips(s in "[A-Z0-9]{4,35}") {
+        fn guarantee_ref_round_trips(s in GuaranteeRef::PATTERN) {
             let g = GuaranteeRef::parse(&s).unwrap();
+            prop_assert_eq!(g.as_str(), s.as_str());
             prop_assert_eq!(GuaranteeRef::parse(g.as_str()), Ok(g));
         }
 
         #[test]
-        fn tir_id_round_trips(c in known_country(), assoc in "[0-9]{3}", holder in "[0-9]{1,7}") {
+        fn guarantee_ref_agrees_with_its_pattern(s in "(X[A-Z]|[A-Z]X|[A-Z0-9]{2}|x[a-z]|)[0-9A]{0,11}") {
+            let matches = regex_like_pattern(&s);
+            match GuaranteeRef::parse(&s) {
+                Ok(_) => prop_assert!(matches, "{s:?} accepted"),
+                Err(e) => {
+                    prop_assert!(!matches, "{s:?} refused");
+                    let expected = if s.chars().count() > GuaranteeRef::MAX_CHARS { ParseError::Length } else { ParseError::Pattern };
+                    prop_assert_eq!(e, expected);
+                }
+            }
+        }
+
+        #[test]
+        fn tir_id_round_trips(c in known_country(), assoc in "[0-9]{3}", holder in "[0-9]{1,9}") {
             let id = TirId::parse(&format!("{}/{assoc}/{holder}", c.alpha3)).unwrap();
             prop_assert_eq!(id.country().as_str(), c.alpha2);
             prop_assert_eq!(id.association(), assoc.as_str());

@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn every_message_type_parses() {
-        let base = |t: &str| json!({"message_id": "m-1", "type": t, "guarantee_reference": "XH12345678"});
+        let base = |t: &str| json!({"message_id": "m-1", "type": t, "guarantee_reference": "XH123456789"});
         let with = |t: &str, extra: Value| {
             let mut v = base(t);
             v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn unknown_type_is_102_at_type() {
         assert_eq!(
-            error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH1234"})),
+            error(json!({"message_id": "m", "type": "X99", "guarantee_reference": "XH25001234"})),
             (102, "/type".into())
         );
     }
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(error(json!({"message_id": "m"})), (101, "/type".into()));
         assert_eq!(error(json!({"message_id": "m", "type": "E3"})), (101, "/guarantee_reference".into()));
         assert_eq!(
-            error(json!({"message_id": "m", "type": "I9", "guarantee_reference": "XH1234"})),
+            error(json!({"message_id": "m", "type": "I9", "guarantee_reference": "XH25001234"})),
             (101, "/office".into())
         );
     }
@@ -409,9 +409,9 @@ mod tests {
     #[test]
     fn malformed_identifiers_have_their_codes() {
         let v = |r: &str| json!({"message_id": "m", "type": "E3", "guarantee_reference": r, "reason": "x"});
-        assert_eq!(error(v("XH1")), (105, "/guarantee_reference".into()));
+        assert_eq!(error(v("XH2500000001")), (105, "/guarantee_reference".into()));
         assert_eq!(error(v("xh12345")), (106, "/guarantee_reference".into()));
-        let id = json!({"message_id": "has space", "type": "E3", "guarantee_reference": "XH1234", "reason": "x"});
+        let id = json!({"message_id": "has space", "type": "E3", "guarantee_reference": "XH25001234", "reason": "x"});
         assert_eq!(error(id), (106, "/message_id".into()));
         let long = json!({"message_id": "m".repeat(MESSAGE_ID_CHARS_MAX + 1), "type": "E3"});
         assert_eq!(error(long), (105, "/message_id".into()));
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn reservations_at_their_limit_pass_and_past_it_are_105() {
         let v = |n: usize| {
-            json!({"message_id": "m", "type": "I11", "guarantee_reference": "XH1234", "office": "GE000100",
+            json!({"message_id": "m", "type": "I11", "guarantee_reference": "XH25001234", "office": "GE000100",
                    "reservations": vec!["scratched seal"; n]})
         };
         assert!(Request::parse(&v(RESERVATIONS_MAX)).is_ok());
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn referenced_offices_include_the_declaration() {
-        let v = json!({"message_id": "m", "type": "I7", "guarantee_reference": "XH1234", "office": "TR000100", "declaration": sample()});
+        let v = json!({"message_id": "m", "type": "I7", "guarantee_reference": "XH25001234", "office": "TR000100", "declaration": sample()});
         let codes: Vec<String> =
             Request::parse(&v).unwrap().referenced_offices().iter().map(|c| c.to_string()).collect();
         assert_eq!(codes, ["AZ000200", "GE000100", "TR000100"]);

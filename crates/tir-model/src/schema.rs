@@ -58,22 +58,23 @@ named_schema!(
 named_schema!(
     GuaranteeRef,
     "GuaranteeRef",
-    string("Guarantee reference number")
+    string("Guarantee reference number: two letters of which one is X, a number from 25 to 999, six digits")
         .min_length(Some(GuaranteeRef::MIN_CHARS))
         .max_length(Some(GuaranteeRef::MAX_CHARS))
-        .pattern(Some(format!("^[A-Z0-9]{{{},{}}}$", GuaranteeRef::MIN_CHARS, GuaranteeRef::MAX_CHARS)))
-        .examples(["XH12345678"])
+        .pattern(Some(format!("^{}$", GuaranteeRef::PATTERN)))
+        .examples(["XH25000001"])
 );
 
 named_schema!(
     TirId,
     "TirId",
-    string("TIR holder id: the alpha-3 of the holder's country, the association's 3 digits, the holder's 1 to 7")
+    string("TIR holder id: the alpha-3 of the holder's country, the association's 3 digits, the holder's 1 to 9")
         .min_length(Some(TirId::MIN_CHARS))
         .max_length(Some(TirId::MAX_CHARS))
         .pattern(Some(format!(
-            "^({})/[0-9]{{3}}/[0-9]{{1,7}}$",
-            one_of_codes(refdata::countries().iter().map(|c| c.alpha3))
+            "^({})/[0-9]{{3}}/[0-9]{{1,{}}}$",
+            one_of_codes(refdata::countries().iter().map(|c| c.alpha3)),
+            TirId::HOLDER_DIGITS_MAX
         )))
         .examples(["LTU/012/345"])
 );

@@ -13,7 +13,7 @@ use tir_model::{Country, Date, EtirError, OfficeCode, Timestamp, TirId, view};
 // The contract's sample declaration, TR → GE → AZ, and the parties it names.
 use tir_testkit::fixtures::{HOLDER, OTHER_HOLDER, SEAL, WITHDRAWN_HOLDER, declaration};
 
-const REF: &str = "XH12345678";
+const REF: &str = "XH123456789";
 
 const TR: &str = "TR000100";
 const GE: &str = "GE000100";

@@ -46,7 +46,7 @@ pub async fn health(State(app): State<App>) -> Json<Health> {
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}", tag = "queries",
-    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH25000001")),
     responses(
         (status = 200, description = "E5/I5: the guarantee and its transport", body = tir_model::view::GuaranteeView<'static>),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
@@ -121,7 +121,7 @@ pub async fn declaration(
 }
 
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/timeline", tag = "queries",
-    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH12345678")),
+    params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH25000001")),
     responses(
         (status = 200, description = "What each accepted message did to the transport, oldest first", body = Timeline),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),

@@ -250,6 +250,10 @@ pub async fn run(options: BenchOptions) -> Result<Value, AnyError> {
     if options.transports == 0 || options.concurrency == 0 {
         return Err("--transports and --concurrency must be at least 1".into());
     }
+    if options.transports as u64 > crate::model::traffic::TRANSPORTS_MAX {
+        let max = crate::model::traffic::TRANSPORTS_MAX;
+        return Err(format!("--transports must be at most {max}: the references of a run number that many").into());
+    }
     if let Some(rate) = options.rate
         && !(rate.is_finite() && rate > 0.0)
     {

@@ -21,7 +21,7 @@ use crate::AnyError;
 use crate::client::{ExchangeClient, segment};
 use crate::model::rng;
 use crate::model::script::{Parties, messages};
-use crate::model::traffic::{Irregularity, Traffic};
+use crate::model::traffic::{Irregularity, RunTag, TRANSPORTS_MAX, Traffic};
 use crate::model::world::World;
 
 pub struct SimulateOptions {
@@ -44,7 +44,8 @@ const FAILURES_SHOWN: usize = 5;
 #[derive(Debug, Clone, Default)]
 pub struct SimulateReport {
     pub seed: u64,
-    /// Part of every reference, unique per run.
+    /// The run tag: the two letters and the series that begin every reference
+    /// of the run (`XH123`), one no earlier run on the server used.
     pub tag: String,
     pub elapsed: Duration,
     pub transports_completed: u64,
@@ -168,11 +169,16 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     if options.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
+    if options.transports.is_some_and(|n| n as u64 > TRANSPORTS_MAX) {
+        return Err(
+            format!("--transports must be at most {TRANSPORTS_MAX}: the references of a run number that many").into()
+        );
+    }
     let client = ExchangeClient::new(&options.url);
     let world = Arc::new(World::standard());
     let parties = bootstrap(&client, &options.admin_token, &world).await?;
-    let tag = run_tag();
-    let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(&tag);
+    let tag = free_run_tag(&client, &parties.chains[0]).await?;
+    let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(tag);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -200,10 +206,11 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         client,
         traffic,
         parties,
-        limit: options.transports.map(|n| n as u64),
+        // A run without --transports stops at the last reference its tag numbers.
+        limit: options.transports.map_or(TRANSPORTS_MAX, |n| n as u64),
         next: AtomicU64::new(0),
         pacer: pacer.clone(),
-        tally: Mutex::new(SimulateReport { seed: options.seed, tag, ..SimulateReport::default() }),
+        tally: Mutex::new(SimulateReport { seed: options.seed, tag: tag.to_string(), ..SimulateReport::default() }),
         messages: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         non_200: AtomicU64::new(0),
@@ -240,6 +247,9 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
+    if options.transports.is_none() && shared.next.load(Ordering::Relaxed) >= TRANSPORTS_MAX {
+        eprintln!("simulate: stopped after {TRANSPORTS_MAX} transports, the most one run can number");
+    }
     let mut report = shared.tally.lock().expect("tally lock").clone();
     report.elapsed = started.elapsed();
     Ok(report)
@@ -249,7 +259,7 @@ struct Shared {
     client: ExchangeClient,
     traffic: Traffic,
     parties: Parties,
-    limit: Option<u64>,
+    limit: u64,
     /// Index of the next transport to play.
     next: AtomicU64,
     pacer: Option<Arc<Pacer>>,
@@ -273,7 +283,7 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
-        if shared.limit.is_some_and(|limit| index >= limit) {
+        if index >= shared.limit {
             return;
         }
         let transport = shared.traffic.transport(index);
@@ -426,16 +436,31 @@ impl Pacer {
     }
 }
 
-/// Unique per run (clock and process), so one seed can be played twice on one server.
-fn run_tag() -> String {
+/// Tags tried before giving up: each costs one GET.
+const RUN_TAG_PROBES: usize = 1000;
+
+/// A tag from the clock and the process, so one seed can be played twice on one server.
+fn clock_run_tag() -> RunTag {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let mut n = rng::mix(nanos, u64::from(std::process::id())) % 36u64.pow(6);
-    let mut tag = [b'0'; 6];
-    for b in tag.iter_mut().rev() {
-        *b = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(n % 36) as usize];
-        n /= 36;
+    RunTag::from_hash(rng::mix(nanos, u64::from(std::process::id())))
+}
+
+/// A run tag whose references the server does not know yet: the clock's, or
+/// the next one while the server has a guarantee under the tag's first
+/// reference (every run registers its transport 0 first). `token` is a party's
+/// of this run: the server answers 404 for an unknown guarantee, 403 (or 200)
+/// for a known one.
+async fn free_run_tag(client: &ExchangeClient, token: &str) -> Result<RunTag, AnyError> {
+    let mut tag = clock_run_tag();
+    for _ in 0..RUN_TAG_PROBES {
+        let path = format!("/v1/guarantees/{}", tag.reference(0));
+        match client.get(token, &path).await? {
+            (404, _) => return Ok(tag),
+            (200 | 403, _) => tag = tag.next(),
+            (status, body) => return Err(format!("GET {path}: expected 404, 403 or 200, got {status}: {body}").into()),
+        }
     }
-    String::from_utf8(tag.to_vec()).expect("ASCII")
+    Err(format!("no free run tag: the server knows the first reference of {RUN_TAG_PROBES} tags in a row").into())
 }
 
 /// Creates what the world needs on the server: customs of each country and
@@ -543,7 +568,7 @@ mod tests {
     #[test]
     fn the_report_names_every_count() {
         let mut report =
-            SimulateReport { seed: 7, tag: "ABC123".into(), transports_completed: 40, ..Default::default() };
+            SimulateReport { seed: 7, tag: "XH123".into(), transports_completed: 40, ..Default::default() };
         report.answers_by_status.insert(200, 520);
         report.irregular.insert("undervaluation", 2);
         let text = report.to_string();
@@ -556,9 +581,9 @@ mod tests {
     }
 
     #[test]
-    fn run_tags_are_six_base36_characters() {
-        let tag = run_tag();
-        assert_eq!(tag.len(), 6);
-        assert!(tag.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+    fn clock_run_tags_begin_valid_references() {
+        let tag = clock_run_tag();
+        assert_eq!(tag.to_string().len(), 5);
+        tir_model::GuaranteeRef::parse(&tag.reference(0)).unwrap();
     }
 }

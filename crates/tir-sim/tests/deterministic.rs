@@ -12,7 +12,7 @@ use tir_model::message::Request;
 use tir_model::party::PartyKind;
 use tir_model::wire;
 use tir_sim::model::script::{Parties, messages};
-use tir_sim::model::traffic::Traffic;
+use tir_sim::model::traffic::{RunTag, Traffic};
 use tir_sim::model::world::World;
 use tir_store::{Env, MemoryStore, NewParty, Store, Submission, token};
 use tir_testkit::{FreshDatabase, TempSqlite};
@@ -66,7 +66,7 @@ async fn play(store: &dyn Store, seed: u64) -> Played {
         admin_writes += 1;
     }
 
-    let traffic = Traffic::new(world.clone(), seed, IRREGULAR_SHARE).with_tag("DET");
+    let traffic = Traffic::new(world.clone(), seed, IRREGULAR_SHARE).with_tag(RunTag::new(4242).expect("a tag"));
     let mut played = Played { admin_writes, messages: 0, answers_by_status: BTreeMap::new() };
     for index in 0..TRANSPORTS {
         for (token, message) in messages(&traffic.transport(index), &parties) {

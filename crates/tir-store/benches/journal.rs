@@ -29,14 +29,14 @@ const CONCURRENT_TASKS: usize = 64;
 fn body_of_len(len: usize) -> String {
     let make = |pad: &str| {
         let v = if len < 400 {
-            json!({"message_id": format!("m-{pad}"), "type": "E1", "guarantee_reference": "XH20260001",
+            json!({"message_id": format!("m-{pad}"), "type": "E1", "guarantee_reference": "XH202600001",
                    "holder": HOLDER, "valid_until": "2027-06-30"})
         } else {
             let goods: Vec<Value> = (0..6)
                 .map(|i| json!({"hs_code": "870323", "description": if i == 0 { pad } else { "Passenger cars" },
                                 "packages": 4, "gross_mass_kg": 6200.5, "value": {"amount": 88000.0, "currency": "EUR"}}))
                 .collect();
-            json!({"message_id": "m-1", "type": "E9", "guarantee_reference": "XH20260001", "declaration": {
+            json!({"message_id": "m-1", "type": "E9", "guarantee_reference": "XH202600001", "declaration": {
                 "itinerary": ["LT", "PL", "CZ"],
                 "offices": [{"code": "LTMDK001", "role": "departure"}, {"code": "PLKUB001", "role": "entry"},
                             {"code": "CZBOH001", "role": "destination"}],
@@ -63,7 +63,7 @@ fn chain_of(n: usize, body: &str) -> Vec<JournalEntry> {
                 "customs-lt",
                 "I9",
                 &format!("m-{i}"),
-                "XH20260001",
+                "XH202600001",
                 body.to_owned(),
             );
             prev = (entry.seq, entry.hash.clone());
@@ -89,7 +89,7 @@ fn journal_benches(c: &mut Criterion) {
                         "customs-lt",
                         "I9",
                         "m-1",
-                        "XH20260001",
+                        "XH202600001",
                         body,
                     )
                 },
@@ -157,7 +157,7 @@ async fn seeded_store(path: &std::path::Path) -> Arc<dyn Store> {
 /// An E1 registering guarantee number `n`, parsed and canonicalized as the
 /// HTTP layer hands it to the store.
 fn e1(n: u64) -> Submission {
-    let value = json!({"message_id": format!("e1-{n}"), "type": "E1", "guarantee_reference": format!("XH{n:08}"),
+    let value = json!({"message_id": format!("e1-{n}"), "type": "E1", "guarantee_reference": format!("XH1{n:08}"),
                        "holder": HOLDER, "valid_until": "2027-06-30"});
     let request = Request::parse(&value).expect("the E1 is valid");
     Submission::new(Party::GuaranteeChain { id: CHAIN_ID.into() }, request, wire::canonical(&value))

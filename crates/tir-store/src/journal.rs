@@ -176,7 +176,7 @@ mod tests {
                 "p1",
                 "I9",
                 &format!("m{i}"),
-                "XH1234",
+                "XH25001234",
                 format!("{{\"n\":{i}}}"),
             );
             prev = (e.seq, e.hash.clone());

@@ -411,7 +411,7 @@ async fn drive(stores: &[Arc<dyn Store>], w: &World, reference: &str, offset: us
 }
 
 fn reference(n: usize) -> String {
-    format!("XH{n:08}")
+    format!("XH1{n:08}")
 }
 
 async fn guarantee_state(store: &dyn Store, reference: &str) -> GuaranteeState {

@@ -20,9 +20,11 @@ pub fn message_id() -> String {
     format!("m-{}-{}", NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed), crate::random_hex(6))
 }
 
-/// A guarantee reference no other test uses.
+/// A guarantee reference no other test uses: `XH`, a random series from 100
+/// to 999 and six random digits, so 9 × 10^8 references to draw from.
 pub fn reference() -> String {
-    format!("XH{}", crate::random_hex(5).to_uppercase())
+    let random = u64::from_str_radix(&crate::random_hex(8), 16).expect("hex digits");
+    format!("XH{}", 100_000_000 + random % 900_000_000)
 }
 
 /// Path segments carry `/` in TIR ids.
@@ -96,10 +98,20 @@ mod tests {
 
     #[test]
     fn messages_get_distinct_ids_and_keep_their_fields() {
-        let a = message("I1", "XH1", json!({"office": "TR000100"}));
-        let b = message("I1", "XH1", json!({"office": "TR000100"}));
+        let a = message("I1", "XH25000001", json!({"office": "TR000100"}));
+        let b = message("I1", "XH25000001", json!({"office": "TR000100"}));
         assert_ne!(a["message_id"], b["message_id"]);
         assert_eq!((a["type"].as_str(), a["office"].as_str()), (Some("I1"), Some("TR000100")));
+    }
+
+    #[test]
+    fn references_are_valid_and_random() {
+        let drawn: std::collections::BTreeSet<String> = (0..1000).map(|_| reference()).collect();
+        assert_eq!(drawn.len(), 1000);
+        for r in &drawn {
+            assert_eq!(r.len(), 11, "{r}");
+            tir_model::GuaranteeRef::parse(r).unwrap();
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ struct BenchArgs {
     /// dropped afterwards); without it, a fresh SQLite file in a temporary directory.
     #[arg(long)]
     db: Option<String>,
-    /// Full transports to drive (each 4 + 3 x countries messages).
+    /// Full transports to drive (each 4 + 3 x countries messages), at most 1000000.
     #[arg(long, default_value_t = 5_000)]
     transports: usize,
     /// Concurrent HTTP connections, each sending its transports' messages in order.
@@ -128,7 +128,8 @@ struct SimulateArgs {
     /// Stop after this long: 30s, 5m, 2h, 1h30m.
     #[arg(long, value_parser = simulate::parse_duration)]
     duration: Option<std::time::Duration>,
-    /// Stop after this many transports. Without --duration or --transports, runs until Ctrl-C.
+    /// Stop after this many transports (at most 1000000, the references one run numbers).
+    /// Without --duration or --transports, runs until Ctrl-C or the 1000000th transport.
     #[arg(long, value_name = "N")]
     transports: Option<usize>,
     /// Seed of the traffic; default: from the clock (printed, to replay it).

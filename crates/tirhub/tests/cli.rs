@@ -76,7 +76,8 @@ fn full_transport(corridor: &SeededCorridor, reference: &str, stops: &[usize]) -
 }
 
 /// Drives `transports` full transports through `servers`, message i of
-/// every transport going to server i % n, `concurrency` transports at a time.
+/// every transport going to server i % n, `concurrency` transports at a time;
+/// transport t's reference is `prefix` (two letters and a 3-digit series) and t in six digits.
 async fn drive(
     servers: &[&ExchangeClient],
     corridor: &SeededCorridor,
@@ -92,7 +93,7 @@ async fn drive(
                 1 => vec![2, 3, 4, 5],
                 _ => vec![1, 2, 3, 4, 5],
             };
-            full_transport(corridor, &format!("{prefix}{t:05}"), &stops)
+            full_transport(corridor, &format!("{prefix}{t:06}"), &stops)
         })
         .collect();
     let total: usize = scripts.iter().map(Vec::len).sum();
@@ -153,7 +154,7 @@ async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
     let (path, url) = (db.path(), db.url());
     let server = Server::start(url);
     let corridor = seed_corridor(server.client.base(), ADMIN, 1).await;
-    drive(&[&server.client], &corridor, "XHTAMPER", 2, 2).await;
+    drive(&[&server.client], &corridor, "XH101", 2, 2).await;
     let verdict = verify(&server.client).await;
     assert_eq!(verdict["ok"], true);
     let entries = verdict["entries"].as_i64().unwrap();
@@ -195,14 +196,14 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     let server = Server::start(url);
     let corridor = seed_corridor(server.client.base(), ADMIN, 2).await;
     let started = Instant::now();
-    let messages = drive(&[&server.client], &corridor, "XHSQL", 60, 16).await;
+    let messages = drive(&[&server.client], &corridor, "XH102", 60, 16).await;
     let seconds = started.elapsed().as_secs_f64();
     // A rough figure for the notes; the benchmark command measures properly.
     eprintln!(
         "sqlite: {messages} messages in {seconds:.2} s = {:.0} messages/s (debug build, reqwest client)",
         messages as f64 / seconds
     );
-    let replayed = full_transport(&corridor, "XHSQL00007", &[2, 3, 4, 5]);
+    let replayed = full_transport(&corridor, "XH102000007", &[2, 3, 4, 5]);
     let mut before = Vec::new();
     for (token, message) in &replayed {
         before.push(server.client.send(token, message).await.unwrap());
@@ -213,7 +214,7 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
     for ((token, message), first) in replayed.iter().zip(&before) {
         assert_eq!(&server.client.send(token, message).await.unwrap(), first);
     }
-    assert_eq!(state_of(&server.client, ADMIN, "XHSQL00007").await, "released");
+    assert_eq!(state_of(&server.client, ADMIN, "XH102000007").await, "released");
     assert_eq!(verify(&server.client).await["ok"], true);
     drop(server);
 }
@@ -228,7 +229,7 @@ async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
 
     let transports = 90;
     let started = Instant::now();
-    let messages = drive(&[&a.client, &b.client], &corridor, "XHPG", transports, 24).await;
+    let messages = drive(&[&a.client, &b.client], &corridor, "XH103", transports, 24).await;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "postgres, two servers: {messages} messages in {seconds:.2} s = {:.0} messages/s (debug build, reqwest client)",
@@ -237,7 +238,7 @@ async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
 
     for t in 0..transports {
         let server = if t % 2 == 0 { &a.client } else { &b.client };
-        assert_eq!(state_of(server, ADMIN, &format!("XHPG{t:05}")).await, "released", "transport {t}");
+        assert_eq!(state_of(server, ADMIN, &format!("XH103{t:06}")).await, "released", "transport {t}");
     }
     for server in [&a.client, &b.client] {
         let verdict = verify(server).await;
@@ -245,13 +246,13 @@ async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
         assert_eq!(verdict["entries"].as_i64().unwrap(), admin_writes + messages as i64);
     }
     // A replay sent to the other server gets the identical answer.
-    let script = full_transport(&corridor, "XHPG00004", &[1, 2, 3, 4]);
+    let script = full_transport(&corridor, "XH103000004", &[1, 2, 3, 4]);
     for (i, (token, message)) in script.iter().enumerate() {
         let (first, other) = if i % 2 == 0 { (&a.client, &b.client) } else { (&b.client, &a.client) };
         assert_eq!(first.send(token, message).await.unwrap(), other.send(token, message).await.unwrap());
     }
     // The same new message sent to both servers at once is applied once.
-    let (token, message) = &full_transport(&corridor, "XHPGRACE", &[0, 1])[0];
+    let (token, message) = &full_transport(&corridor, "XH103999999", &[0, 1])[0];
     let (x, y) = tokio::join!(a.client.send(token, message), b.client.send(token, message));
     assert_eq!(x.unwrap(), y.unwrap());
     let verdict = verify(&a.client).await;
@@ -310,7 +311,9 @@ fn bench_reports_on_a_fresh_postgres_database() {
 
 #[test]
 fn bench_rejects_nonsense_options() {
-    for args in [&["--transports", "0"][..], &["--rate", "-5"], &["--db", "sqlite://x.db"]] {
+    for args in
+        [&["--transports", "0"][..], &["--rate", "-5"], &["--db", "sqlite://x.db"], &["--transports", "1000001"]]
+    {
         let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).arg("bench").args(args).output().unwrap();
         assert!(!out.status.success(), "bench {args:?} succeeded");
         assert!(!out.stderr.is_empty());
@@ -325,7 +328,7 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
     let corridor = seed_corridor(server.client.base(), ADMIN, 4).await;
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let scripts: Vec<Vec<(String, Value)>> =
-        (0..200).map(|t| full_transport(&corridor, &format!("{prefix}{t:05}"), &[0, 1, 2, 3])).collect();
+        (0..200).map(|t| full_transport(&corridor, &format!("{prefix}{t:06}"), &[0, 1, 2, 3])).collect();
     let client = server.client.clone();
     let load = {
         let acknowledged = acknowledged.clone();
@@ -373,11 +376,11 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_killed_mid_load_loses_no_acknowledged_message() {
     let db = temp_db();
-    killed_mid_load_loses_no_acknowledged_message(db.url(), "XHKILL").await;
+    killed_mid_load_loses_no_acknowledged_message(db.url(), "XH104").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_mid_load_loses_no_acknowledged_message() {
     let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
-    killed_mid_load_loses_no_acknowledged_message(db.url(), "XHPGKILL").await;
+    killed_mid_load_loses_no_acknowledged_message(db.url(), "XH105").await;
 }

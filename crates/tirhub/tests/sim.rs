@@ -129,4 +129,10 @@ fn bad_arguments_are_refused_before_any_request() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--irregular-share"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["simulate", "--url", "http://127.0.0.1:9", "--admin-token", ADMIN, "--transports", "1000001"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1000000"));
 }

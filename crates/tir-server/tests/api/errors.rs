@@ -15,8 +15,10 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
         (message("E3", &r, json!({})), 101, "/reason"),
         (message("E3", &r, json!({"reason": "   "})), 101, "/reason"),
         (message("I9", &r, json!({})), 101, "/office"),
-        (message("E3", "XH1", json!({"reason": "x"})), 105, "/guarantee_reference"),
+        (message("E3", "XH1", json!({"reason": "x"})), 106, "/guarantee_reference"),
         (message("E3", &"X".repeat(36), json!({"reason": "x"})), 105, "/guarantee_reference"),
+        (message("E3", "XH2500000001", json!({"reason": "x"})), 105, "/guarantee_reference"),
+        (message("E3", "XH24000001", json!({"reason": "x"})), 106, "/guarantee_reference"),
         (message("E3", &r, json!({"reason": "x".repeat(513)})), 105, "/reason"),
         (message("I1", &r, json!({"office": "TR0001"})), 105, "/office"),
         (message("E3", "xh12345", json!({"reason": "x"})), 106, "/guarantee_reference"),
@@ -108,7 +110,7 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
     app.get_reply(&c.tr, &feed("after=abc")).await.assert_error(106, "/after");
     // Path segments.
     app.get_reply(&c.tr, "/v1/guarantees/xh1234").await.assert_error(106, "/reference");
-    app.get_reply(&c.tr, "/v1/guarantees/XH1").await.assert_error(105, "/reference");
+    app.get_reply(&c.tr, "/v1/guarantees/XH2500000001").await.assert_error(105, "/reference");
     app.get_reply(&c.tr, "/v1/guarantees/%FF%FE").await.assert_error(106, "/reference");
 }
 
@@ -348,7 +350,7 @@ async fn missing_or_unknown_token_is_401_with_390() {
     let body = message("E1", &reference(), json!({"holder": HOLDER})).to_string().into_bytes();
     let routes = [
         (Method::POST, "/v1/messages", Some(body)),
-        (Method::GET, "/v1/guarantees/XH12345678", None),
+        (Method::GET, "/v1/guarantees/XH123456789", None),
         (Method::GET, "/v1/holders/TUR%2F012%2F345", None),
         (Method::GET, "/v1/offices/TR000100", None),
         (Method::GET, "/v1/notifications", None),
@@ -403,7 +405,7 @@ async fn wrong_method_is_405_with_184_and_unknown_route_is_404_with_183() {
     for (method, path) in [
         (Method::GET, "/v1/messages"),
         (Method::PUT, "/v1/messages"),
-        (Method::DELETE, "/v1/guarantees/XH12345678"),
+        (Method::DELETE, "/v1/guarantees/XH123456789"),
         (Method::POST, "/v1/notifications"),
         (Method::GET, "/v1/admin/parties"),
         (Method::POST, "/v1/admin/holders/TUR%2F012%2F345"),

@@ -123,7 +123,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     // And every documented path is served (no "no such route" fallback).
     for (path, operations) in paths {
         let concrete = path
-            .replace("{reference}", "XH12345678")
+            .replace("{reference}", "XH123456789")
             .replace("{tir_id}", "TUR%2F012%2F345")
             .replace("{code}", "TR000100");
         let methods = operations.as_object().unwrap().keys();

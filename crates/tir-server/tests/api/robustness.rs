@@ -115,7 +115,7 @@ async fn deeply_nested_json_is_400_with_106_and_the_server_stays_up() {
     let objects = format!("{}1{}", "{\"a\":".repeat(depth / 5), "}".repeat(depth / 5));
     app.post_raw(&c.chain_a, objects).await.assert_error(106, "");
     let inside = format!(
-        r#"{{"message_id":"m-deep","type":"E9","guarantee_reference":"XH123456","declaration":{{"itinerary":{arrays}}}}}"#
+        r#"{{"message_id":"m-deep","type":"E9","guarantee_reference":"XH25123456","declaration":{{"itinerary":{arrays}}}}}"#
     );
     app.post_raw(&c.holder, inside).await.assert_error(106, "");
     // Just within serde_json's nesting limit: parsed, then rejected as a value.
@@ -200,7 +200,7 @@ fn random_bodies_get_a_coded_4xx_never_a_5xx() {
         "x",
     ]);
     let strings = prop_oneof![
-        prop::sample::select(vec!["E1", "I9", "TR000100", "TUR/012/345", "XH12345678", "2099-12-31", ""])
+        prop::sample::select(vec!["E1", "I9", "TR000100", "TUR/012/345", "XH123456789", "2099-12-31", ""])
             .prop_map(String::from),
         "\\PC{0,16}",
     ];

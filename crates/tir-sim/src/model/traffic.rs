@@ -93,26 +93,80 @@ impl Transport {
     }
 }
 
+/// Transports in one run: a reference's last six digits are the transport's index.
+pub const TRANSPORTS_MAX: u64 = 1_000_000;
+
+/// What begins every reference of a run: two letters of which one is `X` and
+/// a 3-digit series from 100 to 999 (`XH123`), so that a reference is the tag
+/// and the transport's index in six digits, `XH123000042`, which is binding
+/// v2's format. Runs with different tags never share a reference; there are
+/// `RunTag::COUNT` of them (51 letter pairs by 900 series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunTag(u32);
+
+impl RunTag {
+    /// `X` then A to Z, or A to Z but `X` then `X`.
+    const LETTER_PAIRS: u32 = 26 + 25;
+    const SERIES: u32 = 900;
+    pub const COUNT: u32 = Self::LETTER_PAIRS * Self::SERIES;
+
+    /// The `n`th tag, `n` below `COUNT`.
+    pub fn new(n: u32) -> Option<RunTag> {
+        (n < Self::COUNT).then_some(RunTag(n))
+    }
+
+    /// A tag chosen by a hash (of a seed, a clock).
+    pub fn from_hash(h: u64) -> RunTag {
+        RunTag((h % u64::from(Self::COUNT)) as u32)
+    }
+
+    /// The tag after this one, wrapping around after the last.
+    pub fn next(self) -> RunTag {
+        RunTag((self.0 + 1) % Self::COUNT)
+    }
+
+    pub fn number(self) -> u32 {
+        self.0
+    }
+
+    fn letters(self) -> [u8; 2] {
+        let pair = (self.0 / Self::SERIES) as u8;
+        if pair < 26 {
+            [b'X', b'A' + pair]
+        } else {
+            // 0..25 over the letters other than X (the 24th).
+            let k = pair - 26;
+            [b'A' + k + u8::from(k >= 23), b'X']
+        }
+    }
+
+    fn series(self) -> u32 {
+        100 + self.0 % Self::SERIES
+    }
+
+    /// Transport `index`'s reference. Panics when `index` is `TRANSPORTS_MAX` or more.
+    pub fn reference(self, index: u64) -> String {
+        assert!(index < TRANSPORTS_MAX, "transport {index}: a run has at most {TRANSPORTS_MAX} transports");
+        format!("{self}{index:06}")
+    }
+}
+
+impl std::fmt::Display for RunTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b] = self.letters();
+        write!(f, "{}{}{}", char::from(a), char::from(b), self.series())
+    }
+}
+
 /// A reproducible stream of transports: transport `i` depends only on the
 /// world, the seed, the tag and `i`.
 #[derive(Debug, Clone)]
 pub struct Traffic {
     world: Arc<World>,
     seed: u64,
-    prefix: String,
+    tag: RunTag,
     holders: Cumulative,
     irregular: Vec<f64>,
-}
-
-/// `n` in base 36, zero-padded to `width`.
-fn base36(mut n: u64, width: usize) -> String {
-    let mut out = Vec::new();
-    while n > 0 || out.len() < width {
-        out.push(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(n % 36) as usize]);
-        n /= 36;
-    }
-    out.reverse();
-    String::from_utf8(out).expect("ASCII digits")
 }
 
 impl Traffic {
@@ -124,18 +178,22 @@ impl Traffic {
         let irregular = irregular_chances(&activity, &propensity, irregular_share);
         Traffic {
             holders: Cumulative::new(activity),
-            prefix: format!("SM{}", base36(mix(seed, 0x0052_4546) % 36u64.pow(6), 6)),
+            tag: RunTag::from_hash(mix(seed, 0x0052_4546)),
             world,
             seed,
             irregular,
         }
     }
 
-    /// Adds `tag` (A-Z, 0-9, fixed length across runs) to every reference,
+    /// Begins every reference with `tag` instead of the one the seed picks,
     /// so that one seed can be played twice against the same server.
-    pub fn with_tag(mut self, tag: &str) -> Traffic {
-        self.prefix.push_str(tag);
+    pub fn with_tag(mut self, tag: RunTag) -> Traffic {
+        self.tag = tag;
         self
+    }
+
+    pub fn tag(&self) -> RunTag {
+        self.tag
     }
 
     pub fn world(&self) -> &World {
@@ -151,11 +209,14 @@ impl Traffic {
         self.irregular[holder]
     }
 
+    /// Transports 0 to `TRANSPORTS_MAX - 1`.
     pub fn iter(&self) -> impl Iterator<Item = Transport> + '_ {
-        (0..).map(|i| self.transport(i))
+        (0..TRANSPORTS_MAX).map(|i| self.transport(i))
     }
 
+    /// Transport `index`, below `TRANSPORTS_MAX` (panics otherwise).
     pub fn transport(&self, index: u64) -> Transport {
+        let reference = self.tag.reference(index);
         let world = &*self.world;
         let mut rng = Rng::keyed(self.seed, index);
         let h = self.holders.sample(&mut rng);
@@ -233,7 +294,7 @@ impl Traffic {
         });
         Transport {
             index,
-            reference: format!("{}{}", self.prefix, base36(index, 8)),
+            reference,
             holder: holder.record.tir_id.clone(),
             profile: holder.profile,
             chain: holder.chain,
@@ -391,16 +452,52 @@ mod tests {
 
     #[test]
     fn references_and_message_ids_are_valid_and_unique() {
-        let tagged = traffic(u64::MAX, 0.05).with_tag("ZZZZZZZZ");
+        let untagged = traffic(7, 0.05);
+        let last = RunTag::new(RunTag::COUNT - 1).unwrap();
+        assert_ne!(untagged.tag(), last);
+        let tagged = traffic(u64::MAX, 0.05).with_tag(last);
         let mut seen = BTreeSet::new();
-        for t in tagged.iter().take(500).chain(traffic(7, 0.05).iter().take(500)) {
+        for t in tagged.iter().take(500).chain(untagged.iter().take(500)) {
             GuaranteeRef::parse(&t.reference).unwrap();
             assert!(seen.insert(t.reference.clone()), "{} twice", t.reference);
             for (_, m) in messages(&t, &Parties::symbolic(tagged.world())) {
                 MessageId::parse(m["message_id"].as_str().unwrap()).unwrap();
             }
         }
-        assert_eq!(tagged.transport(u64::from(u32::MAX)).reference.len(), 2 + 6 + 8 + 8);
+        let final_one = tagged.transport(TRANSPORTS_MAX - 1).reference;
+        assert_eq!(final_one, "ZX999999999");
+        GuaranteeRef::parse(&final_one).unwrap();
+        assert_eq!(traffic(7, 0.05).with_tag(RunTag::new(0).unwrap()).transport(42).reference, "XA100000042");
+    }
+
+    #[test]
+    fn every_run_tag_begins_its_own_valid_references() {
+        let mut prefixes = BTreeSet::new();
+        for n in 0..RunTag::COUNT {
+            let tag = RunTag::new(n).unwrap();
+            let prefix = tag.to_string();
+            assert_eq!(prefix.len(), 5, "{prefix}");
+            for index in [0, 1, TRANSPORTS_MAX - 1] {
+                let reference = tag.reference(index);
+                assert!(reference.starts_with(&prefix));
+                GuaranteeRef::parse(&reference).unwrap_or_else(|e| panic!("{reference}: {e}"));
+            }
+            assert!(prefixes.insert(prefix), "tag {n} repeats a prefix");
+        }
+        assert_eq!(RunTag::new(RunTag::COUNT), None);
+        assert_eq!(RunTag::new(RunTag::COUNT - 1).unwrap().next(), RunTag::new(0).unwrap());
+        // The same seed with two tags: the same transports under other references.
+        let (a, b) = (traffic(3, 0.05), traffic(3, 0.05).with_tag(RunTag::from_hash(99)));
+        assert_ne!(a.tag(), b.tag());
+        let (ta, tb) = (a.transport(5), b.transport(5));
+        assert_ne!(ta.reference, tb.reference);
+        assert_eq!(ta.declaration, tb.declaration);
+    }
+
+    #[test]
+    #[should_panic(expected = "at most 1000000 transports")]
+    fn a_run_has_at_most_a_million_transports() {
+        traffic(7, 0.05).transport(TRANSPORTS_MAX);
     }
 
     #[test]
@@ -538,12 +635,5 @@ mod tests {
     fn irregular_share_zero_and_one_are_exact() {
         assert!(traffic(1, 0.0).iter().take(2000).all(|t| t.irregularity.is_none()));
         assert!(traffic(1, 1.0).iter().take(500).all(|t| t.irregularity.is_some()));
-    }
-
-    #[test]
-    fn base36_pads_and_counts() {
-        assert_eq!(base36(0, 3), "000");
-        assert_eq!(base36(35, 1), "Z");
-        assert_eq!(base36(36, 1), "10");
     }
 }
