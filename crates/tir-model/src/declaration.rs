@@ -438,8 +438,42 @@ pub(crate) mod tests {
     #[test]
     fn repeated_itinerary_country_is_180() {
         let mut v = sample();
-        v["itinerary"] = json!(["TR", "GE", "TR"]);
+        v["itinerary"] = json!(["TR", "GE", "GE", "AZ"]);
         assert_eq!(error(&v), (180, "/declaration/itinerary/2".into()));
+        // Again within one territory: Bulgaria, Romania, Bulgaria is one EU operation.
+        v["itinerary"] = json!(["TR", "BG", "RO", "BG", "GE", "AZ"]);
+        assert_eq!(error(&v), (180, "/declaration/itinerary/3".into()));
+        // Again after leaving the territory: a new operation, allowed.
+        v["itinerary"] = json!(["TR", "GE", "TR", "GE", "AZ"]);
+        assert!(parse(&v).is_ok());
+    }
+
+    #[test]
+    fn single_territory_itinerary_is_181() {
+        let mut v = sample();
+        v["itinerary"] = json!(["LT", "PL", "DE"]);
+        assert_eq!(error(&v), (181, "/declaration/itinerary".into()));
+    }
+
+    #[test]
+    fn itinerary_not_ending_at_a_destination_country_is_180() {
+        let mut v = sample();
+        v["itinerary"] = json!(["TR", "GE", "AZ", "KZ"]);
+        assert_eq!(error(&v), (180, "/declaration/itinerary/3".into()));
+    }
+
+    #[test]
+    fn changes_name_the_deepest_pointers() {
+        let before = parse(&sample()).unwrap();
+        let mut v = sample();
+        v["consignments"][0]["goods"][0]["packages"] = json!(5);
+        v["vehicle"]["registration"] = json!("34XYZ999");
+        let after = parse(&v).unwrap();
+        assert_eq!(
+            after.changes_from(&before),
+            ["/declaration/consignments/0/goods/0/packages", "/declaration/vehicle/registration"]
+        );
+        assert!(after.changes_from(&after).is_empty());
     }
 
     #[test]
@@ -502,9 +536,11 @@ pub(crate) mod tests {
 
     #[test]
     fn itinerary_at_its_limit_passes_and_past_it_is_105() {
-        let countries = ["TR", "GE", "AZ", "KZ", "UZ", "TM", "KG", "TJ", "AF", "PK", "IN", "CN", "MN"];
+        let countries = ["TR", "GE", "KZ", "UZ", "TM", "KG", "TJ", "AF", "PK", "IN", "CN", "MN", "AZ"];
         let mut v = sample();
-        v["itinerary"] = json!(countries[..ITINERARY_COUNTRIES_MAX]);
+        let mut at_limit = countries[..ITINERARY_COUNTRIES_MAX - 1].to_vec();
+        at_limit.push("AZ");
+        v["itinerary"] = json!(at_limit);
         assert!(parse(&v).is_ok());
         v["itinerary"] = json!(countries[..ITINERARY_COUNTRIES_MAX + 1]);
         assert_eq!(error(&v), (105, "/declaration/itinerary".into()));

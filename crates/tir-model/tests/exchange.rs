@@ -88,7 +88,15 @@ impl Registry for World {
     fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord> {
         self.holders.get(tir_id)
     }
+
+    /// Customs of every country but those in `NO_CUSTOMS`.
+    fn has_customs(&self, country: Country) -> bool {
+        !NO_CUSTOMS.contains(&country.as_str())
+    }
 }
+
+/// Countries without a customs party: advance data through them is 308.
+const NO_CUSTOMS: [&str; 1] = ["IR"];
 
 fn chain() -> Party {
     Party::GuaranteeChain { id: "chain-1".into() }
@@ -374,8 +382,9 @@ fn full_transport_from_registration_to_release_notifies_every_party_in_turn() {
     assert_eq!(run.g().declaration_state(), DeclarationState::Recorded);
     assert!(run.g().advance.is_none());
     assert_eq!(run.op_states(), [Pending, Pending, Pending]);
-    let countries: Vec<&str> = run.g().operations.iter().map(|op| op.country.as_str()).collect();
-    assert_eq!(countries, ["TR", "GE", "AZ"]);
+    let countries: Vec<Vec<&str>> =
+        run.g().operations.iter().map(|op| op.countries.iter().map(|c| c.as_str()).collect()).collect();
+    assert_eq!(countries, [["TR"], ["GE"], ["AZ"]]);
 
     let legs = [("TR", TR, Some("customs:GE")), ("GE", GE, Some("customs:AZ")), ("AZ", AZ, None)];
     for (i, (code, office, next)) in legs.into_iter().enumerate() {
@@ -638,7 +647,8 @@ fn start_before_previous_country_terminated_is_rejected_with_281() {
 
 #[test]
 fn changing_advance_data_after_the_declaration_is_recorded_is_rejected_with_282() {
-    run_to(RECORDED).rejects(&holder(), e11(declaration()), 282, "/guarantee_reference");
+    // After recording, E11 is an amendment en route and must name its country.
+    run_to(RECORDED).rejects(&holder(), e11(declaration()), 101, "/country");
     run_to(RECORDED).rejects(&holder(), e13(), 282, "/guarantee_reference");
     run_to(RECORDED).rejects(&holder(), e9(declaration()), 282, "/guarantee_reference");
 }
@@ -689,7 +699,7 @@ fn declaration_given_in_i7_is_recorded_even_after_advance_data_was_withdrawn() {
     // data"), so a declaration given in full needs no advance data.
     let mut run = run_to(ACCEPTED);
     run.ok(&holder(), e13());
-    assert_eq!(run.g().declaration_state(), DeclarationState::None);
+    assert_eq!(run.g().declaration_state(), DeclarationState::Withdrawn);
     let n = run.ok(&customs("TR"), i7_with(TR, declaration()));
     assert_eq!(feed(&n).len(), 3);
     assert_eq!(run.g().declaration_state(), DeclarationState::Recorded);
@@ -942,8 +952,12 @@ fn cancelling_a_registered_guarantee_makes_it_cancelled() {
 }
 
 #[test]
-fn cancelling_with_advance_data_tells_customs_of_every_itinerary_country() {
+fn cancelling_tells_customs_of_every_itinerary_country_once_the_declaration_is_recorded() {
+    // Advance data only: customs have recorded nothing to stop.
     let mut run = run_to(ADVANCED);
+    assert!(run.ok(&chain(), e3()).is_empty());
+    assert_eq!(run.state(), GuaranteeState::Cancelled);
+    let mut run = run_to(RECORDED);
     let n = run.ok(&chain(), e3());
     assert_eq!(
         feed(&n),
@@ -953,7 +967,6 @@ fn cancelling_with_advance_data_tells_customs_of_every_itinerary_country() {
             "customs:AZ I15 guarantee_cancelled",
         ]
     );
-    assert_eq!(run.state(), GuaranteeState::Cancelled);
 }
 
 #[test]
@@ -994,8 +1007,9 @@ fn cancelled_guarantee_stays_cancelled_when_its_last_operation_is_discharged() {
 fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged() {
     let mut run = run_to(TERMINATED_TR);
     let n = run.ok(&customs("GE"), i17(GE));
-    assert_eq!(feed(&n), ["chain:chain-1 E7 operation_refused"]);
+    assert_eq!(feed(&n), ["customs:AZ I15 operation_refused", "chain:chain-1 E7 operation_refused"]);
     assert_eq!(n[0].payload_json()["reason"], "load not as declared");
+    assert_eq!(n[1].payload_json()["operation"], 2);
     assert_eq!(run.op(1).state, OperationState::Refused);
     assert_eq!(run.op(1).refusal_reason.as_deref(), Some("load not as declared"));
     assert_eq!(run.op(1).started_at, None);
@@ -1015,17 +1029,23 @@ fn refusal_in_georgia_blocks_azerbaijan_and_releases_once_turkey_is_discharged()
 fn refusal_after_discharged_predecessors_releases_at_once() {
     let mut run = run_to(DISCHARGED_TR);
     let n = run.ok(&customs("GE"), i17(GE));
-    assert_eq!(feed(&n), ["chain:chain-1 E7 operation_refused", "chain:chain-1 E7 guarantee_released"]);
+    assert_eq!(
+        feed(&n),
+        ["customs:AZ I15 operation_refused", "chain:chain-1 E7 operation_refused", "chain:chain-1 E7 guarantee_released"]
+    );
     assert_eq!(run.state(), GuaranteeState::Released);
 }
 
 #[test]
-fn refusal_at_departure_releases_the_guarantee() {
-    let mut run = run_to(RECORDED);
-    run.ok(&customs("TR"), i17(TR));
+fn refusal_of_the_first_operation_is_216_and_of_a_released_guarantee_201() {
+    // Customs of departure refuse by not accepting the guarantee.
+    run_to(RECORDED).rejects(&customs("TR"), i17(TR), 216, "/office");
+    let mut run = run_to(DISCHARGED_TR);
+    run.ok(&customs("GE"), i17(GE));
     assert_eq!(run.state(), GuaranteeState::Released);
     // Released: nothing more may start or be refused.
-    run.rejects(&customs("GE"), i17(GE), 201, "/guarantee_reference");
+    run.rejects(&customs("AZ"), i17(AZ), 201, "/guarantee_reference");
+    run.rejects(&customs("AZ"), i9(AZ), 201, "/guarantee_reference");
 }
 
 // ---------------------------------------------------------------- advance data
@@ -1057,9 +1077,7 @@ fn withdrawal_removes_the_advance_data_and_allows_sending_it_again() {
     assert_eq!(feed(&n), ["customs:TR E13 advance_data_cancelled"]);
     assert_eq!(n[0].payload_json()["reason"], "trip postponed");
     assert!(run.g().advance.is_none());
-    assert_eq!(run.g().declaration_state(), DeclarationState::None);
-    // Without an itinerary customs have nothing to act on.
-    run.rejects(&customs("TR"), i1(TR), 307, "/guarantee_reference");
+    assert_eq!(run.g().declaration_state(), DeclarationState::Withdrawn);
     run.ok(&holder(), e9(declaration()));
     assert_eq!(run.g().declaration_state(), DeclarationState::Advance);
 }
@@ -1068,8 +1086,15 @@ fn withdrawal_removes_the_advance_data_and_allows_sending_it_again() {
 fn declaration_given_in_i7_replaces_the_advance_data() {
     let mut run = run_to(ACCEPTED);
     run.ok(&customs("TR"), i7_with(TR, declaration_sealed(&["TR-777"])));
-    assert!(run.g().advance.is_none());
     assert_eq!(run.g().declaration.as_ref().unwrap().seals, ["TR-777"]);
+    // The advance data stays readable as version 0, the recorded text is version 1.
+    assert_eq!(run.g().declaration_at(0).unwrap().seals, [SEAL]);
+    assert_eq!(run.g().declaration_at(1).unwrap().seals, ["TR-777"]);
+    assert_eq!(run.g().declaration_at(2), None);
+    // Recorded as sent: version 0 is version 1's text.
+    let run = run_to(RECORDED);
+    assert!(run.g().advance.is_none());
+    assert_eq!(run.g().declaration_at(0), run.g().declaration_at(1));
 }
 
 // ---------------------------------------------------------------- payloads
@@ -1087,8 +1112,8 @@ fn declaration_json(seal: &str) -> String {
     )
 }
 
-// Pinned from the payloads the state machine rendered itself before notifications
-// became typed events: the feeds must serve the same bytes.
+// Pinned: the feeds must serve these bytes (binding v2's payloads: every one
+// names office, operation and declaration_version, null where none applies).
 #[test]
 fn every_kind_of_notification_renders_to_the_pinned_json() {
     let (sample, amended) = (declaration_json(SEAL), declaration_json("TR-900001"));
@@ -1097,31 +1122,31 @@ fn every_kind_of_notification_renders_to_the_pinned_json() {
     assert_eq!(
         sent(&mut run, &holder(), e9(declaration())),
         [format!(
-            r#"customs:TR E9 {{"event":"advance_data","message_type":"E9","guarantee_state":"registered","at":"2026-11-28T08:02:00.000Z","declaration":{sample},"holder":"TUR/012/345"}}"#
+            r#"customs:TR E9 {{"event":"advance_data","message_type":"E9","guarantee_state":"registered","at":"2026-11-28T08:02:00.000Z","office":null,"operation":null,"declaration_version":0,"declaration":{sample},"holder":"TUR/012/345"}}"#
         )]
     );
     assert_eq!(
         sent(&mut run, &holder(), e11(declaration_sealed(&["TR-900001"]))),
         [format!(
-            r#"customs:TR E11 {{"event":"advance_data_amended","message_type":"E11","guarantee_state":"registered","at":"2026-11-28T08:03:00.000Z","declaration":{amended},"holder":"TUR/012/345"}}"#
+            r#"customs:TR E11 {{"event":"advance_data_amended","message_type":"E11","guarantee_state":"registered","at":"2026-11-28T08:03:00.000Z","office":null,"operation":null,"declaration_version":0,"declaration":{amended},"holder":"TUR/012/345"}}"#
         )]
     );
     assert_eq!(
         sent(&mut run, &holder(), e13()),
         [
-            r#"customs:TR E13 {"event":"advance_data_cancelled","message_type":"E13","guarantee_state":"registered","at":"2026-11-28T08:04:00.000Z","reason":"trip postponed"}"#
+            r#"customs:TR E13 {"event":"advance_data_cancelled","message_type":"E13","guarantee_state":"registered","at":"2026-11-28T08:04:00.000Z","office":null,"operation":null,"declaration_version":0,"reason":"trip postponed"}"#
         ]
     );
     run.ok(&holder(), e9(declaration()));
     assert_eq!(
         sent(&mut run, &customs("TR"), i1(TR)),
         [
-            r#"chain:chain-1 E7 {"event":"guarantee_accepted","message_type":"I1","guarantee_state":"accepted","at":"2026-11-28T08:06:00.000Z","office":"TR000100"}"#
+            r#"chain:chain-1 E7 {"event":"guarantee_accepted","message_type":"I1","guarantee_state":"accepted","at":"2026-11-28T08:06:00.000Z","office":"TR000100","operation":null,"declaration_version":0}"#
         ]
     );
     let recorded = |country: &str| {
         format!(
-            r#"customs:{country} I15 {{"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","declaration":{sample},"office":"TR000100"}}"#
+            r#"customs:{country} I15 {{"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","office":"TR000100","operation":null,"declaration_version":1,"declaration":{sample}}}"#
         )
     };
     assert_eq!(
@@ -1129,41 +1154,42 @@ fn every_kind_of_notification_renders_to_the_pinned_json() {
         [
             recorded("GE"),
             recorded("AZ"),
-            r#"chain:chain-1 E7 {"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","office":"TR000100"}"#.to_owned(),
+            r#"chain:chain-1 E7 {"event":"declaration_recorded","message_type":"I7","guarantee_state":"accepted","at":"2026-11-28T08:07:00.000Z","office":"TR000100","operation":null,"declaration_version":1}"#.to_owned(),
         ]
     );
     assert_eq!(
         sent(&mut run, &customs("TR"), i9(TR)),
         [
-            r#"chain:chain-1 E7 {"event":"operation_started","message_type":"I9","guarantee_state":"accepted","at":"2026-11-28T08:08:00.000Z","country":"TR","office":"TR000100"}"#
+            r#"chain:chain-1 E7 {"event":"operation_started","message_type":"I9","guarantee_state":"accepted","at":"2026-11-28T08:08:00.000Z","office":"TR000100","operation":1,"declaration_version":1,"country":"TR"}"#
         ]
     );
     assert_eq!(
         sent(&mut run, &customs("TR"), i11(TR, &["seal scratched"])),
         [
-            r#"customs:GE I15 {"event":"previous_operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","country":"TR","office":"TR000100","reservations":["seal scratched"]}"#,
-            r#"chain:chain-1 E7 {"event":"operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","country":"TR","office":"TR000100","reservations":["seal scratched"]}"#,
+            r#"customs:GE I15 {"event":"previous_operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","office":"TR000100","operation":1,"declaration_version":1,"country":"TR","reservations":["seal scratched"]}"#,
+            r#"chain:chain-1 E7 {"event":"operation_terminated","message_type":"I11","guarantee_state":"accepted","at":"2026-11-28T08:09:00.000Z","office":"TR000100","operation":1,"declaration_version":1,"country":"TR","reservations":["seal scratched"]}"#,
         ]
     );
     assert_eq!(
         sent(&mut run, &customs("TR"), i13(TR)),
         [
-            r#"chain:chain-1 E7 {"event":"operation_discharged","message_type":"I13","guarantee_state":"accepted","at":"2026-11-28T08:10:00.000Z","country":"TR","office":"TR000100"}"#
+            r#"chain:chain-1 E7 {"event":"operation_discharged","message_type":"I13","guarantee_state":"accepted","at":"2026-11-28T08:10:00.000Z","office":"TR000100","operation":1,"declaration_version":1,"country":"TR"}"#
         ]
     );
     // The release follows the refusal in the same message, in the guarantee's new state.
     assert_eq!(
         sent(&mut run, &customs("GE"), i17(GE)),
         [
-            r#"chain:chain-1 E7 {"event":"operation_refused","message_type":"I17","guarantee_state":"accepted","at":"2026-11-28T08:11:00.000Z","country":"GE","office":"GE000100","reason":"load not as declared"}"#,
-            r#"chain:chain-1 E7 {"event":"guarantee_released","message_type":"I17","guarantee_state":"released","at":"2026-11-28T08:11:00.000Z"}"#,
+            r#"customs:AZ I15 {"event":"operation_refused","message_type":"I17","guarantee_state":"accepted","at":"2026-11-28T08:11:00.000Z","office":"GE000100","operation":2,"declaration_version":1,"country":"GE","reason":"load not as declared"}"#,
+            r#"chain:chain-1 E7 {"event":"operation_refused","message_type":"I17","guarantee_state":"accepted","at":"2026-11-28T08:11:00.000Z","office":"GE000100","operation":2,"declaration_version":1,"country":"GE","reason":"load not as declared"}"#,
+            r#"chain:chain-1 E7 {"event":"guarantee_released","message_type":"I17","guarantee_state":"released","at":"2026-11-28T08:11:00.000Z","office":"GE000100","operation":2,"declaration_version":1}"#,
         ]
     );
 
     let mut run = run_to(RECORDED);
     let cancelled = |country: &str| {
         format!(
-            r#"customs:{country} I15 {{"event":"guarantee_cancelled","message_type":"E3","guarantee_state":"cancelled","at":"2026-11-28T08:05:00.000Z","reason":"guarantee withdrawn by the association"}}"#
+            r#"customs:{country} I15 {{"event":"guarantee_cancelled","message_type":"E3","guarantee_state":"cancelled","at":"2026-11-28T08:05:00.000Z","office":null,"operation":null,"declaration_version":1,"reason":"guarantee withdrawn by the association"}}"#
         )
     };
     assert_eq!(sent(&mut run, &chain(), e3()), [cancelled("TR"), cancelled("GE"), cancelled("AZ")]);
@@ -1309,10 +1335,10 @@ fn check_step(
     } else {
         prop_assert_eq!(previous_ops.len(), after.operations.len());
         for (b, a) in previous_ops.iter().zip(&after.operations) {
-            prop_assert_eq!(b.country, a.country);
-            prop_assert!(operation_may_follow(b.state, a.state), "{} moved {:?} -> {:?}", a.country, b.state, a.state);
+            prop_assert_eq!(b.sequence, a.sequence);
+            prop_assert!(operation_may_follow(b.state, a.state), "{} moved {:?} -> {:?}", a.sequence, b.state, a.state);
             if before.unwrap().state == GuaranteeState::Cancelled {
-                prop_assert!(!(b.state == Pending && a.state == Started), "{} started after cancellation", a.country);
+                prop_assert!(!(b.state == Pending && a.state == Started), "{} started after cancellation", a.sequence);
             }
         }
     }
@@ -1322,9 +1348,9 @@ fn check_step(
             prop_assert!(
                 matches!(pair[0].state, Terminated | Discharged),
                 "{} is {:?} while {} is {:?}",
-                pair[1].country,
+                pair[1].sequence,
                 pair[1].state,
-                pair[0].country,
+                pair[0].sequence,
                 pair[0].state
             );
         }

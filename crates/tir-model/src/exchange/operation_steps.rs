@@ -139,12 +139,13 @@ impl Step<'_> {
         operation_id: Option<&OperationId>,
         controls: &[ReportedControl],
     ) -> Result<(), EtirError> {
-        self.recorded_declaration()?;
-        let index = self.pending_operation_of(office.country)?;
-        self.check_start_office(office, index)?;
+        // A guarantee not accepted, cancelled or released starts nothing, whatever its operations.
         if self.guarantee.state != GuaranteeState::Accepted {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
+        self.recorded_declaration()?;
+        let index = self.pending_operation_of(office.country)?;
+        self.check_start_office(office, index)?;
         self.check_may_start(index)?;
         if let Some(id) = operation_id
             && let Some(other) = self.guarantee.operations.iter().find(|op| op.operation_id.as_ref() == Some(id))
@@ -307,12 +308,13 @@ impl Step<'_> {
         reason: &str,
         controls: &[ReportedControl],
     ) -> Result<(), EtirError> {
-        self.recorded_declaration()?;
-        let index = self.pending_operation_of(office.country)?;
-        self.check_start_office(office, index)?;
+        // A guarantee not accepted, cancelled or released starts nothing, whatever its operations.
         if self.guarantee.state != GuaranteeState::Accepted {
             return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
         }
+        self.recorded_declaration()?;
+        let index = self.pending_operation_of(office.country)?;
+        self.check_start_office(office, index)?;
         if index == 0 {
             return Err(EtirError::new(ErrorCode::RefusalNotAuthorized, "/office")
                 .with_detail("customs of departure refuse by not accepting the guarantee"));
