@@ -28,6 +28,11 @@ const AZ_ENTRY_ONLY: &str = "AZ000300";
 
 const MINUTE_MS: i64 = 60_000;
 
+/// Transports across TIR territories: the Union's single operation, re-entry,
+/// amendments en route, incidents, national lodging.
+#[path = "exchange/territories.rs"]
+mod territories;
+
 // ---------------------------------------------------------------- fixture
 
 fn country(code: &str) -> Country {
@@ -56,6 +61,7 @@ impl World {
         world.add_office(GE, "Sarpi", &[Entry, Exit]);
         world.add_office(AZ, "Baku", &[Entry, Destination]);
         world.add_office(AM, "Bagratashen", &[Departure, Destination, Entry, Exit]);
+        territories::add_offices(&mut world);
         world.set_holder(HOLDER, HolderStatus::Authorized);
         world.set_holder(WITHDRAWN_HOLDER, HolderStatus::Withdrawn);
         world
@@ -1031,7 +1037,11 @@ fn refusal_after_discharged_predecessors_releases_at_once() {
     let n = run.ok(&customs("GE"), i17(GE));
     assert_eq!(
         feed(&n),
-        ["customs:AZ I15 operation_refused", "chain:chain-1 E7 operation_refused", "chain:chain-1 E7 guarantee_released"]
+        [
+            "customs:AZ I15 operation_refused",
+            "chain:chain-1 E7 operation_refused",
+            "chain:chain-1 E7 guarantee_released"
+        ]
     );
     assert_eq!(run.state(), GuaranteeState::Released);
 }

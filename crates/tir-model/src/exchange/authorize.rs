@@ -43,12 +43,11 @@ pub(super) fn authorize<'r>(
                 (_, current) => current,
             };
             let Some(declaration) = declaration else {
-                let code = match &request.message {
-                    Message::AcceptGuarantee { .. } => return Ok(Some(office)),
-                    Message::RecordDeclaration { .. } => ErrorCode::DeclarationNotFound,
-                    _ => ErrorCode::DeclarationNotRecorded,
+                return match &request.message {
+                    Message::AcceptGuarantee { .. } => Ok(Some(office)),
+                    Message::RecordDeclaration { .. } => fail(ErrorCode::DeclarationNotFound, "/declaration"),
+                    _ => fail(ErrorCode::DeclarationNotRecorded, "/guarantee_reference"),
                 };
-                return fail(code, "/guarantee_reference");
             };
             if !declaration.itinerary.contains(country) {
                 return fail(ErrorCode::PartyNotAuthorized, "/guarantee_reference");
