@@ -209,17 +209,20 @@ impl Request {
                 };
                 Message::RecordDeclaration { office, declaration }
             }
-            MessageType::I9 => {
-                Message::StartOperation { office: office()?, seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)? }
-            }
+            MessageType::I9 => Message::StartOperation {
+                office: office()?,
+                seals: obj.id_texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+            },
             MessageType::I11 => Message::TerminateOperation {
                 office: office()?,
-                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+                seals: obj.id_texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
                 reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
             },
             MessageType::I13 => Message::DischargeOperation { office: office()? },
             MessageType::I17 => Message::RefuseStart { office: office()?, reason: obj.text("reason", TEXT_CHARS_MAX)? },
         };
+        // Only the fields of this type (107 for another), once those parsed.
+        obj.finish()?;
         Ok(Request { message_id, kind, guarantee_reference, message })
     }
 
@@ -344,9 +347,9 @@ mod tests {
     }
 
     #[test]
-    fn non_object_body_is_106() {
-        assert_eq!(error(json!([1, 2])), (106, String::new()));
-        assert_eq!(error(json!("E1")), (106, String::new()));
+    fn non_object_body_is_100() {
+        assert_eq!(error(json!([1, 2])), (100, String::new()));
+        assert_eq!(error(json!("E1")), (100, String::new()));
     }
 
     #[test]
