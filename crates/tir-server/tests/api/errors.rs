@@ -103,7 +103,7 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
     let feed = |q: &str| format!("/v1/notifications?{q}");
     app.get_reply(&c.tr, &feed("limit=0")).await.assert_error(105, "/limit");
     app.get_reply(&c.tr, &feed("limit=1001")).await.assert_error(105, "/limit");
-    app.get_reply(&c.tr, &feed("limit=ten")).await.assert_error(106, "/limit");
+    app.get_reply(&c.tr, &feed("limit=ten")).await.assert_error(105, "/limit");
     app.get_reply(&c.tr, &feed("after=-1")).await.assert_error(106, "/after");
     app.get_reply(&c.tr, &feed("after=abc")).await.assert_error(106, "/after");
     // Path segments.
