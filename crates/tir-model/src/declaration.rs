@@ -125,13 +125,13 @@ impl Declaration {
     /// Parses and checks every rule that needs no registry: field formats,
     /// itinerary order, office count and office countries.
     pub fn parse(obj: Obj<'_>) -> Result<Declaration, EtirError> {
-        let itinerary = parse_itinerary(obj)?;
-        let offices = parse_offices(obj)?;
+        let itinerary = parse_itinerary(&obj)?;
+        let offices = parse_offices(&obj)?;
         let vehicle = match obj.object_opt("vehicle")? {
             None => None,
             Some(v) => Some(Vehicle::parse(v.view())?),
         };
-        let seals = obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default();
+        let seals = obj.id_texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default();
         let seal_set: HashSet<&String> = seals.iter().collect();
         if seal_set.len() != seals.len() {
             return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, obj.pointer("seals"))
@@ -145,14 +145,15 @@ impl Declaration {
         if consignments.is_empty() {
             return fail(ErrorCode::RequiredFieldMissing, obj.pointer("consignments"));
         }
+        obj.finish()?;
         let declaration = Declaration { itinerary, offices, vehicle, seals, consignments, json: JsonOnce::default() };
-        declaration.check_rules(obj)?;
+        declaration.check_rules(&obj)?;
         // Made here, on the request's thread, rather than later in the store's writer.
         declaration.json();
         Ok(declaration)
     }
 
-    fn check_rules(&self, obj: Obj<'_>) -> Result<(), EtirError> {
+    fn check_rules(&self, obj: &Obj<'_>) -> Result<(), EtirError> {
         let rule = |pointer: String, detail: &str| {
             Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer).with_detail(detail))
         };
@@ -286,7 +287,7 @@ fn json_changes(old: &serde_json::Value, new: &serde_json::Value, pointer: &mut 
 /// The itinerary, with the rules `operation::plan` checks: two territories at
 /// least (181), no country following itself or coming again inside one
 /// operation (180).
-fn parse_itinerary(obj: Obj<'_>) -> Result<Vec<Country>, EtirError> {
+fn parse_itinerary(obj: &Obj<'_>) -> Result<Vec<Country>, EtirError> {
     let items = obj.array("itinerary", ITINERARY_COUNTRIES_MAX)?;
     if items.is_empty() {
         return fail(ErrorCode::RequiredFieldMissing, obj.pointer("itinerary"));
@@ -308,14 +309,16 @@ fn parse_itinerary(obj: Obj<'_>) -> Result<Vec<Country>, EtirError> {
 
 impl Vehicle {
     pub fn parse(obj: Obj<'_>) -> Result<Vehicle, EtirError> {
-        Ok(Vehicle {
-            registration: obj.text("registration", TEXT_CHARS_MAX)?,
+        let vehicle = Vehicle {
+            registration: obj.id_text("registration", TEXT_CHARS_MAX)?,
             country: obj.parse("country", Country::parse)?,
-        })
+        };
+        obj.finish()?;
+        Ok(vehicle)
     }
 }
 
-fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
+fn parse_offices(obj: &Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
     let items = obj.array("offices", OFFICES_MAX)?;
     let mut offices: Vec<DeclaredOffice> = Vec::with_capacity(items.len());
     for (pointer, v) in items {
@@ -324,6 +327,7 @@ fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
         let role_raw = office.str("role")?;
         let role = OfficeRole::parse(role_raw)
             .ok_or_else(|| EtirError::new(ErrorCode::InvalidDomain, office.pointer("role")))?;
+        office.finish()?;
         if offices.iter().any(|o| o.code == code && o.role == role) {
             return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
                 .with_detail("the same office is listed twice in the same role"));
@@ -334,7 +338,9 @@ fn parse_offices(obj: Obj<'_>) -> Result<Vec<DeclaredOffice>, EtirError> {
 }
 
 fn parse_trader(obj: Obj<'_>) -> Result<Trader, EtirError> {
-    Ok(Trader { name: obj.text("name", TEXT_CHARS_MAX)?, country: obj.parse("country", Country::parse)? })
+    let trader = Trader { name: obj.text("name", TEXT_CHARS_MAX)?, country: obj.parse("country", Country::parse)? };
+    obj.finish()?;
+    Ok(trader)
 }
 
 fn parse_consignment(obj: Obj<'_>) -> Result<Consignment, EtirError> {
@@ -348,6 +354,7 @@ fn parse_consignment(obj: Obj<'_>) -> Result<Consignment, EtirError> {
     if goods.is_empty() {
         return fail(ErrorCode::RequiredFieldMissing, obj.pointer("goods"));
     }
+    obj.finish()?;
     Ok(Consignment { consignor, consignee, goods })
 }
 
@@ -363,12 +370,15 @@ fn parse_goods(obj: Obj<'_>) -> Result<Goods, EtirError> {
         None => None,
         Some(v) => {
             let v = v.view();
-            Some(Money {
+            let money = Money {
                 amount: v.positive_f64("amount", AMOUNT_MAX)?,
                 currency: v.parse("currency", Currency::parse)?,
-            })
+            };
+            v.finish()?;
+            Some(money)
         }
     };
+    obj.finish()?;
     Ok(Goods { hs_code, description, packages, gross_mass_kg, value })
 }
 

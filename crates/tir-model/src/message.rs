@@ -241,13 +241,13 @@ impl Request {
             }
             MessageType::I9 => Message::StartOperation {
                 office: office()?,
-                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+                seals: obj.id_texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
                 operation_id: obj.parse_opt("operation_id", OperationId::parse)?,
                 controls: parse_controls(&obj)?,
             },
             MessageType::I11 => Message::TerminateOperation {
                 office: office()?,
-                seals: obj.texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
+                seals: obj.id_texts_opt("seals", SEALS_MAX, TEXT_CHARS_MAX)?,
                 reservations: obj.texts_opt("reservations", RESERVATIONS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default(),
                 controls: parse_controls(&obj)?,
             },
@@ -277,10 +277,12 @@ impl Request {
                     return Err(EtirError::new(ErrorCode::UnknownField, obj.pointer("new_vehicle"))
                         .with_detail("a new vehicle only comes with a transhipment"));
                 }
-                let new_seals = obj.texts_opt("new_seals", SEALS_MAX, TEXT_CHARS_MAX)?;
+                let new_seals = obj.id_texts_opt("new_seals", SEALS_MAX, TEXT_CHARS_MAX)?;
                 Message::RecordIncident { office, kind, description, new_vehicle, new_seals }
             }
         };
+        // Only the fields of this type (107 for another), once those parsed.
+        obj.finish()?;
         Ok(Request { message_id, kind, guarantee_reference, message })
     }
 
@@ -418,9 +420,9 @@ mod tests {
     }
 
     #[test]
-    fn non_object_body_is_106() {
-        assert_eq!(error(json!([1, 2])), (106, String::new()));
-        assert_eq!(error(json!("E1")), (106, String::new()));
+    fn non_object_body_is_100() {
+        assert_eq!(error(json!([1, 2])), (100, String::new()));
+        assert_eq!(error(json!("E1")), (100, String::new()));
     }
 
     #[test]

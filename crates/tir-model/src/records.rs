@@ -126,6 +126,7 @@ pub fn parse_controls(obj: &Obj<'_>) -> Result<Vec<ReportedControl>, EtirError> 
                     .with_detail(format!("results: {}", names(ControlResult::ALL.map(ControlResult::as_str)))));
             };
             let remarks = control.text_opt("remarks", TEXT_CHARS_MAX)?;
+            control.finish()?;
             Ok(ReportedControl { kind, result, remarks })
         })
         .collect()

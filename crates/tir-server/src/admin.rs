@@ -3,36 +3,32 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use tir_model::limits::TEXT_CHARS_MAX;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, PartyKind};
 use tir_model::view::{holder_view, office_view};
-use tir_model::wire::{self, Obj, parse_at};
+use tir_model::wire::{Obj, parse_at};
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, TirId};
 use tir_store::{NewParty, token};
 use utoipa::ToSchema;
 
 use crate::App;
 use crate::auth::Admin;
-use crate::error::{ApiError, body_rejection, json_response};
+use crate::error::{ApiError, json_body, json_response};
 use crate::openapi::ErrorBody;
 use crate::queries::path_rejection;
 
 /// Roles an office may hold; more would be a mistake.
 const OFFICE_ROLES_MAX: usize = 4;
 
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let body = body.map_err(body_rejection)?;
-    Ok(wire::parse_body(&body)?)
-}
-
 #[utoipa::path(post, path = "/v1/admin/parties", tag = "admin",
     request_body = NewPartyBody,
     responses(
         (status = 201, description = "The party and its token, shown once", body = PartyCreated),
-        (status = 400, description = "Codes 101, 102, 105, 106", body = ErrorBody),
+        (status = 400, description = "Codes 100, 101, 102, 105, 106, 107", body = ErrorBody),
         (status = 422, description = "Code 305: an unknown country", body = ErrorBody),
         (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
@@ -40,9 +36,10 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
 pub async fn create_party(
     State(app): State<App>,
     _: Admin,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let value = read_body(body)?;
+    let value = json_body(&headers, body)?;
     let obj = Obj::new(&value, "")?;
     let kind_raw = obj.str("kind")?;
     let kind = PartyKind::parse(kind_raw)
@@ -54,6 +51,7 @@ pub async fn create_party(
         PartyKind::Holder => (None, Some(obj.parse("tir_id", TirId::parse)?)),
         _ => (None, None),
     };
+    obj.finish()?;
     let prefix = match kind {
         PartyKind::Customs => "cus",
         PartyKind::GuaranteeChain => "gc",
@@ -167,7 +165,7 @@ pub async fn revoke_party(
     request_body = NewOfficeBody,
     responses(
         (status = 201, description = "The office, created or replaced", body = tir_model::view::OfficeView<'static>),
-        (status = 400, description = "Codes 101, 102, 105, 106, 180", body = ErrorBody),
+        (status = 400, description = "Codes 100, 101, 102, 105, 106, 107, 180", body = ErrorBody),
         (status = 422, description = "Code 305: an unknown country, of the office or of its UN/LOCODE", body = ErrorBody),
         (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
@@ -175,17 +173,13 @@ pub async fn revoke_party(
 pub async fn create_office(
     State(app): State<App>,
     _: Admin,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let value = read_body(body)?;
+    let value = json_body(&headers, body)?;
     let obj = Obj::new(&value, "")?;
     let code = obj.parse("code", OfficeCode::parse)?;
     let country = obj.parse("country", Country::parse)?;
-    if code.country() != country {
-        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/code")
-            .with_detail("an office code starts with its country")
-            .into());
-    }
     let name = obj.text("name", TEXT_CHARS_MAX)?;
     let mut roles = Vec::new();
     for (pointer, role) in obj.array("roles", OFFICE_ROLES_MAX)? {
@@ -201,6 +195,12 @@ pub async fn create_office(
         return Err(ApiError::code(ErrorCode::RequiredFieldMissing, "/roles"));
     }
     let unlocode = obj.parse_opt("unlocode", parse_unlocode)?;
+    obj.finish()?;
+    if code.country() != country {
+        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/code")
+            .with_detail("an office code starts with its country")
+            .into());
+    }
     let office = Office { code, country, name, roles, unlocode };
     let body = office_view(&office).to_string();
     app.store.put_office(office).await?;
@@ -262,7 +262,7 @@ fn parse_unlocode(raw: &str) -> Result<String, tir_model::ParseError> {
     request_body = HolderBody,
     responses(
         (status = 200, description = "The holder as now listed in the ITDB", body = tir_model::view::HolderView<'static>),
-        (status = 400, description = "Codes 101, 102, 105, 106", body = ErrorBody),
+        (status = 400, description = "Codes 100, 101, 102, 105, 106, 107", body = ErrorBody),
         (status = 422, description = "Code 305: an unknown country", body = ErrorBody),
         (status = 403, description = "Not the admin: code 380", body = ErrorBody),
     ),
@@ -271,11 +271,12 @@ pub async fn put_holder(
     State(app): State<App>,
     _: Admin,
     tir_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Path(raw) = tir_id.map_err(|r| path_rejection("/tir_id", r))?;
     let tir_id = parse_at(&raw, "/tir_id", TirId::parse)?;
-    let value = read_body(body)?;
+    let value = json_body(&headers, body)?;
     let obj = Obj::new(&value, "")?;
     let name = obj.text("name", TEXT_CHARS_MAX)?;
     let country = obj.parse("country", Country::parse)?;
@@ -286,6 +287,7 @@ pub async fn put_holder(
     }
     let status_raw = obj.str("status")?;
     let status = HolderStatus::parse(status_raw).ok_or_else(|| ApiError::code(ErrorCode::InvalidDomain, "/status"))?;
+    obj.finish()?;
     let holder = HolderRecord { tir_id, name, country, status };
     let body = holder_view(&holder).to_string();
     app.store.put_holder(holder).await?;

@@ -41,10 +41,14 @@ impl Parties {
         }
     }
 
-    /// The party behind the request's bearer token: 401/390 when missing or unknown.
+    /// The party behind the request's bearer token: 401/390 when missing, unknown or given twice.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Party, ApiError> {
         let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
-        let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthenticated)?;
+        let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+        // More than one Authorization header is refused like a missing one.
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(unauthenticated());
+        };
         let value = value.to_str().map_err(|_| unauthenticated())?;
         let bearer =
             value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(unauthenticated)?;

@@ -1,6 +1,6 @@
 //! One error type for the HTTP layer: every failure leaves as a coded contract error.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tir_model::{ErrorCode, EtirError};
 
@@ -55,6 +55,44 @@ pub async fn not_found() -> ApiError {
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::code(ErrorCode::MethodNotAllowed, "")
+}
+
+/// A request's JSON body, checked in the contract's order (binding v2,
+/// "Messages"): authentication has run (390) before this is called; then the
+/// body's size (413/105), its Content-Type (415/100), and the body itself (100).
+pub fn json_body(
+    headers: &HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    let body = body.map_err(body_rejection)?;
+    check_content_type(headers)?;
+    Ok(tir_model::wire::parse_body(&body)?)
+}
+
+/// One `Content-Type: application/json`, with parameters (a charset, if
+/// any, UTF-8); anything else, or none, is HTTP 415 with code 100.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let refused = |detail: &str| {
+        ApiError::Etir(EtirError::new(ErrorCode::InvalidMessage, "").with_status(415).with_detail(detail))
+    };
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refused("one Content-Type: application/json is required"));
+    };
+    let value = value.to_str().map_err(|_| refused("Content-Type must be application/json"))?;
+    let mut parts = value.split(';');
+    let media_type = parts.next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(refused("Content-Type must be application/json"));
+    }
+    for parameter in parts {
+        let (name, raw) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let charset = raw.trim().trim_matches('"');
+        if name.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8") {
+            return Err(refused("the body is UTF-8"));
+        }
+    }
+    Ok(())
 }
 
 /// Maps a failed body read (over `BODY_BYTES_MAX`, or a broken stream) to a coded error.

@@ -72,11 +72,16 @@ fn error(description: &str) -> utoipa::openapi::Response {
 fn add_shared_answers(operation: &mut Operation) {
     let answers = &mut operation.responses.responses;
     if operation.security.is_some() {
-        answers.entry("401".into()).or_insert_with(|| error("Code 390: no bearer token, or an unknown one").into());
+        answers.entry("401".into()).or_insert_with(|| {
+            error("Code 390: no bearer token, an unknown one, or more than one Authorization header").into()
+        });
     }
     if operation.request_body.is_some() {
         let too_large = format!("Code 105: a body over {} bytes", tir_model::limits::BODY_BYTES_MAX);
         answers.entry("413".into()).or_insert_with(|| error(&too_large).into());
+        let not_json =
+            "Code 100: a Content-Type other than application/json (parameters allowed, a charset only UTF-8), or none";
+        answers.entry("415".into()).or_insert_with(|| error(not_json).into());
     }
     answers.entry("500".into()).or_insert_with(|| error("Code 400: internal fault").into());
     answers.entry("503".into()).or_insert_with(|| error("Code 400: storage unavailable").into());

@@ -225,7 +225,7 @@ pub struct FeedQuery {
     params(FeedQuery),
     responses(
         (status = 200, description = "E7/I15: the caller's own feed, in order", body = NotificationPage),
-        (status = 400, description = "Codes 105, 106: a malformed after or limit", body = ErrorBody),
+        (status = 400, description = "Code 105: a limit that is not a whole number from 1 to 1000; 106: a malformed after", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn notifications(
@@ -245,11 +245,15 @@ pub async fn notifications(
     };
     let limit = match query.limit.as_deref() {
         None | Some("") => NOTIFICATION_PAGE_DEFAULT,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=NOTIFICATION_PAGE_MAX).contains(&n) => n,
-            Ok(_) => return Err(ApiError::code(ErrorCode::WrongLength, "/limit")),
-            Err(_) => return Err(ApiError::code(ErrorCode::WrongFormat, "/limit")),
-        },
+        // Anything but a whole number from 1 to 1000 (`ten`, `-1`, `0`, `1001`, `2.5`) is 105.
+        Some(raw) => {
+            raw.parse::<usize>().ok().filter(|n| (1..=NOTIFICATION_PAGE_MAX).contains(n)).ok_or_else(|| {
+                ApiError::Etir(
+                    EtirError::new(ErrorCode::WrongLength, "/limit")
+                        .with_detail(format!("a whole number from 1 to {NOTIFICATION_PAGE_MAX}")),
+                )
+            })?
+        }
     };
     let feed = party.feed().map(|r| r.key());
     let rows = app.store.notifications(feed.as_deref(), after, limit).await?;

@@ -41,6 +41,35 @@ pub fn message(kind: &str, reference: &str, fields: Value) -> Value {
     m
 }
 
+/// The body fields (beside the envelope) that message type `kind` has: a
+/// message carrying any other is refused with 107.
+pub fn fields_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "E1" => &["holder", "valid_until"],
+        "E3" | "E13" => &["reason"],
+        "E9" | "E11" => &["declaration"],
+        "I1" | "I13" => &["office"],
+        "I7" => &["office", "declaration"],
+        "I9" => &["office", "seals"],
+        "I11" => &["office", "seals", "reservations"],
+        "I17" => &["office", "reason"],
+        _ => &[],
+    }
+}
+
+/// `message` with those of `fields` that message type `kind` has, for a test
+/// sending one set of fields as several types.
+pub fn message_of(kind: &str, reference: &str, fields: &Value) -> Value {
+    let own: serde_json::Map<String, Value> = fields
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| fields_of(kind).contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    message(kind, reference, Value::Object(own))
+}
+
 /// The office each country of `ROUTE` acts through.
 pub fn office_of(country: &str) -> &'static str {
     ROUTE.iter().find(|(c, _)| *c == country).map(|(_, o)| *o).unwrap_or_else(|| panic!("{country} is off the route"))

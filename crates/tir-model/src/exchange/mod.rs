@@ -50,16 +50,18 @@ pub fn apply(
     current: Option<&Guarantee>,
     now: Timestamp,
 ) -> Result<Outcome, EtirError> {
-    check_sender(request.kind, sender.kind())?;
     if let Message::RegisterGuarantee { holder, valid_until } = &request.message {
+        check_sender(request.kind, sender.kind())?;
         if current.is_some() {
             return fail(ErrorCode::GuaranteeAlreadyRegistered, "/guarantee_reference");
         }
         return guarantee_steps::register_guarantee(registry, sender, request, holder, *valid_until, now);
     }
+    // The contract's order: 301 before 380.
     let Some(current) = current else {
         return fail(ErrorCode::GuaranteeNotFound, "/guarantee_reference");
     };
+    check_sender(request.kind, sender.kind())?;
     let office = authorize::authorize(registry, sender, request, current)?;
     let mut step = Step::new(current.clone(), sender, request, now);
     step.office = office.map(|o| o.code.clone());

@@ -24,7 +24,7 @@ pub(super) fn add_offices(world: &mut World) {
     world.add_office(BG, "Kapitan Andreevo", &[Entry, Exit]);
     world.add_office(RS, "Gradina", &[Entry, Exit]);
     world.add_office(HU, "Roszke", &[Entry, Exit]);
-    world.add_office(DE, "Muenchen", &[Entry, Destination]);
+    world.add_office(DE, "Muenchen", &[Entry, Exit, Destination]);
     world.add_office(TR_OTHER, "Istanbul", &[Departure]);
 }
 

@@ -14,7 +14,7 @@ async fn customs_off_the_itinerary_can_neither_read_nor_act_even_through_its_own
     app.get_reply(&c.am, &trip.path()).await.assert_error(380, "/reference");
     let fields = json!({"office": "AM000100", "reservations": [], "reason": "no", "seals": [SEAL]});
     for kind in ["I1", "I7", "I9", "I11", "I13", "I17"] {
-        let body = message(kind, &trip.reference, fields.clone());
+        let body = message_of(kind, &trip.reference, &fields);
         app.post(&c.am, &body).await.assert_error(380, "/guarantee_reference");
     }
     // With advance data only, the itinerary already decides.
@@ -84,20 +84,20 @@ async fn customs_acting_through_another_countrys_office_is_403_with_380() {
     trip.advance().await;
     let r = trip.reference.clone();
     let fields = |office: &str| json!({"office": office, "reservations": [], "reason": "no"});
-    app.post(&c.ge, &message("I1", &r, fields("TR000100"))).await.assert_error(380, "/office");
-    app.post(&c.am, &message("I1", &r, fields("TR000100"))).await.assert_error(380, "/office");
+    app.post(&c.ge, &message_of("I1", &r, &fields("TR000100"))).await.assert_error(380, "/office");
+    app.post(&c.am, &message_of("I1", &r, &fields("TR000100"))).await.assert_error(380, "/office");
     trip.accept().await;
     trip.record().await;
     for kind in ["I1", "I7", "I9", "I11", "I13", "I17"] {
-        app.post(&c.tr, &message(kind, &r, fields("GE000100"))).await.assert_error(380, "/office");
-        app.post(&c.ge, &message(kind, &r, fields("TR000100"))).await.assert_error(380, "/office");
-        app.post(&c.az, &message(kind, &r, fields("GE000100"))).await.assert_error(380, "/office");
+        app.post(&c.tr, &message_of(kind, &r, &fields("GE000100"))).await.assert_error(380, "/office");
+        app.post(&c.ge, &message_of(kind, &r, &fields("TR000100"))).await.assert_error(380, "/office");
+        app.post(&c.az, &message_of(kind, &r, &fields("GE000100"))).await.assert_error(380, "/office");
     }
     // Only a departure office of the declaration accepts the guarantee.
     let mut other = Trip::new(&app, &c);
     other.register().await;
     other.advance().await;
-    app.post(&c.ge, &message("I1", &other.reference, fields("GE000100"))).await.assert_error(380, "/office");
+    app.post(&c.ge, &message_of("I1", &other.reference, &fields("GE000100"))).await.assert_error(380, "/office");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +197,7 @@ async fn party_sending_another_kinds_message_type_is_403_with_380() {
     ];
     for (token, kinds) in cases {
         for kind in kinds {
-            app.post(token, &message(kind, &r, all.clone())).await.assert_error(380, "/type");
+            app.post(token, &message_of(kind, &r, &all)).await.assert_error(380, "/type");
         }
     }
     let (_, view) = app.get(&c.chain_a, &trip.path()).await;

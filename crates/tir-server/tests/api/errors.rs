@@ -105,7 +105,7 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
     let feed = |q: &str| format!("/v1/notifications?{q}");
     app.get_reply(&c.tr, &feed("limit=0")).await.assert_error(105, "/limit");
     app.get_reply(&c.tr, &feed("limit=1001")).await.assert_error(105, "/limit");
-    app.get_reply(&c.tr, &feed("limit=ten")).await.assert_error(106, "/limit");
+    app.get_reply(&c.tr, &feed("limit=ten")).await.assert_error(105, "/limit");
     app.get_reply(&c.tr, &feed("after=-1")).await.assert_error(106, "/after");
     app.get_reply(&c.tr, &feed("after=abc")).await.assert_error(106, "/after");
     // Path segments.
@@ -202,7 +202,7 @@ async fn operation_workflow_errors_210_to_285_are_409() {
     let mut trip = Trip::new(&app, &c);
     trip.up_to_recorded().await;
     let r = trip.reference.clone();
-    let tr = |kind: &str| message(kind, &r, json!({"office": "TR000100", "reservations": []}));
+    let tr = |kind: &str| message_of(kind, &r, &json!({"office": "TR000100", "reservations": []}));
 
     // 282: advance data can no longer change once recorded.
     let amend = message("E11", &r, json!({"declaration": declaration()}));
@@ -234,7 +234,7 @@ async fn operation_workflow_errors_210_to_285_are_409() {
     let (status, body) = app.send(&c.ge, &refuse).await;
     assert_eq!((status, body["type"].as_str()), (200, Some("I18")), "{body}");
     assert_eq!(body["guarantee"]["state"], "accepted");
-    let ge = |kind: &str| message(kind, &r, json!({"office": "GE000100", "reason": "again", "reservations": []}));
+    let ge = |kind: &str| message_of(kind, &r, &json!({"office": "GE000100", "reason": "again", "reservations": []}));
     for kind in ["I9", "I11", "I13", "I17"] {
         app.post(&c.ge, &ge(kind)).await.assert_error(280, "/office");
     }

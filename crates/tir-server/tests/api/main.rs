@@ -5,6 +5,7 @@ mod admin;
 mod authorization;
 mod errors;
 mod idempotency;
+mod input;
 mod openapi;
 mod queries;
 mod robustness;

@@ -66,6 +66,14 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     answers.push(("/v1/offices/{code}", "get", app.get_reply(&c.ge, "/v1/offices/QQ000100").await));
     answers.push(("/v1/messages", "post", app.post(&c.tr, &message("I1", "XH1", json!({}))).await));
     answers.push(("/v1/messages", "post", app.post_raw(&c.tr, vec![b' '; 300 * 1024]).await));
+    let plain = [("authorization", format!("Bearer {}", c.tr)), ("content-type", "text/plain".to_owned())];
+    let plain: Vec<(&str, &str)> = plain.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let unknown_body = Some(b"{}".to_vec());
+    answers.push((
+        "/v1/messages",
+        "post",
+        app.call_with_headers(Method::POST, "/v1/messages", &plain, unknown_body).await,
+    ));
     let admin = Some(app.admin.as_str());
     let party = |body: Value| Some(body.to_string().into_bytes());
     for body in [
@@ -108,7 +116,7 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, _, reply)| reply.status).collect();
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),
-        [200, 201, 400, 401, 403, 404, 409, 413, 422],
+        [200, 201, 400, 401, 403, 404, 409, 413, 415, 422],
         "answers of each kind"
     );
     for (route, method, reply) in &answers {

@@ -78,7 +78,7 @@ async fn wrong_type_for_any_field_of_any_message_is_400_with_106_at_that_field()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_or_non_object_bodies_are_400_with_106() {
+async fn malformed_or_non_object_bodies_are_400_with_100() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let bodies: [&[u8]; 12] = [
@@ -97,7 +97,7 @@ async fn malformed_or_non_object_bodies_are_400_with_106() {
     ];
     for body in bodies {
         let reply = app.post_raw(&c.chain_a, body.to_vec()).await;
-        reply.assert_error(106, "");
+        reply.assert_error(100, "");
     }
     for kind in ["X99", "E2", "I15", "e1", "", " E1", "I5"] {
         let reply = app.post(&c.chain_a, &message(kind, &reference(), json!({"holder": HOLDER}))).await;
@@ -106,18 +106,18 @@ async fn malformed_or_non_object_bodies_are_400_with_106() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deeply_nested_json_is_400_with_106_and_the_server_stays_up() {
+async fn deeply_nested_json_is_400_with_100_and_the_server_stays_up() {
     let app = spawn_app().await;
     let c = Corridor::seed(&app).await;
     let depth = 100_000;
     let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    app.post_raw(&c.chain_a, arrays.clone()).await.assert_error(106, "");
+    app.post_raw(&c.chain_a, arrays.clone()).await.assert_error(100, "");
     let objects = format!("{}1{}", "{\"a\":".repeat(depth / 5), "}".repeat(depth / 5));
-    app.post_raw(&c.chain_a, objects).await.assert_error(106, "");
+    app.post_raw(&c.chain_a, objects).await.assert_error(100, "");
     let inside = format!(
         r#"{{"message_id":"m-deep","type":"E9","guarantee_reference":"XH25123456","declaration":{{"itinerary":{arrays}}}}}"#
     );
-    app.post_raw(&c.holder, inside).await.assert_error(106, "");
+    app.post_raw(&c.holder, inside).await.assert_error(100, "");
     // Just within serde_json's nesting limit: parsed, then rejected as a value.
     let shallow = format!("{}{}", "[".repeat(120), "]".repeat(120));
     let mut body = message("E9", &reference(), json!({"declaration": declaration()}));

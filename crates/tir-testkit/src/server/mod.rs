@@ -164,6 +164,29 @@ impl TestApp {
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body);
         }
+        Self::reply(path, request).await
+    }
+
+    /// A request with exactly the headers given (none added: no token, no
+    /// Content-Type), for the rules about headers.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        Self::reply(path, request).await
+    }
+
+    async fn reply(path: &str, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e:?}"));
         let status = response.status().as_u16();
         let content_type =
