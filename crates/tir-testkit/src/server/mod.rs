@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::fixtures::*;
 pub use crate::random_hex;
-pub use trip::{Corridor, Sent, Trip};
+pub use trip::{Corridor, SEEDED_HOLDERS, SEEDED_OFFICES, SEEDED_PARTIES, Sent, Trip};
 
 use crate::{FreshDatabase, TempSqlite};
 
