@@ -9,3 +9,4 @@ mod openapi;
 mod queries;
 mod robustness;
 mod transport;
+mod v2;
