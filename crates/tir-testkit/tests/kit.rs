@@ -108,7 +108,9 @@ async fn the_whole_seeded_corridor_is_four_operations_and_releases_the_guarantee
         .as_array()
         .unwrap()
         .iter()
-        .map(|op| (op["sequence"].as_u64().unwrap(), op["territory"].as_str().unwrap().to_owned(), op["countries"].clone()))
+        .map(|op| {
+            (op["sequence"].as_u64().unwrap(), op["territory"].as_str().unwrap().to_owned(), op["countries"].clone())
+        })
         .collect();
     assert_eq!(
         summary,

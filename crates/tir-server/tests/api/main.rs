@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorization;
+mod codes;
 mod errors;
 mod idempotency;
 mod openapi;

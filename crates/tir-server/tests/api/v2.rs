@@ -120,7 +120,10 @@ async fn two_operations_through_the_union(app: &TestApp) {
     lt_start["message_id"] = json!(message_id());
     let started = trip.send_ok(c.customs("LT"), lt_start, "I10").await;
     let eu = &started["guarantee"]["transport"]["operations"][1];
-    assert_eq!((&eu["state"], &eu["office"], &eu["operation_id"]), (&json!("started"), &json!("LT000100"), &json!("26LT00000000001234")));
+    assert_eq!(
+        (&eu["state"], &eu["office"], &eu["operation_id"]),
+        (&json!("started"), &json!("LT000100"), &json!("26LT00000000001234"))
+    );
     assert_eq!(eu["controls"].as_array().map(Vec::len), Some(1), "{eu}");
     assert_eq!((&eu["controls"][0]["type"], &eu["controls"][0]["office"]), (&json!("seal_check"), &json!("LT000100")));
     assert_eq!(eu["findings"], json!([]), "the same seals are no finding");
@@ -195,7 +198,12 @@ async fn reentering_the_union_is_four_operations(app: &TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .inspect(|op| assert!(op["started_at"].is_string() && op["terminated_at"].is_string() && op["discharged_at"].is_string(), "{op}"))
+        .inspect(|op| {
+            assert!(
+                op["started_at"].is_string() && op["terminated_at"].is_string() && op["discharged_at"].is_string(),
+                "{op}"
+            )
+        })
         .map(|op| (&op["terminated_by"], &op["office"]))
         .collect();
     assert_eq!(
@@ -313,7 +321,9 @@ async fn an_amendment_accepted_en_route_is_version_2(app: &TestApp) {
     }
     let (_, current) = app.get(&c.holder, &format!("{}/declaration", trip.path())).await;
     assert_eq!(current["version"], 2, "{current}");
-    app.get_reply(&c.chain_a, &format!("{}/declaration?version=3", trip.path())).await.assert_not_found(307, "/version");
+    app.get_reply(&c.chain_a, &format!("{}/declaration?version=3", trip.path()))
+        .await
+        .assert_not_found(307, "/version");
 
     // The customs of the other countries of the itinerary get the new version and what changed.
     for (country, skip) in [("LT", lt_feed), ("PL", pl_feed)] {
@@ -322,22 +332,22 @@ async fn an_amendment_accepted_en_route_is_version_2(app: &TestApp) {
         let p = &items[0]["payload"];
         assert_eq!(p["declaration_version"], 2);
         assert_eq!(p["declaration"]["consignments"][0]["goods"][0]["packages"], 5);
-        let changes: Vec<&str> = p["changes"].as_array().expect("changes").iter().map(|c| c.as_str().unwrap()).collect();
+        let changes: Vec<&str> =
+            p["changes"].as_array().expect("changes").iter().map(|c| c.as_str().unwrap()).collect();
         assert!(changes.contains(&"/declaration/consignments/0/goods/0/packages"), "{changes:?}");
         assert!(changes.contains(&"/declaration/consignments/0/goods/0/gross_mass_kg"), "{changes:?}");
         assert_eq!(changes.len(), 2, "{changes:?}");
     }
     let chain = app.feed(&c.chain_a).await;
-    assert!(
-        events(&chain).contains(&("E7".into(), "amendment_accepted".into(), "BY".into())),
-        "{:?}",
-        events(&chain)
-    );
+    assert!(events(&chain).contains(&("E7".into(), "amendment_accepted".into(), "BY".into())), "{:?}", events(&chain));
     let (_, timeline) = app.get(&c.chain_a, &format!("{}/timeline", trip.path())).await;
     let summaries: Vec<&str> =
         timeline["events"].as_array().unwrap().iter().map(|e| e["summary"].as_str().unwrap()).collect();
     assert!(summaries.iter().any(|s| s.contains("amendment requested in BY")), "{summaries:?}");
-    assert!(summaries.iter().any(|s| s.contains("amendment accepted in BY") && s.contains("version 2")), "{summaries:?}");
+    assert!(
+        summaries.iter().any(|s| s.contains("amendment accepted in BY") && s.contains("version 2")),
+        "{summaries:?}"
+    );
 
     // Nothing waits any more (283); a new request lapses when BY's operation terminates.
     let again = message("I7", &trip.reference, json!({"office": "BY000100"}));
@@ -384,9 +394,16 @@ async fn other_seals_at_a_later_start_are_a_finding(app: &TestApp) {
     let new = new_items(app, &c.chain_a, chain_before).await;
     assert_eq!(events(&new), owned(&[("E7", "operation_started", "LT"), ("E7", "seal_finding", "LT")]));
     let p = &new[1]["payload"];
-    assert_eq!((&p["operation"], &p["office"], &p["recorded"], &p["reported"]), (&json!(2), &json!("LT000100"), &json!([SEAL]), &reported));
+    assert_eq!(
+        (&p["operation"], &p["office"], &p["recorded"], &p["reported"]),
+        (&json!(2), &json!("LT000100"), &json!([SEAL]), &reported)
+    );
     // Terminating with the new set is no further finding.
-    let end = message("I11", &trip.reference, json!({"office": "PL000100", "seals": ["LT-0002", "LT-0001"], "reservations": []}));
+    let end = message(
+        "I11",
+        &trip.reference,
+        json!({"office": "PL000100", "seals": ["LT-0002", "LT-0001"], "reservations": []}),
+    );
     let ended = trip.send_ok(c.customs("PL"), end, "I12").await;
     assert_eq!(ended["guarantee"]["transport"]["operations"][1]["findings"].as_array().map(Vec::len), Some(1));
 }
@@ -457,7 +474,8 @@ async fn codes_added_by_v2(app: &TestApp) {
     let refuse_first = message("I17", &r, json!({"office": "TR000100", "reason": "no"}));
     app.post(&c.tr, &refuse_first).await.assert_error(216, "/office");
     // 306: a control of an unknown type.
-    let xray = message("I9", &r, json!({"office": "TR000100", "controls": [{"type": "xray", "result": "satisfactory"}]}));
+    let xray =
+        message("I9", &r, json!({"office": "TR000100", "controls": [{"type": "xray", "result": "satisfactory"}]}));
     app.post(&c.tr, &xray).await.assert_error(306, "/controls/0/type");
     let with_id = message("I9", &r, json!({"office": "TR000100", "seals": [SEAL], "operation_id": "26TR-0001"}));
     trip.send_ok(&c.tr, with_id, "I10").await;
@@ -516,7 +534,8 @@ async fn codes_added_by_v2(app: &TestApp) {
     unserved.register().await;
     let mut d = declaration();
     d["itinerary"] = json!(["TR", "UZ"]);
-    d["offices"] = json!([{"code": "TR000100", "role": "departure"}, {"code": OFFICE_WITHOUT_CUSTOMS, "role": "destination"}]);
+    d["offices"] =
+        json!([{"code": "TR000100", "role": "departure"}, {"code": OFFICE_WITHOUT_CUSTOMS, "role": "destination"}]);
     let e9 = message("E9", &unserved.reference, json!({"declaration": d}));
     app.post(&c.holder, &e9).await.assert_error(308, "/declaration/itinerary/1");
 }

@@ -117,7 +117,11 @@ impl<'a> Trip<'a> {
 
     /// The office `country`'s customs act through on this trip.
     pub fn office(&self, country: &str) -> &'static str {
-        self.stops.iter().find(|(c, _)| *c == country).map(|(_, o)| *o).unwrap_or_else(|| panic!("{country} is off the trip"))
+        self.stops
+            .iter()
+            .find(|(c, _)| *c == country)
+            .map(|(_, o)| *o)
+            .unwrap_or_else(|| panic!("{country} is off the trip"))
     }
 
     /// The TIR operations of the itinerary, each as its countries.
