@@ -46,6 +46,12 @@ impl FreshDatabase {
         &self.name
     }
 
+    /// Drops the database now, ending every connection to it, and keeps this
+    /// handle: a server still running over it finds its store gone.
+    pub async fn drop_under_server(&self) -> Result<(), PgError> {
+        drop_database(&self.server_url, &self.name).await
+    }
+
     /// Drops the database now; for callers that can await (the bench).
     pub async fn remove(mut self) -> Result<(), PgError> {
         self.dropped = true;

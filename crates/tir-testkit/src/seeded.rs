@@ -1,9 +1,14 @@
 //! A longer corridor than `fixtures`' TR → GE → AZ, seeded over the admin
 //! routes of a server reached from outside (a `tirhub serve` child process):
-//! six countries with one customs office each, a chain and a holder.
+//! six countries with one customs office each (every country of the
+//! itinerary has a customs party, so advance data always has someone to be
+//! forwarded to), a chain and a holder. Through the whole corridor a
+//! transport has four TIR operations: KZ, RU, BY, then EU [LT, PL, DE].
 
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use tir_model::Country;
 
 use crate::fixtures::encode;
 
@@ -121,6 +126,26 @@ pub fn declaration(corridor: &SeededCorridor, stops: &[usize]) -> Value {
     })
 }
 
+/// The TIR operations of a transport over `stops` (indices into the
+/// corridor's customs), each as the indices of its countries in order: the
+/// Union's member states travelled in a row form one operation.
+pub fn operations(stops: &[usize]) -> Vec<Vec<usize>> {
+    let countries: Vec<Country> = stops
+        .iter()
+        .map(|s| Country::parse(CROSSINGS[*s].0).unwrap_or_else(|e| panic!("{}: {e:?}", CROSSINGS[*s].0)))
+        .collect();
+    let planned = tir_model::operation::plan(&countries).unwrap_or_else(|e| panic!("stops {stops:?}: {e}"));
+    let mut at = 0;
+    planned
+        .iter()
+        .map(|op| {
+            let indices = stops[at..at + op.countries().len()].to_vec();
+            at += op.countries().len();
+            indices
+        })
+        .collect()
+}
+
 /// The admin routes of one server, each write required to succeed.
 struct AdminApi<'a> {
     http: reqwest::Client,
@@ -149,7 +174,6 @@ impl AdminApi<'_> {
 
 #[cfg(test)]
 mod tests {
-    use tir_model::Country;
     use tir_model::operation;
     use tir_model::refdata::border_crossings_of;
 
@@ -175,6 +199,13 @@ mod tests {
         assert!(union.territory().is_union());
         assert_eq!(union.countries()[0].as_str(), "LT");
         assert_eq!(office_code("LT", CROSSINGS[3].1), "LTMDK001");
+    }
+
+    #[test]
+    fn the_whole_corridor_is_four_operations_the_last_in_the_union() {
+        let all: Vec<usize> = (0..CROSSINGS.len()).collect();
+        assert_eq!(operations(&all), [vec![0], vec![1], vec![2], vec![3, 4, 5]]);
+        assert_eq!(operations(&[2, 3, 4]), [vec![2], vec![3, 4]]);
     }
 
     #[test]

@@ -43,9 +43,10 @@ pub(super) fn authorize<'r>(
                 (_, current) => current,
             };
             let Some(declaration) = declaration else {
+                // I1 and I7 come first from the customs of a declaration lodged nationally;
+                // I7 itself answers 201 or 307.
                 return match &request.message {
-                    Message::AcceptGuarantee { .. } => Ok(Some(office)),
-                    Message::RecordDeclaration { .. } => fail(ErrorCode::DeclarationNotFound, "/declaration"),
+                    Message::AcceptGuarantee { .. } | Message::RecordDeclaration { .. } => Ok(Some(office)),
                     _ => fail(ErrorCode::DeclarationNotRecorded, "/guarantee_reference"),
                 };
             };

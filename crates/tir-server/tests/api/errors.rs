@@ -58,7 +58,14 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
             "/declaration/consignments/0/goods/0/value/currency",
         ),
         (with(&|d| d["itinerary"][1] = json!("QQ")), 305, "/declaration/itinerary/1"),
-        (with(&|d| d["itinerary"] = json!(["TR", "GE", "TR"])), 180, "/declaration/itinerary/2"),
+        // v2: a country follows itself, or comes again inside one territory's operation (180);
+        // again after a country of another territory it is fine, so TR, GE, TR breaks only
+        // the office rule (AZ's office off the itinerary).
+        (with(&|d| d["itinerary"] = json!(["TR", "TR", "AZ"])), 180, "/declaration/itinerary/1"),
+        (with(&|d| d["itinerary"] = json!(["TR", "BG", "HU", "BG", "AZ"])), 180, "/declaration/itinerary/3"),
+        (with(&|d| d["itinerary"] = json!(["TR", "GE", "TR"])), 180, "/declaration/offices/2/code"),
+        // Never leaving the first territory: not a TIR transport (181), whatever else is wrong.
+        (with(&|d| d["itinerary"] = json!(["LT", "PL", "LT"])), 181, "/declaration/itinerary"),
         (with(&|d| d["itinerary"] = json!(["GE", "TR", "AZ"])), 180, "/declaration/itinerary/0"),
         (with(&|d| d["offices"][1]["code"] = json!("AM000100")), 180, "/declaration/offices/1/code"),
         (with(&|d| d["seals"] = json!(["S1", "S1"])), 180, "/declaration/seals"),
@@ -204,9 +211,13 @@ async fn operation_workflow_errors_210_to_285_are_409() {
     let r = trip.reference.clone();
     let tr = |kind: &str| message_of(kind, &r, &json!({"office": "TR000100", "reservations": []}));
 
-    // 282: advance data can no longer change once recorded.
+    // After recording, E11 is an amendment en route, which names its country (101 without).
     let amend = message("E11", &r, json!({"declaration": declaration()}));
-    app.post(&c.holder, &amend).await.assert_error(282, "/guarantee_reference");
+    app.post(&c.holder, &amend).await.assert_error(101, "/country");
+    // 213: an amendment in a country whose operation has not started.
+    let amend = message("E11", &r, json!({"declaration": declaration(), "country": "TR"}));
+    app.post(&c.holder, &amend).await.assert_error(213, "/country");
+    // 282: advance data can no longer be withdrawn or sent again once recorded.
     let withdraw = message("E13", &r, json!({"reason": "trip cancelled"}));
     app.post(&c.holder, &withdraw).await.assert_error(282, "/guarantee_reference");
     let advance_again = message("E9", &r, json!({"declaration": declaration()}));
@@ -277,11 +288,16 @@ async fn functional_errors_301_to_331_are_422() {
     let accept = message("I1", &advanced.reference, json!({"office": "TR009999"}));
     app.post(&c.tr, &accept).await.assert_error(304, "/office");
 
-    // 307: no declaration at all, amending or withdrawing absent advance data.
+    // 307: no declaration at all, amending or withdrawing absent advance data. Without
+    // advance data I1 is accepted (a declaration lodged nationally), but I7 must then carry
+    // the declaration.
     let mut bare = Trip::new(&app, &c);
     bare.register().await;
     let accept = message("I1", &bare.reference, json!({"office": "TR000100"}));
-    app.post(&c.tr, &accept).await.assert_error(307, "/guarantee_reference");
+    let (status, body) = app.send(&c.tr, &accept).await;
+    assert_eq!((status, body["type"].as_str()), (200, Some("I2")), "{body}");
+    let record = message("I7", &bare.reference, json!({"office": "TR000100"}));
+    app.post(&c.tr, &record).await.assert_error(307, "/declaration");
     let amend = message("E11", &bare.reference, json!({"declaration": declaration()}));
     app.post(&c.holder, &amend).await.assert_error(307, "/guarantee_reference");
     let withdraw = message("E13", &bare.reference, json!({"reason": "nothing to withdraw"}));

@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorization;
+mod codes;
 mod errors;
 mod idempotency;
 mod input;
@@ -10,3 +11,4 @@ mod openapi;
 mod queries;
 mod robustness;
 mod transport;
+mod v2;

@@ -50,12 +50,21 @@ async fn full_transport_scenario(app: &TestApp) {
     assert_eq!(status, 403);
     let operations = view["transport"]["operations"].as_array().expect("operations");
     assert_eq!(operations.len(), 3);
-    for (op, (country, office)) in operations.iter().zip(ROUTE) {
-        assert_eq!(op["country"], country);
+    // TR, GE and AZ are each a TIR territory of their own: one operation each.
+    for (i, (op, (country, office))) in operations.iter().zip(ROUTE).enumerate() {
+        assert_eq!(op["sequence"], i + 1, "{op}");
+        assert_eq!(op["territory"], country);
+        assert_eq!(op["countries"], json!([country]));
         assert_eq!(op["state"], "discharged", "{op}");
         assert_eq!(op["office"], office);
-        assert!(op["started_at"].is_string() && op["terminated_at"].is_string(), "{op}");
+        assert_eq!(op["terminated_by"], office);
+        assert!(
+            op["started_at"].is_string() && op["terminated_at"].is_string() && op["discharged_at"].is_string(),
+            "{op}"
+        );
         assert_eq!(op["reservations"], json!([]));
+        assert_eq!(op["seals"], json!([SEAL]));
+        assert_eq!((&op["findings"], &op["incidents"], &op["controls"]), (&json!([]), &json!([]), &json!([])));
     }
     // The response message carries the query's view, once.
     assert_eq!(last["guarantee"], view);

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::fixtures::*;
 pub use crate::random_hex;
-pub use trip::{Corridor, Sent, Trip};
+pub use trip::{Corridor, SEEDED_HOLDERS, SEEDED_OFFICES, SEEDED_PARTIES, Sent, Trip};
 
 use crate::{FreshDatabase, TempSqlite};
 
@@ -149,6 +149,22 @@ impl TestApp {
         let (base, running) = start(self.database.url()).await;
         self.base = base;
         self.running = Some(running);
+    }
+
+    /// Takes the store away from under the running server, so that its next
+    /// request finds the store unavailable (HTTP 503, code 400). Only
+    /// PostgreSQL can lose its database under a live server (a SQLite file
+    /// stays readable through the open handle): `false` on SQLite.
+    pub async fn lose_store(&self) -> bool {
+        match &self.database {
+            Database::Postgres(db) => {
+                db.drop_under_server()
+                    .await
+                    .unwrap_or_else(|e| panic!("drop {}: {}", db.name(), crate::pg::detail(&e)));
+                true
+            }
+            Database::Sqlite(_) => false,
+        }
     }
 
     /// Successful admin writes so far: each is one journal entry.
