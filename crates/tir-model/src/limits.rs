@@ -25,6 +25,8 @@ pub const TEXT_CHARS_MAX: usize = 512;
 pub const MESSAGE_ID_CHARS_MAX: usize = 64;
 pub const NOTIFICATION_PAGE_MAX: usize = 1000;
 pub const NOTIFICATION_PAGE_DEFAULT: usize = 100;
+/// A feed page stops before its items would pass this many bytes (it always holds one).
+pub const NOTIFICATION_PAGE_BYTES_MAX: usize = 1024 * 1024;
 /// Largest package count and amounts (keeps arithmetic far from overflow).
 pub const PACKAGES_MAX: i64 = 1_000_000_000;
 pub const AMOUNT_MAX: f64 = 1.0e12;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tir_model::exchange::may_read;
 use tir_model::guarantee::Guarantee;
-use tir_model::limits::{NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
+use tir_model::limits::{NOTIFICATION_PAGE_BYTES_MAX, NOTIFICATION_PAGE_DEFAULT, NOTIFICATION_PAGE_MAX};
 use tir_model::party::Party;
 use tir_model::view::{declaration_view, guarantee_view, holder_view, office_view};
 use tir_model::wire::parse_at;
@@ -256,7 +256,8 @@ pub async fn notifications(
         }
     };
     let feed = party.feed().map(|r| r.key());
-    let rows = app.store.notifications(feed.as_deref(), after, limit).await?;
+    let mut rows = app.store.notifications(feed.as_deref(), after, limit).await?;
+    rows.truncate(items_within(&rows, NOTIFICATION_PAGE_BYTES_MAX));
     let next = rows.last().map(|r| r.cursor).unwrap_or(after);
     let items = rows
         .into_iter()
@@ -269,6 +270,21 @@ pub async fn notifications(
         })
         .collect();
     Ok(Json(NotificationPage { items, next: next.to_string() }))
+}
+
+/// How many of `rows` fit a page of `budget` bytes: the page stops before it
+/// would pass it, but always holds its first item (a larger one is still read).
+fn items_within(rows: &[tir_store::NotificationRow], budget: usize) -> usize {
+    // The item's JSON besides its payload: keys, cursor, type, reference, time.
+    const ITEM_OVERHEAD_BYTES: usize = 160;
+    let mut used = 0;
+    for (i, row) in rows.iter().enumerate() {
+        used += row.payload.len() + row.guarantee_reference.len() + ITEM_OVERHEAD_BYTES;
+        if used > budget && i > 0 {
+            return i;
+        }
+    }
+    rows.len()
 }
 
 /// A page of the caller's feed. Fields in key order, as the JSON has always had them.
@@ -290,4 +306,31 @@ pub struct NotificationItem {
     /// E7 (to chains), I15 (to customs of later countries), E9/E11/E13 (advance data to customs of departure).
     #[serde(rename = "type")]
     kind: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::items_within;
+    use tir_store::NotificationRow;
+
+    fn rows(payload_bytes: &[usize]) -> Vec<NotificationRow> {
+        let row = |(i, n): (usize, &usize)| NotificationRow {
+            cursor: i as i64 + 1,
+            recipient: "customs:LT".into(),
+            kind: "I15".into(),
+            guarantee_reference: "XH25000001".into(),
+            payload: "x".repeat(*n),
+            created_at_ms: 0,
+        };
+        payload_bytes.iter().enumerate().map(row).collect()
+    }
+
+    #[test]
+    fn a_page_holds_what_fits_and_always_its_first_item() {
+        // Each row weighs its payload, its reference (10) and 160 bytes of item JSON.
+        assert_eq!(items_within(&rows(&[830, 830, 830]), 2000), 2);
+        assert_eq!(items_within(&rows(&[830, 830]), 2000), 2);
+        assert_eq!(items_within(&rows(&[5000, 10]), 2000), 1, "the first item even when it alone is larger");
+        assert_eq!(items_within(&rows(&[]), 2000), 0);
+    }
 }

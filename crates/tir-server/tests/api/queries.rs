@@ -39,3 +39,39 @@ async fn unknown_holder_or_office_is_404_and_a_malformed_id_is_400_with_106() {
     app.get_reply(&c.tr, "/v1/offices/TR0001").await.assert_error(105, "/code");
     app.get_reply(&c.tr, "/v1/holders/QQQ%2F012%2F345").await.assert_error(305, "/tir_id");
 }
+
+/// A feed page stops before it would pass 1 MiB (`NOTIFICATION_PAGE_BYTES_MAX`),
+/// whatever the limit asked; the next page goes on where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_page_stops_before_one_mib_and_the_next_page_goes_on() {
+    use tir_model::limits::NOTIFICATION_PAGE_BYTES_MAX;
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    let mut trip = Trip::new(&app, &c);
+    trip.register().await;
+    // Advance data of about 220 KB, sent once and amended four times: five E9/E11 items for TR.
+    let mut big = declaration();
+    let goods = big["consignments"][0]["goods"][0].clone();
+    let mut many = Vec::new();
+    for i in 0..380 {
+        let mut g = goods.clone();
+        g["description"] = json!(format!("{i:04} {}", "spare parts for passenger cars ".repeat(16)));
+        many.push(g);
+    }
+    big["consignments"][0]["goods"] = json!(many);
+    for kind in ["E9", "E11", "E11", "E11", "E11"] {
+        let body = message(kind, &trip.reference, json!({ "declaration": big }));
+        assert_eq!(app.post(&c.holder, &body).await.status, 200);
+    }
+    let (status, page) = app.get(&c.tr, "/v1/notifications?limit=1000").await;
+    assert_eq!(status, 200);
+    let items = page["items"].as_array().unwrap();
+    let bytes: usize = items.iter().map(|i| i.to_string().len()).sum();
+    assert!((1..5).contains(&items.len()), "{} items on the first page", items.len());
+    assert!(bytes <= NOTIFICATION_PAGE_BYTES_MAX, "{bytes} bytes on one page");
+    let next = page["next"].as_str().unwrap();
+    let (_, rest) = app.get(&c.tr, &format!("/v1/notifications?after={next}&limit=1000")).await;
+    let rest = rest["items"].as_array().unwrap();
+    assert_eq!(items.len() + rest.len(), 5, "nothing lost between the pages");
+    assert_eq!(rest.last().unwrap()["type"], "E11");
+}
