@@ -185,7 +185,13 @@ pub fn messages(transport: &Transport, parties: &Parties) -> Vec<(String, Value)
                     }
                     (side(&i.office), fields)
                 });
-                ScriptOperation::Run { start: side(&run.start), start_fields, incident, end: side(&run.end), end_fields }
+                ScriptOperation::Run {
+                    start: side(&run.start),
+                    start_fields,
+                    incident,
+                    end: side(&run.end),
+                    end_fields,
+                }
             }
             Play::Refused { office, reason, controls: c } => ScriptOperation::Refused {
                 side: side(office),
@@ -256,7 +262,9 @@ mod tests {
                 now += 1000;
                 let sender = Parties::symbolic_party(&token).unwrap();
                 let outcome = apply(world, &sender, &request, guarantee.as_ref(), Timestamp::from_unix_ms(now))
-                    .unwrap_or_else(|e| panic!("{} {}: {e:?}\n{message}\n{:#}", t.reference, message["type"], t.declaration));
+                    .unwrap_or_else(|e| {
+                        panic!("{} {}: {e:?}\n{message}\n{:#}", t.reference, message["type"], t.declaration)
+                    });
                 guarantee = Some(outcome.guarantee);
             }
             let g = guarantee.unwrap();

@@ -372,7 +372,9 @@ impl World {
             .flat_map(|(a, b)| [(*a, *b), (*b, *a)])
             .filter_map(|(a, b)| {
                 let (a, b) = (OfficeCode::parse(a).ok()?, OfficeCode::parse(b).ok()?);
-                (a.country() == from && b.country() == to && self.offices_by_code.contains_key(&a)
+                (a.country() == from
+                    && b.country() == to
+                    && self.offices_by_code.contains_key(&a)
                     && self.offices_by_code.contains_key(&b))
                 .then_some((a, b))
             })
