@@ -28,20 +28,25 @@ send "$HOLDER" '{"message_id":"'$REF'-2","type":"E9","guarantee_reference":"'$RE
 send "$BY" '{"message_id":"'$REF'-3","type":"I1","guarantee_reference":"'$REF'","office":"BYSIM001"}'
 send "$BY" '{"message_id":"'$REF'-4","type":"I7","guarantee_reference":"'$REF'","office":"BYSIM001"}'
 
-# I9 / I11 in each country, in itinerary order; then I13 discharges each operation
-# (the server still speaks binding v1: one operation per country).
-n=5
-for pair in "$BY:BYSIM001" "$LT:LTMDK001" "$PL:PLKUB001"; do
-  token=${pair%%:*}; office=${pair##*:}
-  send "$token" '{"message_id":"'$REF'-'$n'","type":"I9","guarantee_reference":"'$REF'","office":"'$office'","seals":["BY-884211"]}'; n=$((n+1))
-  send "$token" '{"message_id":"'$REF'-'$n'","type":"I11","guarantee_reference":"'$REF'","office":"'$office'","reservations":[]}'; n=$((n+1))
-done
-for pair in "$BY:BYSIM001" "$LT:LTMDK001" "$PL:PLKUB001"; do
-  token=${pair%%:*}; office=${pair##*:}
-  send "$token" '{"message_id":"'$REF'-'$n'","type":"I13","guarantee_reference":"'$REF'","office":"'$office'"}'; n=$((n+1))
-done
+# Binding v2: one TIR operation per TIR territory, so BY -> LT -> PL is two operations:
+# 1 in BY (departure at Kamenny Log, exit at the same crossing), 2 in the EU (LT, PL:
+# entry at Medininkai, the other side of that crossing, destination at Kuznica).
+# Operation 1 in BY: started at the office of departure, terminated at the office of exit.
+send "$BY" '{"message_id":"'$REF'-5","type":"I9","guarantee_reference":"'$REF'","office":"BYSIM001","seals":["BY-884211"],
+  "operation_id":"26BY00000000000042","controls":[{"type":"documentary","result":"satisfactory"}]}'
+send "$BY" '{"message_id":"'$REF'-6","type":"I11","guarantee_reference":"'$REF'","office":"BYSIM001","seals":["BY-884211"],"reservations":[]}'
+# Operation 2 in the EU: started by customs of LT at the office of entry (customs of LT
+# and PL were told in I15 that operation 1 terminated), terminated by customs of PL at
+# the office of destination. Nothing is sent in PL on entry: LT and PL are one territory.
+send "$LT" '{"message_id":"'$REF'-7","type":"I9","guarantee_reference":"'$REF'","office":"LTMDK001","seals":["BY-884211"],
+  "operation_id":"26LT00000000001234","controls":[{"type":"seal_check","result":"satisfactory","remarks":"seal intact"}]}'
+send "$PL" '{"message_id":"'$REF'-8","type":"I11","guarantee_reference":"'$REF'","office":"PLKUB001","seals":["BY-884211"],"reservations":[]}'
+# I13: each operation is discharged by customs of the country where it terminated;
+# after the last one the guarantee is released.
+send "$BY" '{"message_id":"'$REF'-9","type":"I13","guarantee_reference":"'$REF'","office":"BYSIM001"}'
+send "$PL" '{"message_id":"'$REF'-10","type":"I13","guarantee_reference":"'$REF'","office":"PLKUB001"}'
 
-# E5: the chain reads the guarantee: state "released", three operations "discharged".
+# E5: the chain reads the guarantee: state "released", two operations (BY, EU) "discharged".
 curl -sS "$URL/v1/guarantees/$REF" -H "Authorization: Bearer $CHAIN"; echo
 # E7: the chain's notification feed; I15: what customs of PL were told.
 curl -sS "$URL/v1/notifications?after=0&limit=100" -H "Authorization: Bearer $CHAIN"; echo

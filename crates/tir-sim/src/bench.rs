@@ -292,6 +292,8 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         }
     }
     let messages: u64 = per_worker.iter().map(|w| w.len() as u64).sum();
+    // Request bodies sent: what the traffic weighs on the wire before HTTP headers.
+    let request_bytes: u64 = per_worker.iter().flatten().map(|p| p.body.len() as u64).sum();
     // The client's prepared requests live in this process too; reported so RSS can be read.
     let prepared_bytes: usize =
         per_worker.iter().flatten().map(|p| p.body.len() + p.authorization.len() + size_of::<Prepared>()).sum();
@@ -340,6 +342,8 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         "backend": backend,
         "transports": options.transports,
         "messages": exchange.requests,
+        "messages_per_transport": round(exchange.requests as f64 / options.transports as f64, 2),
+        "request_bytes_per_transport": request_bytes / options.transports as u64,
         "seconds": round(exchange.seconds, 3),
         "messages_per_s": round(messages_per_s, 0),
         "latency_ms": {"p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "max": exchange.latency_us.max() as f64 / 1000.0},
@@ -369,7 +373,7 @@ pub fn table(report: &Value) -> String {
     format!(
         "backend             {}\n\
          transports          {}\n\
-         messages            {}\n\
+         messages            {} ({} per transport, request bodies {} bytes per transport)\n\
          seconds             {}\n\
          messages/s          {}\n\
          latency ms          p50 {}  p90 {}  p99 {}  max {}\n\
@@ -383,6 +387,8 @@ pub fn table(report: &Value) -> String {
         report["backend"].as_str().unwrap_or("-"),
         report["transports"],
         report["messages"],
+        report["messages_per_transport"],
+        report["request_bytes_per_transport"],
         report["seconds"],
         report["messages_per_s"],
         l["p50"],

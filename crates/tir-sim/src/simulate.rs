@@ -21,7 +21,7 @@ use crate::AnyError;
 use crate::client::{ExchangeClient, segment};
 use crate::model::rng;
 use crate::model::script::{Parties, messages};
-use crate::model::traffic::{Irregularity, RunTag, TRANSPORTS_MAX, Traffic};
+use crate::model::traffic::{Irregularity, Play, RunTag, TRANSPORTS_MAX, Traffic};
 use crate::model::world::World;
 
 pub struct SimulateOptions {
@@ -63,6 +63,16 @@ pub struct SimulateReport {
     pub not_released: u64,
     /// Completed irregular transports by kind.
     pub irregular: BTreeMap<&'static str, u64>,
+    /// Accepted messages by type (E1, I9, I17, X1...).
+    pub by_type: BTreeMap<String, u64>,
+    /// TIR operations of completed transports (one per TIR territory crossed):
+    /// run to discharge, refused (I17), and never started after a refusal.
+    pub operations_discharged: u64,
+    pub operations_refused: u64,
+    pub operations_not_started: u64,
+    /// On completed transports: seal differences found at a start, X1 incidents.
+    pub seal_findings: u64,
+    pub incidents: u64,
     /// The first few failures: message, status and body.
     pub failures: Vec<String>,
 }
@@ -102,6 +112,14 @@ impl fmt::Display for SimulateReport {
         writeln!(f, "requests without answer: {}", self.request_errors)?;
         writeln!(f, "guarantees not released: {}", self.not_released)?;
         writeln!(f, "irregular transports played: {irregular} ({})", kinds.join(", "))?;
+        writeln!(
+            f,
+            "TIR operations: {} discharged, {} refused, {} not started after a refusal",
+            self.operations_discharged, self.operations_refused, self.operations_not_started
+        )?;
+        writeln!(f, "seal findings: {}, incidents: {}", self.seal_findings, self.incidents)?;
+        let types: Vec<String> = self.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        writeln!(f, "messages by type: {}", if types.is_empty() { "-".to_owned() } else { types.join(", ") })?;
         for failure in &self.failures {
             writeln!(f, "failure: {failure}")?;
         }
@@ -313,6 +331,9 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     tally.messages_sent += 1;
                     shared.messages.fetch_add(1, Ordering::Relaxed);
                     *tally.answers_by_status.entry(status).or_insert(0) += 1;
+                    if status == 200 {
+                        *tally.by_type.entry(message["type"].as_str().unwrap_or("?").to_owned()).or_insert(0) += 1;
+                    }
                     if status != 200 {
                         tally.non_200 += 1;
                         shared.non_200.fetch_add(1, Ordering::Relaxed);
@@ -344,6 +365,17 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 if let Some(irregularity) = &transport.irregularity {
                     *tally.irregular.entry(irregularity.kind()).or_insert(0) += 1;
+                }
+                for op in &transport.operations {
+                    match &op.play {
+                        Play::Run(run) => {
+                            tally.operations_discharged += 1;
+                            tally.seal_findings += u64::from(run.seal_finding);
+                            tally.incidents += u64::from(run.incident.is_some());
+                        }
+                        Play::Refused { .. } => tally.operations_refused += 1,
+                        Play::NotStarted => tally.operations_not_started += 1,
+                    }
                 }
             }
             Ending::Interrupted => tally.transports_interrupted += 1,
@@ -571,10 +603,18 @@ mod tests {
             SimulateReport { seed: 7, tag: "XH123".into(), transports_completed: 40, ..Default::default() };
         report.answers_by_status.insert(200, 520);
         report.irregular.insert("undervaluation", 2);
+        report.by_type.insert("I17".into(), 1);
+        report.operations_discharged = 120;
+        report.operations_refused = 1;
         let text = report.to_string();
-        for line in
-            ["transports completed: 40", "non-200 answers: 0", "answers by status: 200: 520", "undervaluation 2"]
-        {
+        for line in [
+            "transports completed: 40",
+            "non-200 answers: 0",
+            "answers by status: 200: 520",
+            "undervaluation 2",
+            "TIR operations: 120 discharged, 1 refused, 0 not started after a refusal",
+            "messages by type: I17 1",
+        ] {
             assert!(text.contains(line), "{text}");
         }
         assert!(report.is_clean());

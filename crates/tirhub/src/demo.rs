@@ -101,7 +101,9 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
         println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
     println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
-    println!("the README walks a transport through three countries with curl.\n");
+    println!(
+        "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
+    );
     let app = tir_server::App::new(store, &seeded.admin_token);
     crate::server::run_server(app, listen).await?;
     Ok(ExitCode::SUCCESS)

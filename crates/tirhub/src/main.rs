@@ -45,9 +45,12 @@ enum Command {
     /// Bootstraps what it needs over the admin API (customs of about 30 countries on
     /// ten real TIR corridors, their offices at UN/LOCODE border crossings, two
     /// guarantee chains, 60 holders in the ITDB), then plays full transport life
-    /// cycles (E1, E9, I1, I7, then I9 and I11 in each country, then I13 in each):
-    /// 2 to 6 countries, goods with HS 2022 codes, plausible masses and values, and
-    /// a share of irregular transports (undervaluation, misdeclared HS code, detour).
+    /// cycles per binding v2 (E1, E9, I1, I7, then for each TIR operation, one per TIR
+    /// territory crossed, I9 at departure or entry and I11 at exit or destination, then
+    /// I13): 2 to 6 countries, operation ids and customs controls, now and then a
+    /// refusal to start (I17), a seal finding or an incident (X1), goods with HS 2022
+    /// codes, plausible masses and values, and a share of irregular transports
+    /// (undervaluation, misdeclared HS code, detour).
     /// The same --seed plays the same traffic; references differ per run, so it can
     /// run again on the same server. Prints a summary; exits 1 if any answer was not 200.
     #[command(after_help = "Examples:\n  \
@@ -99,7 +102,7 @@ struct BenchArgs {
     /// dropped afterwards); without it, a fresh SQLite file in a temporary directory.
     #[arg(long)]
     db: Option<String>,
-    /// Full transports to drive (each 4 + 3 x countries messages), at most 1000000.
+    /// Full transports to drive (each 4 + 3 x TIR operations messages, about), at most 1000000.
     #[arg(long, default_value_t = 5_000)]
     transports: usize,
     /// Concurrent HTTP connections, each sending its transports' messages in order.

@@ -6,9 +6,11 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
+use tir_model::Country;
+use tir_model::operation;
 use tir_sim::client::ExchangeClient;
-use tir_sim::model::script::{Script, ScriptLeg};
+use tir_sim::model::script::{Script, ScriptOperation, Side};
 use tir_testkit::seeded::{SeededCorridor, declaration, seed_corridor};
 use tir_testkit::{FreshDatabase, TempSqlite};
 
@@ -52,25 +54,41 @@ fn temp_db() -> TempSqlite {
     TempSqlite::new("tirhub-cli").expect("a temporary directory")
 }
 
-/// Every message of a full transport: E1, E9, I1, I7, then I9 and I11 in
-/// each country, then I13 in each. Message ids derive from the reference.
+/// Every message of a full transport under binding v2: E1, E9, I1, I7, then
+/// for each TIR operation (one per territory of the stops' countries) I9 at its
+/// first country's office and I11 at its last's, then I13 for each. Message
+/// ids and operation ids derive from the reference.
 fn full_transport(corridor: &SeededCorridor, reference: &str, stops: &[usize]) -> Vec<(String, Value)> {
     let declaration = declaration(corridor, stops);
     let seals = ["S-0002".to_owned(), "S-0001".to_owned()];
+    let side = |s: usize| {
+        let customs = &corridor.customs[s];
+        Side { token: customs.token.clone(), office: customs.office.clone() }
+    };
+    let countries: Vec<Country> =
+        stops.iter().map(|s| Country::parse(&corridor.customs[*s].country).expect("a corridor country")).collect();
+    let mut first = 0;
+    let operations = operation::plan(&countries)
+        .expect("the stops make a TIR transport")
+        .iter()
+        .map(|op| {
+            let (start, end) = (stops[first], stops[first + op.countries().len() - 1]);
+            first += op.countries().len();
+            let mut played = ScriptOperation::plain(side(start), side(end), &seals);
+            if let ScriptOperation::Run { start_fields, .. } = &mut played {
+                start_fields["operation_id"] = json!(format!("{reference}-{}", op.sequence()));
+            }
+            played
+        })
+        .collect();
     Script {
         reference,
         chain_token: &corridor.chain,
         holder_tir_id: &corridor.holder_tir_id,
         holder_token: &corridor.holder,
         declaration: &declaration,
-        seals: &seals,
-        legs: stops
-            .iter()
-            .map(|s| {
-                let side = &corridor.customs[*s];
-                ScriptLeg { token: &side.token, office: &side.office, reservations: &[] }
-            })
-            .collect(),
+        departure: side(stops[0]),
+        operations,
     }
     .messages()
 }
@@ -274,8 +292,12 @@ fn assert_bench_report(report: &Value, backend: &str) {
     assert_eq!(report["backend"], backend);
     assert_eq!(report["transports"], 24);
     let messages = report["messages"].as_u64().unwrap();
-    // Each transport: E1, E9, I1, I7, then I9, I11 and I13 per country (2 to 6 countries).
-    assert!((24 * 10..=24 * 22).contains(&messages), "{messages} messages");
+    // Each transport: E1, E9, I1, I7, then I9, I11 and I13 per TIR operation (2 to 6),
+    // an I17 ending it early now and then, an X1 now and then.
+    assert!((24 * 8..=24 * 23).contains(&messages), "{messages} messages");
+    let per_transport = report["messages_per_transport"].as_f64().unwrap();
+    assert!((per_transport - messages as f64 / 24.0).abs() < 0.01, "{per_transport}");
+    assert!(report["request_bytes_per_transport"].as_u64().unwrap() > 1000);
     assert_eq!(report["durable"], true);
     assert_eq!(report["journal_ok"], true);
     assert!(report["journal_entries"].as_u64().unwrap() >= messages);
@@ -350,7 +372,7 @@ async fn killed_mid_load_loses_no_acknowledged_message(url: &str, prefix: &str) 
         })
     };
     // Kill once enough messages were answered, whatever the machine's speed; the load is
-    // 2,800 messages, so it is still running then.
+    // 3,200 messages (KZ, RU, BY, LT: four operations), so it is still running then.
     let deadline = Instant::now() + Duration::from_secs(60);
     while acknowledged.lock().unwrap().len() < 100 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -77,8 +77,11 @@ fn forty_seeded_transports_play_cleanly_and_the_journal_holds_them() {
     assert_eq!(count(&text, "requests without answer"), 0, "{text}");
     assert_eq!(count(&text, "guarantees not released"), 0, "{text}");
     let sent = count(&text, "messages sent");
-    // Each transport is 4 messages plus 3 per country, 2 to 6 countries.
-    assert!((40 * 10..=40 * 22).contains(&sent), "{text}");
+    // Each transport is 4 messages plus 3 per TIR operation (2 to 6), fewer when
+    // a later operation is refused (I17), one more for an incident (X1).
+    assert!((40 * 8..=40 * 23).contains(&sent), "{text}");
+    assert!(text.contains("TIR operations: "), "{text}");
+    assert!(text.contains("messages by type: E1 40, E9 40, I1 40"), "{text}");
     assert!(text.contains(&format!("answers by status: 200: {sent}")), "{text}");
 
     let verdict = server.journal();

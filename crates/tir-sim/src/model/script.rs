@@ -1,14 +1,15 @@
 //! The script of one transport: its messages in order (E1, E9, I1, I7, then
-//! I9 and I11 in each country, then I13 in each), each with the bearer token
-//! of the party that sends it.
+//! for each TIR operation I9, perhaps X1, and I11, or I17 for a refused one,
+//! then I13 for each terminated operation), each with the bearer token of the
+//! party that sends it.
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use tir_model::party::Party;
-use tir_model::{Country, TirId};
+use tir_model::{Country, OfficeCode, TirId};
 
-use super::traffic::Transport;
+use super::traffic::{Control, Play, Transport};
 use super::world::World;
 
 /// Bearer tokens of the parties a world needs.
@@ -50,11 +51,37 @@ impl Parties {
     }
 }
 
-/// One country of a scripted transport.
-pub struct ScriptLeg<'a> {
-    pub token: &'a str,
-    pub office: &'a str,
-    pub reservations: &'a [String],
+/// Who sends a message and through which office.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    pub token: String,
+    pub office: String,
+}
+
+/// One TIR operation of a scripted transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptOperation {
+    /// I9 by `start` with `start_fields`, X1 by `incident`, I11 by `end` with
+    /// `end_fields`, then I13 by `end`'s customs. Fields are merged into the
+    /// message (`seals`, `operation_id`, `controls`, `reservations`...).
+    Run { start: Side, start_fields: Value, incident: Option<(Side, Value)>, end: Side, end_fields: Value },
+    /// I17 by `side` with `fields` (`reason`, `controls`).
+    Refused { side: Side, fields: Value },
+    /// After a refusal: no message.
+    NotStarted,
+}
+
+impl ScriptOperation {
+    /// Started at `start` and terminated at `end` with `seals` at both, no more.
+    pub fn plain(start: Side, end: Side, seals: &[String]) -> ScriptOperation {
+        ScriptOperation::Run {
+            start,
+            start_fields: json!({"seals": seals}),
+            incident: None,
+            end,
+            end_fields: json!({"seals": seals, "reservations": []}),
+        }
+    }
 }
 
 /// The senders, offices and declaration of one full transport.
@@ -64,43 +91,59 @@ pub struct Script<'a> {
     pub holder_tir_id: &'a str,
     pub holder_token: &'a str,
     pub declaration: &'a Value,
-    /// Seals presented at every start (I9).
-    pub seals: &'a [String],
-    /// In itinerary order; the first leg's office is the departure office.
-    pub legs: Vec<ScriptLeg<'a>>,
+    /// Customs of departure: I1 and I7 at this office.
+    pub departure: Side,
+    /// In sequence order, one per TIR operation.
+    pub operations: Vec<ScriptOperation>,
 }
 
 impl Script<'_> {
-    /// E1, E9, I1, I7, then I9 and I11 in each country, then I13 in each,
-    /// each with its sender's token. Message ids are `{reference}-{n:02}`.
+    /// E1, E9, I1, I7, then I9 (X1) I11 or I17 for each operation, then I13
+    /// for each terminated one, each with its sender's token. Message ids are
+    /// `{reference}-{n:02}`.
     pub fn messages(&self) -> Vec<(String, Value)> {
         let mut n = 0;
         let reference = self.reference;
-        let mut message = |kind: &str, extra: Value| {
+        let mut message = |kind: &str, office: Option<&str>, extra: &Value| {
             n += 1;
             let mut body =
                 json!({"message_id": format!("{reference}-{n:02}"), "type": kind, "guarantee_reference": reference});
-            if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-                body.extend(extra);
+            if let Some(body) = body.as_object_mut() {
+                if let Some(office) = office {
+                    body.insert("office".to_owned(), json!(office));
+                }
+                if let Value::Object(extra) = extra {
+                    body.extend(extra.clone());
+                }
             }
             body
         };
-        let departure = &self.legs[0];
+        let departure = Some(self.departure.office.as_str());
         let mut out = vec![
-            (self.chain_token.to_owned(), message("E1", json!({"holder": self.holder_tir_id}))),
-            (self.holder_token.to_owned(), message("E9", json!({"declaration": self.declaration}))),
-            (departure.token.to_owned(), message("I1", json!({"office": departure.office}))),
-            (departure.token.to_owned(), message("I7", json!({"office": departure.office}))),
+            (self.chain_token.to_owned(), message("E1", None, &json!({"holder": self.holder_tir_id}))),
+            (self.holder_token.to_owned(), message("E9", None, &json!({"declaration": self.declaration}))),
+            (self.departure.token.clone(), message("I1", departure, &json!({}))),
+            (self.departure.token.clone(), message("I7", departure, &json!({}))),
         ];
-        for leg in &self.legs {
-            out.push((leg.token.to_owned(), message("I9", json!({"office": leg.office, "seals": self.seals}))));
-            out.push((
-                leg.token.to_owned(),
-                message("I11", json!({"office": leg.office, "reservations": leg.reservations})),
-            ));
+        let mut discharges = Vec::new();
+        for op in &self.operations {
+            match op {
+                ScriptOperation::Run { start, start_fields, incident, end, end_fields } => {
+                    out.push((start.token.clone(), message("I9", Some(&start.office), start_fields)));
+                    if let Some((side, fields)) = incident {
+                        out.push((side.token.clone(), message("X1", Some(&side.office), fields)));
+                    }
+                    out.push((end.token.clone(), message("I11", Some(&end.office), end_fields)));
+                    discharges.push(end);
+                }
+                ScriptOperation::Refused { side, fields } => {
+                    out.push((side.token.clone(), message("I17", Some(&side.office), fields)));
+                }
+                ScriptOperation::NotStarted => {}
+            }
         }
-        for leg in &self.legs {
-            out.push((leg.token.to_owned(), message("I13", json!({"office": leg.office}))));
+        for end in discharges {
+            out.push((end.token.clone(), message("I13", Some(&end.office), &json!({}))));
         }
         out
     }
@@ -117,27 +160,54 @@ pub fn messages(transport: &Transport, parties: &Parties) -> Vec<(String, Value)
     };
     let chain = token(parties.chains.get(transport.chain), &format!("guarantee chain {}", transport.chain));
     let holder = token(parties.holders.get(&transport.holder), &transport.holder);
-    let customs: Vec<String> = transport
-        .legs
+    let side = |office: &OfficeCode| Side {
+        token: token(parties.customs.get(&office.country()), &format!("customs of {}", office.country())),
+        office: office.as_str().to_owned(),
+    };
+    let controls = |controls: &[Control]| -> Value { controls.iter().map(Control::to_json).collect() };
+    let operations = transport
+        .operations
         .iter()
-        .map(|l| token(parties.customs.get(&l.country), &format!("customs of {}", l.country)))
+        .map(|op| match &op.play {
+            Play::Run(run) => {
+                let mut start_fields = json!({"seals": run.start_seals, "operation_id": run.operation_id});
+                if !run.start_controls.is_empty() {
+                    start_fields["controls"] = controls(&run.start_controls);
+                }
+                let mut end_fields = json!({"seals": run.end_seals, "reservations": run.reservations});
+                if !run.end_controls.is_empty() {
+                    end_fields["controls"] = controls(&run.end_controls);
+                }
+                let incident = run.incident.as_ref().map(|i| {
+                    let mut fields = json!({"kind": i.kind, "description": i.description});
+                    if let Some(seals) = &i.new_seals {
+                        fields["new_seals"] = json!(seals);
+                    }
+                    (side(&i.office), fields)
+                });
+                ScriptOperation::Run {
+                    start: side(&run.start),
+                    start_fields,
+                    incident,
+                    end: side(&run.end),
+                    end_fields,
+                }
+            }
+            Play::Refused { office, reason, controls: c } => ScriptOperation::Refused {
+                side: side(office),
+                fields: json!({"reason": reason, "controls": controls(c)}),
+            },
+            Play::NotStarted => ScriptOperation::NotStarted,
+        })
         .collect();
-    let offices: Vec<&str> = transport.legs.iter().map(|l| l.office.as_str()).collect();
-    // Seals are compared as a set: present them in another order than declared.
-    let seals: Vec<String> = transport.seals.iter().rev().cloned().collect();
     Script {
         reference: &transport.reference,
         chain_token: &chain,
         holder_tir_id: transport.holder.as_str(),
         holder_token: &holder,
         declaration: &transport.declaration,
-        seals: &seals,
-        legs: transport
-            .legs
-            .iter()
-            .enumerate()
-            .map(|(i, leg)| ScriptLeg { token: &customs[i], office: offices[i], reservations: &leg.reservations })
-            .collect(),
+        departure: side(transport.departure()),
+        operations,
     }
     .messages()
 }
@@ -184,23 +254,65 @@ mod tests {
         let world = traffic.world();
         let parties = Parties::symbolic(world);
         let mut now = 1_780_000_000_000;
-        for t in traffic.iter().take(300) {
+        let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+        for t in traffic.iter().take(1500) {
             let mut guarantee = None;
             for (token, message) in messages(&t, &parties) {
                 let request = Request::parse(&message).unwrap_or_else(|e| panic!("{e:?}: {message}"));
                 now += 1000;
                 let sender = Parties::symbolic_party(&token).unwrap();
                 let outcome = apply(world, &sender, &request, guarantee.as_ref(), Timestamp::from_unix_ms(now))
-                    .unwrap_or_else(|e| panic!("{} {}: {e:?}", t.reference, message["type"]));
+                    .unwrap_or_else(|e| {
+                        panic!("{} {}: {e:?}\n{message}\n{:#}", t.reference, message["type"], t.declaration)
+                    });
                 guarantee = Some(outcome.guarantee);
             }
             let g = guarantee.unwrap();
             assert_eq!(g.state, GuaranteeState::Released, "{}", t.reference);
-            assert_eq!(g.operations.len(), t.legs.len());
-            for (op, leg) in g.operations.iter().zip(&t.legs) {
-                assert_eq!(op.state, OperationState::Discharged);
-                assert_eq!(op.reservations, leg.reservations);
+            let planned = tir_model::operation::plan(&t.itinerary()).unwrap();
+            assert_eq!(g.operations.len(), planned.len());
+            assert_eq!(t.operations.len(), planned.len());
+            for ((op, played), plan) in g.operations.iter().zip(&t.operations).zip(&planned) {
+                assert_eq!(op.countries, plan.countries());
+                assert_eq!(played.countries, plan.countries());
+                match &played.play {
+                    Play::Run(run) => {
+                        *seen.entry("run").or_default() += 1;
+                        assert_eq!(op.state, OperationState::Discharged);
+                        assert_eq!(op.reservations, run.reservations);
+                        assert_eq!(op.operation_id.as_ref().map(|id| id.as_str()), Some(run.operation_id.as_str()));
+                        assert_eq!(op.controls.len(), run.start_controls.len() + run.end_controls.len());
+                        assert_eq!(op.findings.len(), usize::from(run.seal_finding), "{}", t.reference);
+                        assert_eq!(op.incidents.len(), usize::from(run.incident.is_some()));
+                        // The start at the operation's first country, the end at its last.
+                        assert_eq!(run.start.country(), plan.countries()[0]);
+                        assert_eq!(run.end.country(), *plan.countries().last().unwrap());
+                        *seen.entry("finding").or_default() += usize::from(run.seal_finding);
+                        *seen.entry("incident").or_default() += usize::from(run.incident.is_some());
+                        *seen.entry("controls").or_default() += usize::from(!run.start_controls.is_empty());
+                        *seen.entry("physical irregularity").or_default() += run
+                            .start_controls
+                            .iter()
+                            .filter(|c| c.kind == "physical" && c.result == "irregularity")
+                            .count();
+                    }
+                    Play::Refused { .. } => {
+                        *seen.entry("refused").or_default() += 1;
+                        assert_ne!(op.sequence, 1);
+                        assert_eq!(op.state, OperationState::Refused);
+                    }
+                    Play::NotStarted => assert_eq!(op.state, OperationState::Pending),
+                }
             }
+            // Exit of one operation and entry of the next: two sides of one crossing.
+            for pair in t.operations.windows(2) {
+                if let (Some(a), Some(b)) = (pair[0].run(), pair[1].run()) {
+                    assert_ne!(a.end.country(), b.start.country());
+                }
+            }
+        }
+        for what in ["run", "refused", "finding", "incident", "controls", "physical irregularity"] {
+            assert!(seen.get(what).is_some_and(|n| *n > 0), "no {what} in 1500 transports: {seen:?}");
         }
     }
 }

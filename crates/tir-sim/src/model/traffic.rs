@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tir_model::party::OfficeRole;
+use tir_model::operation::{self, PlannedOperation};
+use tir_model::party::{Office, OfficeRole};
 use tir_model::{Country, HsCode, OfficeCode, TirId};
 
 use super::goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
@@ -62,13 +63,87 @@ enum Planned {
 const IRREGULARITY_MIX: [(Planned, f64); 3] =
     [(Planned::Undervaluation, 0.40), (Planned::MisdeclaredHs, 0.35), (Planned::RoutePattern, 0.25)];
 
-/// One country of the itinerary: the office acting there and the
-/// reservations its customs record at termination.
+/// A control customs report in I9, I11 or I17 (binding v2's `controls`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Leg {
-    pub country: Country,
+pub struct Control {
+    /// `documentary`, `seal_check`, `physical`, `scanner` or `sampling`.
+    pub kind: &'static str,
+    /// `satisfactory` or `irregularity`.
+    pub result: &'static str,
+    pub remarks: Option<String>,
+}
+
+impl Control {
+    pub fn to_json(&self) -> Value {
+        let mut control = json!({"type": self.kind, "result": self.result});
+        if let Some(remarks) = &self.remarks {
+            control["remarks"] = json!(remarks);
+        }
+        control
+    }
+}
+
+/// An incident en route (X1) on a started operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// The office reporting it: any office of a country of the operation.
     pub office: OfficeCode,
+    /// `seals_broken`, `accident` or `other` (the simulator keeps the vehicle).
+    pub kind: &'static str,
+    pub description: String,
+    /// Seals customs affixed after the incident; they become the recorded seals.
+    pub new_seals: Option<Vec<String>>,
+}
+
+/// How one TIR operation of a transport is played.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Play {
+    /// Started (I9), perhaps an incident (X1), terminated (I11), discharged (I13).
+    Run(Box<Run>),
+    /// Refused at its office of entry (I17); never the first operation.
+    Refused { office: OfficeCode, reason: String, controls: Vec<Control> },
+    /// After a refused operation: never starts.
+    NotStarted,
+}
+
+/// An operation that runs from start to discharge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The customs' own id, MRN-like: year, country of the start, 14 digits.
+    pub operation_id: String,
+    /// Of departure for the first operation, of entry for a later one.
+    pub start: OfficeCode,
+    /// The seals customs report at the start, in another order than recorded
+    /// (compared as sets); a different set is a seal finding.
+    pub start_seals: Vec<String>,
+    pub start_controls: Vec<Control>,
+    pub incident: Option<Incident>,
+    /// Of exit, the other side of the next operation's office of entry; of
+    /// destination for the last operation. Its country's customs discharge (I13).
+    pub end: OfficeCode,
+    /// The seals customs report at termination: the recorded ones.
+    pub end_seals: Vec<String>,
     pub reservations: Vec<String>,
+    pub end_controls: Vec<Control>,
+    /// The seals reported at the start differ from the recorded ones.
+    pub seal_finding: bool,
+}
+
+/// One TIR operation of a transport (binding v2: one per TIR territory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportOperation {
+    pub sequence: u16,
+    pub countries: Vec<Country>,
+    pub play: Play,
+}
+
+impl TransportOperation {
+    pub fn run(&self) -> Option<&Run> {
+        match &self.play {
+            Play::Run(run) => Some(run),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +155,11 @@ pub struct Transport {
     pub profile: Profile,
     /// Index into `World::chains`.
     pub chain: usize,
-    pub legs: Vec<Leg>,
+    /// The countries in the order travelled.
+    pub countries: Vec<Country>,
+    /// One per TIR territory crossed, as `tir_model::operation::plan` derives them.
+    pub operations: Vec<TransportOperation>,
+    /// The declared seals.
     pub seals: Vec<String>,
     /// As the contract's "Declaration" section.
     pub declaration: Value,
@@ -89,7 +168,16 @@ pub struct Transport {
 
 impl Transport {
     pub fn itinerary(&self) -> Vec<Country> {
-        self.legs.iter().map(|l| l.country).collect()
+        self.countries.clone()
+    }
+
+    /// The office of departure: where the guarantee is accepted (I1), the
+    /// declaration recorded (I7) and the first operation started.
+    pub fn departure(&self) -> &OfficeCode {
+        match &self.operations[0].play {
+            Play::Run(run) => &run.start,
+            _ => unreachable!("the first operation is never refused"),
+        }
     }
 }
 
@@ -232,25 +320,9 @@ impl Traffic {
             }
             _ => (world.corridor_trip(home, &mut rng), None),
         };
+        let planned = operation::plan(&itinerary).expect("the world draws TIR transports only");
         let roles = roles(itinerary.len(), &mut rng);
-        let chance = holder.profile.reservation_chance() + if kind.is_some() { 0.10 } else { 0.0 };
-        let legs: Vec<Leg> = itinerary
-            .iter()
-            .map(|c| {
-                let office = rng.pick(world.office_indices(*c));
-                let reservations = if rng.chance(chance) {
-                    let mut picked = vec![rng.pick(&RESERVATIONS).to_string()];
-                    let second = rng.pick(&RESERVATIONS).to_string();
-                    if rng.chance(0.3) && second != picked[0] {
-                        picked.push(second);
-                    }
-                    picked
-                } else {
-                    Vec::new()
-                };
-                Leg { country: *c, office: world.offices[*office].code.clone(), reservations }
-            })
-            .collect();
+        let route = Route::draw(world, &itinerary, &planned, &roles, &mut rng);
 
         let mut seals: Vec<String> = Vec::new();
         let seal_count = 1 + rng.weighted(&[60.0, 30.0, 10.0]);
@@ -278,13 +350,9 @@ impl Traffic {
             Some(Planned::RoutePattern) => Some(Irregularity::RoutePattern { extra_countries: extra.unwrap_or(1) }),
             None => None,
         };
-        let consignments = goods.consignments(&legs, &roles, &mut rng);
-
-        let offices: Vec<Value> = legs
-            .iter()
-            .zip(&roles)
-            .map(|(leg, role)| json!({"code": leg.office.as_str(), "role": role.as_str()}))
-            .collect();
+        let consignments = goods.consignments(&route.loading, &route.unloading, &mut rng);
+        let offices: Vec<Value> =
+            route.declared.iter().map(|(code, role)| json!({"code": code.as_str(), "role": role.as_str()})).collect();
         let declaration = json!({
             "itinerary": itinerary.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
             "offices": offices,
@@ -292,16 +360,278 @@ impl Traffic {
             "seals": seals,
             "consignments": consignments,
         });
+        let conduct = Conduct {
+            reservation_chance: holder.profile.reservation_chance() + if kind.is_some() { 0.10 } else { 0.0 },
+            irregular: kind.is_some(),
+        };
+        let operations = conduct.operations(world, &planned, &route, &seals, &mut rng);
         Transport {
             index,
             reference,
             holder: holder.record.tir_id.clone(),
             profile: holder.profile,
             chain: holder.chain,
-            legs,
+            countries: itinerary,
+            operations,
             seals,
             declaration,
             irregularity,
+        }
+    }
+}
+
+/// Where a transport goes through: each operation's offices of start and end
+/// (exit of one and entry of the next are the two sides of one crossing),
+/// and the offices its declaration names.
+struct Route {
+    /// (start, end) of each planned operation.
+    ends: Vec<(OfficeCode, OfficeCode)>,
+    /// In itinerary order, each office once.
+    declared: Vec<(OfficeCode, OfficeRole)>,
+    loading: Vec<Country>,
+    unloading: Vec<Country>,
+}
+
+impl Route {
+    fn draw(
+        world: &World,
+        itinerary: &[Country],
+        planned: &[PlannedOperation],
+        roles: &[OfficeRole],
+        rng: &mut Rng,
+    ) -> Route {
+        let last = itinerary.len() - 1;
+        let departure = random_office(world, itinerary[0], None, rng);
+        let mut starts = vec![departure.clone()];
+        let mut ends = Vec::new();
+        for pair in planned.windows(2) {
+            let from = *pair[0].countries().last().expect("an operation has a country");
+            let (exit, entry) = world.crossing(from, pair[1].countries()[0], rng);
+            ends.push(exit);
+            starts.push(entry);
+        }
+        // The destination office, away from the border when the country has another office.
+        let last_entry = (planned.len() > 1 && planned[planned.len() - 1].countries().len() == 1)
+            .then(|| starts[starts.len() - 1].clone());
+        let destination = random_office(world, itinerary[last], last_entry.as_ref(), rng);
+        ends.push(destination.clone());
+
+        // (itinerary index, office, role): departure, the entries, destination,
+        // and a loading or unloading place en route as `roles` says.
+        let mut declared: Vec<(usize, OfficeCode, OfficeRole)> = vec![(0, departure, OfficeRole::Departure)];
+        let mut at = 0;
+        for (k, op) in planned.iter().enumerate() {
+            if k > 0 {
+                let role = if roles[at] == OfficeRole::Departure { OfficeRole::Departure } else { OfficeRole::Entry };
+                declared.push((at, starts[k].clone(), role));
+            } else if op.countries().len() > 1 && roles[1] == OfficeRole::Departure {
+                declared.push((1, random_office(world, itinerary[1], None, rng), OfficeRole::Departure));
+            }
+            at += op.countries().len();
+            if k + 1 < planned.len() && roles[at - 1] == OfficeRole::Destination {
+                declared.push((at - 1, ends[k].clone(), OfficeRole::Destination));
+            } else if k + 1 == planned.len() && at - 1 > 0 && roles[last - 1] == OfficeRole::Destination {
+                // Unloading inside the last operation, before its destination.
+                if let Some(inside) = op.countries().len().checked_sub(2).map(|i| op.countries()[i]) {
+                    declared.push((last - 1, random_office(world, inside, None, rng), OfficeRole::Destination));
+                }
+            }
+        }
+        declared.push((last, ends[ends.len() - 1].clone(), OfficeRole::Destination));
+        // An office met twice (a country with one office) keeps its place of
+        // loading or unloading over its role of entry, and is declared once.
+        declared.sort_by_key(|(i, _, role)| (*i, *role == OfficeRole::Entry));
+        let mut kept: Vec<(usize, OfficeCode, OfficeRole)> = Vec::new();
+        for (i, code, role) in declared {
+            match kept.iter_mut().find(|(_, c, _)| *c == code) {
+                Some(found) if found.2 == OfficeRole::Entry => *found = (found.0, code, role),
+                Some(_) => {}
+                None => kept.push((i, code, role)),
+            }
+        }
+        let declared = kept;
+        let countries_in = |role: OfficeRole| {
+            let mut out: Vec<Country> = Vec::new();
+            for (i, _, r) in &declared {
+                if *r == role && !out.contains(&itinerary[*i]) {
+                    out.push(itinerary[*i]);
+                }
+            }
+            out
+        };
+        let (loading, unloading) = (countries_in(OfficeRole::Departure), countries_in(OfficeRole::Destination));
+        Route {
+            ends: starts.into_iter().zip(ends).collect(),
+            declared: declared.into_iter().map(|(_, code, role)| (code, role)).collect(),
+            loading,
+            unloading,
+        }
+    }
+}
+
+/// An office of `country`, another than `avoid` when the country has one.
+fn random_office(world: &World, country: Country, avoid: Option<&OfficeCode>, rng: &mut Rng) -> OfficeCode {
+    let offices = world.offices_of(country);
+    let others: Vec<&&Office> = offices.iter().filter(|o| Some(&o.code) != avoid).collect();
+    if others.is_empty() { rng.pick(&offices).code.clone() } else { rng.pick(&others).code.clone() }
+}
+
+const REFUSALS: [&str; 5] = [
+    "goods not admitted: import ban on the declared goods",
+    "guarantee considered insufficient for the goods carried",
+    "seals broken on arrival at the border",
+    "vehicle not approved for the transport of goods under customs seal",
+    "documents do not match the goods presented",
+];
+
+const INCIDENTS: [(&str, &str); 4] = [
+    ("seals_broken", "seal broken while the load was checked after a road accident; new seals affixed"),
+    ("seals_broken", "seal found torn at a rest stop, reported by the driver; new seals affixed"),
+    ("accident", "minor collision, trailer undamaged, load intact"),
+    ("other", "vehicle held for a day by a road closure"),
+];
+
+/// How customs along the way treat a transport.
+struct Conduct {
+    reservation_chance: f64,
+    irregular: bool,
+}
+
+impl Conduct {
+    fn operations(
+        &self,
+        world: &World,
+        planned: &[PlannedOperation],
+        route: &Route,
+        declared_seals: &[String],
+        rng: &mut Rng,
+    ) -> Vec<TransportOperation> {
+        let mut recorded: Vec<String> = declared_seals.to_vec();
+        let mut ids: Vec<String> = Vec::new();
+        let mut refused = false;
+        let mut out = Vec::new();
+        for (k, op) in planned.iter().enumerate() {
+            let (start, end) = route.ends[k].clone();
+            let refuse = k > 0 && rng.chance(if self.irregular { 0.06 } else { 0.01 });
+            let play = if refused {
+                Play::NotStarted
+            } else if refuse {
+                refused = true;
+                let reason = rng.pick(&REFUSALS).to_string();
+                let controls = if rng.chance(0.5) {
+                    vec![Control { kind: "physical", result: "irregularity", remarks: Some(reason.clone()) }]
+                } else {
+                    vec![Control { kind: "documentary", result: "irregularity", remarks: None }]
+                };
+                Play::Refused { office: start, reason, controls }
+            } else {
+                Play::Run(Box::new(self.run(world, op, start, end, k, &mut recorded, &mut ids, rng)))
+            };
+            out.push(TransportOperation { sequence: op.sequence(), countries: op.countries().to_vec(), play });
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        world: &World,
+        op: &PlannedOperation,
+        start: OfficeCode,
+        end: OfficeCode,
+        k: usize,
+        recorded: &mut Vec<String>,
+        ids: &mut Vec<String>,
+        rng: &mut Rng,
+    ) -> Run {
+        let operation_id = loop {
+            let id = format!("26{}{}", start.country().as_str(), digits(rng, 14));
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+                break id;
+            }
+        };
+        let mut start_controls = Vec::new();
+        // Later starts: now and then the seals found are not the recorded ones.
+        let seal_finding = k > 0 && rng.chance(if self.irregular { 0.05 } else { 0.01 });
+        if seal_finding {
+            let replaced = rng.below(recorded.len() as u64) as usize;
+            recorded[replaced] = new_seal(start.country(), recorded, rng);
+            start_controls.push(Control {
+                kind: "seal_check",
+                result: "irregularity",
+                remarks: Some(format!("seal {} found in place of the recorded one", recorded[replaced])),
+            });
+        } else if rng.chance(0.25) {
+            start_controls.push(Control { kind: "seal_check", result: "satisfactory", remarks: None });
+        }
+        if rng.chance(0.10) {
+            start_controls.push(Control { kind: "documentary", result: "satisfactory", remarks: None });
+        }
+        if rng.chance(if self.irregular { 0.20 } else { 0.04 }) {
+            let irregularity = rng.chance(if self.irregular { 0.6 } else { 0.1 });
+            start_controls.push(if irregularity {
+                Control {
+                    kind: "physical",
+                    result: "irregularity",
+                    remarks: Some("goods differ from the declaration; reported to the office of destination".into()),
+                }
+            } else {
+                Control { kind: "physical", result: "satisfactory", remarks: Some("load inspected".into()) }
+            });
+        }
+        // Seals are compared as a set: present them in another order than recorded.
+        let start_seals: Vec<String> = recorded.iter().rev().cloned().collect();
+
+        let incident = rng.chance(if self.irregular { 0.02 } else { 0.005 }).then(|| {
+            let country = *rng.pick(op.countries());
+            let office = random_office(world, country, None, rng);
+            let (kind, description) = *rng.pick(&INCIDENTS);
+            let new_seals = (kind == "seals_broken").then(|| {
+                let seals: Vec<String> =
+                    (0..recorded.len()).map(|_| new_seal(country, recorded, rng)).collect::<Vec<_>>();
+                *recorded = seals.clone();
+                seals
+            });
+            Incident { office, kind, description: description.to_owned(), new_seals }
+        });
+
+        let reservations = if rng.chance(self.reservation_chance) {
+            let mut picked = vec![rng.pick(&RESERVATIONS).to_string()];
+            let second = rng.pick(&RESERVATIONS).to_string();
+            if rng.chance(0.3) && second != picked[0] {
+                picked.push(second);
+            }
+            picked
+        } else {
+            Vec::new()
+        };
+        let end_controls = if rng.chance(0.15) {
+            vec![Control { kind: "seal_check", result: "satisfactory", remarks: None }]
+        } else {
+            Vec::new()
+        };
+        Run {
+            operation_id,
+            start,
+            start_seals,
+            start_controls,
+            incident,
+            end,
+            end_seals: recorded.clone(),
+            reservations,
+            end_controls,
+            seal_finding,
+        }
+    }
+}
+
+/// A seal number of `country`'s customs that is not among `seals`.
+fn new_seal(country: Country, seals: &[String], rng: &mut Rng) -> String {
+    loop {
+        let seal = format!("{}{}", country.as_str(), digits(rng, 7));
+        if !seals.contains(&seal) {
+            return seal;
         }
     }
 }
@@ -353,9 +683,7 @@ struct GoodsDraw<'c> {
 
 impl<'c> GoodsDraw<'c> {
     /// Consignments from each loading country to each unloading country.
-    fn consignments(&mut self, legs: &[Leg], roles: &[OfficeRole], rng: &mut Rng) -> Vec<Value> {
-        let at = |role| legs.iter().zip(roles).filter(|(_, r)| **r == role).map(|(l, _)| l.country).collect::<Vec<_>>();
-        let (loading, unloading) = (at(OfficeRole::Departure), at(OfficeRole::Destination));
+    fn consignments(&mut self, loading: &[Country], unloading: &[Country], rng: &mut Rng) -> Vec<Value> {
         let count = (1 + rng.weighted(&[75.0, 20.0, 5.0])).max(loading.len()).max(unloading.len());
         let lines: Vec<usize> = (0..count).map(|_| 1 + rng.weighted(&[50.0, 22.0, 12.0, 8.0, 5.0, 3.0])).collect();
         let total: usize = lines.iter().sum();
@@ -506,7 +834,7 @@ mod tests {
         for t in traffic.iter().take(2000) {
             let d = parse(&t.declaration);
             assert_eq!(d.itinerary, t.itinerary());
-            assert_eq!(d.departure_offices().next(), Some(&t.legs[0].office));
+            assert_eq!(d.departure_offices().next(), Some(t.departure()));
             assert!(d.seals_match(&t.seals));
             assert_eq!(d.vehicle.as_ref().unwrap().country, t.holder.country());
         }
@@ -518,7 +846,7 @@ mod tests {
         for seed in [1, 7, 11, 2024, u64::MAX] {
             for t in traffic(seed, 0.3).iter().take(3000) {
                 let itinerary = t.itinerary();
-                if let Err(e) = tir_model::operation::plan(&itinerary) {
+                if let Err(e) = operation::plan(&itinerary) {
                     panic!("seed {seed}, transport {}: {itinerary:?}: {e}", t.index);
                 }
                 detours += usize::from(matches!(t.irregularity, Some(Irregularity::RoutePattern { .. })));
@@ -533,7 +861,7 @@ mod tests {
             .iter()
             .take(2000)
             .filter(|t| {
-                let operations = tir_model::operation::plan(&t.itinerary()).unwrap();
+                let operations = operation::plan(&t.itinerary()).unwrap();
                 operations.iter().filter(|o| o.territory().is_union()).count() >= 2
             })
             .count();
@@ -551,7 +879,7 @@ mod tests {
         let mut lengths = BTreeMap::new();
         let mut with_reservations: BTreeMap<Profile, (usize, usize)> = BTreeMap::new();
         for t in traffic.iter().take(n) {
-            let len = t.legs.len();
+            let len = t.countries.len();
             assert!((2..=6).contains(&len), "{len}");
             *lengths.entry(len).or_insert(0) += 1;
             if let Some(i) = &t.irregularity {
@@ -561,7 +889,7 @@ mod tests {
             }
             let counts = with_reservations.entry(t.profile).or_insert((0, 0));
             counts.0 += 1;
-            counts.1 += usize::from(t.legs.iter().any(|l| !l.reservations.is_empty()));
+            counts.1 += usize::from(t.operations.iter().filter_map(|o| o.run()).any(|r| !r.reservations.is_empty()));
             for c in t.declaration["consignments"].as_array().unwrap() {
                 for g in c["goods"].as_array().unwrap() {
                     *chapters.entry(chapter_of(&g["hs_code"])).or_insert(0) += 1;

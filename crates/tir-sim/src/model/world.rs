@@ -101,6 +101,19 @@ const SYNTHETIC: [(&str, &[&str]); 8] = [
     ("AF", &["Torkham", "Hairatan"]),
 ];
 
+/// Offices that face each other across a border where the world has both
+/// sides of a real crossing: (one side, the other side), either way round.
+/// Other borders pair their offices by position (`World::crossing`).
+pub const FACING: [(&str, &str); 7] = [
+    ("BYSIM001", "LTMDK001"), // Kamenny Log - Medininkai
+    ("BYSIM002", "PLKUB001"), // Bruzgi - Kuznica Bialostocka
+    ("TRSIM002", "GESIM001"), // Sarp - Sarpi
+    ("GESIM002", "AZSIM001"), // Tsiteli Khidi - Qirmizi Korpu (Red Bridge)
+    ("PKTOR001", "AFSIM001"), // Torkham - Torkham
+    ("AFSIM002", "UZTER001"), // Hairatan - Termez
+    ("HUSIM001", "RSSIM003"), // Roszke - Horgos
+];
+
 /// Where holders come from, weighted as TIR carnet use is.
 const HOLDER_COUNTRIES: [(&str, f64); 29] = [
     ("TR", 10.0),
@@ -348,6 +361,32 @@ impl World {
         &self.offices_by_country[&country]
     }
 
+    /// One crossing from `from` into `to`: the office of exit on `from`'s side
+    /// and the office of entry on `to`'s side, the two sides of one border
+    /// crossing. A real pair of `FACING` where the world has one for this
+    /// border; otherwise the offices of both countries paired by position
+    /// (the k-th of one faces the k-th of the other, wrapping around).
+    pub fn crossing(&self, from: Country, to: Country, rng: &mut Rng) -> (OfficeCode, OfficeCode) {
+        let facing: Vec<(OfficeCode, OfficeCode)> = FACING
+            .iter()
+            .flat_map(|(a, b)| [(*a, *b), (*b, *a)])
+            .filter_map(|(a, b)| {
+                let (a, b) = (OfficeCode::parse(a).ok()?, OfficeCode::parse(b).ok()?);
+                (a.country() == from
+                    && b.country() == to
+                    && self.offices_by_code.contains_key(&a)
+                    && self.offices_by_code.contains_key(&b))
+                .then_some((a, b))
+            })
+            .collect();
+        if !facing.is_empty() {
+            return rng.pick(&facing).clone();
+        }
+        let (exits, entries) = (self.office_indices(from), self.office_indices(to));
+        let k = rng.below(exits.len().max(entries.len()) as u64) as usize;
+        (self.offices[exits[k % exits.len()]].code.clone(), self.offices[entries[k % entries.len()]].code.clone())
+    }
+
     pub fn find_holder(&self, tir_id: &TirId) -> Option<&Holder> {
         self.holders_by_id.get(tir_id).map(|i| &self.holders[*i])
     }
@@ -545,6 +584,27 @@ mod tests {
         assert!(union.territory().is_union());
         assert_eq!(union.countries()[0].as_str(), "LT");
         assert_eq!(operations.len(), 4, "KZ, RU, BY, then the Union");
+    }
+
+    #[test]
+    fn facing_offices_are_in_the_world_on_neighbouring_countries_of_a_corridor() {
+        let world = World::standard();
+        for (a, b) in FACING {
+            let (a, b) = (OfficeCode::parse(a).unwrap(), OfficeCode::parse(b).unwrap());
+            assert!(world.office(&a).is_some() && world.office(&b).is_some(), "{a} {b}");
+            let (x, y) = (a.country(), b.country());
+            assert!(world.on_a_corridor(&[x, y]), "{x}-{y} is no corridor's border");
+            let mut rng = Rng::new(1);
+            assert_eq!(world.crossing(x, y, &mut rng), (a.clone(), b.clone()));
+            assert_eq!(world.crossing(y, x, &mut rng), (b, a));
+        }
+        // Medininkai, from Kamenny Log, on the demo corridor.
+        let mut rng = Rng::new(2);
+        let (exit, entry) = world.crossing(country("BY"), country("LT"), &mut rng);
+        assert_eq!((exit.as_str(), entry.as_str()), ("BYSIM001", "LTMDK001"));
+        // Elsewhere, the offices of the two sides.
+        let (exit, entry) = world.crossing(country("TR"), country("BG"), &mut rng);
+        assert_eq!((exit.country().as_str(), entry.country().as_str()), ("TR", "BG"));
     }
 
     #[test]
