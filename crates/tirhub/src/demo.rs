@@ -75,7 +75,7 @@ pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     Ok(Seeded { admin_token: token::generate(), parties, offices })
 }
 
-pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError> {
+pub async fn run(file: PathBuf, listen: SocketAddr, limits: tir_server::RateLimits) -> Result<ExitCode, AnyError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
         path.push(suffix);
@@ -103,7 +103,7 @@ pub async fn run(file: PathBuf, listen: SocketAddr) -> Result<ExitCode, AnyError
     println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
     println!("the README walks a transport through three countries with curl.\n");
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen).await?;
+    crate::server::run_server(app, listen, limits).await?;
     Ok(ExitCode::SUCCESS)
 }
 

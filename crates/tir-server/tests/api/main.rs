@@ -8,5 +8,6 @@ mod idempotency;
 mod input;
 mod openapi;
 mod queries;
+mod rate;
 mod robustness;
 mod transport;
