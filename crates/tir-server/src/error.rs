@@ -9,6 +9,11 @@ pub enum ApiError {
     Etir(EtirError),
     /// Logged with its detail; the client sees only code 400 (HTTP 503, or 500 for corrupt data).
     Store(tir_store::StoreError),
+    /// HTTP 429, code 386, with `Retry-After` in whole seconds (at least 1): the party's rate limit.
+    TooManyRequests {
+        retry_after: u64,
+        detail: String,
+    },
 }
 
 impl From<EtirError> for ApiError {
@@ -43,6 +48,12 @@ impl IntoResponse for ApiError {
                 // Corrupt data is a fault that retrying will not cure; the rest is the store unavailable.
                 let status = if matches!(e, tir_store::StoreError::Corrupt(_)) { 500 } else { 503 };
                 EtirError::new(ErrorCode::Internal, "").with_status(status)
+            }
+            ApiError::TooManyRequests { retry_after, detail } => {
+                let error = EtirError::new(ErrorCode::TooManyRequests, "").with_detail(detail);
+                let mut response = json_response(error.http_status(), error.to_json().to_string());
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after.max(1)));
+                return response;
             }
         };
         json_response(error.http_status(), error.to_json().to_string())
@@ -125,5 +136,18 @@ mod tests {
         assert!(body["error"].get("detail").is_none(), "details stay in the log: {body}");
         let (status, body) = answer(ApiError::Store(tir_store::StoreError::Corrupt("row 7".into()))).await;
         assert_eq!((status, &body["error"]["code"]), (500, &400.into()));
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_429_code_386_functional_with_retry_after() {
+        let response = ApiError::TooManyRequests { retry_after: 0, detail: "the limit".into() }.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1", "at least 1 s");
+        let (status, body) = answer(ApiError::TooManyRequests { retry_after: 7, detail: "the limit".into() }).await;
+        assert_eq!(status, 429);
+        let e = &body["error"];
+        assert_eq!(
+            (&e["code"], &e["class"], &e["pointer"], &e["detail"]),
+            (&386.into(), &"functional".into(), &"".into(), &"the limit".into())
+        );
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod messages;
 mod openapi;
 mod queries;
+mod rate;
 
 use std::sync::Arc;
 
@@ -21,17 +22,38 @@ use utoipa_axum::routes;
 pub use admin::verdict_json;
 pub use auth::Parties;
 pub use error::ApiError;
+pub use rate::{
+    ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
+};
 
 /// The application context handed to every handler.
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
     pub parties: Arc<Parties>,
+    /// Per-party token buckets, checked right after authentication (code 386).
+    limiter: Arc<rate::Limiter>,
 }
 
 impl App {
+    /// An app with no rate limits: tests, the test kit and `tirhub bench` measure
+    /// the exchange, not the limiter. A served instance adds them with `with_rate_limits`.
     pub fn new(store: Arc<dyn Store>, admin_token: &str) -> App {
-        App { parties: Arc::new(Parties::new(store.clone(), admin_token)), store }
+        App {
+            parties: Arc::new(Parties::new(store.clone(), admin_token)),
+            store,
+            limiter: Arc::new(rate::Limiter::new(RateLimits::unlimited())),
+        }
+    }
+
+    /// The same app with these per-kind rate limits (its buckets start full).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> App {
+        self.limiter = Arc::new(rate::Limiter::new(limits));
+        self
+    }
+
+    pub fn rate_limits(&self) -> &RateLimits {
+        self.limiter.limits()
     }
 }
 

@@ -1,14 +1,15 @@
 //! The OpenAPI document: built with the router from one list of routes
 //! (`crate::router`), its schemas derived on the types that make the answers.
 //! This module adds what every route shares: the bearer scheme, the answers of
-//! the authentication and body layers, and the identifier schemas of tir-model.
+//! the authentication, rate-limit and body layers, and the identifier schemas of tir-model.
 
 use std::sync::OnceLock;
 
 use axum::response::Response;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, OpenApi, Ref, ResponseBuilder, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::json_response;
@@ -69,12 +70,26 @@ fn error(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new().description(description).content("application/json", body).build()
 }
 
+/// 429/386, with the seconds to wait in `Retry-After`.
+fn too_many_requests() -> utoipa::openapi::Response {
+    let mut answer = error(
+        "Code 386: this party's rate limit (a token bucket per party, its rate and burst set per kind of party); \
+         retry after the seconds in Retry-After",
+    );
+    let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build();
+    let header =
+        HeaderBuilder::new().schema(Some(seconds)).description(Some("Whole seconds to wait, at least 1")).build();
+    answer.headers.insert("Retry-After".into(), header.into());
+    answer
+}
+
 fn add_shared_answers(operation: &mut Operation) {
     let answers = &mut operation.responses.responses;
     if operation.security.is_some() {
         answers.entry("401".into()).or_insert_with(|| {
             error("Code 390: no bearer token, an unknown one, or more than one Authorization header").into()
         });
+        answers.entry("429".into()).or_insert_with(|| too_many_requests().into());
     }
     if operation.request_body.is_some() {
         let too_large = format!("Code 105: a body over {} bytes", tir_model::limits::BODY_BYTES_MAX);

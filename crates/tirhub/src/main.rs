@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tir_server::{RateLimit, RateLimits};
 use tir_sim::{bench, simulate};
 
 use crate::server::run_server;
@@ -35,6 +36,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service.
+    ///
+    /// Every party has a rate limit by kind (a token bucket: RATE requests per
+    /// second, BURST at once; past it HTTP 429, code 386, Retry-After). The
+    /// defaults suit real parties: a holder's and a chain's far below a customs
+    /// administration's system. `tirhub simulate` or another load test against a
+    /// served instance drives a few parties much harder than real ones: give it
+    /// --no-rate-limits or higher limits, or its figures measure the limiter.
+    /// (`tirhub bench` starts its own server, without limits.)
+    #[command(after_help = "Examples:\n  \
+tirhub serve --admin-token \"$T\" --rate-limit-holder 20/100\n  \
+TIRHUB_RATE_LIMIT_CUSTOMS=1000/2000 tirhub serve --admin-token \"$T\"\n  \
+tirhub serve --admin-token \"$T\" --no-rate-limits    # before tirhub simulate")]
     Serve(ServeArgs),
     /// Start a server on a fresh SQLite file with parties seeded along the
     /// KZ-RU-BY-LT-PL-DE corridor (into the Union at Medininkai), and print
@@ -85,6 +98,47 @@ struct ServeArgs {
     /// Bearer token of the operator (admin routes); keep it secret.
     #[arg(long, env = "TIRHUB_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
+    #[command(flatten)]
+    rate: RateArgs,
+}
+
+/// Per-party rate limits: a token bucket per party, refilled continuously at
+/// RATE requests per second up to BURST; past it, HTTP 429 with code 386 and
+/// Retry-After. Each kind has its own default; an authenticated route spends
+/// one token per request.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Rate limits (per party, RATE/BURST)")]
+struct RateArgs {
+    /// Each customs administration's limit, as RATE/BURST (requests per second / burst).
+    #[arg(long, env = "TIRHUB_RATE_LIMIT_CUSTOMS", value_name = "RATE/BURST", default_value_t = tir_server::CUSTOMS_RATE_LIMIT)]
+    rate_limit_customs: RateLimit,
+    /// Each guarantee chain's limit.
+    #[arg(long, env = "TIRHUB_RATE_LIMIT_CHAIN", value_name = "RATE/BURST", default_value_t = tir_server::GUARANTEE_CHAIN_RATE_LIMIT)]
+    rate_limit_chain: RateLimit,
+    /// Each holder's limit.
+    #[arg(long, env = "TIRHUB_RATE_LIMIT_HOLDER", value_name = "RATE/BURST", default_value_t = tir_server::HOLDER_RATE_LIMIT)]
+    rate_limit_holder: RateLimit,
+    /// The admin's limit.
+    #[arg(long, env = "TIRHUB_RATE_LIMIT_ADMIN", value_name = "RATE/BURST", default_value_t = tir_server::ADMIN_RATE_LIMIT)]
+    rate_limit_admin: RateLimit,
+    /// No rate limits at all, e.g. to run `tirhub simulate` or a load test against
+    /// this server (a simulated holder or chain soon passes its default limit).
+    #[arg(long, env = "TIRHUB_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
+}
+
+impl RateArgs {
+    fn limits(&self) -> RateLimits {
+        if self.no_rate_limits {
+            return RateLimits::unlimited();
+        }
+        RateLimits {
+            customs: Some(self.rate_limit_customs),
+            guarantee_chain: Some(self.rate_limit_chain),
+            holder: Some(self.rate_limit_holder),
+            admin: Some(self.rate_limit_admin),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -94,6 +148,8 @@ struct DemoArgs {
     file: std::path::PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    rate: RateArgs,
 }
 
 #[derive(clap::Args)]
@@ -177,7 +233,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Demo(args) => demo::run(args.file, args.listen).await,
+            Command::Demo(args) => demo::run(args.file, args.listen, args.rate.limits()).await,
             Command::Simulate(args) => {
                 let options = simulate::SimulateOptions {
                     url: args.url,
@@ -210,7 +266,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     }
     let store = tir_store::open(&args.db).await.map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
-    run_server(app, args.listen).await?;
+    run_server(app, args.listen, args.rate.limits()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,8 +4,15 @@ use std::net::SocketAddr;
 
 use crate::AnyError;
 
-/// Binds, announces the address, and serves until Ctrl-C or SIGTERM.
-pub async fn run_server(app: tir_server::App, listen: SocketAddr) -> Result<(), AnyError> {
+/// Binds, announces the address, and serves with these per-party rate limits
+/// until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
+/// tests and `tirhub bench` need; a served instance is not.)
+pub async fn run_server(
+    app: tir_server::App,
+    listen: SocketAddr,
+    limits: tir_server::RateLimits,
+) -> Result<(), AnyError> {
+    let app = app.with_rate_limits(limits);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;

@@ -28,6 +28,11 @@ impl Server {
         Server { child, client: ExchangeClient::new(&base) }
     }
 
+    fn start_with(db: &str, extra: &[&str]) -> Server {
+        let (child, base) = support::spawn_serve_with(db, ADMIN, extra);
+        Server { child, client: ExchangeClient::new(&base) }
+    }
+
     /// SIGTERM, then wait: the graceful path a process manager takes.
     fn stop(mut self) {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
@@ -150,9 +155,60 @@ fn help_teaches_the_commands() {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["TIRHUB_DB", "TIRHUB_LISTEN", "TIRHUB_ADMIN_TOKEN", "sqlite://tirhub.db", "127.0.0.1:8080"] {
+    for word in [
+        "TIRHUB_DB",
+        "TIRHUB_LISTEN",
+        "TIRHUB_ADMIN_TOKEN",
+        "sqlite://tirhub.db",
+        "127.0.0.1:8080",
+        "--rate-limit-holder",
+        "TIRHUB_RATE_LIMIT_HOLDER",
+        "10/50",
+        "--no-rate-limits",
+        "simulate",
+    ] {
         assert!(text.contains(word), "serve --help lacks {word}: {text}");
     }
+}
+
+/// `tirhub serve` limits each party by default, and its flags set the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_applies_per_party_rate_limits_by_default_and_as_configured() {
+    let refused = |(status, body): (u16, String)| {
+        status == 429 && serde_json::from_str::<Value>(&body).unwrap()["error"]["code"] == 386
+    };
+    // Configured: a holder gets two requests; a customs administration is not slowed by it.
+    let db = temp_db();
+    let server = Server::start_with(db.url(), &["--rate-limit-holder", "0.01/2"]);
+    let corridor = seed_corridor(server.client.base(), ADMIN, 1).await;
+    let feed = "/v1/notifications";
+    for _ in 0..2 {
+        assert_eq!(server.client.get(&corridor.holder, feed).await.unwrap().0, 200);
+    }
+    assert!(refused(server.client.get(&corridor.holder, feed).await.unwrap()));
+    let customs = &corridor.customs[0].token;
+    assert_eq!(server.client.get(customs, feed).await.unwrap().0, 200);
+    drop(server);
+    // The defaults: a holder flooding the server is refused once past its burst of 50.
+    let db = temp_db();
+    let server = Server::start_with(db.url(), &[]);
+    let corridor = seed_corridor(server.client.base(), ADMIN, 1).await;
+    let mut refusals = 0;
+    for _ in 0..200 {
+        refusals += usize::from(refused(server.client.get(&corridor.holder, feed).await.unwrap()));
+    }
+    assert!(refusals > 0, "200 requests at once from one holder: none refused");
+    drop(server);
+}
+
+#[test]
+fn serve_refuses_a_nonsense_rate_limit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN, "--rate-limit-holder", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RATE/BURST"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod idempotency;
 mod input;
 mod openapi;
 mod queries;
+mod rate;
 mod robustness;
 mod transport;
 mod v2;
