@@ -90,13 +90,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     running: Option<Running>,
     admin_writes: AtomicUsize,
+    limits: tir_server::RateLimits,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
 
-async fn start(db_url: &str) -> (String, Running) {
+async fn start(db_url: &str, limits: tir_server::RateLimits) -> (String, Running) {
     let store = tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}"));
-    let app = tir_server::App::new(store, ADMIN_TOKEN);
+    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -107,26 +108,38 @@ async fn start(db_url: &str) -> (String, Running) {
 }
 
 /// A server over a fresh SQLite file in its own temporary directory.
+/// Without rate limits, as `App::new` has it: tests measure the exchange.
 pub async fn spawn_app() -> TestApp {
-    let db = TempSqlite::new("tirhub-api").expect("create the test directory");
-    TestApp::launch(Database::Sqlite(db)).await
+    spawn_app_limited(tir_server::RateLimits::unlimited()).await
 }
 
 /// A server over a fresh PostgreSQL database; `None` without TIRHUB_TEST_DATABASE_URL.
 pub async fn spawn_app_pg() -> Option<TestApp> {
+    spawn_app_pg_limited(tir_server::RateLimits::unlimited()).await
+}
+
+/// `spawn_app` with per-party rate limits.
+pub async fn spawn_app_limited(limits: tir_server::RateLimits) -> TestApp {
+    let db = TempSqlite::new("tirhub-api").expect("create the test directory");
+    TestApp::launch(Database::Sqlite(db), limits).await
+}
+
+/// `spawn_app_pg` with per-party rate limits.
+pub async fn spawn_app_pg_limited(limits: tir_server::RateLimits) -> Option<TestApp> {
     let db = FreshDatabase::from_env("tirhub_t").await?;
-    Some(TestApp::launch(Database::Postgres(db)).await)
+    Some(TestApp::launch(Database::Postgres(db), limits).await)
 }
 
 impl TestApp {
-    async fn launch(database: Database) -> TestApp {
-        let (base, running) = start(database.url()).await;
+    async fn launch(database: Database, limits: tir_server::RateLimits) -> TestApp {
+        let (base, running) = start(database.url(), limits).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             running: Some(running),
             admin_writes: AtomicUsize::new(0),
+            limits,
             database,
         }
     }
@@ -146,7 +159,7 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url()).await;
+        let (base, running) = start(self.database.url(), self.limits).await;
         self.base = base;
         self.running = Some(running);
     }
