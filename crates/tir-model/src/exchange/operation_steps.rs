@@ -88,6 +88,19 @@ impl Step<'_> {
         check_office_role(office, allowed, declaration, OfficeRole::Destination)
     }
 
+    /// The pending operation that I9 or I17 from `office` acts on, at an office
+    /// allowed to start it. A guarantee not accepted, cancelled or released
+    /// starts nothing, whatever its operations (201).
+    fn operation_to_start(&self, office: &Office) -> Result<usize, EtirError> {
+        if self.guarantee.state != GuaranteeState::Accepted {
+            return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
+        }
+        self.recorded_declaration()?;
+        let index = self.pending_operation_of(office.country)?;
+        self.check_start_office(office, index)?;
+        Ok(index)
+    }
+
     /// Puts the operation at `index` in `state`, acted on by `office`; the caller
     /// records the rest of the step on the operation returned.
     fn move_operation(&mut self, index: usize, office: &Office, state: OperationState) -> &mut Operation {
@@ -139,13 +152,7 @@ impl Step<'_> {
         operation_id: Option<&OperationId>,
         controls: &[ReportedControl],
     ) -> Result<(), EtirError> {
-        // A guarantee not accepted, cancelled or released starts nothing, whatever its operations.
-        if self.guarantee.state != GuaranteeState::Accepted {
-            return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
-        }
-        self.recorded_declaration()?;
-        let index = self.pending_operation_of(office.country)?;
-        self.check_start_office(office, index)?;
+        let index = self.operation_to_start(office)?;
         self.check_may_start(index)?;
         if let Some(id) = operation_id
             && let Some(other) = self.guarantee.operations.iter().find(|op| op.operation_id.as_ref() == Some(id))
@@ -308,13 +315,7 @@ impl Step<'_> {
         reason: &str,
         controls: &[ReportedControl],
     ) -> Result<(), EtirError> {
-        // A guarantee not accepted, cancelled or released starts nothing, whatever its operations.
-        if self.guarantee.state != GuaranteeState::Accepted {
-            return fail(ErrorCode::GuaranteeStateForbids, "/guarantee_reference");
-        }
-        self.recorded_declaration()?;
-        let index = self.pending_operation_of(office.country)?;
-        self.check_start_office(office, index)?;
+        let index = self.operation_to_start(office)?;
         if index == 0 {
             return Err(EtirError::new(ErrorCode::RefusalNotAuthorized, "/office")
                 .with_detail("customs of departure refuse by not accepting the guarantee"));
