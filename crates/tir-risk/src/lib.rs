@@ -1,0 +1,3 @@
+//! Risk management on advance data (issue 12): which arriving transports each
+//! customs administration inspects. Pure compute plus its own persistence
+//! types: no I/O beyond reading the files its callers hand it.
