@@ -115,7 +115,25 @@ pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> Ap
                 .with_detail(format!("at most {} bytes", tir_model::limits::BODY_BYTES_MAX)),
         );
     }
+    if let Some(timed_out) = timed_out(&rejection) {
+        // The contract names no code for a body too slow: 408 with 100 (the message did not arrive).
+        return ApiError::Etir(
+            EtirError::new(ErrorCode::InvalidMessage, "").with_status(408).with_detail(timed_out.to_string()),
+        );
+    }
     ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(rejection.body_text()))
+}
+
+/// The body deadline (`conn::body_deadline`) behind a failed body read, if it was that.
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> Option<&crate::conn::BodyTimedOut> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(rejection);
+    while let Some(error) = source {
+        if let Some(timed_out) = error.downcast_ref::<crate::conn::BodyTimedOut>() {
+            return Some(timed_out);
+        }
+        source = error.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod conn;
 mod error;
 mod messages;
 mod openapi;
@@ -21,6 +22,7 @@ use utoipa_axum::routes;
 
 pub use admin::verdict_json;
 pub use auth::Parties;
+pub use conn::{BODY_READ_TIMEOUT, CONNECTIONS_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, ServeLimits};
 pub use error::ApiError;
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
@@ -83,6 +85,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(app: App) -> Router {
+    router_with(app, BODY_READ_TIMEOUT)
+}
+
+fn router_with(app: App, body_read_timeout: std::time::Duration) -> Router {
     let (router, document) = routes();
     // Made once per process, at start: a document that cannot serialize fails here, not in a request.
     openapi::DOCUMENT.get_or_init(|| openapi::finish(document).to_json().expect("the OpenAPI document serializes"));
@@ -90,14 +96,26 @@ pub fn router(app: App) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn(move |request, next| conn::body_deadline(body_read_timeout, request, next)))
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, within the default `ServeLimits`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, app, ServeLimits::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, within `limits`; answers in flight then
+/// have `limits.shutdown_grace` to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: App,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    conn::serve_connections(listener, router_with(app, limits.body_read_timeout), limits, shutdown).await
 }

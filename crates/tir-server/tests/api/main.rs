@@ -4,6 +4,7 @@
 mod admin;
 mod authorization;
 mod codes;
+mod conn;
 mod errors;
 mod idempotency;
 mod input;
