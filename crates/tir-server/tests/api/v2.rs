@@ -43,7 +43,32 @@ on_both_stores!(
     other_seals_at_a_later_start_are_a_finding,
     a_transhipment_changes_vehicle_and_seals,
     codes_added_by_v2,
+    customs_of_a_later_operation_neither_accept_nor_record,
 );
+
+/// Issue 14's finding: customs of a later country accepted the guarantee and
+/// recorded the declaration when it named an office of theirs as a departure
+/// office (goods loaded en route). Binding v2: only customs of the first
+/// operation's territory do (380).
+async fn customs_of_a_later_operation_neither_accept_nor_record(app: &TestApp) {
+    let c = Corridor::seed(app).await;
+    let mut trip = Trip::through(app, &c, &["BY", "LT", "PL"]);
+    trip.declaration["offices"].as_array_mut().unwrap().push(json!({"code": "LT000100", "role": "departure"}));
+    trip.register().await;
+    trip.advance().await;
+    let reference = trip.reference.clone();
+    let lt = |kind: &str| message(kind, &reference, json!({"office": "LT000100"}));
+    app.post(c.customs("LT"), &lt("I1")).await.assert_error(380, "/office");
+    trip.accept().await;
+    app.post(c.customs("LT"), &lt("I7")).await.assert_error(380, "/office");
+    trip.record().await;
+    // Loading en route: that office starts the Union's operation once Belarus's has ended.
+    trip.start("BY").await;
+    trip.terminate("BY").await;
+    let answer = app.post(c.customs("LT"), &lt("I9")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["guarantee"]["transport"]["operations"][1]["state"], "started");
+}
 
 fn owned(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     rows.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
