@@ -205,7 +205,7 @@ impl Request {
         let raw_type = obj.str("type")?;
         let Some(kind) = MessageType::parse(raw_type) else {
             return Err(EtirError::new(ErrorCode::InvalidDomain, "/type")
-                .with_detail(format!("unknown message type {raw_type:?}")));
+                .with_detail(format!("unknown message type {:?}", echo(raw_type))));
         };
         let guarantee_reference = obj.parse("guarantee_reference", GuaranteeRef::parse)?;
         let office = || obj.parse("office", OfficeCode::parse);
@@ -332,6 +332,16 @@ impl Request {
             Message::RegisterGuarantee { holder, .. } => Some(holder),
             _ => None,
         }
+    }
+}
+
+/// At most 32 characters of what a client sent, for an error's detail: an
+/// answer never grows with the input (issue 14's finding).
+fn echo(raw: &str) -> String {
+    const ECHO_CHARS_MAX: usize = 32;
+    match raw.char_indices().nth(ECHO_CHARS_MAX) {
+        Some((end, _)) => format!("{}...", &raw[..end]),
+        None => raw.to_owned(),
     }
 }
 

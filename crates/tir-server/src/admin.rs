@@ -201,6 +201,14 @@ pub async fn create_office(
             .with_detail("an office code starts with its country")
             .into());
     }
+    // A UN/LOCODE starts with the alpha-2 code of its country (issue 14's finding).
+    if let Some(locode) = &unlocode
+        && !locode.starts_with(country.as_str())
+    {
+        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/unlocode")
+            .with_detail(format!("a UN/LOCODE of {country} starts with {country}"))
+            .into());
+    }
     let office = Office { code, country, name, roles, unlocode };
     let body = office_view(&office).to_string();
     app.store.put_office(office).await?;

@@ -81,3 +81,31 @@ async fn a_holder_listed_under_another_country_than_its_tir_id_is_400_with_106()
     let (status, _) = app.get(&app.admin, "/v1/holders/TUR%2F012%2F500").await;
     assert_eq!(status, 404, "nothing was listed");
 }
+
+/// Issue 14's finding: an office's UN/LOCODE was not checked against its country.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_whose_unlocode_is_of_another_country_is_refused_with_180() {
+    let app = spawn_app().await;
+    let office = |unlocode: &str| {
+        json!({"code": "LT000009", "country": "LT", "name": "Medininkai", "roles": ["entry"], "unlocode": unlocode})
+            .to_string()
+            .into_bytes()
+    };
+    let path = "/v1/admin/offices";
+    app.call(Method::POST, path, Some(&app.admin), Some(office("PLKUB"))).await.assert_error(180, "/unlocode");
+    let (status, _) = app.get(&app.admin, "/v1/offices/LT000009").await;
+    assert_eq!(status, 404, "nothing was listed");
+    let listed = app.call(Method::POST, path, Some(&app.admin), Some(office("LTMDK"))).await;
+    assert_eq!(listed.status, 201, "{}", listed.text);
+}
+
+/// Issue 14's finding: an unknown message type of 250,000 characters was echoed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_message_type_is_echoed_at_most_32_characters() {
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    let body = json!({"message_id": "m-1", "type": "X".repeat(250_000), "guarantee_reference": "XH25000001"});
+    let reply = app.post(&c.chain_a, &body).await;
+    reply.assert_error(102, "/type");
+    assert!(reply.text.len() < 400, "{} bytes answered", reply.text.len());
+}
