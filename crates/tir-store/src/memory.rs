@@ -283,10 +283,17 @@ impl Store for MemoryStore {
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
         let inner = self.lock();
         let from = usize::try_from(after.max(0)).unwrap_or(usize::MAX).min(inner.state.outbox.len());
+        // As the databases' query: stop at the first row that starts past the page's bytes.
+        let mut before = 0;
         Ok(inner.state.outbox[from..]
             .iter()
             .filter(|n| recipient.is_none_or(|r| n.recipient == r))
             .take(limit)
+            .take_while(|n| {
+                let starts = before;
+                before += n.payload.chars().count();
+                starts < tir_model::limits::NOTIFICATION_PAGE_BYTES_MAX
+            })
             .cloned()
             .collect())
     }

@@ -67,15 +67,23 @@ pub(crate) fn notification(r: &impl Columns) -> Result<NotificationRow> {
 }
 
 /// The outbox query for one feed (`recipient` given) or every feed, with
-/// `$n` placeholders (SQLite reads them as well as PostgreSQL).
+/// `$n` placeholders (SQLite reads them as well as PostgreSQL). A page stops
+/// at the first row that starts past `NOTIFICATION_PAGE_BYTES_MAX` of payload
+/// (counted in characters, which never exceed the bytes), so a read never
+/// holds a thousand large payloads; the caller cuts it to the exact bytes.
 pub(crate) fn notifications_sql(one_feed: bool) -> String {
-    if one_feed {
-        format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE recipient = $1 AND cursor > $2 ORDER BY cursor LIMIT $3"
-        )
+    let filter = if one_feed {
+        "recipient = $1 AND cursor > $2 ORDER BY cursor LIMIT $3"
     } else {
-        format!("SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE cursor > $1 ORDER BY cursor LIMIT $2")
-    }
+        "cursor > $1 ORDER BY cursor LIMIT $2"
+    };
+    let budget = tir_model::limits::NOTIFICATION_PAGE_BYTES_MAX;
+    format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM (\
+           SELECT {NOTIFICATION_COLUMNS}, SUM(LENGTH(payload)) OVER (ORDER BY cursor) - LENGTH(payload) AS before \
+           FROM (SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE {filter}) AS page) AS sized \
+         WHERE before < {budget} ORDER BY cursor"
+    )
 }
 
 pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T> {
