@@ -1,0 +1,382 @@
+//! Compiling and evaluating profile expressions with the `cel` crate (the
+//! cel-rust project; `cel-interpreter` is its former name).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use cel::common::ast::{EntryExpr, Expr};
+use cel::{Context, Env, IdedExpr, Program, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::context::TransportContext;
+
+/// An expression refused at compile, with where: `line` and `column` count
+/// from 1 (columns in characters), `offset` is the 0-based character offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileError {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+    pub message: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Why an expression gave no verdict on one transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalError {
+    pub message: String,
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// Longest expression accepted, in characters: profiles are written by hand.
+pub const EXPRESSION_CHARS_MAX: usize = 4_000;
+
+fn env() -> &'static Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(Env::stdlib()))
+}
+
+/// A compiled expression, shareable between threads.
+#[derive(Debug, Clone)]
+pub struct Compiled(Arc<Program>);
+
+/// Compiles `expression`, refusing syntax errors and variables that are not
+/// fields of the transport context (a typo would otherwise only show as an
+/// error on every transport).
+pub fn compile(expression: &str) -> Result<Compiled, CompileError> {
+    let chars = expression.chars().count();
+    if chars > EXPRESSION_CHARS_MAX {
+        return Err(at_offset(
+            expression,
+            EXPRESSION_CHARS_MAX,
+            format!("the expression is longer than {EXPRESSION_CHARS_MAX} characters"),
+        ));
+    }
+    if expression.trim().is_empty() {
+        return Err(at_offset(expression, 0, "the expression is empty".into()));
+    }
+    // The parser is generated code: a panic on odd input must not take the caller down.
+    let parsed = std::panic::catch_unwind(|| env().compile(expression))
+        .map_err(|_| at_offset(expression, 0, "the expression could not be parsed".into()))?;
+    let program = parsed.map_err(|errors| match errors.errors.first() {
+        Some(e) => at_line_column(expression, e.pos.0, e.pos.1, e.msg.clone()),
+        None => at_offset(expression, 0, "the expression could not be parsed".into()),
+    })?;
+    let mut unknown = Vec::new();
+    free_identifiers(program.expression(), &mut Vec::new(), &mut unknown);
+    let fields: HashSet<&str> = TransportContext::field_names().iter().copied().collect();
+    // The first unknown name in the source, so the error points where the reader looks first.
+    let first = unknown
+        .into_iter()
+        .filter(|(name, _)| !fields.contains(name.as_str()))
+        .filter_map(|(name, id)| program.source_info().offset_for(id).map(|(start, _)| (start as usize, name)))
+        .min();
+    if let Some((offset, name)) = first {
+        return Err(at_offset(
+            expression,
+            offset,
+            format!("undeclared reference to '{name}': not a field of the transport context"),
+        ));
+    }
+    Ok(Compiled(Arc::new(program)))
+}
+
+/// Identifiers not bound by an enclosing comprehension, with their node ids.
+fn free_identifiers(e: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(String, u64)>) {
+    match &e.expr {
+        // `@` names are the macros' own accumulators.
+        Expr::Ident(name) if !name.starts_with('@') && !bound.contains(name) => out.push((name.clone(), e.id)),
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                free_identifiers(target, bound, out);
+            }
+            for arg in &call.args {
+                free_identifiers(arg, bound, out);
+            }
+        }
+        Expr::Comprehension(c) => {
+            free_identifiers(&c.iter_range, bound, out);
+            free_identifiers(&c.accu_init, bound, out);
+            let depth = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            for part in [&c.loop_cond, &c.loop_step, &c.result] {
+                free_identifiers(part, bound, out);
+            }
+            bound.truncate(depth);
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                free_identifiers(element, bound, out);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                match &entry.expr {
+                    EntryExpr::StructField(field) => free_identifiers(&field.value, bound, out),
+                    EntryExpr::MapEntry(entry) => {
+                        free_identifiers(&entry.key, bound, out);
+                        free_identifiers(&entry.value, bound, out);
+                    }
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let EntryExpr::StructField(field) = &entry.expr {
+                    free_identifiers(&field.value, bound, out);
+                }
+            }
+        }
+        Expr::Select(select) => free_identifiers(&select.operand, bound, out),
+        _ => {}
+    }
+}
+
+fn at_offset(source: &str, offset: usize, message: String) -> CompileError {
+    let (mut line, mut column) = (1, 1);
+    for c in source.chars().take(offset) {
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    CompileError { line, column, offset, message }
+}
+
+fn at_line_column(source: &str, line: isize, column: isize, message: String) -> CompileError {
+    let line = line.max(1) as usize;
+    let column = column.max(1) as usize;
+    let mut offset = 0;
+    for (i, text) in source.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            offset += (column - 1).min(text.chars().count());
+            return CompileError { line, column, offset, message };
+        }
+        offset += text.chars().count();
+    }
+    CompileError { line, column, offset, message }
+}
+
+/// One transport's context as CEL variables: made once, then every profile
+/// is evaluated against it.
+pub struct Bindings {
+    context: Context<'static, 'static>,
+}
+
+impl Bindings {
+    pub fn new(transport: &TransportContext) -> Bindings {
+        let mut context = Context::with_env(Arc::clone(env()));
+        // Serializing plain strings, numbers and lists cannot fail.
+        if let Ok(Value::Map(map)) = cel::to_value(transport) {
+            for (key, value) in map.map.iter() {
+                if let cel::objects::Key::String(name) = key {
+                    context.add_variable_from_value(name.as_str(), value.clone());
+                }
+            }
+        }
+        Bindings { context }
+    }
+}
+
+impl fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bindings")
+    }
+}
+
+impl Compiled {
+    /// The verdict on one transport: a result that is not a bool is an error,
+    /// never a match.
+    pub fn evaluate(&self, bindings: &Bindings) -> Result<bool, EvalError> {
+        match self.0.execute(&bindings.context) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(EvalError { message: format!("the expression gave {:?}, not a bool", other.type_of()) }),
+            Err(e) => Err(EvalError { message: e.to_string() }),
+        }
+    }
+}
+
+/// What an expression would have done on a set of past transports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// Transports it matched (before any selection percentage).
+    pub matched: usize,
+    pub evaluated: usize,
+    /// Transports it gave no verdict on.
+    pub errors: usize,
+    /// The first few distinct error messages, to fix the expression.
+    pub error_samples: Vec<String>,
+}
+
+/// How many of `contexts` (e.g. the last N transports, stored) `expression`
+/// matches.
+pub fn preview(expression: &str, contexts: &[TransportContext]) -> Result<Preview, CompileError> {
+    const SAMPLES: usize = 5;
+    let compiled = compile(expression)?;
+    let mut preview = Preview::default();
+    for context in contexts {
+        preview.evaluated += 1;
+        match compiled.evaluate(&Bindings::new(context)) {
+            Ok(true) => preview.matched += 1,
+            Ok(false) => {}
+            Err(e) => {
+                preview.errors += 1;
+                if preview.error_samples.len() < SAMPLES && !preview.error_samples.contains(&e.message) {
+                    preview.error_samples.push(e.message);
+                }
+            }
+        }
+    }
+    Ok(preview)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::tests::context;
+
+    fn eval(expression: &str) -> Result<bool, EvalError> {
+        compile(expression).unwrap().evaluate(&Bindings::new(&context()))
+    }
+
+    #[test]
+    fn expressions_see_every_kind_of_field() {
+        for expression in [
+            r#""2402" in hs4"#,
+            r#"goods.exists(g, g.hs2 == "24" && g.value_per_kg < 10.0)"#,
+            r#"goods.exists(g, g.hs4_description.contains("cigarettes"))"#,
+            r#"goods_description.matches("(?i)cigaret")"#,
+            r#"previous_country == "BG" && "TR" in previous_countries && next_country == "HU""#,
+            r#"holder_irregularity_rate > 0.2 && holder_transports >= 10"#,
+            r#"weekday == 1 && hour >= 14 && hour < 15"#,
+            r#"vehicle_country == "TR" && territory == "EU" && operation == 2"#,
+            r#"total_value / total_gross_mass_kg == value_per_kg"#,
+            r#""CN" in consignor_countries && size(goods) == 3"#,
+            r#"amendments == 0 && office.startsWith("RO")"#,
+        ] {
+            assert_eq!(eval(expression), Ok(true), "{expression}");
+        }
+        assert_eq!(eval(r#""8704" in hs4"#), Ok(false));
+    }
+
+    #[test]
+    fn an_int_literal_compares_with_a_double_field() {
+        assert_eq!(eval("total_value > 1000"), Ok(true));
+        assert_eq!(eval("value_per_kg == 7"), Ok(true));
+    }
+
+    #[test]
+    fn a_non_bool_result_is_an_error_not_a_match() {
+        let e = eval("total_value").unwrap_err();
+        assert!(e.message.contains("not a bool"), "{e}");
+        assert!(eval(r#"goods.exists(g, g.no_such_field == 1)"#).is_err());
+    }
+
+    #[test]
+    fn a_syntax_error_reports_its_line_and_column() {
+        let e = compile("total_value > 1000 &&\n  (hs4 ==").unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
+        assert_eq!((e.line, e.column, e.offset), (2, 10, 31), "{e:?}");
+        let e = compile("total_value > > 3").unwrap_err();
+        assert_eq!((e.line, e.column, e.offset), (1, 15, 14), "{e:?}");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_where_it_is_written() {
+        let e = compile("total_value > 1 && totl_mass > 2").unwrap_err();
+        assert_eq!((e.line, e.column, e.offset), (1, 20, 19), "{e:?}");
+        assert!(e.message.contains("totl_mass"));
+        // Loop variables of macros are not fields, and are accepted.
+        assert!(compile("goods.all(g, g.gross_mass_kg > 0.0)").is_ok());
+        let e = compile("goods.all(g, h.gross_mass_kg > 0.0)").unwrap_err();
+        assert_eq!(e.column, 14, "{e:?}");
+    }
+
+    #[test]
+    fn empty_and_overlong_expressions_are_refused() {
+        assert_eq!(compile("  ").unwrap_err().offset, 0);
+        let long = "true && ".repeat(EXPRESSION_CHARS_MAX / 8 + 1) + "true";
+        assert_eq!(compile(&long).unwrap_err().offset, EXPRESSION_CHARS_MAX);
+    }
+
+    #[test]
+    fn preview_counts_matches_and_errors() {
+        let mut cheap = context();
+        cheap.total_value = 10.0;
+        let mut broken = context();
+        broken.goods.clear();
+        let contexts = vec![context(), cheap, broken];
+        let p = preview("total_value > 1000.0 && goods[0].hs2 == '87'", &contexts).unwrap();
+        assert_eq!((p.matched, p.evaluated, p.errors), (1, 3, 1), "{p:?}");
+        assert_eq!(p.error_samples.len(), 1);
+        assert!(preview("total_value >", &contexts).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "(".repeat(2_000) + "true" + &")".repeat(2_000);
+        assert!(compile(&deep).is_err());
+        let deep = "!".repeat(3_999) + "true";
+        let _ = compile(&deep);
+        let deep = "[".repeat(1_500) + &"]".repeat(1_500) + " == []";
+        let _ = compile(&deep);
+    }
+
+    fn check_position(source: &str, e: &CompileError) {
+        assert!(e.offset <= source.chars().count(), "{e:?}");
+        assert!(e.line >= 1 && e.column >= 1, "{e:?}");
+        assert!(!e.message.is_empty());
+        // Line and column name the same character as the offset.
+        let (line, column) = {
+            let before: String = source.chars().take(e.offset).collect();
+            (before.matches('\n').count() + 1, before.rsplit('\n').next().unwrap_or("").chars().count() + 1)
+        };
+        if e.offset < source.chars().count() {
+            assert_eq!((line, column), (e.line, e.column), "{e:?} in {source:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn compile_never_panics_on_any_text(source in "\\PC{0,200}") {
+            if let Err(e) = compile(&source) {
+                check_position(&source, &e);
+            }
+        }
+
+        /// Fragments of real expressions glued at random reach deeper into
+        /// the parser than arbitrary text does.
+        #[test]
+        fn compile_never_panics_on_expression_fragments(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "hs4", "goods", ".exists(", "g", ",", "g.hs2", " == ", "\"24\"", " && ", " || ", "(", ")",
+                "[", "]", "!", " in ", "1", "2.5", "-", "size(", "'x'", ".matches(", "\n", "?", ":", "{", "}",
+                "null", "true", "é", "\"", "\\", "total_value", " > ", ".", "@", "#",
+            ]), 0..40)
+        ) {
+            let source: String = parts.concat();
+            if let Err(e) = compile(&source) {
+                check_position(&source, &e);
+            }
+        }
+    }
+}
