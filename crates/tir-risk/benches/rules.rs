@@ -87,6 +87,16 @@ fn profiles(c: &mut Criterion) {
         b.iter(|| programs.iter().filter(|p| p.evaluate(black_box(&bindings)) == Ok(true)).count())
     });
     group.finish();
+    // Each profile alone, to see which kind of expression costs what.
+    let mut each = c.benchmark_group("profile");
+    each.sample_size(20)
+        .measurement_time(std::time::Duration::from_millis(500))
+        .warm_up_time(std::time::Duration::from_millis(200));
+    for (i, program) in programs.iter().enumerate() {
+        each.bench_function(format!("{i:02}"), |b| b.iter(|| program.evaluate(black_box(&bindings))));
+    }
+    each.finish();
+    c.bench_function("bindings of one transport", |b| b.iter(|| Bindings::new(black_box(&transport))));
     c.bench_function("compile one profile", |b| b.iter(|| compile(black_box(PROFILES[1])).is_ok()));
 }
 

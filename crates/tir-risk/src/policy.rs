@@ -224,7 +224,7 @@ impl SelectionPolicy {
 
         // Rules.
         let mut fired: Vec<&crate::rules::Profile> = Vec::new();
-        let mut bindings: Option<Bindings> = None;
+        let mut bindings: Option<Bindings<'_>> = None;
         for compiled in rules.applicable(&context.country, &context.office, date) {
             let profile = &compiled.profile;
             assessment.profile_versions.push(profile.reference());

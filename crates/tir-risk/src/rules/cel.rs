@@ -1,15 +1,19 @@
 //! Compiling and evaluating profile expressions with the `cel` crate (the
 //! cel-rust project; `cel-interpreter` is its former name).
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use cel::common::ast::{EntryExpr, Expr};
-use cel::{Context, Env, IdedExpr, Program, Value};
+use cel::common::ast::{EntryExpr, Expr, LiteralValue};
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString};
+use cel::common::value::Val;
+use cel::{Context, Env, ExecutionError, IdedExpr, Program, Value};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::context::TransportContext;
+use crate::context::{GoodsItem, TransportContext};
 
 /// An expression refused at compile, with where: `line` and `column` count
 /// from 1 (columns in characters), `offset` is the 0-based character offset.
@@ -46,9 +50,44 @@ impl std::error::Error for EvalError {}
 /// Longest expression accepted, in characters: profiles are written by hand.
 pub const EXPRESSION_CHARS_MAX: usize = 4_000;
 
+/// The standard environment with our `matches`: the crate's own compiles
+/// the pattern on every call (about 300 µs for a case-insensitive
+/// alternation), ours once per thread.
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(Env::stdlib()))
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        cel::add_overload!(env, fn matches: (CelString<'_>, CelString<'_>) -> Result<CelBool>, id = "matches")
+            .expect("cel's regex feature is off, so matches is ours alone");
+        cel::add_member_overload!(env, fn matches: (CelString<'_>, CelString<'_>) -> Result<CelBool>)
+            .expect("cel's regex feature is off, so matches is ours alone");
+        Arc::new(env)
+    })
+}
+
+/// Patterns are an officer's text: bound what one may cost.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_CACHE_MAX: usize = 256;
+
+fn regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build()
+}
+
+fn matches(this: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with_borrow_mut(|cache| {
+        if !cache.contains_key(pattern.inner()) {
+            let compiled = regex(pattern.inner())
+                .map_err(|e| ExecutionError::function_error("matches", format!("not a valid regex: {e}")))?;
+            if cache.len() >= REGEX_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(pattern.inner().to_owned(), compiled);
+        }
+        Ok(CelBool::from(cache[pattern.inner()].is_match(this.inner())))
+    })
 }
 
 /// A compiled expression, shareable between threads.
@@ -84,7 +123,9 @@ pub fn compile(expression: &str) -> Result<Compiled, CompileError> {
     let first = unknown
         .into_iter()
         .filter(|(name, _)| !fields.contains(name.as_str()))
-        .filter_map(|(name, id)| program.source_info().offset_for(id).map(|(start, _)| (start as usize, name)))
+        .filter_map(|(name, id)| {
+            program.source_info().offset_for(id).map(|(start, _)| (char_offset(expression, start as usize), name))
+        })
         .min();
     if let Some((offset, name)) = first {
         return Err(at_offset(
@@ -93,7 +134,51 @@ pub fn compile(expression: &str) -> Result<Compiled, CompileError> {
             format!("undeclared reference to '{name}': not a field of the transport context"),
         ));
     }
+    let mut bad_patterns = Vec::new();
+    literal_patterns(program.expression(), &mut bad_patterns);
+    let first = bad_patterns
+        .into_iter()
+        .filter_map(|(id, message)| {
+            program.source_info().offset_for(id).map(|(start, _)| (char_offset(expression, start as usize), message))
+        })
+        .min();
+    if let Some((offset, message)) = first {
+        return Err(at_offset(expression, offset, message));
+    }
     Ok(Compiled(Arc::new(program)))
+}
+
+/// Literal patterns of `matches` calls that do not compile, with their node ids.
+fn literal_patterns(e: &IdedExpr, out: &mut Vec<(u64, String)>) {
+    match &e.expr {
+        Expr::Call(call) => {
+            if call.func_name == "matches"
+                && let Some(pattern) = call.args.last()
+                && let Expr::Literal(LiteralValue::String(text)) = &pattern.expr
+                && let Err(err) = regex(text.inner())
+            {
+                out.push((pattern.id, format!("not a valid regex: {err}")));
+            }
+            call.target.iter().for_each(|t| literal_patterns(t, out));
+            call.args.iter().for_each(|a| literal_patterns(a, out));
+        }
+        Expr::Comprehension(c) => {
+            for part in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                literal_patterns(part, out);
+            }
+        }
+        Expr::List(list) => list.elements.iter().for_each(|x| literal_patterns(x, out)),
+        Expr::Select(select) => literal_patterns(&select.operand, out),
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    literal_patterns(&entry.key, out);
+                    literal_patterns(&entry.value, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Identifiers not bound by an enclosing comprehension, with their node ids.
@@ -149,6 +234,11 @@ fn free_identifiers(e: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(String
     }
 }
 
+/// The parser's node offsets count bytes; errors count characters.
+fn char_offset(source: &str, byte: usize) -> usize {
+    source.char_indices().take_while(|&(i, _)| i < byte).count()
+}
+
 fn at_offset(source: &str, offset: usize, message: String) -> CompileError {
     let (mut line, mut column) = (1, 1);
     for c in source.chars().take(offset) {
@@ -177,27 +267,166 @@ fn at_line_column(source: &str, line: isize, column: isize, message: String) -> 
 }
 
 /// One transport's context as CEL variables: made once, then every profile
-/// is evaluated against it.
-pub struct Bindings {
-    context: Context<'static, 'static>,
+/// is evaluated against it. Strings are borrowed from the context, not copied.
+pub struct Bindings<'a> {
+    context: Context<'a, 'a>,
 }
 
-impl Bindings {
-    pub fn new(transport: &TransportContext) -> Bindings {
+type Boxed<'a> = Box<dyn Val + 'a>;
+
+fn text(v: &str) -> Boxed<'_> {
+    Box::new(CelString::from(v))
+}
+
+fn int(v: i64) -> Boxed<'static> {
+    Box::new(CelInt::from(v))
+}
+
+fn double(v: f64) -> Boxed<'static> {
+    Box::new(CelDouble::from(v))
+}
+
+fn texts(v: &[String]) -> Boxed<'_> {
+    Box::new(CelList::from(v.iter().map(|x| text(x)).collect::<Vec<_>>()))
+}
+
+fn goods_item(g: &GoodsItem) -> Boxed<'_> {
+    // Destructured in full, so a new field cannot be forgotten here.
+    let GoodsItem {
+        consignment,
+        hs6,
+        hs4,
+        hs2,
+        hs6_description,
+        hs4_description,
+        hs2_description,
+        description,
+        packages,
+        gross_mass_kg,
+        value,
+        currency,
+        value_per_kg,
+        consignor_country,
+        consignee_country,
+    } = g;
+    let fields: [(&str, Boxed<'_>); 15] = [
+        ("consignment", int(*consignment)),
+        ("hs6", text(hs6)),
+        ("hs4", text(hs4)),
+        ("hs2", text(hs2)),
+        ("hs6_description", text(hs6_description)),
+        ("hs4_description", text(hs4_description)),
+        ("hs2_description", text(hs2_description)),
+        ("description", text(description)),
+        ("packages", int(*packages)),
+        ("gross_mass_kg", double(*gross_mass_kg)),
+        ("value", double(*value)),
+        ("currency", text(currency)),
+        ("value_per_kg", double(*value_per_kg)),
+        ("consignor_country", text(consignor_country)),
+        ("consignee_country", text(consignee_country)),
+    ];
+    let map: HashMap<CelMapKey<'_>, Boxed<'_>> = fields.into_iter().map(|(k, v)| (CelMapKey::from(k), v)).collect();
+    Box::new(CelMap::from(map))
+}
+
+impl<'a> Bindings<'a> {
+    pub fn new(t: &'a TransportContext) -> Bindings<'a> {
+        let TransportContext {
+            guarantee,
+            holder,
+            holder_country,
+            holder_transports,
+            holder_irregularities,
+            holder_irregularity_rate,
+            country,
+            office,
+            operation,
+            territory,
+            operation_countries,
+            itinerary,
+            previous_countries,
+            next_countries,
+            previous_country,
+            next_country,
+            departure_country,
+            destination_country,
+            vehicle_country,
+            vehicle_registration,
+            seals,
+            weekday,
+            hour,
+            date,
+            declaration_version,
+            amendments,
+            amendments_requested,
+            goods,
+            goods_count,
+            consignments,
+            hs6,
+            hs4,
+            hs2,
+            goods_description,
+            consignor_countries,
+            consignee_countries,
+            total_gross_mass_kg,
+            total_packages,
+            total_value,
+            value_currency,
+            value_per_kg,
+        } = t;
+        let variables: [(&str, Boxed<'a>); 41] = [
+            ("guarantee", text(guarantee)),
+            ("holder", text(holder)),
+            ("holder_country", text(holder_country)),
+            ("holder_transports", int(*holder_transports)),
+            ("holder_irregularities", int(*holder_irregularities)),
+            ("holder_irregularity_rate", double(*holder_irregularity_rate)),
+            ("country", text(country)),
+            ("office", text(office)),
+            ("operation", int(*operation)),
+            ("territory", text(territory)),
+            ("operation_countries", texts(operation_countries)),
+            ("itinerary", texts(itinerary)),
+            ("previous_countries", texts(previous_countries)),
+            ("next_countries", texts(next_countries)),
+            ("previous_country", text(previous_country)),
+            ("next_country", text(next_country)),
+            ("departure_country", text(departure_country)),
+            ("destination_country", text(destination_country)),
+            ("vehicle_country", text(vehicle_country)),
+            ("vehicle_registration", text(vehicle_registration)),
+            ("seals", int(*seals)),
+            ("weekday", int(*weekday)),
+            ("hour", int(*hour)),
+            ("date", text(date)),
+            ("declaration_version", int(*declaration_version)),
+            ("amendments", int(*amendments)),
+            ("amendments_requested", int(*amendments_requested)),
+            ("goods", Box::new(CelList::from(goods.iter().map(goods_item).collect::<Vec<_>>()))),
+            ("goods_count", int(*goods_count)),
+            ("consignments", int(*consignments)),
+            ("hs6", texts(hs6)),
+            ("hs4", texts(hs4)),
+            ("hs2", texts(hs2)),
+            ("goods_description", text(goods_description)),
+            ("consignor_countries", texts(consignor_countries)),
+            ("consignee_countries", texts(consignee_countries)),
+            ("total_gross_mass_kg", double(*total_gross_mass_kg)),
+            ("total_packages", int(*total_packages)),
+            ("total_value", double(*total_value)),
+            ("value_currency", text(value_currency)),
+            ("value_per_kg", double(*value_per_kg)),
+        ];
         let mut context = Context::with_env(Arc::clone(env()));
-        // Serializing plain strings, numbers and lists cannot fail.
-        if let Ok(Value::Map(map)) = cel::to_value(transport) {
-            for (key, value) in map.map.iter() {
-                if let cel::objects::Key::String(name) = key {
-                    context.add_variable_from_value(name.as_str(), value.clone());
-                }
-            }
+        for (name, value) in variables {
+            context.add_variable_as_val(name, value);
         }
         Bindings { context }
     }
 }
 
-impl fmt::Debug for Bindings {
+impl fmt::Debug for Bindings<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Bindings")
     }
@@ -206,7 +435,7 @@ impl fmt::Debug for Bindings {
 impl Compiled {
     /// The verdict on one transport: a result that is not a bool is an error,
     /// never a match.
-    pub fn evaluate(&self, bindings: &Bindings) -> Result<bool, EvalError> {
+    pub fn evaluate(&self, bindings: &Bindings<'_>) -> Result<bool, EvalError> {
         match self.0.execute(&bindings.context) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(EvalError { message: format!("the expression gave {:?}, not a bool", other.type_of()) }),
@@ -279,6 +508,17 @@ mod tests {
     }
 
     #[test]
+    fn every_field_is_bound() {
+        for name in TransportContext::field_names() {
+            assert_eq!(eval(&format!("{name} == {name}")), Ok(true), "{name}");
+        }
+        let c = serde_json::to_value(context()).unwrap();
+        for key in c["goods"][0].as_object().unwrap().keys() {
+            assert_eq!(eval(&format!("goods[0].{key} == goods[0].{key}")), Ok(true), "{key}");
+        }
+    }
+
+    #[test]
     fn an_int_literal_compares_with_a_double_field() {
         assert_eq!(eval("total_value > 1000"), Ok(true));
         assert_eq!(eval("value_per_kg == 7"), Ok(true));
@@ -296,6 +536,8 @@ mod tests {
         let e = compile("total_value > 1000 &&\n  (hs4 ==").unwrap_err();
         assert_eq!(e.line, 2, "{e:?}");
         assert_eq!((e.line, e.column, e.offset), (2, 10, 31), "{e:?}");
+        let e = compile(r#""é" == > 1"#).unwrap_err();
+        assert_eq!((e.line, e.column, e.offset), (1, 8, 7), "{e:?}");
         let e = compile("total_value > > 3").unwrap_err();
         assert_eq!((e.line, e.column, e.offset), (1, 15, 14), "{e:?}");
     }
@@ -305,10 +547,29 @@ mod tests {
         let e = compile("total_value > 1 && totl_mass > 2").unwrap_err();
         assert_eq!((e.line, e.column, e.offset), (1, 20, 19), "{e:?}");
         assert!(e.message.contains("totl_mass"));
+        // Positions count characters, not bytes.
+        let e = compile(r#""é" == "é" && nope"#).unwrap_err();
+        assert_eq!((e.column, e.offset), (15, 14), "{e:?}");
         // Loop variables of macros are not fields, and are accepted.
         assert!(compile("goods.all(g, g.gross_mass_kg > 0.0)").is_ok());
         let e = compile("goods.all(g, h.gross_mass_kg > 0.0)").unwrap_err();
         assert_eq!(e.column, 14, "{e:?}");
+    }
+
+    #[test]
+    fn matches_works_both_ways_and_a_bad_literal_pattern_is_refused_where_it_is() {
+        assert_eq!(eval(r#"goods_description.matches("(?i)CIGAR")"#), Ok(true));
+        assert_eq!(eval(r#"matches(goods_description, "^Used")"#), Ok(true));
+        assert_eq!(eval(r#"goods_description.matches("^Cigar")"#), Ok(false));
+        let e = compile(
+            r#"hs2 == [] ||
+ goods_description.matches("(unclosed")"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column, e.offset), (2, 28, 40), "{e:?}");
+        assert!(e.message.contains("regex"), "{e:?}");
+        // A pattern computed at run time fails there, as an evaluation error.
+        assert!(eval(r#"goods_description.matches(goods_description + "(")"#).is_err());
     }
 
     #[test]
