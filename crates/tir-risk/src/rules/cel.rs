@@ -507,6 +507,24 @@ mod tests {
         assert_eq!(eval(r#""8704" in hs4"#), Ok(false));
     }
 
+    /// The examples of docs/risk.md's context table compile and give a bool.
+    #[test]
+    fn the_documented_examples_evaluate() {
+        let doc = include_str!("../../../../docs/risk.md");
+        let section = doc.split("## Transport context").nth(1).unwrap().split("\n## ").next().unwrap();
+        let mut seen = 0;
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let Some(example) = cells.get(3).and_then(|c| c.trim_end_matches(" |").strip_prefix('`')) else {
+                continue;
+            };
+            let example = example.strip_suffix('`').unwrap().replace("\\|", "|");
+            assert!(eval(&example).is_ok(), "{example}: {:?}", eval(&example));
+            seen += 1;
+        }
+        assert!(seen >= 35, "{seen}");
+    }
+
     #[test]
     fn every_field_is_bound() {
         for name in TransportContext::field_names() {
