@@ -274,6 +274,9 @@ impl SelectionPolicy {
                     .reasons
                     .push(format!("model score {score:.3} above the {} threshold {threshold:.3}", lane.as_str()));
                 assessment.reasons.extend(m.reasons.iter().cloned());
+            } else {
+                let yellow = thresholds.yellow;
+                assessment.reasons.push(format!("model score {score:.3} not above the yellow threshold {yellow:.3}"));
             }
         }
 
@@ -282,7 +285,8 @@ impl SelectionPolicy {
         {
             assessment.lane = self.config.exploration_lane;
             assessment.selected_by = SelectedBy::Random;
-            assessment.reasons.push("selected at random, to measure compliance without bias".into());
+            // The deciding reason first.
+            assessment.reasons.insert(0, "selected at random, to measure compliance without bias".into());
         }
 
         // Every score joins the window, whoever decided, so the quantiles
@@ -477,6 +481,13 @@ mod tests {
         assert_eq!((a.lane, a.selected_by.to_string()), (Lane::Yellow, "model@7".into()));
         let a = policy.assess(&c, &none, Some(&model(0.1)), &mut r, MONDAY_14H);
         assert_eq!((a.lane, a.selected_by), (Lane::Red, SelectedBy::Random));
+        assert_eq!(
+            a.reasons,
+            [
+                "selected at random, to measure compliance without bias",
+                "model score 0.100 not above the yellow threshold 0.700"
+            ]
+        );
     }
 
     #[test]

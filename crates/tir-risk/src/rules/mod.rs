@@ -151,8 +151,31 @@ impl ProfileDraft {
 /// Every version of one profile, oldest first; store-agnostic (the caller
 /// persists it as it likes). Versions are only appended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredHistory")]
 pub struct ProfileHistory {
     versions: Vec<Profile>,
+}
+
+/// A history as read back: checked before it becomes a `ProfileHistory`.
+#[derive(Deserialize)]
+struct StoredHistory {
+    versions: Vec<Profile>,
+}
+
+impl TryFrom<StoredHistory> for ProfileHistory {
+    type Error = String;
+
+    fn try_from(stored: StoredHistory) -> Result<Self, String> {
+        let Some(first) = stored.versions.first() else {
+            return Err("a profile history has at least version 1".into());
+        };
+        for (i, p) in stored.versions.iter().enumerate() {
+            if p.version as usize != i + 1 || p.id != first.id || p.administration != first.administration {
+                return Err(format!("version {} of {} is out of sequence", p.version, p.id));
+            }
+        }
+        Ok(ProfileHistory { versions: stored.versions })
+    }
 }
 
 impl ProfileHistory {
@@ -298,8 +321,14 @@ pub(crate) mod tests {
             Err(ProfileError::Expression(CompileError { line: 1, .. }))
         ));
         assert_eq!(history.versions().len(), 2);
-        let back: ProfileHistory = serde_json::from_str(&serde_json::to_string(&history).unwrap()).unwrap();
+        let json = serde_json::to_value(&history).unwrap();
+        let back: ProfileHistory = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, history);
+        // A stored history with a gap or none at all is refused, not trusted.
+        assert!(serde_json::from_value::<ProfileHistory>(serde_json::json!({"versions": []})).is_err());
+        let mut gap = json;
+        gap["versions"].as_array_mut().unwrap().remove(0);
+        assert!(serde_json::from_value::<ProfileHistory>(gap).is_err());
     }
 
     #[test]
