@@ -446,6 +446,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_recorded_declaration_counts_its_amendments_and_uses_the_operations() {
+        let mut g = guarantee();
+        let declaration = g.advance.clone().unwrap();
+        g.operations = declaration.operations().iter().map(tir_model::guarantee::Operation::pending).collect();
+        g.declaration = Some(declaration);
+        g.declaration_version = 3;
+        g.amendments_requested = 4;
+        let tr = Country::parse("TR").unwrap();
+        let office = OfficeCode::parse("TR000100").unwrap();
+        let c = TransportContext::build(&g, 1, tr, &office, HolderHistory::default(), MONDAY_14H).unwrap();
+        assert_eq!((c.declaration_version, c.amendments, c.amendments_requested), (3, 2, 4));
+        assert_eq!(
+            (c.operation, c.territory.as_str(), c.operation_countries.as_slice()),
+            (1, "TR", &["TR".to_owned()][..])
+        );
+        assert_eq!((c.previous_country.as_str(), c.next_country.as_str()), ("", "BG"));
+        assert_eq!((c.holder_transports, c.holder_irregularity_rate), (0, 0.0));
+        // A country off the itinerary sees no neighbours; no declaration, no context.
+        let de = Country::parse("DE").unwrap();
+        let c = TransportContext::build(&g, 2, de, &office, HolderHistory::default(), MONDAY_14H).unwrap();
+        assert!(c.previous_countries.is_empty() && c.next_countries.is_empty());
+        g.declaration = None;
+        g.advance = None;
+        assert!(TransportContext::build(&g, 1, tr, &office, HolderHistory::default(), MONDAY_14H).is_none());
+    }
+
+    #[test]
     fn context_round_trips_through_json() {
         let c = context();
         let back: TransportContext = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
