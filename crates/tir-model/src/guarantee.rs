@@ -187,7 +187,7 @@ pub struct Guarantee {
     pub superseded: Vec<Declaration>,
     /// The amendment waiting for customs, if any.
     pub amendment: Option<Amendment>,
-    /// Amendments requested after recording, for the 284 limit.
+    /// E11s accepted, before and after recording, for the 284 limit.
     pub amendments_requested: u32,
     /// One per TIR territory the itinerary passes through, created when the
     /// declaration is recorded.

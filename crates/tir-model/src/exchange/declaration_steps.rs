@@ -52,6 +52,9 @@ impl Step<'_> {
             (true, false) => return fail(ErrorCode::DeclarationNotFound, "/guarantee_reference"),
             _ => {}
         }
+        if amendment {
+            self.count_amendment()?;
+        }
         check_declared_offices(registry, declaration)?;
         check_customs_to_forward_to(registry, declaration)?;
         self.guarantee.advance = Some(declaration.clone());
@@ -90,20 +93,28 @@ impl Step<'_> {
         declaration: &Declaration,
         country: Country,
     ) -> Result<(), EtirError> {
-        if self.guarantee.amendments_requested as usize >= AMENDMENTS_MAX {
-            return Err(EtirError::new(ErrorCode::TooManyAmendments, "/guarantee_reference")
-                .with_detail(format!("at most {AMENDMENTS_MAX} amendments per guarantee")));
-        }
+        self.count_amendment()?;
         let index = self.started_operation_of(country, "/country")?;
         self.operation = Some(self.guarantee.operations[index].sequence);
         check_itinerary_kept(self.recorded(), declaration, index, country)?;
         check_declared_offices(registry, declaration)?;
         let changes = declaration.changes_from(self.recorded());
-        self.guarantee.amendments_requested += 1;
         self.guarantee.amendment =
             Some(Amendment { country, declaration: declaration.clone(), requested_at: self.now });
         self.add_event(None, format!("amendment requested in {country}: {}", changes_text(&changes)));
         self.notify_customs([country], CustomsEvent::AmendmentRequested { country });
+        Ok(())
+    }
+
+    /// Counts one more E11, before or after recording: each forwards a whole
+    /// declaration, so a guarantee has at most `AMENDMENTS_MAX` (284 past it).
+    /// A refused E11 leaves the guarantee as it was: it does not count.
+    fn count_amendment(&mut self) -> Result<(), EtirError> {
+        if self.guarantee.amendments_requested as usize >= AMENDMENTS_MAX {
+            return Err(EtirError::new(ErrorCode::TooManyAmendments, "/guarantee_reference")
+                .with_detail(format!("at most {AMENDMENTS_MAX} amendments per guarantee")));
+        }
+        self.guarantee.amendments_requested += 1;
         Ok(())
     }
 

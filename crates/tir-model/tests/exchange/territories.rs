@@ -245,6 +245,18 @@ fn a_waiting_amendment_lapses_when_its_operation_terminates_and_amendments_are_c
 }
 
 #[test]
+fn amendments_of_advance_data_count_toward_the_same_cap_284() {
+    let mut run = Run::new();
+    run.drive([(chain(), e1()), (holder(), e9(baltic()))]);
+    for _ in 0..AMENDMENTS_MAX {
+        run.ok(&holder(), e11(baltic()));
+    }
+    run.rejects(&holder(), e11(baltic()), 284, "/guarantee_reference");
+    // Refused ones did not count: the cap is still exactly AMENDMENTS_MAX.
+    assert_eq!(run.g().amendments_requested as usize, AMENDMENTS_MAX);
+}
+
+#[test]
 fn a_transhipment_changes_vehicle_and_seals_and_is_told_to_the_later_customs() {
     let mut run = run_recorded(baltic(), BY);
     run.rejects(&customs("BY"), x1(BY, json!({"kind": "accident"})), 213, "/office");
