@@ -64,13 +64,14 @@ impl BatchWriter for PgWriter {
     async fn prune_refusals(&mut self, stored_before_ms: i64, limit: usize) -> Result<usize> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let lock_stmt = client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
-        // `status <> 200` as the partial index idempotency_refusals has it; the
-        // rows go by primary key, which nothing else changes under the lock.
+        // `status <> 200` as the partial index idempotency_refusals has it. The
+        // rows go by ctid (a TID scan; a join on the key scanned the whole
+        // table), which no other writer can change while this one holds the lock.
         let delete_stmt = client
             .prepare_cached(
-                "DELETE FROM idempotency WHERE (sender, message_id) IN (
-                     SELECT sender, message_id FROM idempotency
-                     WHERE status <> 200 AND stored_at_ms < $1 ORDER BY stored_at_ms LIMIT $2)",
+                "DELETE FROM idempotency WHERE ctid = ANY(ARRAY(
+                     SELECT ctid FROM idempotency
+                     WHERE status <> 200 AND stored_at_ms < $1 ORDER BY stored_at_ms LIMIT $2))",
             )
             .await?;
         let limit = crate::sql_limit(limit);
