@@ -78,7 +78,10 @@ pub trait Tx: Send {
     async fn commit(&mut self) -> Result<()>;
     async fn journal_append(&mut self, entry: &JournalEntry) -> Result<()>;
     async fn idempotency_get(&mut self, sender: &str, message_id: &str) -> Result<Option<StoredReply>>;
-    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()>;
+    /// Stores the answer to a message under `key` (sender, message id, body
+    /// hash) at `at_ms` (the writer's time): a refusal (status other than 200) is kept for the
+    /// retention window, an acceptance as long as the journal (see `retention`).
+    async fn idempotency_put(&mut self, key: [&str; 3], reply: &Reply, at_ms: i64) -> Result<()>;
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>>;
     /// Stores the guarantee; backends may keep it (the SQLite writer caches it).
     async fn guarantee_put(&mut self, guarantee: Guarantee, at_ms: i64) -> Result<()>;
@@ -281,6 +284,6 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
             }
             Err(e) => Reply::error(&e),
         };
-    tx.idempotency_put(sender, message_id, body_hash, &reply).await?;
+    tx.idempotency_put([sender, message_id, body_hash], &reply, now_ms).await?;
     Ok(reply)
 }

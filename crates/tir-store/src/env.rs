@@ -52,6 +52,36 @@ impl Clock for SteppedClock {
     }
 }
 
+/// A clock that stands still until moved: the test keeps one handle (clones
+/// share the time) and moves it, while the writer reads another.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl ManualClock {
+    pub fn new(start_ms: i64) -> ManualClock {
+        ManualClock { now_ms: std::sync::Arc::new(start_ms.into()) }
+    }
+
+    /// The time it shows.
+    pub fn now(&self) -> i64 {
+        self.now_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves it forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.now_ms.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&mut self) -> i64 {
+        self.now()
+    }
+}
+
 /// Ids drawn from a seeded generator (SplitMix64): the same seed gives the
 /// same ids, in the same 16-hex-digit form as `RandomIds`.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +122,11 @@ impl Env {
     /// per command; admin ids follow `seed`.
     pub fn seeded(seed: u64, start_ms: i64) -> Env {
         Env { clock: Box::new(SteppedClock { next_ms: start_ms, step_ms: 1 }), ids: Box::new(SeededIds::new(seed)) }
+    }
+
+    /// The time of `clock`, moved by hand, and admin ids following `seed`.
+    pub fn manual(seed: u64, clock: ManualClock) -> Env {
+        Env { clock: Box::new(clock), ids: Box::new(SeededIds::new(seed)) }
     }
 
     /// What the writer stamps on `command` before running it. Drawn once per
@@ -144,5 +179,14 @@ mod tests {
     fn a_stepped_clock_moves_by_its_step_at_each_reading() {
         let mut clock = SteppedClock { next_ms: 1_000, step_ms: 5 };
         assert_eq!([clock.now_ms(), clock.now_ms(), clock.now_ms()], [1_000, 1_005, 1_010]);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_moved_and_its_clones_share_the_time() {
+        let handle = ManualClock::new(1_000);
+        let mut read = handle.clone();
+        assert_eq!([read.now_ms(), read.now_ms()], [1_000, 1_000]);
+        handle.advance(std::time::Duration::from_secs(2));
+        assert_eq!(read.now_ms(), 3_000);
     }
 }

@@ -6,6 +6,9 @@
 //! The writer's time and admin message ids come from an `Env` (see `env`):
 //! the system clock and random ids by default, a seeded one in tests, where
 //! `memory::MemoryStore` runs the same engine without a database.
+//!
+//! Refused messages' stored answers are kept for a retention window and then
+//! pruned by the writer; accepted ones as long as the journal (`retention`).
 
 mod engine;
 pub mod env;
@@ -13,6 +16,7 @@ pub mod journal;
 pub mod memory;
 mod migrate;
 mod postgres;
+pub mod retention;
 mod rows;
 mod sqlite;
 pub mod token;
@@ -27,10 +31,11 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use engine::Command;
 pub use engine::Reply;
-pub use env::{Clock, Env, IdSource};
+pub use env::{Clock, Env, IdSource, ManualClock};
 pub use journal::{JournalEntry, Verdict};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
+pub use retention::{REFUSAL_RETENTION, StoreOptions};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -161,14 +166,19 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// As `open`, with the writer's clock and id source given.
 pub async fn open_with(url: &str, env: Env) -> Result<std::sync::Arc<dyn Store>> {
+    open_with_options(url, env, StoreOptions::default()).await
+}
+
+/// As `open_with`, with options (such as how long refusals are kept) given.
+pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Result<std::sync::Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         if path.is_empty() {
             return Err(StoreError::BadUrl(url.to_owned()));
         }
-        return Ok(std::sync::Arc::new(SqliteStore::open_with(path, env)?));
+        return Ok(std::sync::Arc::new(SqliteStore::open_with_options(path, env, options)?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(PgStore::open_with(url, env).await?));
+        return Ok(std::sync::Arc::new(PgStore::open_with_options(url, env, options).await?));
     }
     Err(StoreError::BadUrl(url.to_owned()))
 }

@@ -6,7 +6,7 @@
 //! Each write runs as a batch of its own; batching does not change the
 //! journal, since every command is stamped with its own time and id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -17,6 +17,7 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
+use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
 use crate::{NewParty, NotificationRow, Result, Store, StoreError};
 
@@ -28,12 +29,15 @@ pub struct MemoryStore {
 struct Inner {
     state: State,
     env: Env,
+    pruning: Pruning,
 }
 
 #[derive(Default)]
 struct State {
     journal: Vec<JournalEntry>,
     replies: HashMap<(String, String), StoredReply>,
+    /// The keys of stored refusals with when they were stored, in store order.
+    refusals: VecDeque<(i64, (String, String))>,
     guarantees: HashMap<String, Guarantee>,
     /// Cursor order: an item's cursor is its position plus one.
     outbox: Vec<NotificationRow>,
@@ -41,6 +45,23 @@ struct State {
     parties: HashMap<String, PartyRow>,
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
+}
+
+impl State {
+    /// Deletes at most `limit` refusals stored before `stored_before_ms`, oldest first.
+    fn prune_refusals(&mut self, stored_before_ms: i64, limit: usize) -> usize {
+        let mut deleted = 0;
+        while deleted < limit {
+            match self.refusals.front() {
+                Some((at_ms, _)) if *at_ms < stored_before_ms => {}
+                _ => break,
+            }
+            let Some((_, key)) = self.refusals.pop_front() else { break };
+            self.replies.remove(&key);
+            deleted += 1;
+        }
+        deleted
+    }
 }
 
 #[derive(Clone)]
@@ -52,7 +73,18 @@ struct PartyRow {
 impl MemoryStore {
     /// An empty store whose writer takes its time and ids from `env`.
     pub fn open_with(env: Env) -> MemoryStore {
-        MemoryStore { inner: Mutex::new(Inner { state: State::default(), env }) }
+        MemoryStore::open_with_options(env, StoreOptions::default())
+    }
+
+    /// As `open_with`, with options (such as how long refusals are kept) given.
+    pub fn open_with_options(env: Env, options: StoreOptions) -> MemoryStore {
+        let pruning = Pruning::new(&options);
+        MemoryStore { inner: Mutex::new(Inner { state: State::default(), env, pruning }) }
+    }
+
+    /// How many answers are stored (accepted and refused).
+    pub fn stored_answers(&self) -> usize {
+        self.lock().state.replies.len()
     }
 
     /// The journal's last (seq, hash): `(0, GENESIS)` while it is empty.
@@ -68,8 +100,12 @@ impl MemoryStore {
     /// Runs `command` as a batch of its own, before returning.
     fn apply(&self, command: Command) -> Result<Reply> {
         let mut inner = self.lock();
-        let Inner { state, env } = &mut *inner;
+        let Inner { state, env, pruning } = &mut *inner;
         let stamps = [env.stamp(&command)];
+        let now_ms = stamps[0].at_ms;
+        if let Some(pass) = pruning.due(now_ms) {
+            pruning.done(now_ms, Ok(state.prune_refusals(pass.stored_before_ms, pass.limit)));
+        }
         let mut tx = MemoryTx::new(state);
         match block_on_ready(run_batch(&mut tx, std::slice::from_ref(&command), &stamps)) {
             Ok(mut replies) => Ok(replies.remove(0)),
@@ -95,12 +131,15 @@ struct MemoryTx<'a> {
     undo: Vec<Undo>,
     /// Lengths of the journal, outbox and events when the transaction began.
     appended_from: (usize, usize, usize),
+    /// Length of the refusals' queue when the transaction began.
+    refusals_from: usize,
 }
 
 impl<'a> MemoryTx<'a> {
     fn new(state: &'a mut State) -> MemoryTx<'a> {
         let appended_from = (state.journal.len(), state.outbox.len(), state.events.len());
-        MemoryTx { state, undo: Vec::new(), appended_from }
+        let refusals_from = state.refusals.len();
+        MemoryTx { state, undo: Vec::new(), appended_from, refusals_from }
     }
 
     fn roll_back(self) {
@@ -109,6 +148,7 @@ impl<'a> MemoryTx<'a> {
         state.journal.truncate(journal);
         state.outbox.truncate(outbox);
         state.events.truncate(events);
+        state.refusals.truncate(self.refusals_from);
         for undo in self.undo.into_iter().rev() {
             match undo {
                 Undo::Reply(key) => {
@@ -140,6 +180,7 @@ impl Tx for MemoryTx<'_> {
     async fn commit(&mut self) -> Result<()> {
         self.undo.clear();
         self.appended_from = (self.state.journal.len(), self.state.outbox.len(), self.state.events.len());
+        self.refusals_from = self.state.refusals.len();
         Ok(())
     }
 
@@ -152,9 +193,17 @@ impl Tx for MemoryTx<'_> {
         Ok(self.state.replies.get(&(sender.to_owned(), message_id.to_owned())).cloned())
     }
 
-    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
+    async fn idempotency_put(
+        &mut self,
+        [sender, message_id, body_hash]: [&str; 3],
+        reply: &Reply,
+        at_ms: i64,
+    ) -> Result<()> {
         let key = (sender.to_owned(), message_id.to_owned());
         let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
+        if reply.status != 200 {
+            self.state.refusals.push_back((at_ms, key.clone()));
+        }
         if self.state.replies.insert(key.clone(), stored).is_none() {
             self.undo.push(Undo::Reply(key));
         }

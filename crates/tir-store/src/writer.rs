@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{BATCH_COMMANDS_MAX, Command, Reply};
 use crate::env::{Env, Stamp};
+use crate::retention::Pruning;
 use crate::{Result, StoreError};
 
 /// Where the answer to one queued command goes.
@@ -70,6 +71,11 @@ impl Batch {
         self.waiters.push(waiter);
     }
 
+    /// The writer's time for this batch: its first command's stamp.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.stamps.first().map_or(i64::MIN, |s| s.at_ms)
+    }
+
     /// Pairs each waiter with its result.
     pub(crate) fn answers(self, results: Vec<Result<Reply>>) -> Vec<(Waiter, Result<Reply>)> {
         debug_assert_eq!(self.waiters.len(), results.len());
@@ -82,6 +88,29 @@ pub(crate) trait BatchWriter {
     /// Named in the log when a batch is rolled back.
     const BACKEND: &'static str;
     async fn write_batch(&mut self, commands: &[Command], stamps: &[Stamp]) -> Result<Vec<Reply>>;
+    /// Deletes at most `limit` stored refusals stored before `stored_before_ms`
+    /// (oldest first) in a write transaction of its own; returns how many.
+    async fn prune_refusals(&mut self, stored_before_ms: i64, limit: usize) -> Result<usize>;
+}
+
+/// Runs a pruning pass before `batch` if one is due (see `retention`). A
+/// failed pass is logged and retried later; it never fails the batch.
+pub(crate) async fn prune_if_due<W: BatchWriter>(writer: &mut W, pruning: &mut Pruning, batch: &Batch) {
+    let now_ms = batch.now_ms();
+    let Some(pass) = pruning.due(now_ms) else { return };
+    let deleted = match writer.prune_refusals(pass.stored_before_ms, pass.limit).await {
+        Ok(deleted) => {
+            if deleted > 0 {
+                tracing::debug!(deleted, backend = W::BACKEND, "expired refusals pruned");
+            }
+            Ok(deleted)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, backend = W::BACKEND, "pruning expired refusals failed; retried later");
+            Err(())
+        }
+    };
+    pruning.done(now_ms, deleted);
 }
 
 /// Writes the batch; if it fails, writes each command alone, so one failing

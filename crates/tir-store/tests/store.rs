@@ -1,4 +1,5 @@
-//! One suite of store tests, run against SQLite and PostgreSQL.
+//! One suite of store tests, run against SQLite and PostgreSQL (and, for the
+//! clocked cases of the refusals' retention window, in memory too).
 //!
 //! Every case is an `async fn(Fixture)`; `on_both!` generates a
 //! `<case>_on_sqlite` and a `<case>_on_postgres` test for it. PostgreSQL tests
@@ -16,7 +17,11 @@ use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, Pa
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use tir_store::journal::{GENESIS, JournalEntry};
 use tir_store::memory::MemoryStore;
-use tir_store::{Env, NewParty, NotificationRow, PgStore, Reply, SqliteStore, Store, Submission};
+use tir_store::retention::PRUNE_INTERVAL;
+use tir_store::{
+    Env, ManualClock, NewParty, NotificationRow, PgStore, REFUSAL_RETENTION, Reply, SqliteStore, Store, StoreOptions,
+    Submission,
+};
 use tir_testkit::fixtures::{HOLDER, SEAL, declaration};
 use tir_testkit::{FreshDatabase, TempSqlite};
 
@@ -1020,10 +1025,13 @@ struct OldData {
     office: Office,
     chain: Party,
     e1: Value,
+    /// Refused before migrations: its window starts at the upgrade.
+    e3: Value,
 }
 
 const OLD_TOKEN_HASH: &str = "old-token-hash";
 const OLD_STORED_ANSWER: &str = r#"{"stored":"before migrations"}"#;
+const OLD_STORED_REFUSAL: &str = r#"{"refused":"before migrations"}"#;
 
 fn old_data() -> OldData {
     let office = office("TR000100", "Kapikule", &[OfficeRole::Departure]);
@@ -1031,7 +1039,8 @@ fn old_data() -> OldData {
     let second = JournalEntry::next(&(1, first.hash.clone()), 2_000, "admin", "PARTY", "a2", "chain-iru", "{}".into());
     let chain = Party::GuaranteeChain { id: "chain-iru".into() };
     let e1 = message("old-e1", "E1", &reference(1), json!({"holder": HOLDER}));
-    OldData { journal: vec![first, second], office, chain, e1 }
+    let e3 = cancel(2, "old-e3");
+    OldData { journal: vec![first, second], office, chain, e1, e3 }
 }
 
 /// The old rows, as SQL for either backend.
@@ -1056,6 +1065,12 @@ fn old_rows_sql(old: &OldData) -> String {
         e1.body_hash,
         quote(OLD_STORED_ANSWER)
     );
+    let e3 = submission(&old.chain, &old.e3);
+    sql += &format!(
+        "INSERT INTO idempotency VALUES ('chain-iru', 'old-e3', '{}', 404, {});\n",
+        e3.body_hash,
+        quote(OLD_STORED_REFUSAL)
+    );
     sql
 }
 
@@ -1069,6 +1084,9 @@ async fn assert_old_data_kept(store: &dyn Store, old: &OldData) {
     assert_eq!(store.office(&old.office.code).await.unwrap(), Some(old.office.clone()));
     let replay = submit(store, &old.chain, &old.e1).await;
     assert_eq!((replay.status, replay.body.as_str()), (200, OLD_STORED_ANSWER), "the old stored answer is replayed");
+    // Dated at the upgrade, so within its window: the system clock has not moved a day since.
+    let replay = submit(store, &old.chain, &old.e3).await;
+    assert_eq!((replay.status, replay.body.as_str()), (404, OLD_STORED_REFUSAL), "the old refusal is replayed");
 }
 
 /// Checks that the store writes on after adoption: a revocation (the column
@@ -1110,7 +1128,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1129,7 +1147,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1146,7 +1164,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2], "each migration applied once");
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3], "each migration applied once");
         let compression: Vec<String> = pg_connect(&url)
             .await
             .query(
@@ -1227,4 +1245,291 @@ async fn a_failed_write_in_memory_leaves_nothing_behind_and_a_second_revocation_
     let (token, _) = w.tokens.iter().find(|(_, p)| p == &w.az).unwrap();
     assert_eq!(store.party_by_token_hash(&tir_store::token::hash(token)).await.unwrap(), None);
     assert_eq!(error_code(&store.revoke_party("nobody").await.unwrap()), 381);
+}
+
+// ---------------------------------------------------------------------------
+// The retention window of stored refusals, on every backend, under a clock
+// moved by hand: no case sleeps.
+
+/// Where a clocked case's store lives.
+enum Clocked {
+    Sqlite {
+        path: PathBuf,
+        url: String,
+    },
+    Postgres {
+        url: String,
+    },
+    /// Nothing to reopen: a restart keeps the store.
+    Memory(Arc<MemoryStore>),
+}
+
+/// A store whose writer reads `clock`, opened with `options`.
+struct ClockedFixture {
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+    options: StoreOptions,
+    at: Clocked,
+}
+
+/// Where a clocked case's writer time starts: 2027-01-15.
+const CLOCKED_START_MS: i64 = 1_800_000_000_000;
+
+impl ClockedFixture {
+    /// Drops the store and opens a new one on the same database, with the
+    /// same clock and options, like a restart.
+    async fn restart(self) -> ClockedFixture {
+        let ClockedFixture { store, clock, options, at } = self;
+        let url = match &at {
+            Clocked::Sqlite { url, .. } | Clocked::Postgres { url } => url.clone(),
+            Clocked::Memory(_) => return ClockedFixture { store, clock, options, at },
+        };
+        assert_eq!(Arc::strong_count(&store), 1, "the old store must really go away");
+        drop(store);
+        // Another seed: the admin ids drawn after the restart differ from those before.
+        let env = Env::manual(SEED + 1, clock.clone());
+        let store = tir_store::open_with_options(&url, env, options).await.expect("reopen the store");
+        ClockedFixture { store, clock, options, at }
+    }
+
+    /// How many answers the store holds, read behind its back.
+    async fn stored_answers(&self) -> i64 {
+        match &self.at {
+            Clocked::Sqlite { path, .. } => {
+                let conn = rusqlite::Connection::open(path).expect("open the sqlite file");
+                let count = |table: &str| -> i64 {
+                    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+                };
+                let (log, keys) = (count("idempotency_log"), count("idempotency_keys"));
+                assert_eq!(log, keys, "every stored answer has its key hash, and no more");
+                log
+            }
+            Clocked::Postgres { url } => {
+                pg_connect(url).await.query_one("SELECT count(*) FROM idempotency", &[]).await.unwrap().get(0)
+            }
+            Clocked::Memory(store) => store.stored_answers() as i64,
+        }
+    }
+}
+
+async fn run_clocked<F, Fut>(at: Clocked, options: StoreOptions, case: F)
+where
+    F: FnOnce(ClockedFixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let clock = ManualClock::new(CLOCKED_START_MS);
+    let env = Env::manual(SEED, clock.clone());
+    let store: Arc<dyn Store> = match &at {
+        Clocked::Sqlite { url, .. } | Clocked::Postgres { url } => {
+            tir_store::open_with_options(url, env, options).await.expect("open the store")
+        }
+        Clocked::Memory(_) => unreachable!("opened by run_clocked_memory"),
+    };
+    finish(tokio::spawn(case(ClockedFixture { store, clock, options, at })).await);
+}
+
+async fn run_clocked_sqlite<F, Fut>(options: StoreOptions, case: F)
+where
+    F: FnOnce(ClockedFixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = TempSqlite::new("tirhub-store-test").expect("a temporary directory");
+    let at = Clocked::Sqlite { path: db.path().to_owned(), url: db.url().to_owned() };
+    run_clocked(at, options, case).await;
+    drop(db);
+}
+
+async fn run_clocked_postgres<F, Fut>(options: StoreOptions, case: F)
+where
+    F: FnOnce(ClockedFixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = FreshDatabase::from_env("tirhub_t").await else { return };
+    run_clocked(Clocked::Postgres { url: db.url().to_owned() }, options, case).await;
+    drop(db);
+}
+
+async fn run_clocked_memory<F, Fut>(options: StoreOptions, case: F)
+where
+    F: FnOnce(ClockedFixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let clock = ManualClock::new(CLOCKED_START_MS);
+    let memory = Arc::new(MemoryStore::open_with_options(Env::manual(SEED, clock.clone()), options));
+    let store: Arc<dyn Store> = memory.clone();
+    finish(tokio::spawn(case(ClockedFixture { store, clock, options, at: Clocked::Memory(memory) })).await);
+}
+
+/// Like `on_both!`, for clocked cases, on all three backends.
+macro_rules! on_every_backend_clocked {
+    ($($case:ident($options:expr) => $sqlite:ident, $postgres:ident, $memory:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            run_clocked_sqlite($options, $case).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            run_clocked_postgres($options, $case).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $memory() {
+            run_clocked_memory($options, $case).await;
+        }
+    )*};
+}
+
+on_every_backend_clocked! {
+    a_refusal_is_replayed_within_its_window_and_applied_anew_after_it(StoreOptions::default())
+        => a_refusal_is_replayed_within_its_window_and_applied_anew_after_it_on_sqlite,
+           a_refusal_is_replayed_within_its_window_and_applied_anew_after_it_on_postgres,
+           a_refusal_is_replayed_within_its_window_and_applied_anew_after_it_in_memory;
+    acceptances_are_kept_forever_and_only_expired_refusals_are_pruned(StoreOptions::default())
+        => acceptances_are_kept_forever_and_only_expired_refusals_are_pruned_on_sqlite,
+           acceptances_are_kept_forever_and_only_expired_refusals_are_pruned_on_postgres,
+           acceptances_are_kept_forever_and_only_expired_refusals_are_pruned_in_memory;
+    a_pruning_pass_deletes_at_most_its_bound(StoreOptions::default().with_prune_rows_per_pass(3))
+        => a_pruning_pass_deletes_at_most_its_bound_on_sqlite,
+           a_pruning_pass_deletes_at_most_its_bound_on_postgres,
+           a_pruning_pass_deletes_at_most_its_bound_in_memory;
+    a_reopened_store_forgets_pruned_refusals_and_replays_the_rest(StoreOptions::default())
+        => a_reopened_store_forgets_pruned_refusals_and_replays_the_rest_on_sqlite,
+           a_reopened_store_forgets_pruned_refusals_and_replays_the_rest_on_postgres,
+           a_reopened_store_forgets_pruned_refusals_and_replays_the_rest_in_memory;
+    a_configured_retention_replaces_the_default(StoreOptions::default().with_refusal_retention(Duration::from_secs(60)))
+        => a_configured_retention_replaces_the_default_on_sqlite,
+           a_configured_retention_replaces_the_default_on_postgres,
+           a_configured_retention_replaces_the_default_in_memory;
+}
+
+/// An E3 (cancel) of guarantee `n` by the chain: refused while the guarantee
+/// is unknown, accepted once it is registered.
+fn cancel(n: usize, message_id: &str) -> Value {
+    message(message_id, "E3", &reference(n), json!({"reason": "fraud suspected"}))
+}
+
+fn register(n: usize) -> Value {
+    message(&format!("register-{n}"), "E1", &reference(n), json!({"holder": HOLDER}))
+}
+
+async fn submit_refused(store: &dyn Store, sender: &Party, value: &Value) -> Reply {
+    let reply = submit(store, sender, value).await;
+    assert_ne!(reply.status, 200, "{} {} is refused: {}", value["type"], value["guarantee_reference"], reply.body);
+    reply
+}
+
+async fn a_refusal_is_replayed_within_its_window_and_applied_anew_after_it(fx: ClockedFixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let e3 = cancel(1, "cancel-1");
+    let refused = submit_refused(store, &w.chain, &e3).await;
+    submit_ok(store, &w.chain, &register(1)).await;
+    // The same message would now be accepted, but its stored refusal answers.
+    assert_eq!(submit(store, &w.chain, &e3).await, refused);
+    // At the window's last millisecond (a pruning pass runs: its interval has passed).
+    fx.clock.advance(REFUSAL_RETENTION);
+    assert_eq!(submit(store, &w.chain, &e3).await, refused, "replayed for the whole window");
+    // Same id, another body: still a duplicate within the window.
+    let mut other = e3.clone();
+    other["reason"] = json!("another reason");
+    let conflict = submit(store, &w.chain, &other).await;
+    assert_eq!((conflict.status, error_code(&conflict)), (409, 299), "{}", conflict.body);
+
+    // Past the window and at the next pass: the same id and body are applied anew.
+    fx.clock.advance(PRUNE_INTERVAL);
+    let anew = submit_ok(store, &w.chain, &e3).await;
+    assert_eq!(guarantee_state(store, &reference(1)).await, GuaranteeState::Cancelled);
+    let entries = assert_journal_complete(store, SEED_WRITES + 2).await;
+    assert_eq!(entries.last().unwrap().message_id, "cancel-1", "the E3 is journaled once, when accepted");
+    // Its answer is now an acceptance: replayed, and kept past any window.
+    fx.clock.advance(REFUSAL_RETENTION * 10);
+    submit_ok(store, &w.chain, &register(2)).await;
+    assert_eq!(submit(store, &w.chain, &e3).await, anew);
+    assert_eq!(fx.stored_answers().await, 3, "the E1s and the accepted E3");
+}
+
+async fn acceptances_are_kept_forever_and_only_expired_refusals_are_pruned(fx: ClockedFixture) {
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let accepted = submit_ok(store, &w.chain, &register(1)).await;
+    let old_refusal = submit_refused(store, &w.chain, &cancel(2, "old")).await;
+    fx.clock.advance(REFUSAL_RETENTION / 2);
+    let new_refusal = submit_refused(store, &w.chain, &cancel(3, "new")).await;
+    assert_eq!(fx.stored_answers().await, 3);
+    submit_ok(store, &w.chain, &register(2)).await;
+    submit_ok(store, &w.chain, &register(3)).await;
+
+    // The old refusal is past its window, the new one is not.
+    fx.clock.advance(REFUSAL_RETENTION / 2 + PRUNE_INTERVAL);
+    assert_eq!(submit(store, &w.chain, &cancel(3, "new")).await, new_refusal, "still within its window");
+    assert_eq!(fx.stored_answers().await, 4, "the E1s and the new refusal");
+    assert_ne!(submit_ok(store, &w.chain, &cancel(2, "old")).await, old_refusal, "applied anew");
+
+    // A month later, after many passes, every acceptance still replays byte for byte.
+    for _ in 0..30 {
+        fx.clock.advance(REFUSAL_RETENTION);
+        submit_refused(store, &w.chain, &cancel(9, &format!("late-{}", fx.clock.now()))).await;
+    }
+    let replay = submit(store, &w.chain, &register(1)).await;
+    assert_eq!(replay.body.as_bytes(), accepted.body.as_bytes());
+    // The E1s, the accepted E3, and the last two refusals: each pass runs before
+    // its batch and deletes what is older than the window, strictly.
+    assert_eq!(fx.stored_answers().await, 6);
+}
+
+async fn a_pruning_pass_deletes_at_most_its_bound(fx: ClockedFixture) {
+    assert_eq!(fx.options.prune_rows_per_pass, 3);
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    for i in 0..7 {
+        submit_refused(store, &w.chain, &cancel(1, &format!("refused-{i}"))).await;
+    }
+    assert_eq!(fx.stored_answers().await, 7);
+    fx.clock.advance(REFUSAL_RETENTION + PRUNE_INTERVAL);
+    // Each message's batch follows one pass: 3, then 3 more at once (the last
+    // pass was full), then the 1 left.
+    let mut counts = Vec::new();
+    for n in 1..=4 {
+        submit_ok(store, &w.chain, &register(n)).await;
+        counts.push(fx.stored_answers().await);
+    }
+    assert_eq!(counts, [7 - 3 + 1, 5 - 3 + 1, 3 - 1 + 1, 4]);
+    // The pruned refusals' ids are free again: applied anew, now that the guarantee exists.
+    submit_ok(store, &w.chain, &cancel(1, "refused-0")).await;
+    assert_eq!(guarantee_state(store, &reference(1)).await, GuaranteeState::Cancelled);
+}
+
+async fn a_reopened_store_forgets_pruned_refusals_and_replays_the_rest(fx: ClockedFixture) {
+    let w = seed(fx.store.as_ref()).await;
+    let store = fx.store.as_ref();
+    let accepted = submit_ok(store, &w.chain, &register(1)).await;
+    submit_refused(store, &w.chain, &cancel(2, "expires")).await;
+    fx.clock.advance(REFUSAL_RETENTION / 2);
+    let kept = submit_refused(store, &w.chain, &cancel(3, "kept")).await;
+    fx.clock.advance(REFUSAL_RETENTION / 2 + PRUNE_INTERVAL);
+    // Their guarantees exist now: a refusal applied anew would be accepted.
+    submit_ok(store, &w.chain, &register(2)).await;
+    submit_ok(store, &w.chain, &register(3)).await;
+    assert_eq!(fx.stored_answers().await, 4, "the E1s and the refusal within its window");
+
+    let fx = fx.restart().await;
+    let store = fx.store.as_ref();
+    assert_eq!(fx.stored_answers().await, 4);
+    assert_eq!(submit(store, &w.chain, &register(1)).await, accepted);
+    assert_eq!(submit(store, &w.chain, &cancel(3, "kept")).await, kept, "replayed after the restart");
+    submit_ok(store, &w.chain, &cancel(2, "expires")).await;
+    assert_eq!(guarantee_state(store, &reference(2)).await, GuaranteeState::Cancelled);
+    assert_eq!(guarantee_state(store, &reference(3)).await, GuaranteeState::Registered);
+    assert_eq!(fx.stored_answers().await, 5);
+}
+
+async fn a_configured_retention_replaces_the_default(fx: ClockedFixture) {
+    assert_eq!(fx.options.refusal_retention, Duration::from_secs(60));
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let refused = submit_refused(store, &w.chain, &cancel(1, "short")).await;
+    submit_ok(store, &w.chain, &register(1)).await;
+    fx.clock.advance(Duration::from_secs(60));
+    assert_eq!(submit(store, &w.chain, &cancel(1, "short")).await, refused);
+    fx.clock.advance(PRUNE_INTERVAL);
+    submit_ok(store, &w.chain, &cancel(1, "short")).await;
 }

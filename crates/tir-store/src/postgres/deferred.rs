@@ -40,6 +40,7 @@ struct ReplyColumns {
     body_hash: Vec<String>,
     status: Vec<i32>,
     body: Vec<String>,
+    stored_at_ms: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -87,8 +88,8 @@ const JOURNAL_INSERT: &str =
     "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::text[], $9::text[], $10::text[])";
-const REPLIES_INSERT: &str = "INSERT INTO idempotency (sender, message_id, body_hash, status, body)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])";
+const REPLIES_INSERT: &str = "INSERT INTO idempotency (sender, message_id, body_hash, status, body, stored_at_ms)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])";
 const GUARANTEES_INSERT: &str = "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
     ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms";
@@ -118,8 +119,9 @@ impl Deferred {
         j.hash.push(e.hash.clone());
     }
 
-    pub fn reply(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) {
+    pub fn reply(&mut self, [sender, message_id, body_hash]: [&str; 3], reply: &Reply, at_ms: i64) {
         let r = &mut self.replies;
+        r.stored_at_ms.push(at_ms);
         r.sender.push(sender.to_owned());
         r.message_id.push(message_id.to_owned());
         r.body_hash.push(body_hash.to_owned());
@@ -183,7 +185,8 @@ impl Deferred {
                 return Ok(0);
             }
             let r = &d.replies;
-            tx.execute(&replies_stmt, &[&r.sender, &r.message_id, &r.body_hash, &r.status, &r.body]).await
+            tx.execute(&replies_stmt, &[&r.sender, &r.message_id, &r.body_hash, &r.status, &r.body, &r.stored_at_ms])
+                .await
         };
         let guarantees = async {
             if g.reference.is_empty() {

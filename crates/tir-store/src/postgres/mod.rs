@@ -14,6 +14,7 @@ use tir_model::{GuaranteeRef, OfficeCode, TirId};
 use crate::engine::{Command, Reply};
 use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
+use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
 use crate::{NotificationRow, Result, Store, StoreError};
 
@@ -44,6 +45,11 @@ impl PgStore {
 
     /// As `open`, with the writer's clock and id source given.
     pub async fn open_with(url: &str, env: Env) -> Result<PgStore> {
+        PgStore::open_with_options(url, env, StoreOptions::default()).await
+    }
+
+    /// As `open_with`, with options (such as how long refusals are kept) given.
+    pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Result<PgStore> {
         let config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_CONNECTIONS_MAX).build().map_err(pool_error)?;
@@ -51,7 +57,7 @@ impl PgStore {
         schema::migrate(&mut client).await?;
         drop(client);
         let (writes, jobs) = Writes::channel();
-        tokio::spawn(tx::writer_loop(pool.clone(), jobs, env));
+        tokio::spawn(tx::writer_loop(pool.clone(), jobs, env, Pruning::new(&options)));
         Ok(PgStore { pool, writes })
     }
 }

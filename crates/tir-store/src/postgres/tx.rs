@@ -18,14 +18,16 @@ use super::{LOCK_WRITERS, pool_error};
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
+use crate::retention::Pruning;
 use crate::rows::{from_doc, to_doc};
-use crate::writer::{Batch, BatchWriter, Job, write_isolated};
+use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{NewParty, Result, Submission};
 
-pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env) {
+pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env, mut pruning: Pruning) {
     let mut writer = PgWriter { pool };
     while let Some(first) = jobs.recv().await {
         let batch = Batch::drain(first, &mut jobs, &mut env);
+        prune_if_due(&mut writer, &mut pruning, &batch).await;
         let results = write_isolated(&mut writer, &batch).await;
         for (waiter, result) in batch.answers(results) {
             let _ = waiter.send(result);
@@ -57,6 +59,43 @@ impl BatchWriter for PgWriter {
             drop(deadpool_postgres::Object::take(client));
         }
         result
+    }
+
+    async fn prune_refusals(&mut self, stored_before_ms: i64, limit: usize) -> Result<usize> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let lock_stmt = client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        // `status <> 200` as the partial index idempotency_refusals has it. The
+        // rows go by ctid (a TID scan; a join on the key scanned the whole
+        // table), which no other writer can change while this one holds the lock.
+        let delete_stmt = client
+            .prepare_cached(
+                "DELETE FROM idempotency WHERE ctid = ANY(ARRAY(
+                     SELECT ctid FROM idempotency
+                     WHERE status <> 200 AND stored_at_ms < $1 ORDER BY stored_at_ms LIMIT $2))",
+            )
+            .await?;
+        let limit = crate::sql_limit(limit);
+        // One round trip, as a batch's: BEGIN, the writers' lock, the delete, COMMIT.
+        let pruned = async {
+            let (_, _, deleted, _) = try_join4(
+                client.batch_execute("BEGIN"),
+                client.execute(&lock_stmt, &[&LOCK_WRITERS]),
+                client.execute(&delete_stmt, &[&stored_before_ms, &limit]),
+                client.batch_execute("COMMIT"),
+            )
+            .await?;
+            Ok::<_, tokio_postgres::Error>(deleted)
+        }
+        .await;
+        match pruned {
+            Ok(deleted) => Ok(usize::try_from(deleted).unwrap_or(usize::MAX)),
+            Err(e) => {
+                if client.batch_execute("ROLLBACK").await.is_err() {
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -162,8 +201,9 @@ impl Tx for PgTx<'_> {
         Ok(stored)
     }
 
-    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
-        self.deferred.reply(sender, message_id, body_hash, reply);
+    async fn idempotency_put(&mut self, key: [&str; 3], reply: &Reply, at_ms: i64) -> Result<()> {
+        self.deferred.reply(key, reply, at_ms);
+        let [sender, message_id, body_hash] = key;
         let stored = StoredReply { body_hash: body_hash.to_owned(), reply: reply.clone() };
         self.replies.insert((sender.to_owned(), message_id.to_owned()), Some(stored));
         Ok(())

@@ -14,6 +14,10 @@
 //! column (SQLite keeps a value's own type). An answer repeats the transport
 //! view, so few fitted a page as JSON, and it packs well (docs/performance.md).
 //! Rows from earlier versions are TEXT and are read as they are.
+//!
+//! Refusals are pruned after their retention window (see `crate::retention`):
+//! deleted from the log and `idempotency_keys` in one transaction, and from
+//! the map once that has committed.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -100,11 +104,49 @@ impl IdempotencyIndex {
         message_id: &str,
         body_hash: &str,
         reply: &Reply,
+        at_ms: i64,
     ) -> Result<()> {
         let hash = key_hash(sender, message_id);
-        let id = append(conn, hash, [sender, message_id, body_hash], reply.status.into(), &reply.body)?;
+        let id = append(conn, hash, [sender, message_id, body_hash], reply.status.into(), &reply.body, Some(at_ms))?;
         self.pending.push((hash, id));
         Ok(())
+    }
+
+    /// Deletes at most `limit` refusals stored before `stored_before_ms`,
+    /// oldest first, inside the caller's transaction; returns their (key hash,
+    /// row id), to `forget` once it has committed.
+    pub fn prune(conn: &Connection, stored_before_ms: i64, limit: usize) -> Result<Vec<(i64, i64)>> {
+        // `status <> 200` as the partial index idempotency_log_refusals has it.
+        let expired: Vec<(i64, i64)> = conn
+            .prepare_cached(
+                "SELECT k.key_hash, l.id FROM idempotency_log l JOIN idempotency_keys k ON k.id = l.id
+                 WHERE l.status <> 200 AND l.stored_at_ms < ?1 ORDER BY l.stored_at_ms, l.id LIMIT ?2",
+            )?
+            .query_map(params![stored_before_ms, crate::sql_limit(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut delete_log = conn.prepare_cached("DELETE FROM idempotency_log WHERE id = ?1")?;
+        let mut delete_key = conn.prepare_cached("DELETE FROM idempotency_keys WHERE id = ?1")?;
+        for (_, id) in &expired {
+            delete_log.execute([id])?;
+            delete_key.execute([id])?;
+        }
+        Ok(expired)
+    }
+
+    /// Drops committed rows (key hash, row id) that `prune` deleted.
+    pub fn forget(&mut self, pruned: &[(i64, i64)]) {
+        for &(hash, id) in pruned {
+            if self.rows.get(&hash) == Some(&id) {
+                self.rows.remove(&hash);
+                // Another key filed under the same hash takes the free slot.
+                if let Some(at) = self.collided.iter().position(|(h, _)| *h == hash) {
+                    let (_, other) = self.collided.swap_remove(at);
+                    self.rows.insert(hash, other);
+                }
+            } else {
+                self.collided.retain(|&(h, i)| (h, i) != (hash, id));
+            }
+        }
     }
 
     pub fn committed(&mut self) {
@@ -119,13 +161,31 @@ impl IdempotencyIndex {
 }
 
 /// Appends one answer (under `key`: sender, message id, body hash) to the log
-/// and its key hash beside it; returns its row id.
-fn append(conn: &Connection, hash: i64, key: [&str; 3], status: i64, body: &str) -> Result<i64> {
+/// and its key hash beside it; returns its row id. `stored_at_ms` is `None`
+/// only when adopting an old file, whose log has no such column yet (the
+/// migration that adds it dates the rows).
+fn append(
+    conn: &Connection,
+    hash: i64,
+    key: [&str; 3],
+    status: i64,
+    body: &str,
+    stored_at_ms: Option<i64>,
+) -> Result<i64> {
     let [sender, message_id, body_hash] = key;
-    conn.prepare_cached(
-        "INSERT INTO idempotency_log (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![sender, message_id, body_hash, status, pack(body)])?;
+    match stored_at_ms {
+        Some(at_ms) => conn
+            .prepare_cached(
+                "INSERT INTO idempotency_log (sender, message_id, body_hash, status, body, stored_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![sender, message_id, body_hash, status, pack(body), at_ms])?,
+        None => conn
+            .prepare_cached(
+                "INSERT INTO idempotency_log (sender, message_id, body_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![sender, message_id, body_hash, status, pack(body)])?,
+    };
     let id = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO idempotency_keys (id, key_hash) VALUES (?1, ?2)")?.execute(params![id, hash])?;
     Ok(id)
@@ -168,7 +228,7 @@ pub(super) fn move_indexed_table(conn: &Connection) -> Result<()> {
         while let Some(r) = rows.next()? {
             let (sender, message_id): (String, String) = (r.get(0)?, r.get(1)?);
             let (body_hash, status, body): (String, i64, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
-            append(conn, key_hash(&sender, &message_id), [&sender, &message_id, &body_hash], status, &body)?;
+            append(conn, key_hash(&sender, &message_id), [&sender, &message_id, &body_hash], status, &body, None)?;
         }
     }
     conn.execute_batch("DROP TABLE idempotency")?;
@@ -194,8 +254,8 @@ mod tests {
     #[test]
     fn answers_are_found_by_sender_and_message_id_and_survive_reloading() {
         let (conn, mut index) = open();
-        index.put(&conn, "holder-1", "m-1", "h1", &reply("one")).unwrap();
-        index.put(&conn, "holder-2", "m-1", "h2", &reply("two")).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &reply("one"), 0).unwrap();
+        index.put(&conn, "holder-2", "m-1", "h2", &reply("two"), 0).unwrap();
         // Visible inside the transaction that wrote them, before it commits.
         assert_eq!(index.get(&conn, "holder-1", "m-1").unwrap().unwrap().reply.body, "one");
         index.committed();
@@ -210,11 +270,11 @@ mod tests {
     fn a_rolled_back_answer_is_forgotten() {
         let (conn, mut index) = open();
         conn.execute_batch("BEGIN").unwrap();
-        index.put(&conn, "holder-1", "m-1", "h1", &reply("one")).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &reply("one"), 0).unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
         index.rolled_back();
         assert!(index.get(&conn, "holder-1", "m-1").unwrap().is_none());
-        index.put(&conn, "holder-1", "m-1", "h1", &reply("again")).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &reply("again"), 0).unwrap();
         index.committed();
         assert_eq!(index.get(&conn, "holder-1", "m-1").unwrap().unwrap().reply.body, "again");
     }
@@ -224,8 +284,8 @@ mod tests {
         let (conn, mut index) = open();
         // Another key filed under the same hash first, as a real collision would be.
         let hash = key_hash("holder-1", "m-1");
-        append(&conn, hash, ["holder-9", "m-9", "h9"], 200, "nine").unwrap();
-        index.put(&conn, "holder-1", "m-1", "h1", &reply("one")).unwrap();
+        append(&conn, hash, ["holder-9", "m-9", "h9"], 200, "nine", Some(0)).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &reply("one"), 0).unwrap();
         index.committed();
         let index = IdempotencyIndex::load(&conn).unwrap();
         assert_eq!(index.collided.len(), 1);
@@ -238,7 +298,7 @@ mod tests {
     fn answers_are_stored_compressed_and_text_rows_of_earlier_versions_still_read() {
         let (conn, mut index) = open();
         let body = r#"{"transport":{"operations":[{"state":"pending"},{"state":"pending"}]}}"#.repeat(10);
-        index.put(&conn, "holder-1", "m-1", "h1", &reply(&body)).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &reply(&body), 0).unwrap();
         index.committed();
         let (kind, len): (String, i64) = conn
             .query_row("SELECT typeof(body), length(body) FROM idempotency_log", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -257,6 +317,63 @@ mod tests {
         let index = IdempotencyIndex::load(&conn).unwrap();
         let stored = index.get(&conn, "office-1", "m-2").unwrap().unwrap();
         assert_eq!((stored.reply.status, stored.reply.body.as_str()), (409, r#"{"error":360}"#));
+    }
+
+    fn refusal(body: &str) -> Reply {
+        Reply { status: 409, body: body.into() }
+    }
+
+    fn prune(conn: &Connection, index: &mut IdempotencyIndex, before_ms: i64, limit: usize) -> usize {
+        conn.execute_batch("BEGIN").unwrap();
+        let pruned = IdempotencyIndex::prune(conn, before_ms, limit).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        index.forget(&pruned);
+        pruned.len()
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn expired_refusals_are_pruned_oldest_first_in_bounded_passes_and_acceptances_stay() {
+        let (conn, mut index) = open();
+        index.put(&conn, "holder-1", "ok", "h", &reply("accepted"), 0).unwrap();
+        for (i, at_ms) in [30, 10, 20, 40].into_iter().enumerate() {
+            index.put(&conn, "holder-1", &format!("no-{i}"), "h", &refusal("refused"), at_ms).unwrap();
+        }
+        index.committed();
+        assert_eq!(prune(&conn, &mut index, 35, 2), 2, "bounded by the limit");
+        // The two oldest went: stored at 10 (no-1) and 20 (no-2).
+        let left = |index: &IdempotencyIndex, id: &str| index.get(&conn, "holder-1", id).unwrap().is_some();
+        assert_eq!(["no-0", "no-1", "no-2", "no-3"].map(|m| left(&index, m)), [true, false, false, true]);
+        assert_eq!(prune(&conn, &mut index, 35, 2), 1, "stored at 30; 40 is not expired");
+        assert_eq!(prune(&conn, &mut index, i64::MAX, 10), 1);
+        assert!(left(&index, "ok"), "an acceptance is never pruned");
+        assert_eq!((count(&conn, "idempotency_log"), count(&conn, "idempotency_keys")), (1, 1));
+        let reloaded = IdempotencyIndex::load(&conn).unwrap();
+        assert_eq!(reloaded.rows.len(), 1);
+        // A pruned key can be stored again, and is found.
+        index.put(&conn, "holder-1", "no-1", "h", &reply("accepted now"), 50).unwrap();
+        index.committed();
+        assert_eq!(index.get(&conn, "holder-1", "no-1").unwrap().unwrap().reply.body, "accepted now");
+    }
+
+    #[test]
+    fn pruning_one_of_two_keys_with_the_same_hash_keeps_the_other_found() {
+        let (conn, mut index) = open();
+        let hash = key_hash("holder-1", "m-1");
+        // Another key filed under the same hash first, then the real one: a collision.
+        append(&conn, hash, ["holder-9", "m-9", "h9"], 409, "nine", Some(0)).unwrap();
+        index.put(&conn, "holder-1", "m-1", "h1", &refusal("one"), 100).unwrap();
+        index.committed();
+        let mut index = IdempotencyIndex::load(&conn).unwrap();
+        assert_eq!(index.collided.len(), 1);
+        assert_eq!(prune(&conn, &mut index, 50, 10), 1, "only the row stored at 0");
+        assert!(index.collided.is_empty());
+        assert_eq!(index.get(&conn, "holder-1", "m-1").unwrap().unwrap().reply.body, "one");
+        assert_eq!(prune(&conn, &mut index, 150, 10), 1);
+        assert!(index.rows.is_empty() && index.get(&conn, "holder-1", "m-1").unwrap().is_none());
     }
 
     #[test]

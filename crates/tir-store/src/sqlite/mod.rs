@@ -21,6 +21,7 @@ use tir_model::{GuaranteeRef, OfficeCode, TirId};
 use crate::engine::{Command, Reply};
 use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
+use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
 use crate::{NotificationRow, Result, Store, corrupt};
 
@@ -60,6 +61,12 @@ impl SqliteStore {
 
     /// As `open`, with the writer's clock and id source given.
     pub fn open_with(path: impl AsRef<Path>, env: Env) -> Result<SqliteStore> {
+        SqliteStore::open_with_options(path, env, StoreOptions::default())
+    }
+
+    /// As `open_with`, with options (such as how long refusals are kept) given.
+    pub fn open_with_options(path: impl AsRef<Path>, env: Env, options: StoreOptions) -> Result<SqliteStore> {
+        let pruning = Pruning::new(&options);
         let path = path.as_ref().to_path_buf();
         let conn = open_writer_connection(&path)?;
         schema::migrate(&conn)?;
@@ -81,7 +88,7 @@ impl SqliteStore {
         let writer = SqliteWriter { conn, cache: Cache::default(), idempotency, durability: durability.clone() };
         std::thread::Builder::new()
             .name("tirhub-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, jobs, env, (to_sync, writer_wal), for_writer))
+            .spawn(move || writer_loop(writer, jobs, env, (to_sync, writer_wal), for_writer, pruning))
             .map_err(|e| corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = Connection::open(&path)?;
         checkpointer.busy_timeout(std::time::Duration::from_secs(10))?;

@@ -6,7 +6,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::Result;
 use crate::migrate::{self, Applied, Migration, migration};
 
-pub(super) const MIGRATIONS: &[Migration] = &[migration!("sqlite", 1, "baseline", "0001_baseline.sql")];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    migration!("sqlite", 1, "baseline", "0001_baseline.sql"),
+    migration!("sqlite", 2, "refusal_retention", "0002_refusal_retention.sql"),
+];
 
 /// The version a database made before migrations is brought to on adoption.
 const BASELINE: i64 = 1;

@@ -20,8 +20,9 @@ use super::reads;
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
+use crate::retention::Pruning;
 use crate::rows::{JOURNAL_COLUMNS, to_doc};
-use crate::writer::{Batch, BatchWriter, Job, block_on_ready, write_isolated};
+use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
 use crate::{NewParty, Result};
 
 /// Rows kept by the writer between batches. Only this writer changes the
@@ -57,12 +58,14 @@ pub(super) fn writer_loop(
     mut env: Env,
     (to_sync, mut wal): (std::sync::mpsc::Sender<Synced>, WalSync),
     checkpoints: Arc<Checkpoints>,
+    mut pruning: Pruning,
 ) {
     let durability = writer.durability.clone();
     let mut batches_sent = 0;
     while let Some(first) = jobs.blocking_recv() {
         reset_wal_if_wanted(&writer.conn, &checkpoints);
         let batch = Batch::drain(first, &mut jobs, &mut env);
+        block_on_ready(prune_if_due(&mut writer, &mut pruning, &batch));
         let results = block_on_ready(write_isolated(&mut writer, &batch));
         // Every commit so far has been handed to the kernel (walbuf passes a commit on
         // with its last frame); the sync thread answers once they are on disk.
@@ -95,6 +98,31 @@ impl BatchWriter for SqliteWriter {
             }
         }
         committed
+    }
+
+    async fn prune_refusals(&mut self, stored_before_ms: i64, limit: usize) -> Result<usize> {
+        if self.durability.failed.load(Ordering::SeqCst) {
+            return Err(fsync_failed());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let pruned = IdempotencyIndex::prune(&self.conn, stored_before_ms, limit).and_then(|pruned| {
+            // Counted like any commit, so that a reader that saw it waits for its fsync.
+            self.durability.committing.fetch_add(1, Ordering::SeqCst);
+            self.conn.execute_batch("COMMIT")?;
+            Ok(pruned)
+        });
+        match pruned {
+            Ok(pruned) => {
+                self.idempotency.forget(&pruned);
+                Ok(pruned.len())
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -169,8 +197,9 @@ impl Tx for SqliteWriter {
         self.idempotency.get(&self.conn, sender, message_id)
     }
 
-    async fn idempotency_put(&mut self, sender: &str, message_id: &str, body_hash: &str, reply: &Reply) -> Result<()> {
-        self.idempotency.put(&self.conn, sender, message_id, body_hash, reply)
+    async fn idempotency_put(&mut self, key: [&str; 3], reply: &Reply, at_ms: i64) -> Result<()> {
+        let [sender, message_id, body_hash] = key;
+        self.idempotency.put(&self.conn, sender, message_id, body_hash, reply, at_ms)
     }
 
     async fn guarantee_get(&mut self, reference: &str) -> Result<Option<Guarantee>> {
