@@ -98,6 +98,12 @@ struct ServeArgs {
     /// Bearer token of the operator (admin routes); keep it secret.
     #[arg(long, env = "TIRHUB_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
+    /// Hours a refused message's answer is kept and replayed for its message_id;
+    /// after that it is pruned and the same id is processed anew. Accepted
+    /// messages' answers are kept as long as the journal.
+    #[arg(long, env = "TIRHUB_REFUSAL_RETENTION_HOURS", value_name = "HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..=24 * 365))]
+    refusal_retention_hours: u64,
     #[command(flatten)]
     rate: RateArgs,
 }
@@ -264,7 +270,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     if args.admin_token.trim().len() < 16 {
         return Err("the admin token must be at least 16 characters".into());
     }
-    let store = tir_store::open(&args.db).await.map_err(|e| format!("cannot open {}: {e}", args.db))?;
+    let retention = std::time::Duration::from_secs(args.refusal_retention_hours * 3600);
+    let options = tir_store::StoreOptions::default().with_refusal_retention(retention);
+    let store = tir_store::open_with_options(&args.db, tir_store::Env::system(), options)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
     run_server(app, args.listen, args.rate.limits()).await?;
     Ok(ExitCode::SUCCESS)

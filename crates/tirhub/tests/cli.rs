@@ -166,6 +166,8 @@ fn help_teaches_the_commands() {
         "10/50",
         "--no-rate-limits",
         "simulate",
+        "--refusal-retention-hours",
+        "TIRHUB_REFUSAL_RETENTION_HOURS",
     ] {
         assert!(text.contains(word), "serve --help lacks {word}: {text}");
     }
