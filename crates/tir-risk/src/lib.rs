@@ -1,3 +1,8 @@
 //! Risk management on advance data (issue 12): which arriving transports each
 //! customs administration inspects. Pure compute plus its own persistence
 //! types: no I/O beyond reading the files its callers hand it.
+
+pub mod bacuda;
+pub mod eval;
+pub mod features;
+pub mod model;
