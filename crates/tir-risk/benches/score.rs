@@ -9,7 +9,7 @@ fn scoring(c: &mut Criterion) {
     let ds = generate(&GenConfig::new(40_000, 1));
     let (f, _) = features::split(&ds.rows, ds.rows[30_000].day);
     let y: Vec<bool> = ds.rows[..30_000].iter().map(|r| r.illicit).collect();
-    let model = RiskModel::train(&f[..30_000], &y, tir_risk::model::BUDGET).expect("trains");
+    let model = RiskModel::train(&f[..30_000], &y, &tir_risk::model::Params::default()).expect("trains");
     let test = &f[30_000..];
     let mut g = c.benchmark_group("score");
     g.throughput(Throughput::Elements(test.len() as u64));

@@ -365,8 +365,10 @@ fn regime(rng: &mut Rng, importers: usize, declarants: usize, countries: usize) 
 /// A deterministic BACUDA-like file: the same config gives the same bytes.
 ///
 /// Irregularities come from a logistic model of importer, declarant, HS
-/// chapter and origin, and an illicit declaration is undervalued (its declared
-/// CIF is 35-75 % of the true one; `revenue` is the tax on the difference).
+/// chapter and origin. Half of the illicit declarations are undervalued (the
+/// declared CIF is 45-85 % of the true one; `revenue` is the tax on the
+/// difference); the other half show nothing in their values (`revenue` is
+/// 20-80 % of their taxes).
 /// Halfway ([`GenConfig::drift_day`]) the risky importers, declarants, chapters
 /// and origins are drawn anew.
 pub fn generate(cfg: &GenConfig) -> Dataset {
@@ -425,15 +427,24 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             + r.country[country as usize];
         let illicit = rng.chance(1.0 / (1.0 + (-logit).exp()));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
-        let true_fob = quantity * price * (0.15 * rng.normal()).exp();
+        let true_fob = quantity * price * (0.35 * rng.normal()).exp();
         let gross_weight = quantity * kg * (0.1 * rng.normal()).exp() + 0.5;
         let freight = 1.03 + 0.1 * rng.f64();
-        let declared = if illicit { 0.35 + 0.4 * rng.f64() } else { 1.0 };
+        // Half of the irregular ones are undervalued; the others (wrong origin,
+        // misclassification) show nothing in their values.
+        let undervalued = illicit && rng.chance(0.5);
+        let declared = if undervalued { 0.45 + 0.4 * rng.f64() } else { 1.0 };
         let fob = (true_fob * declared).max(1.0);
         let cif = fob * freight;
         let tax_rate = rate[chapter] + 0.2; // duty plus VAT
         let taxes = cif * tax_rate;
-        let revenue = if illicit { (true_fob * freight - cif) * tax_rate } else { 0.0 };
+        let revenue = if undervalued {
+            (true_fob * freight - cif) * tax_rate
+        } else if illicit {
+            cif * tax_rate * (0.2 + 0.6 * rng.f64())
+        } else {
+            0.0
+        };
         rows.push(Declaration {
             id: i as u32,
             day,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::bacuda::{Dataset, Day, Declaration, Rng};
 use crate::features::{self, Features, History};
-use crate::model::{RiskModel, TrainError};
+use crate::model::{Params, RiskModel, TrainError};
 
 /// The inspected shares every report covers.
 pub const RATES: [f64; 4] = [0.01, 0.02, 0.05, 0.10];
@@ -164,7 +164,7 @@ pub const RANDOM_SEED: u64 = 20_200_823;
 pub fn evaluate(
     ds: &Dataset,
     test_from: Day,
-    budget: f32,
+    params: &Params,
     mut phase: impl FnMut(&str),
 ) -> Result<(Report, Details), EvalError> {
     let rows = &ds.rows;
@@ -183,7 +183,7 @@ pub fn evaluate(
     let y_train: Vec<bool> = rows[..cut].iter().map(|r| r.illicit).collect();
     phase("training");
     let t = Instant::now();
-    let model = RiskModel::train(train, &y_train, budget).map_err(EvalError::Train)?;
+    let model = RiskModel::train(train, &y_train, params).map_err(EvalError::Train)?;
     let train_seconds = t.elapsed().as_secs_f64();
     phase("scoring");
     let t = Instant::now();
@@ -240,7 +240,7 @@ pub struct SimConfig {
     pub retrain_every: usize,
     /// Weeks inspected at random before the first model.
     pub warmup_weeks: usize,
-    pub budget: f32,
+    pub params: Params,
     pub seed: u64,
     /// Where "after the drift" starts; the middle of the dates if `None`.
     pub drift_from: Option<Day>,
@@ -253,7 +253,7 @@ impl Default for SimConfig {
             explore: 0.1,
             retrain_every: 4,
             warmup_weeks: 4,
-            budget: 0.3,
+            params: Params { rounds: 50, ..Params::default() },
             seed: 1,
             drift_from: None,
         }
@@ -362,9 +362,9 @@ impl Policy {
         }
     }
 
-    fn retrain(&mut self, budget: f32) {
+    fn retrain(&mut self, params: &Params) {
         // Not enough of both outcomes yet: keep the current model (or none).
-        if let Ok(m) = RiskModel::train(&self.x, &self.y, budget) {
+        if let Ok(m) = RiskModel::train(&self.x, &self.y, params) {
             self.model = Some(m);
         }
     }
@@ -407,8 +407,8 @@ pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, us
         let a = exploit.week(week, k, &mut rng_a, warm);
         let b = mix.week(week, k, &mut rng_b, warm);
         if (w + 1) >= cfg.warmup_weeks && (w + 1 - cfg.warmup_weeks) % cfg.retrain_every.max(1) == 0 {
-            exploit.retrain(cfg.budget);
-            mix.retrain(cfg.budget);
+            exploit.retrain(&cfg.params);
+            mix.retrain(&cfg.params);
         }
         weeks.push(Week {
             week: w,
@@ -537,10 +537,10 @@ mod tests {
     fn evaluate_beats_random_on_generated_data() {
         let ds = generate(&GenConfig::new(6000, 5));
         let test_from = ds.rows[4500].day;
-        let (r, d) = evaluate(&ds, test_from, 0.3, |_| {}).unwrap();
+        let (r, d) = evaluate(&ds, test_from, &Params::default(), |_| {}).unwrap();
         assert_eq!(d.train_rows + d.test_rows, 6000);
         assert!(r.model.auc > r.baselines.random.auc, "{r:?}");
-        assert!(evaluate(&ds, 0, 0.3, |_| {}).is_err());
+        assert!(evaluate(&ds, 0, &Params::default(), |_| {}).is_err());
     }
 
     #[test]

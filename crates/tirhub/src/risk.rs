@@ -21,8 +21,8 @@ pub enum RiskCommand {
     /// office.id, tariff.code, quantity, gross.weight, fob.value, cif.value,
     /// total.taxes, illicit (0/1), revenue (what an inspection recovers).
     /// Two years from 13-01-01. Irregularity follows risky importers,
-    /// declarants, HS chapters and origins; an illicit declaration is
-    /// undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift.
+    /// declarants, HS chapters and origins; half of the illicit declarations
+    /// are undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift.
     /// The same --rows and --seed write the same bytes.
     ///
     /// Example:
@@ -57,13 +57,17 @@ pub enum RiskCommand {
         /// First day of the test period: YYYY-MM-DD or YY-MM-DD.
         #[arg(long, value_parser = parse_day)]
         test_from: bacuda::Day,
-        /// perpetual's complexity budget: higher learns more and trains longer.
-        #[arg(long, default_value_t = model::BUDGET)]
-        budget: f32,
+        /// Boosting rounds (trees); depth 6, learning rate 0.1.
+        #[arg(long, default_value_t = 100)]
+        trees: usize,
         /// One line of JSON: {"model": {...}, "baselines": {"random": {...},
         /// "importer_rate": {...}}, "train_seconds": x, "score_per_s": x}.
         #[arg(long)]
         json: bool,
+        /// Also write the feature matrix (with illicit, revenue and a `test`
+        /// column) to this CSV, e.g. for tools/xgboost_compare.py.
+        #[arg(long, value_name = "FILE")]
+        features_out: Option<PathBuf>,
     },
     /// The weekly loop of "Take a Chance" (Kim et al.): each week inspect
     /// --capacity of the declarations, learn only from what was inspected,
@@ -95,8 +99,9 @@ pub enum RiskCommand {
         /// Where the drift is measured from: YYYY-MM-DD; default mid-file.
         #[arg(long, value_parser = parse_day)]
         drift_from: Option<bacuda::Day>,
-        #[arg(long, default_value_t = 0.3)]
-        budget: f32,
+        /// Trees per retraining (fewer: faster weeks).
+        #[arg(long, default_value_t = 50)]
+        trees: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// One line of JSON with the weeks and the means.
@@ -129,10 +134,14 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             let irregular = ds.rows.iter().filter(|r| r.illicit).count();
             eprintln!("wrote {} declarations ({irregular} irregular) to {}", rows, out.display());
         }
-        RiskCommand::Evaluate { data, test_from, budget, json } => {
+        RiskCommand::Evaluate { data, test_from, trees, json, features_out } => {
             let bar = spinner("reading");
             let ds = load(&data)?;
-            let (report, d) = eval::evaluate(&ds, test_from, budget, |p| bar.set_message(p.to_owned()))?;
+            if let Some(out) = features_out {
+                std::fs::write(&out, feature_csv(&ds, test_from))
+                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            }
+            let (report, d) = eval::evaluate(&ds, test_from, &model::Params { rounds: trees, ..model::Params::default() }, |p| bar.set_message(p.to_owned()))?;
             bar.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -147,7 +156,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             retrain_every,
             warmup_weeks,
             drift_from,
-            budget,
+            trees,
             seed,
             json,
         } => {
@@ -155,7 +164,15 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
                 return Err("--capacity and --explore are shares from 0 to 1".into());
             }
             let ds = load(&data)?;
-            let cfg = SimConfig { capacity, explore, retrain_every, warmup_weeks, budget, seed, drift_from };
+            let cfg = SimConfig {
+                capacity,
+                explore,
+                retrain_every,
+                warmup_weeks,
+                params: model::Params { rounds: trees, ..model::Params::default() },
+                seed,
+                drift_from,
+            };
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template("simulate [{bar:40}] week {pos}/{len} eta {eta}")
@@ -174,6 +191,24 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn feature_csv(ds: &Dataset, test_from: bacuda::Day) -> String {
+    use std::fmt::Write as _;
+    let (f, _) = tir_risk::features::split(&ds.rows, test_from);
+    let mut out = tir_risk::features::NAMES.join(",") + ",illicit,revenue,test\n";
+    for (x, r) in f.iter().zip(&ds.rows) {
+        for v in x {
+            // NaN stays empty: pandas reads it as missing.
+            if v.is_nan() {
+                out.push(',');
+            } else {
+                let _ = write!(out, "{v},");
+            }
+        }
+        let _ = writeln!(out, "{},{},{}", u8::from(r.illicit), r.revenue, u8::from(r.day >= test_from));
+    }
+    out
 }
 
 fn print_evaluation(r: &eval::Report, d: &eval::Details, test_from: bacuda::Day) {

@@ -1,16 +1,16 @@
-//! The learned model: gradient-boosted trees (the `perpetual` crate, LogLoss,
-//! one `budget` instead of a hyperparameter search), versioned and stored as
-//! JSON, scoring in batches and explaining one score at a time.
+//! The learned model: gradient-boosted trees of our own ([`gbm`]: histogram
+//! GBM for log loss; docs/risk.md says why not the `perpetual` crate),
+//! versioned and stored as JSON, scoring in batches and explaining one score
+//! at a time.
 
-use perpetual::objective::Objective;
-use perpetual::{ContributionsMethod, Matrix, PerpetualBooster};
+pub mod flat;
+pub mod gbm;
+
 use serde::{Deserialize, Serialize};
 
 use crate::features::{self, Features};
 
-/// The default complexity budget: 0.5 is perpetual's own starting point;
-/// more buys little on these features and costs training time.
-pub const BUDGET: f32 = 0.5;
+pub use gbm::Params;
 
 #[derive(Debug)]
 pub struct TrainError(pub String);
@@ -32,7 +32,7 @@ pub struct RiskModel {
     pub features: Vec<String>,
     pub rows_trained: usize,
     pub irregular_trained: usize,
-    booster: PerpetualBooster,
+    forest: flat::Forest,
 }
 
 /// A feature and how much it moved this score (in log-odds).
@@ -56,18 +56,6 @@ pub struct Explanation {
     pub all: Vec<f64>,
 }
 
-/// Row-major features into the column-major layout perpetual reads.
-fn columns(rows: &[Features]) -> Vec<f64> {
-    let n = rows.len();
-    let mut data = vec![0.0; n * features::COUNT];
-    for (i, r) in rows.iter().enumerate() {
-        for (j, x) in r.iter().enumerate() {
-            data[j * n + i] = *x;
-        }
-    }
-    data
-}
-
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
@@ -78,7 +66,7 @@ pub fn sigmoid(x: f64) -> f64 {
 
 impl RiskModel {
     /// Train on `rows` labelled `illicit`. Deterministic for the same input.
-    pub fn train(rows: &[Features], illicit: &[bool], budget: f32) -> Result<RiskModel, TrainError> {
+    pub fn train(rows: &[Features], illicit: &[bool], params: &Params) -> Result<RiskModel, TrainError> {
         if rows.is_empty() || rows.len() != illicit.len() {
             return Err(TrainError(format!("{} rows, {} labels", rows.len(), illicit.len())));
         }
@@ -86,21 +74,15 @@ impl RiskModel {
         if positives == 0 || positives == rows.len() {
             return Err(TrainError("the labels need both outcomes".into()));
         }
-        let data = columns(rows);
-        let matrix = Matrix::new(&data, rows.len(), features::COUNT);
-        let y: Vec<f64> = illicit.iter().map(|b| f64::from(u8::from(*b))).collect();
-        let mut booster = PerpetualBooster::default()
-            .set_objective(Objective::LogLoss)
-            .set_budget(budget)
-            .set_seed(0);
-        booster.fit(&matrix, &y, None, None).map_err(|e| TrainError(e.to_string()))?;
-        let json = serde_json::to_vec(&booster).map_err(|e| TrainError(e.to_string()))?;
+        let x: Vec<&[f64]> = rows.iter().map(|r| &r[..]).collect();
+        let forest = gbm::train(&x, illicit, params);
+        let json = serde_json::to_vec(&forest).map_err(|e| TrainError(e.to_string()))?;
         Ok(RiskModel {
             version: format!("gbm-{:012x}", fnv1a(&json) >> 16),
             features: features::NAMES.iter().map(|s| (*s).to_owned()).collect(),
             rows_trained: rows.len(),
             irregular_trained: positives,
-            booster,
+            forest,
         })
     }
 
@@ -113,26 +95,20 @@ impl RiskModel {
     }
 
     pub fn trees(&self) -> usize {
-        self.booster.trees.len()
+        self.forest.roots.len()
     }
 
     /// Log-odds of irregularity, one per row, on this thread.
     pub fn score(&self, rows: &[Features]) -> Vec<f64> {
-        if rows.is_empty() {
-            return Vec::new();
-        }
-        let data = columns(rows);
-        self.booster.predict(&Matrix::new(&data, rows.len(), features::COUNT), false)
+        rows.iter().map(|r| self.forest.score(r)).collect()
     }
 
     /// Score one declaration with its path contributions (Saabas: each split
     /// on the way to a leaf credits its feature with the change of the node
     /// value), so base + contributions = score exactly.
     pub fn explain(&self, row: &Features, top: usize) -> Explanation {
-        let data: Vec<f64> = row.to_vec();
-        let m = Matrix::new(&data, 1, features::COUNT);
-        let c = self.booster.predict_contributions(&m, ContributionsMethod::Weight, false);
-        let (all, base) = (c[..features::COUNT].to_vec(), c[features::COUNT]);
+        let mut all = vec![0.0; features::COUNT];
+        let base = self.forest.contributions(row, &mut all);
         let score = base + all.iter().sum::<f64>();
         let mut order: Vec<usize> = (0..features::COUNT).filter(|&j| all[j] != 0.0).collect();
         order.sort_by(|&a, &b| all[b].abs().total_cmp(&all[a].abs()).then(a.cmp(&b)));
@@ -164,7 +140,7 @@ mod tests {
         let ds = generate(&GenConfig::new(4000, 11));
         let (f, _) = features::split(&ds.rows, i32::MAX);
         let y: Vec<bool> = ds.rows.iter().map(|r| r.illicit).collect();
-        (RiskModel::train(&f, &y, 0.3).unwrap(), f)
+        (RiskModel::train(&f, &y, &Params { rounds: 30, ..Params::default() }).unwrap(), f)
     }
 
     #[test]
@@ -193,7 +169,7 @@ mod tests {
     #[test]
     fn refuses_one_class_labels() {
         let f = vec![[0.0; features::COUNT]; 3];
-        assert!(RiskModel::train(&f, &[false; 3], 0.5).is_err());
-        assert!(RiskModel::train(&f, &[false; 2], 0.5).is_err());
+        assert!(RiskModel::train(&f, &[false; 3], &Params::default()).is_err());
+        assert!(RiskModel::train(&f, &[false; 2], &Params::default()).is_err());
     }
 }
