@@ -189,10 +189,10 @@ pub fn read(text: &str) -> Result<Dataset, ReadError> {
     let header: Vec<&str> = header.trim_start_matches('\u{feff}').split(',').map(str::trim).collect();
     let mut at = [0usize; 14];
     for (k, name) in COLUMNS.iter().enumerate() {
-        at[k] = header.iter().position(|h| h == name).ok_or_else(|| ReadError {
-            line: 1,
-            message: format!("missing column `{name}`"),
-        })?;
+        at[k] = header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| ReadError { line: 1, message: format!("missing column `{name}`") })?;
     }
     let (mut ids, mut imp, mut dec, mut cty, mut off) =
         (Interner::default(), Interner::default(), Interner::default(), Interner::default(), Interner::default());
@@ -350,9 +350,7 @@ struct Regime {
 fn regime(rng: &mut Rng, importers: usize, declarants: usize, countries: usize) -> Regime {
     // Log-odds offsets: a few strongly risky entities, most neutral.
     let mut pick = |n: usize, share: f64, lift: f64| -> Vec<f64> {
-        (0..n)
-            .map(|_| if rng.chance(share) { lift + 0.5 * rng.normal() } else { 0.3 * rng.normal() })
-            .collect()
+        (0..n).map(|_| if rng.chance(share) { lift + 0.5 * rng.normal() } else { 0.3 * rng.normal() }).collect()
     };
     Regime {
         importer: pick(importers, 0.06, 2.6),
@@ -389,9 +387,8 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         })
         .collect();
     // Importers trade in a few codes each; declarants serve many importers.
-    let imp_codes: Vec<[usize; 4]> = (0..n_imp)
-        .map(|_| std::array::from_fn(|_| rng.below(n_hs6 as u64) as usize))
-        .collect();
+    let imp_codes: Vec<[usize; 4]> =
+        (0..n_imp).map(|_| std::array::from_fn(|_| rng.below(n_hs6 as u64) as usize)).collect();
     let imp_declarant: Vec<u32> = (0..n_imp).map(|_| rng.below(n_dec as u64) as u32).collect();
     let imp_country: Vec<u32> = (0..n_imp).map(|_| rng.below(n_cty as u64) as u32).collect();
     let imp_size: Vec<f64> = (0..n_imp).map(|_| (1.2 * rng.normal()).exp()).collect();
@@ -406,25 +403,20 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     let after = regime(&mut rng, n_imp, n_dec, n_cty);
     let rate: Vec<f64> = (0..97).map(|_| [0.0, 0.05, 0.08, 0.12, 0.2][rng.below(5) as usize]).collect();
 
-    let mut days: Vec<Day> =
-        (0..cfg.rows).map(|_| cfg.start + rng.below(cfg.days as u64) as Day).collect();
+    let mut days: Vec<Day> = (0..cfg.rows).map(|_| cfg.start + rng.below(cfg.days as u64) as Day).collect();
     days.sort_unstable();
     let drift = cfg.drift_day();
     let mut rows = Vec::with_capacity(cfg.rows);
     for (i, &day) in days.iter().enumerate() {
         let u = rng.f64();
         let imp = cum.partition_point(|&c| c < u).min(n_imp - 1);
-        let declarant =
-            if rng.chance(0.8) { imp_declarant[imp] } else { rng.below(n_dec as u64) as u32 };
+        let declarant = if rng.chance(0.8) { imp_declarant[imp] } else { rng.below(n_dec as u64) as u32 };
         let country = if rng.chance(0.85) { imp_country[imp] } else { rng.below(n_cty as u64) as u32 };
         let (code, price, kg) = hs6[imp_codes[imp][rng.below(4) as usize]];
         let chapter = (code / 10_000) as usize;
         let r = if day < drift { &before } else { &after };
-        let logit = -3.6
-            + r.importer[imp]
-            + r.declarant[declarant as usize]
-            + r.chapter[chapter]
-            + r.country[country as usize];
+        let logit =
+            -3.6 + r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize];
         let illicit = rng.chance(1.0 / (1.0 + (-logit).exp()));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();

@@ -406,7 +406,7 @@ pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, us
         let warm = w < cfg.warmup_weeks;
         let a = exploit.week(week, k, &mut rng_a, warm);
         let b = mix.week(week, k, &mut rng_b, warm);
-        if (w + 1) >= cfg.warmup_weeks && (w + 1 - cfg.warmup_weeks) % cfg.retrain_every.max(1) == 0 {
+        if (w + 1) >= cfg.warmup_weeks && (w + 1 - cfg.warmup_weeks).is_multiple_of(cfg.retrain_every.max(1)) {
             exploit.retrain(&cfg.params);
             mix.retrain(&cfg.params);
         }
@@ -499,7 +499,10 @@ mod tests {
             score_per_s: 2.0,
         };
         let s = serde_json::to_string(&r).unwrap();
-        assert!(s.starts_with(r#"{"model":{"precision_at":{"1":1.0,"2":1.0,"5":1.0,"10":1.0},"recall_at":{"1":0.5,"#), "{s}");
+        assert!(
+            s.starts_with(r#"{"model":{"precision_at":{"1":1.0,"2":1.0,"5":1.0,"10":1.0},"recall_at":{"1":0.5,"#),
+            "{s}"
+        );
         assert!(s.contains(r#""baselines":{"random":{"#) && s.contains(r#""importer_rate":{"#));
         assert!(s.ends_with(r#""train_seconds":1.0,"score_per_s":2.0}"#), "{s}");
     }

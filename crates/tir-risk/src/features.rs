@@ -212,7 +212,7 @@ mod tests {
             declarant: importer % 2,
             country: importer % 3,
             office: 0,
-            tariff: 8703_21_0000 + u64::from(importer % 2) * 1_000_000,
+            tariff: 8_703_210_000 + u64::from(importer % 2) * 1_000_000,
             quantity: 2.0,
             gross_weight: 1000.0,
             fob: 100.0,

@@ -141,7 +141,10 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
                 std::fs::write(&out, feature_csv(&ds, test_from))
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             }
-            let (report, d) = eval::evaluate(&ds, test_from, &model::Params { rounds: trees, ..model::Params::default() }, |p| bar.set_message(p.to_owned()))?;
+            let (report, d) =
+                eval::evaluate(&ds, test_from, &model::Params { rounds: trees, ..model::Params::default() }, |p| {
+                    bar.set_message(p.to_owned())
+                })?;
             bar.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string(&report)?);

@@ -108,9 +108,9 @@ impl Grower<'_> {
             let cells = &hist[j * (BINS + 1)..(j + 1) * (BINS + 1)];
             let miss = cells[0];
             let mut left = Gh::default();
-            for bin in 1..=self.data.cuts[j].len() {
-                left.g += cells[bin].g;
-                left.h += cells[bin].h;
+            for (bin, cell) in cells.iter().enumerate().take(self.data.cuts[j].len() + 1).skip(1) {
+                left.g += cell.g;
+                left.h += cell.h;
                 for missing_left in [false, true] {
                     let (lg, lh) = if missing_left { (left.g + miss.g, left.h + miss.h) } else { (left.g, left.h) };
                     let (rg, rh) = (total.g - lg, total.h - lh);
@@ -154,7 +154,8 @@ impl Grower<'_> {
         }
         let (l, r) = rows.split_at_mut(k);
         let sum = |rs: &[u32]| {
-            rs.iter().fold(Gh::default(), |a, &i| Gh { g: a.g + self.grad[i as usize].g, h: a.h + self.grad[i as usize].h })
+            rs.iter()
+                .fold(Gh::default(), |a, &i| Gh { g: a.g + self.grad[i as usize].g, h: a.h + self.grad[i as usize].h })
         };
         let (lt, rt) = (sum(l), sum(r));
         // Build the smaller child's histogram, subtract for the other.

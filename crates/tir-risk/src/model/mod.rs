@@ -120,11 +120,7 @@ impl RiskModel {
             top: order
                 .into_iter()
                 .take(top)
-                .map(|j| Contribution {
-                    feature: self.features[j].clone(),
-                    value: row[j],
-                    contribution: all[j],
-                })
+                .map(|j| Contribution { feature: self.features[j].clone(), value: row[j], contribution: all[j] })
                 .collect(),
             all,
         }
