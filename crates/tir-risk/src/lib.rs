@@ -3,6 +3,10 @@
 //! types: no I/O beyond reading the files its callers hand it.
 
 pub mod assessment;
+pub mod bacuda;
 pub mod context;
+pub mod eval;
+pub mod features;
+pub mod model;
 pub mod policy;
 pub mod rules;

@@ -1,6 +1,7 @@
 //! `tirhub`: the eTIR international exchange in one binary.
 
 mod demo;
+mod risk;
 mod server;
 
 use std::net::SocketAddr;
@@ -26,7 +27,8 @@ Start here:\n  tirhub demo                       a seeded server on a fresh SQLi
 tirhub serve --admin-token T      the service (SQLite by default, PostgreSQL with --db postgres://...)\n  \
 tirhub simulate --url URL --admin-token T   realistic traffic against a running server\n  \
 tirhub bench                      throughput and latency on this machine, against its no-op ceiling\n  \
-tirhub audit verify --db URL      recompute the journal's hash chain"
+tirhub audit verify --db URL      recompute the journal's hash chain\n  \
+tirhub risk evaluate --data F.csv --test-from 2014-07-01   the risk model against baselines"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -80,6 +82,18 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
     ///   tirhub bench --db postgres://postgres@127.0.0.1:5432/test
     #[command(verbatim_doc_comment)]
     Bench(BenchArgs),
+    /// Risk management offline: generate BACUDA-style declarations, evaluate
+    /// the learned model on a date split, simulate weekly inspections.
+    ///
+    /// Examples:
+    ///   tirhub risk generate --rows 100000 --seed 1 --out bacuda.csv
+    ///   tirhub risk evaluate --data bacuda.csv --test-from 2014-07-01
+    ///   tirhub risk simulate --data bacuda.csv --capacity 0.05 --explore 0.1
+    #[command(verbatim_doc_comment)]
+    Risk {
+        #[command(subcommand)]
+        command: risk::RiskCommand,
+    },
     /// Check the tamper-evident journal.
     Audit {
         #[command(subcommand)]
@@ -255,6 +269,8 @@ fn main() -> ExitCode {
             }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
             Command::Bench(args) => run_bench(args).await,
+            // Pure compute: no server, it blocks this thread on purpose.
+            Command::Risk { command } => risk::run(command),
         }
     });
     match result {
