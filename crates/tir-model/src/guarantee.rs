@@ -200,6 +200,37 @@ pub struct Guarantee {
 }
 
 impl Guarantee {
+    /// A guarantee as E1 registers it: no declaration, no operation yet.
+    pub fn registered(
+        reference: GuaranteeRef,
+        holder: TirId,
+        chain: String,
+        valid_until: Option<Date>,
+        now: Timestamp,
+    ) -> Guarantee {
+        Guarantee {
+            reference,
+            holder,
+            chain,
+            state: GuaranteeState::Registered,
+            valid_until,
+            registered_at: now,
+            accepted_by: None,
+            cancellation_reason: None,
+            advance: None,
+            advance_withdrawn: false,
+            recorded_from_advance: false,
+            declaration: None,
+            declaration_version: 0,
+            superseded: Vec::new(),
+            amendment: None,
+            amendments_requested: 0,
+            operations: Vec::new(),
+            seals: None,
+            vehicle: None,
+        }
+    }
+
     pub fn declaration_state(&self) -> DeclarationState {
         match (&self.declaration, &self.advance) {
             (Some(_), _) if self.amendment.is_some() => DeclarationState::AmendmentRequested,

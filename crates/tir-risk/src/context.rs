@@ -373,27 +373,16 @@ pub(crate) mod tests {
             ]
         });
         let declaration = Declaration::parse(Obj::new(&v, "/declaration").unwrap()).unwrap();
-        Guarantee {
-            reference: GuaranteeRef::parse("XH25000001").unwrap(),
-            holder: TirId::parse("TUR/012/345").unwrap(),
-            chain: "chain".into(),
-            state: GuaranteeState::Accepted,
-            valid_until: None,
-            registered_at: Timestamp::from_unix_ms(0),
-            accepted_by: None,
-            cancellation_reason: None,
-            advance: Some(declaration),
-            advance_withdrawn: false,
-            recorded_from_advance: false,
-            declaration: None,
-            declaration_version: 0,
-            superseded: Vec::new(),
-            amendment: None,
-            amendments_requested: 0,
-            operations: Vec::new(),
-            seals: None,
-            vehicle: None,
-        }
+        let mut guarantee = Guarantee::registered(
+            GuaranteeRef::parse("XH25000001").unwrap(),
+            TirId::parse("TUR/012/345").unwrap(),
+            "chain".into(),
+            None,
+            Timestamp::from_unix_ms(0),
+        );
+        guarantee.state = GuaranteeState::Accepted;
+        guarantee.advance = Some(declaration);
+        guarantee
     }
 
     /// 2026-11-30 (a Monday) 14:05 UTC.

@@ -20,27 +20,13 @@ pub(super) fn register_guarantee(
     now: Timestamp,
 ) -> Result<Outcome, EtirError> {
     check_holder_record(registry, holder, "/holder")?;
-    let guarantee = Guarantee {
-        reference: request.guarantee_reference.clone(),
-        holder: holder.clone(),
-        chain: sender.id().to_owned(),
-        state: GuaranteeState::Registered,
+    let guarantee = Guarantee::registered(
+        request.guarantee_reference.clone(),
+        holder.clone(),
+        sender.id().to_owned(),
         valid_until,
-        registered_at: now,
-        accepted_by: None,
-        cancellation_reason: None,
-        advance: None,
-        advance_withdrawn: false,
-        recorded_from_advance: false,
-        declaration: None,
-        declaration_version: 0,
-        superseded: Vec::new(),
-        amendment: None,
-        amendments_requested: 0,
-        operations: Vec::new(),
-        seals: None,
-        vehicle: None,
-    };
+        now,
+    );
     let mut step = Step::new(guarantee, sender, request, now);
     step.add_event(None, format!("guarantee registered for holder {holder}"));
     Ok(step.finish())
