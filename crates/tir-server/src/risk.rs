@@ -19,7 +19,7 @@ use tir_model::limits::TEXT_CHARS_MAX;
 use tir_model::wire::{Obj, parse_at};
 use tir_model::{Country, Date, ErrorCode, EtirError, OfficeCode};
 use tir_risk::rules::{CompileError, Lane, OfficeScope, ProfileDraft, ProfileError};
-use tir_store::ProfileWrite;
+use tir_store::{ProfileWrite, profile_view};
 use utoipa::ToSchema;
 
 use crate::App;
@@ -93,7 +93,7 @@ pub async fn edit_profile(
     ),
     security(("bearer" = [])))]
 pub async fn list_profiles(State(app): State<App>, customs: Customs) -> Result<Response, ApiError> {
-    let items = app.store.profiles(customs.country).await?;
+    let items: Vec<Value> = app.store.profiles(customs.country).await?.iter().map(profile_view).collect();
     Ok(json_response(200, json!({ "items": items }).to_string()))
 }
 
@@ -116,7 +116,8 @@ pub async fn get_profile(
     let Some(history) = app.store.profile_history(customs.country, &id).await? else {
         return Err(ApiError::code(ErrorCode::NoSuchRoute, "/id"));
     };
-    let body = json!({ "profile": history.current(), "versions": history.versions() });
+    let versions: Vec<Value> = history.versions().iter().map(profile_view).collect();
+    let body = json!({ "profile": profile_view(history.current()), "versions": versions });
     Ok(json_response(200, body.to_string()))
 }
 
@@ -212,7 +213,9 @@ fn read_fields(value: &Value, administration: Country) -> Result<ProfileDraft, A
 
 fn date(raw: &str, pointer: &str) -> Result<Date, ApiError> {
     Date::parse(raw).map_err(|_| {
-        EtirError::new(ErrorCode::MalformedDate, pointer).with_detail(format!("{raw:?} is not a date (YYYY-MM-DD)")).into()
+        EtirError::new(ErrorCode::MalformedDate, pointer)
+            .with_detail(format!("{raw:?} is not a date (YYYY-MM-DD)"))
+            .into()
     })
 }
 

@@ -172,7 +172,13 @@ impl<'a> Record<'a> {
     }
 
     /// A write by `sender` that carries no message id of its own: under the one its stamp drew.
-    fn stamped(sender: &'a str, stamp: &'a Stamp, message_type: &'a str, reference: &'a str, body: String) -> Record<'a> {
+    fn stamped(
+        sender: &'a str,
+        stamp: &'a Stamp,
+        message_type: &'a str,
+        reference: &'a str,
+        body: String,
+    ) -> Record<'a> {
         let body_hash = crate::journal::body_hash(&body);
         debug_assert!(stamp.admin_message_id.is_some(), "admin commands are stamped with an id");
         let message_id = Cow::Borrowed(stamp.admin_message_id.as_deref().unwrap_or_default());
@@ -248,7 +254,11 @@ async fn run_put_profile<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, s
     let (status, made) = match &w.id {
         None => {
             let id = stamp.admin_message_id.as_deref().unwrap_or_default();
-            (201, ProfileHistory::create(id, w.administration, w.draft.clone(), &w.author, at).map(|h| h.current().clone()))
+            (
+                201,
+                ProfileHistory::create(id, w.administration, w.draft.clone(), &w.author, at)
+                    .map(|h| h.current().clone()),
+            )
         }
         Some(id) => {
             let versions = tx.profile_versions(w.administration, id).await?;
@@ -270,7 +280,7 @@ async fn run_put_profile<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, s
         }
     };
     tx.profile_insert(&profile, stamp.at_ms).await?;
-    let body = crate::rows::to_doc(&profile);
+    let body = crate::profile_view(&profile).to_string();
     let reference = format!("{}/{}", profile.administration, profile.id);
     append(tx, head, Record::stamped(&w.author, stamp, RISK_PROFILE, &reference, body.clone())).await?;
     Ok(Reply { status, body })

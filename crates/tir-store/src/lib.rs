@@ -31,13 +31,13 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use engine::Command;
 pub use engine::{RISK_PROFILE, Reply};
-pub use tir_risk::rules::{Profile, ProfileDraft, ProfileHistory};
 pub use env::{Clock, Env, IdSource, ManualClock};
 pub use journal::{JournalEntry, Verdict};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
 pub use sqlite::SqliteStore;
+pub use tir_risk::rules::{Profile, ProfileDraft, ProfileHistory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -211,6 +211,14 @@ pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Re
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A profile version as answers and the journal show it: `tir_risk::rules::Profile`
+/// as JSON, with `created_at` in RFC 3339 (UTC) like every time the API shows.
+pub fn profile_view(profile: &Profile) -> serde_json::Value {
+    let mut view = serde_json::to_value(profile).expect("profiles serialize");
+    view["created_at"] = serde_json::Value::String(profile.created_at.to_string());
+    view
 }
 
 /// A history from its stored versions, oldest first (`None` when there are none).

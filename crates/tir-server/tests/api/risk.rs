@@ -43,7 +43,7 @@ on_both_stores!(
     profile_writes_are_journaled_in_the_chain,
 );
 
-pub fn draft() -> Value {
+pub(crate) fn draft() -> Value {
     json!({
         "name": "Tobacco from the east",
         "expression": "\"2402\" in hs4 && total_value > 10000.0",
@@ -61,7 +61,7 @@ fn body(value: &Value) -> Option<Vec<u8>> {
     Some(value.to_string().into_bytes())
 }
 
-pub async fn create(app: &TestApp, token: &str, draft: &Value) -> Reply {
+pub(crate) async fn create(app: &TestApp, token: &str, draft: &Value) -> Reply {
     app.call(Method::POST, PROFILES, Some(token), body(draft)).await
 }
 

@@ -92,7 +92,11 @@ pub(super) async fn journal(pool: &Pool, from_seq: i64, limit: usize) -> Result<
 }
 
 /// Every version of one profile, oldest first (on any client: the writer's transaction or a pooled one).
-pub(super) async fn profile_versions(client: &deadpool_postgres::Client, administration: &str, id: &str) -> Result<Vec<Profile>> {
+pub(super) async fn profile_versions(
+    client: &deadpool_postgres::Client,
+    administration: &str,
+    id: &str,
+) -> Result<Vec<Profile>> {
     let stmt = client
         .prepare_cached("SELECT doc FROM risk_profiles WHERE administration = $1 AND id = $2 ORDER BY version")
         .await?;

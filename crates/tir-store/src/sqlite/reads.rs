@@ -143,9 +143,8 @@ pub(super) fn journal(c: &Connection, from_seq: i64, limit: usize) -> Result<Vec
 
 /// Every version of one profile, oldest first.
 pub(super) fn profile_versions(c: &Connection, administration: &str, id: &str) -> Result<Vec<Profile>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT doc FROM risk_profiles WHERE administration = ?1 AND id = ?2 ORDER BY version",
-    )?;
+    let mut stmt =
+        c.prepare_cached("SELECT doc FROM risk_profiles WHERE administration = ?1 AND id = ?2 ORDER BY version")?;
     let docs = stmt.query_map(params![administration, id], |r| r.get::<_, String>(0))?;
     docs.map(|d| from_doc(&d?)).collect()
 }
