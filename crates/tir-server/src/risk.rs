@@ -50,7 +50,7 @@ pub async fn create_profile(
     let value = json_body(&headers, body)?;
     let draft = match read_draft(&value, customs.country) {
         Ok(draft) => draft,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(*refused),
     };
     let write = ProfileWrite { author: customs.id, administration: customs.country, id: None, draft };
     let reply = app.store.put_profile(write).await?;
@@ -79,7 +79,7 @@ pub async fn edit_profile(
     let value = json_body(&headers, body)?;
     let draft = match read_draft(&value, customs.country) {
         Ok(draft) => draft,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(*refused),
     };
     let write = ProfileWrite { author: customs.id, administration: customs.country, id: Some(id), draft };
     let reply = app.store.put_profile(write).await?;
@@ -134,14 +134,14 @@ fn profile_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiErro
 
 /// Reads a draft field by field, then checks it as a whole and compiles its
 /// expression; a refusal is the whole answer.
-fn read_draft(value: &Value, administration: Country) -> Result<ProfileDraft, Response> {
-    let draft = read_fields(value, administration).map_err(IntoResponse::into_response)?;
+fn read_draft(value: &Value, administration: Country) -> Result<ProfileDraft, Box<Response>> {
+    let draft = read_fields(value, administration).map_err(|e| Box::new(e.into_response()))?;
     match draft.check() {
         Ok(_) => Ok(draft),
-        Err(ProfileError::Expression(e)) => Err(expression_refused(&e)),
+        Err(ProfileError::Expression(e)) => Err(Box::new(expression_refused(&e))),
         Err(ProfileError::Field { field, message }) => {
             let error = EtirError::new(ErrorCode::DeclarationRuleBroken, format!("/{field}")).with_detail(message);
-            Err(ApiError::Etir(error).into_response())
+            Err(Box::new(ApiError::Etir(error).into_response()))
         }
     }
 }
