@@ -136,6 +136,7 @@ mod tests {
     use tir_model::limits::NOTIFICATION_PAGE_MAX;
 
     use crate::admin::PARTY_ID_CHARS_MAX;
+    use crate::risk::PROFILE_ID_CHARS_MAX;
 
     fn parameter<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
         let parameters = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
@@ -156,5 +157,10 @@ mod tests {
         let id = parameter(&doc, "/v1/admin/parties/{id}", "delete", "id");
         assert_eq!(id["maxLength"].as_u64(), Some(PARTY_ID_CHARS_MAX as u64));
         assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PARTY_ID_CHARS_MAX}}}$"));
+        for method in ["get", "put"] {
+            let id = parameter(&doc, "/v1/risk/profiles/{id}", method, "id");
+            assert_eq!(id["maxLength"].as_u64(), Some(PROFILE_ID_CHARS_MAX as u64));
+            assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PROFILE_ID_CHARS_MAX}}}$"));
+        }
     }
 }

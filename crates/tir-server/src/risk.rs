@@ -278,9 +278,9 @@ struct ProfileDraftBody {
     /// The share of matching transports the profile selects, drawn at random per match.
     #[schema(minimum = 0, maximum = 100)]
     selection_percent: f64,
-    /// Among fired profiles of the same lane the highest wins; 0 when absent.
+    /// Among fired profiles of the same lane the highest wins; absent or null: 0.
     #[schema(required = false)]
-    weight: i64,
+    weight: Option<i64>,
     /// Shown to the officer when the profile selects a transport.
     #[schema(schema_with = tir_model::schema::text)]
     reason: String,
@@ -288,9 +288,9 @@ struct ProfileDraftBody {
     /// Inclusive, not before valid_from; absent or null: no end.
     #[schema(required = false)]
     valid_until: Option<Date>,
-    /// Absent: "all".
+    /// Absent or null: "all".
     #[schema(required = false)]
-    office_scope: OfficeScopeBody,
+    office_scope: Option<OfficeScopeBody>,
 }
 
 /// One version of a profile (`tir_risk::rules::Profile`), never changed once made.
