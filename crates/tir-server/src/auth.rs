@@ -109,6 +109,26 @@ impl FromRequestParts<App> for Admin {
     }
 }
 
+/// Customs of one administration: 401/390 without a known token, 403/380 for any
+/// other party (holders, guarantee chains, the admin). Carries the party's id and country.
+pub struct Customs {
+    pub id: String,
+    pub country: tir_model::Country,
+}
+
+impl FromRequestParts<App> for Customs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let party = app.parties.authenticate(&parts.headers).await?;
+        app.limiter.admit(&party)?;
+        match party {
+            Party::Customs { id, country } => Ok(Customs { id, country }),
+            _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

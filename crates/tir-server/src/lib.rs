@@ -9,6 +9,7 @@ mod messages;
 mod openapi;
 mod queries;
 mod rate;
+mod risk;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::create_office))
         .routes(routes!(admin::put_holder))
         .routes(routes!(admin::verify_journal))
+        .routes(routes!(risk::create_profile, risk::list_profiles))
+        .routes(routes!(risk::edit_profile, risk::get_profile))
         .split_for_parts()
 }
 

@@ -21,6 +21,7 @@ use crate::error::json_response;
         (name = "messages", description = "State-changing eTIR messages, idempotent by message_id"),
         (name = "queries", description = "E5/I5, I3, I19 and the E7/I15 notification feed"),
         (name = "admin", description = "Parties, offices, the holder registry, the journal"),
+        (name = "risk", description = "Risk management (issue 12): rule profiles of one customs administration, confidential to it"),
         (name = "operations", description = "Health and this document"),
     )
 )]
@@ -45,6 +46,21 @@ pub struct ErrorDetail {
     pointer: String,
     #[schema(required = false)]
     detail: String,
+    /// Only for an expression that does not compile (risk profiles, code 106 at /expression): where.
+    #[schema(required = false)]
+    position: ErrorPosition,
+}
+
+/// Where in an expression compiling failed, in characters.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes JSON made by `risk::expression_refused`
+pub struct ErrorPosition {
+    /// From 1.
+    line: usize,
+    /// From 1.
+    column: usize,
+    /// From 0.
+    offset: usize,
 }
 
 /// Adds to the routes' document what they share: the bearer scheme, the schemas
@@ -56,6 +72,7 @@ pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
         components.schemas.extend(tir_model::schema::components());
         components.schemas.insert(ErrorBody::name().into_owned(), ErrorBody::schema());
         components.schemas.insert(ErrorDetail::name().into_owned(), ErrorDetail::schema());
+        components.schemas.insert(ErrorPosition::name().into_owned(), ErrorPosition::schema());
         for item in openapi.paths.paths.values_mut() {
             for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
                 add_shared_answers(operation);
@@ -119,6 +136,7 @@ mod tests {
     use tir_model::limits::NOTIFICATION_PAGE_MAX;
 
     use crate::admin::PARTY_ID_CHARS_MAX;
+    use crate::risk::PROFILE_ID_CHARS_MAX;
 
     fn parameter<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
         let parameters = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
@@ -139,5 +157,10 @@ mod tests {
         let id = parameter(&doc, "/v1/admin/parties/{id}", "delete", "id");
         assert_eq!(id["maxLength"].as_u64(), Some(PARTY_ID_CHARS_MAX as u64));
         assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PARTY_ID_CHARS_MAX}}}$"));
+        for method in ["get", "put"] {
+            let id = parameter(&doc, "/v1/risk/profiles/{id}", method, "id");
+            assert_eq!(id["maxLength"].as_u64(), Some(PROFILE_ID_CHARS_MAX as u64));
+            assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PROFILE_ID_CHARS_MAX}}}$"));
+        }
     }
 }

@@ -11,10 +11,11 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, notification_view, office_view, response_view};
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
+use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
 use crate::journal::JournalEntry;
-use crate::{NewParty, Result, Submission};
+use crate::{NewParty, ProfileWrite, Result, Submission};
 
 /// Largest number of commands in one transaction.
 pub const BATCH_COMMANDS_MAX: usize = 256;
@@ -42,6 +43,8 @@ pub enum Command {
     PutHolder(HolderRecord),
     /// The party's id: its token stops authenticating.
     RevokeParty(String),
+    /// A rule profile's next version (boxed: a draft holds an expression).
+    PutProfile(Box<ProfileWrite>),
 }
 
 impl Command {
@@ -96,6 +99,10 @@ pub trait Tx: Send {
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
+    /// Every version of profile `id` of `administration`, oldest first (empty: none).
+    async fn profile_versions(&mut self, administration: Country, id: &str) -> Result<Vec<Profile>>;
+    /// Adds one version; the (administration, id, version) is new.
+    async fn profile_insert(&mut self, profile: &Profile, at_ms: i64) -> Result<()>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -161,10 +168,21 @@ struct Record<'a> {
 impl<'a> Record<'a> {
     /// An admin write, under the message id its stamp drew.
     fn admin(stamp: &'a Stamp, message_type: &'a str, reference: &'a str, body: String) -> Record<'a> {
+        Record::stamped("admin", stamp, message_type, reference, body)
+    }
+
+    /// A write by `sender` that carries no message id of its own: under the one its stamp drew.
+    fn stamped(
+        sender: &'a str,
+        stamp: &'a Stamp,
+        message_type: &'a str,
+        reference: &'a str,
+        body: String,
+    ) -> Record<'a> {
         let body_hash = crate::journal::body_hash(&body);
         debug_assert!(stamp.admin_message_id.is_some(), "admin commands are stamped with an id");
         let message_id = Cow::Borrowed(stamp.admin_message_id.as_deref().unwrap_or_default());
-        Record { at_ms: stamp.at_ms, sender: "admin", message_type, message_id, reference, body, body_hash }
+        Record { at_ms: stamp.at_ms, sender, message_type, message_id, reference, body, body_hash }
     }
 }
 
@@ -221,7 +239,51 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
             }
             Ok(Reply { status: 200, body })
         }
+        Command::PutProfile(write) => run_put_profile(tx, head, write, stamp).await,
     }
+}
+
+/// The journal's message type for a rule profile's version.
+pub const RISK_PROFILE: &str = "RISK_PROFILE";
+
+/// Creates version 1 (under the id the stamp drew) or the next version of a
+/// profile of the writer's administration: 201 or 200 with the version, 404/183
+/// for an id the administration does not have (another's is not revealed).
+async fn run_put_profile<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, stamp: &Stamp) -> Result<Reply> {
+    let at = Timestamp::from_unix_ms(stamp.at_ms);
+    let (status, made) = match &w.id {
+        None => {
+            let id = stamp.admin_message_id.as_deref().unwrap_or_default();
+            (
+                201,
+                ProfileHistory::create(id, w.administration, w.draft.clone(), &w.author, at)
+                    .map(|h| h.current().clone()),
+            )
+        }
+        Some(id) => {
+            let versions = tx.profile_versions(w.administration, id).await?;
+            let Some(mut history) = crate::history_from(id, versions)? else {
+                return Ok(Reply::error(&EtirError::new(ErrorCode::NoSuchRoute, "/id")));
+            };
+            (200, history.edit(w.draft.clone(), &w.author, at).cloned())
+        }
+    };
+    let profile = match made {
+        Ok(profile) => profile,
+        // The server checks drafts before writing: this is a caller's bug, refused as a whole.
+        Err(e) => {
+            let pointer = match &e {
+                ProfileError::Expression(_) => "/expression".to_owned(),
+                ProfileError::Field { field, .. } => format!("/{field}"),
+            };
+            return Ok(Reply::error(&EtirError::new(ErrorCode::WrongFormat, &pointer).with_detail(e.to_string())));
+        }
+    };
+    tx.profile_insert(&profile, stamp.at_ms).await?;
+    let body = crate::profile_view(&profile).to_string();
+    let reference = format!("{}/{}", profile.administration, profile.id);
+    append(tx, head, Record::stamped(&w.author, stamp, RISK_PROFILE, &reference, body.clone())).await?;
+    Ok(Reply { status, body })
 }
 
 async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms: i64) -> Result<Reply> {

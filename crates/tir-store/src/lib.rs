@@ -30,13 +30,14 @@ use tir_model::party::{HolderRecord, Office, Party, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use engine::Command;
-pub use engine::Reply;
+pub use engine::{RISK_PROFILE, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};
 pub use journal::{JournalEntry, Verdict};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
 pub use sqlite::SqliteStore;
+pub use tir_risk::rules::{Profile, ProfileDraft, ProfileHistory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -102,6 +103,19 @@ pub struct NewParty {
     pub token_hash: String,
 }
 
+/// A rule profile's next version, written by customs of its administration.
+#[derive(Debug, Clone)]
+pub struct ProfileWrite {
+    /// The customs party's id: the version's author and the journal entry's sender.
+    pub author: String,
+    /// The customs' country: the only administration that reads the profile.
+    pub administration: Country,
+    /// `None`: a new profile, version 1, whose id is the message id the writer draws
+    /// for the journal entry; `Some`: the next version of this profile.
+    pub id: Option<String>,
+    pub draft: ProfileDraft,
+}
+
 /// One item of a notification feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationRow {
@@ -141,6 +155,18 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_party(&self, id: &str) -> BoxFuture<'_, Result<Reply>> {
         self.write(Command::RevokeParty(id.to_owned()))
     }
+
+    /// Writes a rule profile's version 1 (201) or next version (200), journaled as
+    /// `RISK_PROFILE` from the author under reference `<administration>/<id>`, and
+    /// answers with the version (`tir_risk::rules::Profile` as JSON); 404/183 for an id
+    /// its administration does not have. The draft is checked again (400/106 if it fails).
+    fn put_profile(&self, write: ProfileWrite) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutProfile(Box::new(write)))
+    }
+    /// The latest version of each of the administration's profiles, by id.
+    async fn profiles(&self, administration: Country) -> Result<Vec<Profile>>;
+    /// Every version of one of the administration's profiles; `None` if it has no such profile.
+    async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>>;
 
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>>;
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;
@@ -185,6 +211,24 @@ pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Re
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A profile version as answers and the journal show it: `tir_risk::rules::Profile`
+/// as JSON, with `created_at` in RFC 3339 (UTC) like every time the API shows.
+pub fn profile_view(profile: &Profile) -> serde_json::Value {
+    let mut view = serde_json::to_value(profile).expect("profiles serialize");
+    view["created_at"] = serde_json::Value::String(profile.created_at.to_string());
+    view
+}
+
+/// A history from its stored versions, oldest first (`None` when there are none).
+pub(crate) fn history_from(id: &str, versions: Vec<Profile>) -> Result<Option<ProfileHistory>> {
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_value(serde_json::json!({ "versions": versions }))
+        .map(Some)
+        .map_err(|e| corrupt(format!("profile {id}: {e}")))
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {

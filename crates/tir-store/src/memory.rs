@@ -19,7 +19,7 @@ use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
-use crate::{NewParty, NotificationRow, Result, Store, StoreError};
+use crate::{NewParty, NotificationRow, Profile, ProfileHistory, Result, Store, StoreError};
 
 /// A store held in memory; see the module documentation.
 pub struct MemoryStore {
@@ -45,6 +45,8 @@ struct State {
     parties: HashMap<String, PartyRow>,
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
+    /// Every version of every profile, in the order written.
+    profiles: Vec<Profile>,
 }
 
 impl State {
@@ -131,6 +133,8 @@ struct MemoryTx<'a> {
     undo: Vec<Undo>,
     /// Lengths of the journal, outbox and events when the transaction began.
     appended_from: (usize, usize, usize),
+    /// Length of the profiles' versions when the transaction began.
+    profiles_from: usize,
     /// Length of the refusals' queue when the transaction began.
     refusals_from: usize,
 }
@@ -139,7 +143,8 @@ impl<'a> MemoryTx<'a> {
     fn new(state: &'a mut State) -> MemoryTx<'a> {
         let appended_from = (state.journal.len(), state.outbox.len(), state.events.len());
         let refusals_from = state.refusals.len();
-        MemoryTx { state, undo: Vec::new(), appended_from, refusals_from }
+        let profiles_from = state.profiles.len();
+        MemoryTx { state, undo: Vec::new(), appended_from, refusals_from, profiles_from }
     }
 
     fn roll_back(self) {
@@ -149,6 +154,7 @@ impl<'a> MemoryTx<'a> {
         state.outbox.truncate(outbox);
         state.events.truncate(events);
         state.refusals.truncate(self.refusals_from);
+        state.profiles.truncate(self.profiles_from);
         for undo in self.undo.into_iter().rev() {
             match undo {
                 Undo::Reply(key) => {
@@ -181,6 +187,7 @@ impl Tx for MemoryTx<'_> {
         self.undo.clear();
         self.appended_from = (self.state.journal.len(), self.state.outbox.len(), self.state.events.len());
         self.refusals_from = self.state.refusals.len();
+        self.profiles_from = self.state.profiles.len();
         Ok(())
     }
 
@@ -297,6 +304,23 @@ impl Tx for MemoryTx<'_> {
         self.undo.push(Undo::Holder(holder.tir_id.clone(), old));
         Ok(())
     }
+
+    async fn profile_versions(&mut self, administration: Country, id: &str) -> Result<Vec<Profile>> {
+        Ok(versions_of(&self.state.profiles, administration, id))
+    }
+
+    async fn profile_insert(&mut self, profile: &Profile, _at_ms: i64) -> Result<()> {
+        self.state.profiles.push(profile.clone());
+        Ok(())
+    }
+}
+
+/// The versions of one profile, oldest first.
+fn versions_of(profiles: &[Profile], administration: Country, id: &str) -> Vec<Profile> {
+    let mut versions: Vec<Profile> =
+        profiles.iter().filter(|p| p.administration == administration && p.id == id).cloned().collect();
+    versions.sort_by_key(|p| p.version);
+    versions
 }
 
 #[async_trait]
@@ -327,6 +351,22 @@ impl Store for MemoryStore {
 
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
         Ok(self.lock().state.holders.get(tir_id).cloned())
+    }
+
+    async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {
+        let inner = self.lock();
+        let mut latest: std::collections::BTreeMap<&str, &Profile> = std::collections::BTreeMap::new();
+        for p in inner.state.profiles.iter().filter(|p| p.administration == administration) {
+            if latest.get(p.id.as_str()).is_none_or(|l| l.version < p.version) {
+                latest.insert(&p.id, p);
+            }
+        }
+        Ok(latest.into_values().cloned().collect())
+    }
+
+    async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>> {
+        let versions = versions_of(&self.lock().state.profiles, administration, id);
+        crate::history_from(id, versions)
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

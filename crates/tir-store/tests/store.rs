@@ -14,13 +14,14 @@ use serde_json::{Value, json};
 use tir_model::guarantee::{GuaranteeState, OperationState};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, HolderStatus, Office, OfficeRole, Party, PartyKind};
-use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
+use tir_model::{Country, Date, GuaranteeRef, OfficeCode, TirId};
+use tir_risk::rules::{Lane, OfficeScope};
 use tir_store::journal::{GENESIS, JournalEntry};
 use tir_store::memory::MemoryStore;
 use tir_store::retention::PRUNE_INTERVAL;
 use tir_store::{
-    Env, ManualClock, NewParty, NotificationRow, PgStore, REFUSAL_RETENTION, Reply, SqliteStore, Store, StoreOptions,
-    Submission,
+    Env, ManualClock, NewParty, NotificationRow, PgStore, ProfileDraft, ProfileWrite, REFUSAL_RETENTION, RISK_PROFILE,
+    Reply, SqliteStore, Store, StoreOptions, Submission,
 };
 use tir_testkit::fixtures::{HOLDER, SEAL, declaration};
 use tir_testkit::{FreshDatabase, TempSqlite};
@@ -216,6 +217,18 @@ on_both! {
            a_revoked_party_is_no_longer_found_by_its_token_on_postgres;
 }
 
+on_both! {
+    rule_profiles_keep_every_version_and_stay_with_their_administration
+        => rule_profiles_keep_every_version_and_stay_with_their_administration_on_sqlite,
+           rule_profiles_keep_every_version_and_stay_with_their_administration_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_profiles_keep_every_version_and_stay_with_their_administration_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    rule_profiles_case(&*store).await;
+}
+
 on_postgres_only! {
     two_stores_on_one_database_lose_no_update_and_share_replies
         => two_stores_on_one_database_lose_no_update_and_share_replies_on_postgres;
@@ -316,6 +329,23 @@ async fn create(store: &dyn Store, party: &Party, name: &str) -> String {
     };
     store.create_party(new).await.expect("create party");
     token
+}
+
+/// A rule profile draft by `customs`: a new profile (`id: None`) or its next version.
+fn profile_write(customs: &Party, id: Option<&str>, selection_percent: f64) -> ProfileWrite {
+    let Party::Customs { id: author, country } = customs else { panic!("customs write profiles") };
+    let draft = ProfileDraft {
+        name: "Tobacco".into(),
+        expression: r#""2402" in hs4"#.into(),
+        lane: Lane::Red,
+        selection_percent,
+        weight: 1,
+        reason: "Cigarettes".into(),
+        valid_from: Date::parse("2026-01-01").unwrap(),
+        valid_until: None,
+        office_scope: OfficeScope::All,
+    };
+    ProfileWrite { author: author.clone(), administration: *country, id: id.map(str::to_owned), draft }
 }
 
 /// Writes the offices, the holder and the parties: `SEED_WRITES` journal entries.
@@ -548,6 +578,61 @@ async fn a_revoked_party_is_no_longer_found_by_its_token(fx: Fixture) {
     let unknown = store.revoke_party("cus_0000000000000000").await.unwrap();
     assert_eq!((unknown.status, error_code(&unknown)), (404, 381));
     assert!(store.verify_journal().await.unwrap().ok);
+}
+
+async fn rule_profiles_keep_every_version_and_stay_with_their_administration(fx: Fixture) {
+    let id = rule_profiles_case(&*fx.store).await;
+    let fx = fx.restart().await;
+    let history = fx.store.profile_history(country("LT"), &id).await.unwrap().expect("kept");
+    assert_eq!(history.versions().iter().map(|p| p.version).collect::<Vec<_>>(), [1, 2], "after a restart");
+}
+
+/// Versions 1 and 2 of one LT profile, refusals, another administration; returns the id.
+async fn rule_profiles_case(store: &dyn Store) -> String {
+    let (lt, pl) = (customs("cus_lt", "LT"), customs("cus_pl", "PL"));
+    create(store, &lt, "Customs LT").await;
+    create(store, &pl, "Customs PL").await;
+    let created = store.put_profile(profile_write(&lt, None, 30.0)).await.unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let v1 = body(&created);
+    let id = v1["id"].as_str().unwrap().to_owned();
+    assert_eq!((v1["version"].as_u64(), v1["administration"].as_str()), (Some(1), Some("LT")));
+    assert_eq!(v1["author"], "cus_lt");
+    let edited = store.put_profile(profile_write(&lt, Some(&id), 50.0)).await.unwrap();
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    let v2 = body(&edited);
+    assert_eq!((v2["id"].as_str(), v2["version"].as_u64()), (Some(id.as_str()), Some(2)));
+
+    // An id the administration does not have, its own or another's: 404/183, nothing written.
+    for (who, target) in [(&pl, id.as_str()), (&lt, "no_such_profile")] {
+        let refused = store.put_profile(profile_write(who, Some(target), 10.0)).await.unwrap();
+        assert_eq!((refused.status, error_code(&refused)), (404, 183), "{}", refused.body);
+    }
+    // A draft the store's own check refuses: 400/106, nothing written.
+    let refused = store.put_profile(profile_write(&lt, Some(&id), 150.0)).await.unwrap();
+    assert_eq!((refused.status, error_code(&refused)), (400, 106), "{}", refused.body);
+
+    let latest = store.profiles(country("LT")).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].version, latest[0].selection_percent), (2, 50.0));
+    assert!(store.profiles(country("PL")).await.unwrap().is_empty());
+    assert!(store.profile_history(country("PL"), &id).await.unwrap().is_none(), "confidential to LT");
+    let history = store.profile_history(country("LT"), &id).await.unwrap().expect("LT's profile");
+    assert_eq!(history.versions().len(), 2);
+    assert_eq!(tir_store::profile_view(history.version(1).unwrap()), v1, "version 1 is kept as it was");
+    assert_eq!(tir_store::profile_view(history.current()), v2);
+
+    // Journaled from the customs party, under <administration>/<id>, with the version as its body.
+    let journal = store.journal(1, 100).await.unwrap();
+    let profiles: Vec<&JournalEntry> = journal.iter().filter(|e| e.message_type == RISK_PROFILE).collect();
+    assert_eq!(profiles.len(), 2, "refusals are not journaled");
+    for (entry, version) in profiles.iter().zip([&v1, &v2]) {
+        assert_eq!((entry.sender.as_str(), entry.reference.as_str()), ("cus_lt", format!("LT/{id}").as_str()));
+        assert_eq!(&serde_json::from_str::<Value>(&entry.body).unwrap(), version);
+    }
+    assert_eq!(profiles[0].message_id, id, "a new profile's id is the message id drawn for it");
+    assert!(store.verify_journal().await.unwrap().ok);
+    id
 }
 
 async fn offices_and_holders_round_trip_and_a_second_put_replaces_them(fx: Fixture) {
@@ -1128,7 +1213,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1147,7 +1232,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1164,7 +1249,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3], "each migration applied once");
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4], "each migration applied once");
         let compression: Vec<String> = pg_connect(&url)
             .await
             .query(
@@ -1201,7 +1286,10 @@ async fn scripted_run(store: &dyn Store) -> Vec<JournalEntry> {
         submit_ok(store, &sender, &value).await;
     }
     assert_eq!(store.revoke_party(w.az.id()).await.unwrap().status, 200);
-    assert_journal_complete(store, SEED_WRITES + TRANSPORT_MESSAGES + 1).await
+    let created = store.put_profile(profile_write(&w.tr, None, 30.0)).await.unwrap();
+    let id = body(&created)["id"].as_str().unwrap().to_owned();
+    assert_eq!(store.put_profile(profile_write(&w.tr, Some(&id), 50.0)).await.unwrap().status, 200);
+    assert_journal_complete(store, SEED_WRITES + TRANSPORT_MESSAGES + 3).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ mod input;
 mod openapi;
 mod queries;
 mod rate;
+mod risk;
 mod robustness;
 mod transport;
 mod v2;

@@ -28,6 +28,8 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/admin/offices",
         "/v1/admin/holders/{tir_id}",
         "/v1/admin/journal/verify",
+        "/v1/risk/profiles",
+        "/v1/risk/profiles/{id}",
     ];
     for route in routes {
         assert!(paths.contains_key(route), "{route} is missing from {:?}", paths.keys().collect::<Vec<_>>());
@@ -113,6 +115,24 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     answers.push(("/v1/admin/holders/{tir_id}", "put", put_holder));
     answers.push(("/v1/admin/journal/verify", "get", app.get_reply(&app.admin, "/v1/admin/journal/verify").await));
     answers.push(("/v1/admin/journal/verify", "get", app.get_reply(&c.tr, "/v1/admin/journal/verify").await));
+    let draft = crate::risk::draft();
+    let created = crate::risk::create(&app, &c.ge, &draft).await;
+    let profile = format!("/v1/risk/profiles/{}", created.json()["id"].as_str().unwrap());
+    answers.push(("/v1/risk/profiles", "post", created));
+    let mut bad = draft.clone();
+    bad["expression"] = json!("total_value >");
+    answers.push(("/v1/risk/profiles", "post", crate::risk::create(&app, &c.ge, &bad).await));
+    let mut scoped = draft.clone();
+    scoped["office_scope"] = json!({"offices": ["GE000100"]});
+    scoped["valid_until"] = json!("2027-01-01");
+    let edited = app.call(Method::PUT, &profile, Some(&c.ge), party(scoped.clone())).await;
+    answers.push(("/v1/risk/profiles/{id}", "put", edited));
+    let unknown = app.call(Method::PUT, "/v1/risk/profiles/0000", Some(&c.ge), party(scoped)).await;
+    answers.push(("/v1/risk/profiles/{id}", "put", unknown));
+    answers.push(("/v1/risk/profiles/{id}", "get", app.get_reply(&c.ge, &profile).await));
+    answers.push(("/v1/risk/profiles/{id}", "get", app.get_reply(&c.tr, &profile).await));
+    answers.push(("/v1/risk/profiles", "get", app.get_reply(&c.ge, "/v1/risk/profiles").await));
+    answers.push(("/v1/risk/profiles", "get", app.get_reply(&c.holder, "/v1/risk/profiles").await));
     let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, _, reply)| reply.status).collect();
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),

@@ -9,14 +9,14 @@ use tokio_postgres::NoTls;
 
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
-use tir_model::{GuaranteeRef, OfficeCode, TirId};
+use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use crate::engine::{Command, Reply};
 use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{NotificationRow, Result, Store, StoreError};
+use crate::{NotificationRow, Profile, ProfileHistory, Result, Store, StoreError};
 
 mod deferred;
 mod reads;
@@ -82,6 +82,15 @@ impl Store for PgStore {
 
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
         reads::doc_by_key(&self.pool, "SELECT doc FROM holders WHERE tir_id = $1", tir_id.as_str()).await
+    }
+
+    async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {
+        reads::profiles(&self.pool, administration.as_str()).await
+    }
+
+    async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        crate::history_from(id, reads::profile_versions(&client, administration.as_str(), id).await?)
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

@@ -7,7 +7,7 @@ use tir_model::party::Party;
 use super::pool_error;
 use crate::journal::{JournalEntry, Verdict, Verifier};
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{NotificationRow, Result};
+use crate::{NotificationRow, Profile, Result};
 
 /// Journal rows fetched per round trip while verifying.
 const VERIFY_PAGE_ROWS: i64 = 5_000;
@@ -89,4 +89,27 @@ pub(super) async fn journal(pool: &Pool, from_seq: i64, limit: usize) -> Result<
         .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2"))
         .await?;
     client.query(&stmt, &[&from_seq, &crate::sql_limit(limit)]).await?.iter().map(rows::journal_entry).collect()
+}
+
+/// Every version of one profile, oldest first (on any client: the writer's transaction or a pooled one).
+pub(super) async fn profile_versions(
+    client: &deadpool_postgres::Client,
+    administration: &str,
+    id: &str,
+) -> Result<Vec<Profile>> {
+    let stmt = client
+        .prepare_cached("SELECT doc FROM risk_profiles WHERE administration = $1 AND id = $2 ORDER BY version")
+        .await?;
+    client.query(&stmt, &[&administration, &id]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+}
+
+/// The latest version of each of the administration's profiles, by id.
+pub(super) async fn profiles(pool: &Pool, administration: &str) -> Result<Vec<Profile>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT DISTINCT ON (id) doc FROM risk_profiles WHERE administration = $1 ORDER BY id, version DESC",
+        )
+        .await?;
+    client.query(&stmt, &[&administration]).await?.iter().map(|r| from_doc(r.get(0))).collect()
 }

@@ -11,6 +11,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 1, "baseline", "0001_baseline.sql"),
     migration!("postgres", 2, "lz4_documents", "0002_lz4_documents.sql"),
     migration!("postgres", 3, "refusal_retention", "0003_refusal_retention.sql"),
+    migration!("postgres", 4, "risk_profiles", "0004_risk_profiles.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

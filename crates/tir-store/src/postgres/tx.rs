@@ -21,7 +21,7 @@ use crate::journal::{GENESIS, JournalEntry};
 use crate::retention::Pruning;
 use crate::rows::{from_doc, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
-use crate::{NewParty, Result, Submission};
+use crate::{NewParty, Profile, Result, Submission};
 
 pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env, mut pruning: Pruning) {
     let mut writer = PgWriter { pool };
@@ -377,6 +377,20 @@ impl Tx for PgTx<'_> {
         )
         .await?;
         self.holders.insert(holder.tir_id.clone(), Some(holder.clone()));
+        Ok(())
+    }
+
+    async fn profile_versions(&mut self, administration: Country, id: &str) -> Result<Vec<Profile>> {
+        super::reads::profile_versions(self.client, administration.as_str(), id).await
+    }
+
+    async fn profile_insert(&mut self, profile: &Profile, at_ms: i64) -> Result<()> {
+        let version = i32::try_from(profile.version).map_err(crate::corrupt)?;
+        self.exec(
+            "INSERT INTO risk_profiles (administration, id, version, doc, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            &[&profile.administration.as_str(), &profile.id, &version, &to_doc(profile), &at_ms],
+        )
+        .await?;
         Ok(())
     }
 }

@@ -16,14 +16,14 @@ use rusqlite::Connection;
 
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office, Party};
-use tir_model::{GuaranteeRef, OfficeCode, TirId};
+use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use crate::engine::{Command, Reply};
 use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{NotificationRow, Result, Store, corrupt};
+use crate::{NotificationRow, Profile, ProfileHistory, Result, Store, corrupt};
 
 mod checkpoint;
 mod durability;
@@ -152,6 +152,17 @@ impl Store for SqliteStore {
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
         let key = tir_id.to_string();
         self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM holders WHERE tir_id = ?1", &key)).await
+    }
+
+    async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {
+        self.readers.read(move |c| reads::profiles(c, administration.as_str())).await
+    }
+
+    async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>> {
+        let id = id.to_owned();
+        self.readers
+            .read(move |c| crate::history_from(&id, reads::profile_versions(c, administration.as_str(), &id)?))
+            .await
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

@@ -12,7 +12,7 @@ use tir_model::party::Party;
 use super::durability::Durability;
 use crate::journal::{JournalEntry, Verdict, Verifier};
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{NotificationRow, Result, StoreError};
+use crate::{NotificationRow, Profile, Result, StoreError};
 
 /// Read connections kept open between queries.
 const READERS_MAX: usize = 8;
@@ -139,4 +139,23 @@ pub(super) fn journal(c: &Connection, from_seq: i64, limit: usize) -> Result<Vec
     c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))?
         .query_and_then(params![from_seq, crate::sql_limit(limit)], |r| rows::journal_entry(r))?
         .collect()
+}
+
+/// Every version of one profile, oldest first.
+pub(super) fn profile_versions(c: &Connection, administration: &str, id: &str) -> Result<Vec<Profile>> {
+    let mut stmt =
+        c.prepare_cached("SELECT doc FROM risk_profiles WHERE administration = ?1 AND id = ?2 ORDER BY version")?;
+    let docs = stmt.query_map(params![administration, id], |r| r.get::<_, String>(0))?;
+    docs.map(|d| from_doc(&d?)).collect()
+}
+
+/// The latest version of each of the administration's profiles, by id.
+pub(super) fn profiles(c: &Connection, administration: &str) -> Result<Vec<Profile>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT doc FROM risk_profiles p WHERE administration = ?1
+           AND version = (SELECT max(version) FROM risk_profiles q WHERE q.administration = p.administration AND q.id = p.id)
+         ORDER BY id",
+    )?;
+    let docs = stmt.query_map([administration], |r| r.get::<_, String>(0))?;
+    docs.map(|d| from_doc(&d?)).collect()
 }

@@ -23,7 +23,7 @@ use crate::journal::{GENESIS, JournalEntry};
 use crate::retention::Pruning;
 use crate::rows::{JOURNAL_COLUMNS, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
-use crate::{NewParty, Result};
+use crate::{NewParty, Profile, Result};
 
 /// Rows kept by the writer between batches. Only this writer changes the
 /// file, so what it caches is current; a rolled-back batch clears the cache.
@@ -323,6 +323,19 @@ impl Tx for SqliteWriter {
             .prepare_cached("INSERT INTO holders (tir_id, doc) VALUES (?1, ?2) ON CONFLICT (tir_id) DO UPDATE SET doc = excluded.doc")?
             .execute(params![holder.tir_id.as_str(), to_doc(holder)])?;
         self.cache.holders.insert(holder.tir_id.clone(), holder.clone());
+        Ok(())
+    }
+
+    async fn profile_versions(&mut self, administration: Country, id: &str) -> Result<Vec<Profile>> {
+        reads::profile_versions(&self.conn, administration.as_str(), id)
+    }
+
+    async fn profile_insert(&mut self, profile: &Profile, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO risk_profiles (administration, id, version, doc, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![profile.administration.as_str(), profile.id, profile.version, to_doc(profile), at_ms])?;
         Ok(())
     }
 }

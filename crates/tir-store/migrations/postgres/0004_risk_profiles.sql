@@ -1,0 +1,12 @@
+-- Rule profiles of the risk engine (issue 12), one row per version: an edit
+-- adds the next version and never changes an older one. A profile belongs to
+-- one administration (the country of the customs that wrote it), which alone
+-- reads it; `doc` is the version as tir_risk::rules::Profile serializes it.
+CREATE TABLE risk_profiles (
+    administration TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (administration, id, version)
+);
