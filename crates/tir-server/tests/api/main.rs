@@ -1,6 +1,32 @@
 //! The eTIR binding (docs/etir-binding.md) exercised over real HTTP, one
 //! fresh server and store per test: one test binary, a module per concern.
 
+/// A `#[tokio::test]` on SQLite and one on PostgreSQL for each scenario,
+/// in a module named after it.
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use tir_testkit::server::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let app = spawn_app().await;
+                super::$scenario(&app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgresql() {
+                let Some(mut app) = spawn_app_pg().await else {
+                    eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+                    return;
+                };
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+        }
+    )*};
+}
+
 mod admin;
 mod authorization;
 mod codes;

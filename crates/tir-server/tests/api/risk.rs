@@ -9,32 +9,6 @@ use tir_testkit::server::*;
 
 const PROFILES: &str = "/v1/risk/profiles";
 
-/// A `#[tokio::test]` on SQLite and one on PostgreSQL for each scenario,
-/// in a module named after it.
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use tir_testkit::server::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let app = spawn_app().await;
-                super::$scenario(&app).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgresql() {
-                let Some(mut app) = spawn_app_pg().await else {
-                    eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
-                    return;
-                };
-                super::$scenario(&app).await;
-                app.stop().await;
-            }
-        }
-    )*};
-}
-
 on_both_stores!(
     a_profile_is_created_and_an_edit_keeps_its_history,
     another_administration_neither_sees_nor_edits_a_profile,

@@ -9,32 +9,6 @@ use tir_testkit::server::*;
 
 use crate::transport::events;
 
-/// A `#[tokio::test]` on SQLite and one on PostgreSQL for each scenario,
-/// in a module named after it.
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use tir_testkit::server::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let app = spawn_app().await;
-                super::$scenario(&app).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgresql() {
-                let Some(mut app) = spawn_app_pg().await else {
-                    eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
-                    return;
-                };
-                super::$scenario(&app).await;
-                app.stop().await;
-            }
-        }
-    )*};
-}
-
 on_both_stores!(
     two_operations_through_the_union,
     reentering_the_union_is_four_operations,
