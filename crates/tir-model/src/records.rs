@@ -179,14 +179,6 @@ pub struct Incident {
     pub new_seals: Option<Vec<String>>,
 }
 
-/// Fails with 107 when `key` is present: the message has no such field here.
-pub fn refuse_field(obj: &Obj<'_>, key: &str, why: &str) -> Result<(), EtirError> {
-    if obj.get(key).is_some() {
-        return Err(EtirError::new(ErrorCode::UnknownField, obj.pointer(key)).with_detail(why.to_owned()));
-    }
-    Ok(())
-}
-
 /// Fails with 101 unless `present`.
 pub fn require(present: bool, obj: &Obj<'_>, key: &str) -> Result<(), EtirError> {
     if present { Ok(()) } else { fail(ErrorCode::RequiredFieldMissing, obj.pointer(key)) }

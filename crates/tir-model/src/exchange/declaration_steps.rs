@@ -122,25 +122,19 @@ impl Step<'_> {
     /// state of its operation calls for (pending 213, terminated or discharged
     /// 211, refused or after a refusal 280); off the itinerary 180.
     fn started_operation_of(&self, country: Country, pointer: &str) -> Result<usize, EtirError> {
-        let ops = &self.guarantee.operations;
-        if let Some(index) = ops.iter().position(|op| op.includes(country) && op.state == OperationState::Started) {
+        if let Some(index) = self.started_index(country) {
             return Ok(index);
         }
-        // The latest operation in `country` that has begun, else its first one.
-        let found = ops.iter().rposition(|op| op.includes(country) && op.state != OperationState::Pending);
-        let Some(index) = found.or_else(|| ops.iter().position(|op| op.includes(country))) else {
+        let Some(index) = self.operation_found(country) else {
             return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
                 .with_detail(format!("{country} is not on the itinerary")));
         };
-        let code = match ops[index].state {
-            OperationState::Pending if ops[..index].iter().any(|op| op.state == OperationState::Refused) => {
-                ErrorCode::OperationRefused
-            }
-            OperationState::Pending => ErrorCode::OperationNotStarted,
-            OperationState::Refused => ErrorCode::OperationRefused,
-            OperationState::Started | OperationState::Terminated | OperationState::Discharged => {
+        // For an amendment an operation that is over is over: terminated or discharged, 211.
+        let code = match self.state_code(index) {
+            ErrorCode::OperationAlreadyStarted | ErrorCode::OperationAlreadyDischarged => {
                 ErrorCode::OperationAlreadyTerminated
             }
+            code => code,
         };
         Err(EtirError::new(code, pointer).with_detail(format!("no operation in {country} is started")))
     }

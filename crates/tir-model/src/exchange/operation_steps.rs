@@ -22,18 +22,20 @@ impl Step<'_> {
             .ok_or_else(|| EtirError::new(ErrorCode::DeclarationNotRecorded, "/guarantee_reference"))
     }
 
-    /// The error for `country` when none of its operations is in the state a
-    /// message needs: the state of its latest operation that has begun, else
-    /// of its first (pending, or after a refusal).
-    fn state_found(&self, country: Country) -> EtirError {
+    /// The operation of `country` whose state tells why none is in the state a
+    /// message needs: its latest that has begun, else its first (pending, or
+    /// after a refusal). `None` when `country` is off the itinerary.
+    pub(super) fn operation_found(&self, country: Country) -> Option<usize> {
         let ops = &self.guarantee.operations;
-        let found = ops.iter().rposition(|op| op.includes(country) && op.state != OperationState::Pending);
-        let Some(index) = found.or_else(|| ops.iter().position(|op| op.includes(country))) else {
-            return EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
-                .with_detail(format!("{country} is not on the itinerary"));
-        };
-        let op = &ops[index];
-        let code = match op.state {
+        let begun = ops.iter().rposition(|op| op.includes(country) && op.state != OperationState::Pending);
+        begun.or_else(|| ops.iter().position(|op| op.includes(country)))
+    }
+
+    /// The code for finding the operation at `index` in its state; a pending
+    /// one after a refused one counts as refused (280).
+    pub(super) fn state_code(&self, index: usize) -> ErrorCode {
+        let ops = &self.guarantee.operations;
+        match ops[index].state {
             OperationState::Pending if ops[..index].iter().any(|op| op.state == OperationState::Refused) => {
                 ErrorCode::OperationRefused
             }
@@ -42,13 +44,28 @@ impl Step<'_> {
             OperationState::Terminated => ErrorCode::OperationAlreadyTerminated,
             OperationState::Discharged => ErrorCode::OperationAlreadyDischarged,
             OperationState::Refused => ErrorCode::OperationRefused,
+        }
+    }
+
+    /// The error for `country` when none of its operations is in the state a
+    /// message needs, naming the operation `operation_found` picks.
+    fn state_found(&self, country: Country) -> EtirError {
+        let Some(index) = self.operation_found(country) else {
+            return EtirError::new(ErrorCode::PartyNotAuthorized, "/office")
+                .with_detail(format!("{country} is not on the itinerary"));
         };
-        EtirError::new(code, "/office").with_detail(format!(
+        let op = &self.guarantee.operations[index];
+        EtirError::new(self.state_code(index), "/office").with_detail(format!(
             "operation {} ({}) is {}",
             op.sequence,
             op.territory,
             op.state.as_str()
         ))
+    }
+
+    /// The started operation whose countries include `country`; at most one is.
+    pub(super) fn started_index(&self, country: Country) -> Option<usize> {
+        self.guarantee.operations.iter().position(|op| op.includes(country) && op.state == OperationState::Started)
     }
 
     /// The earliest pending operation whose countries include `country`.
@@ -61,10 +78,7 @@ impl Step<'_> {
 
     /// The started operation whose countries include `country`.
     fn started_operation(&self, country: Country) -> Result<usize, EtirError> {
-        let ops = &self.guarantee.operations;
-        ops.iter()
-            .position(|op| op.includes(country) && op.state == OperationState::Started)
-            .ok_or_else(|| self.state_found(country))
+        self.started_index(country).ok_or_else(|| self.state_found(country))
     }
 
     /// Where the operation at `index` may start (I9) or be refused (I17): the
@@ -350,12 +364,11 @@ impl Step<'_> {
     ) -> Result<(), EtirError> {
         self.recorded_declaration()?;
         let country = office.country;
-        let ops = &self.guarantee.operations;
-        let Some(index) = ops.iter().position(|op| op.includes(country) && op.state == OperationState::Started) else {
+        let Some(index) = self.started_index(country) else {
             return Err(EtirError::new(ErrorCode::OperationNotStarted, "/office")
                 .with_detail(format!("no operation in {country} is started")));
         };
-        self.operation = Some(ops[index].sequence);
+        self.operation = Some(self.guarantee.operations[index].sequence);
         let incident = Incident {
             kind,
             description: description.to_owned(),
