@@ -232,7 +232,7 @@ impl SelectionPolicy {
             match compiled.program.evaluate(bindings) {
                 Ok(true) => {
                     assessment.matched_profiles.push(profile.reference());
-                    if rng.random::<f64>() * 100.0 < profile.selection_percent {
+                    if rng.random::<f64>() * 100.0 < profile.draft.selection_percent {
                         fired.push(profile);
                     }
                 }
@@ -240,10 +240,9 @@ impl SelectionPolicy {
                 Err(e) => assessment.rule_errors.push(format!("{}: {e}", profile.reference())),
             }
         }
-        let winner = fired
-            .iter()
-            .copied()
-            .max_by(|a, b| (a.lane, a.weight).cmp(&(b.lane, b.weight)).then_with(|| b.id.cmp(&a.id)));
+        let winner = fired.iter().copied().max_by(|a, b| {
+            (a.draft.lane, a.draft.weight).cmp(&(b.draft.lane, b.draft.weight)).then_with(|| b.id.cmp(&a.id))
+        });
 
         let model = model.filter(|m| m.score.is_finite());
         let thresholds = self.thresholds();
@@ -253,11 +252,11 @@ impl SelectionPolicy {
         }
 
         if let Some(winner) = winner {
-            assessment.lane = winner.lane;
+            assessment.lane = winner.draft.lane;
             assessment.selected_by = SelectedBy::Rule { id: winner.id.clone(), version: winner.version };
-            assessment.reasons.push(winner.reason.clone());
+            assessment.reasons.push(winner.draft.reason.clone());
             for other in fired.iter().filter(|p| p.reference() != winner.reference()) {
-                assessment.reasons.push(format!("also {}: {}", other.lane.as_str(), other.reason));
+                assessment.reasons.push(format!("also {}: {}", other.draft.lane.as_str(), other.draft.reason));
             }
         } else if let Some((m, score)) = model.zip(assessment.score) {
             let lane = if score > thresholds.red {

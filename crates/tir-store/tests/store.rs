@@ -614,7 +614,7 @@ async fn rule_profiles_case(store: &dyn Store) -> String {
 
     let latest = store.profiles(country("LT")).await.unwrap();
     assert_eq!(latest.len(), 1);
-    assert_eq!((latest[0].version, latest[0].selection_percent), (2, 50.0));
+    assert_eq!((latest[0].version, latest[0].draft.selection_percent), (2, 50.0));
     assert!(store.profiles(country("PL")).await.unwrap().is_empty());
     assert!(store.profile_history(country("PL"), &id).await.unwrap().is_none(), "confidential to LT");
     let history = store.profile_history(country("LT"), &id).await.unwrap().expect("LT's profile");

@@ -73,15 +73,9 @@ pub struct Profile {
     /// 1, 2, ...: an edit makes the next one.
     pub version: u32,
     pub administration: Country,
-    pub name: String,
-    pub expression: String,
-    pub lane: Lane,
-    pub selection_percent: f64,
-    pub weight: i64,
-    pub reason: String,
-    pub valid_from: Date,
-    pub valid_until: Option<Date>,
-    pub office_scope: OfficeScope,
+    /// What the officer wrote, as written: its fields sit beside the others in the JSON.
+    #[serde(flatten)]
+    pub draft: ProfileDraft,
     pub author: String,
     pub created_at: Timestamp,
 }
@@ -94,12 +88,14 @@ impl Profile {
 
     /// Valid on `date` (both ends inclusive).
     pub fn valid_on(&self, date: Date) -> bool {
-        self.valid_from <= date && self.valid_until.is_none_or(|until| date <= until)
+        self.draft.valid_from <= date && self.draft.valid_until.is_none_or(|until| date <= until)
     }
 
     /// Whether it applies to a transport assessed by `administration` at `office` on `date`.
     pub fn applies(&self, administration: &str, office: &str, date: Date) -> bool {
-        self.administration.as_str() == administration && self.valid_on(date) && self.office_scope.includes(office)
+        self.administration.as_str() == administration
+            && self.valid_on(date)
+            && self.draft.office_scope.includes(office)
     }
 }
 
@@ -217,22 +213,7 @@ impl ProfileHistory {
 }
 
 fn stamp(id: &str, version: u32, administration: Country, d: ProfileDraft, author: &str, at: Timestamp) -> Profile {
-    Profile {
-        id: id.to_owned(),
-        version,
-        administration,
-        name: d.name,
-        expression: d.expression,
-        lane: d.lane,
-        selection_percent: d.selection_percent,
-        weight: d.weight,
-        reason: d.reason,
-        valid_from: d.valid_from,
-        valid_until: d.valid_until,
-        office_scope: d.office_scope,
-        author: author.to_owned(),
-        created_at: at,
-    }
+    Profile { id: id.to_owned(), version, administration, draft: d, author: author.to_owned(), created_at: at }
 }
 
 /// A profile version ready to evaluate.
@@ -254,7 +235,7 @@ impl RuleSet {
     pub fn new(profiles: impl IntoIterator<Item = Profile>) -> Result<RuleSet, (String, CompileError)> {
         let mut compiled = Vec::new();
         for profile in profiles {
-            match compile(&profile.expression) {
+            match compile(&profile.draft.expression) {
                 Ok(program) => compiled.push(CompiledProfile { profile, program }),
                 Err(e) => return Err((profile.reference(), e)),
             }
@@ -312,7 +293,7 @@ pub(crate) mod tests {
         assert_eq!(edited.unwrap().reference(), "rule:cig@2");
         assert_eq!(history.versions().len(), 2);
         let v1 = history.version(1).unwrap();
-        assert_eq!((v1.expression.as_str(), v1.lane, v1.author.as_str()), ("true", Lane::Red, "ana"));
+        assert_eq!((v1.draft.expression.as_str(), v1.draft.lane, v1.author.as_str()), ("true", Lane::Red, "ana"));
         assert_eq!(history.current().author, "ion");
         assert!(history.version(0).is_none() && history.version(3).is_none());
         // A refused edit adds no version.
