@@ -9,4 +9,5 @@ pub mod eval;
 pub mod features;
 pub mod model;
 pub mod policy;
+pub mod records;
 pub mod rules;
