@@ -12,6 +12,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 2, "lz4_documents", "0002_lz4_documents.sql"),
     migration!("postgres", 3, "refusal_retention", "0003_refusal_retention.sql"),
     migration!("postgres", 4, "risk_profiles", "0004_risk_profiles.sql"),
+    migration!("postgres", 5, "risk_records", "0005_risk_records.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

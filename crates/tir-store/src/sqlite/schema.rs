@@ -10,6 +10,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 1, "baseline", "0001_baseline.sql"),
     migration!("sqlite", 2, "refusal_retention", "0002_refusal_retention.sql"),
     migration!("sqlite", 3, "risk_profiles", "0003_risk_profiles.sql"),
+    migration!("sqlite", 4, "risk_records", "0004_risk_records.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.
