@@ -11,11 +11,12 @@ use tir_model::guarantee::{Event, Guarantee};
 use tir_model::party::{HolderRecord, Office};
 use tir_model::view::{holder_view, notification_view, office_view, response_view};
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
+use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, StoredModel};
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
 use crate::journal::JournalEntry;
-use crate::{NewParty, ProfileWrite, Result, Submission};
+use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
 
 /// Largest number of commands in one transaction.
 pub const BATCH_COMMANDS_MAX: usize = 256;
@@ -45,6 +46,11 @@ pub enum Command {
     RevokeParty(String),
     /// A rule profile's next version (boxed: a draft holds an expression).
     PutProfile(Box<ProfileWrite>),
+    /// The risk engine's writes (boxed: each holds documents).
+    PutAssessments(Box<AssessmentBatch>),
+    PutResult(Box<InspectionResult>),
+    PutModel(Box<StoredModel>),
+    PutPolicy(Box<PolicyRecord>),
 }
 
 impl Command {
@@ -103,6 +109,18 @@ pub trait Tx: Send {
     async fn profile_versions(&mut self, administration: Country, id: &str) -> Result<Vec<Profile>>;
     /// Adds one version; the (administration, id, version) is new.
     async fn profile_insert(&mut self, profile: &Profile, at_ms: i64) -> Result<()>;
+    /// The last feed cursor the risk engine assessed (0 before any).
+    async fn risk_cursor_get(&mut self) -> Result<i64>;
+    async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()>;
+    async fn assessment_insert(&mut self, record: &AssessmentRecord) -> Result<()>;
+    /// Inserts or replaces the result for its (administration, guarantee, office); true when new.
+    async fn result_put(&mut self, result: &InspectionResult) -> Result<bool>;
+    /// The stored model (administration, version) with its `model_sha256`, model_json left empty.
+    async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>>;
+    /// Adds a model; its (administration, version) is new.
+    async fn model_insert(&mut self, model: &StoredModel, model_sha256: &str) -> Result<()>;
+    /// Inserts or replaces the policy for its (administration, office or `*`).
+    async fn policy_put(&mut self, policy: &PolicyRecord) -> Result<()>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -240,7 +258,96 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
             Ok(Reply { status: 200, body })
         }
         Command::PutProfile(write) => run_put_profile(tx, head, write, stamp).await,
+        Command::PutAssessments(batch) => run_put_assessments(tx, head, batch, stamp).await,
+        Command::PutResult(result) => run_put_result(tx, head, result, stamp).await,
+        Command::PutModel(model) => run_put_model(tx, head, model, stamp).await,
+        Command::PutPolicy(policy) => run_put_policy(tx, head, policy, stamp).await,
     }
+}
+
+/// The journal's message types for the risk engine's records.
+pub const RISK_ASSESSMENT: &str = "RISK_ASSESSMENT";
+pub const RISK_RESULT: &str = "RISK_RESULT";
+pub const RISK_MODEL: &str = "RISK_MODEL";
+pub const RISK_POLICY: &str = "RISK_POLICY";
+
+fn wrong_format(pointer: &str, detail: String) -> Reply {
+    Reply::error(&EtirError::new(ErrorCode::WrongFormat, pointer).with_detail(detail))
+}
+
+/// Stores a batch of assessments and moves the risk cursor, or answers 409 with
+/// the stored cursor when another writer moved it first. The check runs under
+/// the writers' lock, so two servers assessing the same items store them once.
+async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentBatch, stamp: &Stamp) -> Result<Reply> {
+    if b.through < b.after {
+        return Ok(wrong_format("/through", format!("through {} is before after {}", b.through, b.after)));
+    }
+    // Records outside (after, through] would make "<through>-<i>" ids repeat across batches.
+    if let Some(i) = b.records.iter().position(|r| r.source_cursor <= b.after || r.source_cursor > b.through) {
+        let detail = format!("source_cursor {} is outside ({}, {}]", b.records[i].source_cursor, b.after, b.through);
+        return Ok(wrong_format(&format!("/records/{i}/source_cursor"), detail));
+    }
+    let stored = tx.risk_cursor_get().await?;
+    if stored != b.after {
+        return Ok(Reply { status: 409, body: json!({ "cursor": stored }).to_string() });
+    }
+    for (i, record) in b.records.iter().enumerate() {
+        tx.assessment_insert(record).await?;
+        let message_id = format!("{}-{i}", b.through);
+        let body = crate::rows::to_doc(record);
+        let body_hash = crate::journal::body_hash(&body);
+        let entry = Record {
+            at_ms: stamp.at_ms,
+            sender: "risk",
+            message_type: RISK_ASSESSMENT,
+            message_id: Cow::Owned(message_id),
+            reference: &record.guarantee,
+            body,
+            body_hash,
+        };
+        append(tx, head, entry).await?;
+    }
+    tx.risk_cursor_set(b.through).await?;
+    Ok(Reply { status: 200, body: json!({ "stored": b.records.len(), "cursor": b.through }).to_string() })
+}
+
+/// Stores an inspection result at the writer's time: 201 when new, 200 when it
+/// replaces the one of its (administration, guarantee, office).
+async fn run_put_result<T: Tx>(tx: &mut T, head: &mut Head, r: &InspectionResult, stamp: &Stamp) -> Result<Reply> {
+    let result = InspectionResult { recorded_at: Timestamp::from_unix_ms(stamp.at_ms), ..r.clone() };
+    let status = if tx.result_put(&result).await? { 201 } else { 200 };
+    let body = crate::result_view(&result).to_string();
+    append(tx, head, Record::stamped(&result.recorded_by, stamp, RISK_RESULT, &result.guarantee, body.clone())).await?;
+    Ok(Reply { status, body })
+}
+
+/// Stores a trained model at the writer's time (201), or answers 200 with the
+/// metadata already stored under its (administration, version), writing nothing.
+async fn run_put_model<T: Tx>(tx: &mut T, head: &mut Head, m: &StoredModel, stamp: &Stamp) -> Result<Reply> {
+    if let Some((stored, sha256)) = tx.model_get(m.administration, &m.version).await? {
+        return Ok(Reply { status: 200, body: crate::model_view(&stored, &sha256).to_string() });
+    }
+    let model = StoredModel { trained_at: Timestamp::from_unix_ms(stamp.at_ms), ..m.clone() };
+    let sha256 = crate::journal::body_hash(&model.model_json);
+    tx.model_insert(&model, &sha256).await?;
+    let body = crate::model_view(&model, &sha256).to_string();
+    let reference = format!("{}/{}", model.administration, model.version);
+    append(tx, head, Record::stamped(&model.trained_by, stamp, RISK_MODEL, &reference, body.clone())).await?;
+    Ok(Reply { status: 201, body })
+}
+
+/// Stores an office's policy (or the administration's default) at the writer's
+/// time, replacing the earlier one; 400/106 for a config its check refuses.
+async fn run_put_policy<T: Tx>(tx: &mut T, head: &mut Head, p: &PolicyRecord, stamp: &Stamp) -> Result<Reply> {
+    if let Err(e) = p.config.check() {
+        return Ok(wrong_format("/config", e));
+    }
+    let policy = PolicyRecord { updated_at: Timestamp::from_unix_ms(stamp.at_ms), ..p.clone() };
+    tx.policy_put(&policy).await?;
+    let body = crate::policy_view(&policy).to_string();
+    let reference = format!("{}/{}", policy.administration, crate::policy_office_key(&policy));
+    append(tx, head, Record::stamped(&policy.author, stamp, RISK_POLICY, &reference, body.clone())).await?;
+    Ok(Reply { status: 200, body })
 }
 
 /// The journal's message type for a rule profile's version.

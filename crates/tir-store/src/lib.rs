@@ -30,13 +30,15 @@ use tir_model::party::{HolderRecord, Office, Party, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use engine::Command;
-pub use engine::{RISK_PROFILE, Reply};
+pub use engine::{RISK_ASSESSMENT, RISK_MODEL, RISK_POLICY, RISK_PROFILE, RISK_RESULT, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};
 pub use journal::{JournalEntry, Verdict};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
 pub use sqlite::SqliteStore;
+pub use tir_risk::context::HolderHistory;
+pub use tir_risk::records::{AssessmentRecord, InspectionResult, Outcome, PolicyRecord, StoredModel, Trigger};
 pub use tir_risk::rules::{Profile, ProfileDraft, ProfileHistory};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,14 @@ pub struct ProfileWrite {
     pub draft: ProfileDraft,
 }
 
+/// Assessments the assessor made from feed items with cursors in (after, through].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessmentBatch {
+    pub after: i64,
+    pub through: i64,
+    pub records: Vec<AssessmentRecord>,
+}
+
 /// One item of a notification feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationRow {
@@ -168,6 +178,62 @@ pub trait Store: Send + Sync + 'static {
     /// Every version of one of the administration's profiles; `None` if it has no such profile.
     async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>>;
 
+    /// Stores the batch and moves the risk cursor from `after` to `through` in one transaction,
+    /// journaling each record as `RISK_ASSESSMENT` (sender "risk", reference = its guarantee,
+    /// message id "<through>-<i>"). Answers 200 {"stored": n, "cursor": through};
+    /// answers 409 {"cursor": <stored>} and writes nothing when the stored cursor is not `after`
+    /// (another server sharing the database assessed those items first). `records` may be empty
+    /// (the cursor still moves). 400/106 when `through < after` or a record's `source_cursor`
+    /// is outside (after, through].
+    fn put_assessments(&self, batch: AssessmentBatch) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutAssessments(Box::new(batch)))
+    }
+    /// The last feed cursor assessed (0 before any).
+    async fn risk_cursor(&self) -> Result<i64>;
+    /// The administration's assessments of one guarantee, oldest first (assessed_at, then source_cursor, then operation).
+    async fn assessments(&self, administration: Country, reference: &str) -> Result<Vec<AssessmentRecord>>;
+    /// The administration's latest `limit` assessments (optionally of one office), newest first.
+    async fn recent_assessments(
+        &self,
+        administration: Country,
+        office: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AssessmentRecord>>;
+    /// Every assessment of the administration, oldest first (stats and training).
+    async fn all_assessments(&self, administration: Country) -> Result<Vec<AssessmentRecord>>;
+    /// transports = distinct guarantees of this holder the administration assessed; irregularities =
+    /// distinct guarantees of this holder with an `irregularity` result of this administration.
+    async fn holder_history(&self, administration: Country, holder: &str) -> Result<HolderHistory>;
+    /// Stores an inspection result: 201 when new, 200 when it replaces the one for the same
+    /// (administration, guarantee, office). `recorded_at` is set to the writer's time. Journaled as
+    /// `RISK_RESULT` from `recorded_by`, reference = guarantee. Body: the result as JSON with
+    /// `recorded_at` in RFC 3339 (`result_view`).
+    fn put_result(&self, result: InspectionResult) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutResult(Box::new(result)))
+    }
+    /// The administration's inspection results, oldest first (recorded_at, guarantee, office).
+    async fn results(&self, administration: Country) -> Result<Vec<InspectionResult>>;
+    /// Stores a trained model: 201 with its metadata (every field but model_json, plus
+    /// "model_sha256"); `trained_at` set to the writer's time; journaled `RISK_MODEL` from
+    /// `trained_by`, reference "<administration>/<version>", body = that metadata (not the model).
+    /// The same (administration, version) again: 200 with the stored metadata, nothing written.
+    fn put_model(&self, model: StoredModel) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutModel(Box::new(model)))
+    }
+    /// The newest model of the administration, with model_json.
+    async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>>;
+    /// All models of the administration, newest first, model_json left empty.
+    async fn models(&self, administration: Country) -> Result<Vec<StoredModel>>;
+    /// Stores an office's policy (office None = the administration's default): 200 with it as JSON
+    /// (updated_at set to the writer's time, RFC 3339); journaled `RISK_POLICY` from `author`,
+    /// reference "<administration>/<office or *>". Replaces the earlier one for that key.
+    /// A config its own `check` refuses is 400/106 at `/config`, nothing written.
+    fn put_policy(&self, policy: PolicyRecord) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutPolicy(Box::new(policy)))
+    }
+    /// The administration's policies, by office key (`*`, the default, first).
+    async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>>;
+
     async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>>;
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>>;
@@ -219,6 +285,37 @@ pub fn profile_view(profile: &Profile) -> serde_json::Value {
     let mut view = serde_json::to_value(profile).expect("profiles serialize");
     view["created_at"] = serde_json::Value::String(profile.created_at.to_string());
     view
+}
+
+/// An inspection result as answers and the journal show it: `recorded_at` in RFC 3339.
+pub fn result_view(result: &InspectionResult) -> serde_json::Value {
+    let mut view = serde_json::to_value(result).expect("results serialize");
+    view["recorded_at"] = serde_json::Value::String(result.recorded_at.to_string());
+    view
+}
+
+/// A model's metadata as answers and the journal show it: every field but
+/// `model_json`, `trained_at` in RFC 3339, and `model_sha256` (hex) of `model_json`.
+pub fn model_view(model: &StoredModel, model_sha256: &str) -> serde_json::Value {
+    let mut view = serde_json::to_value(model).expect("models serialize");
+    if let Some(fields) = view.as_object_mut() {
+        fields.remove("model_json");
+        fields.insert("model_sha256".into(), model_sha256.into());
+    }
+    view["trained_at"] = serde_json::Value::String(model.trained_at.to_string());
+    view
+}
+
+/// A policy as answers and the journal show it: `updated_at` in RFC 3339.
+pub fn policy_view(policy: &PolicyRecord) -> serde_json::Value {
+    let mut view = serde_json::to_value(policy).expect("policies serialize");
+    view["updated_at"] = serde_json::Value::String(policy.updated_at.to_string());
+    view
+}
+
+/// The key a policy is stored under beside its administration: its office, `*` for the default.
+pub(crate) fn policy_office_key(policy: &PolicyRecord) -> &str {
+    policy.office.as_deref().unwrap_or("*")
 }
 
 /// A history from its stored versions, oldest first (`None` when there are none).

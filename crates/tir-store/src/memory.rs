@@ -19,7 +19,10 @@ use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
-use crate::{NewParty, NotificationRow, Profile, ProfileHistory, Result, Store, StoreError};
+use crate::{
+    AssessmentRecord, HolderHistory, InspectionResult, NewParty, NotificationRow, PolicyRecord, Profile,
+    ProfileHistory, Result, Store, StoreError, StoredModel,
+};
 
 /// A store held in memory; see the module documentation.
 pub struct MemoryStore {
@@ -47,6 +50,16 @@ struct State {
     holders: HashMap<TirId, HolderRecord>,
     /// Every version of every profile, in the order written.
     profiles: Vec<Profile>,
+    /// The last feed cursor assessed.
+    risk_cursor: i64,
+    /// In the order stored.
+    assessments: Vec<AssessmentRecord>,
+    /// By (administration, guarantee, office).
+    results: HashMap<(String, String, String), InspectionResult>,
+    /// In the order stored, each with its model's SHA-256.
+    models: Vec<(StoredModel, String)>,
+    /// By (administration, office or `*`).
+    policies: HashMap<(String, String), PolicyRecord>,
 }
 
 impl State {
@@ -126,6 +139,9 @@ enum Undo {
     Party(String, Option<PartyRow>),
     Office(OfficeCode, Option<Office>),
     Holder(TirId, Option<HolderRecord>),
+    RiskCursor(i64),
+    RiskResult((String, String, String), Option<InspectionResult>),
+    Policy((String, String), Option<PolicyRecord>),
 }
 
 struct MemoryTx<'a> {
@@ -133,8 +149,8 @@ struct MemoryTx<'a> {
     undo: Vec<Undo>,
     /// Lengths of the journal, outbox and events when the transaction began.
     appended_from: (usize, usize, usize),
-    /// Length of the profiles' versions when the transaction began.
-    profiles_from: usize,
+    /// Lengths of the profiles' versions, assessments and models when the transaction began.
+    profiles_from: (usize, usize, usize),
     /// Length of the refusals' queue when the transaction began.
     refusals_from: usize,
 }
@@ -143,7 +159,7 @@ impl<'a> MemoryTx<'a> {
     fn new(state: &'a mut State) -> MemoryTx<'a> {
         let appended_from = (state.journal.len(), state.outbox.len(), state.events.len());
         let refusals_from = state.refusals.len();
-        let profiles_from = state.profiles.len();
+        let profiles_from = (state.profiles.len(), state.assessments.len(), state.models.len());
         MemoryTx { state, undo: Vec::new(), appended_from, refusals_from, profiles_from }
     }
 
@@ -154,7 +170,10 @@ impl<'a> MemoryTx<'a> {
         state.outbox.truncate(outbox);
         state.events.truncate(events);
         state.refusals.truncate(self.refusals_from);
-        state.profiles.truncate(self.profiles_from);
+        let (profiles, assessments, models) = self.profiles_from;
+        state.profiles.truncate(profiles);
+        state.assessments.truncate(assessments);
+        state.models.truncate(models);
         for undo in self.undo.into_iter().rev() {
             match undo {
                 Undo::Reply(key) => {
@@ -164,6 +183,9 @@ impl<'a> MemoryTx<'a> {
                 Undo::Party(k, old) => restore(&mut state.parties, k, old),
                 Undo::Office(k, old) => restore(&mut state.offices, k, old),
                 Undo::Holder(k, old) => restore(&mut state.holders, k, old),
+                Undo::RiskCursor(old) => state.risk_cursor = old,
+                Undo::RiskResult(k, old) => restore(&mut state.results, k, old),
+                Undo::Policy(k, old) => restore(&mut state.policies, k, old),
             }
         }
     }
@@ -187,7 +209,7 @@ impl Tx for MemoryTx<'_> {
         self.undo.clear();
         self.appended_from = (self.state.journal.len(), self.state.outbox.len(), self.state.events.len());
         self.refusals_from = self.state.refusals.len();
-        self.profiles_from = self.state.profiles.len();
+        self.profiles_from = (self.state.profiles.len(), self.state.assessments.len(), self.state.models.len());
         Ok(())
     }
 
@@ -313,6 +335,51 @@ impl Tx for MemoryTx<'_> {
         self.state.profiles.push(profile.clone());
         Ok(())
     }
+
+    async fn risk_cursor_get(&mut self) -> Result<i64> {
+        Ok(self.state.risk_cursor)
+    }
+
+    async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()> {
+        self.undo.push(Undo::RiskCursor(self.state.risk_cursor));
+        self.state.risk_cursor = cursor;
+        Ok(())
+    }
+
+    async fn assessment_insert(&mut self, record: &AssessmentRecord) -> Result<()> {
+        self.state.assessments.push(record.clone());
+        Ok(())
+    }
+
+    async fn result_put(&mut self, result: &InspectionResult) -> Result<bool> {
+        let key = (result.administration.to_string(), result.guarantee.clone(), result.office.clone());
+        let old = self.state.results.insert(key.clone(), result.clone());
+        let new = old.is_none();
+        self.undo.push(Undo::RiskResult(key, old));
+        Ok(new)
+    }
+
+    async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {
+        let found = self.state.models.iter().find(|(m, _)| m.administration == administration && m.version == version);
+        Ok(found.map(|(m, sha256)| (StoredModel { model_json: String::new(), ..m.clone() }, sha256.clone())))
+    }
+
+    async fn model_insert(&mut self, model: &StoredModel, model_sha256: &str) -> Result<()> {
+        self.state.models.push((model.clone(), model_sha256.to_owned()));
+        Ok(())
+    }
+
+    async fn policy_put(&mut self, policy: &PolicyRecord) -> Result<()> {
+        let key = (policy.administration.to_string(), crate::policy_office_key(policy).to_owned());
+        let old = self.state.policies.insert(key.clone(), policy.clone());
+        self.undo.push(Undo::Policy(key, old));
+        Ok(())
+    }
+}
+
+/// The order the databases read assessments in, oldest first (stored order last).
+fn assessment_order(a: &AssessmentRecord) -> (i64, i64, i64) {
+    (a.assessment.assessed_at.unix_ms(), a.source_cursor, a.assessment.operation)
 }
 
 /// The versions of one profile, oldest first.
@@ -367,6 +434,96 @@ impl Store for MemoryStore {
     async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>> {
         let versions = versions_of(&self.lock().state.profiles, administration, id);
         crate::history_from(id, versions)
+    }
+
+    async fn risk_cursor(&self) -> Result<i64> {
+        Ok(self.lock().state.risk_cursor)
+    }
+
+    async fn assessments(&self, administration: Country, reference: &str) -> Result<Vec<AssessmentRecord>> {
+        let mut found = self.all_assessments(administration).await?;
+        found.retain(|a| a.guarantee == reference);
+        Ok(found)
+    }
+
+    async fn recent_assessments(
+        &self,
+        administration: Country,
+        office: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AssessmentRecord>> {
+        let mut found = self.all_assessments(administration).await?;
+        found.retain(|a| office.is_none_or(|o| a.assessment.office == o));
+        found.reverse();
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn all_assessments(&self, administration: Country) -> Result<Vec<AssessmentRecord>> {
+        let inner = self.lock();
+        let mut found: Vec<AssessmentRecord> =
+            inner.state.assessments.iter().filter(|a| a.administration == administration).cloned().collect();
+        // Stable: equal keys keep the order stored, as the databases' `id`.
+        found.sort_by_key(assessment_order);
+        Ok(found)
+    }
+
+    async fn holder_history(&self, administration: Country, holder: &str) -> Result<HolderHistory> {
+        let inner = self.lock();
+        let guarantees: std::collections::BTreeSet<&str> = inner
+            .state
+            .assessments
+            .iter()
+            .filter(|a| a.administration == administration && a.holder == holder)
+            .map(|a| a.guarantee.as_str())
+            .collect();
+        let irregular: std::collections::BTreeSet<&str> = inner
+            .state
+            .results
+            .values()
+            .filter(|r| r.administration == administration && r.outcome.is_irregular())
+            .map(|r| r.guarantee.as_str())
+            .filter(|g| guarantees.contains(g))
+            .collect();
+        Ok(HolderHistory { transports: guarantees.len() as i64, irregularities: irregular.len() as i64 })
+    }
+
+    async fn results(&self, administration: Country) -> Result<Vec<InspectionResult>> {
+        let inner = self.lock();
+        let mut found: Vec<InspectionResult> =
+            inner.state.results.values().filter(|r| r.administration == administration).cloned().collect();
+        found.sort_by(|a, b| (a.recorded_at, &a.guarantee, &a.office).cmp(&(b.recorded_at, &b.guarantee, &b.office)));
+        Ok(found)
+    }
+
+    async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
+        let inner = self.lock();
+        Ok(inner.state.models.iter().rev().find(|(m, _)| m.administration == administration).map(|(m, _)| m.clone()))
+    }
+
+    async fn models(&self, administration: Country) -> Result<Vec<StoredModel>> {
+        let inner = self.lock();
+        Ok(inner
+            .state
+            .models
+            .iter()
+            .rev()
+            .filter(|(m, _)| m.administration == administration)
+            .map(|(m, _)| StoredModel { model_json: String::new(), ..m.clone() })
+            .collect())
+    }
+
+    async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>> {
+        let inner = self.lock();
+        let mut found: Vec<(&String, &PolicyRecord)> = inner
+            .state
+            .policies
+            .iter()
+            .filter(|((a, _), _)| a.as_str() == administration.as_str())
+            .map(|((_, office), p)| (office, p))
+            .collect();
+        found.sort_by_key(|(office, _)| *office);
+        Ok(found.into_iter().map(|(_, p)| p.clone()).collect())
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

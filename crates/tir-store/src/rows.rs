@@ -127,3 +127,72 @@ pub(crate) fn event_from_columns(
         office.map(|o| OfficeCode::parse(&o).map_err(|e| corrupt(format!("event office {o:?}: {e:?}")))).transpose()?;
     Ok(Event { at: Timestamp::from_unix_ms(at_ms), message_type, party, office, summary })
 }
+
+/// The risk engine's records: SQL both databases run as it is (`$n`
+/// placeholders; SQLite numbers them by first use, which is their order here).
+pub(crate) mod risk {
+    use tir_risk::records::StoredModel;
+
+    use super::from_doc;
+    use crate::Result;
+
+    /// The order assessments are read oldest first; reversed for newest first.
+    const OLDEST_FIRST: &str = "assessed_at_ms, source_cursor, operation, id";
+    const NEWEST_FIRST: &str = "assessed_at_ms DESC, source_cursor DESC, operation DESC, id DESC";
+
+    pub(crate) const CURSOR_GET: &str = "SELECT cursor FROM risk_cursor WHERE id = 1";
+    pub(crate) const CURSOR_SET: &str = "UPDATE risk_cursor SET cursor = $1 WHERE id = 1";
+    pub(crate) const ASSESSMENT_INSERT: &str = "INSERT INTO risk_assessments \
+        (administration, guarantee, operation, office, source_cursor, assessed_at_ms, holder, record) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    pub(crate) const RESULT_EXISTS: &str =
+        "SELECT 1 FROM risk_results WHERE administration = $1 AND guarantee = $2 AND office = $3";
+    pub(crate) const RESULT_PUT: &str = "INSERT INTO risk_results \
+        (administration, guarantee, office, outcome, recorded_at_ms, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+        ON CONFLICT (administration, guarantee, office) \
+        DO UPDATE SET outcome = excluded.outcome, recorded_at_ms = excluded.recorded_at_ms, doc = excluded.doc";
+    pub(crate) const MODEL_GET: &str =
+        "SELECT doc, model_sha256 FROM risk_models WHERE administration = $1 AND version = $2";
+    pub(crate) const MODEL_INSERT: &str = "INSERT INTO risk_models \
+        (administration, version, doc, model_sha256, model_json) VALUES ($1, $2, $3, $4, $5)";
+    pub(crate) const POLICY_PUT: &str = "INSERT INTO risk_policies (administration, office, doc, updated_at_ms) \
+        VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (administration, office) DO UPDATE SET doc = excluded.doc, updated_at_ms = excluded.updated_at_ms";
+
+    pub(crate) fn assessments_of_guarantee() -> String {
+        format!(
+            "SELECT record FROM risk_assessments WHERE administration = $1 AND guarantee = $2 ORDER BY {OLDEST_FIRST}"
+        )
+    }
+    pub(crate) fn all_assessments() -> String {
+        format!("SELECT record FROM risk_assessments WHERE administration = $1 ORDER BY {OLDEST_FIRST}")
+    }
+    /// `$1` administration, then `$2` office and `$3` limit, or `$2` limit.
+    pub(crate) fn recent_assessments(of_office: bool) -> String {
+        let office = if of_office { "AND office = $2 ORDER BY" } else { "ORDER BY" };
+        let limit = if of_office { "$3" } else { "$2" };
+        format!("SELECT record FROM risk_assessments WHERE administration = $1 {office} {NEWEST_FIRST} LIMIT {limit}")
+    }
+    /// The holder's guarantees known from this administration's assessments.
+    pub(crate) const HOLDER_HISTORY: &str = "SELECT \
+        (SELECT count(DISTINCT guarantee) FROM risk_assessments WHERE administration = $1 AND holder = $2), \
+        (SELECT count(DISTINCT r.guarantee) FROM risk_results r WHERE r.administration = $1 \
+           AND r.outcome = 'irregularity' AND r.guarantee IN \
+             (SELECT a.guarantee FROM risk_assessments a WHERE a.administration = $1 AND a.holder = $2))";
+    pub(crate) const RESULTS: &str =
+        "SELECT doc FROM risk_results WHERE administration = $1 ORDER BY recorded_at_ms, guarantee, office";
+    pub(crate) const LATEST_MODEL: &str =
+        "SELECT doc, model_json FROM risk_models WHERE administration = $1 ORDER BY id DESC LIMIT 1";
+    pub(crate) const MODELS: &str = "SELECT doc FROM risk_models WHERE administration = $1 ORDER BY id DESC";
+    pub(crate) const POLICIES: &str = "SELECT doc FROM risk_policies WHERE administration = $1 ORDER BY office";
+
+    /// A model's stored metadata with its model put back.
+    pub(crate) fn model_with(doc: &str, model_json: String) -> Result<StoredModel> {
+        Ok(StoredModel { model_json, ..from_doc(doc)? })
+    }
+
+    /// The metadata row of a model: the model itself is stored in a column of its own.
+    pub(crate) fn metadata_doc(model: &StoredModel) -> String {
+        super::to_doc(&StoredModel { model_json: String::new(), ..model.clone() })
+    }
+}

@@ -16,7 +16,10 @@ use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{NotificationRow, Profile, ProfileHistory, Result, Store, StoreError};
+use crate::{
+    AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
+    Store, StoreError, StoredModel,
+};
 
 mod deferred;
 mod reads;
@@ -91,6 +94,47 @@ impl Store for PgStore {
     async fn profile_history(&self, administration: Country, id: &str) -> Result<Option<ProfileHistory>> {
         let client = self.pool.get().await.map_err(pool_error)?;
         crate::history_from(id, reads::profile_versions(&client, administration.as_str(), id).await?)
+    }
+
+    async fn risk_cursor(&self) -> Result<i64> {
+        reads::risk_cursor(&self.pool).await
+    }
+
+    async fn assessments(&self, administration: Country, reference: &str) -> Result<Vec<AssessmentRecord>> {
+        reads::assessments(&self.pool, administration.as_str(), reference).await
+    }
+
+    async fn recent_assessments(
+        &self,
+        administration: Country,
+        office: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AssessmentRecord>> {
+        reads::recent_assessments(&self.pool, administration.as_str(), office, limit).await
+    }
+
+    async fn all_assessments(&self, administration: Country) -> Result<Vec<AssessmentRecord>> {
+        reads::all_assessments(&self.pool, administration.as_str()).await
+    }
+
+    async fn holder_history(&self, administration: Country, holder: &str) -> Result<HolderHistory> {
+        reads::holder_history(&self.pool, administration.as_str(), holder).await
+    }
+
+    async fn results(&self, administration: Country) -> Result<Vec<InspectionResult>> {
+        reads::results(&self.pool, administration.as_str()).await
+    }
+
+    async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
+        reads::latest_model(&self.pool, administration.as_str()).await
+    }
+
+    async fn models(&self, administration: Country) -> Result<Vec<StoredModel>> {
+        reads::models(&self.pool, administration.as_str()).await
+    }
+
+    async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>> {
+        reads::policies(&self.pool, administration.as_str()).await
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

@@ -6,8 +6,11 @@ use tir_model::party::Party;
 
 use super::pool_error;
 use crate::journal::{JournalEntry, Verdict, Verifier};
+use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{NotificationRow, Profile, Result};
+use crate::{
+    AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoredModel,
+};
 
 /// Journal rows fetched per round trip while verifying.
 const VERIFY_PAGE_ROWS: i64 = 5_000;
@@ -112,4 +115,69 @@ pub(super) async fn profiles(pool: &Pool, administration: &str) -> Result<Vec<Pr
         )
         .await?;
     client.query(&stmt, &[&administration]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+}
+
+/// The documents (first column) `sql` selects with `params`, parsed.
+async fn docs<T: serde::de::DeserializeOwned>(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<T>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(sql).await?;
+    client.query(&stmt, params).await?.iter().map(|r| from_doc(r.get(0))).collect()
+}
+
+pub(super) async fn risk_cursor(pool: &Pool) -> Result<i64> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(risk::CURSOR_GET).await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}
+
+pub(super) async fn assessments(pool: &Pool, administration: &str, reference: &str) -> Result<Vec<AssessmentRecord>> {
+    docs(pool, &risk::assessments_of_guarantee(), &[&administration, &reference]).await
+}
+
+pub(super) async fn recent_assessments(
+    pool: &Pool,
+    administration: &str,
+    office: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AssessmentRecord>> {
+    let limit = crate::sql_limit(limit);
+    let sql = risk::recent_assessments(office.is_some());
+    match office {
+        Some(office) => docs(pool, &sql, &[&administration, &office, &limit]).await,
+        None => docs(pool, &sql, &[&administration, &limit]).await,
+    }
+}
+
+pub(super) async fn all_assessments(pool: &Pool, administration: &str) -> Result<Vec<AssessmentRecord>> {
+    docs(pool, &risk::all_assessments(), &[&administration]).await
+}
+
+pub(super) async fn holder_history(pool: &Pool, administration: &str, holder: &str) -> Result<HolderHistory> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(risk::HOLDER_HISTORY).await?;
+    let row = client.query_one(&stmt, &[&administration, &holder]).await?;
+    Ok(HolderHistory { transports: row.get(0), irregularities: row.get(1) })
+}
+
+pub(super) async fn results(pool: &Pool, administration: &str) -> Result<Vec<InspectionResult>> {
+    docs(pool, risk::RESULTS, &[&administration]).await
+}
+
+pub(super) async fn latest_model(pool: &Pool, administration: &str) -> Result<Option<StoredModel>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(risk::LATEST_MODEL).await?;
+    let row = client.query_opt(&stmt, &[&administration]).await?;
+    row.map(|r| risk::model_with(r.get(0), r.get(1))).transpose()
+}
+
+pub(super) async fn models(pool: &Pool, administration: &str) -> Result<Vec<StoredModel>> {
+    docs(pool, risk::MODELS, &[&administration]).await
+}
+
+pub(super) async fn policies(pool: &Pool, administration: &str) -> Result<Vec<PolicyRecord>> {
+    docs(pool, risk::POLICIES, &[&administration]).await
 }

@@ -19,9 +19,9 @@ use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, r
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::retention::Pruning;
-use crate::rows::{from_doc, to_doc};
+use crate::rows::{from_doc, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
-use crate::{NewParty, Profile, Result, Submission};
+use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
 
 pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env, mut pruning: Pruning) {
     let mut writer = PgWriter { pool };
@@ -391,6 +391,70 @@ impl Tx for PgTx<'_> {
             &[&profile.administration.as_str(), &profile.id, &version, &to_doc(profile), &at_ms],
         )
         .await?;
+        Ok(())
+    }
+
+    // Read after `begin` took the writers' lock: no other server moves the cursor until commit.
+    async fn risk_cursor_get(&mut self) -> Result<i64> {
+        let row = self.opt(risk::CURSOR_GET, &[]).await?;
+        row.map(|r| r.get(0)).ok_or_else(|| crate::corrupt("risk_cursor has no row"))
+    }
+
+    async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()> {
+        self.exec(risk::CURSOR_SET, &[&cursor]).await?;
+        Ok(())
+    }
+
+    async fn assessment_insert(&mut self, r: &AssessmentRecord) -> Result<()> {
+        let a = &r.assessment;
+        let at_ms = a.assessed_at.unix_ms();
+        self.exec(
+            risk::ASSESSMENT_INSERT,
+            &[
+                &r.administration.as_str(),
+                &r.guarantee,
+                &a.operation,
+                &a.office,
+                &r.source_cursor,
+                &at_ms,
+                &r.holder,
+                &to_doc(r),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn result_put(&mut self, r: &InspectionResult) -> Result<bool> {
+        let administration = r.administration.as_str();
+        let new = self.opt(risk::RESULT_EXISTS, &[&administration, &r.guarantee, &r.office]).await?.is_none();
+        let at_ms = r.recorded_at.unix_ms();
+        self.exec(
+            risk::RESULT_PUT,
+            &[&administration, &r.guarantee, &r.office, &r.outcome.as_str(), &at_ms, &to_doc(r)],
+        )
+        .await?;
+        Ok(new)
+    }
+
+    async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {
+        let row = self.opt(risk::MODEL_GET, &[&administration.as_str(), &version]).await?;
+        row.map(|r| Ok((from_doc(r.get(0))?, r.get(1)))).transpose()
+    }
+
+    async fn model_insert(&mut self, m: &StoredModel, model_sha256: &str) -> Result<()> {
+        self.exec(
+            risk::MODEL_INSERT,
+            &[&m.administration.as_str(), &m.version, &risk::metadata_doc(m), &model_sha256, &m.model_json],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn policy_put(&mut self, p: &PolicyRecord) -> Result<()> {
+        let at_ms = p.updated_at.unix_ms();
+        self.exec(risk::POLICY_PUT, &[&p.administration.as_str(), &crate::policy_office_key(p), &to_doc(p), &at_ms])
+            .await?;
         Ok(())
     }
 }

@@ -23,7 +23,10 @@ use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{NotificationRow, Profile, ProfileHistory, Result, Store, corrupt};
+use crate::{
+    AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
+    Store, StoredModel, corrupt,
+};
 
 mod checkpoint;
 mod durability;
@@ -163,6 +166,52 @@ impl Store for SqliteStore {
         self.readers
             .read(move |c| crate::history_from(&id, reads::profile_versions(c, administration.as_str(), &id)?))
             .await
+    }
+
+    async fn risk_cursor(&self) -> Result<i64> {
+        self.readers.read(reads::risk_cursor).await
+    }
+
+    async fn assessments(&self, administration: Country, reference: &str) -> Result<Vec<AssessmentRecord>> {
+        let reference = reference.to_owned();
+        self.readers.read(move |c| reads::assessments(c, administration.as_str(), &reference)).await
+    }
+
+    async fn recent_assessments(
+        &self,
+        administration: Country,
+        office: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AssessmentRecord>> {
+        let office = office.map(str::to_owned);
+        self.readers
+            .read(move |c| reads::recent_assessments(c, administration.as_str(), office.as_deref(), limit))
+            .await
+    }
+
+    async fn all_assessments(&self, administration: Country) -> Result<Vec<AssessmentRecord>> {
+        self.readers.read(move |c| reads::all_assessments(c, administration.as_str())).await
+    }
+
+    async fn holder_history(&self, administration: Country, holder: &str) -> Result<HolderHistory> {
+        let holder = holder.to_owned();
+        self.readers.read(move |c| reads::holder_history(c, administration.as_str(), &holder)).await
+    }
+
+    async fn results(&self, administration: Country) -> Result<Vec<InspectionResult>> {
+        self.readers.read(move |c| reads::results(c, administration.as_str())).await
+    }
+
+    async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
+        self.readers.read(move |c| reads::latest_model(c, administration.as_str())).await
+    }
+
+    async fn models(&self, administration: Country) -> Result<Vec<StoredModel>> {
+        self.readers.read(move |c| reads::models(c, administration.as_str())).await
+    }
+
+    async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>> {
+        self.readers.read(move |c| reads::policies(c, administration.as_str())).await
     }
 
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

@@ -11,8 +11,12 @@ use tir_model::party::Party;
 
 use super::durability::Durability;
 use crate::journal::{JournalEntry, Verdict, Verifier};
+use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{NotificationRow, Profile, Result, StoreError};
+use crate::{
+    AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoreError,
+    StoredModel,
+};
 
 /// Read connections kept open between queries.
 const READERS_MAX: usize = 8;
@@ -158,4 +162,62 @@ pub(super) fn profiles(c: &Connection, administration: &str) -> Result<Vec<Profi
     )?;
     let docs = stmt.query_map([administration], |r| r.get::<_, String>(0))?;
     docs.map(|d| from_doc(&d?)).collect()
+}
+
+/// The documents (first column) `sql` selects with `params`, parsed.
+fn docs<T: serde::de::DeserializeOwned>(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let found = stmt.query_map(params, |r| r.get::<_, String>(0))?;
+    found.map(|d| from_doc(&d?)).collect()
+}
+
+pub(super) fn risk_cursor(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached(risk::CURSOR_GET)?.query_row([], |r| r.get(0))?)
+}
+
+pub(super) fn assessments(c: &Connection, administration: &str, reference: &str) -> Result<Vec<AssessmentRecord>> {
+    docs(c, &risk::assessments_of_guarantee(), params![administration, reference])
+}
+
+pub(super) fn recent_assessments(
+    c: &Connection,
+    administration: &str,
+    office: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AssessmentRecord>> {
+    let limit = crate::sql_limit(limit);
+    let sql = risk::recent_assessments(office.is_some());
+    match office {
+        Some(office) => docs(c, &sql, params![administration, office, limit]),
+        None => docs(c, &sql, params![administration, limit]),
+    }
+}
+
+pub(super) fn all_assessments(c: &Connection, administration: &str) -> Result<Vec<AssessmentRecord>> {
+    docs(c, &risk::all_assessments(), [administration])
+}
+
+pub(super) fn holder_history(c: &Connection, administration: &str, holder: &str) -> Result<HolderHistory> {
+    let (transports, irregularities) = c
+        .prepare_cached(risk::HOLDER_HISTORY)?
+        .query_row(params![administration, holder], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(HolderHistory { transports, irregularities })
+}
+
+pub(super) fn results(c: &Connection, administration: &str) -> Result<Vec<InspectionResult>> {
+    docs(c, risk::RESULTS, [administration])
+}
+
+pub(super) fn latest_model(c: &Connection, administration: &str) -> Result<Option<StoredModel>> {
+    let row: Option<(String, String)> =
+        c.prepare_cached(risk::LATEST_MODEL)?.query_row([administration], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    row.map(|(doc, model_json)| risk::model_with(&doc, model_json)).transpose()
+}
+
+pub(super) fn models(c: &Connection, administration: &str) -> Result<Vec<StoredModel>> {
+    docs(c, risk::MODELS, [administration])
+}
+
+pub(super) fn policies(c: &Connection, administration: &str) -> Result<Vec<PolicyRecord>> {
+    docs(c, risk::POLICIES, [administration])
 }

@@ -21,9 +21,9 @@ use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, r
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::retention::Pruning;
-use crate::rows::{JOURNAL_COLUMNS, to_doc};
+use crate::rows::{JOURNAL_COLUMNS, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
-use crate::{NewParty, Profile, Result};
+use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel};
 
 /// Rows kept by the writer between batches. Only this writer changes the
 /// file, so what it caches is current; a rolled-back batch clears the cache.
@@ -336,6 +336,74 @@ impl Tx for SqliteWriter {
                 "INSERT INTO risk_profiles (administration, id, version, doc, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![profile.administration.as_str(), profile.id, profile.version, to_doc(profile), at_ms])?;
+        Ok(())
+    }
+
+    async fn risk_cursor_get(&mut self) -> Result<i64> {
+        reads::risk_cursor(&self.conn)
+    }
+
+    async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()> {
+        self.conn.prepare_cached(risk::CURSOR_SET)?.execute([cursor])?;
+        Ok(())
+    }
+
+    async fn assessment_insert(&mut self, r: &AssessmentRecord) -> Result<()> {
+        let a = &r.assessment;
+        self.conn.prepare_cached(risk::ASSESSMENT_INSERT)?.execute(params![
+            r.administration.as_str(),
+            r.guarantee,
+            a.operation,
+            a.office,
+            r.source_cursor,
+            a.assessed_at.unix_ms(),
+            r.holder,
+            to_doc(r)
+        ])?;
+        Ok(())
+    }
+
+    async fn result_put(&mut self, r: &InspectionResult) -> Result<bool> {
+        let key = params![r.administration.as_str(), r.guarantee, r.office];
+        let new = !self.conn.prepare_cached(risk::RESULT_EXISTS)?.exists(key)?;
+        self.conn.prepare_cached(risk::RESULT_PUT)?.execute(params![
+            r.administration.as_str(),
+            r.guarantee,
+            r.office,
+            r.outcome.as_str(),
+            r.recorded_at.unix_ms(),
+            to_doc(r)
+        ])?;
+        Ok(new)
+    }
+
+    async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached(risk::MODEL_GET)?
+            .query_row(params![administration.as_str(), version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(doc, sha256)| Ok((crate::rows::from_doc(&doc)?, sha256))).transpose()
+    }
+
+    async fn model_insert(&mut self, m: &StoredModel, model_sha256: &str) -> Result<()> {
+        self.conn.prepare_cached(risk::MODEL_INSERT)?.execute(params![
+            m.administration.as_str(),
+            m.version,
+            risk::metadata_doc(m),
+            model_sha256,
+            m.model_json
+        ])?;
+        Ok(())
+    }
+
+    async fn policy_put(&mut self, p: &PolicyRecord) -> Result<()> {
+        self.conn.prepare_cached(risk::POLICY_PUT)?.execute(params![
+            p.administration.as_str(),
+            crate::policy_office_key(p),
+            to_doc(p),
+            p.updated_at.unix_ms()
+        ])?;
         Ok(())
     }
 }
