@@ -1621,3 +1621,449 @@ async fn a_configured_retention_replaces_the_default(fx: ClockedFixture) {
     fx.clock.advance(PRUNE_INTERVAL);
     submit_ok(store, &w.chain, &cancel(1, "short")).await;
 }
+
+// ---------------------------------------------------------------------------
+// The risk engine's records, on every backend (clocked: the writer's times are
+// known, so `recorded_at`, `trained_at` and `updated_at` can be asserted).
+
+on_every_backend_clocked! {
+    assessments_are_stored_in_batches_and_read_back_as_written(StoreOptions::default())
+        => assessments_are_stored_in_batches_and_read_back_as_written_on_sqlite,
+           assessments_are_stored_in_batches_and_read_back_as_written_on_postgres,
+           assessments_are_stored_in_batches_and_read_back_as_written_in_memory;
+    a_stale_or_malformed_assessment_batch_writes_nothing(StoreOptions::default())
+        => a_stale_or_malformed_assessment_batch_writes_nothing_on_sqlite,
+           a_stale_or_malformed_assessment_batch_writes_nothing_on_postgres,
+           a_stale_or_malformed_assessment_batch_writes_nothing_in_memory;
+    inspection_results_replace_per_office_and_count_in_the_holder_history(StoreOptions::default())
+        => inspection_results_replace_per_office_and_count_in_the_holder_history_on_sqlite,
+           inspection_results_replace_per_office_and_count_in_the_holder_history_on_postgres,
+           inspection_results_replace_per_office_and_count_in_the_holder_history_in_memory;
+    a_model_is_stored_once_per_version_and_the_newest_is_the_latest(StoreOptions::default())
+        => a_model_is_stored_once_per_version_and_the_newest_is_the_latest_on_sqlite,
+           a_model_is_stored_once_per_version_and_the_newest_is_the_latest_on_postgres,
+           a_model_is_stored_once_per_version_and_the_newest_is_the_latest_in_memory;
+    policies_replace_per_office_and_the_default_is_kept_apart(StoreOptions::default())
+        => policies_replace_per_office_and_the_default_is_kept_apart_on_sqlite,
+           policies_replace_per_office_and_the_default_is_kept_apart_on_postgres,
+           policies_replace_per_office_and_the_default_is_kept_apart_in_memory;
+}
+
+/// Like `on_postgres_only!`, for cases that open their own stores on a fresh database.
+macro_rules! on_postgres_only_by_url {
+    ($($case:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            on_fresh_pg_database(risk::$case).await;
+        }
+    )*};
+}
+
+on_postgres_only_by_url! {
+    two_stores_racing_on_one_risk_cursor_store_the_batch_once;
+}
+
+use risk::*;
+
+mod risk {
+    use super::*;
+    use tir_model::Timestamp;
+    use tir_risk::assessment::{Assessment, SelectedBy};
+    use tir_risk::context::TransportContext;
+    use tir_risk::policy::PolicyConfig;
+    use tir_store::{
+        AssessmentBatch, AssessmentRecord, HolderHistory, InspectionResult, Outcome, PolicyRecord, RISK_ASSESSMENT,
+        RISK_MODEL, RISK_POLICY, RISK_RESULT, StoredModel, Trigger,
+    };
+
+    const HOLDER_A: &str = "TUR/001/000001";
+    const HOLDER_B: &str = "TUR/001/000002";
+
+    /// Every field of a context; those of one assessment are set by `context`.
+    const CONTEXT: &str = r#"{
+        "guarantee": "", "holder": "", "holder_country": "TR",
+        "holder_transports": 3, "holder_irregularities": 1, "holder_irregularity_rate": 0.5,
+        "country": "", "office": "", "operation": 0, "territory": "EU",
+        "operation_countries": ["LT", "PL"], "itinerary": ["TR", "GE", "LT", "PL"],
+        "previous_countries": ["TR", "GE"], "next_countries": ["PL"],
+        "previous_country": "GE", "next_country": "PL", "departure_country": "TR", "destination_country": "PL",
+        "vehicle_country": "TR", "vehicle_registration": "34 ABC 123", "seals": 2,
+        "weekday": 3, "hour": 14, "date": "2027-01-13",
+        "declaration_version": 1, "amendments": 0, "amendments_requested": 0,
+        "goods": [{
+            "consignment": 0, "hs6": "240220", "hs4": "2402", "hs2": "24",
+            "hs6_description": "Cigarettes containing tobacco", "hs4_description": "Cigars, cigarettes",
+            "hs2_description": "Tobacco", "description": "Cigarettes", "packages": 40,
+            "gross_mass_kg": 1250.5, "value": 30000.25, "currency": "EUR", "value_per_kg": 24.0,
+            "consignor_country": "TR", "consignee_country": "PL"
+        }],
+        "goods_count": 1, "consignments": 1, "hs6": ["240220"], "hs4": ["2402"], "hs2": ["24"],
+        "goods_description": "Cigarettes", "consignor_countries": ["TR"], "consignee_countries": ["PL"],
+        "total_gross_mass_kg": 1250.5, "total_packages": 40, "total_value": 30000.25,
+        "value_currency": "EUR", "value_per_kg": 24.0
+    }"#;
+
+    /// A context as `TransportContext::build` makes one (its test helper is
+    /// private to tir-risk): every field, one goods item.
+    pub(super) fn context(
+        guarantee: &str,
+        holder: &str,
+        country: &str,
+        office: &str,
+        operation: i64,
+    ) -> TransportContext {
+        let mut value: Value = serde_json::from_str(CONTEXT).expect("JSON");
+        for (field, v) in [
+            ("guarantee", json!(guarantee)),
+            ("holder", json!(holder)),
+            ("country", json!(country)),
+            ("office", json!(office)),
+            ("operation", json!(operation)),
+        ] {
+            value[field] = v;
+        }
+        serde_json::from_value(value).expect("a complete transport context")
+    }
+
+    /// One assessment of `operation` of `guarantee` by `administration` at `office`.
+    pub(super) struct Made<'a> {
+        pub administration: &'a str,
+        pub guarantee: &'a str,
+        pub holder: &'a str,
+        pub office: &'a str,
+        pub operation: i64,
+        pub source_cursor: i64,
+        pub assessed_at_ms: i64,
+    }
+
+    pub(super) fn record(m: Made<'_>) -> AssessmentRecord {
+        AssessmentRecord {
+            administration: country(m.administration),
+            guarantee: m.guarantee.to_owned(),
+            holder: m.holder.to_owned(),
+            trigger: Trigger::DeclarationRecorded,
+            source_cursor: m.source_cursor,
+            declaration_version: 1,
+            assessment: Assessment {
+                office: m.office.to_owned(),
+                operation: m.operation,
+                lane: Lane::Red,
+                score: Some(0.75),
+                reasons: vec!["rule tobacco: cigarettes".into(), "model: value_per_kg".into()],
+                selected_by: SelectedBy::Rule { id: "tobacco".into(), version: 2 },
+                model_version: Some("2027-01-10.1".into()),
+                profile_versions: vec!["rule:tobacco@2".into()],
+                matched_profiles: vec!["rule:tobacco@2".into()],
+                rule_errors: Vec::new(),
+                assessed_at: Timestamp::from_unix_ms(m.assessed_at_ms),
+            },
+            context: context(m.guarantee, m.holder, m.administration, m.office, m.operation),
+        }
+    }
+
+    /// A record of `guarantee` by LT at LTVIL001, operation 1, at `source_cursor`.
+    fn lt_record(guarantee: &str, holder: &str, source_cursor: i64) -> AssessmentRecord {
+        record(Made {
+            administration: "LT",
+            guarantee,
+            holder,
+            office: "LTVIL001",
+            operation: 1,
+            source_cursor,
+            assessed_at_ms: CLOCKED_START_MS,
+        })
+    }
+
+    fn journal_of(entries: &[JournalEntry], message_type: &str) -> Vec<JournalEntry> {
+        entries.iter().filter(|e| e.message_type == message_type).cloned().collect()
+    }
+
+    async fn whole_journal(store: &dyn Store) -> Vec<JournalEntry> {
+        store.journal(1, 10_000).await.unwrap()
+    }
+
+    async fn put(store: &dyn Store, after: i64, through: i64, records: Vec<AssessmentRecord>) -> Reply {
+        store.put_assessments(AssessmentBatch { after, through, records }).await.unwrap()
+    }
+
+    pub(super) async fn assessments_are_stored_in_batches_and_read_back_as_written(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        assert_eq!(store.risk_cursor().await.unwrap(), 0, "nothing assessed yet");
+        let t = CLOCKED_START_MS;
+        let made = |guarantee, office, operation, source_cursor, assessed_at_ms, administration| {
+            record(Made {
+                administration,
+                guarantee,
+                holder: HOLDER_A,
+                office,
+                operation,
+                source_cursor,
+                assessed_at_ms,
+            })
+        };
+        // Written out of order: the reads sort by assessed_at, source_cursor, operation.
+        let a2 = made("XH25000001", "LTVIL001", 2, 2, t + 10, "LT");
+        let a1 = made("XH25000001", "LTVIL001", 1, 2, t + 10, "LT");
+        let pl = made("XH25000001", "PLKUB001", 2, 4, t + 20, "PL");
+        let b = made("XH25000002", "LTMDK001", 1, 5, t, "LT");
+        let batch = vec![a2.clone(), a1.clone(), pl.clone(), b.clone()];
+        let stored = put(store, 0, 5, batch.clone()).await;
+        assert_eq!((stored.status, body(&stored)), (200, json!({"stored": 4, "cursor": 5})));
+        assert_eq!(store.risk_cursor().await.unwrap(), 5);
+
+        let lt = country("LT");
+        assert_eq!(store.assessments(lt, "XH25000001").await.unwrap(), [a1.clone(), a2.clone()], "context included");
+        assert_eq!(store.all_assessments(lt).await.unwrap(), [b.clone(), a1.clone(), a2.clone()]);
+        assert_eq!(store.recent_assessments(lt, None, 2).await.unwrap(), [a2.clone(), a1.clone()]);
+        assert_eq!(store.recent_assessments(lt, Some("LTMDK001"), 10).await.unwrap(), std::slice::from_ref(&b));
+        assert!(store.recent_assessments(lt, Some("PLKUB001"), 10).await.unwrap().is_empty(), "PL's office");
+        assert_eq!(
+            store.all_assessments(country("PL")).await.unwrap(),
+            std::slice::from_ref(&pl),
+            "PL sees only its own"
+        );
+        assert!(store.assessments(country("GE"), "XH25000001").await.unwrap().is_empty());
+
+        // An empty batch still moves the cursor, and journals nothing.
+        let before = whole_journal(store).await.len();
+        let moved = put(store, 5, 7, Vec::new()).await;
+        assert_eq!((moved.status, body(&moved)), (200, json!({"stored": 0, "cursor": 7})));
+        assert_eq!(store.risk_cursor().await.unwrap(), 7);
+        assert_eq!(whole_journal(store).await.len(), before);
+
+        // One journal entry per record, from "risk", under its guarantee, the record as body.
+        let entries = journal_of(&whole_journal(store).await, RISK_ASSESSMENT);
+        assert_eq!(entries.len(), 4);
+        for (i, (entry, record)) in entries.iter().zip(&batch).enumerate() {
+            assert_eq!((entry.sender.as_str(), entry.reference.as_str()), ("risk", record.guarantee.as_str()));
+            assert_eq!(entry.message_id, format!("5-{i}"));
+            assert_eq!(&serde_json::from_str::<AssessmentRecord>(&entry.body).unwrap(), record);
+        }
+        assert!(store.verify_journal().await.unwrap().ok);
+
+        let fx = fx.restart().await;
+        assert_eq!(fx.store.risk_cursor().await.unwrap(), 7, "after a restart");
+        assert_eq!(fx.store.all_assessments(lt).await.unwrap(), [b, a1, a2]);
+    }
+
+    pub(super) async fn a_stale_or_malformed_assessment_batch_writes_nothing(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        let first = lt_record("XH25000001", HOLDER_A, 3);
+        assert_eq!(put(store, 0, 3, vec![first.clone()]).await.status, 200);
+        let journal = whole_journal(store).await;
+
+        // Another server's batch from the same cursor: 409 with where the cursor is.
+        let stale = put(store, 0, 6, vec![lt_record("XH25000002", HOLDER_A, 5)]).await;
+        assert_eq!((stale.status, body(&stale)), (409, json!({"cursor": 3})));
+        // A record outside (after, through], and a cursor moving back: 400/106.
+        let outside = put(store, 3, 6, vec![lt_record("XH25000002", HOLDER_A, 7)]).await;
+        assert_eq!((outside.status, error_code(&outside)), (400, 106), "{}", outside.body);
+        assert_eq!(body(&outside)["error"]["pointer"], "/records/0/source_cursor");
+        let backwards = put(store, 3, 2, Vec::new()).await;
+        assert_eq!((backwards.status, error_code(&backwards)), (400, 106), "{}", backwards.body);
+
+        assert_eq!(store.risk_cursor().await.unwrap(), 3);
+        assert_eq!(store.all_assessments(country("LT")).await.unwrap(), [first]);
+        assert_eq!(whole_journal(store).await, journal, "no journal entry either");
+        assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    fn result(administration: &str, guarantee: &str, office: &str, outcome: Outcome) -> InspectionResult {
+        InspectionResult {
+            administration: country(administration),
+            guarantee: guarantee.to_owned(),
+            office: office.to_owned(),
+            outcome,
+            revenue: if outcome.is_irregular() { 1520.5 } else { 0.0 },
+            findings: if outcome.is_irregular() { vec!["undeclared cigarettes".into()] } else { Vec::new() },
+            notes: "inspected at the border".into(),
+            recorded_by: format!("cus_{}", administration.to_lowercase()),
+            // The writer sets it: whatever the caller says is replaced.
+            recorded_at: Timestamp::from_unix_ms(0),
+        }
+    }
+
+    pub(super) async fn inspection_results_replace_per_office_and_count_in_the_holder_history(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        let (lt, pl) = (country("LT"), country("PL"));
+        let first = store.put_result(result("LT", "XH25000001", "LTVIL001", Outcome::Compliant)).await.unwrap();
+        assert_eq!(first.status, 201, "{}", first.body);
+        let t0 = Timestamp::from_unix_ms(fx.clock.now());
+        assert_eq!(body(&first)["recorded_at"], t0.to_string(), "the writer's time, RFC 3339");
+
+        fx.clock.advance(Duration::from_secs(60));
+        let corrected = store.put_result(result("LT", "XH25000001", "LTVIL001", Outcome::Irregularity)).await.unwrap();
+        assert_eq!(corrected.status, 200, "the same (administration, guarantee, office) is replaced");
+        let t1 = Timestamp::from_unix_ms(fx.clock.now());
+        let other_office = store.put_result(result("LT", "XH25000001", "LTMDK001", Outcome::Compliant)).await.unwrap();
+        assert_eq!(other_office.status, 201, "another office's result is its own");
+        assert_eq!(
+            store.put_result(result("LT", "XH25000002", "LTVIL001", Outcome::Compliant)).await.unwrap().status,
+            201
+        );
+        assert_eq!(
+            store.put_result(result("LT", "XH25000003", "LTVIL001", Outcome::Irregularity)).await.unwrap().status,
+            201
+        );
+        assert_eq!(
+            store.put_result(result("PL", "XH25000002", "PLKUB001", Outcome::Irregularity)).await.unwrap().status,
+            201
+        );
+
+        let results = store.results(lt).await.unwrap();
+        let keys: Vec<(&str, &str, Outcome)> =
+            results.iter().map(|r| (r.guarantee.as_str(), r.office.as_str(), r.outcome)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("XH25000001", "LTMDK001", Outcome::Compliant),
+                ("XH25000001", "LTVIL001", Outcome::Irregularity),
+                ("XH25000002", "LTVIL001", Outcome::Compliant),
+                ("XH25000003", "LTVIL001", Outcome::Irregularity),
+            ],
+            "oldest first, then by guarantee and office"
+        );
+        assert!(results.iter().all(|r| r.recorded_at == t1), "all recorded at the writer's time");
+        let expected =
+            InspectionResult { recorded_at: t1, ..result("LT", "XH25000001", "LTVIL001", Outcome::Irregularity) };
+        assert_eq!(results[1], expected, "read back as written");
+        assert_eq!(store.results(pl).await.unwrap().len(), 1);
+
+        // Holder A: guarantees 1 (twice) and 2 assessed by LT; 1 irregular in LT, 2 only in PL.
+        // Holder B: guarantee 3, irregular.
+        let records = vec![
+            lt_record("XH25000001", HOLDER_A, 1),
+            lt_record("XH25000001", HOLDER_A, 2),
+            lt_record("XH25000002", HOLDER_A, 2),
+            lt_record("XH25000003", HOLDER_B, 3),
+        ];
+        assert_eq!(put(store, 0, 3, records).await.status, 200);
+        let history = |transports, irregularities| HolderHistory { transports, irregularities };
+        assert_eq!(store.holder_history(lt, HOLDER_A).await.unwrap(), history(2, 1));
+        assert_eq!(store.holder_history(lt, HOLDER_B).await.unwrap(), history(1, 1));
+        assert_eq!(store.holder_history(pl, HOLDER_A).await.unwrap(), history(0, 0), "PL assessed none of them");
+        assert_eq!(store.holder_history(lt, "TUR/001/999999").await.unwrap(), history(0, 0));
+
+        // Every write journaled, the replacement too, from the customs who recorded it.
+        let entries = journal_of(&whole_journal(store).await, RISK_RESULT);
+        assert_eq!(entries.len(), 6);
+        assert_eq!((entries[1].sender.as_str(), entries[1].reference.as_str()), ("cus_lt", "XH25000001"));
+        assert_eq!(serde_json::from_str::<Value>(&entries[1].body).unwrap(), body(&corrected));
+        assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    fn model(administration: &str, version: &str, model_json: &str) -> StoredModel {
+        StoredModel {
+            administration: country(administration),
+            version: version.to_owned(),
+            trained_at: Timestamp::from_unix_ms(0),
+            trained_by: "cli".into(),
+            rows_trained: 12_000,
+            irregular_trained: 240,
+            model_json: model_json.to_owned(),
+        }
+    }
+
+    pub(super) async fn a_model_is_stored_once_per_version_and_the_newest_is_the_latest(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        let lt = country("LT");
+        assert_eq!(store.latest_model(lt).await.unwrap(), None);
+        let v1_json = r#"{"trees":[1]}"#;
+        let created = store.put_model(model("LT", "2027-01-15.1", v1_json)).await.unwrap();
+        assert_eq!(created.status, 201, "{}", created.body);
+        let t0 = Timestamp::from_unix_ms(fx.clock.now());
+        let meta = body(&created);
+        assert_eq!(meta["model_sha256"], tir_store::journal::body_hash(v1_json));
+        assert_eq!(meta["trained_at"], t0.to_string());
+        assert_eq!((meta["version"].as_str(), meta["rows_trained"].as_u64()), (Some("2027-01-15.1"), Some(12_000)));
+        assert!(meta.get("model_json").is_none(), "metadata only");
+
+        // The same version again, even with another model: the stored metadata, nothing written.
+        fx.clock.advance(Duration::from_secs(60));
+        let again = store.put_model(model("LT", "2027-01-15.1", r#"{"trees":[2]}"#)).await.unwrap();
+        assert_eq!((again.status, body(&again)), (200, meta.clone()));
+        let entries = journal_of(&whole_journal(store).await, RISK_MODEL);
+        assert_eq!(entries.len(), 1);
+        assert_eq!((entries[0].sender.as_str(), entries[0].reference.as_str()), ("cli", "LT/2027-01-15.1"));
+        assert_eq!(serde_json::from_str::<Value>(&entries[0].body).unwrap(), meta);
+
+        let v2_json = r#"{"trees":[3]}"#;
+        assert_eq!(store.put_model(model("LT", "2027-01-15.2", v2_json)).await.unwrap().status, 201);
+        let t1 = Timestamp::from_unix_ms(fx.clock.now());
+        assert_eq!(store.put_model(model("PL", "2027-01-15.1", "{}")).await.unwrap().status, 201, "PL's own");
+        let latest = store.latest_model(lt).await.unwrap().expect("a model");
+        assert_eq!(latest, StoredModel { trained_at: t1, ..model("LT", "2027-01-15.2", v2_json) });
+        let listed = store.models(lt).await.unwrap();
+        assert_eq!(
+            listed,
+            [
+                StoredModel { trained_at: t1, ..model("LT", "2027-01-15.2", "") },
+                StoredModel { trained_at: t0, ..model("LT", "2027-01-15.1", "") },
+            ],
+            "newest first, without the models"
+        );
+        assert_eq!(journal_of(&whole_journal(store).await, RISK_MODEL).len(), 3);
+        assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    fn policy(office: Option<&str>, red_share: f64) -> PolicyRecord {
+        PolicyRecord {
+            administration: country("LT"),
+            office: office.map(str::to_owned),
+            config: PolicyConfig { red_share, ..PolicyConfig::default() },
+            author: "cus_lt".into(),
+            updated_at: Timestamp::from_unix_ms(0),
+        }
+    }
+
+    pub(super) async fn policies_replace_per_office_and_the_default_is_kept_apart(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        let office = policy(Some("LTVIL001"), 0.05);
+        let put = store.put_policy(office.clone()).await.unwrap();
+        assert_eq!(put.status, 200, "{}", put.body);
+        let default = store.put_policy(policy(None, 0.08)).await.unwrap();
+        assert_eq!(body(&default)["office"], Value::Null);
+        fx.clock.advance(Duration::from_secs(60));
+        let replaced = store.put_policy(policy(Some("LTVIL001"), 0.2)).await.unwrap();
+        assert_eq!(replaced.status, 200);
+        let t1 = Timestamp::from_unix_ms(fx.clock.now());
+        assert_eq!(body(&replaced)["updated_at"], t1.to_string(), "the writer's time, RFC 3339");
+        // A config its own check refuses: 400/106 at /config, nothing written.
+        let refused = store.put_policy(policy(None, 1.5)).await.unwrap();
+        assert_eq!((refused.status, error_code(&refused)), (400, 106), "{}", refused.body);
+
+        let policies = store.policies(country("LT")).await.unwrap();
+        assert_eq!(policies.len(), 2, "one per office key");
+        assert_eq!((policies[0].office.as_deref(), policies[0].config.red_share), (None, 0.08), "the default first");
+        assert_eq!(policies[1], PolicyRecord { updated_at: t1, ..policy(Some("LTVIL001"), 0.2) });
+        assert!(store.policies(country("PL")).await.unwrap().is_empty());
+
+        let entries = journal_of(&whole_journal(store).await, RISK_POLICY);
+        let references: Vec<&str> = entries.iter().map(|e| e.reference.as_str()).collect();
+        assert_eq!(references, ["LT/LTVIL001", "LT/*", "LT/LTVIL001"]);
+        assert!(entries.iter().all(|e| e.sender == "cus_lt"));
+        assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    /// Two servers on one database assess the same feed items at once: the
+    /// advisory lock orders them, so the second sees the moved cursor.
+    pub(super) async fn two_stores_racing_on_one_risk_cursor_store_the_batch_once(url: String) {
+        let (a, b) = (PgStore::open(&url).await.unwrap(), PgStore::open(&url).await.unwrap());
+        for round in 0..5_i64 {
+            let (after, through) = (round * 10, round * 10 + 10);
+            let batch = || AssessmentBatch {
+                after,
+                through,
+                records: vec![lt_record("XH25000001", HOLDER_A, through), lt_record("XH25000002", HOLDER_A, through)],
+            };
+            let (ra, rb) = tokio::join!(a.put_assessments(batch()), b.put_assessments(batch()));
+            let mut statuses = [ra.unwrap().status, rb.unwrap().status];
+            statuses.sort();
+            assert_eq!(statuses, [200, 409], "round {round}");
+        }
+        assert_eq!(b.risk_cursor().await.unwrap(), 50);
+        assert_eq!(a.all_assessments(country("LT")).await.unwrap().len(), 10, "each batch stored once");
+        assert_eq!(journal_of(&whole_journal(&a).await, RISK_ASSESSMENT).len(), 10);
+        assert!(b.verify_journal().await.unwrap().ok);
+    }
+}
