@@ -112,7 +112,8 @@ pub trait Tx: Send {
     /// The last feed cursor the risk engine assessed (0 before any).
     async fn risk_cursor_get(&mut self) -> Result<i64>;
     async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()>;
-    async fn assessment_insert(&mut self, record: &AssessmentRecord) -> Result<()>;
+    /// Adds assessments in this order (one statement on PostgreSQL: this runs under the writers' lock).
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()>;
     /// Inserts or replaces the result for its (administration, guarantee, office); true when new.
     async fn result_put(&mut self, result: &InspectionResult) -> Result<bool>;
     /// The stored model (administration, version) with its `model_sha256`, model_json left empty.
@@ -291,8 +292,8 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
     if stored != b.after {
         return Ok(Reply { status: 409, body: json!({ "cursor": stored }).to_string() });
     }
+    tx.assessments_insert(&b.records).await?;
     for (i, record) in b.records.iter().enumerate() {
-        tx.assessment_insert(record).await?;
         let message_id = format!("{}-{i}", b.through);
         let body = crate::rows::to_doc(record);
         let body_hash = crate::journal::body_hash(&body);

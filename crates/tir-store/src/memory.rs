@@ -346,8 +346,8 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    async fn assessment_insert(&mut self, record: &AssessmentRecord) -> Result<()> {
-        self.state.assessments.push(record.clone());
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+        self.state.assessments.extend_from_slice(records);
         Ok(())
     }
 

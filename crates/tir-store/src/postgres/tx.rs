@@ -23,6 +23,14 @@ use crate::rows::{from_doc, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
 
+/// `risk::ASSESSMENT_INSERT` for many rows: arrays in, in their order (the `id`s follow it).
+const ASSESSMENTS_INSERT: &str = "INSERT INTO risk_assessments
+        (administration, guarantee, operation, office, source_cursor, assessed_at_ms, holder, record)
+    SELECT administration, guarantee, operation, office, source_cursor, assessed_at_ms, holder, record
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+         WITH ORDINALITY AS t(administration, guarantee, operation, office, source_cursor, assessed_at_ms, holder, record, n)
+    ORDER BY n";
+
 pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env, mut pruning: Pruning) {
     let mut writer = PgWriter { pool };
     while let Some(first) = jobs.recv().await {
@@ -405,20 +413,24 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    async fn assessment_insert(&mut self, r: &AssessmentRecord) -> Result<()> {
-        let a = &r.assessment;
-        let at_ms = a.assessed_at.unix_ms();
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        // Column by column, one statement: a round trip per record would hold every writer's lock that long.
+        let column = |f: fn(&AssessmentRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
+        let number = |f: fn(&AssessmentRecord) -> i64| records.iter().map(f).collect::<Vec<i64>>();
         self.exec(
-            risk::ASSESSMENT_INSERT,
+            ASSESSMENTS_INSERT,
             &[
-                &r.administration.as_str(),
-                &r.guarantee,
-                &a.operation,
-                &a.office,
-                &r.source_cursor,
-                &at_ms,
-                &r.holder,
-                &to_doc(r),
+                &column(|r| r.administration.to_string()),
+                &column(|r| r.guarantee.clone()),
+                &number(|r| r.assessment.operation),
+                &column(|r| r.assessment.office.clone()),
+                &number(|r| r.source_cursor),
+                &number(|r| r.assessment.assessed_at.unix_ms()),
+                &column(|r| r.holder.clone()),
+                &column(to_doc),
             ],
         )
         .await?;

@@ -348,18 +348,21 @@ impl Tx for SqliteWriter {
         Ok(())
     }
 
-    async fn assessment_insert(&mut self, r: &AssessmentRecord) -> Result<()> {
-        let a = &r.assessment;
-        self.conn.prepare_cached(risk::ASSESSMENT_INSERT)?.execute(params![
-            r.administration.as_str(),
-            r.guarantee,
-            a.operation,
-            a.office,
-            r.source_cursor,
-            a.assessed_at.unix_ms(),
-            r.holder,
-            to_doc(r)
-        ])?;
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(risk::ASSESSMENT_INSERT)?;
+        for r in records {
+            let a = &r.assessment;
+            insert.execute(params![
+                r.administration.as_str(),
+                r.guarantee,
+                a.operation,
+                a.office,
+                r.source_cursor,
+                a.assessed_at.unix_ms(),
+                r.holder,
+                to_doc(r)
+            ])?;
+        }
         Ok(())
     }
 
