@@ -1289,7 +1289,9 @@ async fn scripted_run(store: &dyn Store) -> Vec<JournalEntry> {
     let created = store.put_profile(profile_write(&w.tr, None, 30.0)).await.unwrap();
     let id = body(&created)["id"].as_str().unwrap().to_owned();
     assert_eq!(store.put_profile(profile_write(&w.tr, Some(&id), 50.0)).await.unwrap().status, 200);
-    assert_journal_complete(store, SEED_WRITES + TRANSPORT_MESSAGES + 3).await
+    // The risk engine's writes: 2 assessments, a result, a model and a policy.
+    assert_eq!(scripted_risk_writes(store).await, 5);
+    assert_journal_complete(store, SEED_WRITES + TRANSPORT_MESSAGES + 3 + 5).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2043,6 +2045,17 @@ mod risk {
         assert_eq!(references, ["LT/LTVIL001", "LT/*", "LT/LTVIL001"]);
         assert!(entries.iter().all(|e| e.sender == "cus_lt"));
         assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    /// One write of each kind (two assessments); returns how many journal entries they made.
+    pub(super) async fn scripted_risk_writes(store: &dyn Store) -> i64 {
+        let records = vec![lt_record("XH25000001", HOLDER_A, 4), lt_record("XH25000002", HOLDER_B, 9)];
+        assert_eq!(put(store, 0, 9, records).await.status, 200);
+        let outcome = result("LT", "XH25000001", "LTVIL001", Outcome::Irregularity);
+        assert_eq!(store.put_result(outcome).await.unwrap().status, 201);
+        assert_eq!(store.put_model(model("LT", "2027-01-15.1", r#"{"trees":[]}"#)).await.unwrap().status, 201);
+        assert_eq!(store.put_policy(policy(None, 0.08)).await.unwrap().status, 200);
+        5
     }
 
     /// Two servers on one database assess the same feed items at once: the
