@@ -311,6 +311,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
         concurrency: args.concurrency,
         rate: args.rate,
         progress: !args.json,
+        no_risk: false,
     };
     let report = bench::run(options).await?;
     if args.json {
