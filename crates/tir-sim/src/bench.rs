@@ -36,6 +36,8 @@ pub struct BenchOptions {
     /// Open loop at this many messages/s (latency measured from the intended send time).
     pub rate: Option<f64>,
     pub progress: bool,
+    /// The server without its risk engine, to measure the exchange alone.
+    pub no_risk: bool,
 }
 
 /// One prepared request: the bearer token and the body.
@@ -270,6 +272,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
     let backend = store.backend();
     let admin = tir_store::token::generate();
     let app = tir_server::App::new(store.clone(), &admin);
+    // after merge: let app = if options.no_risk { app.without_risk() } else { app };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

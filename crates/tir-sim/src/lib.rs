@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod inspect;
 pub mod model;
 pub mod simulate;
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,9 +19,11 @@ use tokio::time::Instant;
 
 use crate::AnyError;
 use crate::client::{ExchangeClient, segment};
+use crate::inspect::{self, Checkpoint, RiskReport, TransportRisk};
 use crate::model::rng;
 use crate::model::script::{Parties, messages};
-use crate::model::traffic::{Irregularity, Play, RunTag, TRANSPORTS_MAX, Traffic};
+use crate::model::traffic::{Irregularity, Play, RunTag, TRANSPORTS_MAX, Traffic, Transport};
+use crate::model::truth::DEFAULT_DRIFT_AT;
 use crate::model::world::World;
 
 pub struct SimulateOptions {
@@ -36,6 +38,9 @@ pub struct SimulateOptions {
     pub irregular_share: f64,
     /// Transports in flight at once.
     pub concurrency: usize,
+    /// Customs read the risk assessments where they see a truck and inspect
+    /// on red and yellow (`--no-inspections` switches it off; default on).
+    pub inspections: bool,
 }
 
 /// Non-200 answers (and requests without an answer) kept for the report.
@@ -73,6 +78,10 @@ pub struct SimulateReport {
     /// On completed transports: seal differences found at a start, X1 incidents.
     pub seal_findings: u64,
     pub incidents: u64,
+    /// The transport from which the hidden risk patterns change.
+    pub drift_at: u64,
+    /// Assessments read, inspections and what they found.
+    pub risk: RiskReport,
     /// The first few failures: message, status and body.
     pub failures: Vec<String>,
 }
@@ -89,9 +98,39 @@ impl SimulateReport {
         }
     }
 
-    /// No answer other than 200, every request answered, every guarantee released.
+    /// No answer other than 200, every request answered, every guarantee
+    /// released, and no failed risk request (a 404 on the risk routes is not one).
     pub fn is_clean(&self) -> bool {
-        self.non_200 == 0 && self.request_errors == 0 && self.not_released == 0
+        self.non_200 == 0 && self.request_errors == 0 && self.not_released == 0 && self.risk.errors == 0
+    }
+
+    /// The report as one JSON object (`tirhub simulate --json`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seed": self.seed,
+            "tag": self.tag,
+            "seconds": self.elapsed.as_secs_f64(),
+            "transports_completed": self.transports_completed,
+            "transports_interrupted": self.transports_interrupted,
+            "transports_failed": self.transports_failed,
+            "messages_sent": self.messages_sent,
+            "messages_per_s": self.messages_per_s(),
+            "answers_by_status": self.answers_by_status.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "non_200": self.non_200,
+            "request_errors": self.request_errors,
+            "not_released": self.not_released,
+            "irregular": self.irregular,
+            "by_type": self.by_type,
+            "operations_discharged": self.operations_discharged,
+            "operations_refused": self.operations_refused,
+            "operations_not_started": self.operations_not_started,
+            "seal_findings": self.seal_findings,
+            "incidents": self.incidents,
+            "drift_at": self.drift_at,
+            "risk": self.risk.to_json(),
+            "failures": self.failures,
+            "clean": self.is_clean(),
+        })
     }
 }
 
@@ -120,11 +159,58 @@ impl fmt::Display for SimulateReport {
         writeln!(f, "seal findings: {}, incidents: {}", self.seal_findings, self.incidents)?;
         let types: Vec<String> = self.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
         writeln!(f, "messages by type: {}", if types.is_empty() { "-".to_owned() } else { types.join(", ") })?;
+        write_risk(f, &self.risk, self.drift_at)?;
         for failure in &self.failures {
             writeln!(f, "failure: {failure}")?;
         }
         Ok(())
     }
+}
+
+fn write_risk(f: &mut fmt::Formatter<'_>, risk: &RiskReport, drift_at: u64) -> fmt::Result {
+    if !risk.enabled {
+        return writeln!(f, "inspections: off");
+    }
+    let count = |map: &BTreeMap<&str, u64>, key: &str| map.get(key).copied().unwrap_or(0);
+    writeln!(
+        f,
+        "assessments read: {} (green {}, yellow {}, red {}), none after polling: {}",
+        risk.assessments_read,
+        count(&risk.lanes, "green"),
+        count(&risk.lanes, "yellow"),
+        count(&risk.lanes, "red"),
+        risk.assessments_missing
+    )?;
+    writeln!(
+        f,
+        "inspections: red {}, yellow {}; irregularities found: {}; revenue recovered: {:.2} EUR",
+        count(&risk.inspections, "red"),
+        count(&risk.inspections, "yellow"),
+        risk.irregularities_found,
+        risk.revenue_recovered
+    )?;
+    let selectors: Vec<String> = risk
+        .by_selector
+        .iter()
+        .map(|(s, h)| format!("{s} {}/{} ({:.1} %)", h.found, h.inspected, 100.0 * h.hit_rate()))
+        .collect();
+    writeln!(f, "hit rate by selector: {}", if selectors.is_empty() { "-".to_owned() } else { selectors.join(", ") })?;
+    writeln!(
+        f,
+        "smuggling transports: {} completed, {} found, {} never inspected (patterns drift at transport {drift_at})",
+        risk.smuggling_transports, risk.smuggling_found, risk.smuggling_uninspected
+    )?;
+    if let Some(answer) = &risk.risk_routes_missing {
+        writeln!(
+            f,
+            "risk routes missing (404), {} checkpoints without inspection: {answer}",
+            risk.skipped_no_risk_routes
+        )?;
+    }
+    if risk.errors > 0 {
+        writeln!(f, "risk requests failed: {}", risk.errors)?;
+    }
+    Ok(())
 }
 
 /// Parses `30s`, `5m`, `2h`, `1h30m`, `1.5m` or plain seconds (`90`).
@@ -163,15 +249,19 @@ pub fn seed_from_clock() -> u64 {
     rng::mix(nanos, u64::from(std::process::id())) % 1_000_000_000
 }
 
-/// The `tirhub simulate` command: runs, prints the summary, and exits 1
-/// when any answer was not 200 (a bug on one side or the other).
-pub async fn command(options: SimulateOptions) -> Result<ExitCode, AnyError> {
+/// The `tirhub simulate` command: runs, prints the summary (as JSON with
+/// `json`), and exits 1 when any answer was not 200 (a bug on one side or the other).
+pub async fn command(options: SimulateOptions, json: bool) -> Result<ExitCode, AnyError> {
     eprintln!(
         "simulate: seed {} (pass --seed {} to play the same traffic again), bootstrapping parties...",
         options.seed, options.seed
     );
     let report = run(options).await?;
-    print!("{report}");
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
     Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -196,7 +286,8 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     let world = Arc::new(World::standard());
     let parties = bootstrap(&client, &options.admin_token, &world).await?;
     let tag = free_run_tag(&client, &parties.chains[0]).await?;
-    let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(tag);
+    let drift_at = drift_point(&options);
+    let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(tag).with_drift_at(drift_at);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -228,7 +319,15 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         limit: options.transports.map_or(TRANSPORTS_MAX, |n| n as u64),
         next: AtomicU64::new(0),
         pacer: pacer.clone(),
-        tally: Mutex::new(SimulateReport { seed: options.seed, tag: tag.to_string(), ..SimulateReport::default() }),
+        inspections: options.inspections,
+        risk_routes_missing: AtomicBool::new(false),
+        tally: Mutex::new(SimulateReport {
+            seed: options.seed,
+            tag: tag.to_string(),
+            drift_at,
+            risk: RiskReport { enabled: options.inspections, ..RiskReport::default() },
+            ..SimulateReport::default()
+        }),
         messages: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         non_200: AtomicU64::new(0),
@@ -281,6 +380,9 @@ struct Shared {
     /// Index of the next transport to play.
     next: AtomicU64,
     pacer: Option<Arc<Pacer>>,
+    inspections: bool,
+    /// Set on the first 404 from a risk route: an older server, no inspections from then on.
+    risk_routes_missing: AtomicBool,
     tally: Mutex<SimulateReport>,
     // Lock-free copies for the progress line.
     messages: AtomicU64,
@@ -306,8 +408,20 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let transport = shared.traffic.transport(index);
         let script = messages(&transport, &shared.parties);
+        let checkpoints = if shared.inspections { inspect::checkpoints(&transport, &script) } else { Vec::new() };
+        let mut risk = TransportRisk::default();
         let mut ending = Ending::Completed { released: false };
         for (i, (token, message)) in script.iter().enumerate() {
+            // Customs read the assessment before acting; the message itself is unchanged.
+            if let Some((k, checkpoint)) = checkpoints.iter().enumerate().find(|(_, c)| c.message == i) {
+                tokio::select! {
+                    () = act(&shared, &transport, k, checkpoint, &mut risk) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => {
+                        ending = Ending::Interrupted;
+                        break;
+                    }
+                }
+            }
             let send = async {
                 if let Some(pacer) = &shared.pacer {
                     pacer.wait(index, i as u64).await;
@@ -354,6 +468,7 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
         let mut tally = shared.tally.lock().expect("tally lock");
+        tally.risk.add(&risk, &transport.truth, matches!(ending, Ending::Completed { .. }));
         match ending {
             Ending::Completed { released } => {
                 tally.transports_completed += 1;
@@ -383,6 +498,92 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             Ending::Failed => tally.transports_failed += 1,
         }
     }
+}
+
+/// Polls for an assessment this long before customs act without one.
+const ASSESSMENT_POLLS: usize = 10;
+const ASSESSMENT_POLL_WAIT: Duration = Duration::from_millis(150);
+/// Messages of a transport, about, to place the drift of a paced run.
+const MESSAGES_PER_TRANSPORT: f64 = 12.0;
+
+/// The drift halfway through the run: of `--transports`, else of what
+/// `--rate` and `--duration` allow, else `DEFAULT_DRIFT_AT`.
+fn drift_point(options: &SimulateOptions) -> u64 {
+    let half = match (options.transports, options.rate_msgs_per_s, options.duration) {
+        (Some(n), ..) => Some(n as f64 / 2.0),
+        (None, Some(rate), Some(duration)) => Some(rate * duration.as_secs_f64() / MESSAGES_PER_TRANSPORT / 2.0),
+        _ => None,
+    };
+    half.map_or(DEFAULT_DRIFT_AT, |h| h.round().max(1.0) as u64)
+}
+
+/// Customs at `checkpoint` (the `k`th of `transport`) read their
+/// administration's assessment, polling while there is none for the
+/// operation, and on red or yellow inspect and record the result.
+async fn act(shared: &Shared, transport: &Transport, k: usize, checkpoint: &Checkpoint, risk: &mut TransportRisk) {
+    if shared.risk_routes_missing.load(Ordering::Relaxed) {
+        risk.skipped += 1;
+        return;
+    }
+    let failed = |risk: &mut TransportRisk, what: String| {
+        risk.errors += 1;
+        shared.tally.lock().expect("tally lock").remember(what);
+    };
+    let path = format!("/v1/risk/assessments/{}", segment(&transport.reference));
+    let mut assessment = None;
+    for attempt in 0..ASSESSMENT_POLLS {
+        if attempt > 0 {
+            tokio::time::sleep(ASSESSMENT_POLL_WAIT).await;
+        }
+        match shared.client.get(&checkpoint.token, &path).await {
+            Ok((200, body)) => match inspect::parse_assessments(&body) {
+                Ok(items) => {
+                    assessment = inspect::pick(&items, checkpoint.operation, &checkpoint.office).cloned();
+                    if assessment.is_some() {
+                        break;
+                    }
+                }
+                Err(e) => return failed(risk, format!("GET {path}: {e}")),
+            },
+            Ok((404, body)) => return routes_missing(shared, risk, format!("GET {path}: {body}")),
+            Ok((status, body)) => return failed(risk, format!("GET {path}: {status} {body}")),
+            Err(e) => return failed(risk, format!("GET {path}: no answer: {e}")),
+        }
+    }
+    let Some(assessment) = assessment else {
+        risk.missing += 1;
+        return;
+    };
+    risk.read += 1;
+    let mut rng = inspect::inspection_rng(shared.traffic.seed(), transport.index, k);
+    let Some(outcome) = inspect::inspect(assessment.lane, &transport.truth, &mut rng) else {
+        risk.acted.push((assessment.lane, None));
+        return;
+    };
+    let body = inspect::result_body(&transport.reference, &checkpoint.office, assessment.lane, outcome);
+    let recorded = match shared.client.post(&checkpoint.token, "/v1/risk/results", &body).await {
+        Ok((200 | 201, _)) => true,
+        Ok((404, text)) => {
+            routes_missing(shared, risk, format!("POST /v1/risk/results: {text}"));
+            false
+        }
+        Ok((status, text)) => {
+            failed(risk, format!("POST /v1/risk/results {body}: {status} {text}"));
+            false
+        }
+        Err(e) => {
+            failed(risk, format!("POST /v1/risk/results {body}: no answer: {e}"));
+            false
+        }
+    };
+    risk.acted.push((assessment.lane, recorded.then_some((assessment.selected_by, outcome))));
+}
+
+/// An older server without the risk routes: no more risk requests this run.
+fn routes_missing(shared: &Shared, risk: &mut TransportRisk, answer: String) {
+    risk.skipped += 1;
+    shared.risk_routes_missing.store(true, Ordering::Relaxed);
+    shared.tally.lock().expect("tally lock").risk.risk_routes_missing.get_or_insert(answer);
 }
 
 fn guarantee_state(body: &str) -> Option<&'static str> {
@@ -618,6 +819,64 @@ mod tests {
             assert!(text.contains(line), "{text}");
         }
         assert!(report.is_clean());
+    }
+
+    #[test]
+    fn the_report_shows_what_the_inspections_did() {
+        let mut report = SimulateReport { seed: 7, drift_at: 100, ..Default::default() };
+        assert!(report.to_string().contains("inspections: off"));
+        report.risk.enabled = true;
+        report.risk.assessments_read = 30;
+        report.risk.lanes = BTreeMap::from([("green", 25), ("red", 3), ("yellow", 2)]);
+        report.risk.inspections = BTreeMap::from([("red", 3), ("yellow", 2)]);
+        report.risk.irregularities_found = 2;
+        report.risk.revenue_recovered = 1500.5;
+        report.risk.by_selector.insert("random".into(), inspect::Hits { inspected: 4, smuggling: 1, found: 1 });
+        report.risk.smuggling_transports = 5;
+        report.risk.smuggling_found = 2;
+        report.risk.smuggling_uninspected = 3;
+        let text = report.to_string();
+        for line in [
+            "assessments read: 30 (green 25, yellow 2, red 3), none after polling: 0",
+            "inspections: red 3, yellow 2; irregularities found: 2; revenue recovered: 1500.50 EUR",
+            "hit rate by selector: random 1/4 (25.0 %)",
+            "smuggling transports: 5 completed, 2 found, 3 never inspected (patterns drift at transport 100)",
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
+        assert!(!text.contains("risk routes missing"));
+        assert!(report.is_clean());
+        report.risk.risk_routes_missing = Some("GET /v1/risk/assessments/XH123000000: 404".into());
+        report.risk.skipped_no_risk_routes = 12;
+        assert!(report.to_string().contains("risk routes missing (404), 12 checkpoints without inspection"));
+        assert!(report.is_clean(), "an older server is not a failure");
+        report.risk.errors = 1;
+        assert!(!report.is_clean());
+        let json = report.to_json();
+        assert_eq!(json["risk"]["inspections"]["red"], 3);
+        assert_eq!(json["risk"]["by_selector"]["random"]["hit_rate"], 0.25);
+        assert_eq!(json["drift_at"], 100);
+        assert_eq!(json["clean"], false);
+    }
+
+    #[test]
+    fn the_drift_falls_halfway_through_the_run() {
+        let options = |transports, rate, duration| SimulateOptions {
+            url: String::new(),
+            admin_token: String::new(),
+            rate_msgs_per_s: rate,
+            duration,
+            transports,
+            seed: 1,
+            irregular_share: 0.05,
+            concurrency: 1,
+            inspections: true,
+        };
+        assert_eq!(drift_point(&options(Some(500), None, None)), 250);
+        assert_eq!(drift_point(&options(Some(500), Some(10.0), Some(Duration::from_secs(1)))), 250);
+        assert_eq!(drift_point(&options(None, Some(120.0), Some(Duration::from_secs(100)))), 500);
+        assert_eq!(drift_point(&options(None, None, Some(Duration::from_secs(100)))), DEFAULT_DRIFT_AT);
+        assert_eq!(drift_point(&options(Some(1), None, None)), 1);
     }
 
     #[test]

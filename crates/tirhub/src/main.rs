@@ -220,6 +220,13 @@ struct SimulateArgs {
     /// Transports in flight at once (each sends its messages in order).
     #[arg(long, value_name = "C", default_value_t = 32)]
     concurrency: usize,
+    /// Customs do not read risk assessments nor record inspection results
+    /// (by default they do where they see a truck, and inspect on red and yellow).
+    #[arg(long)]
+    no_inspections: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -264,8 +271,9 @@ fn main() -> ExitCode {
                     seed: args.seed.unwrap_or_else(simulate::seed_from_clock),
                     irregular_share: args.irregular_share,
                     concurrency: args.concurrency,
+                    inspections: !args.no_inspections,
                 };
-                simulate::command(options).await
+                simulate::command(options, args.json).await
             }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
             Command::Bench(args) => run_bench(args).await,
@@ -303,6 +311,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
         concurrency: args.concurrency,
         rate: args.rate,
         progress: !args.json,
+        no_risk: false,
     };
     let report = bench::run(options).await?;
     if args.json {

@@ -9,4 +9,5 @@ mod names;
 pub mod rng;
 pub mod script;
 pub mod traffic;
+pub mod truth;
 pub mod world;

@@ -13,6 +13,7 @@ use tir_model::{Country, HsCode, OfficeCode, TirId};
 use super::goods::{Catalog, ChapterCodes, MISDECLARATIONS, VALUE_SIGMA};
 use super::names::trader;
 use super::rng::{Cumulative, Rng, mix};
+use super::truth::{RiskPatterns, RiskTruth};
 use super::world::{Profile, World, digits};
 
 const RESERVATIONS: [&str; 8] = [
@@ -26,7 +27,7 @@ const RESERVATIONS: [&str; 8] = [
     "vehicle arrived outside the prescribed time limit",
 ];
 
-const USD_PER_EUR: f64 = 1.08;
+pub(super) const USD_PER_EUR: f64 = 1.08;
 
 /// The ground truth of an irregular transport, for a risk engine to learn.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +165,9 @@ pub struct Transport {
     /// As the contract's "Declaration" section.
     pub declaration: Value,
     pub irregularity: Option<Irregularity>,
+    /// Never sent: whether it smuggles, and the revenue at stake (`truth`);
+    /// smuggled sensitive goods are already undervalued in `declaration`.
+    pub truth: RiskTruth,
 }
 
 impl Transport {
@@ -255,6 +259,7 @@ pub struct Traffic {
     tag: RunTag,
     holders: Cumulative,
     irregular: Vec<f64>,
+    patterns: Arc<RiskPatterns>,
 }
 
 impl Traffic {
@@ -267,6 +272,7 @@ impl Traffic {
         Traffic {
             holders: Cumulative::new(activity),
             tag: RunTag::from_hash(mix(seed, 0x0052_4546)),
+            patterns: Arc::new(RiskPatterns::new(&world, seed)),
             world,
             seed,
             irregular,
@@ -282,6 +288,17 @@ impl Traffic {
 
     pub fn tag(&self) -> RunTag {
         self.tag
+    }
+
+    /// Moves the drift of the risk patterns to transport `index` (default
+    /// `truth::DEFAULT_DRIFT_AT`); a run sets it to its middle.
+    pub fn with_drift_at(mut self, index: u64) -> Traffic {
+        self.patterns = Arc::new(RiskPatterns::clone(&self.patterns).with_drift_at(index));
+        self
+    }
+
+    pub fn risk_patterns(&self) -> &RiskPatterns {
+        &self.patterns
     }
 
     pub fn world(&self) -> &World {
@@ -353,7 +370,7 @@ impl Traffic {
         let consignments = goods.consignments(&route.loading, &route.unloading, &mut rng);
         let offices: Vec<Value> =
             route.declared.iter().map(|(code, role)| json!({"code": code.as_str(), "role": role.as_str()})).collect();
-        let declaration = json!({
+        let mut declaration = json!({
             "itinerary": itinerary.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
             "offices": offices,
             "vehicle": {"registration": rng.pick(&holder.fleet), "country": home.as_str()},
@@ -365,6 +382,7 @@ impl Traffic {
             irregular: kind.is_some(),
         };
         let operations = conduct.operations(world, &planned, &route, &seals, &mut rng);
+        let truth = self.patterns.draw(&world.catalog, self.seed, index, h, irregularity.as_ref(), &mut declaration);
         Transport {
             index,
             reference,
@@ -376,6 +394,7 @@ impl Traffic {
             seals,
             declaration,
             irregularity,
+            truth,
         }
     }
 }
