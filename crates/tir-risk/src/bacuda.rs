@@ -327,11 +327,22 @@ pub struct GenConfig {
     /// First day (`13-01-01` like the BACUDA files).
     pub start: Day,
     pub days: i32,
+    /// The drift adds new risky importers, declarants, chapters and origins
+    /// to the old ones (kept at [`NEW_SCHEMES_KEEP`] of their lift), and the
+    /// new schemes rarely show in the values; otherwise the risky ones are
+    /// drawn anew (the default, the files of docs/risk.md).
+    pub new_schemes: bool,
 }
+
+/// With `new_schemes`, the share of the old lift that stays after the drift.
+pub const NEW_SCHEMES_KEEP: f64 = 0.7;
+/// With `new_schemes`, the share of the new schemes' irregularities that are
+/// undervalued (the old ones: half).
+pub const NEW_SCHEMES_UNDERVALUED: f64 = 0.1;
 
 impl GenConfig {
     pub fn new(rows: usize, seed: u64) -> Self {
-        GenConfig { rows, seed, start: day_from_ymd(2013, 1, 1), days: 730 }
+        GenConfig { rows, seed, start: day_from_ymd(2013, 1, 1), days: 730, new_schemes: false }
     }
     /// The day the patterns change.
     pub fn drift_day(&self) -> Day {
@@ -414,17 +425,29 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let country = if rng.chance(0.85) { imp_country[imp] } else { rng.below(n_cty as u64) as u32 };
         let (code, price, kg) = hs6[imp_codes[imp][rng.below(4) as usize]];
         let chapter = (code / 10_000) as usize;
-        let r = if day < drift { &before } else { &after };
-        let logit =
-            -3.6 + r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize];
-        let illicit = rng.chance(1.0 / (1.0 + (-logit).exp()));
+        let lift = |r: &Regime| {
+            r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize]
+        };
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let (p_old, p) = if day < drift || !cfg.new_schemes {
+            let r = if day < drift { &before } else { &after };
+            let p = sig(-3.6 + lift(r));
+            (p, p)
+        } else {
+            // The old patterns persist, weaker; new ones add to them.
+            let old = -3.6 + NEW_SCHEMES_KEEP * lift(&before);
+            (sig(old), sig(old + lift(&after)))
+        };
+        let illicit = rng.chance(p);
+        // Which pattern made it: the new ones' share of its probability.
+        let new_scheme = cfg.new_schemes && illicit && day >= drift && rng.chance(1.0 - p_old / p);
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
         let gross_weight = quantity * kg * (0.1 * rng.normal()).exp() + 0.5;
         let freight = 1.03 + 0.1 * rng.f64();
         // Half of the irregular ones are undervalued; the others (wrong origin,
         // misclassification) show nothing in their values.
-        let undervalued = illicit && rng.chance(0.5);
+        let undervalued = illicit && rng.chance(if new_scheme { NEW_SCHEMES_UNDERVALUED } else { 0.5 });
         let declared = if undervalued { 0.45 + 0.4 * rng.f64() } else { 1.0 };
         let fob = (true_fob * declared).max(1.0);
         let cif = fob * freight;
@@ -493,6 +516,18 @@ mod tests {
         let rate = ds.rows.iter().filter(|r| r.illicit).count() as f64 / ds.rows.len() as f64;
         assert!((0.02..0.25).contains(&rate), "irregularity rate {rate}");
         assert!(ds.rows.windows(2).all(|w| w[0].day <= w[1].day));
+    }
+
+    #[test]
+    fn new_schemes_change_only_what_follows_the_drift() {
+        let cfg = GenConfig::new(6000, 7);
+        let (a, b) = (generate(&cfg), generate(&GenConfig { new_schemes: true, ..cfg.clone() }));
+        let drift = cfg.drift_day();
+        let cut = a.rows.partition_point(|r| r.day < drift);
+        assert_eq!(a.rows[..cut], b.rows[..cut]);
+        // The old patterns stay and new ones add: more irregular after it.
+        let irregular = |ds: &Dataset| ds.rows[cut..].iter().filter(|r| r.illicit).count();
+        assert!(irregular(&b) > irregular(&a), "{} vs {}", irregular(&b), irregular(&a));
     }
 
     #[test]

@@ -181,13 +181,14 @@ pub fn evaluate(
     let feature_seconds = t.elapsed().as_secs_f64();
     let (train, test) = f.split_at(cut);
     let y_train: Vec<bool> = rows[..cut].iter().map(|r| r.illicit).collect();
+    let rev_train: Vec<f64> = rows[..cut].iter().map(|r| r.revenue).collect();
     phase("training");
     let t = Instant::now();
-    let model = RiskModel::train(train, &y_train, params).map_err(EvalError::Train)?;
+    let model = RiskModel::train_with_revenue(train, &y_train, &rev_train, params).map_err(EvalError::Train)?;
     let train_seconds = t.elapsed().as_secs_f64();
     phase("scoring");
     let t = Instant::now();
-    let scores = model.score(test);
+    let scores = model.rank(test);
     let score_seconds = t.elapsed().as_secs_f64();
     let illicit: Vec<bool> = rows[cut..].iter().map(|r| r.illicit).collect();
     let revenue: Vec<f64> = rows[cut..].iter().map(|r| r.revenue).collect();
@@ -313,12 +314,13 @@ struct Policy {
     history: History,
     x: Vec<Features>,
     y: Vec<bool>,
+    revenue: Vec<f64>,
     model: Option<RiskModel>,
 }
 
 impl Policy {
     fn new(explore: f64) -> Policy {
-        Policy { explore, history: History::default(), x: Vec::new(), y: Vec::new(), model: None }
+        Policy { explore, history: History::default(), x: Vec::new(), y: Vec::new(), revenue: Vec::new(), model: None }
     }
 
     /// Select `k` of the week's rows, learn their outcomes, score the week.
@@ -330,7 +332,7 @@ impl Policy {
             _ => k,
         };
         if let (Some(m), false) = (&self.model, random_only) {
-            for &i in ranking(&m.score(&feats)).iter().take(k - n_random) {
+            for &i in ranking(&m.rank(&feats)).iter().take(k - n_random) {
                 chosen[i] = true;
             }
         }
@@ -346,6 +348,7 @@ impl Policy {
                 revenue += r.revenue;
                 self.x.push(feats[i]);
                 self.y.push(r.illicit);
+                self.revenue.push(r.revenue);
             }
             self.history.observe(r, chosen[i].then_some(r.illicit));
         }
@@ -364,7 +367,7 @@ impl Policy {
 
     fn retrain(&mut self, params: &Params) {
         // Not enough of both outcomes yet: keep the current model (or none).
-        if let Ok(m) = RiskModel::train(&self.x, &self.y, params) {
+        if let Ok(m) = RiskModel::train_with_revenue(&self.x, &self.y, &self.revenue, params) {
             self.model = Some(m);
         }
     }
@@ -544,6 +547,22 @@ mod tests {
         assert_eq!(d.train_rows + d.test_rows, 6000);
         assert!(r.model.auc > r.baselines.random.auc, "{r:?}");
         assert!(evaluate(&ds, 0, &Params::default(), |_| {}).is_err());
+    }
+
+    #[test]
+    fn the_revenue_head_recovers_more_revenue() {
+        let ds = generate(&GenConfig::new(30_000, 2));
+        let test_from = ds.rows[22_000].day;
+        let (f, _) = features::split(&ds.rows, test_from);
+        let cut = ds.rows.partition_point(|r| r.day < test_from);
+        let y: Vec<bool> = ds.rows.iter().map(|r| r.illicit).collect();
+        let rev: Vec<f64> = ds.rows.iter().map(|r| r.revenue).collect();
+        let m = RiskModel::train_with_revenue(&f[..cut], &y[..cut], &rev[..cut], &Params::default()).unwrap();
+        let by_p = Metrics::of(&m.score(&f[cut..]), &y[cut..], &rev[cut..]);
+        let by_rank = Metrics::of(&m.rank(&f[cut..]), &y[cut..], &rev[cut..]);
+        for (a, b) in by_rank.revenue_at.values().iter().zip(by_p.revenue_at.values()) {
+            assert!(*a >= b, "{by_rank:?} vs {by_p:?}");
+        }
     }
 
     #[test]

@@ -11,3 +11,5 @@ pub mod model;
 pub mod policy;
 pub mod records;
 pub mod rules;
+pub mod serving;
+pub mod stats;

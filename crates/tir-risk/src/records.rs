@@ -134,8 +134,12 @@ mod tests {
 
     #[test]
     fn triggers_read_as_they_write() {
-        for t in [Trigger::AdvanceData, Trigger::AdvanceDataAmended, Trigger::DeclarationRecorded, Trigger::AmendmentAccepted]
-        {
+        for t in [
+            Trigger::AdvanceData,
+            Trigger::AdvanceDataAmended,
+            Trigger::DeclarationRecorded,
+            Trigger::AmendmentAccepted,
+        ] {
             assert_eq!(Trigger::of_event(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(t.as_str()));
         }

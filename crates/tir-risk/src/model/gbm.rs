@@ -176,21 +176,46 @@ impl Grower<'_> {
     }
 }
 
+/// What the trees fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Log loss on 0/1 targets; scores are log-odds.
+    Logistic,
+    /// Squared error; scores are in the target's unit.
+    Squared,
+}
+
 /// Train on `rows` (each `cols` wide) for labels `y`. Deterministic.
 pub fn train(rows: &[&[f64]], y: &[bool], p: &Params) -> Forest {
+    let t: Vec<f64> = y.iter().map(|v| f64::from(u8::from(*v))).collect();
+    train_objective(rows, &t, Objective::Logistic, p)
+}
+
+/// Train on `rows` for targets `y` under `objective`. Deterministic.
+pub fn train_objective(rows: &[&[f64]], y: &[f64], objective: Objective, p: &Params) -> Forest {
     let cols = rows.first().map_or(0, |r| r.len());
     let data = bin_features(rows, cols);
-    let pos = y.iter().filter(|v| **v).count() as f64;
-    let mean = (pos / y.len() as f64).clamp(1e-6, 1.0 - 1e-6);
-    let base = (mean / (1.0 - mean)).ln();
+    let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
+    let base = match objective {
+        Objective::Logistic => {
+            let m = mean.clamp(1e-6, 1.0 - 1e-6);
+            (m / (1.0 - m)).ln()
+        }
+        Objective::Squared => mean,
+    };
     let mut pred = vec![base; y.len()];
     let mut forest = Forest { base, roots: Vec::new(), nodes: Vec::new() };
     let mut grad = vec![Gh::default(); y.len()];
     let mut order: Vec<u32> = (0..y.len() as u32).collect();
     for _ in 0..p.rounds {
         for ((gh, &f), &t) in grad.iter_mut().zip(&pred).zip(y) {
-            let q = 1.0 / (1.0 + (-f).exp());
-            *gh = Gh { g: q - f64::from(u8::from(t)), h: (q * (1.0 - q)).max(1e-16) };
+            *gh = match objective {
+                Objective::Logistic => {
+                    let q = 1.0 / (1.0 + (-f).exp());
+                    Gh { g: q - t, h: (q * (1.0 - q)).max(1e-16) }
+                }
+                Objective::Squared => Gh { g: f - t, h: 1.0 },
+            };
         }
         let mut g = Grower { data: &data, grad: &grad, p, nodes: Vec::new() };
         let hist = g.hist(&order);
@@ -227,6 +252,18 @@ mod tests {
         let root = f.nodes[f.roots[0] as usize];
         assert_eq!(root.feature, 0);
         assert!(root.threshold > 5.0 && root.threshold <= 6.0, "{root:?}");
+    }
+
+    #[test]
+    fn squared_error_fits_each_sides_mean() {
+        let xs: Vec<[f64; 1]> = (0..200).map(|i| [f64::from(i % 10)]).collect();
+        let y: Vec<f64> = xs.iter().map(|x| if x[0] > 5.0 { 10.0 } else { 2.0 }).collect();
+        let rows: Vec<&[f64]> = xs.iter().map(|x| &x[..]).collect();
+        let f = train_objective(&rows, &y, Objective::Squared, &Params { rounds: 60, depth: 2, ..Params::default() });
+        assert!((f.base - 5.2).abs() < 1e-12, "base is the mean: {}", f.base);
+        for (x, t) in xs.iter().zip(&y) {
+            assert!((f.score(x) - t).abs() < 0.05, "x = {}: {} vs {t}", x[0], f.score(x));
+        }
     }
 
     #[test]

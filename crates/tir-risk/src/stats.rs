@@ -1,0 +1,177 @@
+//! What the selection did, for the risk officer: per ISO week and per
+//! selector, how many transports were assessed, how many were inspected, what
+//! was found and recovered.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use tir_model::{Country, Timestamp};
+
+use crate::bacuda::{day_from_ymd, weekday, ymd_from_day};
+use crate::records::{AssessmentRecord, InspectionResult};
+use crate::serving::day_of_timestamp;
+
+/// One group's figures. The rates are `None` when nothing was inspected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// `YYYY-Www`, or the selector: `rule:<id>@<version>`, `model@<version>`,
+    /// `random`, `none`.
+    pub key: String,
+    /// Assessments.
+    pub volume: usize,
+    /// Assessments whose transport has an inspection result.
+    pub inspected: usize,
+    /// Of those, with an irregularity.
+    pub hits: usize,
+    pub hit_rate: Option<f64>,
+    /// Recovered, EUR.
+    pub revenue: f64,
+    pub revenue_per_inspection: Option<f64>,
+}
+
+/// By ISO week of `assessed_at` (oldest first) and by selector (by key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub by_week: Vec<Group>,
+    pub by_selector: Vec<Group>,
+}
+
+/// ISO 8601 week of a timestamp (UTC), `YYYY-Www`.
+pub fn iso_week(at: Timestamp) -> String {
+    let day = day_of_timestamp(at);
+    // The week belongs to the year of its Thursday.
+    let thursday = day - weekday(day) as i32 + 3;
+    let (year, _, _) = ymd_from_day(thursday);
+    let week = (thursday - day_from_ymd(year, 1, 1)) / 7 + 1;
+    format!("{year:04}-W{week:02}")
+}
+
+#[derive(Default)]
+struct Acc {
+    volume: usize,
+    inspected: usize,
+    hits: usize,
+    revenue: f64,
+}
+
+impl Acc {
+    fn group(self, key: String) -> Group {
+        let per = |x: f64| (self.inspected > 0).then(|| x / self.inspected as f64);
+        Group {
+            key,
+            volume: self.volume,
+            inspected: self.inspected,
+            hits: self.hits,
+            hit_rate: per(self.hits as f64),
+            revenue: self.revenue,
+            revenue_per_inspection: per(self.revenue),
+        }
+    }
+}
+
+/// An assessment is inspected when its guarantee has a result of its
+/// administration at its office, or failing that at another office of that
+/// administration (the earliest recorded). Two assessments of one transport
+/// both count that result.
+pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> Stats {
+    let mut at_office: HashMap<(Country, &str, &str), &InspectionResult> = HashMap::new();
+    let mut any: HashMap<(Country, &str), &InspectionResult> = HashMap::new();
+    for r in results {
+        at_office.insert((r.administration, &r.guarantee, &r.office), r);
+        any.entry((r.administration, &r.guarantee))
+            .and_modify(|e| {
+                if r.recorded_at < e.recorded_at {
+                    *e = r;
+                }
+            })
+            .or_insert(r);
+    }
+    let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
+    for a in assessments {
+        let result = at_office
+            .get(&(a.administration, &a.guarantee, &a.assessment.office))
+            .or_else(|| any.get(&(a.administration, &a.guarantee)));
+        for acc in [
+            weeks.entry(iso_week(a.assessment.assessed_at)).or_default(),
+            selectors.entry(a.assessment.selected_by.to_string()).or_default(),
+        ] {
+            acc.volume += 1;
+            if let Some(r) = result {
+                acc.inspected += 1;
+                acc.hits += usize::from(r.outcome.is_irregular());
+                acc.revenue += r.revenue;
+            }
+        }
+    }
+    Stats {
+        by_week: weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
+        by_selector: selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assessment::SelectedBy;
+    use crate::serving::tests::{record, result};
+
+    fn ts(y: i32, m: u32, d: u32) -> Timestamp {
+        Timestamp::from_unix_ms((i64::from(day_from_ymd(y, m, d)) + 10_957) * 86_400_000 + 3_600_000)
+    }
+
+    #[test]
+    fn iso_weeks_at_year_ends() {
+        assert_eq!(iso_week(ts(2026, 11, 30)), "2026-W49");
+        // 2021-01-03 (a Sunday) is in 2020's week 53; 2024-12-30 in 2025's week 1.
+        assert_eq!(iso_week(ts(2021, 1, 3)), "2020-W53");
+        assert_eq!(iso_week(ts(2021, 1, 4)), "2021-W01");
+        assert_eq!(iso_week(ts(2024, 12, 30)), "2025-W01");
+        assert_eq!(iso_week(Timestamp::from_unix_ms(0)), "1970-W01");
+    }
+
+    #[test]
+    fn counts_by_week_and_selector() {
+        let day = |y, m, d| day_from_ymd(y, m, d);
+        // Week 2026-W49: three assessments; W50: two.
+        let mut a = record("RO", "XH1", "TUR/1/1", day(2026, 11, 30), "RO000100");
+        a.assessment.selected_by = SelectedBy::Model { version: "gbm-1".into() };
+        let mut b = record("RO", "XH2", "TUR/1/1", day(2026, 12, 1), "RO000100");
+        b.assessment.selected_by = SelectedBy::Random;
+        let c = record("RO", "XH3", "TUR/1/1", day(2026, 12, 6), "RO000100");
+        let mut d = record("RO", "XH4", "TUR/1/1", day(2026, 12, 7), "RO000100");
+        d.assessment.selected_by = SelectedBy::Rule { id: "cig".into(), version: 2 };
+        let mut e = record("RO", "XH5", "TUR/1/1", day(2026, 12, 8), "RO000100");
+        e.assessment.selected_by = SelectedBy::Model { version: "gbm-1".into() };
+        let results = vec![
+            // At the assessment's office: it wins over the other office's.
+            result("RO", "XH1", "RO000100", true, 300.0),
+            result("RO", "XH1", "RO000900", false, 0.0),
+            // Only at another office of the same administration.
+            result("RO", "XH4", "RO000900", true, 120.0),
+            result("RO", "XH5", "RO000100", false, 0.0),
+            // Another administration's result does not count.
+            result("BG", "XH2", "RO000100", true, 50.0),
+        ];
+        let s = stats(&[a, b, c, d, e], &results);
+        let w = &s.by_week;
+        assert_eq!(w.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(), ["2026-W49", "2026-W50"]);
+        assert_eq!((w[0].volume, w[0].inspected, w[0].hits, w[0].revenue), (3, 1, 1, 300.0));
+        assert_eq!((w[0].hit_rate, w[0].revenue_per_inspection), (Some(1.0), Some(300.0)));
+        assert_eq!((w[1].volume, w[1].inspected, w[1].hits, w[1].revenue), (2, 2, 1, 120.0));
+        assert_eq!((w[1].hit_rate, w[1].revenue_per_inspection), (Some(0.5), Some(60.0)));
+        let by: HashMap<&str, &Group> = s.by_selector.iter().map(|g| (g.key.as_str(), g)).collect();
+        assert_eq!(by.len(), 4);
+        let m = by["model@gbm-1"];
+        assert_eq!((m.volume, m.inspected, m.hits, m.revenue, m.hit_rate), (2, 2, 1, 300.0, Some(0.5)));
+        let r = by["random"];
+        assert_eq!((r.volume, r.inspected, r.hit_rate, r.revenue_per_inspection), (1, 0, None, None));
+        assert_eq!((by["none"].volume, by["none"].inspected), (1, 0));
+        let rule = by["rule:cig@2"];
+        assert_eq!((rule.inspected, rule.hits, rule.revenue), (1, 1, 120.0));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["by_selector"][0]["key"], "model@gbm-1");
+        assert_eq!(json["by_week"][0]["hit_rate"], 1.0);
+        assert!(json["by_selector"][1]["hit_rate"].is_null());
+    }
+}
