@@ -5,6 +5,7 @@
 pub mod assessment;
 pub mod bacuda;
 pub mod context;
+pub mod due;
 pub mod eval;
 pub mod features;
 pub mod model;

@@ -2,6 +2,8 @@
 //! store (which runs the eTIR model) and renders the answer.
 
 mod admin;
+mod assessments;
+mod assessor;
 mod auth;
 mod conn;
 mod error;
@@ -22,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use admin::verdict_json;
+pub use assessor::{ASSESSOR_BATCH_ITEMS, Assessor};
 pub use auth::Parties;
 pub use conn::{BODY_READ_TIMEOUT, CONNECTIONS_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, ServeLimits};
 pub use error::ApiError;
@@ -36,6 +39,8 @@ pub struct App {
     pub parties: Arc<Parties>,
     /// Per-party token buckets, checked right after authentication (code 386).
     limiter: Arc<rate::Limiter>,
+    /// Whether `serve` runs the assessor beside the routes (docs/risk.md).
+    risk: bool,
 }
 
 impl App {
@@ -46,7 +51,15 @@ impl App {
             parties: Arc::new(Parties::new(store.clone(), admin_token)),
             store,
             limiter: Arc::new(rate::Limiter::new(RateLimits::unlimited())),
+            risk: true,
         }
+    }
+
+    /// The same app with no assessor: `tirhub bench --no-risk` measures the
+    /// exchange alone against it.
+    pub fn without_risk(mut self) -> App {
+        self.risk = false;
+        self
     }
 
     /// The same app with these per-kind rate limits (its buckets start full).
@@ -79,6 +92,13 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::verify_journal))
         .routes(routes!(risk::create_profile, risk::list_profiles))
         .routes(routes!(risk::edit_profile, risk::get_profile))
+        .routes(routes!(assessments::preview_profile))
+        .routes(routes!(assessments::assessments))
+        .routes(routes!(assessments::record_result))
+        .routes(routes!(assessments::stats))
+        .routes(routes!(assessments::list_policies))
+        .routes(routes!(assessments::put_policy))
+        .routes(routes!(assessments::list_models))
         .split_for_parts()
 }
 
@@ -120,5 +140,11 @@ pub async fn serve_with(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    conn::serve_connections(listener, router_with(app, limits.body_read_timeout), limits, shutdown).await
+    // The assessor reads the feeds the routes write; it stops with the server.
+    let assessor = app.risk.then(|| tokio::spawn(Assessor::new(app.store.clone()).run()));
+    let served = conn::serve_connections(listener, router_with(app, limits.body_read_timeout), limits, shutdown).await;
+    if let Some(assessor) = assessor {
+        assessor.abort();
+    }
+    served
 }

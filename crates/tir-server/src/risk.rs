@@ -147,7 +147,7 @@ fn read_draft(value: &Value, administration: Country) -> Result<ProfileDraft, Bo
 }
 
 /// 400/106 at `/expression`, the detail naming where, and `position` added to the error.
-fn expression_refused(e: &CompileError) -> Response {
+pub(crate) fn expression_refused(e: &CompileError) -> Response {
     let detail = format!("line {}, column {}: {}", e.line, e.column, e.message);
     let error = EtirError::new(ErrorCode::WrongFormat, "/expression").with_detail(detail);
     let mut body = error.to_json();

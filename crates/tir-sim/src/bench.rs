@@ -272,7 +272,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
     let backend = store.backend();
     let admin = tir_store::token::generate();
     let app = tir_server::App::new(store.clone(), &admin);
-    // after merge: let app = if options.no_risk { app.without_risk() } else { app };
+    let app = if options.no_risk { app.without_risk() } else { app };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -118,6 +118,11 @@ struct ServeArgs {
     #[arg(long, env = "TIRHUB_REFUSAL_RETENTION_HOURS", value_name = "HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u64).range(1..=24 * 365))]
     refusal_retention_hours: u64,
+    /// Do not run the risk assessor in this process. Several servers sharing one
+    /// PostgreSQL database may all run it (each feed item is assessed once);
+    /// this keeps one of them to the exchange alone.
+    #[arg(long)]
+    no_risk: bool,
     #[command(flatten)]
     rate: RateArgs,
 }
@@ -191,6 +196,10 @@ struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Run the server without its risk assessor, to measure the exchange alone
+    /// (compare with and without: assessing runs off the writer's path).
+    #[arg(long)]
+    no_risk: bool,
 }
 
 #[derive(clap::Args)]
@@ -300,6 +309,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         .await
         .map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
+    let app = if args.no_risk { app.without_risk() } else { app };
     run_server(app, args.listen, args.rate.limits()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -311,7 +321,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
         concurrency: args.concurrency,
         rate: args.rate,
         progress: !args.json,
-        no_risk: false,
+        no_risk: args.no_risk,
     };
     let report = bench::run(options).await?;
     if args.json {

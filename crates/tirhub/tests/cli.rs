@@ -298,8 +298,9 @@ async fn full_transports_on_sqlite_survive_a_restart_and_replay_identically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
     let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
-    let a = Server::start(db.url());
-    let b = Server::start(db.url());
+    // The exchange's entries only: the assessor's are counted by the next test.
+    let a = Server::start_with(db.url(), &["--no-rate-limits", "--no-risk"]);
+    let b = Server::start_with(db.url(), &["--no-rate-limits", "--no-risk"]);
     let corridor = seed_corridor(a.client.base(), ADMIN, 3).await;
     let admin_writes = verify(&a.client).await["entries"].as_i64().unwrap();
 
@@ -333,6 +334,52 @@ async fn two_servers_on_one_postgres_database_keep_one_gapless_journal() {
     assert_eq!(x.unwrap(), y.unwrap());
     let verdict = verify(&a.client).await;
     assert_eq!(verdict["entries"].as_i64().unwrap(), admin_writes + messages as i64 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_database_assess_each_operation_once() {
+    let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
+    let a = Server::start(db.url());
+    let b = Server::start(db.url());
+    let corridor = seed_corridor(a.client.base(), ADMIN, 4).await;
+    let transports = 30;
+    drive(&[&a.client, &b.client], &corridor, "XH104", transports, 12).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for t in 0..transports {
+        let reference = format!("XH104{t:06}");
+        let (status, view) = a.client.get(ADMIN, &format!("/v1/guarantees/{reference}")).await.unwrap();
+        assert_eq!(status, 200, "{view}");
+        let view: Value = serde_json::from_str(&view).unwrap();
+        let operations = view["transport"]["operations"].as_array().unwrap_or_else(|| panic!("{view}")).len();
+        loop {
+            let mut seen: Vec<(u64, String, String)> = Vec::new();
+            for customs in &corridor.customs {
+                let path = format!("/v1/risk/assessments/{reference}");
+                let (status, body) = b.client.get(&customs.token, &path).await.unwrap();
+                if status == 403 {
+                    continue; // off this transport's itinerary
+                }
+                assert_eq!(status, 200, "{body}");
+                for item in serde_json::from_str::<Value>(&body).unwrap()["items"].as_array().unwrap() {
+                    let key = (
+                        item["operation"].as_u64().unwrap(),
+                        customs.country.clone(),
+                        item["trigger"].as_str().unwrap().to_owned(),
+                    );
+                    assert!(!seen.contains(&key), "{reference}: {key:?} assessed twice");
+                    seen.push(key);
+                }
+            }
+            let assessed = (1..=operations as u64).filter(|op| seen.iter().any(|(o, _, _)| o == op)).count();
+            if assessed == operations {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{reference}: {assessed} of {operations} operations assessed: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(verify(&a.client).await["ok"], true);
 }
 
 fn bench_report(extra: &[&str]) -> Value {

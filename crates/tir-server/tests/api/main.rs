@@ -27,7 +27,33 @@ macro_rules! on_both_stores {
     )*};
 }
 
+/// As `on_both_stores!`, with the risk assessor running beside the routes.
+macro_rules! on_both_stores_with_risk {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use tir_testkit::server::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let app = spawn_app_with_risk().await;
+                super::$scenario(&app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgresql() {
+                let Some(mut app) = spawn_app_pg_with_risk().await else {
+                    eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+                    return;
+                };
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+        }
+    )*};
+}
+
 mod admin;
+mod assessments;
 mod authorization;
 mod codes;
 mod conn;

@@ -91,13 +91,17 @@ pub struct TestApp {
     running: Option<Running>,
     admin_writes: AtomicUsize,
     limits: tir_server::RateLimits,
+    /// Whether the server runs the risk assessor (off unless a test asks:
+    /// its journal entries would race the counts other tests make).
+    risk: bool,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
 
-async fn start(db_url: &str, limits: tir_server::RateLimits) -> (String, Running) {
+async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool) -> (String, Running) {
     let store = tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}"));
     let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits);
+    let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -121,18 +125,30 @@ pub async fn spawn_app_pg() -> Option<TestApp> {
 /// `spawn_app` with per-party rate limits.
 pub async fn spawn_app_limited(limits: tir_server::RateLimits) -> TestApp {
     let db = TempSqlite::new("tirhub-api").expect("create the test directory");
-    TestApp::launch(Database::Sqlite(db), limits).await
+    TestApp::launch(Database::Sqlite(db), limits, false).await
 }
 
 /// `spawn_app_pg` with per-party rate limits.
 pub async fn spawn_app_pg_limited(limits: tir_server::RateLimits) -> Option<TestApp> {
     let db = FreshDatabase::from_env("tirhub_t").await?;
-    Some(TestApp::launch(Database::Postgres(db), limits).await)
+    Some(TestApp::launch(Database::Postgres(db), limits, false).await)
+}
+
+/// `spawn_app` with the risk assessor running, as `tirhub serve` has it.
+pub async fn spawn_app_with_risk() -> TestApp {
+    let db = TempSqlite::new("tirhub-api").expect("create the test directory");
+    TestApp::launch(Database::Sqlite(db), tir_server::RateLimits::unlimited(), true).await
+}
+
+/// `spawn_app_pg` with the risk assessor running.
+pub async fn spawn_app_pg_with_risk() -> Option<TestApp> {
+    let db = FreshDatabase::from_env("tirhub_t").await?;
+    Some(TestApp::launch(Database::Postgres(db), tir_server::RateLimits::unlimited(), true).await)
 }
 
 impl TestApp {
-    async fn launch(database: Database, limits: tir_server::RateLimits) -> TestApp {
-        let (base, running) = start(database.url(), limits).await;
+    async fn launch(database: Database, limits: tir_server::RateLimits, risk: bool) -> TestApp {
+        let (base, running) = start(database.url(), limits, risk).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
@@ -140,6 +156,7 @@ impl TestApp {
             running: Some(running),
             admin_writes: AtomicUsize::new(0),
             limits,
+            risk,
             database,
         }
     }
@@ -159,7 +176,7 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url(), self.limits).await;
+        let (base, running) = start(self.database.url(), self.limits, self.risk).await;
         self.base = base;
         self.running = Some(running);
     }

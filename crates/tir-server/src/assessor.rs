@@ -1,0 +1,234 @@
+//! The assessor: runs the risk engine from the notification feed, off the
+//! message writer's path (docs/risk.md, "When assessments run").
+//!
+//! It reads every feed after the stored risk cursor. For each item that tells
+//! customs of a transport's declaration (E9, E11 before recording, I15 with a
+//! recorded or amended declaration) it assesses the operations of the
+//! recipient's country, then stores the batch and moves the cursor in one
+//! write. That write checks the cursor it started from, so servers sharing one
+//! PostgreSQL database never assess an item twice: the loser of a race reads
+//! again from where the winner stopped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use serde::Deserialize;
+use tir_model::guarantee::Guarantee;
+use tir_model::{Country, GuaranteeRef, Timestamp};
+use tir_risk::context::TransportContext;
+use tir_risk::due::operations_due;
+use tir_risk::policy::{PolicyConfig, SelectionPolicy};
+use tir_risk::records::{AssessmentRecord, Trigger};
+use tir_risk::rules::RuleSet;
+use tir_risk::serving::Scorer;
+use tir_store::{AssessmentBatch, NotificationRow, Store, StoreError};
+
+/// Feed items read per pass: one write stores their assessments.
+pub const ASSESSOR_BATCH_ITEMS: usize = 256;
+/// How long the assessor sleeps when the feed has nothing new.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long profiles, policies and the model of an administration are reused
+/// before they are read again: an edit takes effect within this time.
+const CONFIG_TTL: Duration = Duration::from_secs(5);
+/// Recent scores read on start to place an office's thresholds.
+const WARM_SCORES: usize = 2_000;
+
+/// What one administration assesses with, as last loaded.
+struct Administration {
+    loaded_at: Instant,
+    rules: RuleSet,
+    policies: HashMap<Option<String>, PolicyConfig>,
+    scorer: Option<Scorer>,
+    model_version: Option<String>,
+}
+
+/// The assessor's state between passes.
+pub struct Assessor {
+    store: Arc<dyn Store>,
+    administrations: HashMap<Country, Administration>,
+    /// Per (administration, office): the policy with its recent scores.
+    offices: HashMap<(Country, String), SelectionPolicy>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    event: String,
+}
+
+impl Assessor {
+    pub fn new(store: Arc<dyn Store>) -> Assessor {
+        Assessor { store, administrations: HashMap::new(), offices: HashMap::new() }
+    }
+
+    /// Runs until the task is dropped. A failure is logged and retried: the
+    /// cursor only moves with a stored batch, so nothing is skipped.
+    pub async fn run(mut self) {
+        loop {
+            match self.pass().await {
+                Ok(0) => tokio::time::sleep(IDLE_POLL).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "risk assessment pass failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One pass over the next feed items: how many items it consumed (0: none new).
+    pub async fn pass(&mut self) -> Result<usize, StoreError> {
+        let after = self.store.risk_cursor().await?;
+        let items = self.store.notifications(None, after, ASSESSOR_BATCH_ITEMS).await?;
+        let Some(through) = items.last().map(|i| i.cursor) else {
+            return Ok(0);
+        };
+        let mut guarantees: HashMap<String, Option<Guarantee>> = HashMap::new();
+        let mut records = Vec::new();
+        for item in &items {
+            let Some((country, trigger)) = relevant(item) else { continue };
+            if !guarantees.contains_key(&item.guarantee_reference) {
+                let g = match GuaranteeRef::parse(&item.guarantee_reference) {
+                    Ok(reference) => self.store.guarantee(&reference).await?,
+                    Err(_) => None,
+                };
+                guarantees.insert(item.guarantee_reference.clone(), g);
+            }
+            let Some(guarantee) = guarantees[&item.guarantee_reference].as_ref() else { continue };
+            records.extend(self.assess(item, country, trigger, guarantee).await?);
+        }
+        let reply = self.store.put_assessments(AssessmentBatch { after, through, records }).await?;
+        match reply.status {
+            // 409: another server stored these items first; its cursor is where to go on from.
+            200 | 409 => Ok(items.len()),
+            _ => Err(StoreError::Write(format!("assessments refused: {} {}", reply.status, reply.body))),
+        }
+    }
+
+    async fn assess(
+        &mut self,
+        item: &NotificationRow,
+        country: Country,
+        trigger: Trigger,
+        guarantee: &Guarantee,
+    ) -> Result<Vec<AssessmentRecord>, StoreError> {
+        let due = operations_due(guarantee, country);
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.load(country).await?;
+        let holder = guarantee.holder.as_str().to_owned();
+        let history = self.store.holder_history(country, &holder).await?;
+        let now = Timestamp::from_unix_ms(now_ms());
+        let mut records = Vec::with_capacity(due.len());
+        for d in due {
+            let Some(context) = TransportContext::build(guarantee, d.operation, country, &d.office, history, now)
+            else {
+                continue;
+            };
+            let office = d.office.as_str().to_owned();
+            self.warm(country, &office).await?;
+            let admin = &self.administrations[&country];
+            let score = admin.scorer.as_ref().map(|s| s.score(&context));
+            let policy = self.offices.get_mut(&(country, office)).expect("warmed above");
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed(item.cursor, country, d.operation));
+            let assessment = policy.assess(&context, &admin.rules, score.as_ref(), &mut rng, now);
+            records.push(AssessmentRecord {
+                administration: country,
+                guarantee: guarantee.reference.as_str().to_owned(),
+                holder: holder.clone(),
+                trigger,
+                source_cursor: item.cursor,
+                declaration_version: guarantee.declaration_version,
+                assessment,
+                context,
+            });
+        }
+        Ok(records)
+    }
+
+    /// (Re)loads the administration's profiles, policies and model when stale.
+    async fn load(&mut self, country: Country) -> Result<(), StoreError> {
+        if self.administrations.get(&country).is_some_and(|a| a.loaded_at.elapsed() < CONFIG_TTL) {
+            return Ok(());
+        }
+        let profiles = self.store.profiles(country).await?;
+        // Profiles are compiled when saved; one that no longer compiles is left out, not fatal.
+        let rules = RuleSet::new(profiles.iter().filter(|p| p.draft.check().is_ok()).cloned())
+            .unwrap_or_else(|_| RuleSet::new(std::iter::empty()).expect("an empty rule set compiles"));
+        let policies: HashMap<Option<String>, PolicyConfig> =
+            self.store.policies(country).await?.into_iter().map(|p| (p.office, p.config)).collect();
+        let previous = self.administrations.remove(&country);
+        let latest = self.store.models(country).await?.into_iter().next().map(|m| m.version);
+        let (scorer, model_version) = match previous {
+            Some(a) if a.model_version == latest => (a.scorer, a.model_version),
+            _ => (self.scorer(country).await?, latest),
+        };
+        // A changed policy starts its office afresh (its thresholds follow the new shares).
+        self.offices.retain(|(c, office), policy| {
+            *c != country
+                || policies.get(&Some(office.clone())).or(policies.get(&None)).cloned().unwrap_or_default()
+                    == *policy.config()
+        });
+        self.administrations
+            .insert(country, Administration { loaded_at: Instant::now(), rules, policies, scorer, model_version });
+        Ok(())
+    }
+
+    async fn scorer(&self, country: Country) -> Result<Option<Scorer>, StoreError> {
+        let Some(model) = self.store.latest_model(country).await? else {
+            return Ok(None);
+        };
+        let records = self.store.all_assessments(country).await?;
+        let results = self.store.results(country).await?;
+        match Scorer::from_stored(&model, &records, &results) {
+            Ok(scorer) => Ok(Some(scorer)),
+            Err(e) => {
+                tracing::warn!(administration = %country, version = %model.version, error = %e,
+                    "stored model cannot be served; assessing without it");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes the office's policy, its thresholds placed on its recent scores.
+    async fn warm(&mut self, country: Country, office: &str) -> Result<(), StoreError> {
+        let key = (country, office.to_owned());
+        if self.offices.contains_key(&key) {
+            return Ok(());
+        }
+        let admin = &self.administrations[&country];
+        let config = admin.policies.get(&Some(office.to_owned())).or(admin.policies.get(&None)).cloned();
+        let mut policy = SelectionPolicy::new(config.unwrap_or_default())
+            .unwrap_or_else(|_| SelectionPolicy::new(PolicyConfig::default()).expect("the default policy is valid"));
+        let recent = self.store.recent_assessments(country, Some(office), WARM_SCORES).await?;
+        policy.observe(recent.iter().rev().filter_map(|r| r.assessment.score));
+        self.offices.insert(key, policy);
+        Ok(())
+    }
+}
+
+/// The administration and trigger of a feed item that tells customs of a declaration.
+fn relevant(item: &NotificationRow) -> Option<(Country, Trigger)> {
+    let country = Country::parse(item.recipient.strip_prefix("customs:")?).ok()?;
+    if !matches!(item.kind.as_str(), "E9" | "E11" | "I15") {
+        return None;
+    }
+    let payload: Payload = serde_json::from_str(&item.payload).ok()?;
+    Some((country, Trigger::of_event(&payload.event)?))
+}
+
+/// The same item assessed again (after a lost race or a restart) draws the same.
+fn seed(cursor: i64, country: Country, operation: u16) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in cursor.to_le_bytes().iter().chain(country.as_str().as_bytes()).chain(&operation.to_le_bytes()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
