@@ -110,8 +110,20 @@ pub struct Checkpoint {
     pub token: String,
 }
 
+/// Countries the declaration in `script` names an office of: as on the server
+/// (`tir_risk::due`), only they assess, so only their customs inspect.
+fn declared_countries(script: &[(String, Value)]) -> Vec<String> {
+    script
+        .iter()
+        .filter_map(|(_, m)| m["declaration"]["offices"].as_array())
+        .flatten()
+        .filter_map(|o| o["code"].as_str().and_then(|c| c.get(..2)).map(str::to_owned))
+        .collect()
+}
+
 /// The checkpoints of `transport`'s `script` (from `script::messages`), in script order.
 pub fn checkpoints(transport: &Transport, script: &[(String, Value)]) -> Vec<Checkpoint> {
+    let declared = declared_countries(script);
     // (I9 office, I11 office, sequence) of each run operation, in order.
     let runs: Vec<(&str, &str, u16)> = transport
         .operations
@@ -138,7 +150,8 @@ pub fn checkpoints(transport: &Transport, script: &[(String, Value)]) -> Vec<Che
             _ => continue,
         };
         let country = office.get(..2).unwrap_or_default().to_owned();
-        if seen.contains(&(operation, country.clone())) {
+        // An exit the declaration does not name: the truck leaves, nothing was assessed there.
+        if seen.contains(&(operation, country.clone())) || !declared.contains(&country) {
             continue;
         }
         seen.push((operation, country));
@@ -391,10 +404,15 @@ mod tests {
         for t in traffic.iter().take(1500) {
             let script = messages(&t, &parties);
             let points = checkpoints(&t, &script);
+            let declared = declared_countries(&script);
             let mut expected = 0;
             for op in &t.operations {
                 match &op.play {
-                    Play::Run(run) => expected += 1 + usize::from(run.start.country() != run.end.country()),
+                    Play::Run(run) => {
+                        let (start, end) = (run.start.country(), run.end.country());
+                        expected += usize::from(declared.iter().any(|c| c == start.as_str()))
+                            + usize::from(start != end && declared.iter().any(|c| c == end.as_str()));
+                    }
                     Play::Refused { .. } => refused += 1,
                     Play::NotStarted => {}
                 }

@@ -41,6 +41,16 @@ pub struct SimulateOptions {
     /// Customs read the risk assessments where they see a truck and inspect
     /// on red and yellow (`--no-inspections` switches it off; default on).
     pub inspections: bool,
+    /// Each simulated administration's selection policy, set at start as its
+    /// risk officers would (`PUT /v1/risk/policies/*`): `None` keeps the server's.
+    pub risk_policy: Option<RiskPolicy>,
+}
+
+/// Inspection capacity and exploration, as shares of the assessed transports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskPolicy {
+    pub red_share: f64,
+    pub exploration_share: f64,
 }
 
 /// Non-200 answers (and requests without an answer) kept for the report.
@@ -285,6 +295,9 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
     let client = ExchangeClient::new(&options.url);
     let world = Arc::new(World::standard());
     let parties = bootstrap(&client, &options.admin_token, &world).await?;
+    if let (true, Some(policy)) = (options.inspections, options.risk_policy) {
+        set_policies(&client, &parties, policy).await?;
+    }
     let tag = free_run_tag(&client, &parties.chains[0]).await?;
     let drift_at = drift_point(&options);
     let traffic = Traffic::new(world, options.seed, options.irregular_share).with_tag(tag).with_drift_at(drift_at);
@@ -771,6 +784,20 @@ pub async fn bootstrap(client: &ExchangeClient, admin: &str, world: &World) -> R
     Ok(parties)
 }
 
+/// Every administration's default policy; a server without risk routes (404) is left as it is.
+async fn set_policies(client: &ExchangeClient, parties: &Parties, policy: RiskPolicy) -> Result<(), AnyError> {
+    let body = json!({"red_share": policy.red_share, "exploration_share": policy.exploration_share});
+    for token in parties.customs.values() {
+        let (status, text) = client.put(token, "/v1/risk/policies/*", &body).await?;
+        match status {
+            200 => {}
+            404 => return Ok(()),
+            _ => return Err(format!("PUT /v1/risk/policies/*: {status}: {text}").into()),
+        }
+    }
+    Ok(())
+}
+
 async fn token_of(client: &ExchangeClient, admin: &str, body: &Value) -> Result<String, AnyError> {
     let created = client.expect(admin, "/v1/admin/parties", body, 201).await?;
     Ok(created["token"].as_str().ok_or("POST /v1/admin/parties: no token in the answer")?.to_owned())
@@ -871,6 +898,7 @@ mod tests {
             irregular_share: 0.05,
             concurrency: 1,
             inspections: true,
+            risk_policy: None,
         };
         assert_eq!(drift_point(&options(Some(500), None, None)), 250);
         assert_eq!(drift_point(&options(Some(500), Some(10.0), Some(Duration::from_secs(1)))), 250);

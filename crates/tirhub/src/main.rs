@@ -233,6 +233,14 @@ struct SimulateArgs {
     /// (by default they do where they see a truck, and inspect on red and yellow).
     #[arg(long)]
     no_inspections: bool,
+    /// Set every simulated administration's policy at start: this share of
+    /// transports sent red (0 to 1) ...
+    #[arg(long, value_name = "SHARE", requires = "explore")]
+    red_share: Option<f64>,
+    /// ... of which this share is selected at random (exploration), so the
+    /// outcomes recorded can train a model (`tirhub risk train`).
+    #[arg(long, value_name = "SHARE", requires = "red_share")]
+    explore: Option<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -281,12 +289,16 @@ fn main() -> ExitCode {
                     irregular_share: args.irregular_share,
                     concurrency: args.concurrency,
                     inspections: !args.no_inspections,
+                    risk_policy: args
+                        .red_share
+                        .zip(args.explore)
+                        .map(|(red_share, exploration_share)| simulate::RiskPolicy { red_share, exploration_share }),
                 };
                 simulate::command(options, args.json).await
             }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
             Command::Bench(args) => run_bench(args).await,
-            // Pure compute: no server, it blocks this thread on purpose.
+            // Offline compute blocks this thread on purpose (`train` waits on its database inside).
             Command::Risk { command } => risk::run(command),
         }
     });
