@@ -327,18 +327,12 @@ pub struct GenConfig {
     /// First day (`13-01-01` like the BACUDA files).
     pub start: Day,
     pub days: i32,
-    /// The drift adds new risky importers, declarants, chapters and origins
-    /// to the old ones (kept at [`NEW_SCHEMES_KEEP`] of their lift), and the
-    /// new schemes rarely show in the values; otherwise the risky ones are
-    /// drawn anew (the default, the files of docs/risk.md).
+    /// After the drift, the irregularities of the newly risky (beyond a
+    /// neutral declaration's share) are new schemes (misdeclared origin,
+    /// misclassification) that show nothing in the values; by default half of
+    /// them are undervalued as before. The rows before the drift are the same.
     pub new_schemes: bool,
 }
-
-/// With `new_schemes`, the share of the old lift that stays after the drift.
-pub const NEW_SCHEMES_KEEP: f64 = 0.7;
-/// With `new_schemes`, the share of the new schemes' irregularities that are
-/// undervalued (the old ones: half).
-pub const NEW_SCHEMES_UNDERVALUED: f64 = 0.1;
 
 impl GenConfig {
     pub fn new(rows: usize, seed: u64) -> Self {
@@ -379,7 +373,8 @@ fn regime(rng: &mut Rng, importers: usize, declarants: usize, countries: usize) 
 /// difference); the other half show nothing in their values (`revenue` is
 /// 20-80 % of their taxes).
 /// Halfway ([`GenConfig::drift_day`]) the risky importers, declarants, chapters
-/// and origins are drawn anew.
+/// and origins are drawn anew; with [`GenConfig::new_schemes`] their schemes
+/// also change to ones the values do not show.
 pub fn generate(cfg: &GenConfig) -> Dataset {
     let mut rng = Rng::new(cfg.seed);
     let n_imp = (cfg.rows / 40).max(20);
@@ -425,29 +420,23 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let country = if rng.chance(0.85) { imp_country[imp] } else { rng.below(n_cty as u64) as u32 };
         let (code, price, kg) = hs6[imp_codes[imp][rng.below(4) as usize]];
         let chapter = (code / 10_000) as usize;
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         let lift = |r: &Regime| {
             r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize]
         };
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let (p_old, p) = if day < drift || !cfg.new_schemes {
-            let r = if day < drift { &before } else { &after };
-            let p = sig(-3.6 + lift(r));
-            (p, p)
-        } else {
-            // The old patterns persist, weaker; new ones add to them.
-            let old = -3.6 + NEW_SCHEMES_KEEP * lift(&before);
-            (sig(old), sig(old + lift(&after)))
-        };
+        let r = if day < drift { &before } else { &after };
+        let p = sig(-3.6 + lift(r));
         let illicit = rng.chance(p);
-        // Which pattern made it: the new ones' share of its probability.
-        let new_scheme = cfg.new_schemes && illicit && day >= drift && rng.chance(1.0 - p_old / p);
+        // With new schemes, the irregularities the new risky ones add above a
+        // neutral declaration's risk are of a kind the values do not show.
+        let new_scheme = cfg.new_schemes && illicit && day >= drift && rng.chance(1.0 - sig(-3.6) / p);
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
         let gross_weight = quantity * kg * (0.1 * rng.normal()).exp() + 0.5;
         let freight = 1.03 + 0.1 * rng.f64();
         // Half of the irregular ones are undervalued; the others (wrong origin,
         // misclassification) show nothing in their values.
-        let undervalued = illicit && rng.chance(if new_scheme { NEW_SCHEMES_UNDERVALUED } else { 0.5 });
+        let undervalued = illicit && !new_scheme && rng.chance(0.5);
         let declared = if undervalued { 0.45 + 0.4 * rng.f64() } else { 1.0 };
         let fob = (true_fob * declared).max(1.0);
         let cif = fob * freight;
@@ -520,14 +509,27 @@ mod tests {
 
     #[test]
     fn new_schemes_change_only_what_follows_the_drift() {
-        let cfg = GenConfig::new(6000, 7);
+        let cfg = GenConfig::new(20_000, 7);
         let (a, b) = (generate(&cfg), generate(&GenConfig { new_schemes: true, ..cfg.clone() }));
-        let drift = cfg.drift_day();
-        let cut = a.rows.partition_point(|r| r.day < drift);
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
         assert_eq!(a.rows[..cut], b.rows[..cut]);
-        // The old patterns stay and new ones add: more irregular after it.
-        let irregular = |ds: &Dataset| ds.rows[cut..].iter().filter(|r| r.illicit).count();
-        assert!(irregular(&b) > irregular(&a), "{} vs {}", irregular(&b), irregular(&a));
+        // Mean log unit value of the irregular ones after the drift against
+        // their HS6 code's compliant mean: undervaluation pulls it down.
+        let shortfall = |ds: &Dataset| {
+            let mut mean: HashMap<u32, (f64, f64)> = HashMap::new();
+            for r in ds.rows.iter().filter(|r| !r.illicit) {
+                let m = mean.entry(r.hs6()).or_default();
+                *m = (m.0 + (r.cif / r.quantity).ln(), m.1 + 1.0);
+            }
+            let d: Vec<f64> = ds.rows[cut..]
+                .iter()
+                .filter(|r| r.illicit)
+                .filter_map(|r| mean.get(&r.hs6()).map(|m| (r.cif / r.quantity).ln() - m.0 / m.1))
+                .collect();
+            d.iter().sum::<f64>() / d.len() as f64
+        };
+        let (old, new) = (shortfall(&a), shortfall(&b));
+        assert!(old < -0.1 && new > old + 0.1, "default {old:.3}, new schemes {new:.3}");
     }
 
     #[test]

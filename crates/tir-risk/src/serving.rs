@@ -284,19 +284,18 @@ pub fn reason(feature: &str, value: f64, contribution: f64) -> String {
 fn describe(feature: &str, v: f64) -> String {
     let n = |x: f64| x.exp_m1().round();
     if v.is_nan() {
-        let what = match feature {
+        return match feature {
             "cif_log"
             | "unit_value_log"
             | "value_per_kg_log"
             | "cif_fob_ratio"
             | "unit_value_vs_hs6"
-            | "value_per_kg_vs_hs6" => "declared value",
-            "quantity_log" => "number of packages",
-            "gross_weight_log" => "gross mass",
-            "tax_ratio" => "taxes",
-            other => other,
+            | "value_per_kg_vs_hs6" => "no declared value".into(),
+            "quantity_log" => "no declared packages".into(),
+            "gross_weight_log" => "no declared gross mass".into(),
+            "tax_ratio" => "no declared taxes".into(),
+            other => format!("{other} unknown"),
         };
-        return format!("{what} not declared");
     }
     match feature {
         "cif_log" => format!("declared value {:.0}", n(v)),
@@ -466,7 +465,7 @@ pub(crate) mod tests {
         let s = scorer.score(&risky);
         assert!(s.reasons.iter().any(|r| r.starts_with("holder's irregularity rate")), "{:?}", s.reasons);
         assert_eq!(reason("importer_rate", 0.312, 0.4249), "holder's irregularity rate 0.31 raised the score by 0.42");
-        assert_eq!(reason("cif_log", f64::NAN, -0.1), "declared value not declared lowered the score by 0.10");
+        assert_eq!(reason("cif_log", f64::NAN, -0.1), "no declared value lowered the score by 0.10");
     }
 
     #[test]

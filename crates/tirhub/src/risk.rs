@@ -37,9 +37,9 @@ pub enum RiskCommand {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
-        /// A drift of new schemes: new risky importers, declarants, chapters
-        /// and origins join the old ones (kept at 0.7 of their lift), and only
-        /// 10 % of the new schemes' irregularities are undervalued.
+        /// A drift of new schemes: after it, the irregularities the newly risky
+        /// importers, declarants, chapters and origins add show nothing in
+        /// the values (by default half are undervalued as before).
         #[arg(long)]
         new_schemes: bool,
     },
