@@ -11,19 +11,25 @@ use tir_testkit::TempSqlite;
 
 const ADMIN: &str = "sim-test-admin-token-0123456789";
 
-/// A `tirhub serve` child process and its database file, both removed on drop.
+/// A `tirhub serve` child process and its SQLite file (if it made one), both removed on drop.
 struct Server {
     child: Child,
     base: String,
     // Dropped after `Drop for Server` has killed the process using it.
-    _db: TempSqlite,
+    _db: Option<TempSqlite>,
 }
 
 impl Server {
     fn start() -> Server {
         let db = TempSqlite::new("tirhub-sim").expect("a temporary directory");
         let (child, base) = support::spawn_serve(db.url(), ADMIN);
-        Server { child, base, _db: db }
+        Server { child, base, _db: Some(db) }
+    }
+
+    /// On a database the caller keeps.
+    fn on(url: &str) -> Server {
+        let (child, base) = support::spawn_serve(url, ADMIN);
+        Server { child, base, _db: None }
     }
 
     fn simulate(&self, extra: &[&str]) -> Output {
@@ -138,4 +144,69 @@ fn bad_arguments_are_refused_before_any_request() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1000000"));
+}
+
+/// Every TIR operation of every simulated transport was assessed by at least
+/// one administration of its countries (those the declaration names an office
+/// of: the ones that assess), read from the store the server wrote.
+async fn every_operation_is_assessed(url: &str) {
+    let server = Server::on(url);
+    let text = summary(&server.simulate(&["--transports", "30", "--seed", "11", "--concurrency", "8"]));
+    assert_eq!(count(&text, "transports completed"), 30, "{text}");
+    assert!(text.contains("none after polling: 0"), "every checkpoint found its assessment: {text}");
+
+    let store = tir_store::open(url).await.expect("the store opens beside the server");
+    let references: std::collections::BTreeSet<String> = store
+        .journal(1, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.message_type == "E1")
+        .map(|e| e.reference)
+        .collect();
+    assert_eq!(references.len(), 30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for reference in &references {
+        let guarantee = store
+            .guarantee(&tir_model::GuaranteeRef::parse(reference).unwrap())
+            .await
+            .unwrap()
+            .expect("the guarantee is stored");
+        let declared: Vec<tir_model::Country> =
+            guarantee.declaration.as_ref().unwrap().offices.iter().map(|o| o.code.country()).collect();
+        for operation in &guarantee.operations {
+            loop {
+                let mut found = false;
+                for country in operation.countries.iter().filter(|c| declared.contains(c)) {
+                    let assessments = store.assessments(*country, reference).await.unwrap();
+                    found |= assessments.iter().any(|a| a.assessment.operation == i64::from(operation.sequence));
+                }
+                if found {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{reference}: operation {} ({:?}) has no assessment",
+                    operation.sequence,
+                    operation.countries
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_of_simulated_transports_is_assessed_on_sqlite() {
+    let db = TempSqlite::new("tirhub-sim").expect("a temporary directory");
+    every_operation_is_assessed(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_of_simulated_transports_is_assessed_on_postgresql() {
+    let Some(db) = tir_testkit::FreshDatabase::from_env("tirhub_sim").await else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+        return;
+    };
+    every_operation_is_assessed(db.url()).await;
 }
