@@ -29,11 +29,22 @@ pub struct Group {
     pub revenue_per_inspection: Option<f64>,
 }
 
-/// By ISO week of `assessed_at` (oldest first) and by selector (by key).
+/// One selector's figures in one week: `group.key` is the selector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeekGroup {
+    pub week: String,
+    #[serde(flatten)]
+    pub group: Group,
+}
+
+/// By ISO week of `assessed_at` (oldest first), by selector (by key), and by
+/// both (week, then selector): each profile version's, model's and the random
+/// share's hit rate and revenue week by week.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub by_week: Vec<Group>,
     pub by_selector: Vec<Group>,
+    pub by_week_and_selector: Vec<WeekGroup>,
 }
 
 /// ISO 8601 week of a timestamp (UTC), `YYYY-Www`.
@@ -88,13 +99,16 @@ pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> 
     }
     let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
     let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut both: BTreeMap<(String, String), Acc> = BTreeMap::new();
     for a in assessments {
         let result = at_office
             .get(&(a.administration, &a.guarantee, &a.assessment.office))
             .or_else(|| any.get(&(a.administration, &a.guarantee)));
+        let (week, selector) = (iso_week(a.assessment.assessed_at), a.assessment.selected_by.to_string());
         for acc in [
-            weeks.entry(iso_week(a.assessment.assessed_at)).or_default(),
-            selectors.entry(a.assessment.selected_by.to_string()).or_default(),
+            both.entry((week.clone(), selector.clone())).or_default(),
+            weeks.entry(week).or_default(),
+            selectors.entry(selector).or_default(),
         ] {
             acc.volume += 1;
             if let Some(r) = result {
@@ -107,6 +121,10 @@ pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> 
     Stats {
         by_week: weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
         by_selector: selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
+        by_week_and_selector: both
+            .into_iter()
+            .map(|((week, selector), a)| WeekGroup { week, group: a.group(selector) })
+            .collect(),
     }
 }
 
@@ -169,7 +187,17 @@ mod tests {
         assert_eq!((by["none"].volume, by["none"].inspected), (1, 0));
         let rule = by["rule:cig@2"];
         assert_eq!((rule.inspected, rule.hits, rule.revenue), (1, 1, 120.0));
+        // The model's two assessments fall in two weeks: one inspected and hit in each.
+        let model_weeks: Vec<(&str, usize, usize, f64)> = s
+            .by_week_and_selector
+            .iter()
+            .filter(|w| w.group.key == "model@gbm-1")
+            .map(|w| (w.week.as_str(), w.group.inspected, w.group.hits, w.group.revenue))
+            .collect();
+        assert_eq!(model_weeks, [("2026-W49", 1, 1, 300.0), ("2026-W50", 1, 0, 0.0)]);
+        assert_eq!(s.by_week_and_selector.len(), 5, "{:?}", s.by_week_and_selector);
         let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["by_week_and_selector"][0]["week"], "2026-W49");
         assert_eq!(json["by_selector"][0]["key"], "model@gbm-1");
         assert_eq!(json["by_week"][0]["hit_rate"], 1.0);
         assert!(json["by_selector"][1]["hit_rate"].is_null());
