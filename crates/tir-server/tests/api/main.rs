@@ -60,6 +60,7 @@ mod conn;
 mod errors;
 mod idempotency;
 mod input;
+mod matrix;
 mod openapi;
 mod queries;
 mod rate;
