@@ -130,8 +130,14 @@ impl Assessor {
             };
             let office = d.office.as_str().to_owned();
             self.warm(country, &office).await?;
-            let admin = &self.administrations[&country];
-            let score = admin.scorer.as_ref().map(|s| s.score(&context));
+            let admin = self.administrations.get_mut(&country).expect("loaded above");
+            let score = admin.scorer.as_mut().map(|s| {
+                let score = s.score(&context);
+                // Later transports read this one in the holder's, HS code's and origin's counts,
+                // as they will after the next reload rebuilds them from the store.
+                s.observe(&context, None);
+                score
+            });
             let policy = self.offices.get_mut(&(country, office)).expect("warmed above");
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed(item.cursor, country, d.operation));
             let assessment = policy.assess(&context, &admin.rules, score.as_ref(), &mut rng, now);

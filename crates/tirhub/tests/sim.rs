@@ -210,3 +210,63 @@ async fn every_operation_of_simulated_transports_is_assessed_on_postgresql() {
     };
     every_operation_is_assessed(db.url()).await;
 }
+
+/// The loop the issue asks for: simulated customs record what their
+/// inspections find, `risk train` learns from it, and the server then scores
+/// with that model (the assessments name its version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_recorded_by_simulated_customs_train_a_model_the_server_then_uses() {
+    let db = TempSqlite::new("tirhub-sim").expect("a temporary directory");
+    let server = Server::on(db.url());
+    let run = ["--transports", "240", "--seed", "5", "--concurrency", "8", "--red-share", "0.5", "--explore", "0.5"];
+    let text = summary(&server.simulate(&run));
+    assert!(count(&text, "transports completed") == 240, "{text}");
+
+    // The administration with the most recorded outcomes.
+    let store = tir_store::open(db.url()).await.unwrap();
+    let mut best = None;
+    for country in tir_model::refdata::countries() {
+        let Ok(country) = tir_model::Country::parse(country.alpha2) else { continue };
+        let results = store.results(country).await.unwrap();
+        let irregular = results.iter().filter(|r| r.outcome.is_irregular()).count();
+        if irregular > 0 && results.len() > best.map_or(0, |(_, n)| n) {
+            best = Some((country, results.len()));
+        }
+    }
+    let (administration, results) = best.expect("some administration recorded an irregularity");
+    assert!(results >= 20, "{administration}: {results} results");
+    drop(store);
+
+    let train = std::process::Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["risk", "train", "--db", db.url(), "--administration", administration.as_str(), "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&train.stdout);
+    assert!(train.status.success(), "{stdout}{}", String::from_utf8_lossy(&train.stderr));
+    let model: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let version = model["version"].as_str().unwrap().to_owned();
+    assert_eq!(model["administration"], administration.as_str());
+    assert!(model["rows_trained"].as_u64().unwrap() >= 20, "{model}");
+
+    // Past the assessor's reload (5 s), new transports are scored by it.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    summary(&server.simulate(&["--transports", "40", "--seed", "6", "--concurrency", "8"]));
+    let store = tir_store::open(db.url()).await.unwrap();
+    let scored = store
+        .all_assessments(administration)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.assessment.model_version.as_deref() == Some(version.as_str()))
+        .collect::<Vec<_>>();
+    assert!(!scored.is_empty(), "no assessment by {administration} names model {version}");
+    for a in &scored {
+        let score = a.assessment.score.expect("a model's assessment has a score");
+        assert!((0.0..=1.0).contains(&score), "{score}");
+        assert!(a.assessment.reasons.iter().any(|r| r.starts_with("model score")), "{:?}", a.assessment.reasons);
+        if a.assessment.selected_by.to_string().starts_with("model@") {
+            // The threshold, then the features that moved the score most.
+            assert!(a.assessment.reasons.len() >= 2, "{:?}", a.assessment.reasons);
+        }
+    }
+}
