@@ -237,7 +237,7 @@ async fn outcomes_recorded_by_simulated_customs_train_a_model_the_server_then_us
     assert!(results >= 20, "{administration}: {results} results");
     drop(store);
 
-    let train = std::process::Command::new(env!("CARGO_BIN_EXE_tirhub"))
+    let train = Command::new(env!("CARGO_BIN_EXE_tirhub"))
         .args(["risk", "train", "--db", db.url(), "--administration", administration.as_str(), "--json"])
         .output()
         .unwrap();
