@@ -10,6 +10,7 @@
 //! Refused messages' stored answers are kept for a retention window and then
 //! pruned by the writer; accepted ones as long as the journal (`retention`).
 
+mod backup;
 mod engine;
 pub mod env;
 pub mod journal;
@@ -29,6 +30,7 @@ use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
+pub use backup::backup_sqlite;
 use engine::Command;
 pub use engine::{RISK_ASSESSMENT, RISK_MODEL, RISK_POLICY, RISK_PROFILE, RISK_RESULT, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};

@@ -1,5 +1,6 @@
 //! `tirhub`: the eTIR international exchange in one binary.
 
+mod backup;
 mod demo;
 mod risk;
 mod server;
@@ -94,6 +95,19 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
         #[command(subcommand)]
         command: risk::RiskCommand,
     },
+    /// Copy a live SQLite database, consistently, while the server runs; the copy's
+    /// journal is verified. (PostgreSQL: this prints the pg_dump way.)
+    ///
+    /// Example:
+    ///   tirhub backup --db sqlite://tirhub.db --out tirhub-2026-11-30.db
+    #[command(verbatim_doc_comment)]
+    Backup(backup::BackupArgs),
+    /// Put a backup in place, after verifying its journal.
+    ///
+    /// Example:
+    ///   tirhub restore --from tirhub-2026-11-30.db --db sqlite://tirhub.db --force
+    #[command(verbatim_doc_comment)]
+    Restore(backup::RestoreArgs),
     /// Check the tamper-evident journal.
     Audit {
         #[command(subcommand)]
@@ -298,6 +312,8 @@ fn main() -> ExitCode {
             }
             Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
             Command::Bench(args) => run_bench(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
             // Offline compute blocks this thread on purpose (`train` waits on its database inside).
             Command::Risk { command } => risk::run(command),
         }

@@ -511,3 +511,52 @@ async fn postgres_killed_mid_load_loses_no_acknowledged_message() {
     let Some(db) = FreshDatabase::from_env("tirhub_cli").await else { return };
     killed_mid_load_loses_no_acknowledged_message(db.url(), "XH105").await;
 }
+
+fn tirhub(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A backup taken while transports are being driven is consistent (its
+/// journal verifies), restores into place, and serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_and_serves() {
+    let live = temp_db();
+    let server = Server::start(live.url());
+    let corridor = seed_corridor(server.client.base(), ADMIN, 5).await;
+    let copies = temp_db();
+    let copy = format!("{}.backup", copies.url().trim_start_matches("sqlite://"));
+    let servers = [&server.client];
+    let (driving, backed_up) = tokio::join!(drive(&servers, &corridor, "XH105", 40, 8), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::task::spawn_blocking({
+            let (url, copy) = (live.url().to_owned(), copy.clone());
+            move || tirhub(&["backup", "--db", &url, "--out", &copy])
+        })
+        .await
+        .unwrap()
+    });
+    assert!(driving > 0);
+    let (ok, text) = backed_up;
+    assert!(ok && text.contains("journal intact"), "{text}");
+    let (ok, again) = tirhub(&["backup", "--db", live.url(), "--out", &copy]);
+    assert!(!ok && again.contains("never overwrites"), "{again}");
+    drop(server);
+
+    let restored = format!("sqlite://{}.restored", copy);
+    let (ok, text) = tirhub(&["restore", "--from", &copy, "--db", &restored]);
+    assert!(ok && text.contains("journal intact"), "{text}");
+    let (ok, text) = tirhub(&["restore", "--from", &copy, "--db", &restored]);
+    assert!(!ok && text.contains("--force"), "an existing database is not replaced silently: {text}");
+    let (ok, text) = tirhub(&["audit", "verify", "--db", &restored]);
+    assert!(ok, "{text}");
+
+    // The restored database serves the journal the backup held, entry for entry.
+    let entries: i64 = text.split(" entries").next().and_then(|t| t.rsplit(' ').next()).unwrap().parse().unwrap();
+    let server = Server::start(&restored);
+    let verdict = verify(&server.client).await;
+    assert_eq!((verdict["ok"].as_bool(), verdict["entries"].as_i64()), (Some(true), Some(entries)), "{verdict}");
+    let (ok, text) = tirhub(&["backup", "--db", "postgres://postgres@127.0.0.1/none", "--out", "/tmp/x"]);
+    assert!(!ok && text.contains("pg_dump"), "{text}");
+}
