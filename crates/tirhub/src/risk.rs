@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use tir_risk::bacuda::{self, Dataset, GenConfig};
-use tir_risk::eval::{self, Metrics, SimConfig};
+use tir_risk::eval::{self, ExploreMode, Metrics, SimConfig};
 use tir_risk::model;
 use tir_risk::records::StoredModel;
 use tir_risk::serving;
@@ -24,11 +24,12 @@ pub enum RiskCommand {
     /// total.taxes, illicit (0/1), revenue (what an inspection recovers).
     /// Two years from 13-01-01. Irregularity follows risky importers,
     /// declarants, HS chapters and origins; half of the illicit declarations
-    /// are undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift.
-    /// The same --rows and --seed write the same bytes.
+    /// are undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift
+    /// (--drift says what else changes). The same arguments write the same bytes.
     ///
-    /// Example:
+    /// Examples:
     ///   tirhub risk generate --rows 100000 --seed 1 --out bacuda.csv
+    ///   tirhub risk generate --rows 100000 --seed 1 --drift replace --out replace.csv
     #[command(verbatim_doc_comment)]
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -37,10 +38,18 @@ pub enum RiskCommand {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
-        /// A drift of new schemes: after it, the irregularities the newly risky
-        /// importers, declarants, chapters and origins add show nothing in
-        /// the values (by default half are undervalued as before).
-        #[arg(long)]
+        /// What the drift changes (the rows before it are the same bytes):
+        /// redraw: the risky importers, declarants, chapters and origins are
+        /// drawn anew; new-schemes: so are they, and the irregularities the
+        /// newly risky add show nothing in the values; replace: the old
+        /// schemes stop (everyone of the first half becomes ordinary) and new
+        /// importers that never declared before (one per 3,000 rows, 10 % of
+        /// the declarations after the drift) are irregular about 45 % of the
+        /// time, by schemes that show nothing in the values.
+        #[arg(long, value_enum, default_value_t = Drift::Redraw)]
+        drift: Drift,
+        /// The same as --drift new-schemes.
+        #[arg(long, conflicts_with = "drift")]
         new_schemes: bool,
     },
     /// Train on the declarations dated before --test-from, test on the rest.
@@ -96,9 +105,14 @@ pub enum RiskCommand {
         /// Share of each week's declarations inspected, 0 to 1.
         #[arg(long, default_value_t = 0.05)]
         capacity: f64,
-        /// Share of the inspections picked at random, 0 to 1.
+        /// Share of the inspections picked for exploration, 0 to 1.
         #[arg(long, default_value_t = 0.1)]
         explore: f64,
+        /// How the mix picks them: random (among the declarations the model
+        /// did not pick) or novel (first among those whose importer has no
+        /// inspection outcome known to the mix yet; the rest at random).
+        #[arg(long, value_enum, default_value_t = Explore::Random)]
+        explore_mode: Explore,
         #[arg(long, default_value_t = 4)]
         retrain_every: usize,
         #[arg(long, default_value_t = 4)]
@@ -194,6 +208,21 @@ async fn train(args: TrainArgs) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--drift`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Drift {
+    Redraw,
+    NewSchemes,
+    Replace,
+}
+
+/// `--explore-mode`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Explore {
+    Random,
+    Novel,
+}
+
 fn parse_day(s: &str) -> Result<bacuda::Day, String> {
     bacuda::parse_date(s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
 }
@@ -216,8 +245,13 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
         RiskCommand::Train(args) => {
             return tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(train(args)));
         }
-        RiskCommand::Generate { rows, seed, out, new_schemes } => {
-            let ds = bacuda::generate(&GenConfig { new_schemes, ..GenConfig::new(rows, seed) });
+        RiskCommand::Generate { rows, seed, out, drift, new_schemes } => {
+            let drift = match (drift, new_schemes) {
+                (_, true) | (Drift::NewSchemes, _) => bacuda::DriftKind::NewSchemes,
+                (Drift::Redraw, false) => bacuda::DriftKind::Redraw,
+                (Drift::Replace, false) => bacuda::DriftKind::Replace,
+            };
+            let ds = bacuda::generate(&GenConfig { drift, ..GenConfig::new(rows, seed) });
             std::fs::write(&out, bacuda::write(&ds)).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             let irregular = ds.rows.iter().filter(|r| r.illicit).count();
             eprintln!("wrote {} declarations ({irregular} irregular) to {}", rows, out.display());
@@ -244,6 +278,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             data,
             capacity,
             explore,
+            explore_mode,
             retrain_every,
             warmup_weeks,
             drift_from,
@@ -258,6 +293,10 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             let cfg = SimConfig {
                 capacity,
                 explore,
+                explore_mode: match explore_mode {
+                    Explore::Random => ExploreMode::Random,
+                    Explore::Novel => ExploreMode::Novel,
+                },
                 retrain_every,
                 warmup_weeks,
                 params: model::Params { rounds: trees, ..model::Params::default() },
@@ -346,8 +385,8 @@ fn print_evaluation(r: &eval::Report, d: &eval::Details, test_from: bacuda::Day)
 fn print_simulation(r: &eval::SimReport) {
     let fmt = |x: Option<f64>| x.map_or_else(|| "    -".to_owned(), |v| format!("{v:5.3}"));
     println!(
-        "capacity {} explore {} retrain every {} weeks; drift from {}",
-        r.capacity, r.explore, r.retrain_every, r.drift_from
+        "capacity {} explore {} ({:?}) retrain every {} weeks; drift from {}",
+        r.capacity, r.explore, r.explore_mode, r.retrain_every, r.drift_from
     );
     println!("{:>4} {:<8} {:>6} {:>5}   exploit prec  rev   mix prec  rev", "week", "start", "rows", "irr");
     for w in &r.weeks {
