@@ -291,6 +291,10 @@ pub struct WeekScore {
     pub precision: Option<f64>,
     /// revenue / the top-`inspected` revenues of the week; `None` without revenue.
     pub revenue_norm: Option<f64>,
+    /// Inspections of declarations whose importer had no outcome known to
+    /// this policy at the start of the week, and the irregular among them.
+    pub novel: usize,
+    pub novel_hits: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,6 +311,10 @@ pub struct Week {
 pub struct Mean {
     pub precision: f64,
     pub revenue: f64,
+    /// Share of the inspections that went to importers with no known outcome.
+    pub novel: f64,
+    /// Share of those that were irregular.
+    pub novel_hit_rate: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -384,7 +392,13 @@ impl Policy {
             let j = rng.below(rest.len() as u64) as usize;
             chosen[rest.swap_remove(j)] = true;
         }
-        let (mut hits, mut revenue) = (0, 0.0);
+        let (mut hits, mut revenue, mut novel, mut novel_hits) = (0, 0.0, 0, 0);
+        for (i, r) in rows.iter().enumerate() {
+            if chosen[i] && !self.known_importer.contains_key(&r.importer) {
+                novel += 1;
+                novel_hits += usize::from(r.illicit);
+            }
+        }
         for (i, r) in rows.iter().enumerate() {
             if chosen[i] {
                 hits += usize::from(r.illicit);
@@ -406,6 +420,8 @@ impl Policy {
             revenue,
             precision: (irregular > 0).then(|| hits as f64 / k.min(irregular) as f64),
             revenue_norm: (best_revenue > 0.0).then(|| revenue / best_revenue),
+            novel,
+            novel_hits,
         }
     }
 
@@ -417,11 +433,15 @@ impl Policy {
     }
 }
 
-fn mean(weeks: &[&Week], f: impl Fn(&Week) -> (Option<f64>, Option<f64>)) -> Mean {
+fn mean(weeks: &[&Week], f: impl Fn(&Week) -> &WeekScore) -> Mean {
     let avg = |v: Vec<f64>| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let sum = |g: fn(&WeekScore) -> usize| weeks.iter().map(|w| g(f(w))).sum::<usize>() as f64;
+    let div = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Mean {
-        precision: avg(weeks.iter().filter_map(|w| f(w).0).collect()),
-        revenue: avg(weeks.iter().filter_map(|w| f(w).1).collect()),
+        precision: avg(weeks.iter().filter_map(|w| f(w).precision).collect()),
+        revenue: avg(weeks.iter().filter_map(|w| f(w).revenue_norm).collect()),
+        novel: div(sum(|s| s.novel), sum(|s| s.inspected)),
+        novel_hit_rate: div(sum(|s| s.novel_hits), sum(|s| s.novel)),
     }
 }
 
@@ -473,11 +493,7 @@ pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, us
             .filter(|w| w.week >= cfg.warmup_weeks)
             .filter(|w| (crate::bacuda::parse_date(&w.start).unwrap_or(0) >= drift) == after)
             .collect();
-        Period {
-            weeks: sel.len(),
-            exploit: mean(&sel, |w| (w.exploit.precision, w.exploit.revenue_norm)),
-            mix: mean(&sel, |w| (w.mix.precision, w.mix.revenue_norm)),
-        }
+        Period { weeks: sel.len(), exploit: mean(&sel, |w| &w.exploit), mix: mean(&sel, |w| &w.mix) }
     };
     SimReport {
         capacity: cfg.capacity,

@@ -93,7 +93,9 @@ pub enum RiskCommand {
     /// Prints, per week, the normalized precision (hits / the most hits that
     /// many inspections could find) and normalized revenue (revenue / the most
     /// revenue that many could recover) of both, and their means before and
-    /// after the drift (by default the middle of the file's dates).
+    /// after the drift (by default the middle of the file's dates), then, per
+    /// period, the share of each one's inspections that went to importers with
+    /// no outcome known to it yet, and how many of those were irregular.
     /// The first --warmup-weeks are inspected at random by both.
     ///
     /// Example:
@@ -406,6 +408,12 @@ fn print_simulation(r: &eval::SimReport) {
         println!(
             "{name:<13} ({:>3} weeks)  exploit: precision {:.3} revenue {:.3}   mix: precision {:.3} revenue {:.3}",
             p.weeks, p.exploit.precision, p.exploit.revenue, p.mix.precision, p.mix.revenue
+        );
+    }
+    for (name, p) in [("before drift", &r.before_drift), ("after drift", &r.after_drift)] {
+        println!(
+            "{name:<13} inspections of importers with no known outcome: exploit {:.3} (irregular {:.3})   mix {:.3} (irregular {:.3})",
+            p.exploit.novel, p.exploit.novel_hit_rate, p.mix.novel, p.mix.novel_hit_rate
         );
     }
 }
