@@ -337,6 +337,13 @@ pub enum DriftKind {
     /// new declarants) that never declared before and are irregular about
     /// 45 % of the time, by schemes that show nothing in the values.
     Replace,
+    /// As `Replace`, but the new schemes start among established importers
+    /// that were ordinary before: drawn at random among those with under 1 %
+    /// of the declarations each, until they hold [`NEW_SHARE`] of them; their
+    /// log-odds rise by about 3.4 (about 45 % irregular), by schemes that
+    /// show nothing in the values. A policy that inspected them before found
+    /// them clean.
+    Turn,
 }
 
 /// Under [`DriftKind::Replace`], the share of the declarations after the drift
@@ -437,6 +444,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     // The newcomers of a replacing drift come from their own generator, so
     // that everything before the drift is drawn as by default.
     let replace = cfg.drift == DriftKind::Replace;
+    let turn = cfg.drift == DriftKind::Turn;
     let mut side = Rng::new(cfg.seed ^ 0x4E45_5743_4F4D_4552);
     let n_new = cfg.new_importers();
     let n_new_dec = if replace { (n_new / 6).max(2) } else { 0 };
@@ -456,12 +464,30 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         .collect();
     // After a replacing drift nobody of the first half is risky any more.
     let ordinary = |rng: &mut Rng, n: usize| -> Vec<f64> { (0..n).map(|_| 0.3 * rng.normal()).collect() };
-    let ordinary = Regime {
+    let mut ordinary = Regime {
         importer: ordinary(&mut side, n_imp),
         declarant: ordinary(&mut side, n_dec + n_new_dec),
         chapter: ordinary(&mut side, 97),
         country: ordinary(&mut side, n_cty),
     };
+    // Who turns, under `Turn`: ordinary before, small enough, at random.
+    let mut turned = vec![false; n_imp];
+    if turn {
+        let mut order: Vec<usize> = (0..n_imp).collect();
+        for i in (1..n_imp).rev() {
+            order.swap(i, side.below(i as u64 + 1) as usize);
+        }
+        let mut share = 0.0;
+        for i in order {
+            let own = imp_size[i] / total_size;
+            if share >= NEW_SHARE || own >= 0.01 || before.importer[i] > 0.5 {
+                continue;
+            }
+            share += own;
+            turned[i] = true;
+            ordinary.importer[i] += 3.4 + 0.5 * side.normal();
+        }
+    }
 
     let mut days: Vec<Day> = (0..cfg.rows).map(|_| cfg.start + rng.below(cfg.days as u64) as Day).collect();
     days.sort_unstable();
@@ -491,6 +517,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             let chapter = (code / 10_000) as usize;
             let r = match (day < drift, replace) {
                 (true, _) => &before,
+                (false, false) if turn => &ordinary,
                 (false, false) => &after,
                 (false, true) => &ordinary,
             };
@@ -505,6 +532,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         // a newcomer's never show.
         let new_scheme = illicit
             && (newcomer.is_some()
+                || (turned.get(imp).copied().unwrap_or(false) && day >= drift)
                 || (cfg.drift == DriftKind::NewSchemes && day >= drift && rng.chance(1.0 - sig(-3.6) / p)));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
@@ -655,6 +683,38 @@ mod tests {
         let (_, old) = rate(&mut b.rows[cut..].iter().filter(|r| (r.importer as usize) < n_imp));
         assert!(before > 0.15 && after < 0.08, "old risky importers: {before:.3} before, {after:.3} after");
         assert!(old < 0.06, "old importers after the drift: {old:.3}");
+    }
+
+    #[test]
+    fn a_turning_drift_makes_ordinary_importers_risky() {
+        let cfg = GenConfig::new(30_000, 4);
+        let tcfg = GenConfig { drift: DriftKind::Turn, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&tcfg));
+        assert_eq!(write(&b), write(&generate(&tcfg)), "deterministic for a seed");
+        assert_eq!(b.names.importers.len(), a.names.importers.len(), "no newcomers");
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
+        for (i, r) in b.rows.iter().enumerate() {
+            let c = counts.entry(r.importer).or_default();
+            let at = if i < cut { 0 } else { 2 };
+            c[at] += 1;
+            c[at + 1] += usize::from(r.illicit);
+        }
+        // The turned ones: irregular over 30 % after, on 10+ declarations.
+        let turned: Vec<u32> =
+            counts.iter().filter(|(_, c)| c[2] >= 10 && c[3] * 10 > c[2] * 3).map(|(&i, _)| i).collect();
+        let sum = |k: usize| turned.iter().map(|i| counts[i][k]).sum::<usize>() as f64;
+        let share = sum(2) / (b.rows.len() - cut) as f64;
+        assert!((0.06..0.14).contains(&share), "turned importers' share after: {share:.3}");
+        assert!(sum(1) / sum(0) < 0.1, "their rate before: {:.3}", sum(1) / sum(0));
+        // Their irregularities show nothing in the values.
+        assert!(
+            b.rows[cut..]
+                .iter()
+                .filter(|r| turned.contains(&r.importer) && r.illicit)
+                .all(|r| r.revenue <= r.taxes * 0.8 + 1.0)
+        );
     }
 
     #[test]

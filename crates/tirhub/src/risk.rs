@@ -45,7 +45,9 @@ pub enum RiskCommand {
         /// schemes stop (everyone of the first half becomes ordinary) and new
         /// importers that never declared before (one per 3,000 rows, 10 % of
         /// the declarations after the drift) are irregular about 45 % of the
-        /// time, by schemes that show nothing in the values.
+        /// time, by schemes that show nothing in the values; turn: as replace,
+        /// but the new schemes start among established importers that were
+        /// ordinary before (10 % of the declarations after the drift).
         #[arg(long, value_enum, default_value_t = Drift::Redraw)]
         drift: Drift,
         /// The same as --drift new-schemes.
@@ -216,6 +218,7 @@ pub enum Drift {
     Redraw,
     NewSchemes,
     Replace,
+    Turn,
 }
 
 /// `--explore-mode`.
@@ -252,6 +255,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
                 (_, true) | (Drift::NewSchemes, _) => bacuda::DriftKind::NewSchemes,
                 (Drift::Redraw, false) => bacuda::DriftKind::Redraw,
                 (Drift::Replace, false) => bacuda::DriftKind::Replace,
+                (Drift::Turn, false) => bacuda::DriftKind::Turn,
             };
             let ds = bacuda::generate(&GenConfig { drift, ..GenConfig::new(rows, seed) });
             std::fs::write(&out, bacuda::write(&ds)).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
