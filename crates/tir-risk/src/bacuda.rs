@@ -319,6 +319,37 @@ impl Rng {
     }
 }
 
+/// What changes at the drift ([`GenConfig::drift_day`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftKind {
+    /// The risky importers, declarants, chapters and origins are drawn anew;
+    /// half of the irregularities are undervalued, before and after.
+    #[default]
+    Redraw,
+    /// As `Redraw`, but the irregularities the newly risky add (beyond a
+    /// neutral declaration's share) are new schemes (misdeclared origin,
+    /// misclassification) that show nothing in the values.
+    NewSchemes,
+    /// The old schemes stop and new ones start among newcomers: every
+    /// importer, declarant, chapter and origin of the first half becomes
+    /// ordinary, and [`NEW_SHARE`] of the declarations after the drift come
+    /// from new importers (about one per 3,000 rows of the file, through a few
+    /// new declarants) that never declared before and are irregular about
+    /// 45 % of the time, by schemes that show nothing in the values.
+    Replace,
+    /// As `Replace`, but the new schemes start among established importers
+    /// that were ordinary before: drawn at random among those with under 1 %
+    /// of the declarations each, until they hold [`NEW_SHARE`] of them; their
+    /// log-odds rise by about 3.4 (about 45 % irregular), by schemes that
+    /// show nothing in the values. A policy that inspected them before found
+    /// them clean.
+    Turn,
+}
+
+/// Under [`DriftKind::Replace`], the share of the declarations after the drift
+/// that come from the new importers.
+pub const NEW_SHARE: f64 = 0.10;
+
 /// What the generator makes. The defaults are a two-year file.
 #[derive(Debug, Clone)]
 pub struct GenConfig {
@@ -327,20 +358,23 @@ pub struct GenConfig {
     /// First day (`13-01-01` like the BACUDA files).
     pub start: Day,
     pub days: i32,
-    /// After the drift, the irregularities of the newly risky (beyond a
-    /// neutral declaration's share) are new schemes (misdeclared origin,
-    /// misclassification) that show nothing in the values; by default half of
-    /// them are undervalued as before. The rows before the drift are the same.
-    pub new_schemes: bool,
+    /// What changes at the drift; the rows before it are the same whatever
+    /// this is.
+    pub drift: DriftKind,
 }
 
 impl GenConfig {
     pub fn new(rows: usize, seed: u64) -> Self {
-        GenConfig { rows, seed, start: day_from_ymd(2013, 1, 1), days: 730, new_schemes: false }
+        GenConfig { rows, seed, start: day_from_ymd(2013, 1, 1), days: 730, drift: DriftKind::Redraw }
     }
     /// The day the patterns change.
     pub fn drift_day(&self) -> Day {
         self.start + self.days / 2
+    }
+    /// How many new importers [`DriftKind::Replace`] brings (0 otherwise);
+    /// they are numbered after the others.
+    pub fn new_importers(&self) -> usize {
+        if self.drift == DriftKind::Replace { (self.rows / 3000).max(5) } else { 0 }
     }
 }
 
@@ -373,8 +407,7 @@ fn regime(rng: &mut Rng, importers: usize, declarants: usize, countries: usize) 
 /// difference); the other half show nothing in their values (`revenue` is
 /// 20-80 % of their taxes).
 /// Halfway ([`GenConfig::drift_day`]) the risky importers, declarants, chapters
-/// and origins are drawn anew; with [`GenConfig::new_schemes`] their schemes
-/// also change to ones the values do not show.
+/// and origins are drawn anew; [`GenConfig::drift`] says how otherwise.
 pub fn generate(cfg: &GenConfig) -> Dataset {
     let mut rng = Rng::new(cfg.seed);
     let n_imp = (cfg.rows / 40).max(20);
@@ -408,28 +441,99 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     let before = regime(&mut rng, n_imp, n_dec, n_cty);
     let after = regime(&mut rng, n_imp, n_dec, n_cty);
     let rate: Vec<f64> = (0..97).map(|_| [0.0, 0.05, 0.08, 0.12, 0.2][rng.below(5) as usize]).collect();
+    // The newcomers of a replacing drift come from their own generator, so
+    // that everything before the drift is drawn as by default.
+    let replace = cfg.drift == DriftKind::Replace;
+    let turn = cfg.drift == DriftKind::Turn;
+    let mut side = Rng::new(cfg.seed ^ 0x4E45_5743_4F4D_4552);
+    let n_new = cfg.new_importers();
+    let n_new_dec = if replace { (n_new / 6).max(2) } else { 0 };
+    let new_codes: Vec<[usize; 4]> =
+        (0..n_new).map(|_| std::array::from_fn(|_| side.below(n_hs6 as u64) as usize)).collect();
+    let new_declarant: Vec<u32> = (0..n_new).map(|_| (n_dec + side.below(n_new_dec as u64) as usize) as u32).collect();
+    let new_country: Vec<u32> = (0..n_new).map(|_| side.below(n_cty as u64) as u32).collect();
+    let new_lift: Vec<f64> = (0..n_new).map(|_| 3.4 + 0.5 * side.normal()).collect();
+    let new_size: Vec<f64> = (0..n_new).map(|_| (0.5 * side.normal()).exp()).collect();
+    let new_total: f64 = new_size.iter().sum();
+    let new_cum: Vec<f64> = new_size
+        .iter()
+        .scan(0.0, |acc, s| {
+            *acc += s / new_total;
+            Some(*acc)
+        })
+        .collect();
+    // After a replacing drift nobody of the first half is risky any more.
+    let ordinary = |rng: &mut Rng, n: usize| -> Vec<f64> { (0..n).map(|_| 0.3 * rng.normal()).collect() };
+    let mut ordinary = Regime {
+        importer: ordinary(&mut side, n_imp),
+        declarant: ordinary(&mut side, n_dec + n_new_dec),
+        chapter: ordinary(&mut side, 97),
+        country: ordinary(&mut side, n_cty),
+    };
+    // Who turns, under `Turn`: ordinary before, small enough, at random.
+    let mut turned = vec![false; n_imp];
+    if turn {
+        let mut order: Vec<usize> = (0..n_imp).collect();
+        for i in (1..n_imp).rev() {
+            order.swap(i, side.below(i as u64 + 1) as usize);
+        }
+        let mut share = 0.0;
+        for i in order {
+            let own = imp_size[i] / total_size;
+            if share >= NEW_SHARE || own >= 0.01 || before.importer[i] > 0.5 {
+                continue;
+            }
+            share += own;
+            turned[i] = true;
+            ordinary.importer[i] += 3.4 + 0.5 * side.normal();
+        }
+    }
 
     let mut days: Vec<Day> = (0..cfg.rows).map(|_| cfg.start + rng.below(cfg.days as u64) as Day).collect();
     days.sort_unstable();
     let drift = cfg.drift_day();
     let mut rows = Vec::with_capacity(cfg.rows);
     for (i, &day) in days.iter().enumerate() {
-        let u = rng.f64();
-        let imp = cum.partition_point(|&c| c < u).min(n_imp - 1);
-        let declarant = if rng.chance(0.8) { imp_declarant[imp] } else { rng.below(n_dec as u64) as u32 };
-        let country = if rng.chance(0.85) { imp_country[imp] } else { rng.below(n_cty as u64) as u32 };
-        let (code, price, kg) = hs6[imp_codes[imp][rng.below(4) as usize]];
-        let chapter = (code / 10_000) as usize;
+        // A newcomer of a replacing drift, or one of the importers.
+        let newcomer = (replace && day >= drift && rng.chance(NEW_SHARE)).then(|| {
+            let u = rng.f64();
+            new_cum.partition_point(|&c| c < u).min(n_new - 1)
+        });
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let lift = |r: &Regime| {
-            r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize]
+        let (imp, declarant, country, code, price, kg, p) = if let Some(j) = newcomer {
+            let declarant = if rng.chance(0.9) { new_declarant[j] } else { rng.below(n_dec as u64) as u32 };
+            let country = if rng.chance(0.85) { new_country[j] } else { rng.below(n_cty as u64) as u32 };
+            let (code, price, kg) = hs6[new_codes[j][rng.below(4) as usize]];
+            let r = &ordinary;
+            let chapter = (code / 10_000) as usize;
+            let lift = new_lift[j] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize];
+            (n_imp + j, declarant, country, code, price, kg, sig(-3.6 + lift))
+        } else {
+            let u = rng.f64();
+            let imp = cum.partition_point(|&c| c < u).min(n_imp - 1);
+            let declarant = if rng.chance(0.8) { imp_declarant[imp] } else { rng.below(n_dec as u64) as u32 };
+            let country = if rng.chance(0.85) { imp_country[imp] } else { rng.below(n_cty as u64) as u32 };
+            let (code, price, kg) = hs6[imp_codes[imp][rng.below(4) as usize]];
+            let chapter = (code / 10_000) as usize;
+            let r = match (day < drift, replace) {
+                (true, _) => &before,
+                (false, false) if turn => &ordinary,
+                (false, false) => &after,
+                (false, true) => &ordinary,
+            };
+            let lift =
+                r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize];
+            (imp, declarant, country, code, price, kg, sig(-3.6 + lift))
         };
-        let r = if day < drift { &before } else { &after };
-        let p = sig(-3.6 + lift(r));
+        let chapter = (code / 10_000) as usize;
         let illicit = rng.chance(p);
         // With new schemes, the irregularities the new risky ones add above a
-        // neutral declaration's risk are of a kind the values do not show.
-        let new_scheme = cfg.new_schemes && illicit && day >= drift && rng.chance(1.0 - sig(-3.6) / p);
+        // neutral declaration's risk are of a kind the values do not show;
+        // a newcomer's never show.
+        let new_scheme = illicit
+            && (newcomer.is_some()
+                || (turned.get(imp).copied().unwrap_or(false) && day >= drift)
+                || (cfg.drift == DriftKind::NewSchemes && day >= drift && rng.chance(1.0 - sig(-3.6) / p)));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
         let gross_weight = quantity * kg * (0.1 * rng.normal()).exp() + 0.5;
@@ -468,8 +572,8 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     }
     let names = Names {
         ids: (0..cfg.rows).map(|i| format!("SGD{i}")).collect(),
-        importers: (0..n_imp).map(|i| format!("IMP{i:06}")).collect(),
-        declarants: (0..n_dec).map(|i| format!("DEC{i:04}")).collect(),
+        importers: (0..n_imp + n_new).map(|i| format!("IMP{i:06}")).collect(),
+        declarants: (0..n_dec + n_new_dec).map(|i| format!("DEC{i:04}")).collect(),
         countries: (0..n_cty).map(|i| format!("CNTRY{i:03}")).collect(),
         offices: (0..n_off).map(|i| format!("OFFICE{i:02}")).collect(),
     };
@@ -510,7 +614,7 @@ mod tests {
     #[test]
     fn new_schemes_change_only_what_follows_the_drift() {
         let cfg = GenConfig::new(20_000, 7);
-        let (a, b) = (generate(&cfg), generate(&GenConfig { new_schemes: true, ..cfg.clone() }));
+        let (a, b) = (generate(&cfg), generate(&GenConfig { drift: DriftKind::NewSchemes, ..cfg.clone() }));
         let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
         assert_eq!(a.rows[..cut], b.rows[..cut]);
         // Mean log unit value of the irregular ones after the drift against
@@ -530,6 +634,87 @@ mod tests {
         };
         let (old, new) = (shortfall(&a), shortfall(&b));
         assert!(old < -0.1 && new > old + 0.1, "default {old:.3}, new schemes {new:.3}");
+    }
+
+    #[test]
+    fn a_replacing_drift_stops_the_old_schemes_and_starts_new_ones() {
+        let cfg = GenConfig::new(30_000, 4);
+        let rcfg = GenConfig { drift: DriftKind::Replace, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&rcfg));
+        assert_eq!(write(&b), write(&generate(&rcfg)), "deterministic for a seed");
+        let drift = cfg.drift_day();
+        let cut = a.rows.partition_point(|r| r.day < drift);
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        let n_imp = b.names.importers.len() - rcfg.new_importers();
+        assert_eq!(rcfg.new_importers(), 10);
+        let rate = |rows: &mut dyn Iterator<Item = &Declaration>| {
+            let (n, k) = rows.fold((0, 0), |(n, k), r| (n + 1, k + usize::from(r.illicit)));
+            (n, k as f64 / n.max(1) as f64)
+        };
+        // The newcomers declare only after the drift, a tenth of it, and
+        // are irregular about half the time.
+        assert!(b.rows[..cut].iter().all(|r| (r.importer as usize) < n_imp));
+        let (n, new_rate) = rate(&mut b.rows[cut..].iter().filter(|r| r.importer as usize >= n_imp));
+        let share = n as f64 / (b.rows.len() - cut) as f64;
+        assert!((0.08..0.12).contains(&share), "newcomers' share {share}");
+        assert!(new_rate > 0.3, "newcomers' rate {new_rate}");
+        // Their irregularities show nothing in the values: revenue is at most
+        // 80 % of the declared taxes.
+        assert!(
+            b.rows[cut..]
+                .iter()
+                .filter(|r| r.importer as usize >= n_imp && r.illicit)
+                .all(|r| r.revenue <= r.taxes * 0.8 + 1.0)
+        );
+        // The importers that were risky before are ordinary after: over the 30
+        // with the highest rate before (at least 20 declarations), the rate
+        // after falls to the background's.
+        let mut by_imp: HashMap<u32, (usize, usize)> = HashMap::new();
+        for r in &a.rows[..cut] {
+            let e = by_imp.entry(r.importer).or_default();
+            *e = (e.0 + 1, e.1 + usize::from(r.illicit));
+        }
+        let mut risky: Vec<(u32, f64)> =
+            by_imp.iter().filter(|(_, c)| c.0 >= 20).map(|(&i, c)| (i, c.1 as f64 / c.0 as f64)).collect();
+        risky.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        let top: Vec<u32> = risky.iter().take(30).map(|x| x.0).collect();
+        let (_, before) = rate(&mut a.rows[..cut].iter().filter(|r| top.contains(&r.importer)));
+        let (_, after) = rate(&mut b.rows[cut..].iter().filter(|r| top.contains(&r.importer)));
+        let (_, old) = rate(&mut b.rows[cut..].iter().filter(|r| (r.importer as usize) < n_imp));
+        assert!(before > 0.15 && after < 0.08, "old risky importers: {before:.3} before, {after:.3} after");
+        assert!(old < 0.06, "old importers after the drift: {old:.3}");
+    }
+
+    #[test]
+    fn a_turning_drift_makes_ordinary_importers_risky() {
+        let cfg = GenConfig::new(30_000, 4);
+        let tcfg = GenConfig { drift: DriftKind::Turn, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&tcfg));
+        assert_eq!(write(&b), write(&generate(&tcfg)), "deterministic for a seed");
+        assert_eq!(b.names.importers.len(), a.names.importers.len(), "no newcomers");
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
+        for (i, r) in b.rows.iter().enumerate() {
+            let c = counts.entry(r.importer).or_default();
+            let at = if i < cut { 0 } else { 2 };
+            c[at] += 1;
+            c[at + 1] += usize::from(r.illicit);
+        }
+        // The turned ones: irregular over 30 % after, on 10+ declarations.
+        let turned: Vec<u32> =
+            counts.iter().filter(|(_, c)| c[2] >= 10 && c[3] * 10 > c[2] * 3).map(|(&i, _)| i).collect();
+        let sum = |k: usize| turned.iter().map(|i| counts[i][k]).sum::<usize>() as f64;
+        let share = sum(2) / (b.rows.len() - cut) as f64;
+        assert!((0.06..0.14).contains(&share), "turned importers' share after: {share:.3}");
+        assert!(sum(1) / sum(0) < 0.1, "their rate before: {:.3}", sum(1) / sum(0));
+        // Their irregularities show nothing in the values.
+        assert!(
+            b.rows[cut..]
+                .iter()
+                .filter(|r| turned.contains(&r.importer) && r.illicit)
+                .all(|r| r.revenue <= r.taxes * 0.8 + 1.0)
+        );
     }
 
     #[test]

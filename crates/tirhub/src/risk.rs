@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use tir_risk::bacuda::{self, Dataset, GenConfig};
-use tir_risk::eval::{self, Metrics, SimConfig};
+use tir_risk::eval::{self, ExploreMode, Metrics, SimConfig};
 use tir_risk::model;
 use tir_risk::records::StoredModel;
 use tir_risk::serving;
@@ -24,11 +24,12 @@ pub enum RiskCommand {
     /// total.taxes, illicit (0/1), revenue (what an inspection recovers).
     /// Two years from 13-01-01. Irregularity follows risky importers,
     /// declarants, HS chapters and origins; half of the illicit declarations
-    /// are undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift.
-    /// The same --rows and --seed write the same bytes.
+    /// are undervalued. Halfway (14-01-01) the risky ones are drawn anew: a drift
+    /// (--drift says what else changes). The same arguments write the same bytes.
     ///
-    /// Example:
+    /// Examples:
     ///   tirhub risk generate --rows 100000 --seed 1 --out bacuda.csv
+    ///   tirhub risk generate --rows 100000 --seed 1 --drift replace --out replace.csv
     #[command(verbatim_doc_comment)]
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -37,10 +38,20 @@ pub enum RiskCommand {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
-        /// A drift of new schemes: after it, the irregularities the newly risky
-        /// importers, declarants, chapters and origins add show nothing in
-        /// the values (by default half are undervalued as before).
-        #[arg(long)]
+        /// What the drift changes (the rows before it are the same bytes):
+        /// redraw: the risky importers, declarants, chapters and origins are
+        /// drawn anew; new-schemes: so are they, and the irregularities the
+        /// newly risky add show nothing in the values; replace: the old
+        /// schemes stop (everyone of the first half becomes ordinary) and new
+        /// importers that never declared before (one per 3,000 rows, 10 % of
+        /// the declarations after the drift) are irregular about 45 % of the
+        /// time, by schemes that show nothing in the values; turn: as replace,
+        /// but the new schemes start among established importers that were
+        /// ordinary before (10 % of the declarations after the drift).
+        #[arg(long, value_enum, default_value_t = Drift::Redraw)]
+        drift: Drift,
+        /// The same as --drift new-schemes.
+        #[arg(long, conflicts_with = "drift")]
         new_schemes: bool,
     },
     /// Train on the declarations dated before --test-from, test on the rest.
@@ -84,7 +95,9 @@ pub enum RiskCommand {
     /// Prints, per week, the normalized precision (hits / the most hits that
     /// many inspections could find) and normalized revenue (revenue / the most
     /// revenue that many could recover) of both, and their means before and
-    /// after the drift (by default the middle of the file's dates).
+    /// after the drift (by default the middle of the file's dates), then, per
+    /// period, the share of each one's inspections that went to importers with
+    /// no outcome known to it yet, and how many of those were irregular.
     /// The first --warmup-weeks are inspected at random by both.
     ///
     /// Example:
@@ -96,9 +109,14 @@ pub enum RiskCommand {
         /// Share of each week's declarations inspected, 0 to 1.
         #[arg(long, default_value_t = 0.05)]
         capacity: f64,
-        /// Share of the inspections picked at random, 0 to 1.
+        /// Share of the inspections picked for exploration, 0 to 1.
         #[arg(long, default_value_t = 0.1)]
         explore: f64,
+        /// How the mix picks them: random (among the declarations the model
+        /// did not pick) or novel (first among those whose importer has no
+        /// inspection outcome known to the mix yet; the rest at random).
+        #[arg(long, value_enum, default_value_t = Explore::Random)]
+        explore_mode: Explore,
         #[arg(long, default_value_t = 4)]
         retrain_every: usize,
         #[arg(long, default_value_t = 4)]
@@ -194,6 +212,22 @@ async fn train(args: TrainArgs) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--drift`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Drift {
+    Redraw,
+    NewSchemes,
+    Replace,
+    Turn,
+}
+
+/// `--explore-mode`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Explore {
+    Random,
+    Novel,
+}
+
 fn parse_day(s: &str) -> Result<bacuda::Day, String> {
     bacuda::parse_date(s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
 }
@@ -216,8 +250,14 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
         RiskCommand::Train(args) => {
             return tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(train(args)));
         }
-        RiskCommand::Generate { rows, seed, out, new_schemes } => {
-            let ds = bacuda::generate(&GenConfig { new_schemes, ..GenConfig::new(rows, seed) });
+        RiskCommand::Generate { rows, seed, out, drift, new_schemes } => {
+            let drift = match (drift, new_schemes) {
+                (_, true) | (Drift::NewSchemes, _) => bacuda::DriftKind::NewSchemes,
+                (Drift::Redraw, false) => bacuda::DriftKind::Redraw,
+                (Drift::Replace, false) => bacuda::DriftKind::Replace,
+                (Drift::Turn, false) => bacuda::DriftKind::Turn,
+            };
+            let ds = bacuda::generate(&GenConfig { drift, ..GenConfig::new(rows, seed) });
             std::fs::write(&out, bacuda::write(&ds)).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             let irregular = ds.rows.iter().filter(|r| r.illicit).count();
             eprintln!("wrote {} declarations ({irregular} irregular) to {}", rows, out.display());
@@ -244,6 +284,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             data,
             capacity,
             explore,
+            explore_mode,
             retrain_every,
             warmup_weeks,
             drift_from,
@@ -258,6 +299,10 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
             let cfg = SimConfig {
                 capacity,
                 explore,
+                explore_mode: match explore_mode {
+                    Explore::Random => ExploreMode::Random,
+                    Explore::Novel => ExploreMode::Novel,
+                },
                 retrain_every,
                 warmup_weeks,
                 params: model::Params { rounds: trees, ..model::Params::default() },
@@ -346,8 +391,8 @@ fn print_evaluation(r: &eval::Report, d: &eval::Details, test_from: bacuda::Day)
 fn print_simulation(r: &eval::SimReport) {
     let fmt = |x: Option<f64>| x.map_or_else(|| "    -".to_owned(), |v| format!("{v:5.3}"));
     println!(
-        "capacity {} explore {} retrain every {} weeks; drift from {}",
-        r.capacity, r.explore, r.retrain_every, r.drift_from
+        "capacity {} explore {} ({:?}) retrain every {} weeks; drift from {}",
+        r.capacity, r.explore, r.explore_mode, r.retrain_every, r.drift_from
     );
     println!("{:>4} {:<8} {:>6} {:>5}   exploit prec  rev   mix prec  rev", "week", "start", "rows", "irr");
     for w in &r.weeks {
@@ -367,6 +412,12 @@ fn print_simulation(r: &eval::SimReport) {
         println!(
             "{name:<13} ({:>3} weeks)  exploit: precision {:.3} revenue {:.3}   mix: precision {:.3} revenue {:.3}",
             p.weeks, p.exploit.precision, p.exploit.revenue, p.mix.precision, p.mix.revenue
+        );
+    }
+    for (name, p) in [("before drift", &r.before_drift), ("after drift", &r.after_drift)] {
+        println!(
+            "{name:<13} inspections of importers with no known outcome: exploit {:.3} (irregular {:.3})   mix {:.3} (irregular {:.3})",
+            p.exploit.novel, p.exploit.novel_hit_rate, p.mix.novel, p.mix.novel_hit_rate
         );
     }
 }
