@@ -143,8 +143,9 @@ const HYPER_ANSWERS: [(&[u8], u16); 3] = [
     (b" 431 Request Header Fields Too Large\r\n", 431),
 ];
 
+/// Every byte written passes here, a feed page of 1 MiB too: a SIMD search, not a byte loop.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Where hyper's own answer to an unparsable request starts in `written`, how
