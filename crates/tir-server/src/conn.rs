@@ -335,6 +335,7 @@ pub(crate) async fn serve_connections(
         let service = TowerToHyperService::new(router.clone());
         let mut stop = stop.clone();
         let open = metrics.connection_opened();
+        let metrics = metrics.clone();
         connections.spawn(async move {
             let _permit = permit;
             let _open = open;
@@ -361,6 +362,7 @@ pub(crate) async fn serve_connections(
             }
             if let Some(status) = stream.answered {
                 tracing::debug!(status, "answered a request hyper could not parse");
+                metrics.unparsable(status);
                 linger(stream.stream).await;
             }
         });

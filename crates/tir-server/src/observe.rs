@@ -56,6 +56,8 @@ pub struct Metrics {
     messages: Mutex<BTreeMap<(&'static str, u16, u16), u64>>,
     connections_open: AtomicI64,
     connections_total: AtomicU64,
+    /// HTTP status → requests hyper could not parse, answered by the connection layer.
+    unparsable: Mutex<BTreeMap<u16, u64>>,
 }
 
 /// Counts a connection as open until dropped.
@@ -72,6 +74,11 @@ impl Metrics {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
+    }
+
+    /// A request hyper could not parse, answered with `status` (conn.rs).
+    pub(crate) fn unparsable(&self, status: u16) {
+        *self.unparsable.lock().unwrap_or_else(|e| e.into_inner()).entry(status).or_default() += 1;
     }
 
     fn request(&self, route: &str, method: &str, status: u16, latency: Duration) {
@@ -144,6 +151,15 @@ impl Metrics {
             let _ = writeln!(out, "tirhub_messages_total{{type=\"{kind}\",status=\"{status}\",code=\"{code}\"}} {n}");
         }
         drop(messages);
+        header(
+            out,
+            "tirhub_http_unparsable_requests_total",
+            "counter",
+            "Requests refused before routing because they are not well-formed HTTP or too large (400, 414, 431).",
+        );
+        for (status, n) in self.unparsable.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "tirhub_http_unparsable_requests_total{{status=\"{status}\"}} {n}");
+        }
         header(out, "tirhub_connections_open", "gauge", "TCP connections being served.");
         let _ = writeln!(out, "tirhub_connections_open {}", self.connections_open.load(Ordering::Relaxed));
         header(out, "tirhub_connections_total", "counter", "TCP connections accepted.");
