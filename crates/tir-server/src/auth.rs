@@ -88,6 +88,7 @@ impl FromRequestParts<App> for AnyParty {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let party = app.parties.authenticate(&parts.headers).await?;
+        crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         Ok(AnyParty(party))
     }
@@ -101,6 +102,7 @@ impl FromRequestParts<App> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let party = app.parties.authenticate(&parts.headers).await?;
+        crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         match party {
             Party::Admin => Ok(Admin),
@@ -121,6 +123,7 @@ impl FromRequestParts<App> for Customs {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let party = app.parties.authenticate(&parts.headers).await?;
+        crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         match party {
             Party::Customs { id, country } => Ok(Customs { id, country }),

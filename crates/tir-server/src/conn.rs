@@ -1,22 +1,32 @@
 //! The connection layer (issue 14's first resource limits): a cap on open
 //! connections, a deadline for a request's headers that also closes idle
 //! keep-alive connections, a deadline for its body, and a shutdown that ends
-//! within a bounded time however clients behave.
+//! within a bounded time however clients behave. Every answer carries the
+//! contract's error JSON, hyper's own answers to requests it cannot parse too.
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tir_model::{ErrorCode, EtirError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+
+use crate::error::ApiError;
+use crate::observe::Metrics;
 
 /// Connections served at once; more wait in the listen backlog until one
 /// closes. Well below the usual 1,024 open files, so `/health` keeps answering.
@@ -30,6 +40,20 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the shutdown signal: answers in flight may finish within this; then
 /// the remaining connections are dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A request's line and headers together, at most: past it, HTTP 431 with
+/// code 105. Far above any request of the contract (a token and a few short
+/// headers), far below hyper's default of about 400 KiB held per connection.
+pub const HEADER_BYTES_MAX: usize = 64 * 1024;
+/// A request's target (path and query), at most: past it, HTTP 414 with code
+/// 105. The longest route of the contract with its query is under 200 bytes.
+pub const URI_BYTES_MAX: usize = 8 * 1024;
+/// After answering a request hyper could not parse, the connection is closed
+/// for writing and what the client still sends is read and dropped for at most
+/// this long (or `LINGER_BYTES_MAX`), so that closing does not reset the
+/// connection before the client has read the answer.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES_MAX: usize = 1024 * 1024;
 
 /// The connection layer's limits; `Default` is the constants above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,14 +103,214 @@ pub(crate) async fn body_deadline(timeout: Duration, request: Request, next: Nex
     next.run(Request::from_parts(parts, Body::from_stream(chunks))).await
 }
 
+/// Refuses a request whose target is over `URI_BYTES_MAX` with 414/105,
+/// before routing.
+pub(crate) async fn uri_limit(request: Request, next: Next) -> Response {
+    let length = request.uri().path_and_query().map_or(0, |target| target.as_str().len());
+    if length > URI_BYTES_MAX {
+        return ApiError::Etir(uri_too_long()).into_response();
+    }
+    next.run(request).await
+}
+
+fn uri_too_long() -> EtirError {
+    EtirError::new(ErrorCode::WrongLength, "")
+        .with_status(414)
+        .with_detail(format!("the URI has at most {URI_BYTES_MAX} bytes"))
+}
+
+/// The contract's error for hyper's own answer with this status.
+fn hyper_answer(status: u16) -> EtirError {
+    match status {
+        414 => uri_too_long(),
+        431 => EtirError::new(ErrorCode::WrongLength, "")
+            .with_status(431)
+            .with_detail(format!("the request line and headers have at most {HEADER_BYTES_MAX} bytes")),
+        // The contract names no code for a request that is not HTTP: 100, the message is invalid.
+        _ => EtirError::new(ErrorCode::InvalidMessage, "")
+            .with_status(400)
+            .with_detail("not a well-formed HTTP/1.1 request"),
+    }
+}
+
+/// The answers hyper writes by itself, after their version (`HTTP/1.1`), when
+/// it cannot parse a request (`Server::on_error` in hyper 1.x): always with
+/// `content-length: 0` and no `content-type`, unlike every answer of the
+/// routes, which all carry JSON.
+const HYPER_ANSWERS: [(&[u8], u16); 3] = [
+    (b" 400 Bad Request\r\n", 400),
+    (b" 414 URI Too Long\r\n", 414),
+    (b" 431 Request Header Fields Too Large\r\n", 431),
+];
+
+/// Every byte written passes here, a feed page of 1 MiB too: a SIMD search, not a byte loop.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+/// Where hyper's own answer to an unparsable request starts in `written`, how
+/// long it is, and its status.
+fn hyper_answer_in(written: &[u8]) -> Option<(usize, usize, u16)> {
+    let mut from = 0;
+    while let Some(found) = find(&written[from..], b"HTTP/1.") {
+        let start = from + found;
+        let after_version = &written[start..][b"HTTP/1.1".len().min(written.len() - start)..];
+        if let Some(&(_, status)) = HYPER_ANSWERS.iter().find(|(line, _)| after_version.starts_with(line))
+            && let Some(end) = find(&written[start..], b"\r\n\r\n")
+        {
+            let head = &written[start..start + end + 4];
+            let lowercase = head.to_ascii_lowercase();
+            if find(&lowercase, b"\r\ncontent-length: 0\r\n").is_some() && find(&lowercase, b"content-type").is_none() {
+                return Some((start, head.len(), status));
+            }
+        }
+        from = start + 1;
+    }
+    None
+}
+
+/// hyper's head with the contract's error as its body: the same status line
+/// and date, a JSON body, and `connection: close` (hyper closes after it).
+fn rewrite(head: &[u8], status: u16) -> Vec<u8> {
+    let body = hyper_answer(status).to_json().to_string();
+    let text = String::from_utf8_lossy(head);
+    let mut rewritten = String::with_capacity(head.len() + body.len() + 64);
+    for line in text.split("\r\n").filter(|line| !line.is_empty()) {
+        let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if name == "content-length" || name == "connection" {
+            continue;
+        }
+        rewritten.push_str(line);
+        rewritten.push_str("\r\n");
+    }
+    rewritten.push_str("content-type: application/json\r\n");
+    rewritten.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
+    rewritten.push_str(&body);
+    rewritten.into_bytes()
+}
+
+/// A connection's stream as hyper sees it. hyper answers a request it cannot
+/// parse (a malformed request line or header: 400; headers over
+/// `HEADER_BYTES_MAX`: 431; a URI over its own 64 KiB limit: 414) by itself,
+/// with an empty body, and hyper 1.x has no hook to change that answer. So
+/// this stream recognises that head as hyper writes it and writes the
+/// contract's error JSON in its place; nothing else is touched.
+struct ContractAnswers {
+    stream: TcpStream,
+    /// The rewritten answer and how much of it the socket has taken.
+    rewritten: Option<(Vec<u8>, usize)>,
+    /// The status of hyper's answer, once rewritten.
+    answered: Option<u16>,
+}
+
+impl ContractAnswers {
+    fn new(stream: TcpStream) -> ContractAnswers {
+        ContractAnswers { stream, rewritten: None, answered: None }
+    }
+
+    /// Writes what is left of the rewritten answer.
+    fn poll_rewritten(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, written)) = &mut self.rewritten {
+            if *written == bytes.len() {
+                self.rewritten = None;
+                break;
+            }
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for ContractAnswers {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ContractAnswers {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_rewritten(cx))?;
+        let Some((start, length, status)) = hyper_answer_in(buf) else {
+            return Pin::new(&mut this.stream).poll_write(cx, buf);
+        };
+        if start > 0 {
+            // What precedes hyper's answer goes out as it is; the answer comes with the next call.
+            return Pin::new(&mut this.stream).poll_write(cx, &buf[..start]);
+        }
+        this.rewritten = Some((rewrite(&buf[..length], status), 0));
+        this.answered = Some(status);
+        // hyper's head counts as written; what the socket does not take now goes with the flush.
+        if let Poll::Ready(Err(e)) = this.poll_rewritten(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(length))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_rewritten(cx))?;
+        let Some(at) = bufs.iter().position(|slice| hyper_answer_in(slice).is_some()) else {
+            return Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        };
+        if bufs[..at].iter().all(|slice| slice.is_empty()) {
+            return Pin::new(this).poll_write(cx, &bufs[at]);
+        }
+        Pin::new(&mut this.stream).poll_write_vectored(cx, &bufs[..at])
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_rewritten(cx))?;
+        Pin::new(&mut this.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_rewritten(cx))?;
+        Pin::new(&mut this.stream).poll_shutdown(cx)
+    }
+}
+
+/// Closes for writing and drops what the client still sends, within `LINGER`
+/// and `LINGER_BYTES_MAX`: closing a socket with unread data resets it, and a
+/// reset can discard the answer before the client reads it.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut scratch = vec![0u8; 16 * 1024];
+        let mut drained = 0;
+        while drained < LINGER_BYTES_MAX {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves,
 /// then lets answers in flight finish for at most `limits.shutdown_grace`.
-pub async fn serve_connections(
+pub(crate) async fn serve_connections(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ServeLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.connections_max));
     let (stopping, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -110,22 +334,36 @@ pub async fn serve_connections(
         };
         let service = TowerToHyperService::new(router.clone());
         let mut stop = stop.clone();
+        let open = metrics.connection_opened();
+        let metrics = metrics.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let _open = open;
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let stopping = async move {
-                // The guard `wait_for` returns is not `Send`: dropped here, not held across an await.
-                let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
-            };
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = stopping => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_header_size(HEADER_BYTES_MAX);
+            let mut stream = ContractAnswers::new(stream);
+            {
+                let connection = builder.serve_connection(TokioIo::new(&mut stream), service);
+                tokio::pin!(connection);
+                let stopping = async move {
+                    // The guard `wait_for` returns is not `Send`: dropped here, not held across an await.
+                    let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
+                };
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    () = stopping => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
                 }
+            }
+            if let Some(status) = stream.answered {
+                tracing::debug!(status, "answered a request hyper could not parse");
+                metrics.unparsable(status);
+                linger(stream.stream).await;
             }
         });
         // Finished connections leave the set as they end, not only at shutdown.
@@ -140,4 +378,37 @@ pub async fn serve_connections(
         connections.abort_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPER_431: &[u8] =
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Mon, 30 Nov 2026 01:00:00 GMT\r\n\r\n";
+
+    #[test]
+    fn hypers_own_answer_is_found_where_it_starts_and_only_it() {
+        assert_eq!(hyper_answer_in(HYPER_431), Some((0, HYPER_431.len(), 431)));
+        let after_a_body = [b"{\"status\":\"ok\"}".as_slice(), HYPER_431].concat();
+        assert_eq!(hyper_answer_in(&after_a_body), Some((15, HYPER_431.len(), 431)));
+        // The routes' own 400s carry JSON: never rewritten.
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(hyper_answer_in(ours), None);
+        assert_eq!(hyper_answer_in(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"), None);
+        assert_eq!(hyper_answer_in(b"HTTP/1."), None);
+    }
+
+    #[test]
+    fn the_rewritten_answer_keeps_the_status_and_date_and_carries_the_json() {
+        let rewritten = String::from_utf8(rewrite(HYPER_431, 431)).unwrap();
+        let (head, body) = rewritten.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: Mon, 30 Nov 2026 01:00:00 GMT\r\n"), "{head}");
+        assert!(head.contains("\r\ncontent-type: application/json\r\n"), "{head}");
+        assert!(head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())), "{head}");
+        assert!(head.ends_with("connection: close"), "{head}");
+        let error: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(error["error"]["code"], 105);
+    }
 }

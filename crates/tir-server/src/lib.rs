@@ -8,6 +8,7 @@ mod auth;
 mod conn;
 mod error;
 mod messages;
+mod observe;
 mod openapi;
 mod queries;
 mod rate;
@@ -26,8 +27,12 @@ use utoipa_axum::routes;
 pub use admin::verdict_json;
 pub use assessor::{ASSESSOR_BATCH_ITEMS, Assessor};
 pub use auth::Parties;
-pub use conn::{BODY_READ_TIMEOUT, CONNECTIONS_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, ServeLimits};
+pub use conn::{
+    BODY_READ_TIMEOUT, CONNECTIONS_MAX, HEADER_BYTES_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, ServeLimits,
+    URI_BYTES_MAX,
+};
 pub use error::ApiError;
+pub use observe::{FEED_DEPTH_COUNTED_MAX, Metrics};
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
@@ -41,6 +46,10 @@ pub struct App {
     limiter: Arc<rate::Limiter>,
     /// Whether `serve` runs the assessor beside the routes (docs/risk.md).
     risk: bool,
+    /// What `GET /metrics` shows.
+    metrics: Arc<Metrics>,
+    /// The SHA-256 of the token `GET /metrics` asks for; `None`: open.
+    metrics_token: Option<String>,
 }
 
 impl App {
@@ -52,7 +61,15 @@ impl App {
             store,
             limiter: Arc::new(rate::Limiter::new(RateLimits::unlimited())),
             risk: true,
+            metrics: Arc::new(Metrics::default()),
+            metrics_token: None,
         }
+    }
+
+    /// The same app with `GET /metrics` behind this bearer token.
+    pub fn with_metrics_token(mut self, token: &str) -> App {
+        self.metrics_token = Some(tir_store::token::hash(token.trim()));
+        self
     }
 
     /// The same app with no assessor: `tirhub bench --no-risk` measures the
@@ -112,7 +129,9 @@ pub fn router(app: App) -> Router {
 }
 
 fn router_with(app: App, body_read_timeout: std::time::Duration) -> Router {
+    let metrics = app.metrics.clone();
     let (router, document) = routes();
+    let router = router.route("/metrics", axum::routing::get(observe::serve));
     // Made once per process, at start: a document that cannot serialize fails here, not in a request.
     openapi::DOCUMENT.get_or_init(|| openapi::finish(document).to_json().expect("the OpenAPI document serializes"));
     router
@@ -120,6 +139,8 @@ fn router_with(app: App, body_read_timeout: std::time::Duration) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::middleware::from_fn(move |request, next| conn::body_deadline(body_read_timeout, request, next)))
+        .layer(axum::middleware::from_fn(conn::uri_limit))
+        .layer(axum::middleware::from_fn(move |request, next| observe::observe(metrics.clone(), request, next)))
         .with_state(app)
 }
 
@@ -142,7 +163,9 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     // The assessor reads the feeds the routes write; it stops with the server.
     let assessor = app.risk.then(|| tokio::spawn(Assessor::new(app.store.clone()).run()));
-    let served = conn::serve_connections(listener, router_with(app, limits.body_read_timeout), limits, shutdown).await;
+    let metrics = app.metrics.clone();
+    let router = router_with(app, limits.body_read_timeout);
+    let served = conn::serve_connections(listener, router, limits, metrics, shutdown).await;
     if let Some(assessor) = assessor {
         assessor.abort();
     }

@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tir_model::message::Request;
+use tir_model::ErrorCode;
+use tir_model::message::{MessageType, Request};
 use tir_model::wire;
 use tir_store::Submission;
 
@@ -34,9 +35,36 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let value = json_body(&headers, body)?;
+    let mut kind = None;
+    let answer = handle(&app, sender, &headers, body, &mut kind).await;
+    let (status, code) = match &answer {
+        Ok((status, body)) => (*status, if *status == 200 { 0 } else { error_code(body) }),
+        Err(ApiError::Etir(e)) => (e.http_status(), e.code.number()),
+        Err(ApiError::Store(_)) => (503, ErrorCode::Internal.number()),
+        Err(ApiError::TooManyRequests { .. }) => (429, ErrorCode::TooManyRequests.number()),
+    };
+    app.metrics.message(kind, status, code);
+    answer.map(|(status, body)| json_response(status, body))
+}
+
+/// The answer's status and body; `kind` is set once the body names a known message type.
+async fn handle(
+    app: &App,
+    sender: tir_model::party::Party,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    kind: &mut Option<MessageType>,
+) -> Result<(u16, String), ApiError> {
+    let value = json_body(headers, body)?;
+    *kind = value.get("type").and_then(serde_json::Value::as_str).and_then(MessageType::parse);
     let request = Request::parse(&value)?;
     let submission = Submission::new(sender, request, wire::canonical(&value));
     let reply = app.store.submit(submission).await?;
-    Ok(json_response(reply.status, reply.body))
+    Ok((reply.status, reply.body))
+}
+
+/// The contract code of a refusal's body (`{"error": {"code": n, ...}}`); 0 if it has none.
+fn error_code(body: &str) -> u16 {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    value["error"]["code"].as_u64().and_then(|code| u16::try_from(code).ok()).unwrap_or(0)
 }

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tir_model::party::{Party, PartyKind};
@@ -168,6 +169,17 @@ impl Bucket {
     }
 }
 
+const KINDS: [PartyKind; 4] = [PartyKind::Admin, PartyKind::Customs, PartyKind::GuaranteeChain, PartyKind::Holder];
+
+fn kind_index(kind: PartyKind) -> usize {
+    match kind {
+        PartyKind::Admin => 0,
+        PartyKind::Customs => 1,
+        PartyKind::GuaranteeChain => 2,
+        PartyKind::Holder => 3,
+    }
+}
+
 /// `Retry-After` in whole seconds: the wait rounded up, at least 1.
 fn retry_after_seconds(wait: Duration) -> u64 {
     let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -183,12 +195,19 @@ struct Buckets {
 pub(crate) struct Limiter {
     limits: RateLimits,
     buckets: Mutex<Buckets>,
+    /// Requests refused, by kind in `PartyKind` order (GET /metrics).
+    refused: [AtomicU64; 4],
 }
 
 impl Limiter {
     pub(crate) fn new(limits: RateLimits) -> Limiter {
         let buckets = Buckets { by_party: HashMap::new(), pruned_at: Instant::now() };
-        Limiter { limits, buckets: Mutex::new(buckets) }
+        Limiter { limits, buckets: Mutex::new(buckets), refused: Default::default() }
+    }
+
+    /// Requests refused so far, by party kind.
+    pub(crate) fn refusals(&self) -> [(PartyKind, u64); 4] {
+        KINDS.map(|kind| (kind, self.refused[kind_index(kind)].load(Ordering::Relaxed)))
     }
 
     pub(crate) fn limits(&self) -> &RateLimits {
@@ -218,6 +237,9 @@ impl Limiter {
             }
         };
         drop(buckets);
+        if taken.is_err() {
+            self.refused[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        }
         taken.map_err(|wait| ApiError::TooManyRequests {
             retry_after: retry_after_seconds(wait),
             detail: format!(

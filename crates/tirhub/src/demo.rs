@@ -75,7 +75,12 @@ pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     Ok(Seeded { admin_token: token::generate(), parties, offices })
 }
 
-pub async fn run(file: PathBuf, listen: SocketAddr, limits: tir_server::RateLimits) -> Result<ExitCode, AnyError> {
+pub async fn run(
+    file: PathBuf,
+    listen: SocketAddr,
+    limits: tir_server::RateLimits,
+    serve_limits: tir_server::ServeLimits,
+) -> Result<ExitCode, AnyError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
         path.push(suffix);
@@ -105,7 +110,7 @@ pub async fn run(file: PathBuf, listen: SocketAddr, limits: tir_server::RateLimi
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits).await?;
+    crate::server::run_server(app, listen, limits, serve_limits).await?;
     Ok(ExitCode::SUCCESS)
 }
 

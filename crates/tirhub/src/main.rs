@@ -137,8 +137,103 @@ struct ServeArgs {
     /// this keeps one of them to the exchange alone.
     #[arg(long)]
     no_risk: bool,
+    /// Bearer token GET /metrics asks for; without it /metrics is open to
+    /// whoever reaches the listen address (scrapers on a private network).
+    #[arg(long, env = "TIRHUB_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     #[command(flatten)]
     rate: RateArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// The connection layer's limits (docs/architecture.md, "The connection layer").
+#[derive(clap::Args)]
+#[command(next_help_heading = "Connections")]
+struct ConnArgs {
+    /// Connections served at once; more wait in the listen backlog until one
+    /// closes. Keep it well below the open-files limit (ulimit -n).
+    #[arg(long, env = "TIRHUB_CONNECTIONS_MAX", value_name = "N", default_value_t = tir_server::CONNECTIONS_MAX,
+          value_parser = connections_max)]
+    connections_max: usize,
+    /// Seconds a client has to send a request's line and headers, from the
+    /// connection's start or the previous answer; idle kept-alive connections
+    /// close after it too.
+    #[arg(long, env = "TIRHUB_HEADER_TIMEOUT", value_name = "SECS",
+          default_value_t = Seconds(tir_server::HEADER_READ_TIMEOUT))]
+    header_timeout: Seconds,
+    /// Seconds a client has to send a request's body once its headers are in;
+    /// past it, HTTP 408 with code 100.
+    #[arg(long, env = "TIRHUB_BODY_TIMEOUT", value_name = "SECS",
+          default_value_t = Seconds(tir_server::BODY_READ_TIMEOUT))]
+    body_timeout: Seconds,
+    /// Seconds answers in flight may take to finish after SIGTERM or Ctrl-C;
+    /// then the connections still open are dropped.
+    #[arg(long, env = "TIRHUB_SHUTDOWN_GRACE", value_name = "SECS",
+          default_value_t = Seconds(tir_server::SHUTDOWN_GRACE))]
+    shutdown_grace: Seconds,
+}
+
+impl ConnArgs {
+    fn limits(&self) -> tir_server::ServeLimits {
+        tir_server::ServeLimits {
+            connections_max: self.connections_max,
+            header_read_timeout: self.header_timeout.0,
+            body_read_timeout: self.body_timeout.0,
+            shutdown_grace: self.shutdown_grace.0,
+        }
+    }
+}
+
+/// The most connections `--connections-max` accepts: each holds a file and buffers.
+const CONNECTIONS_MAX_LIMIT: usize = 100_000;
+/// The longest `--*-timeout` and `--shutdown-grace` accept, in seconds.
+const SECONDS_MAX: f64 = 3_600.0;
+
+fn connections_max(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=CONNECTIONS_MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?}: expected a whole number of connections from 1 to {CONNECTIONS_MAX_LIMIT}")),
+    }
+}
+
+/// A duration given in seconds (fractions allowed: 0.5), more than 0 and at most an hour.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Seconds(std::time::Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Seconds, String> {
+        match s.trim().parse::<f64>() {
+            Ok(secs) if secs > 0.0 && secs <= SECONDS_MAX => Ok(Seconds(std::time::Duration::from_secs_f64(secs))),
+            _ => Err(format!("{s:?}: expected seconds, a number above 0 and at most {SECONDS_MAX}")),
+        }
+    }
+}
+
+/// How the log lines on stderr look; RUST_LOG chooses which are written
+/// (`RUST_LOG=info,tir_server::observe=debug` adds a line per request).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Logs")]
+struct LogArgs {
+    /// text: for people; json: one JSON object per line, for a log collector.
+    #[arg(long, env = "TIRHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Per-party rate limits: a token bucket per party, refilled continuously at
@@ -189,6 +284,10 @@ struct DemoArgs {
     listen: SocketAddr,
     #[command(flatten)]
     rate: RateArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(clap::Args)]
@@ -275,12 +374,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log.log_format,
+        Command::Demo(args) => args.log.log_format,
+        _ => LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -291,7 +398,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Demo(args) => demo::run(args.file, args.listen, args.rate.limits()).await,
+            Command::Demo(args) => demo::run(args.file, args.listen, args.rate.limits(), args.conn.limits()).await,
             Command::Simulate(args) => {
                 let options = simulate::SimulateOptions {
                     url: args.url,
@@ -338,7 +445,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         .map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
     let app = if args.no_risk { app.without_risk() } else { app };
-    run_server(app, args.listen, args.rate.limits()).await?;
+    let app = match &args.metrics_token {
+        Some(token) if token.trim().len() < 16 => return Err("the metrics token must be at least 16 characters".into()),
+        Some(token) => app.with_metrics_token(token),
+        None => app,
+    };
+    run_server(app, args.listen, args.rate.limits(), args.conn.limits()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

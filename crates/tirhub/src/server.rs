@@ -5,37 +5,51 @@ use std::net::SocketAddr;
 use crate::AnyError;
 
 /// Binds, announces the address, and serves with these per-party rate limits
-/// until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
+/// and connection limits until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
 /// tests and `tirhub bench` need; a served instance is not.)
 pub async fn run_server(
     app: tir_server::App,
     listen: SocketAddr,
     limits: tir_server::RateLimits,
+    serve_limits: tir_server::ServeLimits,
 ) -> Result<(), AnyError> {
     let app = app.with_rate_limits(limits);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     println!("listening on http://{addr}");
-    tir_server::serve(listener, app, shutdown_signal()).await?;
+    tir_server::serve_with(listener, app, serve_limits, shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM arriving just after
+/// `listening on` is printed then shuts down gracefully instead of killing.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            signal.recv().await;
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -168,6 +168,15 @@ fn help_teaches_the_commands() {
         "simulate",
         "--refusal-retention-hours",
         "TIRHUB_REFUSAL_RETENTION_HOURS",
+        "--connections-max",
+        "--header-timeout",
+        "--body-timeout",
+        "--shutdown-grace",
+        "[default: 512]",
+        "[default: 20]",
+        "[default: 10]",
+        "--metrics-token",
+        "--log-format",
     ] {
         assert!(text.contains(word), "serve --help lacks {word}: {text}");
     }
@@ -211,6 +220,72 @@ fn serve_refuses_a_nonsense_rate_limit() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RATE/BURST"));
+}
+
+#[test]
+fn serve_and_demo_refuse_nonsense_connection_limits_with_a_message() {
+    for (flag, value, message) in [
+        ("--connections-max", "0", "a whole number of connections"),
+        ("--connections-max", "many", "a whole number of connections"),
+        ("--header-timeout", "0", "expected seconds"),
+        ("--body-timeout", "-1", "expected seconds"),
+        ("--shutdown-grace", "soon", "expected seconds"),
+        ("--log-format", "xml", "possible values"),
+    ] {
+        for command in [&["serve", "--admin-token", ADMIN][..], &["demo"][..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+                .args(command)
+                .args(["--listen", "127.0.0.1:0", &format!("{flag}={value}")])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command:?} {flag} {value} was accepted");
+            assert!(stderr.contains(flag) && stderr.contains(message), "{command:?} {flag} {value}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn serve_with_log_format_json_writes_json_lines_to_stderr_with_a_line_per_request() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let db = temp_db();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["serve", "--db", db.url(), "--listen", "127.0.0.1:0", "--admin-token", ADMIN, "--log-format", "json"])
+        .args(["--header-timeout", "5", "--shutdown-grace", "1"])
+        .env("RUST_LOG", "info,tir_server::observe=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tirhub starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let request =
+        format!("GET /health HTTP/1.1\r\nHost: tirhub\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["fields"]["route"] == "/health")
+        .unwrap_or_else(|| panic!("no line for the request: {stderr}"));
+    let fields = &request["fields"];
+    assert_eq!((&fields["method"], &fields["status"], &fields["party"]), (&json!("GET"), &json!(200), &json!("none")));
+    assert!(fields["latency_ms"].is_number(), "{request}");
+    assert!(!stderr.contains(ADMIN), "a token in the logs: {stderr}");
+    assert!(lines.iter().any(|line| line["fields"]["message"] == "shutting down"), "{stderr}");
 }
 
 #[test]

@@ -131,3 +131,79 @@ async fn shutdown_ends_within_its_grace_even_with_a_half_sent_request() {
     // The connection was dropped: the client sees the end of the stream.
     read_to_close(&mut stream).await;
 }
+
+/// Sends `request` as it is and reads the answer until the server closes.
+async fn raw(served: &Served, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_to_close(&mut stream).await
+}
+
+/// The answer's status, its Content-Type and its error's code.
+fn contract_error(answer: &str) -> (u16, String, Option<u64>) {
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    let content_type = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-type:"))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_default();
+    (status, content_type, body_of(answer)["error"]["code"].as_u64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_line_gets_400_with_100_in_json() {
+    let served = serve(limits(LONG, LONG)).await;
+    let answer = raw(&served, b"GET /health HTTP/1.1 trailing\r\nHost: tirhub\r\n\r\n").await;
+    assert_eq!(contract_error(&answer), (400, "application/json".into(), Some(100)), "{answer}");
+    let answer = raw(&served, b"\x01\x02 nonsense\r\n\r\n").await;
+    assert_eq!(contract_error(&answer), (400, "application/json".into(), Some(100)), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_without_a_colon_gets_400_with_100_in_json() {
+    let served = serve(limits(LONG, LONG)).await;
+    let answer = raw(&served, b"GET /health HTTP/1.1\r\nHost: tirhub\r\nno colon here\r\n\r\n").await;
+    assert_eq!(contract_error(&answer), (400, "application/json".into(), Some(100)), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_long_uri_gets_414_with_105_in_json() {
+    let served = serve(limits(LONG, LONG)).await;
+    let path = format!("/v1/guarantees/{}", "X".repeat(tir_server::URI_BYTES_MAX));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: tirhub\r\nConnection: close\r\n\r\n");
+    let answer = raw(&served, request.as_bytes()).await;
+    assert_eq!(contract_error(&answer), (414, "application/json".into(), Some(105)), "{answer}");
+    // At the limit the request reaches its route.
+    let path = format!("/v1/guarantees/{}", "X".repeat(tir_server::URI_BYTES_MAX - "/v1/guarantees/".len()));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: tirhub\r\nConnection: close\r\n\r\n");
+    let answer = raw(&served, request.as_bytes()).await;
+    assert_eq!(contract_error(&answer), (401, "application/json".into(), Some(390)), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_over_their_limit_get_431_with_105_in_json() {
+    let served = serve(limits(LONG, LONG)).await;
+    let filler = "a".repeat(1000);
+    let headers: String =
+        (0..tir_server::HEADER_BYTES_MAX / 1000 + 1).map(|i| format!("X-Filler-{i}: {filler}\r\n")).collect();
+    let request = format!("GET /health HTTP/1.1\r\nHost: tirhub\r\n{headers}\r\n");
+    let answer = raw(&served, request.as_bytes()).await;
+    assert_eq!(contract_error(&answer), (431, "application/json".into(), Some(105)), "{answer}");
+    // More headers than hyper counts (100) is the same answer.
+    let headers: String = (0..120).map(|i| format!("X-Many-{i}: 1\r\n")).collect();
+    let request = format!("GET /health HTTP/1.1\r\nHost: tirhub\r\n{headers}\r\n");
+    let answer = raw(&served, request.as_bytes()).await;
+    assert_eq!(contract_error(&answer), (431, "application/json".into(), Some(105)), "{answer}");
+    let metrics = raw(&served, b"GET /metrics HTTP/1.1\r\nHost: tirhub\r\nConnection: close\r\n\r\n").await;
+    assert!(metrics.contains("\ntirhub_http_unparsable_requests_total{status=\"431\"} 2\n"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_after_a_good_one_on_the_same_connection_gets_the_json_too() {
+    let served = serve(limits(LONG, LONG)).await;
+    let answer = raw(&served, b"GET /health HTTP/1.1\r\nHost: tirhub\r\n\r\nGET / HTTP/1.1 x\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let second = &answer[answer.find("HTTP/1.1 400").unwrap_or_else(|| panic!("no 400: {answer}"))..];
+    assert_eq!(contract_error(second), (400, "application/json".into(), Some(100)), "{answer}");
+}

@@ -61,6 +61,7 @@ mod errors;
 mod idempotency;
 mod input;
 mod matrix;
+mod metrics;
 mod openapi;
 mod queries;
 mod rate;
