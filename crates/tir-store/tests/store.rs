@@ -2120,7 +2120,10 @@ async fn stores_sharing_a_database_sign_with_one_key_and_only_when_the_journal_m
     assert_eq!(tir_store::keys::verify_head(&kept, &keys), Ok(()));
 
     // Rotation: the old key is retired, both published, new heads signed with the new one.
+    // Neither signing nor rotating is journaled.
     let rotated = f.store.rotate_key().await.unwrap();
+    assert_eq!(f.store.verify_journal().await.unwrap(), verdict);
+    assert!(f.store.journal(1, 1_000).await.unwrap().iter().all(|e| !e.body.contains(&head.signature)));
     assert_eq!(rotated.status, 201);
     let keys = f.store.server_keys().await.unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");
