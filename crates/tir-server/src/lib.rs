@@ -7,6 +7,7 @@ mod assessor;
 mod auth;
 mod conn;
 mod error;
+mod heads;
 mod messages;
 mod observe;
 mod openapi;
@@ -36,6 +37,7 @@ pub use observe::{FEED_DEPTH_COUNTED_MAX, Metrics};
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
+pub use tir_store::HEAD_SIGN_INTERVAL;
 
 /// The application context handed to every handler.
 #[derive(Clone)]
@@ -50,6 +52,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// The SHA-256 of the token `GET /metrics` asks for; `None`: open.
     metrics_token: Option<String>,
+    /// How often `serve` signs the journal's head (`HEAD_SIGN_INTERVAL`).
+    head_interval: std::time::Duration,
 }
 
 impl App {
@@ -63,12 +67,20 @@ impl App {
             risk: true,
             metrics: Arc::new(Metrics::default()),
             metrics_token: None,
+            head_interval: HEAD_SIGN_INTERVAL,
         }
     }
 
     /// The same app with `GET /metrics` behind this bearer token.
     pub fn with_metrics_token(mut self, token: &str) -> App {
         self.metrics_token = Some(tir_store::token::hash(token.trim()));
+        self
+    }
+
+    /// The same app signing the journal's head every `interval` instead of
+    /// `HEAD_SIGN_INTERVAL` (tests, which cannot wait 10 s for a checkpoint).
+    pub fn with_head_interval(mut self, interval: std::time::Duration) -> App {
+        self.head_interval = interval;
         self
     }
 
@@ -107,6 +119,8 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::create_office))
         .routes(routes!(admin::put_holder))
         .routes(routes!(admin::verify_journal))
+        .routes(routes!(heads::keys))
+        .routes(routes!(heads::head))
         .routes(routes!(risk::create_profile, risk::list_profiles))
         .routes(routes!(risk::edit_profile, risk::get_profile))
         .routes(routes!(assessments::preview_profile))
@@ -163,11 +177,14 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     // The assessor reads the feeds the routes write; it stops with the server.
     let assessor = app.risk.then(|| tokio::spawn(Assessor::new(app.store.clone()).run()));
+    // The journal head is signed at each checkpoint beside the routes, through the writer (docs/architecture.md).
+    let signer = tokio::spawn(heads::sign_heads(app.store.clone(), app.head_interval));
     let metrics = app.metrics.clone();
     let router = router_with(app, limits.body_read_timeout);
     let served = conn::serve_connections(listener, router, limits, metrics, shutdown).await;
     if let Some(assessor) = assessor {
         assessor.abort();
     }
+    signer.abort();
     served
 }

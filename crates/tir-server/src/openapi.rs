@@ -22,6 +22,7 @@ use crate::error::json_response;
         (name = "queries", description = "E5/I5, I3, I19 and the E7/I15 notification feed"),
         (name = "admin", description = "Parties, offices, the holder registry, the journal"),
         (name = "risk", description = "Risk management (issue 12): rule profiles of one customs administration, confidential to it"),
+        (name = "journal", description = "The signed journal head and the server's public keys: no token needed, so any party can keep heads and detect a rewritten history"),
         (name = "operations", description = "Health and this document"),
     )
 )]

@@ -16,6 +16,7 @@ use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
 use crate::journal::JournalEntry;
+use crate::keys::{ServerKey, SignedHead};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
 
 /// Largest number of commands in one transaction.
@@ -51,12 +52,28 @@ pub enum Command {
     PutResult(Box<InspectionResult>),
     PutModel(Box<StoredModel>),
     PutPolicy(Box<PolicyRecord>),
+    /// Signs the journal's head with the current server key (creating it from
+    /// `candidate` if the database has none) unless the latest signed head has
+    /// the same length or is younger than `min_spacing_ms`. Not journaled.
+    SignHead {
+        candidate: Box<ServerKey>,
+        min_spacing_ms: i64,
+    },
+    /// Retires the current server key and makes `candidate` the current one. Not journaled.
+    RotateKey(Box<ServerKey>),
 }
 
 impl Command {
     /// An eTIR message (it carries its own message id) rather than an admin write.
     pub fn is_message(&self) -> bool {
         matches!(self, Command::Message(_))
+    }
+
+    /// Whether the writer draws a message id for it: admin writes, which journal
+    /// an entry without an id of their own. Messages carry theirs; key and head
+    /// writes are not journaled.
+    pub fn draws_id(&self) -> bool {
+        !matches!(self, Command::Message(_) | Command::SignHead { .. } | Command::RotateKey(_))
     }
 }
 
@@ -122,6 +139,14 @@ pub trait Tx: Send {
     async fn model_insert(&mut self, model: &StoredModel, model_sha256: &str) -> Result<()>;
     /// Inserts or replaces the policy for its (administration, office or `*`).
     async fn policy_put(&mut self, policy: &PolicyRecord) -> Result<()>;
+    /// The server key not retired, with its private part; `None` before the first.
+    async fn key_current(&mut self) -> Result<Option<ServerKey>>;
+    /// Adds a key (the caller has retired the current one, if any).
+    async fn key_insert(&mut self, key: &ServerKey) -> Result<()>;
+    async fn key_retire(&mut self, key_id: &str, at_ms: i64) -> Result<()>;
+    /// The latest signed head (the longest journal signed).
+    async fn head_latest(&mut self) -> Result<Option<SignedHead>>;
+    async fn head_insert(&mut self, head: &SignedHead) -> Result<()>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -263,7 +288,64 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         Command::PutResult(result) => run_put_result(tx, head, result, stamp).await,
         Command::PutModel(model) => run_put_model(tx, head, model, stamp).await,
         Command::PutPolicy(policy) => run_put_policy(tx, head, policy, stamp).await,
+        Command::SignHead { candidate, min_spacing_ms } => {
+            run_sign_head(tx, &head.last, candidate, *min_spacing_ms, now_ms).await
+        }
+        Command::RotateKey(candidate) => run_rotate_key(tx, candidate, now_ms).await,
     }
+}
+
+/// Signs the head `last` (as this batch has it: the commands before in the batch
+/// included) and stores it: 201 with the signed head; 200 with the latest
+/// stored one when the journal has not moved since it or it is younger than
+/// `min_spacing_ms`; 409 when the journal is shorter than a head already
+/// signed (entries were removed: nothing is signed over that).
+async fn run_sign_head<T: Tx>(
+    tx: &mut T,
+    last: &(i64, String),
+    candidate: &ServerKey,
+    min_spacing_ms: i64,
+    now_ms: i64,
+) -> Result<Reply> {
+    let key = match tx.key_current().await? {
+        Some(key) => key,
+        None => {
+            let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
+            tx.key_insert(&key).await?;
+            tracing::info!(key_id = %key.key_id, "server signing key created");
+            key
+        }
+    };
+    if let Some(latest) = tx.head_latest().await? {
+        if latest.entries > last.0 {
+            let body = json!({"error": format!(
+                "the journal has {} entries, fewer than the {} of a head signed at {}", last.0, latest.entries, latest.signed_at
+            )});
+            return Ok(Reply { status: 409, body: body.to_string() });
+        }
+        if latest.entries == last.0 || now_ms - latest.signed_at_ms < min_spacing_ms {
+            return Ok(Reply { status: 200, body: latest.view().to_string() });
+        }
+    }
+    let signed = key.sign_head(last.0, &last.1, now_ms);
+    tx.head_insert(&signed).await?;
+    Ok(Reply { status: 201, body: signed.view().to_string() })
+}
+
+/// Retires the current key (if any) and makes `candidate` current, created now:
+/// 201 with both keys' public views, `retired` null when there was none.
+async fn run_rotate_key<T: Tx>(tx: &mut T, candidate: &ServerKey, now_ms: i64) -> Result<Reply> {
+    let retired = match tx.key_current().await? {
+        Some(old) => {
+            tx.key_retire(&old.key_id, now_ms).await?;
+            Some(ServerKey { retired_at_ms: Some(now_ms), ..old }.public().view())
+        }
+        None => None,
+    };
+    let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
+    tx.key_insert(&key).await?;
+    tracing::info!(key_id = %key.key_id, "server signing key rotated");
+    Ok(Reply { status: 201, body: json!({"current": key.public().view(), "retired": retired}).to_string() })
 }
 
 /// The journal's message types for the risk engine's records.

@@ -134,7 +134,7 @@ impl Env {
     /// the same time and id.
     pub(crate) fn stamp(&mut self, command: &crate::engine::Command) -> Stamp {
         let at_ms = self.clock.now_ms();
-        let admin_message_id = (!command.is_message()).then(|| self.ids.admin_message_id());
+        let admin_message_id = command.draws_id().then(|| self.ids.admin_message_id());
         Stamp { at_ms, admin_message_id }
     }
 }

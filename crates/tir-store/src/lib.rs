@@ -14,6 +14,7 @@ mod backup;
 mod engine;
 pub mod env;
 pub mod journal;
+pub mod keys;
 pub mod memory;
 mod migrate;
 mod postgres;
@@ -35,6 +36,7 @@ use engine::Command;
 pub use engine::{RISK_ASSESSMENT, RISK_MODEL, RISK_POLICY, RISK_PROFILE, RISK_RESULT, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};
 pub use journal::{JournalEntry, Verdict};
+pub use keys::{HEAD_SIGN_INTERVAL, KeptHead, PublicKey, ServerKey, SignedHead};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
@@ -248,6 +250,26 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_journal(&self) -> Result<Verdict>;
     /// Journal entries from `from_seq`, at most `limit`.
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>>;
+
+    /// Signs the journal's head with the current server key, creating the key
+    /// if the database has none, and stores it (see `keys`): 201 with the head
+    /// signed; 200 with the latest stored one when the journal has not moved
+    /// since, or when that one is younger than `min_spacing` (a server sharing
+    /// the database signed it); 409 when the journal is shorter than a signed head.
+    async fn sign_head(&self, min_spacing: std::time::Duration) -> Result<Reply> {
+        let candidate = Box::new(ServerKey::generate(0)?);
+        let min_spacing_ms = i64::try_from(min_spacing.as_millis()).unwrap_or(i64::MAX);
+        self.write(Command::SignHead { candidate, min_spacing_ms }).await
+    }
+    /// Retires the current server key and makes a new one current: 201 with
+    /// `{"current": key, "retired": key or null}` (public parts only).
+    async fn rotate_key(&self) -> Result<Reply> {
+        self.write(Command::RotateKey(Box::new(ServerKey::generate(0)?))).await
+    }
+    /// Every server key ever used, oldest first, public parts only.
+    async fn server_keys(&self) -> Result<Vec<PublicKey>>;
+    /// The latest signed journal head; `None` before the first signing.
+    async fn signed_head(&self) -> Result<Option<SignedHead>>;
     fn backend(&self) -> &'static str;
 }
 

@@ -17,6 +17,7 @@ use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
+use crate::keys::{PublicKey, ServerKey, SignedHead};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
 use crate::{
@@ -58,6 +59,9 @@ struct State {
     results: HashMap<(String, String, String), InspectionResult>,
     /// In the order stored, each with its model's SHA-256.
     models: Vec<(StoredModel, String)>,
+    /// Server keys in the order created; signed heads in the order signed.
+    keys: Vec<ServerKey>,
+    heads: Vec<SignedHead>,
     /// By (administration, office or `*`).
     policies: HashMap<(String, String), PolicyRecord>,
 }
@@ -142,6 +146,8 @@ enum Undo {
     RiskCursor(i64),
     RiskResult((String, String, String), Option<InspectionResult>),
     Policy((String, String), Option<PolicyRecord>),
+    /// The keys as they were before the first change to them.
+    Keys(Vec<ServerKey>),
 }
 
 struct MemoryTx<'a> {
@@ -153,6 +159,8 @@ struct MemoryTx<'a> {
     profiles_from: (usize, usize, usize),
     /// Length of the refusals' queue when the transaction began.
     refusals_from: usize,
+    /// Length of the signed heads when the transaction began.
+    heads_from: usize,
 }
 
 impl<'a> MemoryTx<'a> {
@@ -160,7 +168,8 @@ impl<'a> MemoryTx<'a> {
         let appended_from = (state.journal.len(), state.outbox.len(), state.events.len());
         let refusals_from = state.refusals.len();
         let profiles_from = (state.profiles.len(), state.assessments.len(), state.models.len());
-        MemoryTx { state, undo: Vec::new(), appended_from, refusals_from, profiles_from }
+        let heads_from = state.heads.len();
+        MemoryTx { state, undo: Vec::new(), appended_from, refusals_from, profiles_from, heads_from }
     }
 
     fn roll_back(self) {
@@ -174,6 +183,7 @@ impl<'a> MemoryTx<'a> {
         state.profiles.truncate(profiles);
         state.assessments.truncate(assessments);
         state.models.truncate(models);
+        state.heads.truncate(self.heads_from);
         for undo in self.undo.into_iter().rev() {
             match undo {
                 Undo::Reply(key) => {
@@ -186,6 +196,7 @@ impl<'a> MemoryTx<'a> {
                 Undo::RiskCursor(old) => state.risk_cursor = old,
                 Undo::RiskResult(k, old) => restore(&mut state.results, k, old),
                 Undo::Policy(k, old) => restore(&mut state.policies, k, old),
+                Undo::Keys(old) => state.keys = old,
             }
         }
     }
@@ -210,6 +221,7 @@ impl Tx for MemoryTx<'_> {
         self.appended_from = (self.state.journal.len(), self.state.outbox.len(), self.state.events.len());
         self.refusals_from = self.state.refusals.len();
         self.profiles_from = (self.state.profiles.len(), self.state.assessments.len(), self.state.models.len());
+        self.heads_from = self.state.heads.len();
         Ok(())
     }
 
@@ -366,6 +378,33 @@ impl Tx for MemoryTx<'_> {
 
     async fn model_insert(&mut self, model: &StoredModel, model_sha256: &str) -> Result<()> {
         self.state.models.push((model.clone(), model_sha256.to_owned()));
+        Ok(())
+    }
+
+    async fn key_current(&mut self) -> Result<Option<ServerKey>> {
+        Ok(self.state.keys.iter().find(|k| k.retired_at_ms.is_none()).cloned())
+    }
+
+    async fn key_insert(&mut self, key: &ServerKey) -> Result<()> {
+        self.undo.push(Undo::Keys(self.state.keys.clone()));
+        self.state.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn key_retire(&mut self, key_id: &str, at_ms: i64) -> Result<()> {
+        self.undo.push(Undo::Keys(self.state.keys.clone()));
+        for key in self.state.keys.iter_mut().filter(|k| k.key_id == key_id) {
+            key.retired_at_ms = Some(at_ms);
+        }
+        Ok(())
+    }
+
+    async fn head_latest(&mut self) -> Result<Option<SignedHead>> {
+        Ok(self.state.heads.last().cloned())
+    }
+
+    async fn head_insert(&mut self, head: &SignedHead) -> Result<()> {
+        self.state.heads.push(head.clone());
         Ok(())
     }
 
@@ -563,6 +602,14 @@ impl Store for MemoryStore {
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
         let inner = self.lock();
         Ok(inner.state.journal.iter().filter(|e| e.seq >= from_seq).take(limit).cloned().collect())
+    }
+
+    async fn server_keys(&self) -> Result<Vec<PublicKey>> {
+        Ok(self.lock().state.keys.iter().map(ServerKey::public).collect())
+    }
+
+    async fn signed_head(&self) -> Result<Option<SignedHead>> {
+        Ok(self.lock().state.heads.last().cloned())
     }
 
     fn backend(&self) -> &'static str {

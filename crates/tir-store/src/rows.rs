@@ -18,6 +18,7 @@ pub(crate) const NOTIFICATION_COLUMNS: &str = "cursor, recipient, kind, referenc
 pub(crate) trait Columns {
     fn text(&self, i: usize) -> Result<String>;
     fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -27,6 +28,9 @@ impl Columns for rusqlite::Row<'_> {
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.get(i)?)
     }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.get(i)?)
+    }
 }
 
 impl Columns for tokio_postgres::Row {
@@ -34,6 +38,9 @@ impl Columns for tokio_postgres::Row {
         Ok(self.try_get(i)?)
     }
     fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
         Ok(self.try_get(i)?)
     }
 }
@@ -52,6 +59,52 @@ pub(crate) fn journal_entry(r: &impl Columns) -> Result<JournalEntry> {
         prev_hash: r.text(8)?,
         hash: r.text(9)?,
     })
+}
+
+/// The server keys and signed heads, the same SQL on both backends (parameters in order).
+pub(crate) mod keys {
+    use super::Columns;
+    use crate::Result;
+    use crate::keys::{PublicKey, ServerKey, SignedHead};
+
+    pub(crate) const ALL: &str =
+        "SELECT key_id, public_key, created_at_ms, retired_at_ms FROM server_keys ORDER BY created_at_ms, key_id";
+    pub(crate) const CURRENT: &str =
+        "SELECT key_id, public_key, private_key, created_at_ms FROM server_keys WHERE retired_at_ms IS NULL";
+    pub(crate) const INSERT: &str = "INSERT INTO server_keys (key_id, public_key, private_key, created_at_ms) \
+        VALUES ($1, $2, $3, $4)";
+    pub(crate) const RETIRE: &str = "UPDATE server_keys SET retired_at_ms = $1 WHERE key_id = $2";
+    pub(crate) const HEAD_LATEST: &str = "SELECT entries, head, signed_at, signed_at_ms, key_id, signature \
+        FROM journal_heads ORDER BY entries DESC LIMIT 1";
+    pub(crate) const HEAD_INSERT: &str = "INSERT INTO journal_heads \
+        (entries, head, signed_at, signed_at_ms, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+
+    /// A key from a row selecting `ALL`'s columns.
+    pub(crate) fn public(r: &impl Columns) -> Result<PublicKey> {
+        Ok(PublicKey {
+            key_id: r.text(0)?,
+            public_key: r.text(1)?,
+            created_at_ms: r.int(2)?,
+            retired_at_ms: r.opt_int(3)?,
+        })
+    }
+
+    /// The current key from a row selecting `CURRENT`'s columns.
+    pub(crate) fn current(r: &impl Columns) -> Result<ServerKey> {
+        ServerKey::from_row(&r.text(0)?, &r.text(1)?, &r.text(2)?, r.int(3)?, None)
+    }
+
+    /// A head from a row selecting `HEAD_LATEST`'s columns.
+    pub(crate) fn head(r: &impl Columns) -> Result<SignedHead> {
+        Ok(SignedHead {
+            entries: r.int(0)?,
+            head: r.text(1)?,
+            signed_at: r.text(2)?,
+            signed_at_ms: r.int(3)?,
+            key_id: r.text(4)?,
+            signature: r.text(5)?,
+        })
+    }
 }
 
 /// A notification from a row selecting `NOTIFICATION_COLUMNS`.

@@ -1213,7 +1213,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1232,7 +1232,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1249,7 +1249,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5], "each migration applied once");
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6], "each migration applied once");
         let compression: Vec<String> = pg_connect(&url)
             .await
             .query(
@@ -2079,4 +2079,72 @@ mod risk {
         assert_eq!(journal_of(&whole_journal(&a).await, RISK_ASSESSMENT).len(), 10);
         assert!(b.verify_journal().await.unwrap().ok);
     }
+}
+
+// ---------------------------------------------------------------------------
+// The server key and signed journal heads (issue 14).
+
+on_both! {
+    stores_sharing_a_database_sign_with_one_key_and_only_when_the_journal_moved
+        => stores_sharing_a_database_sign_with_one_key_and_only_when_the_journal_moved_on_sqlite,
+           stores_sharing_a_database_sign_with_one_key_and_only_when_the_journal_moved_on_postgres;
+}
+
+async fn stores_sharing_a_database_sign_with_one_key_and_only_when_the_journal_moved(f: Fixture) {
+    assert!(f.store.server_keys().await.unwrap().is_empty());
+    assert_eq!(f.store.signed_head().await.unwrap(), None);
+    // Two servers starting at once on one database: each signs first thing.
+    let other = tir_store::open(&f.url).await.unwrap();
+    let (a, b) = tokio::join!(f.store.sign_head(Duration::ZERO), other.sign_head(Duration::ZERO));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let keys = f.store.server_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].retired_at_ms, None);
+    // The empty journal is signed once: the second signing found it signed.
+    assert_eq!([a.status, b.status].iter().filter(|s| **s == 201).count(), 1, "{a:?} {b:?}");
+    let head = f.store.signed_head().await.unwrap().unwrap();
+    assert_eq!((head.entries, head.head.as_str(), head.key_id.as_str()), (0, GENESIS, keys[0].key_id.as_str()));
+
+    // Not moved: nothing signed; moved, but within the spacing: nothing signed either.
+    assert_eq!(f.store.sign_head(Duration::ZERO).await.unwrap().status, 200);
+    seed(f.store.as_ref()).await;
+    assert_eq!(other.sign_head(Duration::from_secs(3600)).await.unwrap().status, 200);
+    assert_eq!(f.store.signed_head().await.unwrap().unwrap().entries, 0);
+    let signed = other.sign_head(Duration::ZERO).await.unwrap();
+    assert_eq!(signed.status, 201, "{signed:?}");
+    let head = f.store.signed_head().await.unwrap().unwrap();
+    let verdict = f.store.verify_journal().await.unwrap();
+    assert_eq!((head.entries, &head.head), (verdict.entries, &verdict.head));
+    assert_eq!(serde_json::from_str::<Value>(&signed.body).unwrap(), head.view());
+    let kept = tir_store::SignedHead::from_view(&head.view()).unwrap();
+    assert_eq!(tir_store::keys::verify_head(&kept, &keys), Ok(()));
+
+    // Rotation: the old key is retired, both published, new heads signed with the new one.
+    // Neither signing nor rotating is journaled.
+    let rotated = f.store.rotate_key().await.unwrap();
+    assert_eq!(f.store.verify_journal().await.unwrap(), verdict);
+    assert!(f.store.journal(1, 1_000).await.unwrap().iter().all(|e| !e.body.contains(&head.signature)));
+    assert_eq!(rotated.status, 201);
+    let keys = f.store.server_keys().await.unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].retired_at_ms.is_some() && keys[1].retired_at_ms.is_none(), "{keys:?}");
+    assert_eq!(tir_store::keys::verify_head(&kept, &keys), Ok(()));
+    add_party(f.store.as_ref(), "gc_after_rotation").await;
+    assert_eq!(other.sign_head(Duration::ZERO).await.unwrap().status, 201);
+    let newer = f.store.signed_head().await.unwrap().unwrap();
+    assert_eq!(newer.key_id, keys[1].key_id);
+    assert!(!rotated.body.contains("private"), "{}", rotated.body);
+    drop(other);
+}
+
+async fn add_party(store: &dyn Store, id: &str) {
+    let party = NewParty {
+        id: id.into(),
+        kind: PartyKind::GuaranteeChain,
+        name: id.into(),
+        country: None,
+        tir_id: None,
+        token_hash: tir_store::token::hash(id),
+    };
+    store.create_party(party).await.unwrap();
 }

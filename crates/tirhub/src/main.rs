@@ -113,6 +113,22 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The server's signing keys (published at GET /v1/keys).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key current and retire the current one. Both stay
+    /// published, so heads signed with the old key still verify. Servers
+    /// sharing the database sign with the new key from their next checkpoint.
+    Rotate {
+        #[arg(long, env = "TIRHUB_DB", default_value = "sqlite://tirhub.db")]
+        db: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -363,9 +379,16 @@ struct SimulateArgs {
 enum AuditCommand {
     /// Recompute the journal's SHA-256 chain and name the first broken entry.
     /// Exits with status 1 when the chain is broken.
+    ///
+    /// With --head FILE (a head kept from GET /v1/journal/head), also checks its
+    /// signature against the database's server keys and that journal entry
+    /// `entries` still has hash `head`: exits 1 if the history was rewritten.
     Verify {
         #[arg(long, env = "TIRHUB_DB", default_value = "sqlite://tirhub.db")]
         db: String,
+        /// A signed head kept earlier: the JSON GET /v1/journal/head answered.
+        #[arg(long, value_name = "FILE")]
+        head: Option<std::path::PathBuf>,
     },
 }
 
@@ -417,7 +440,8 @@ fn main() -> ExitCode {
                 };
                 simulate::command(options, args.json).await
             }
-            Command::Audit { command: AuditCommand::Verify { db } } => audit_verify(&db).await,
+            Command::Audit { command: AuditCommand::Verify { db, head } } => audit_verify(&db, head.as_deref()).await,
+            Command::Keys { command: KeysCommand::Rotate { db } } => keys_rotate(&db).await,
             Command::Bench(args) => run_bench(args).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
@@ -472,24 +496,96 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(db: &str) -> Result<ExitCode, AnyError> {
-    // Opening a missing SQLite file would create an empty, trivially intact journal.
+/// Opens an existing database: opening a missing SQLite file would create an
+/// empty one (with a trivially intact journal).
+async fn open_existing(db: &str) -> Result<std::sync::Arc<dyn tir_store::Store>, AnyError> {
     if let Some(path) = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:"))
         && !std::path::Path::new(path).exists()
     {
         return Err(format!("no database at {path}").into());
     }
-    let store = tir_store::open(db).await.map_err(|e| format!("cannot open {db}: {e}"))?;
+    Ok(tir_store::open(db).await.map_err(|e| format!("cannot open {db}: {e}"))?)
+}
+
+async fn audit_verify(db: &str, head: Option<&std::path::Path>) -> Result<ExitCode, AnyError> {
+    // Read first: a head file that cannot be read is an error before any work.
+    let kept = match head {
+        Some(path) => Some(read_kept_head(path)?),
+        None => None,
+    };
+    let store = open_existing(db).await?;
     let verdict = store.verify_journal().await?;
     println!("{}", serde_json::to_string_pretty(&tir_server::verdict_json(&verdict))?);
-    match &verdict.first_broken {
+    let mut intact = match &verdict.first_broken {
         None => {
             eprintln!("journal intact: {} entries, head {}", verdict.entries, verdict.head);
-            Ok(ExitCode::SUCCESS)
+            true
         }
         Some((seq, reason)) => {
             eprintln!("journal BROKEN at entry {seq}: {reason}");
-            Ok(ExitCode::from(1))
+            false
+        }
+    };
+    if let Some(kept) = kept {
+        match check_kept_head(store.as_ref(), &kept).await? {
+            Ok(()) => eprintln!(
+                "kept head verified: signed by key {} at {}; entry {} still has hash {}",
+                kept.key_id, kept.signed_at, kept.entries, kept.head
+            ),
+            Err(problem) => {
+                eprintln!("kept head FAILED: {problem}");
+                intact = false;
+            }
         }
     }
+    Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn read_kept_head(path: &std::path::Path) -> Result<tir_store::KeptHead, AnyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the head {}: {e}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("the head {} is not JSON: {e}", path.display()))?;
+    Ok(tir_store::SignedHead::from_view(&value).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+/// Whether the kept head is signed by one of the database's keys and its
+/// entry is still in the journal as it was: `Err` says what failed.
+async fn check_kept_head(
+    store: &dyn tir_store::Store,
+    kept: &tir_store::KeptHead,
+) -> Result<Result<(), String>, AnyError> {
+    let keys = store.server_keys().await?;
+    if let Err(problem) = tir_store::keys::verify_head(kept, &keys) {
+        return Ok(Err(format!("its signature: {problem}")));
+    }
+    if kept.entries == 0 {
+        return Ok((kept.head == tir_store::journal::GENESIS)
+            .then_some(())
+            .ok_or_else(|| "a head of 0 entries must be 64 zeros".to_owned()));
+    }
+    let Some(entry) = store.journal(kept.entries, 1).await?.into_iter().find(|e| e.seq == kept.entries) else {
+        return Ok(Err(format!(
+            "entry {} is no longer in the journal: the history was cut short after this head was signed",
+            kept.entries
+        )));
+    };
+    if entry.hash != kept.head {
+        return Ok(Err(format!(
+            "entry {} has hash {}, the kept head says {}: the history up to entry {} was rewritten",
+            kept.entries, entry.hash, kept.head, kept.entries
+        )));
+    }
+    Ok(Ok(()))
+}
+
+async fn keys_rotate(db: &str) -> Result<ExitCode, AnyError> {
+    let store = open_existing(db).await?;
+    let reply = store.rotate_key().await?;
+    if reply.status != 201 {
+        return Err(format!("rotation refused: {}", reply.body).into());
+    }
+    let answer: serde_json::Value = serde_json::from_str(&reply.body)?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    eprintln!("new current key {}; the old key stays published as retired", answer["current"]["key_id"]);
+    Ok(ExitCode::SUCCESS)
 }

@@ -636,3 +636,113 @@ async fn a_backup_taken_under_load_restores_and_serves() {
     let (ok, text) = tirhub(&["backup", "--db", "postgres://postgres@127.0.0.1/none", "--out", "/tmp/x"]);
     assert!(!ok && text.contains("pg_dump"), "{text}");
 }
+
+/// `tirhub audit verify` with its arguments; (exit code, stdout, stderr).
+fn audit(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).arg("audit").arg("verify").args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+async fn add_parties(store: &dyn tir_store::Store, from: usize, count: usize) {
+    for i in from..from + count {
+        let party = tir_store::NewParty {
+            id: format!("gc_{i}"),
+            kind: tir_model::party::PartyKind::GuaranteeChain,
+            name: format!("Chain {i}"),
+            country: None,
+            tir_id: None,
+            token_hash: tir_store::token::hash(&format!("token {i}")),
+        };
+        store.create_party(party).await.unwrap();
+    }
+}
+
+/// Signs the head now and keeps it in `dir/name` as the route answers it.
+async fn keep_head(store: &dyn tir_store::Store, dir: &std::path::Path, name: &str) -> (std::path::PathBuf, Value) {
+    let reply = store.sign_head(Duration::ZERO).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let path = dir.join(name);
+    std::fs::write(&path, &reply.body).unwrap();
+    (path, serde_json::from_str(&reply.body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_head_verifies_after_appends_and_rotation_and_fails_once_history_is_rewritten() {
+    let db = temp_db();
+    let (path, url) = (db.path(), db.url());
+    let dir = path.parent().unwrap();
+    let store = tir_store::open(url).await.unwrap();
+    add_parties(store.as_ref(), 0, 6).await;
+    let (early, early_head) = keep_head(store.as_ref(), dir, "early.json").await;
+    assert_eq!(early_head["entries"], 6);
+    add_parties(store.as_ref(), 6, 3).await;
+    let (_, late_head) = keep_head(store.as_ref(), dir, "late.json").await;
+    assert_eq!(late_head["entries"], 9);
+    drop(store);
+    let early = early.to_str().unwrap();
+
+    // History extended, not rewritten: the early head still verifies.
+    let (code, stdout, stderr) = audit(&["--db", url, "--head", early]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["entries"], 9);
+    assert!(stderr.contains("kept head verified"), "{stderr}");
+
+    // A new key: heads signed with the retired one still verify.
+    let rotated = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["keys", "rotate", "--db", url]).output().unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let rotation: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert_eq!(rotation["retired"]["key_id"], early_head["key_id"]);
+    assert_ne!(rotation["current"]["key_id"], early_head["key_id"]);
+    assert!(!String::from_utf8_lossy(&rotated.stdout).contains("private"));
+    let (code, _, stderr) = audit(&["--db", url, "--head", early]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // A forged signature.
+    let mut forged = early_head.clone();
+    let signature = forged["signature"].as_str().unwrap();
+    let flipped = if signature.starts_with('0') { "1" } else { "0" };
+    forged["signature"] = Value::from(format!("{flipped}{}", &signature[1..]));
+    let forged_path = dir.join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let (code, _, stderr) = audit(&["--db", url, "--head", forged_path.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("kept head FAILED: its signature"), "{stderr}");
+    // Another count under the same signature.
+    forged = early_head.clone();
+    forged["entries"] = Value::from(5);
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let (code, _, stderr) = audit(&["--db", url, "--head", forged_path.to_str().unwrap()]);
+    assert_eq!((code, stderr.contains("does not verify")), (Some(1), true), "{stderr}");
+
+    // An entry before the head changed: the chain names it.
+    let conn = rusqlite::Connection::open(path).unwrap();
+    assert_eq!(conn.execute("UPDATE journal SET body = body || ' ' WHERE seq = 3", []).unwrap(), 1);
+    let (code, _, stderr) = audit(&["--db", url, "--head", early]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("journal BROKEN at entry 3"), "{stderr}");
+    // The head's own entry rewritten (its hash recomputed by whoever changed it): the head names it.
+    assert_eq!(conn.execute("UPDATE journal SET hash = ?1 WHERE seq = 6", ["ab".repeat(32)]).unwrap(), 1);
+    let (code, _, stderr) = audit(&["--db", url, "--head", early]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("kept head FAILED: entry 6 has hash abab"), "{stderr}");
+    // Cut short below the head.
+    assert_eq!(conn.execute("DELETE FROM journal WHERE seq >= 6", []).unwrap(), 4);
+    drop(conn);
+    let (code, _, stderr) = audit(&["--db", url, "--head", early]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("entry 6 is no longer in the journal"), "{stderr}");
+}
+
+#[test]
+fn audit_verify_with_an_unreadable_head_says_so() {
+    let db = temp_db();
+    let missing = db.path().with_file_name("missing.json");
+    let (code, _, stderr) = audit(&["--db", db.url(), "--head", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("cannot read the head"), "{stderr}");
+    let not_a_head = db.path().with_file_name("not-a-head.json");
+    std::fs::write(&not_a_head, r#"{"entries": 3}"#).unwrap();
+    let (code, _, stderr) = audit(&["--db", db.url(), "--head", not_a_head.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no text field \"head\""), "{stderr}");
+}

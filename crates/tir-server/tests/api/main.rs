@@ -60,6 +60,7 @@ mod conn;
 mod errors;
 mod idempotency;
 mod input;
+mod journal_head;
 mod matrix;
 mod metrics;
 mod openapi;

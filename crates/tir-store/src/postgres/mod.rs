@@ -153,6 +153,14 @@ impl Store for PgStore {
         reads::journal(&self.pool, from_seq, limit).await
     }
 
+    async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {
+        reads::server_keys(&self.pool).await
+    }
+
+    async fn signed_head(&self) -> Result<Option<crate::SignedHead>> {
+        reads::signed_head(&self.pool).await
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

@@ -181,3 +181,17 @@ pub(super) async fn models(pool: &Pool, administration: &str) -> Result<Vec<Stor
 pub(super) async fn policies(pool: &Pool, administration: &str) -> Result<Vec<PolicyRecord>> {
     docs(pool, risk::POLICIES, &[&administration]).await
 }
+
+/// Every server key, oldest first (public parts).
+pub(super) async fn server_keys(pool: &Pool) -> Result<Vec<crate::PublicKey>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(rows::keys::ALL).await?;
+    client.query(&stmt, &[]).await?.iter().map(rows::keys::public).collect()
+}
+
+/// The latest signed head.
+pub(super) async fn signed_head(pool: &Pool) -> Result<Option<crate::SignedHead>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(rows::keys::HEAD_LATEST).await?;
+    client.query_opt(&stmt, &[]).await?.as_ref().map(rows::keys::head).transpose()
+}

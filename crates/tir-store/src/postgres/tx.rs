@@ -18,8 +18,9 @@ use super::{LOCK_WRITERS, pool_error};
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
+use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
-use crate::rows::{from_doc, risk, to_doc};
+use crate::rows::{from_doc, keys, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
 
@@ -466,6 +467,30 @@ impl Tx for PgTx<'_> {
     async fn policy_put(&mut self, p: &PolicyRecord) -> Result<()> {
         let at_ms = p.updated_at.unix_ms();
         self.exec(risk::POLICY_PUT, &[&p.administration.as_str(), &crate::policy_office_key(p), &to_doc(p), &at_ms])
+            .await?;
+        Ok(())
+    }
+    async fn key_current(&mut self) -> Result<Option<ServerKey>> {
+        self.opt(keys::CURRENT, &[]).await?.as_ref().map(keys::current).transpose()
+    }
+
+    async fn key_insert(&mut self, key: &ServerKey) -> Result<()> {
+        let (public, private) = (key.public_key_hex(), key.private_key_hex());
+        self.exec(keys::INSERT, &[&key.key_id, &public, &private, &key.created_at_ms]).await?;
+        Ok(())
+    }
+
+    async fn key_retire(&mut self, key_id: &str, at_ms: i64) -> Result<()> {
+        self.exec(keys::RETIRE, &[&at_ms, &key_id]).await?;
+        Ok(())
+    }
+
+    async fn head_latest(&mut self) -> Result<Option<SignedHead>> {
+        self.opt(keys::HEAD_LATEST, &[]).await?.as_ref().map(keys::head).transpose()
+    }
+
+    async fn head_insert(&mut self, h: &SignedHead) -> Result<()> {
+        self.exec(keys::HEAD_INSERT, &[&h.entries, &h.head, &h.signed_at, &h.signed_at_ms, &h.key_id, &h.signature])
             .await?;
         Ok(())
     }

@@ -232,6 +232,14 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::journal(c, from_seq, limit)).await
     }
 
+    async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {
+        self.readers.read(reads::server_keys).await
+    }
+
+    async fn signed_head(&self) -> Result<Option<crate::SignedHead>> {
+        self.readers.read(reads::signed_head).await
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

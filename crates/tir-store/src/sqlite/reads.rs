@@ -221,3 +221,21 @@ pub(super) fn models(c: &Connection, administration: &str) -> Result<Vec<StoredM
 pub(super) fn policies(c: &Connection, administration: &str) -> Result<Vec<PolicyRecord>> {
     docs(c, risk::POLICIES, [administration])
 }
+
+/// Every server key, oldest first (public parts).
+pub(super) fn server_keys(conn: &Connection) -> Result<Vec<crate::PublicKey>> {
+    let mut statement = conn.prepare_cached(rows::keys::ALL)?;
+    let mut found = statement.query([])?;
+    let mut keys = Vec::new();
+    while let Some(row) = found.next()? {
+        keys.push(rows::keys::public(row)?);
+    }
+    Ok(keys)
+}
+
+/// The latest signed head.
+pub(super) fn signed_head(conn: &Connection) -> Result<Option<crate::SignedHead>> {
+    let mut statement = conn.prepare_cached(rows::keys::HEAD_LATEST)?;
+    let mut found = statement.query([])?;
+    found.next()?.map(rows::keys::head).transpose()
+}

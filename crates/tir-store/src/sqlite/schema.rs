@@ -11,6 +11,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 2, "refusal_retention", "0002_refusal_retention.sql"),
     migration!("sqlite", 3, "risk_profiles", "0003_risk_profiles.sql"),
     migration!("sqlite", 4, "risk_records", "0004_risk_records.sql"),
+    migration!("sqlite", 5, "server_keys", "0005_server_keys.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

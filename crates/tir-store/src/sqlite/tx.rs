@@ -20,8 +20,9 @@ use super::reads;
 use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
+use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
-use crate::rows::{JOURNAL_COLUMNS, risk, to_doc};
+use crate::rows::{self, JOURNAL_COLUMNS, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel};
 
@@ -386,7 +387,7 @@ impl Tx for SqliteWriter {
             .prepare_cached(risk::MODEL_GET)?
             .query_row(params![administration.as_str(), version], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(doc, sha256)| Ok((crate::rows::from_doc(&doc)?, sha256))).transpose()
+        row.map(|(doc, sha256)| Ok((rows::from_doc(&doc)?, sha256))).transpose()
     }
 
     async fn model_insert(&mut self, m: &StoredModel, model_sha256: &str) -> Result<()> {
@@ -406,6 +407,43 @@ impl Tx for SqliteWriter {
             crate::policy_office_key(p),
             to_doc(p),
             p.updated_at.unix_ms()
+        ])?;
+        Ok(())
+    }
+
+    async fn key_current(&mut self) -> Result<Option<ServerKey>> {
+        let mut statement = self.conn.prepare_cached(rows::keys::CURRENT)?;
+        let mut found = statement.query([])?;
+        found.next()?.map(rows::keys::current).transpose()
+    }
+
+    async fn key_insert(&mut self, key: &ServerKey) -> Result<()> {
+        self.conn.prepare_cached(rows::keys::INSERT)?.execute(params![
+            key.key_id,
+            key.public_key_hex(),
+            key.private_key_hex(),
+            key.created_at_ms
+        ])?;
+        Ok(())
+    }
+
+    async fn key_retire(&mut self, key_id: &str, at_ms: i64) -> Result<()> {
+        self.conn.prepare_cached(rows::keys::RETIRE)?.execute(params![at_ms, key_id])?;
+        Ok(())
+    }
+
+    async fn head_latest(&mut self) -> Result<Option<SignedHead>> {
+        reads::signed_head(&self.conn)
+    }
+
+    async fn head_insert(&mut self, h: &SignedHead) -> Result<()> {
+        self.conn.prepare_cached(rows::keys::HEAD_INSERT)?.execute(params![
+            h.entries,
+            h.head,
+            h.signed_at,
+            h.signed_at_ms,
+            h.key_id,
+            h.signature
         ])?;
         Ok(())
     }

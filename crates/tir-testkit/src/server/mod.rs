@@ -64,6 +64,10 @@ impl Reply {
     }
 }
 
+/// How often a test server signs the journal's head: tests wait for a
+/// checkpoint, and `HEAD_SIGN_INTERVAL` (10 s) would make them slow.
+pub const HEAD_INTERVAL: Duration = Duration::from_millis(200);
+
 struct Running {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -100,7 +104,7 @@ pub struct TestApp {
 
 async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool) -> (String, Running) {
     let store = tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}"));
-    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits);
+    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits).with_head_interval(HEAD_INTERVAL);
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
