@@ -8,7 +8,7 @@ use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, ParseError, TirId};
 use crate::limits::*;
 use crate::party::PartyKind;
 use crate::records::{IncidentKind, OperationId, ReportedControl, parse_controls, require};
-use crate::wire::Obj;
+use crate::wire::{Obj, echo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
@@ -332,16 +332,6 @@ impl Request {
             Message::RegisterGuarantee { holder, .. } => Some(holder),
             _ => None,
         }
-    }
-}
-
-/// At most 32 characters of what a client sent, for an error's detail: an
-/// answer never grows with the input (issue 14's finding).
-fn echo(raw: &str) -> String {
-    const ECHO_CHARS_MAX: usize = 32;
-    match raw.char_indices().nth(ECHO_CHARS_MAX) {
-        Some((end, _)) => format!("{}...", &raw[..end]),
-        None => raw.to_owned(),
     }
 }
 
