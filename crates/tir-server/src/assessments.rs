@@ -23,6 +23,7 @@ use crate::auth::Customs;
 use crate::error::{ApiError, json_body, json_response};
 use crate::openapi::ErrorBody;
 use crate::queries::path_rejection;
+use crate::risk::own_office;
 
 /// Findings one inspection result may list.
 pub(crate) const FINDINGS_MAX: usize = 50;
@@ -134,11 +135,7 @@ pub async fn record_result(
     let findings = obj.texts_opt("findings", FINDINGS_MAX, TEXT_CHARS_MAX)?.unwrap_or_default();
     let notes = obj.text_opt("notes", TEXT_CHARS_MAX)?.unwrap_or_default();
     obj.finish()?;
-    if office.country() != customs.country {
-        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/office")
-            .with_detail(format!("an office of {}'s customs only", customs.country))
-            .into());
-    }
+    let office = own_office(office, customs.country, "/office")?;
     let guarantee = guarantee_of(&app, &customs, &raw_reference, "/guarantee_reference").await?;
     let result = InspectionResult {
         administration: customs.country,
@@ -253,12 +250,7 @@ pub async fn put_policy(
     let office = if raw == "*" {
         None
     } else {
-        let code = parse_at(&raw, "/office", OfficeCode::parse)?;
-        if code.country() != customs.country {
-            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, "/office")
-                .with_detail(format!("an office of {}'s customs only", customs.country))
-                .into());
-        }
+        let code = own_office(parse_at(&raw, "/office", OfficeCode::parse)?, customs.country, "/office")?;
         Some(code.as_str().to_owned())
     };
     let value = json_body(&headers, body)?;

@@ -219,18 +219,23 @@ fn date(raw: &str, pointer: &str) -> Result<Date, ApiError> {
     })
 }
 
+/// `code` if it is an office of `administration`'s country, else 400/180 at `pointer`.
+pub(crate) fn own_office(code: OfficeCode, administration: Country, pointer: &str) -> Result<OfficeCode, ApiError> {
+    if code.country() != administration {
+        return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, pointer)
+            .with_detail(format!("an office of {administration}'s customs only"))
+            .into());
+    }
+    Ok(code)
+}
+
 /// `{"offices": [...]}`: one or more offices of the administration.
 fn offices(scope: &Value, administration: Country) -> Result<Vec<OfficeCode>, ApiError> {
     let obj = Obj::new(scope, "/office_scope")?;
     let mut offices = Vec::new();
     for (pointer, item) in obj.array("offices", SCOPE_OFFICES_MAX)? {
         let raw = item.as_str().ok_or_else(|| ApiError::code(ErrorCode::WrongFormat, &pointer))?;
-        let code = parse_at(raw, &pointer, OfficeCode::parse)?;
-        if code.country() != administration {
-            return Err(EtirError::new(ErrorCode::DeclarationRuleBroken, &pointer)
-                .with_detail(format!("an office of {administration}'s customs only"))
-                .into());
-        }
+        let code = own_office(parse_at(raw, &pointer, OfficeCode::parse)?, administration, &pointer)?;
         if !offices.contains(&code) {
             offices.push(code);
         }
