@@ -213,8 +213,9 @@ pub async fn office(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
-    /// Cursor of the last item already read (default: the start).
-    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_u64)]
+    /// Cursor of the last item already read, as the previous page's `next` gave it;
+    /// absent or empty: the start.
+    #[param(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,17})?$")]
     after: Option<String>,
     /// Items per page (default 100); `NOTIFICATION_PAGE_MAX` is 1000.
     #[param(value_type = Option<u16>, minimum = 1, maximum = 1000)]
@@ -235,6 +236,7 @@ pub async fn notifications(
 ) -> Result<Json<NotificationPage>, ApiError> {
     let Query(query) =
         query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
+    // The cursor is opaque text: empty is the start, as a client's first `next`.
     let after = match query.after.as_deref() {
         None | Some("") => 0,
         Some(raw) => raw
@@ -244,8 +246,8 @@ pub async fn notifications(
             .ok_or_else(|| ApiError::code(ErrorCode::WrongFormat, "/after"))?,
     };
     let limit = match query.limit.as_deref() {
-        None | Some("") => NOTIFICATION_PAGE_DEFAULT,
-        // Anything but a whole number from 1 to 1000 (`ten`, `-1`, `0`, `1001`, `2.5`) is 105.
+        None => NOTIFICATION_PAGE_DEFAULT,
+        // Anything but a whole number from 1 to 1000 (`ten`, `-1`, `0`, `1001`, `2.5`, ``) is 105.
         Some(raw) => {
             raw.parse::<usize>().ok().filter(|n| (1..=NOTIFICATION_PAGE_MAX).contains(n)).ok_or_else(|| {
                 ApiError::Etir(

@@ -115,6 +115,10 @@ async fn validation_errors_are_400_with_their_code_and_the_failing_field() {
     app.get_reply(&c.tr, &feed("limit=ten")).await.assert_error(105, "/limit");
     app.get_reply(&c.tr, &feed("after=-1")).await.assert_error(106, "/after");
     app.get_reply(&c.tr, &feed("after=abc")).await.assert_error(106, "/after");
+    // An empty limit is not 1 to 1000 (schemathesis found it taken as absent); an empty cursor is the start.
+    app.get_reply(&c.tr, &feed("after=&limit=")).await.assert_error(105, "/limit");
+    app.get_reply(&c.tr, &feed("limit=")).await.assert_error(105, "/limit");
+    assert_eq!(app.get_reply(&c.tr, &feed("after=&limit=5")).await.status, 200);
     // Path segments.
     app.get_reply(&c.tr, "/v1/guarantees/xh1234").await.assert_error(106, "/reference");
     app.get_reply(&c.tr, "/v1/guarantees/XH2500000001").await.assert_error(105, "/reference");
