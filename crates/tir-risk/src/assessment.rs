@@ -91,6 +91,25 @@ pub struct Assessment {
     pub assessed_at: Timestamp,
 }
 
+impl Assessment {
+    /// Green, selected by nothing, nothing evaluated yet: where every assessment starts.
+    pub fn unselected(office: String, operation: i64, assessed_at: Timestamp) -> Assessment {
+        Assessment {
+            office,
+            operation,
+            lane: Lane::Green,
+            score: None,
+            reasons: Vec::new(),
+            selected_by: SelectedBy::None,
+            model_version: None,
+            profile_versions: Vec::new(),
+            matched_profiles: Vec::new(),
+            rule_errors: Vec::new(),
+            assessed_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

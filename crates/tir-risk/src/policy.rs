@@ -208,19 +208,7 @@ impl SelectionPolicy {
         at: Timestamp,
     ) -> Assessment {
         let (date, _, _) = calendar(at);
-        let mut assessment = Assessment {
-            office: context.office.clone(),
-            operation: context.operation,
-            lane: Lane::Green,
-            score: None,
-            reasons: Vec::new(),
-            selected_by: SelectedBy::None,
-            model_version: None,
-            profile_versions: Vec::new(),
-            matched_profiles: Vec::new(),
-            rule_errors: Vec::new(),
-            assessed_at: at,
-        };
+        let mut assessment = Assessment::unselected(context.office.clone(), context.operation, at);
 
         // Rules.
         let mut fired: Vec<&crate::rules::Profile> = Vec::new();

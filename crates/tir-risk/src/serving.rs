@@ -335,10 +335,9 @@ pub(crate) fn day_of_timestamp(at: Timestamp) -> Day {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::assessment::{Assessment, SelectedBy};
+    use crate::assessment::Assessment;
     use crate::context::tests::context;
     use crate::records::{Outcome, Trigger};
-    use crate::rules::Lane;
 
     pub(crate) fn record(admin: &str, guarantee: &str, holder: &str, day: Day, office: &str) -> AssessmentRecord {
         let mut ctx = context();
@@ -355,19 +354,7 @@ pub(crate) mod tests {
             trigger: Trigger::DeclarationRecorded,
             source_cursor: 0,
             declaration_version: 1,
-            assessment: Assessment {
-                office: office.into(),
-                operation: 2,
-                lane: Lane::Green,
-                score: None,
-                reasons: Vec::new(),
-                selected_by: SelectedBy::None,
-                model_version: None,
-                profile_versions: Vec::new(),
-                matched_profiles: Vec::new(),
-                rule_errors: Vec::new(),
-                assessed_at: at,
-            },
+            assessment: Assessment::unselected(office.into(), 2, at),
             context: ctx,
         }
     }

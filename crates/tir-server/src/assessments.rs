@@ -22,7 +22,7 @@ use crate::App;
 use crate::auth::Customs;
 use crate::error::{ApiError, json_body, json_response};
 use crate::openapi::ErrorBody;
-use crate::queries::path_rejection;
+use crate::queries::{guarantee_readable_by, path_rejection};
 use crate::risk::own_office;
 
 /// Findings one inspection result may list.
@@ -53,25 +53,16 @@ pub(crate) fn assessment_view(r: &AssessmentRecord) -> Value {
     })
 }
 
-/// The guarantee named in the path, if it exists and the customs' country is
-/// on its itinerary (or accepted it).
+/// The guarantee `raw` names, if it exists and the customs' country is on its
+/// itinerary (or accepted it): the check every party's guarantee reads make.
 async fn guarantee_of(
     app: &App,
     customs: &Customs,
     raw: &str,
     pointer: &str,
 ) -> Result<tir_model::guarantee::Guarantee, ApiError> {
-    let reference = parse_at(raw, pointer, GuaranteeRef::parse)?;
-    let guarantee = app
-        .store
-        .guarantee(&reference)
-        .await?
-        .ok_or_else(|| ApiError::Etir(EtirError::not_found_on_route(ErrorCode::GuaranteeNotFound, pointer)))?;
     let party = tir_model::party::Party::Customs { id: customs.id.clone(), country: customs.country };
-    if !tir_model::exchange::may_read(&party, &guarantee) {
-        return Err(ApiError::code(ErrorCode::PartyNotAuthorized, pointer));
-    }
-    Ok(guarantee)
+    guarantee_readable_by(app, &party, raw, pointer).await
 }
 
 #[utoipa::path(get, path = "/v1/risk/assessments/{reference}", tag = "risk",

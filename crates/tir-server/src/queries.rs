@@ -70,11 +70,22 @@ async fn readable_guarantee(
     reference: Result<Path<String>, PathRejection>,
 ) -> Result<Guarantee, ApiError> {
     let Path(raw) = reference.map_err(|r| path_rejection("/reference", r))?;
-    let reference = parse_at(&raw, "/reference", GuaranteeRef::parse)?;
+    guarantee_readable_by(app, party, &raw, "/reference").await
+}
+
+/// The guarantee `raw` names (read at `pointer`), if it exists (else 404/301) and
+/// `party` may read it (else 403/380).
+pub(crate) async fn guarantee_readable_by(
+    app: &App,
+    party: &Party,
+    raw: &str,
+    pointer: &str,
+) -> Result<Guarantee, ApiError> {
+    let reference = parse_at(raw, pointer, GuaranteeRef::parse)?;
     let guarantee =
-        app.store.guarantee(&reference).await?.ok_or_else(|| not_found(ErrorCode::GuaranteeNotFound, "/reference"))?;
+        app.store.guarantee(&reference).await?.ok_or_else(|| not_found(ErrorCode::GuaranteeNotFound, pointer))?;
     if !may_read(party, &guarantee) {
-        return Err(ApiError::code(ErrorCode::PartyNotAuthorized, "/reference"));
+        return Err(ApiError::code(ErrorCode::PartyNotAuthorized, pointer));
     }
     Ok(guarantee)
 }
