@@ -110,7 +110,7 @@ pub async fn run(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits, serve_limits).await?;
+    crate::server::run_server(app, listen, limits, serve_limits, false).await?;
     Ok(ExitCode::SUCCESS)
 }
 
