@@ -156,9 +156,10 @@ fn still_to_come(guarantee: &Guarantee, country: Country) -> Option<usize> {
         // Not recorded yet: advance data, for the customs of departure.
         return guarantee.itinerary().first().is_some_and(|c| *c == country).then_some(0);
     }
-    let open = guarantee.operations.iter().position(|op| {
-        op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started)
-    })?;
+    let open = guarantee
+        .operations
+        .iter()
+        .position(|op| op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started))?;
     let ahead = guarantee.operations[..open]
         .iter()
         .filter(|op| matches!(op.state, OperationState::Pending | OperationState::Started))
@@ -170,9 +171,10 @@ fn stage(guarantee: &Guarantee, country: Country, ahead: usize) -> String {
     if guarantee.operations.is_empty() {
         return format!("departure: advance data, guarantee {}", guarantee.state.as_str());
     }
-    let op = guarantee.operations.iter().find(|op| {
-        op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started)
-    });
+    let op = guarantee
+        .operations
+        .iter()
+        .find(|op| op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started));
     match op {
         Some(op) if op.state == OperationState::Started => format!("operation {} started", op.sequence),
         Some(op) if ahead == 0 => format!("operation {} next", op.sequence),
@@ -206,7 +208,10 @@ pub async fn transport(
             return Err(pages::not_found_page(Some(&signed), "There is no such page."));
         };
         let guarantee = readable(&console, &signed, &raw).await?;
-        let done = query.ok().and_then(|Query(q)| q.done).filter(|d| d.len() <= 3 && d.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let done = query
+            .ok()
+            .and_then(|Query(q)| q.done)
+            .filter(|d| d.len() <= 3 && d.bytes().all(|b| b.is_ascii_alphanumeric()));
         let notice = done.map(|kind| Notice::Done(format!("{kind} accepted.")));
         transport_page(&console, &signed, &guarantee, notice).await
     };
@@ -240,7 +245,12 @@ pub async fn act(
             ),
             "discharge" => ("I13", json!({"office": field("office")})),
             "refuse" => ("I17", json!({"office": field("office"), "reason": field("reason")})),
-            _ => return Err(Page::new("Bad request").status(400).signed(&signed).body(html! { p { "No such action." } })),
+            _ => {
+                return Err(Page::new("Bad request")
+                    .status(400)
+                    .signed(&signed)
+                    .body(html! { p { "No such action." } }));
+            }
         };
         let mut message = json!({"message_id": field("message_id"), "type": kind, "guarantee_reference": reference});
         if let (Some(message), Value::Object(fields)) = (message.as_object_mut(), fields) {
@@ -261,7 +271,10 @@ pub async fn act(
 
 /// Seals typed as a list: commas, semicolons or white space between them.
 pub fn list(text: &str) -> Vec<String> {
-    text.split(|c: char| c == ',' || c == ';' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn lines(text: &str) -> Vec<String> {

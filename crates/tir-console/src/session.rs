@@ -145,7 +145,9 @@ pub type Posted = Result<Form<HashMap<String, String>>, FormRejection>;
 
 pub fn posted(form: Posted) -> Result<HashMap<String, String>, Response> {
     form.map(|Form(map)| map).map_err(|rejection| {
-        Page::new("Bad request").status(400).body(html! { p { "The form could not be read: " (rejection.body_text()) } })
+        Page::new("Bad request")
+            .status(400)
+            .body(html! { p { "The form could not be read: " (rejection.body_text()) } })
     })
 }
 

@@ -27,11 +27,8 @@ pub async fn spawn(secure_cookies: bool) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(tir_server::serve(listener, app, std::future::pending()));
-    let client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
+    let client =
+        reqwest::Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(30)).build().expect("client");
     Server { base, client, _db: db }
 }
 
@@ -80,14 +77,16 @@ impl Server {
         assert_eq!(self.api(Method::PUT, &path, ADMIN_TOKEN, Some(body)).await.0, 200);
         let chain = self.party(json!({"kind": "guarantee_chain", "name": "Chain"})).await;
         let holder = self.party(json!({"kind": "holder", "name": "Anatolia Trans", "tir_id": HOLDER})).await;
-        let customs = |country: &str| json!({"kind": "customs", "name": format!("Customs {country}"), "country": country});
+        let customs =
+            |country: &str| json!({"kind": "customs", "name": format!("Customs {country}"), "country": country});
         let tr = self.party(customs("TR")).await;
         let ge = self.party(customs("GE")).await;
         let _az = self.party(customs("AZ")).await;
         let de = self.party(customs("DE")).await;
         let reference = reference();
-        let (status, answer) =
-            self.api(Method::POST, "/v1/messages", &chain, Some(message("E1", &reference, json!({"holder": HOLDER})))).await;
+        let (status, answer) = self
+            .api(Method::POST, "/v1/messages", &chain, Some(message("E1", &reference, json!({"holder": HOLDER}))))
+            .await;
         assert_eq!(status, 200, "{answer}");
         Seeded { chain, holder, tr, ge, de, reference }
     }
@@ -100,8 +99,7 @@ impl Server {
     }
 
     pub async fn journal_entries(&self) -> u64 {
-        let (status, verdict) =
-            self.api(reqwest::Method::GET, "/v1/admin/journal/verify", ADMIN_TOKEN, None).await;
+        let (status, verdict) = self.api(reqwest::Method::GET, "/v1/admin/journal/verify", ADMIN_TOKEN, None).await;
         assert_eq!((status, &verdict["ok"]), (200, &json!(true)), "{verdict}");
         verdict["entries"].as_u64().expect("entries")
     }
@@ -123,8 +121,7 @@ impl Server {
         }
         let response = request.send().await.expect("POST");
         let status = response.status().as_u16();
-        let location =
-            response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         (status, location, response.text().await.expect("a body"))
     }
 }
