@@ -25,7 +25,6 @@ pub async fn run_server(
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal();
     println!("listening on http://{addr}");
-    println!("console: http://{addr}/console/sign-in");
     tir_server::serve_with(listener, app, serve_limits, shutdown).await?;
     Ok(())
 }
