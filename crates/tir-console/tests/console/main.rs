@@ -19,9 +19,15 @@ pub struct Server {
 }
 
 pub async fn spawn(secure_cookies: bool) -> Server {
+    spawn_with(secure_cookies, false).await
+}
+
+/// `spawn`, with the risk assessor running beside the routes when `risk`.
+pub async fn spawn_with(secure_cookies: bool, risk: bool) -> Server {
     let db = TempSqlite::new("tirhub-console").expect("a test directory");
     let store = tir_store::open(db.url()).await.expect("open the store");
-    let app = tir_server::App::new(store, ADMIN_TOKEN).without_risk();
+    let app = tir_server::App::new(store, ADMIN_TOKEN);
+    let app = if risk { app } else { app.without_risk() };
     let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies);
     let app = app.with_routes(tir_console::router(console));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -356,6 +362,62 @@ async fn arrivals_list_the_transports_announced_to_the_country_and_actions_move_
     let (status, page) = server.get(&path, &ge).await;
     assert_eq!(status, 200);
     assert!(page.contains("Not assessed by your administration"), "{page}");
+
+    // TR's operation ends at its exit office: terminated with a reservation, then discharged.
+    for (action, kind) in [("terminate", "I11"), ("discharge", "I13")] {
+        let (_, page) = server.get(&path, &tr).await;
+        let marker = format!("id=\"action-{action}\"");
+        let csrf = hidden(&page, &marker, "csrf");
+        let message_id = hidden(&page, &marker, "message_id");
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("message_id", &message_id),
+            ("action", action),
+            ("office", "TR000100"),
+            ("seals", SEAL_OF_DECLARATION),
+            ("reservations", "Tarpaulin torn\n"),
+        ];
+        let (status, location, page) = server.post(&path, &tr, &form).await;
+        assert_eq!((status, location), (303, format!("{path}?done={kind}")), "{page}");
+    }
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{}", seeded.reference), ADMIN_TOKEN, None).await;
+    let first = &guarantee["transport"]["operations"][0];
+    assert_eq!(
+        (&first["state"], &first["reservations"]),
+        (&json!("discharged"), &json!(["Tarpaulin torn"])),
+        "{guarantee}"
+    );
+    // Nothing is left for TR: the transport leaves its arrivals; GE's operation is next.
+    let (_, page) = server.get("/console/arrivals", &tr).await;
+    assert!(!page.contains(&seeded.reference), "{page}");
+    let (_, page) = server.get("/console/arrivals", &ge).await;
+    assert!(page.contains("operation 2 next"), "{page}");
+}
+
+#[tokio::test]
+async fn arrivals_and_the_transport_page_show_the_lane_score_and_reasons_of_the_assessment() {
+    let server = spawn_with(false, true).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let tr = session(&server, &seeded.tr).await;
+    // The assessor answers the advance data's feed item beside the routes.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = server.get("/console/arrivals", &tr).await.1;
+        if page.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("class=\"lane lane-") && !page.contains("not assessed"), "{page}");
+    let (_, transport) = server.get(&format!("/console/transports/{}", seeded.reference), &tr).await;
+    assert!(transport.contains("class=\"lane lane-") && !transport.contains("Not assessed"), "{transport}");
+    // Another administration on the itinerary sees the transport, none of TR's assessment.
+    let ge = session(&server, &seeded.ge).await;
+    let (status, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Not assessed by your administration") && !page.contains("class=\"lane lane-"), "{page}");
 }
 
 #[tokio::test]
