@@ -393,6 +393,26 @@ async fn arrivals_list_the_transports_announced_to_the_country_and_actions_move_
     assert!(!page.contains(&seeded.reference), "{page}");
     let (_, page) = server.get("/console/arrivals", &ge).await;
     assert!(page.contains("operation 2 next"), "{page}");
+    // GE refuses to start it (I17) from the same page.
+    let (_, page) = server.get(&path, &ge).await;
+    let csrf = hidden(&page, "id=\"action-refuse\"", "csrf");
+    let message_id = hidden(&page, "id=\"action-refuse\"", "message_id");
+    assert!(
+        page.contains("id=\"refuse-office\" name=\"office\" value=\"GE000100\""),
+        "the declared entry office: {page}"
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "refuse"),
+        ("office", "GE000100"),
+        ("reason", "Vehicle not approved"),
+    ];
+    let (status, location, page) = server.post(&path, &ge, &form).await;
+    assert_eq!((status, location), (303, format!("{path}?done=I17")), "{page}");
+    let (_, page) = server.get(&path, &ge).await;
+    assert!(page.contains("refused: Vehicle not approved"), "{page}");
+    assert!(!server.get("/console/arrivals", &ge).await.1.contains(&seeded.reference), "nothing left for GE");
 }
 
 #[tokio::test]
