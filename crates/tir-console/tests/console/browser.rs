@@ -9,7 +9,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::{Seeded, spawn};
+use crate::{Seeded, spawn_with};
 
 /// The advance data of the TR → GE → AZ corridor, as the portal's form takes it.
 pub fn advance_fields(reference: &str) -> Vec<(&'static str, String)> {
@@ -128,9 +128,10 @@ async fn sign_in(client: &Client, base: &str, token: &str, landing: &str) {
 }
 
 #[tokio::test]
-async fn a_holder_sends_advance_data_and_customs_of_departure_accept_record_and_start_in_chromium() {
+async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_the_next_country_sees_it_in_chromium() {
     let Some(driver) = Driver::start().await else { return };
-    let server = spawn(false).await;
+    // The assessor runs, so the next country's arrivals show a lane.
+    let server = spawn_with(false, true).await;
     let seeded: Seeded = server.seed().await;
     let base = server.base.clone();
     let capabilities = json!({
@@ -186,7 +187,7 @@ async fn a_holder_sends_advance_data_and_customs_of_departure_accept_record_and_
         server.api(reqwest::Method::GET, &format!("/v1/guarantees/{reference}"), &seeded.tr, None).await;
     assert_eq!(guarantee["transport"]["operations"][0]["state"], "started", "{guarantee}");
 
-    // At a phone's width the page fits: no sideways scrolling of the page itself.
+    // At the phone's width the page fits: no sideways scrolling of the page itself.
     client.set_window_size(390, 844).await.expect("resize");
     client.refresh().await.expect("reload");
     let widths = client
@@ -197,5 +198,31 @@ async fn a_holder_sends_advance_data_and_customs_of_departure_accept_record_and_
     assert!(inner <= 400, "the window is narrow: {inner}");
     assert!(scroll <= inner, "the page is {scroll} px wide in a {inner} px window");
     shots.take(&client, "transport-390px").await;
+    client.set_window_size(1280, 1000).await.expect("resize");
+
+    // The operation ends at TR's exit office: terminated, then discharged.
+    for (action, kind, name) in [("terminate", "I11", "terminated"), ("discharge", "I13", "discharged")] {
+        let button = format!("#action-{action} button");
+        client.find(Locator::Css(&button)).await.expect(&button).click().await.expect("click");
+        wait_for_text(&client, &format!("{kind} accepted.")).await;
+        shots.take(&client, name).await;
+    }
+    submit(&client, "form.sign-out button", "#token").await;
+
+    // Customs of the next country see it among their arrivals, with the lane the assessor gave.
+    sign_in(&client, &base, &seeded.ge, "/console/arrivals").await;
+    for _ in 0..100 {
+        let page = client.source().await.unwrap();
+        if page.contains(&reference) && page.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.refresh().await.expect("reload");
+    }
+    let page = client.source().await.unwrap();
+    assert!(page.contains(&reference) && page.contains("class=\"lane lane-"), "{page}");
+    assert!(page.contains("operation 2 next"), "{page}");
+    shots.take(&client, "next-country-arrivals").await;
+
     client.close().await.expect("close the session");
 }
