@@ -33,6 +33,7 @@ pub use conn::{
     URI_BYTES_MAX,
 };
 pub use error::ApiError;
+pub use messages::submit_message;
 pub use observe::{FEED_DEPTH_COUNTED_MAX, Metrics};
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
@@ -54,6 +55,8 @@ pub struct App {
     metrics_token: Option<String>,
     /// How often `serve` signs the journal's head (`HEAD_SIGN_INTERVAL`).
     head_interval: std::time::Duration,
+    /// Routes served beside the API's (the console, nested under `/console`).
+    extra: Option<Router>,
 }
 
 impl App {
@@ -68,6 +71,7 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             metrics_token: None,
             head_interval: HEAD_SIGN_INTERVAL,
+            extra: None,
         }
     }
 
@@ -94,6 +98,14 @@ impl App {
     /// The same app with these per-kind rate limits (its buckets start full).
     pub fn with_rate_limits(mut self, limits: RateLimits) -> App {
         self.limiter = Arc::new(rate::Limiter::new(limits));
+        self
+    }
+
+    /// The same app serving `routes` beside the API's, inside the same
+    /// connection limits, body limits and metrics. Their paths must not
+    /// overlap the API's (the console keeps to `/console`).
+    pub fn with_routes(mut self, routes: Router) -> App {
+        self.extra = Some(routes);
         self
     }
 
@@ -145,7 +157,11 @@ pub fn router(app: App) -> Router {
 fn router_with(app: App, body_read_timeout: std::time::Duration) -> Router {
     let metrics = app.metrics.clone();
     let (router, document) = routes();
-    let router = router.route("/metrics", axum::routing::get(observe::serve));
+    let extra = app.extra.clone();
+    let mut router = router.route("/metrics", axum::routing::get(observe::serve)).with_state(app);
+    if let Some(extra) = extra {
+        router = router.merge(extra);
+    }
     // Made once per process, at start: a document that cannot serialize fails here, not in a request.
     openapi::DOCUMENT.get_or_init(|| openapi::finish(document).to_json().expect("the OpenAPI document serializes"));
     router
@@ -155,7 +171,6 @@ fn router_with(app: App, body_read_timeout: std::time::Duration) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| conn::body_deadline(body_read_timeout, request, next)))
         .layer(axum::middleware::from_fn(conn::uri_limit))
         .layer(axum::middleware::from_fn(move |request, next| observe::observe(metrics.clone(), request, next)))
-        .with_state(app)
 }
 
 /// Serves until `shutdown` resolves, within the default `ServeLimits`.

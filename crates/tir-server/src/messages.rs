@@ -6,6 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use tir_model::ErrorCode;
+use tir_model::limits::BODY_BYTES_MAX;
 use tir_model::message::{MessageType, Request};
 use tir_model::wire;
 use tir_store::Submission;
@@ -35,8 +36,42 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let answer = counted(&app, sender, &headers, body).await;
+    answer.map(|(status, body)| json_response(status, body))
+}
+
+/// A message from another front end of this server (the console): the sender is
+/// already authenticated; it spends one token of the sender's rate limit, as the
+/// API's extractor would, and then goes through exactly `POST /v1/messages`'s path
+/// (parsing, the model's authorization, the journal, idempotency per message_id,
+/// the metrics). Answers the status and JSON body the API would have answered.
+pub async fn submit_message(app: &App, sender: tir_model::party::Party, body: Bytes) -> (u16, String) {
+    let mut headers = HeaderMap::new();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let answer = match app.limiter.admit(&sender) {
+        Ok(()) => counted(app, sender, &headers, Ok(body)).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            let response = axum::response::IntoResponse::into_response(e);
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), BODY_BYTES_MAX).await.unwrap_or_default();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    }
+}
+
+/// `handle`, counted in the metrics by message type, status and code.
+async fn counted(
+    app: &App,
+    sender: tir_model::party::Party,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(u16, String), ApiError> {
     let mut kind = None;
-    let answer = handle(&app, sender, &headers, body, &mut kind).await;
+    let answer = handle(app, sender, headers, body, &mut kind).await;
     let (status, code) = match &answer {
         Ok((status, body)) => (*status, if *status == 200 { 0 } else { error_code(body) }),
         Err(ApiError::Etir(e)) => (e.http_status(), e.code.number()),
@@ -44,7 +79,7 @@ pub async fn submit(
         Err(ApiError::TooManyRequests { .. }) => (429, ErrorCode::TooManyRequests.number()),
     };
     app.metrics.message(kind, status, code);
-    answer.map(|(status, body)| json_response(status, body))
+    answer
 }
 
 /// The answer's status and body; `kind` is set once the body names a known message type.

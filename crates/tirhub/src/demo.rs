@@ -106,11 +106,12 @@ pub async fn run(
         println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
     println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
+    println!("the console: http://{listen}/console/sign-in (sign in with a token above)");
     println!(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits, serve_limits).await?;
+    crate::server::run_server(app, listen, limits, serve_limits, false).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -157,6 +157,10 @@ struct ServeArgs {
     /// whoever reaches the listen address (scrapers on a private network).
     #[arg(long, env = "TIRHUB_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Mark the console's cookies `Secure`: set when clients reach this server
+    /// over TLS (a TLS-terminating proxy in front of it).
+    #[arg(long, env = "TIRHUB_CONSOLE_SECURE_COOKIES")]
+    console_secure_cookies: bool,
     #[command(flatten)]
     rate: RateArgs,
     #[command(flatten)]
@@ -474,7 +478,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         Some(token) => app.with_metrics_token(token),
         None => app,
     };
-    run_server(app, args.listen, args.rate.limits(), args.conn.limits()).await?;
+    run_server(app, args.listen, args.rate.limits(), args.conn.limits(), args.console_secure_cookies).await?;
     Ok(ExitCode::SUCCESS)
 }
 

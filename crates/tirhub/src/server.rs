@@ -5,15 +5,21 @@ use std::net::SocketAddr;
 use crate::AnyError;
 
 /// Binds, announces the address, and serves with these per-party rate limits
-/// and connection limits until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
-/// tests and `tirhub bench` need; a served instance is not.)
+/// and connection limits until Ctrl-C or SIGTERM, the console beside the API
+/// under `/console` (its cookies `Secure` when `secure_cookies`: served behind TLS).
+/// (`tir_server::App::new` alone is unlimited, as the tests and `tirhub bench`
+/// need; a served instance is not.)
 pub async fn run_server(
     app: tir_server::App,
     listen: SocketAddr,
     limits: tir_server::RateLimits,
     serve_limits: tir_server::ServeLimits,
+    secure_cookies: bool,
 ) -> Result<(), AnyError> {
     let app = app.with_rate_limits(limits);
+    // The console acts through this same app: same store, parties and rate limits.
+    let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies);
+    let app = app.with_routes(tir_console::router(console));
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;

@@ -746,3 +746,30 @@ fn audit_verify_with_an_unreadable_head_says_so() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no text field \"head\""), "{stderr}");
 }
+
+/// One request over a fresh connection: the answer's head and body as text.
+fn raw_get(base: &str, path: &str) -> String {
+    use std::io::Read;
+    let addr = base.strip_prefix("http://").expect("an http base");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: tirhub\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    answer
+}
+
+#[test]
+fn serve_has_the_console_under_slash_console_beside_the_api() {
+    let db = temp_db();
+    let (mut child, base) = support::spawn_serve_with(db.url(), ADMIN, &["--console-secure-cookies"]);
+    let page = raw_get(&base, "/console/sign-in");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.to_ascii_lowercase().contains("content-type: text/html"), "{page}");
+    assert!(page.contains("name=\"token\""), "{page}");
+    assert!(page.contains("; Secure"), "the flag reaches the console's cookies: {page}");
+    assert!(raw_get(&base, "/console/arrivals").starts_with("HTTP/1.1 303"), "no session: to the sign-in form");
+    assert!(raw_get(&base, "/health").starts_with("HTTP/1.1 200"), "the API beside it");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,228 @@
+//! One walk through the console in headless Chromium, driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them). Skipped,
+//! with a message, where chromedriver is missing. Screenshots of each step go
+//! to a folder the test prints.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::{Seeded, spawn_with};
+
+/// The advance data of the TR → GE → AZ corridor, as the portal's form takes it.
+pub fn advance_fields(reference: &str) -> Vec<(&'static str, String)> {
+    [
+        ("guarantee_reference", reference),
+        ("itinerary", "TR GE AZ"),
+        ("departure", "TR000100"),
+        ("entry", "GE000100"),
+        ("destination", "AZ000200"),
+        ("vehicle_registration", "34ABC123"),
+        ("vehicle_country", "TR"),
+        ("seals", crate::SEAL_OF_DECLARATION),
+        ("consignor_name", "Anatolia Export"),
+        ("consignor_country", "TR"),
+        ("consignee_name", "Baku Import"),
+        ("consignee_country", "AZ"),
+        ("hs_code", "870323"),
+        ("description", "Passenger cars"),
+        ("packages", "4"),
+        ("gross_mass_kg", "6200"),
+        ("value_amount", "88000"),
+        ("currency", "EUR"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect()
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+impl Driver {
+    async fn start() -> Option<Driver> {
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        if !std::path::Path::new(&binary).exists() {
+            println!("browser test skipped: no chromedriver at {binary} (apt-get install chromium chromium-driver)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = tokio::process::Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(Driver { url: format!("http://127.0.0.1:{port}"), _child: child });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not listen on {port} within 10 s");
+    }
+}
+
+struct Shots {
+    dir: PathBuf,
+    taken: usize,
+}
+
+impl Shots {
+    fn new() -> Shots {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshot folder");
+        println!("screenshots: {}", dir.display());
+        Shots { dir, taken: 0 }
+    }
+
+    async fn take(&mut self, client: &Client, name: &str) {
+        self.taken += 1;
+        let png = client.screenshot().await.expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = self.dir.join(format!("{:02}-{name}.png", self.taken));
+        std::fs::write(&path, png).expect("write the screenshot");
+    }
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+/// Clicks `button` and waits for an element of the next page.
+async fn submit(client: &Client, button: &str, next: &str) {
+    client.find(Locator::Css(button)).await.unwrap_or_else(|e| panic!("{button}: {e}")).click().await.expect("click");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(next))
+        .await
+        .unwrap_or_else(|e| panic!("after {button}, no {next}: {e}"));
+}
+
+/// Waits until the page holds `text` (a form's answer has loaded).
+async fn wait_for_text(client: &Client, text: &str) {
+    for _ in 0..100 {
+        if client.source().await.is_ok_and(|page| page.contains(text)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{text:?} not on the page within 10 s: {}", client.source().await.unwrap_or_default());
+}
+
+async fn sign_in(client: &Client, base: &str, token: &str, landing: &str) {
+    client.goto(&format!("{base}/console/sign-in")).await.expect("the sign-in page");
+    fill(client, "token", token).await;
+    submit(client, "form[action='/console/sign-in'] button", "form.sign-out").await;
+    let url = client.current_url().await.expect("a URL");
+    assert_eq!(url.path(), landing);
+}
+
+#[tokio::test]
+async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_the_next_country_sees_it_in_chromium() {
+    let Some(driver) = Driver::start().await else { return };
+    // The assessor runs, so the next country's arrivals show a lane.
+    let server = spawn_with(false, true).await;
+    let seeded: Seeded = server.seed().await;
+    let base = server.base.clone();
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }
+    });
+    let capabilities = capabilities.as_object().expect("an object").clone();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session");
+    let mut shots = Shots::new();
+    let reference = seeded.reference.clone();
+
+    // The holder finds the goods' code by HS search and sends the advance data.
+    sign_in(&client, &base, &seeded.holder, "/console/my").await;
+    shots.take(&client, "holder-portal").await;
+    client.goto(&format!("{base}/console/hs")).await.expect("the HS page");
+    fill(&client, "q", "8703").await;
+    submit(&client, "form[role=search] button", "a[aria-label='Use 870323 in advance data']").await;
+    shots.take(&client, "hs-search").await;
+    submit(&client, "a[aria-label='Use 870323 in advance data']", "#hs-description").await;
+    for (name, value) in advance_fields(&reference) {
+        if name != "hs_code" {
+            fill(&client, name, &value).await;
+        }
+    }
+    shots.take(&client, "advance-data-form").await;
+    submit(&client, "form[action='/console/my/advance-data'] button", "#timeline").await;
+    assert!(client.source().await.unwrap().contains("advance"), "the portal shows the advance data");
+    shots.take(&client, "holder-transport").await;
+    submit(&client, "form.sign-out button", "#token").await;
+
+    // Customs of departure see it in their arrivals, open it, accept, record and start.
+    sign_in(&client, &base, &seeded.tr, "/console/arrivals").await;
+    assert!(client.source().await.unwrap().contains(&reference), "the transport is among the arrivals");
+    shots.take(&client, "arrivals").await;
+    submit(&client, &format!("a[href='/console/transports/{reference}']"), "#action-accept").await;
+    shots.take(&client, "transport").await;
+    for (action, kind) in [("accept", "I1"), ("record", "I7"), ("start", "I9")] {
+        let button = format!("#action-{action} button");
+        client.find(Locator::Css(&button)).await.expect(&button).click().await.expect("click");
+        wait_for_text(&client, &format!("{kind} accepted.")).await;
+        shots.take(&client, &format!("{action}ed")).await;
+    }
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{reference}"), &seeded.tr, None).await;
+    assert_eq!(guarantee["transport"]["operations"][0]["state"], "started", "{guarantee}");
+
+    // At the phone's width the page fits: no sideways scrolling of the page itself.
+    client.set_window_size(390, 844).await.expect("resize");
+    client.refresh().await.expect("reload");
+    let widths = client
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await
+        .expect("measure");
+    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(inner <= 400, "the window is narrow: {inner}");
+    assert!(scroll <= inner, "the page is {scroll} px wide in a {inner} px window");
+    shots.take(&client, "transport-390px").await;
+    client.set_window_size(1280, 1000).await.expect("resize");
+
+    // The operation ends at TR's exit office: terminated, then discharged.
+    for (action, kind, name) in [("terminate", "I11", "terminated"), ("discharge", "I13", "discharged")] {
+        let button = format!("#action-{action} button");
+        client.find(Locator::Css(&button)).await.expect(&button).click().await.expect("click");
+        wait_for_text(&client, &format!("{kind} accepted.")).await;
+        shots.take(&client, name).await;
+    }
+    submit(&client, "form.sign-out button", "#token").await;
+
+    // Customs of the next country see it among their arrivals, with the lane the assessor gave.
+    sign_in(&client, &base, &seeded.ge, "/console/arrivals").await;
+    for _ in 0..100 {
+        let page = client.source().await.unwrap();
+        if page.contains(&reference) && page.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.refresh().await.expect("reload");
+    }
+    let page = client.source().await.unwrap();
+    assert!(page.contains(&reference) && page.contains("class=\"lane lane-"), "{page}");
+    assert!(page.contains("operation 2 next"), "{page}");
+    shots.take(&client, "next-country-arrivals").await;
+
+    client.close().await.expect("close the session");
+}

@@ -1,0 +1,488 @@
+//! The console over HTTP: sessions, CSRF, who may see which page, actions
+//! going through the API's path (journal, idempotency), and one walk in a
+//! real browser (Debian's chromium and chromedriver; skipped without them).
+
+mod browser;
+
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use tir_testkit::TempSqlite;
+use tir_testkit::fixtures::{ADMIN_TOKEN, HOLDER, declaration, encode, message, reference};
+
+/// A server with the console beside the API, over a fresh SQLite file.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    _db: TempSqlite,
+}
+
+pub async fn spawn(secure_cookies: bool) -> Server {
+    spawn_with(secure_cookies, false).await
+}
+
+/// `spawn`, with the risk assessor running beside the routes when `risk`.
+pub async fn spawn_with(secure_cookies: bool, risk: bool) -> Server {
+    let db = TempSqlite::new("tirhub-console").expect("a test directory");
+    let store = tir_store::open(db.url()).await.expect("open the store");
+    let app = tir_server::App::new(store, ADMIN_TOKEN);
+    let app = if risk { app } else { app.without_risk() };
+    let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies);
+    let app = app.with_routes(tir_console::router(console));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(tir_server::serve(listener, app, std::future::pending()));
+    let client =
+        reqwest::Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(30)).build().expect("client");
+    Server { base, client, _db: db }
+}
+
+/// The parties of the TR → GE → AZ corridor, a customs of a country off it, and a registered guarantee.
+pub struct Seeded {
+    pub chain: String,
+    pub holder: String,
+    pub tr: String,
+    pub ge: String,
+    pub de: String,
+    pub reference: String,
+}
+
+impl Server {
+    pub async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn party(&self, body: Value) -> String {
+        let (status, created) = self.api(reqwest::Method::POST, "/v1/admin/parties", ADMIN_TOKEN, Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        created["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// The admin seeds everything through the API; the chain registers a guarantee (E1).
+    pub async fn seed(&self) -> Seeded {
+        use reqwest::Method;
+        for (code, roles) in [
+            ("TR000100", json!(["departure", "exit"])),
+            ("GE000100", json!(["entry", "exit"])),
+            ("AZ000200", json!(["entry", "destination"])),
+            ("DE000100", json!(["departure", "entry", "exit", "destination"])),
+        ] {
+            let body = json!({"code": code, "country": &code[..2], "name": format!("Office {code}"), "roles": roles});
+            let (status, answer) = self.api(Method::POST, "/v1/admin/offices", ADMIN_TOKEN, Some(body)).await;
+            assert_eq!(status, 201, "{answer}");
+        }
+        let body = json!({"name": "Anatolia Trans", "country": "TR", "status": "authorized"});
+        let path = format!("/v1/admin/holders/{}", encode(HOLDER));
+        assert_eq!(self.api(Method::PUT, &path, ADMIN_TOKEN, Some(body)).await.0, 200);
+        let chain = self.party(json!({"kind": "guarantee_chain", "name": "Chain"})).await;
+        let holder = self.party(json!({"kind": "holder", "name": "Anatolia Trans", "tir_id": HOLDER})).await;
+        let customs =
+            |country: &str| json!({"kind": "customs", "name": format!("Customs {country}"), "country": country});
+        let tr = self.party(customs("TR")).await;
+        let ge = self.party(customs("GE")).await;
+        let _az = self.party(customs("AZ")).await;
+        let de = self.party(customs("DE")).await;
+        let reference = reference();
+        let (status, answer) = self
+            .api(Method::POST, "/v1/messages", &chain, Some(message("E1", &reference, json!({"holder": HOLDER}))))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        Seeded { chain, holder, tr, ge, de, reference }
+    }
+
+    /// E9 through the API, as another front end of the holder would send it.
+    pub async fn advance_data(&self, seeded: &Seeded) {
+        let e9 = message("E9", &seeded.reference, json!({"declaration": declaration()}));
+        let (status, answer) = self.api(reqwest::Method::POST, "/v1/messages", &seeded.holder, Some(e9)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    pub async fn journal_entries(&self) -> u64 {
+        let (status, verdict) = self.api(reqwest::Method::GET, "/v1/admin/journal/verify", ADMIN_TOKEN, None).await;
+        assert_eq!((status, &verdict["ok"]), (200, &json!(true)), "{verdict}");
+        verdict["entries"].as_u64().expect("entries")
+    }
+
+    pub async fn get(&self, path: &str, cookies: &str) -> (u16, String) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies);
+        }
+        let response = request.send().await.expect("GET");
+        (response.status().as_u16(), response.text().await.expect("a body"))
+    }
+
+    /// A form post: the status, the Location (if any) and the body.
+    pub async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).form(form);
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies);
+        }
+        let response = request.send().await.expect("POST");
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        (status, location, response.text().await.expect("a body"))
+    }
+}
+
+/// The value of the hidden field `name` in the first form whose marker (an
+/// id or field) is at or after `after` in the page.
+pub fn hidden(page: &str, after: &str, name: &str) -> String {
+    let start = page.find(after).unwrap_or_else(|| panic!("{after:?} not in the page:\n{page}"));
+    let needle = format!("name=\"{name}\" value=\"");
+    let at = page[start..].find(&needle).unwrap_or_else(|| panic!("no hidden {name} after {after:?}")) + start;
+    let value = &page[at + needle.len()..];
+    value[..value.find('"').expect("a closing quote")].to_owned()
+}
+
+/// Signs in with `token`: the session cookie's `Set-Cookie` line and where the answer sends the browser.
+pub async fn sign_in(server: &Server, token: &str) -> (String, String) {
+    let response = server.client.get(format!("{}/console/sign-in", server.base)).send().await.expect("GET sign-in");
+    let pre = set_cookie(&response, "tirhub_sign_in").expect("a sign-in cookie");
+    let page = response.text().await.expect("a page");
+    let csrf = hidden(&page, "<form", "csrf");
+    let pre_value = cookie_value(&pre);
+    let response = server
+        .client
+        .post(format!("{}/console/sign-in", server.base))
+        .header("cookie", format!("tirhub_sign_in={pre_value}"))
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .expect("POST sign-in");
+    assert_eq!(response.status().as_u16(), 303, "signed in");
+    let location = response.headers()["location"].to_str().expect("a location").to_owned();
+    (set_cookie(&response, "tirhub_session").expect("a session cookie"), location)
+}
+
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` line.
+pub fn cookie_value(line: &str) -> String {
+    let pair = line.split(';').next().expect("a pair");
+    pair.split_once('=').expect("name=value").1.to_owned()
+}
+
+/// The `Cookie` header a browser would send for this session.
+pub async fn session(server: &Server, token: &str) -> String {
+    let (line, _) = sign_in(server, token).await;
+    format!("tirhub_session={}", cookie_value(&line))
+}
+
+#[tokio::test]
+async fn sign_in_sets_an_http_only_strict_cookie_and_customs_land_on_their_arrivals() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let (line, location) = sign_in(&server, &seeded.tr).await;
+    assert_eq!(location, "/console/arrivals");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(line.contains(flag), "{flag} missing: {line}");
+    }
+    assert!(!line.contains("Secure"), "plain HTTP: no Secure flag: {line}");
+    assert!(!line.contains(&seeded.tr), "the party's token stays out of the cookie");
+    let cookies = format!("tirhub_session={}", cookie_value(&line));
+    let (status, page) = server.get(&location, &cookies).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Arrivals") && page.contains("name=\"viewport\""), "{page}");
+
+    let (_, location) = sign_in(&server, &seeded.holder).await;
+    assert_eq!(location, "/console/my", "holders land on their portal");
+
+    // Without a session, a page sends the browser to the sign-in form.
+    let (status, _) = server.get("/console/arrivals", "").await;
+    assert_eq!(status, 303);
+
+    // Behind TLS the cookie is Secure.
+    let tls = spawn(true).await;
+    let seeded = tls.seed().await;
+    let (line, _) = sign_in(&tls, &seeded.tr).await;
+    assert!(line.contains("; Secure"), "{line}");
+}
+
+#[tokio::test]
+async fn an_unknown_token_does_not_sign_in_and_a_sign_in_without_its_csrf_token_is_refused() {
+    let server = spawn(false).await;
+    let response = server.client.get(format!("{}/console/sign-in", server.base)).send().await.unwrap();
+    let pre = cookie_value(&set_cookie(&response, "tirhub_sign_in").unwrap());
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<label for=\"token\">") && page.contains("name=\"token\""), "{page}");
+    let csrf = hidden(&page, "<form", "csrf");
+    let cookie = format!("tirhub_sign_in={pre}");
+    let (status, _, page) =
+        server.post("/console/sign-in", &cookie, &[("csrf", &csrf), ("token", "tirhub_nobody")]).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("unknown or revoked"), "{page}");
+    let (status, _, _) = server.post("/console/sign-in", &cookie, &[("token", ADMIN_TOKEN)]).await;
+    assert_eq!(status, 403, "no CSRF field");
+    let (status, _, _) = server.post("/console/sign-in", "", &[("csrf", &csrf), ("token", ADMIN_TOKEN)]).await;
+    assert_eq!(status, 403, "no sign-in cookie to match");
+}
+
+#[tokio::test]
+async fn a_form_without_or_with_a_wrong_csrf_token_is_refused_and_sends_nothing() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let cookies = session(&server, &seeded.tr).await;
+    let path = format!("/console/transports/{}", seeded.reference);
+    let (status, transport) = server.get(&path, &cookies).await;
+    assert_eq!(status, 200, "{transport}");
+    let message_id = hidden(&transport, "id=\"action-accept\"", "message_id");
+    let entries = server.journal_entries().await;
+    let accept = [("message_id", message_id.as_str()), ("action", "accept"), ("office", "TR000100")];
+    let (status, _, page) = server.post(&path, &cookies, &accept).await;
+    assert_eq!(status, 403, "{page}");
+    let mut wrong = accept.to_vec();
+    wrong.push(("csrf", "0000"));
+    let (status, _, _) = server.post(&path, &cookies, &wrong).await;
+    assert_eq!(status, 403);
+    assert_eq!(server.journal_entries().await, entries, "nothing was sent");
+    // Sign-out is a form too.
+    let (status, _, _) = server.post("/console/sign-out", &cookies, &[]).await;
+    assert_eq!(status, 403);
+    assert_eq!(server.get(&path, &cookies).await.0, 200, "still signed in");
+    let csrf = hidden(&transport, "action=\"/console/sign-out\"", "csrf");
+    let (status, location, _) = server.post("/console/sign-out", &cookies, &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/console/sign-in"));
+    assert_eq!(server.get(&path, &cookies).await.0, 303, "signed out");
+}
+
+#[tokio::test]
+async fn customs_off_the_itinerary_and_holders_get_the_403_page_not_the_transport() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let path = format!("/console/transports/{}", seeded.reference);
+    for token in [&seeded.de, &seeded.holder, &seeded.chain] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get(&path, &cookies).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(!page.contains("Anatolia Export") && !page.contains(SEAL_OF_DECLARATION), "no data: {page}");
+    }
+    // Nor may they act on it: the POST is refused before any message is built.
+    let cookies = session(&server, &seeded.de).await;
+    let (_, page) = server.get("/console/arrivals", &cookies).await;
+    let csrf = hidden(&page, "action=\"/console/sign-out\"", "csrf");
+    let entries = server.journal_entries().await;
+    let form = [("csrf", csrf.as_str()), ("message_id", "m-de-1"), ("action", "accept"), ("office", "DE000100")];
+    let (status, _, _) = server.post(&path, &cookies, &form).await;
+    assert_eq!(status, 403);
+    assert_eq!(server.journal_entries().await, entries);
+    // A holder on the arrivals page: 403 as well.
+    let cookies = session(&server, &seeded.holder).await;
+    assert_eq!(server.get("/console/arrivals", &cookies).await.0, 403);
+    // The holder sees the transport on the portal's own page.
+    let (status, page) = server.get(&format!("/console/my/transports/{}", seeded.reference), &cookies).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Anatolia Export") && page.contains("Passenger cars"), "{page}");
+}
+
+const SEAL_OF_DECLARATION: &str = tir_testkit::fixtures::SEAL;
+
+#[tokio::test]
+async fn a_double_submitted_action_makes_one_journal_entry() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let cookies = session(&server, &seeded.tr).await;
+    let path = format!("/console/transports/{}", seeded.reference);
+    let (_, page) = server.get(&path, &cookies).await;
+    let csrf = hidden(&page, "id=\"action-accept\"", "csrf");
+    let message_id = hidden(&page, "id=\"action-accept\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("action", "accept"), ("office", "TR000100")];
+    let entries = server.journal_entries().await;
+    let (first, second) = tokio::join!(server.post(&path, &cookies, &form), server.post(&path, &cookies, &form));
+    for (status, location, _) in [&first, &second] {
+        assert_eq!((*status, location.as_str()), (303, format!("{path}?done=I1").as_str()));
+    }
+    assert_eq!(server.journal_entries().await, entries + 1, "one I1 in the journal");
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{}", seeded.reference), ADMIN_TOKEN, None).await;
+    assert_eq!(guarantee["state"], "accepted");
+
+    // A refusal shows the API's code on the page: I1 again, with a fresh id, is 2xx.
+    let (_, page) = server.get(&format!("{path}?done=I1"), &cookies).await;
+    assert!(page.contains("I1 accepted."), "{page}");
+    let message_id = hidden(&page, "id=\"action-accept\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("action", "accept"), ("office", "TR000100")];
+    let (status, _, page) = server.post(&path, &cookies, &form).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("I1 refused: code 2"), "{page}");
+}
+
+#[tokio::test]
+async fn arrivals_list_the_transports_announced_to_the_country_and_actions_move_them_on() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let tr = session(&server, &seeded.tr).await;
+    let ge = session(&server, &seeded.ge).await;
+    let (_, page) = server.get("/console/arrivals", &tr).await;
+    assert!(page.contains(&seeded.reference), "advance data announced to departure: {page}");
+    let (_, page) = server.get("/console/arrivals", &ge).await;
+    assert!(!page.contains(&seeded.reference), "not yet announced to GE: {page}");
+
+    let path = format!("/console/transports/{}", seeded.reference);
+    for (action, kind) in [("accept", "I1"), ("record", "I7"), ("start", "I9")] {
+        let (_, page) = server.get(&path, &tr).await;
+        let marker = format!("id=\"action-{action}\"");
+        let csrf = hidden(&page, &marker, "csrf");
+        let message_id = hidden(&page, &marker, "message_id");
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("message_id", &message_id),
+            ("action", action),
+            ("office", "TR000100"),
+            ("seals", SEAL_OF_DECLARATION),
+        ];
+        let (status, location, page) = server.post(&path, &tr, &form).await;
+        assert_eq!((status, location), (303, format!("{path}?done={kind}")), "{page}");
+    }
+    let (_, page) = server.get(&path, &tr).await;
+    assert!(page.contains("started") && page.contains("Passenger cars"), "{page}");
+    assert!(page.contains("spark-ignition"), "the HS 2022 description of 870323: {page}");
+    // The declaration recorded is announced to GE, whose operation comes next after TR's.
+    let (_, page) = server.get("/console/arrivals", &ge).await;
+    assert!(page.contains(&seeded.reference) && page.contains("operation 2"), "{page}");
+    let (status, page) = server.get(&path, &ge).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Not assessed by your administration"), "{page}");
+
+    // TR's operation ends at its exit office: terminated with a reservation, then discharged.
+    for (action, kind) in [("terminate", "I11"), ("discharge", "I13")] {
+        let (_, page) = server.get(&path, &tr).await;
+        let marker = format!("id=\"action-{action}\"");
+        let csrf = hidden(&page, &marker, "csrf");
+        let message_id = hidden(&page, &marker, "message_id");
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("message_id", &message_id),
+            ("action", action),
+            ("office", "TR000100"),
+            ("seals", SEAL_OF_DECLARATION),
+            ("reservations", "Tarpaulin torn\n"),
+        ];
+        let (status, location, page) = server.post(&path, &tr, &form).await;
+        assert_eq!((status, location), (303, format!("{path}?done={kind}")), "{page}");
+    }
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{}", seeded.reference), ADMIN_TOKEN, None).await;
+    let first = &guarantee["transport"]["operations"][0];
+    assert_eq!(
+        (&first["state"], &first["reservations"]),
+        (&json!("discharged"), &json!(["Tarpaulin torn"])),
+        "{guarantee}"
+    );
+    // Nothing is left for TR: the transport leaves its arrivals; GE's operation is next.
+    let (_, page) = server.get("/console/arrivals", &tr).await;
+    assert!(!page.contains(&seeded.reference), "{page}");
+    let (_, page) = server.get("/console/arrivals", &ge).await;
+    assert!(page.contains("operation 2 next"), "{page}");
+    // GE refuses to start it (I17) from the same page.
+    let (_, page) = server.get(&path, &ge).await;
+    let csrf = hidden(&page, "id=\"action-refuse\"", "csrf");
+    let message_id = hidden(&page, "id=\"action-refuse\"", "message_id");
+    assert!(
+        page.contains("id=\"refuse-office\" name=\"office\" value=\"GE000100\""),
+        "the declared entry office: {page}"
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "refuse"),
+        ("office", "GE000100"),
+        ("reason", "Vehicle not approved"),
+    ];
+    let (status, location, page) = server.post(&path, &ge, &form).await;
+    assert_eq!((status, location), (303, format!("{path}?done=I17")), "{page}");
+    let (_, page) = server.get(&path, &ge).await;
+    assert!(page.contains("refused: Vehicle not approved"), "{page}");
+    assert!(!server.get("/console/arrivals", &ge).await.1.contains(&seeded.reference), "nothing left for GE");
+}
+
+#[tokio::test]
+async fn arrivals_and_the_transport_page_show_the_lane_score_and_reasons_of_the_assessment() {
+    let server = spawn_with(false, true).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let tr = session(&server, &seeded.tr).await;
+    // The assessor answers the advance data's feed item beside the routes.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = server.get("/console/arrivals", &tr).await.1;
+        if page.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("class=\"lane lane-") && !page.contains("not assessed"), "{page}");
+    let (_, transport) = server.get(&format!("/console/transports/{}", seeded.reference), &tr).await;
+    assert!(transport.contains("class=\"lane lane-") && !transport.contains("Not assessed"), "{transport}");
+    // Another administration on the itinerary sees the transport, none of TR's assessment.
+    let ge = session(&server, &seeded.ge).await;
+    let (status, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Not assessed by your administration") && !page.contains("class=\"lane lane-"), "{page}");
+}
+
+#[tokio::test]
+async fn hs_search_finds_subheadings_by_code_and_by_words_with_their_section() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let cookies = session(&server, &seeded.holder).await;
+    let (status, page) = server.get("/console/hs?q=870323", &cookies).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("870323") && page.contains("XVII"), "{page}");
+    let (_, page) = server.get("/console/hs?q=live+horses", &cookies).await;
+    assert!(page.contains("010121") && page.contains("Live animals"), "{page}");
+    let (_, page) = server.get("/console/my/advance-data?hs_code=870323", &cookies).await;
+    assert!(page.contains("value=\"870323\"") && page.contains("hs-description"), "{page}");
+    // Every field has its label.
+    let inputs = page.matches("<input id=\"").count();
+    let labels = page.matches("<label for=\"").count();
+    assert_eq!(inputs, labels, "{page}");
+}
+
+#[tokio::test]
+async fn advance_data_sent_from_the_portal_is_the_apis_e9() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let cookies = session(&server, &seeded.holder).await;
+    let (_, page) = server.get("/console/my/advance-data", &cookies).await;
+    let csrf = hidden(&page, "<form method=\"post\"", "csrf");
+    let message_id = hidden(&page, "<form method=\"post\"", "message_id");
+    let form = browser::advance_fields(&seeded.reference);
+    let mut fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("csrf", &csrf));
+    fields.push(("message_id", &message_id));
+    let (status, location, page) = server.post("/console/my/advance-data", &cookies, &fields).await;
+    assert_eq!((status, location), (303, format!("/console/my/transports/{}", seeded.reference)), "{page}");
+    let (_, declaration) = server
+        .api(reqwest::Method::GET, &format!("/v1/guarantees/{}/declaration", seeded.reference), ADMIN_TOKEN, None)
+        .await;
+    assert_eq!(declaration["declaration"]["itinerary"], json!(["TR", "GE", "AZ"]), "{declaration}");
+    // A field the model refuses comes back with its code, the form filled in.
+    let (_, page) = server.get("/console/my/advance-data", &cookies).await;
+    let message_id = hidden(&page, "<form method=\"post\"", "message_id");
+    let mut fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.retain(|(k, _)| *k != "hs_code");
+    fields.extend([("hs_code", "999999"), ("csrf", &csrf), ("message_id", &message_id)]);
+    let (status, _, page) = server.post("/console/my/advance-data", &cookies, &fields).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("E9 refused: code 102") && page.contains("value=\"999999\""), "{page}");
+}
