@@ -18,7 +18,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use serde::Deserialize;
 use tir_model::guarantee::Guarantee;
 use tir_model::{Country, GuaranteeRef, Timestamp};
-use tir_risk::context::TransportContext;
+use tir_risk::context::{HolderHistory, TransportContext};
 use tir_risk::due::operations_due;
 use tir_risk::policy::{PolicyConfig, SelectionPolicy};
 use tir_risk::records::{AssessmentRecord, Trigger};
@@ -35,6 +35,12 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const CONFIG_TTL: Duration = Duration::from_secs(5);
 /// Recent scores read on start to place an office's thresholds.
 const WARM_SCORES: usize = 2_000;
+/// How long a holder's history counts are reused: its read walks the holder's
+/// assessments, so reading it for every transport cost about 5 % of the
+/// server's CPU in `tirhub bench`. A feature, not a record: a few seconds stale is fine.
+const HISTORY_TTL: Duration = CONFIG_TTL;
+/// Cached histories before the stale ones are dropped (bounds memory).
+const HISTORIES_MAX: usize = 100_000;
 
 /// What one administration assesses with, as last loaded.
 struct Administration {
@@ -51,6 +57,8 @@ pub struct Assessor {
     administrations: HashMap<Country, Administration>,
     /// Per (administration, office): the policy with its recent scores.
     offices: HashMap<(Country, String), SelectionPolicy>,
+    /// Per (administration, holder): the history counts and when they were read.
+    histories: HashMap<(Country, String), (HolderHistory, Instant)>,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +68,7 @@ struct Payload {
 
 impl Assessor {
     pub fn new(store: Arc<dyn Store>) -> Assessor {
-        Assessor { store, administrations: HashMap::new(), offices: HashMap::new() }
+        Assessor { store, administrations: HashMap::new(), offices: HashMap::new(), histories: HashMap::new() }
     }
 
     /// Runs until the task is dropped. A failure is logged and retried: the
@@ -120,7 +128,7 @@ impl Assessor {
         }
         self.load(country).await?;
         let holder = guarantee.holder.as_str().to_owned();
-        let history = self.store.holder_history(country, &holder).await?;
+        let history = self.history(country, &holder).await?;
         let now = Timestamp::from_unix_ms(now_ms());
         let mut records = Vec::with_capacity(due.len());
         for d in due {
@@ -197,6 +205,22 @@ impl Assessor {
                 Ok(None)
             }
         }
+    }
+
+    /// The holder's history counts as read at most `HISTORY_TTL` ago.
+    async fn history(&mut self, country: Country, holder: &str) -> Result<HolderHistory, StoreError> {
+        let key = (country, holder.to_owned());
+        if let Some((history, read_at)) = self.histories.get(&key)
+            && read_at.elapsed() < HISTORY_TTL
+        {
+            return Ok(*history);
+        }
+        if self.histories.len() >= HISTORIES_MAX {
+            self.histories.retain(|_, (_, read_at)| read_at.elapsed() < HISTORY_TTL);
+        }
+        let history = self.store.holder_history(country, holder).await?;
+        self.histories.insert(key, (history, Instant::now()));
+        Ok(history)
     }
 
     /// Makes the office's policy, its thresholds placed on its recent scores.

@@ -130,7 +130,8 @@ pub trait Tx: Send {
     async fn risk_cursor_get(&mut self) -> Result<i64>;
     async fn risk_cursor_set(&mut self, cursor: i64) -> Result<()>;
     /// Adds assessments in this order (one statement on PostgreSQL: this runs under the writers' lock).
-    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()>;
+    /// `docs[i]` is `records[i]` as stored JSON, made once for the row and its journal entry.
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord], docs: &[String]) -> Result<()>;
     /// Inserts or replaces the result for its (administration, guarantee, office); true when new.
     async fn result_put(&mut self, result: &InspectionResult) -> Result<bool>;
     /// The stored model (administration, version) with its `model_sha256`, model_json left empty.
@@ -374,10 +375,10 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
     if stored != b.after {
         return Ok(Reply { status: 409, body: json!({ "cursor": stored }).to_string() });
     }
-    tx.assessments_insert(&b.records).await?;
-    for (i, record) in b.records.iter().enumerate() {
+    let docs: Vec<String> = b.records.iter().map(crate::rows::to_doc).collect();
+    tx.assessments_insert(&b.records, &docs).await?;
+    for (i, (record, body)) in b.records.iter().zip(docs).enumerate() {
         let message_id = format!("{}-{i}", b.through);
-        let body = crate::rows::to_doc(record);
         let body_hash = crate::journal::body_hash(&body);
         let entry = Record {
             at_ms: stamp.at_ms,

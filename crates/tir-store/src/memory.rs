@@ -358,7 +358,7 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord], _docs: &[String]) -> Result<()> {
         self.state.assessments.extend_from_slice(records);
         Ok(())
     }

@@ -226,12 +226,13 @@ pub(crate) mod risk {
         let limit = if of_office { "$3" } else { "$2" };
         format!("SELECT record FROM risk_assessments WHERE administration = $1 {office} {NEWEST_FIRST} LIMIT {limit}")
     }
-    /// The holder's guarantees known from this administration's assessments.
+    /// The holder's guarantees known from this administration's assessments. Both counts walk
+    /// the holder's index entries (the results by their key), never all of the administration's.
     pub(crate) const HOLDER_HISTORY: &str = "SELECT \
         (SELECT count(DISTINCT guarantee) FROM risk_assessments WHERE administration = $1 AND holder = $2), \
-        (SELECT count(DISTINCT r.guarantee) FROM risk_results r WHERE r.administration = $1 \
-           AND r.outcome = 'irregularity' AND r.guarantee IN \
-             (SELECT a.guarantee FROM risk_assessments a WHERE a.administration = $1 AND a.holder = $2))";
+        (SELECT count(DISTINCT a.guarantee) FROM risk_assessments a JOIN risk_results r \
+           ON r.administration = a.administration AND r.guarantee = a.guarantee \
+           WHERE a.administration = $1 AND a.holder = $2 AND r.outcome = 'irregularity')";
     pub(crate) const RESULTS: &str =
         "SELECT doc FROM risk_results WHERE administration = $1 ORDER BY recorded_at_ms, guarantee, office";
     pub(crate) const LATEST_MODEL: &str =

@@ -414,7 +414,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord], docs: &[String]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -431,7 +431,7 @@ impl Tx for PgTx<'_> {
                 &number(|r| r.source_cursor),
                 &number(|r| r.assessment.assessed_at.unix_ms()),
                 &column(|r| r.holder.clone()),
-                &column(to_doc),
+                &docs,
             ],
         )
         .await?;

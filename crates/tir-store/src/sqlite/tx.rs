@@ -349,9 +349,9 @@ impl Tx for SqliteWriter {
         Ok(())
     }
 
-    async fn assessments_insert(&mut self, records: &[AssessmentRecord]) -> Result<()> {
+    async fn assessments_insert(&mut self, records: &[AssessmentRecord], docs: &[String]) -> Result<()> {
         let mut insert = self.conn.prepare_cached(risk::ASSESSMENT_INSERT)?;
-        for r in records {
+        for (r, doc) in records.iter().zip(docs) {
             let a = &r.assessment;
             insert.execute(params![
                 r.administration.as_str(),
@@ -361,7 +361,7 @@ impl Tx for SqliteWriter {
                 r.source_cursor,
                 a.assessed_at.unix_ms(),
                 r.holder,
-                to_doc(r)
+                doc
             ])?;
         }
         Ok(())
