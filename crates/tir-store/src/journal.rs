@@ -1,6 +1,10 @@
 //! The journal: every accepted message, in order, each entry hashing the previous one.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
+
+use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderSignature};
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -22,6 +26,9 @@ pub struct JournalEntry {
     pub body_hash: String,
     pub prev_hash: String,
     pub hash: String,
+    /// A holder's signed message: the bytes it signed, the signature and key.
+    /// Hashed into `hash` when present; entries without one hash as they always did.
+    pub holder_signature: Option<HolderSignature>,
 }
 
 impl JournalEntry {
@@ -51,6 +58,22 @@ impl JournalEntry {
         body: String,
         body_hash: String,
     ) -> JournalEntry {
+        JournalEntry::next_signed(prev, at_ms, sender, message_type, message_id, reference, body, body_hash, None)
+    }
+
+    /// As `next_hashed`, with a holder's signature kept beside the body.
+    #[allow(clippy::too_many_arguments)]
+    pub fn next_signed(
+        prev: &(i64, String),
+        at_ms: i64,
+        sender: &str,
+        message_type: &str,
+        message_id: &str,
+        reference: &str,
+        body: String,
+        body_hash: String,
+        holder_signature: Option<HolderSignature>,
+    ) -> JournalEntry {
         let mut entry = JournalEntry {
             seq: prev.0 + 1,
             at_ms,
@@ -62,6 +85,7 @@ impl JournalEntry {
             body,
             prev_hash: prev.1.clone(),
             hash: String::new(),
+            holder_signature,
         };
         entry.hash = entry.compute_hash();
         debug_assert!(entry.check(prev).is_none());
@@ -85,6 +109,14 @@ impl JournalEntry {
             h.update((field.len() as u64).to_be_bytes());
             h.update(field);
         }
+        if let Some(s) = &self.holder_signature {
+            // A marker no length prefix can be (8 bytes), then the signature's fields.
+            h.update(b"holder-signature-v1");
+            for field in [&s.tir_id, &s.key_id, &s.public_key, &s.signature, &s.signed_body] {
+                h.update((field.len() as u64).to_be_bytes());
+                h.update(field.as_bytes());
+            }
+        }
         hex(&h.finalize())
     }
 
@@ -102,6 +134,16 @@ impl JournalEntry {
         if self.hash != self.compute_hash() {
             return Some("hash does not match the entry's fields".to_owned());
         }
+        if let Some(s) = &self.holder_signature {
+            if let Err(e) = s.verify() {
+                return Some(format!("holder signature: {e}"));
+            }
+            // The signed bytes must be the body journaled: its canonical form.
+            let canonical = serde_json::from_str(&s.signed_body).ok().map(|v| tir_model::wire::canonical(&v));
+            if canonical.as_deref() != Some(self.body.as_str()) {
+                return Some("holder signature: the signed bytes are not the journaled body".to_owned());
+            }
+        }
         None
     }
 }
@@ -114,6 +156,8 @@ pub struct Verdict {
     pub head: String,
     /// The first broken entry and what is wrong with it.
     pub first_broken: Option<(i64, String)>,
+    /// Holders' signatures verified (each under a key registered for the holder earlier in the chain).
+    pub holder_signatures: i64,
 }
 
 /// Folds entries, in order, into a verdict; stops at the first broken one.
@@ -121,11 +165,14 @@ pub struct Verdict {
 pub struct Verifier {
     prev: (i64, String),
     broken: Option<(i64, String)>,
+    /// From the HOLDER_KEY entries so far: each holder's current key (`None`: revoked).
+    holder_keys: HashMap<String, Option<String>>,
+    holder_signatures: i64,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self { prev: (0, GENESIS.to_owned()), broken: None }
+        Self { prev: (0, GENESIS.to_owned()), broken: None, holder_keys: HashMap::new(), holder_signatures: 0 }
     }
 }
 
@@ -135,7 +182,7 @@ impl Verifier {
         if self.broken.is_some() {
             return false;
         }
-        if let Some(reason) = entry.check(&self.prev) {
+        if let Some(reason) = entry.check(&self.prev).or_else(|| self.follow_holder_keys(entry)) {
             self.broken = Some((entry.seq, reason));
             return false;
         }
@@ -143,12 +190,48 @@ impl Verifier {
         true
     }
 
+    /// Keeps the holders' keys as the chain registers and revokes them, and checks a
+    /// signed entry's key was its holder's current one when the entry was written.
+    fn follow_holder_keys(&mut self, entry: &JournalEntry) -> Option<String> {
+        if let Some(s) = &entry.holder_signature {
+            let current = self.holder_keys.get(&s.tir_id).and_then(Option::as_ref);
+            if current != Some(&s.key_id) {
+                return Some(format!(
+                    "holder signature: key {} is not the current key of {} at this entry",
+                    s.key_id, s.tir_id
+                ));
+            }
+            self.holder_signatures += 1;
+        }
+        if entry.message_type == HOLDER_KEY || entry.message_type == HOLDER_KEY_REVOKED {
+            let Ok(body) = serde_json::from_str::<serde_json::Value>(&entry.body) else {
+                return Some(format!("{}: the body is not JSON", entry.message_type));
+            };
+            let (Some(tir_id), Some(key_id)) = (body["tir_id"].as_str(), body["key_id"].as_str()) else {
+                return Some(format!("{}: no tir_id or key_id", entry.message_type));
+            };
+            let current = self.holder_keys.entry(tir_id.to_owned()).or_default();
+            if entry.message_type == HOLDER_KEY {
+                *current = Some(key_id.to_owned());
+            } else if current.as_deref() == Some(key_id) {
+                *current = None;
+            }
+        }
+        None
+    }
+
     pub fn last_seq(&self) -> i64 {
         self.prev.0
     }
 
     pub fn finish(self) -> Verdict {
-        Verdict { ok: self.broken.is_none(), entries: self.prev.0, head: self.prev.1, first_broken: self.broken }
+        Verdict {
+            ok: self.broken.is_none(),
+            entries: self.prev.0,
+            head: self.prev.1,
+            first_broken: self.broken,
+            holder_signatures: self.holder_signatures,
+        }
     }
 }
 

@@ -518,7 +518,10 @@ async fn audit_verify(db: &str, head: Option<&std::path::Path>) -> Result<ExitCo
     println!("{}", serde_json::to_string_pretty(&tir_server::verdict_json(&verdict))?);
     let mut intact = match &verdict.first_broken {
         None => {
-            eprintln!("journal intact: {} entries, head {}", verdict.entries, verdict.head);
+            eprintln!(
+                "journal intact: {} entries, head {}; {} holder signatures verified",
+                verdict.entries, verdict.head, verdict.holder_signatures
+            );
             true
         }
         Some((seq, reason)) => {
