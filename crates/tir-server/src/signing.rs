@@ -130,9 +130,10 @@ pub(crate) async fn check_message(
     match (current_key(app, tir_id.as_str()).await?, header) {
         (None, None) => Ok(None),
         (None, Some(_)) => Err(refused(format!("{tir_id} has no signing key registered"))),
-        (Some(key), None) => {
-            Err(refused(format!("{tir_id} signs its {kind:?} with key {}: Tirhub-Holder-Signature is missing", key.key_id)))
-        }
+        (Some(key), None) => Err(refused(format!(
+            "{tir_id} signs its {kind:?} with key {}: Tirhub-Holder-Signature is missing",
+            key.key_id
+        ))),
         (Some(key), Some(header)) => verify_with(&key, header, body).map(Some),
     }
 }

@@ -15,8 +15,8 @@ use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, Stored
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
-use crate::journal::JournalEntry;
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
+use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
 
@@ -237,7 +237,16 @@ impl<'a> Record<'a> {
         let body_hash = crate::journal::body_hash(&body);
         debug_assert!(stamp.admin_message_id.is_some(), "admin commands are stamped with an id");
         let message_id = Cow::Borrowed(stamp.admin_message_id.as_deref().unwrap_or_default());
-        Record { at_ms: stamp.at_ms, sender, message_type, message_id, reference, body, body_hash, holder_signature: None }
+        Record {
+            at_ms: stamp.at_ms,
+            sender,
+            message_type,
+            message_id,
+            reference,
+            body,
+            body_hash,
+            holder_signature: None,
+        }
     }
 }
 
@@ -333,7 +342,8 @@ async fn run_put_holder_key<T: Tx>(tx: &mut T, head: &mut Head, w: &HolderKeyWri
         }
     }
     if keys.iter().any(|k| k.key_id == key_id) {
-        let e = EtirError::new(ErrorCode::WrongFormat, "/public_key").with_detail("a revoked key is not registered again");
+        let e =
+            EtirError::new(ErrorCode::WrongFormat, "/public_key").with_detail("a revoked key is not registered again");
         return Ok(Reply::error(&e));
     }
     let replaces = current.map(|k| k.key_id.clone());

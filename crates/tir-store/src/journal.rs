@@ -310,6 +310,105 @@ mod tests {
         assert_eq!(verify(&entries).first_broken.unwrap().0, 3);
     }
 
+    /// A chain: key registration for TUR/1/1 (seq 1), then an E9 signed with it (seq 2).
+    fn signed_chain(key_seed: u8, signer_seed: u8) -> Vec<JournalEntry> {
+        use ed25519_dalek::{Signer, SigningKey};
+        let key = SigningKey::from_bytes(&[key_seed; 32]);
+        let public = key.verifying_key().to_bytes();
+        let key_id = crate::holder_keys::key_id(&public);
+        let registration = serde_json::json!({"tir_id": "TUR/1/1", "key_id": key_id, "public_key": hex(&public)});
+        let first = JournalEntry::next(
+            &(0, GENESIS.to_owned()),
+            1,
+            "hol_1",
+            HOLDER_KEY,
+            "a1",
+            "TUR/1/1",
+            registration.to_string(),
+        );
+        let sent = "{ \"type\": \"E9\", \"message_id\": \"m1\" }";
+        let signer = SigningKey::from_bytes(&[signer_seed; 32]);
+        let signature = HolderSignature {
+            tir_id: "TUR/1/1".into(),
+            key_id: crate::holder_keys::key_id(&signer.verifying_key().to_bytes()),
+            public_key: hex(&signer.verifying_key().to_bytes()),
+            signature: hex(&signer.sign(sent.as_bytes()).to_bytes()),
+            signed_body: sent.into(),
+        };
+        let body = tir_model::wire::canonical(&serde_json::from_str(sent).unwrap());
+        let hash = body_hash(&body);
+        let second = JournalEntry::next_signed(
+            &(1, first.hash.clone()),
+            2,
+            "hol_1",
+            "E9",
+            "m1",
+            "XH1",
+            body,
+            hash,
+            Some(signature),
+        );
+        vec![first, second]
+    }
+
+    #[test]
+    fn a_signed_entry_verifies_and_is_counted() {
+        let entries = signed_chain(1, 1);
+        let verdict = verify(&entries);
+        assert!(verdict.ok, "{verdict:?}");
+        assert_eq!(verdict.holder_signatures, 1);
+        // Without its signature the entry's hash no longer matches: it cannot be dropped silently.
+        let mut stripped = entries.clone();
+        stripped[1].holder_signature = None;
+        assert!(verify(&stripped).first_broken.unwrap().1.contains("hash"));
+    }
+
+    #[test]
+    fn a_signed_entry_under_a_key_the_chain_never_registered_is_named() {
+        let verdict = verify(&signed_chain(1, 2));
+        let (seq, reason) = verdict.first_broken.unwrap();
+        assert_eq!(seq, 2);
+        assert!(reason.contains("not the current key"), "{reason}");
+    }
+
+    #[test]
+    fn signed_bytes_changed_or_not_the_body_are_named_even_rehashed() {
+        let mut changed = signed_chain(1, 1);
+        let s = changed[1].holder_signature.as_mut().unwrap();
+        s.signed_body = s.signed_body.replace("m1", "m2");
+        changed[1].hash = changed[1].compute_hash();
+        assert!(verify(&changed).first_broken.unwrap().1.contains("does not verify"));
+        // A body that is not the signed bytes' canonical form, rehashed throughout.
+        let mut other_body = signed_chain(1, 1);
+        other_body[1].body = "{\"message_id\":\"m2\",\"type\":\"E9\"}".into();
+        other_body[1].body_hash = body_hash(&other_body[1].body);
+        other_body[1].hash = other_body[1].compute_hash();
+        assert!(verify(&other_body).first_broken.unwrap().1.contains("not the journaled body"));
+    }
+
+    #[test]
+    fn a_key_revoked_in_the_chain_signs_nothing_after() {
+        let mut entries = signed_chain(1, 1);
+        let key_id = entries[1].holder_signature.as_ref().unwrap().key_id.clone();
+        let revoked = serde_json::json!({"tir_id": "TUR/1/1", "key_id": key_id}).to_string();
+        let revocation =
+            JournalEntry::next(&(1, entries[0].hash.clone()), 2, "admin", HOLDER_KEY_REVOKED, "a2", "TUR/1/1", revoked);
+        let signed = entries.pop().unwrap();
+        let moved = JournalEntry::next_signed(
+            &(2, revocation.hash.clone()),
+            3,
+            "hol_1",
+            "E9",
+            "m1",
+            "XH1",
+            signed.body,
+            signed.body_hash,
+            signed.holder_signature,
+        );
+        entries.extend([revocation, moved]);
+        assert!(verify(&entries).first_broken.unwrap().1.contains("not the current key"));
+    }
+
     #[test]
     fn a_recomputed_entry_breaks_the_next_link() {
         let mut entries = chain(4);

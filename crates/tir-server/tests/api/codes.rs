@@ -198,8 +198,9 @@ async fn every_code(app: &TestApp, limited: &TestApp) {
     let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let public: String = key.verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let path = format!("/v1/holders/{}/signing-key", encode(OTHER_HOLDER));
-    let registered =
-        app.call(Method::PUT, &path, Some(&c.other_holder), Some(json!({"public_key": public}).to_string().into())).await;
+    let registered = app
+        .call(Method::PUT, &path, Some(&c.other_holder), Some(json!({"public_key": public}).to_string().into()))
+        .await;
     assert_eq!(registered.status, 201, "{}", registered.text);
     let e9 = message("E9", &reference(), json!({"declaration": declaration()}));
     cov.check("a holder with a key, unsigned", app.post(&c.other_holder, &e9).await, 382, "");

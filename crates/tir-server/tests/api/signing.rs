@@ -173,11 +173,7 @@ async fn a_holder_with_a_key_signs_e9_e11_and_e13(app: &TestApp) {
 
     // Messages no holder signs refuse a signature rather than ignore it.
     let i1 = message("I1", &r, json!({"office": "TR000100"})).to_string();
-    post_signed(app, &c.tr, i1.as_bytes(), Some(&signature(&k, i1.as_bytes()))).await.assert_error_status(
-        403,
-        382,
-        "",
-    );
+    post_signed(app, &c.tr, i1.as_bytes(), Some(&signature(&k, i1.as_bytes()))).await.assert_error_status(403, 382, "");
 }
 
 /// A holder without a key sends as before; a signature from it is refused.
@@ -187,11 +183,9 @@ async fn a_holder_without_a_key_is_unchanged(app: &TestApp) {
     trip.register().await;
     let e9 = message("E9", &trip.reference, json!({"declaration": declaration()})).to_string();
     let k = key(21);
-    post_signed(app, &c.holder, e9.as_bytes(), Some(&signature(&k, e9.as_bytes()))).await.assert_error_status(
-        403,
-        382,
-        "",
-    );
+    post_signed(app, &c.holder, e9.as_bytes(), Some(&signature(&k, e9.as_bytes())))
+        .await
+        .assert_error_status(403, 382, "");
     trip.advance().await;
     assert_eq!(verdict(app).await["holder_signatures"], 0);
 }
@@ -219,11 +213,9 @@ async fn a_key_is_replaced_only_with_the_current_keys_signature(app: &TestApp) {
     let mut trip = Trip::new(app, &c);
     trip.register().await;
     let e9 = message("E9", &trip.reference, json!({"declaration": declaration()})).to_string();
-    post_signed(app, &c.holder, e9.as_bytes(), Some(&signature(&first, e9.as_bytes()))).await.assert_error_status(
-        403,
-        382,
-        "",
-    );
+    post_signed(app, &c.holder, e9.as_bytes(), Some(&signature(&first, e9.as_bytes())))
+        .await
+        .assert_error_status(403, 382, "");
     // The old key cannot come back.
     put_key(app, &c.holder, HOLDER, &key_body(&first), Some(&second)).await.assert_error(106, "/public_key");
 
@@ -242,7 +234,10 @@ async fn a_key_is_replaced_only_with_the_current_keys_signature(app: &TestApp) {
     assert_eq!(unsigned.status, 200, "{}", unsigned.text);
     assert_eq!(put_key(app, &c.holder, HOLDER, &key_body(&third), None).await.status, 201);
     let (_, keys) = app.get(&app.admin, &key_path(HOLDER)).await;
-    assert_eq!((keys["current"]["key_id"].as_str(), keys["keys"].as_array().map(Vec::len)), (Some(&*key_id(&third)), Some(3)));
+    assert_eq!(
+        (keys["current"]["key_id"].as_str(), keys["keys"].as_array().map(Vec::len)),
+        (Some(&*key_id(&third)), Some(3))
+    );
     let verdict = verdict(app).await;
     assert_eq!((verdict["ok"].as_bool(), verdict["holder_signatures"].as_i64()), (Some(true), Some(0)), "{verdict}");
 }
@@ -262,8 +257,8 @@ async fn the_journal_keeps_what_proves_the_declaration(mut app: TestApp) {
     assert_eq!(put_key(&app, &c.holder, HOLDER, &key_body(&k), None).await.status, 201);
     let mut trip = Trip::new(&app, &c);
     trip.register().await;
-    let e9 = serde_json::to_string_pretty(&message("E9", &trip.reference, json!({"declaration": declaration()})))
-        .unwrap();
+    let e9 =
+        serde_json::to_string_pretty(&message("E9", &trip.reference, json!({"declaration": declaration()}))).unwrap();
     let message_id = serde_json::from_str::<Value>(&e9).unwrap()["message_id"].as_str().unwrap().to_owned();
     let header = signature(&k, e9.as_bytes());
     assert_eq!(post_signed(&app, &c.holder, e9.as_bytes(), Some(&header)).await.status, 200);
