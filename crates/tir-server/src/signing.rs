@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(signature, [0xab; 64]);
         assert!(parse_signature(&format!(" ed25519={sig} ,keyid=0123456789abcdef ")).is_ok());
         for (bad, why) in [
-            (format!("keyid=0123456789abcdef"), "no ed25519"),
+            ("keyid=0123456789abcdef".to_owned(), "no ed25519"),
             (format!("ed25519={sig}"), "no keyid"),
             (format!("keyid=0123, ed25519={sig}"), "16 hex"),
             (format!("keyid=0123456789abcdef, ed25519={}", &sig[2..]), "128 hex"),
