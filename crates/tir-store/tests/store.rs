@@ -1249,7 +1249,11 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7], "each migration applied once");
+        assert_eq!(
+            applied.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7],
+            "each migration applied once"
+        );
         let compression: Vec<String> = pg_connect(&url)
             .await
             .query(
