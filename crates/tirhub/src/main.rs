@@ -401,6 +401,9 @@ enum AuditCommand {
         /// The message's message_id.
         #[arg(long)]
         message_id: String,
+        /// The sending party's id (message ids are unique per sender only); any sender if absent.
+        #[arg(long)]
+        sender: Option<String>,
         /// Also write the signed body's exact bytes to this file.
         #[arg(long, value_name = "FILE")]
         body_out: Option<std::path::PathBuf>,
@@ -456,8 +459,8 @@ fn main() -> ExitCode {
                 simulate::command(options, args.json).await
             }
             Command::Audit { command: AuditCommand::Verify { db, head } } => audit_verify(&db, head.as_deref()).await,
-            Command::Audit { command: AuditCommand::Message { db, message_id, body_out } } => {
-                audit_message(&db, &message_id, body_out.as_deref()).await
+            Command::Audit { command: AuditCommand::Message { db, message_id, sender, body_out } } => {
+                audit_message(&db, &message_id, sender.as_deref(), body_out.as_deref()).await
             }
             Command::Keys { command: KeysCommand::Rotate { db } } => keys_rotate(&db).await,
             Command::Bench(args) => run_bench(args).await,
@@ -565,12 +568,20 @@ async fn audit_verify(db: &str, head: Option<&std::path::Path>) -> Result<ExitCo
 /// Journal pages read at a time while looking for a message.
 const AUDIT_PAGE: usize = 1_000;
 
-async fn audit_message(db: &str, message_id: &str, body_out: Option<&std::path::Path>) -> Result<ExitCode, AnyError> {
+async fn audit_message(
+    db: &str,
+    message_id: &str,
+    sender: Option<&str>,
+    body_out: Option<&std::path::Path>,
+) -> Result<ExitCode, AnyError> {
     let store = open_existing(db).await?;
     let mut from = 1;
     let entry = loop {
         let page = store.journal(from, AUDIT_PAGE).await?;
-        if let Some(entry) = page.iter().find(|e| e.message_id == message_id && e.holder_signature.is_some()) {
+        let wanted = |e: &&tir_store::JournalEntry| {
+            e.message_id == message_id && e.holder_signature.is_some() && sender.is_none_or(|s| e.sender == s)
+        };
+        if let Some(entry) = page.iter().find(wanted) {
             break entry.clone();
         }
         let Some(last) = page.last() else {

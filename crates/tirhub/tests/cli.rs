@@ -811,6 +811,17 @@ async fn audit_checks_holder_signatures_and_shows_one_with_its_proof() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
+    let other_sender = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", &message_id, "--sender", "hol_nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(other_sender.status.code(), Some(2));
+    let sender = shown["sender"].as_str().unwrap();
+    let by_sender = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", &message_id, "--sender", sender])
+        .output()
+        .unwrap();
+    assert!(by_sender.status.success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
