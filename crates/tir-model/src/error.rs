@@ -59,6 +59,9 @@ pub enum ErrorCode {
     PartyNotAuthorized = 380,
     /// Added: the admin named a party that does not exist (HTTP 404).
     PartyNotFound = 381,
+    /// Added: a holder's signature missing, malformed, under a key that is not its
+    /// current one, or not over the body (HTTP 403; docs/etir-binding.md, "Signed holder messages").
+    HolderSignatureInvalid = 382,
     /// The party's rate limit (HTTP 429, with `Retry-After`).
     TooManyRequests = 386,
     Unauthenticated = 390,
@@ -67,7 +70,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 45] = [
+    pub const ALL: [ErrorCode; 46] = [
         Self::InvalidMessage,
         Self::RequiredFieldMissing,
         Self::InvalidDomain,
@@ -110,6 +113,7 @@ impl ErrorCode {
         Self::ChainMismatch,
         Self::PartyNotAuthorized,
         Self::PartyNotFound,
+        Self::HolderSignatureInvalid,
         Self::TooManyRequests,
         Self::Unauthenticated,
         Self::Internal,
@@ -130,7 +134,7 @@ impl ErrorCode {
         match self {
             Self::NoSuchRoute | Self::PartyNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::PartyNotAuthorized => 403,
+            Self::PartyNotAuthorized | Self::HolderSignatureInvalid => 403,
             Self::TooManyRequests => 429,
             Self::Unauthenticated => 401,
             Self::Internal => 503,
@@ -196,6 +200,7 @@ impl ErrorCode {
             Self::ChainMismatch => "guarantee chain / guarantee mismatch",
             Self::PartyNotAuthorized => "party not authorized for this transport, office or country",
             Self::PartyNotFound => "party not found",
+            Self::HolderSignatureInvalid => "holder signature missing or invalid",
             Self::TooManyRequests => "too many requests",
             Self::Unauthenticated => "missing or unknown token",
             Self::Internal => "internal error",

@@ -339,6 +339,9 @@ pub struct JournalVerdict<'a> {
     first_broken: Option<BrokenEntry<'a>>,
     /// Hex SHA-256 of the last entry.
     head: &'a str,
+    /// Holders' signed messages whose signature was verified (each under the
+    /// holder's current key at that point of the chain); a bad one breaks the chain.
+    holder_signatures: i64,
     ok: bool,
 }
 
@@ -353,6 +356,7 @@ pub fn verdict_json(verdict: &tir_store::Verdict) -> Value {
         entries: verdict.entries,
         first_broken: verdict.first_broken.as_ref().map(|(seq, reason)| BrokenEntry { reason, seq: *seq }),
         head: &verdict.head,
+        holder_signatures: verdict.holder_signatures,
         ok: verdict.ok,
     };
     serde_json::to_value(view).expect("views serialize")

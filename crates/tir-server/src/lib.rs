@@ -14,6 +14,7 @@ mod openapi;
 mod queries;
 mod rate;
 mod risk;
+mod signing;
 
 use std::sync::Arc;
 
@@ -131,6 +132,8 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::create_office))
         .routes(routes!(admin::put_holder))
         .routes(routes!(admin::verify_journal))
+        .routes(routes!(signing::put_key, signing::get_key))
+        .routes(routes!(signing::revoke_key))
         .routes(routes!(heads::keys))
         .routes(routes!(heads::head))
         .routes(routes!(risk::create_profile, risk::list_profiles))

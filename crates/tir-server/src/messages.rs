@@ -13,18 +13,20 @@ use tir_store::Submission;
 
 use crate::App;
 use crate::auth::AnyParty;
-use crate::error::{ApiError, json_body, json_response};
+use crate::error::{ApiError, body_rejection, json_body, json_response};
 use crate::openapi::ErrorBody;
 
 #[utoipa::path(
     post,
     path = "/v1/messages",
     tag = "messages",
+    params(("Tirhub-Holder-Signature" = Option<String>, Header, pattern = r"^ *(keyid|ed25519)=[0-9a-fA-F]+ *, *(keyid|ed25519)=[0-9a-fA-F]+ *$",
+        description = "keyid=<16 hex>, ed25519=<128 hex>: the holder's Ed25519 signature over the request body's exact bytes, by its current signing key (docs/etir-binding.md, \"Signed holder messages\")")),
     request_body(content = Request, description = "E1, E3, E9, E11, E13, I1, I7, I9, I11, I13 or I17"),
     responses(
         (status = 200, description = "The response message (E2, I10, ...); replayed identically for a repeated message_id", body = tir_model::view::ResponseView<'static>),
         (status = 400, description = "Codes 100 (not one JSON object, a key given twice), 101 to 106, 107 (a field the message type does not have), 180, 181", body = ErrorBody),
-        (status = 403, description = "Code 380: party not authorized", body = ErrorBody),
+        (status = 403, description = "Code 380: party not authorized. Code 382: a holder with a signing key sent E9, E11 or E13 without a valid Tirhub-Holder-Signature (or any signature where none is due)", body = ErrorBody),
         (status = 409, description = "Codes 2xx (workflow), 299 (message_id reused with another body)", body = ErrorBody),
         (status = 422, description = "Codes 3xx (functional): 301, 304, 305, 307, 320, 321, 322, 331", body = ErrorBody),
     ),
@@ -90,10 +92,16 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
     kind: &mut Option<MessageType>,
 ) -> Result<(u16, String), ApiError> {
-    let value = json_body(headers, body)?;
+    let bytes = body.map_err(body_rejection)?;
+    let value = json_body(headers, Ok(bytes.clone()))?;
     *kind = value.get("type").and_then(serde_json::Value::as_str).and_then(MessageType::parse);
     let request = Request::parse(&value)?;
-    let submission = Submission::new(sender, request, wire::canonical(&value));
+    // Before the store: a refused signature changes nothing and is not stored as the answer.
+    let signature = crate::signing::check_message(app, &sender, request.kind, headers, &bytes).await?;
+    let mut submission = Submission::new(sender, request, wire::canonical(&value));
+    if let Some(signature) = signature {
+        submission = submission.signed(signature);
+    }
     let reply = app.store.submit(submission).await?;
     Ok((reply.status, reply.body))
 }

@@ -22,6 +22,7 @@ use crate::error::json_response;
         (name = "queries", description = "E5/I5, I3, I19 and the E7/I15 notification feed"),
         (name = "admin", description = "Parties, offices, the holder registry, the journal"),
         (name = "risk", description = "Risk management (issue 12): rule profiles of one customs administration, confidential to it"),
+        (name = "holders", description = "Holders' signing keys: a holder with one signs its E9, E11 and E13 (Tirhub-Holder-Signature)"),
         (name = "journal", description = "The signed journal head and the server's public keys: no token needed, so any party can keep heads and detect a rewritten history"),
         (name = "operations", description = "Health and this document"),
     )
@@ -159,6 +160,10 @@ mod tests {
         let id = parameter(&doc, "/v1/admin/parties/{id}", "delete", "id");
         assert_eq!(id["maxLength"].as_u64(), Some(PARTY_ID_CHARS_MAX as u64));
         assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{PARTY_ID_CHARS_MAX}}}$"));
+        for (path, method) in [("/v1/messages", "post"), ("/v1/holders/{tir_id}/signing-key", "put")] {
+            let signature = parameter(&doc, path, method, "Tirhub-Holder-Signature");
+            assert!(signature["pattern"].as_str().is_some_and(|p| p.contains("ed25519")), "{path}: {signature}");
+        }
         for method in ["get", "put"] {
             let id = parameter(&doc, "/v1/risk/profiles/{id}", method, "id");
             assert_eq!(id["maxLength"].as_u64(), Some(PROFILE_ID_CHARS_MAX as u64));

@@ -15,6 +15,7 @@ use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, Stored
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
+use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
 use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
@@ -61,6 +62,10 @@ pub enum Command {
     },
     /// Retires the current server key and makes `candidate` the current one. Not journaled.
     RotateKey(Box<ServerKey>),
+    /// A holder's signing key to make current (`Store::put_holder_key`).
+    PutHolderKey(Box<HolderKeyWrite>),
+    /// The TIR id whose current signing key the admin revokes.
+    RevokeHolderKey(String),
 }
 
 impl Command {
@@ -148,6 +153,10 @@ pub trait Tx: Send {
     /// The latest signed head (the longest journal signed).
     async fn head_latest(&mut self) -> Result<Option<SignedHead>>;
     async fn head_insert(&mut self, head: &SignedHead) -> Result<()>;
+    /// Every signing key of the holder, oldest first.
+    async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<HolderKey>>;
+    async fn holder_key_insert(&mut self, key: &HolderKey) -> Result<()>;
+    async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -208,6 +217,8 @@ struct Record<'a> {
     body: String,
     /// SHA-256 of `body`, hex.
     body_hash: String,
+    /// A holder's signed message's signature (`None` for every other entry).
+    holder_signature: Option<HolderSignature>,
 }
 
 impl<'a> Record<'a> {
@@ -227,12 +238,21 @@ impl<'a> Record<'a> {
         let body_hash = crate::journal::body_hash(&body);
         debug_assert!(stamp.admin_message_id.is_some(), "admin commands are stamped with an id");
         let message_id = Cow::Borrowed(stamp.admin_message_id.as_deref().unwrap_or_default());
-        Record { at_ms: stamp.at_ms, sender, message_type, message_id, reference, body, body_hash }
+        Record {
+            at_ms: stamp.at_ms,
+            sender,
+            message_type,
+            message_id,
+            reference,
+            body,
+            body_hash,
+            holder_signature: None,
+        }
     }
 }
 
 async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()> {
-    let entry = JournalEntry::next_hashed(
+    let entry = JournalEntry::next_signed(
         &head.last,
         r.at_ms,
         r.sender,
@@ -241,6 +261,7 @@ async fn append<T: Tx>(tx: &mut T, head: &mut Head, r: Record<'_>) -> Result<()>
         r.reference,
         r.body,
         r.body_hash,
+        r.holder_signature,
     );
     tx.journal_append(&entry).await?;
     head.last = (entry.seq, entry.hash);
@@ -293,7 +314,68 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
             run_sign_head(tx, &head.last, candidate, *min_spacing_ms, now_ms).await
         }
         Command::RotateKey(candidate) => run_rotate_key(tx, candidate, now_ms).await,
+        Command::PutHolderKey(write) => run_put_holder_key(tx, head, write, stamp).await,
+        Command::RevokeHolderKey(tir_id) => run_revoke_holder_key(tx, head, tir_id, stamp).await,
     }
+}
+
+/// A refusal for a signature the holder's keys no longer accept (not stored: a
+/// retry signed with the current key is a new answer, not this one replayed).
+fn signature_refused(detail: String) -> Reply {
+    Reply::error(&EtirError::new(ErrorCode::HolderSignatureInvalid, "").with_detail(detail))
+}
+
+async fn run_put_holder_key<T: Tx>(tx: &mut T, head: &mut Head, w: &HolderKeyWrite, stamp: &Stamp) -> Result<Reply> {
+    let keys = tx.holder_keys_of(&w.tir_id).await?;
+    let current = keys.iter().find(|k| k.revoked_at_ms.is_none());
+    let key_id = crate::holder_keys::unhex::<32>(&w.public_key)
+        .map(|bytes| crate::holder_keys::key_id(&bytes))
+        .unwrap_or_default();
+    if let Some(current) = current {
+        if current.key_id == key_id {
+            return Ok(Reply { status: 200, body: current.view().to_string() });
+        }
+        if w.signed_by.as_deref() != Some(current.key_id.as_str()) {
+            return Ok(signature_refused(format!(
+                "{} has signing key {}: a new key is registered by a request signed with it",
+                w.tir_id, current.key_id
+            )));
+        }
+    }
+    if keys.iter().any(|k| k.key_id == key_id) {
+        let e =
+            EtirError::new(ErrorCode::WrongFormat, "/public_key").with_detail("a revoked key is not registered again");
+        return Ok(Reply::error(&e));
+    }
+    let replaces = current.map(|k| k.key_id.clone());
+    if let Some(old) = &replaces {
+        tx.holder_key_revoke(&w.tir_id, old, stamp.at_ms).await?;
+    }
+    let key = HolderKey {
+        tir_id: w.tir_id.clone(),
+        key_id,
+        public_key: w.public_key.clone(),
+        registered_by: w.by.clone(),
+        registered_at_ms: stamp.at_ms,
+        revoked_at_ms: None,
+    };
+    tx.holder_key_insert(&key).await?;
+    let journaled = json!({"tir_id": key.tir_id, "key_id": key.key_id, "public_key": key.public_key,
+                           "replaces": replaces});
+    append(tx, head, Record::stamped(&w.by, stamp, HOLDER_KEY, &w.tir_id, journaled.to_string())).await?;
+    Ok(Reply { status: 201, body: key.view().to_string() })
+}
+
+async fn run_revoke_holder_key<T: Tx>(tx: &mut T, head: &mut Head, tir_id: &str, stamp: &Stamp) -> Result<Reply> {
+    let keys = tx.holder_keys_of(tir_id).await?;
+    let Some(current) = keys.into_iter().find(|k| k.revoked_at_ms.is_none()) else {
+        return Ok(Reply { status: 200, body: json!({"tir_id": tir_id, "revoked": null}).to_string() });
+    };
+    tx.holder_key_revoke(tir_id, &current.key_id, stamp.at_ms).await?;
+    let journaled = json!({"tir_id": tir_id, "key_id": current.key_id});
+    append(tx, head, Record::admin(stamp, HOLDER_KEY_REVOKED, tir_id, journaled.to_string())).await?;
+    let revoked = HolderKey { revoked_at_ms: Some(stamp.at_ms), ..current };
+    Ok(Reply { status: 200, body: json!({"tir_id": tir_id, "revoked": revoked.view()}).to_string() })
 }
 
 /// Signs the head `last` (as this batch has it: the commands before in the batch
@@ -388,6 +470,7 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
             reference: &record.guarantee,
             body,
             body_hash,
+            holder_signature: None,
         };
         append(tx, head, entry).await?;
     }
@@ -488,6 +571,17 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
         // Not stored: the original answer stays the one replayed.
         return Ok(Reply::error(&EtirError::new(ErrorCode::DuplicateMessage, "/message_id")));
     }
+    if let Some(signature) = &s.holder_signature {
+        // Checked by the server against the key it read; here again under the writers'
+        // lock, so a key replaced or revoked meanwhile signs nothing more.
+        let keys = tx.holder_keys_of(&signature.tir_id).await?;
+        if !keys.iter().any(|k| k.key_id == signature.key_id && k.revoked_at_ms.is_none()) {
+            return Ok(signature_refused(format!(
+                "key {} is not the current signing key of {}",
+                signature.key_id, signature.tir_id
+            )));
+        }
+    }
     let reference = s.request.guarantee_reference.as_str();
     let current = tx.guarantee_get(reference).await?;
     let offices = tx.offices_get(&s.request.referenced_offices()).await?;
@@ -511,6 +605,7 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
                     reference,
                     body: s.body.clone(),
                     body_hash: body_hash.clone(),
+                    holder_signature: s.holder_signature.clone(),
                 };
                 append(tx, head, record).await?;
 

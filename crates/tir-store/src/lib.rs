@@ -13,6 +13,7 @@
 mod backup;
 mod engine;
 pub mod env;
+pub mod holder_keys;
 pub mod journal;
 pub mod keys;
 pub mod memory;
@@ -35,6 +36,7 @@ pub use backup::backup_sqlite;
 use engine::Command;
 pub use engine::{RISK_ASSESSMENT, RISK_MODEL, RISK_POLICY, RISK_PROFILE, RISK_RESULT, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};
+pub use holder_keys::{HolderKey, HolderKeyWrite, HolderSignature};
 pub use journal::{JournalEntry, Verdict};
 pub use keys::{HEAD_SIGN_INTERVAL, KeptHead, PublicKey, ServerKey, SignedHead};
 pub use memory::MemoryStore;
@@ -89,12 +91,21 @@ pub struct Submission {
     pub body: String,
     /// SHA-256 of `body`, hex: computed by the caller, off the store's write path.
     pub body_hash: String,
+    /// A holder's signature, verified by the caller: the writer accepts the message only
+    /// if its key is still the holder's current one, and journals it with the entry.
+    pub holder_signature: Option<HolderSignature>,
 }
 
 impl Submission {
     pub fn new(sender: Party, request: Request, body: String) -> Submission {
         let body_hash = journal::body_hash(&body);
-        Submission { sender, request, body, body_hash }
+        Submission { sender, request, body, body_hash, holder_signature: None }
+    }
+
+    /// The same submission carrying the holder's (verified) signature.
+    pub fn signed(mut self, signature: HolderSignature) -> Submission {
+        self.holder_signature = Some(signature);
+        self
     }
 }
 
@@ -164,6 +175,22 @@ pub trait Store: Send + Sync + 'static {
     async fn put_holder(&self, holder: HolderRecord) -> Result<()> {
         self.write(Command::PutHolder(holder)).await.map(drop)
     }
+    /// Registers a holder's signing key (`holder_keys`): 201 with the key's view when it
+    /// becomes current (journaled `HOLDER_KEY` from `write.by`, reference the TIR id,
+    /// replacing the current key, which is revoked); 200 with it when it is the current
+    /// key already; 403/382 when the holder has a current key other than `write.signed_by`;
+    /// 400/106 at `/public_key` for a key of the holder revoked before.
+    fn put_holder_key(&self, write: HolderKeyWrite) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutHolderKey(Box::new(write)))
+    }
+    /// Revokes the holder's current signing key (the admin: a lost or stolen key):
+    /// 200 with `{"tir_id", "revoked": key view or null}`, journaled `HOLDER_KEY_REVOKED`
+    /// when a key was current.
+    fn revoke_holder_key(&self, tir_id: &str) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::RevokeHolderKey(tir_id.to_owned()))
+    }
+    /// Every signing key the holder registered, oldest first; the current one is not revoked.
+    async fn holder_keys(&self, tir_id: &str) -> Result<Vec<HolderKey>>;
     /// Revokes the party `id` (journaled the first time): 200 with the party and
     /// when it was revoked, or 404/381 when no party has that id.
     fn revoke_party(&self, id: &str) -> BoxFuture<'_, Result<Reply>> {

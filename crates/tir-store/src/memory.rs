@@ -62,6 +62,8 @@ struct State {
     /// Server keys in the order created; signed heads in the order signed.
     keys: Vec<ServerKey>,
     heads: Vec<SignedHead>,
+    /// Holders' signing keys in the order registered.
+    holder_keys: Vec<crate::HolderKey>,
     /// By (administration, office or `*`).
     policies: HashMap<(String, String), PolicyRecord>,
 }
@@ -148,6 +150,8 @@ enum Undo {
     Policy((String, String), Option<PolicyRecord>),
     /// The keys as they were before the first change to them.
     Keys(Vec<ServerKey>),
+    /// The holders' keys as they were before the first change to them.
+    HolderKeys(Vec<crate::HolderKey>),
 }
 
 struct MemoryTx<'a> {
@@ -197,6 +201,7 @@ impl<'a> MemoryTx<'a> {
                 Undo::RiskResult(k, old) => restore(&mut state.results, k, old),
                 Undo::Policy(k, old) => restore(&mut state.policies, k, old),
                 Undo::Keys(old) => state.keys = old,
+                Undo::HolderKeys(old) => state.holder_keys = old,
             }
         }
     }
@@ -408,6 +413,26 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
+    async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        Ok(self.state.holder_keys.iter().filter(|k| k.tir_id == tir_id).cloned().collect())
+    }
+
+    async fn holder_key_insert(&mut self, key: &crate::HolderKey) -> Result<()> {
+        self.undo.push(Undo::HolderKeys(self.state.holder_keys.clone()));
+        self.state.holder_keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()> {
+        self.undo.push(Undo::HolderKeys(self.state.holder_keys.clone()));
+        for key in self.state.holder_keys.iter_mut() {
+            if key.tir_id == tir_id && key.key_id == key_id && key.revoked_at_ms.is_none() {
+                key.revoked_at_ms = Some(at_ms);
+            }
+        }
+        Ok(())
+    }
+
     async fn policy_put(&mut self, policy: &PolicyRecord) -> Result<()> {
         let key = (policy.administration.to_string(), crate::policy_office_key(policy).to_owned());
         let old = self.state.policies.insert(key.clone(), policy.clone());
@@ -610,6 +635,10 @@ impl Store for MemoryStore {
 
     async fn signed_head(&self) -> Result<Option<SignedHead>> {
         Ok(self.lock().state.heads.last().cloned())
+    }
+
+    async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        Ok(self.lock().state.holder_keys.iter().filter(|k| k.tir_id == tir_id).cloned().collect())
     }
 
     fn backend(&self) -> &'static str {

@@ -9,7 +9,7 @@ use crate::{NotificationRow, Result, corrupt};
 
 /// The journal's columns, in `JournalEntry`'s field order.
 pub(crate) const JOURNAL_COLUMNS: &str =
-    "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash";
+    "seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash, holder_signature";
 
 /// The outbox's columns, in `NotificationRow`'s field order.
 pub(crate) const NOTIFICATION_COLUMNS: &str = "cursor, recipient, kind, reference, payload, created_at_ms";
@@ -19,6 +19,7 @@ pub(crate) trait Columns {
     fn text(&self, i: usize) -> Result<String>;
     fn int(&self, i: usize) -> Result<i64>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -31,6 +32,9 @@ impl Columns for rusqlite::Row<'_> {
     fn opt_int(&self, i: usize) -> Result<Option<i64>> {
         Ok(self.get(i)?)
     }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get(i)?)
+    }
 }
 
 impl Columns for tokio_postgres::Row {
@@ -41,6 +45,9 @@ impl Columns for tokio_postgres::Row {
         Ok(self.try_get(i)?)
     }
     fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
         Ok(self.try_get(i)?)
     }
 }
@@ -58,6 +65,11 @@ pub(crate) fn journal_entry(r: &impl Columns) -> Result<JournalEntry> {
         body_hash: r.text(7)?,
         prev_hash: r.text(8)?,
         hash: r.text(9)?,
+        holder_signature: r
+            .opt_text(10)?
+            .map(|text| crate::HolderSignature::from_column(&text))
+            .transpose()
+            .map_err(corrupt)?,
     })
 }
 
@@ -78,6 +90,25 @@ pub(crate) mod keys {
         FROM journal_heads ORDER BY entries DESC LIMIT 1";
     pub(crate) const HEAD_INSERT: &str = "INSERT INTO journal_heads \
         (entries, head, signed_at, signed_at_ms, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+
+    pub(crate) const HOLDER_KEYS: &str = "SELECT tir_id, key_id, public_key, registered_by, registered_at_ms, \
+        revoked_at_ms FROM holder_keys WHERE tir_id = $1 ORDER BY registered_at_ms, key_id";
+    pub(crate) const HOLDER_KEY_INSERT: &str = "INSERT INTO holder_keys \
+        (tir_id, key_id, public_key, registered_by, registered_at_ms) VALUES ($1, $2, $3, $4, $5)";
+    pub(crate) const HOLDER_KEY_REVOKE: &str =
+        "UPDATE holder_keys SET revoked_at_ms = $1 WHERE tir_id = $2 AND key_id = $3 AND revoked_at_ms IS NULL";
+
+    /// A holder's key from a row selecting `HOLDER_KEYS`' columns.
+    pub(crate) fn holder_key(r: &impl Columns) -> Result<crate::HolderKey> {
+        Ok(crate::HolderKey {
+            tir_id: r.text(0)?,
+            key_id: r.text(1)?,
+            public_key: r.text(2)?,
+            registered_by: r.text(3)?,
+            registered_at_ms: r.int(4)?,
+            revoked_at_ms: r.opt_int(5)?,
+        })
+    }
 
     /// A key from a row selecting `ALL`'s columns.
     pub(crate) fn public(r: &impl Columns) -> Result<PublicKey> {

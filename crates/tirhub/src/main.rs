@@ -28,7 +28,7 @@ Start here:\n  tirhub demo                       a seeded server on a fresh SQLi
 tirhub serve --admin-token T      the service (SQLite by default, PostgreSQL with --db postgres://...)\n  \
 tirhub simulate --url URL --admin-token T   realistic traffic against a running server\n  \
 tirhub bench                      throughput and latency on this machine, against its no-op ceiling\n  \
-tirhub audit verify --db URL      recompute the journal's hash chain\n  \
+tirhub audit verify --db URL      recompute the journal's hash chain (and the holders' signatures)\n  \
 tirhub risk evaluate --data F.csv --test-from 2014-07-01   the risk model against baselines"
 )]
 struct Cli {
@@ -394,6 +394,24 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         head: Option<std::path::PathBuf>,
     },
+    /// Show a holder's signed message as journaled, with what proves it: the
+    /// body bytes as sent, the signature and the public key, verified here.
+    /// Any Ed25519 tool verifies the same three (docs/etir-binding.md,
+    /// "Signed holder messages"). Exits 1 if the signature does not verify,
+    /// 2 if no journaled message has this id or it carries no signature.
+    Message {
+        #[arg(long, env = "TIRHUB_DB", default_value = "sqlite://tirhub.db")]
+        db: String,
+        /// The message's message_id.
+        #[arg(long)]
+        message_id: String,
+        /// The sending party's id (message ids are unique per sender only); any sender if absent.
+        #[arg(long)]
+        sender: Option<String>,
+        /// Also write the signed body's exact bytes to this file.
+        #[arg(long, value_name = "FILE")]
+        body_out: Option<std::path::PathBuf>,
+    },
 }
 
 #[global_allocator]
@@ -445,6 +463,9 @@ fn main() -> ExitCode {
                 simulate::command(options, args.json).await
             }
             Command::Audit { command: AuditCommand::Verify { db, head } } => audit_verify(&db, head.as_deref()).await,
+            Command::Audit { command: AuditCommand::Message { db, message_id, sender, body_out } } => {
+                audit_message(&db, &message_id, sender.as_deref(), body_out.as_deref()).await
+            }
             Command::Keys { command: KeysCommand::Rotate { db } } => keys_rotate(&db).await,
             Command::Bench(args) => run_bench(args).await,
             Command::Backup(args) => backup::backup(args).await,
@@ -522,7 +543,10 @@ async fn audit_verify(db: &str, head: Option<&std::path::Path>) -> Result<ExitCo
     println!("{}", serde_json::to_string_pretty(&tir_server::verdict_json(&verdict))?);
     let mut intact = match &verdict.first_broken {
         None => {
-            eprintln!("journal intact: {} entries, head {}", verdict.entries, verdict.head);
+            eprintln!(
+                "journal intact: {} entries, head {}; {} holder signatures verified",
+                verdict.entries, verdict.head, verdict.holder_signatures
+            );
             true
         }
         Some((seq, reason)) => {
@@ -543,6 +567,68 @@ async fn audit_verify(db: &str, head: Option<&std::path::Path>) -> Result<ExitCo
         }
     }
     Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Journal pages read at a time while looking for a message.
+const AUDIT_PAGE: usize = 1_000;
+
+async fn audit_message(
+    db: &str,
+    message_id: &str,
+    sender: Option<&str>,
+    body_out: Option<&std::path::Path>,
+) -> Result<ExitCode, AnyError> {
+    let store = open_existing(db).await?;
+    let mut from = 1;
+    let entry = loop {
+        let page = store.journal(from, AUDIT_PAGE).await?;
+        let wanted = |e: &&tir_store::JournalEntry| {
+            e.message_id == message_id && e.holder_signature.is_some() && sender.is_none_or(|s| e.sender == s)
+        };
+        if let Some(entry) = page.iter().find(wanted) {
+            break entry.clone();
+        }
+        let Some(last) = page.last() else {
+            eprintln!("no signed message {message_id:?} in the journal");
+            return Ok(ExitCode::from(2));
+        };
+        from = last.seq + 1;
+    };
+    let signature = entry.holder_signature.as_ref().expect("found with a signature");
+    let verified = signature.verify();
+    let report = serde_json::json!({
+        "seq": entry.seq,
+        "hash": entry.hash,
+        "sender": entry.sender,
+        "type": entry.message_type,
+        "message_id": entry.message_id,
+        "guarantee_reference": entry.reference,
+        "tir_id": signature.tir_id,
+        "key_id": signature.key_id,
+        "algorithm": "Ed25519",
+        "public_key": signature.public_key,
+        "signature": signature.signature,
+        "signed_body": signature.signed_body,
+        "verified": verified.is_ok(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(path) = body_out {
+        std::fs::write(path, signature.signed_body.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    match verified {
+        Ok(()) => {
+            eprintln!(
+                "entry {}: {} {} signed by {} with key {}: the signature verifies",
+                entry.seq, entry.message_type, entry.message_id, signature.tir_id, signature.key_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            eprintln!("entry {}: the signature FAILED: {problem}", entry.seq);
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn read_kept_head(path: &std::path::Path) -> Result<tir_store::KeptHead, AnyError> {

@@ -773,3 +773,87 @@ fn serve_has_the_console_under_slash_console_beside_the_api() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `tirhub audit verify` counts the holders' signatures it checked, and
+/// `tirhub audit message` shows one signed declaration with what proves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_checks_holder_signatures_and_shows_one_with_its_proof() {
+    use ed25519_dalek::Signer;
+    use tir_testkit::server::{Corridor, HOLDER, Trip, encode, message};
+
+    let mut app = tir_testkit::server::spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let public: String = key.verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("/v1/holders/{}/signing-key", encode(HOLDER));
+    let body = json!({"public_key": public}).to_string();
+    let registered = app.call(reqwest::Method::PUT, &path, Some(&c.holder), Some(body.into_bytes())).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let key_id = registered.json()["key_id"].as_str().unwrap().to_owned();
+    let mut trip = Trip::new(&app, &c);
+    trip.register().await;
+    let e9 = serde_json::to_string_pretty(&message(
+        "E9",
+        &trip.reference,
+        json!({"declaration": tir_testkit::server::declaration()}),
+    ))
+    .unwrap();
+    let message_id = serde_json::from_str::<Value>(&e9).unwrap()["message_id"].as_str().unwrap().to_owned();
+    let signature: String = key.sign(e9.as_bytes()).to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let header = format!("keyid={key_id}, ed25519={signature}");
+    let bearer = format!("Bearer {}", c.holder);
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+        ("tirhub-holder-signature", &header),
+    ];
+    let sent =
+        app.call_with_headers(reqwest::Method::POST, "/v1/messages", &headers, Some(e9.clone().into_bytes())).await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    app.stop().await;
+    let url = app.db_url().to_owned();
+
+    let (code, stdout, stderr) = audit(&["--db", &url]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((report["ok"].as_bool(), report["holder_signatures"].as_i64()), (Some(true), Some(1)), "{report}");
+    assert!(stderr.contains("1 holder signatures verified"), "{stderr}");
+
+    let dir = tempdir_path("audit-message");
+    let body_file = dir.join("body.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", &message_id, "--body-out"])
+        .arg(&body_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["signed_body"], e9.as_str());
+    assert_eq!((shown["key_id"].as_str(), shown["public_key"].as_str()), (Some(&*key_id), Some(&*public)));
+    assert_eq!((shown["signature"].as_str(), shown["verified"].as_bool()), (Some(&*signature), Some(true)));
+    assert_eq!(std::fs::read(&body_file).unwrap(), e9.as_bytes(), "the bytes as sent");
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", "no-such-message"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let other_sender = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", &message_id, "--sender", "hol_nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(other_sender.status.code(), Some(2));
+    let sender = shown["sender"].as_str().unwrap();
+    let by_sender = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["audit", "message", "--db", &url, "--message-id", &message_id, "--sender", sender])
+        .output()
+        .unwrap();
+    assert!(by_sender.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempdir_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tirhub-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -194,6 +194,17 @@ async fn every_code(app: &TestApp, limited: &TestApp) {
     let second = limited.get_reply(&d.holder, "/v1/offices/AZ000200").await;
     cov.check("a holder past its burst", second, 386, "");
 
+    // 382: a holder with a signing key sends its E9 unsigned.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let public: String = key.verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("/v1/holders/{}/signing-key", encode(OTHER_HOLDER));
+    let registered = app
+        .call(Method::PUT, &path, Some(&c.other_holder), Some(json!({"public_key": public}).to_string().into()))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let e9 = message("E9", &reference(), json!({"declaration": declaration()}));
+    cov.check("a holder with a key, unsigned", app.post(&c.other_holder, &e9).await, 382, "");
+
     // 400 last: the store taken away from under the server.
     let store_lost = app.lose_store().await;
     if store_lost {

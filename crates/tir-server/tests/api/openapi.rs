@@ -28,6 +28,8 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/admin/offices",
         "/v1/admin/holders/{tir_id}",
         "/v1/admin/journal/verify",
+        "/v1/holders/{tir_id}/signing-key",
+        "/v1/admin/holders/{tir_id}/signing-key",
         "/v1/risk/profiles",
         "/v1/risk/profiles/{id}",
     ];
@@ -127,6 +129,26 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     scoped["valid_until"] = json!("2027-01-01");
     let edited = app.call(Method::PUT, &profile, Some(&c.ge), party(scoped.clone())).await;
     answers.push(("/v1/risk/profiles/{id}", "put", edited));
+    // Signing keys (issue 14): registered, the same again, refused; read; revoked.
+    let key_path = format!("/v1/holders/{}/signing-key", encode(HOLDER));
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let public: String = signing.verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let key = json!({"public_key": public});
+    for token in [&c.holder, &c.holder, &c.other_holder] {
+        let put = app.call(Method::PUT, &key_path, Some(token), Some(key.to_string().into())).await;
+        answers.push(("/v1/holders/{tir_id}/signing-key", "put", put));
+    }
+    let bad_key = json!({"public_key": "xyz"}).to_string();
+    let put = app.call(Method::PUT, &key_path, Some(&c.holder), Some(bad_key.into())).await;
+    answers.push(("/v1/holders/{tir_id}/signing-key", "put", put));
+    answers.push(("/v1/holders/{tir_id}/signing-key", "get", app.get_reply(&c.tr, &key_path).await));
+    answers.push(("/v1/holders/{tir_id}/signing-key", "get", app.get_reply(&c.chain_a, &key_path).await));
+    let revoke_key = format!("/v1/admin/holders/{}/signing-key", encode(HOLDER));
+    for _ in 0..2 {
+        let revoked = app.call(Method::DELETE, &revoke_key, admin, None).await;
+        answers.push(("/v1/admin/holders/{tir_id}/signing-key", "delete", revoked));
+    }
+    answers.push(("/v1/holders/{tir_id}/signing-key", "get", app.get_reply(&app.admin, &key_path).await));
     let unknown = app.call(Method::PUT, "/v1/risk/profiles/0000", Some(&c.ge), party(scoped)).await;
     answers.push(("/v1/risk/profiles/{id}", "put", unknown));
     answers.push(("/v1/risk/profiles/{id}", "get", app.get_reply(&c.ge, &profile).await));

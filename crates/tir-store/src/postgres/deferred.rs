@@ -31,6 +31,7 @@ struct JournalColumns {
     body_hash: Vec<String>,
     prev_hash: Vec<String>,
     hash: Vec<String>,
+    holder_signature: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -85,9 +86,10 @@ impl GuaranteeColumns {
 
 // The deferred inserts: arrays in, one statement per table; WITH ORDINALITY keeps journal and outbox order.
 const JOURNAL_INSERT: &str =
-    "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash)
+    "INSERT INTO journal (seq, at_ms, sender, message_type, message_id, reference, body, body_hash, prev_hash, hash,
+                         holder_signature)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::text[], $10::text[])";
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])";
 const REPLIES_INSERT: &str = "INSERT INTO idempotency (sender, message_id, body_hash, status, body, stored_at_ms)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])";
 const GUARANTEES_INSERT: &str = "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
@@ -117,6 +119,7 @@ impl Deferred {
         j.body_hash.push(e.body_hash.clone());
         j.prev_hash.push(e.prev_hash.clone());
         j.hash.push(e.hash.clone());
+        j.holder_signature.push(e.holder_signature.as_ref().map(crate::HolderSignature::to_column));
     }
 
     pub fn reply(&mut self, [sender, message_id, body_hash]: [&str; 3], reply: &Reply, at_ms: i64) {
@@ -176,6 +179,7 @@ impl Deferred {
                     &j.body_hash,
                     &j.prev_hash,
                     &j.hash,
+                    &j.holder_signature,
                 ],
             )
             .await

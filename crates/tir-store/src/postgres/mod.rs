@@ -161,6 +161,10 @@ impl Store for PgStore {
         reads::signed_head(&self.pool).await
     }
 
+    async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        reads::holder_keys(&self.pool, tir_id).await
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

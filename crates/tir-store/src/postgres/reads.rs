@@ -189,6 +189,13 @@ pub(super) async fn server_keys(pool: &Pool) -> Result<Vec<crate::PublicKey>> {
     client.query(&stmt, &[]).await?.iter().map(rows::keys::public).collect()
 }
 
+/// Every signing key of the holder, oldest first.
+pub(super) async fn holder_keys(pool: &Pool, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(rows::keys::HOLDER_KEYS).await?;
+    client.query(&stmt, &[&tir_id]).await?.iter().map(rows::keys::holder_key).collect()
+}
+
 /// The latest signed head.
 pub(super) async fn signed_head(pool: &Pool) -> Result<Option<crate::SignedHead>> {
     let client = pool.get().await.map_err(pool_error)?;

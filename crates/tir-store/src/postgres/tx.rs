@@ -489,6 +489,25 @@ impl Tx for PgTx<'_> {
         self.opt(keys::HEAD_LATEST, &[]).await?.as_ref().map(keys::head).transpose()
     }
 
+    async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        let stmt = self.client.prepare_cached(keys::HOLDER_KEYS).await?;
+        self.client.query(&stmt, &[&tir_id]).await?.iter().map(keys::holder_key).collect()
+    }
+
+    async fn holder_key_insert(&mut self, k: &crate::HolderKey) -> Result<()> {
+        self.exec(
+            keys::HOLDER_KEY_INSERT,
+            &[&k.tir_id, &k.key_id, &k.public_key, &k.registered_by, &k.registered_at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()> {
+        self.exec(keys::HOLDER_KEY_REVOKE, &[&at_ms, &tir_id, &key_id]).await?;
+        Ok(())
+    }
+
     async fn head_insert(&mut self, h: &SignedHead) -> Result<()> {
         self.exec(keys::HEAD_INSERT, &[&h.entries, &h.head, &h.signed_at, &h.signed_at_ms, &h.key_id, &h.signature])
             .await?;

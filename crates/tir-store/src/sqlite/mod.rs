@@ -240,6 +240,11 @@ impl Store for SqliteStore {
         self.readers.read(reads::signed_head).await
     }
 
+    async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        let tir_id = tir_id.to_owned();
+        self.readers.read(move |c| reads::holder_keys(c, &tir_id)).await
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

@@ -233,6 +233,17 @@ pub(super) fn server_keys(conn: &Connection) -> Result<Vec<crate::PublicKey>> {
     Ok(keys)
 }
 
+/// Every signing key of the holder, oldest first.
+pub(super) fn holder_keys(conn: &Connection, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+    let mut statement = conn.prepare_cached(rows::keys::HOLDER_KEYS)?;
+    let mut found = statement.query([tir_id])?;
+    let mut keys = Vec::new();
+    while let Some(row) = found.next()? {
+        keys.push(rows::keys::holder_key(row)?);
+    }
+    Ok(keys)
+}
+
 /// The latest signed head.
 pub(super) fn signed_head(conn: &Connection) -> Result<Option<crate::SignedHead>> {
     let mut statement = conn.prepare_cached(rows::keys::HEAD_LATEST)?;

@@ -177,7 +177,7 @@ impl Tx for SqliteWriter {
     async fn journal_append(&mut self, e: &JournalEntry) -> Result<()> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 e.seq,
@@ -189,7 +189,8 @@ impl Tx for SqliteWriter {
                 e.body,
                 e.body_hash,
                 e.prev_hash,
-                e.hash
+                e.hash,
+                e.holder_signature.as_ref().map(crate::HolderSignature::to_column)
             ])?;
         Ok(())
     }
@@ -434,6 +435,26 @@ impl Tx for SqliteWriter {
 
     async fn head_latest(&mut self) -> Result<Option<SignedHead>> {
         reads::signed_head(&self.conn)
+    }
+
+    async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
+        reads::holder_keys(&self.conn, tir_id)
+    }
+
+    async fn holder_key_insert(&mut self, k: &crate::HolderKey) -> Result<()> {
+        self.conn.prepare_cached(rows::keys::HOLDER_KEY_INSERT)?.execute(params![
+            k.tir_id,
+            k.key_id,
+            k.public_key,
+            k.registered_by,
+            k.registered_at_ms
+        ])?;
+        Ok(())
+    }
+
+    async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()> {
+        self.conn.prepare_cached(rows::keys::HOLDER_KEY_REVOKE)?.execute(params![at_ms, tir_id, key_id])?;
+        Ok(())
     }
 
     async fn head_insert(&mut self, h: &SignedHead) -> Result<()> {

@@ -201,6 +201,11 @@ impl TestApp {
         }
     }
 
+    /// The store's database URL (to read it directly once the server is stopped).
+    pub fn db_url(&self) -> &str {
+        self.database.url()
+    }
+
     /// Successful admin writes so far: each is one journal entry.
     pub fn admin_writes(&self) -> usize {
         self.admin_writes.load(Ordering::SeqCst)
