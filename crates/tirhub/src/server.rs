@@ -5,21 +5,23 @@ use std::net::SocketAddr;
 use crate::AnyError;
 
 /// Binds, announces the address, and serves with these per-party rate limits
-/// and connection limits until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
+/// and connection limits (over TLS when `tls` is given) until Ctrl-C or SIGTERM. (`tir_server::App::new` alone is unlimited, as the
 /// tests and `tirhub bench` need; a served instance is not.)
 pub async fn run_server(
     app: tir_server::App,
     listen: SocketAddr,
     limits: tir_server::RateLimits,
     serve_limits: tir_server::ServeLimits,
+    tls: Option<tir_server::Tls>,
 ) -> Result<(), AnyError> {
     let app = app.with_rate_limits(limits);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal();
-    println!("listening on http://{addr}");
-    tir_server::serve_with(listener, app, serve_limits, shutdown).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    tir_server::serve_with_tls(listener, app, serve_limits, tls, shutdown).await?;
     Ok(())
 }
 

@@ -68,5 +68,6 @@ mod queries;
 mod rate;
 mod risk;
 mod robustness;
+mod tls;
 mod transport;
 mod v2;
