@@ -135,3 +135,55 @@ pub(crate) fn normalize_certificate_sha256(text: &str) -> Option<String> {
     let well_formed = digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit()) && (colons == 0 || colons == 31);
     well_formed.then_some(digits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tir_testkit::tls::Pki;
+
+    fn refusal(result: Result<Tls, TlsError>) -> String {
+        result.expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn fingerprints_are_taken_in_either_case_with_or_without_colons_and_stored_lowercase() {
+        let lower = "0123456789abcdef".repeat(4);
+        assert_eq!(normalize_certificate_sha256(&lower).as_deref(), Some(lower.as_str()));
+        assert_eq!(normalize_certificate_sha256(&lower.to_uppercase()).as_deref(), Some(lower.as_str()));
+        let pairs: Vec<&str> = (0..32).map(|i| &lower[2 * i..2 * i + 2]).collect();
+        assert_eq!(normalize_certificate_sha256(&pairs.join(":")).as_deref(), Some(lower.as_str()));
+        for bad in ["", "ab", &lower[1..], &format!("{lower}0"), &"g".repeat(64), &format!(":{lower}"), &"é".repeat(32)] {
+            assert_eq!(normalize_certificate_sha256(bad), None, "{bad:?}");
+        }
+        assert_eq!(certificate_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn bad_pem_is_refused_naming_the_part_and_the_reason() {
+        let pki = Pki::new();
+        let (cert, key) = (pki.server_cert_pem.as_bytes(), pki.server_key_pem.as_bytes());
+        assert!(Tls::from_pem(cert, key, None).is_ok());
+        assert!(Tls::from_pem(cert, key, Some(pki.ca_pem.as_bytes())).is_ok());
+
+        let empty = refusal(Tls::from_pem(b"", key, None));
+        assert!(empty.starts_with("certificate: no certificate in it"), "{empty}");
+        let not_a_key = refusal(Tls::from_pem(cert, cert, None));
+        assert!(not_a_key.starts_with("key: no PEM private key"), "{not_a_key}");
+        let other = Pki::new();
+        let mismatch = refusal(Tls::from_pem(cert, other.server_key_pem.as_bytes(), None));
+        assert!(mismatch.contains("does not fit the certificate"), "{mismatch}");
+        let ca = refusal(Tls::from_pem(cert, key, Some(b"not PEM at all")));
+        assert!(ca.starts_with("client CA: no CA certificate in it"), "{ca}");
+        let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        let garbled = refusal(Tls::from_pem(broken.as_bytes(), key, None));
+        assert!(garbled.starts_with("certificate: not a PEM certificate"), "{garbled}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let missing = Path::new("/nonexistent/tirhub-test/key.pem");
+        let error = Tls::from_pem_files(missing, missing, None).expect_err("refused");
+        assert_eq!(error.file.as_deref(), Some(missing));
+        assert!(error.to_string().starts_with("/nonexistent/tirhub-test/key.pem: cannot read: "), "{error}");
+    }
+}

@@ -218,6 +218,70 @@ on_both! {
 }
 
 on_both! {
+    a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart
+        => a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_sqlite,
+           a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_bound_to_a_certificate_keeps_the_binding_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    certificate_binding_case(&*store).await;
+}
+
+/// Binds a customs party (journaled once), rebinds, unbinds, binds again, and
+/// answers 404/381 for an unknown party; other parties stay unbound. Returns
+/// the bound party's token hash and its certificate.
+async fn certificate_binding_case(store: &dyn Store) -> (String, String) {
+    let w = seed(store).await;
+    let (token, party) = &w.tokens[2];
+    let hash = tir_store::token::hash(token);
+    let found = store.token_party(&hash).await.unwrap().expect("the party");
+    assert_eq!((&found.party, found.certificate_sha256.as_deref()), (party, None), "unbound at creation");
+    let entries = store.verify_journal().await.unwrap().entries;
+
+    let (first, second) = ("a".repeat(64), "b".repeat(64));
+    let bound = store.bind_certificate(party.id(), Some(&first)).await.unwrap();
+    assert_eq!(bound.status, 200, "{}", bound.body);
+    let view: Value = serde_json::from_str(&bound.body).unwrap();
+    assert_eq!(view, json!({"id": party.id(), "kind": "customs", "name": "TR customs", "certificate_sha256": first}));
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256.as_deref(), Some(first.as_str()));
+    // The same binding again: the same answer, nothing journaled.
+    let again = store.bind_certificate(party.id(), Some(&first)).await.unwrap();
+    assert_eq!((again.status, again.body.as_str()), (200, bound.body.as_str()));
+    assert_eq!(store.verify_journal().await.unwrap().entries, entries + 1);
+    // Another certificate replaces it; null unbinds; then bound again.
+    assert_eq!(store.bind_certificate(party.id(), Some(&second)).await.unwrap().status, 200);
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256.as_deref(), Some(second.as_str()));
+    let unbound = store.bind_certificate(party.id(), None).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&unbound.body).unwrap()["certificate_sha256"], Value::Null);
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256, None);
+    assert_eq!(store.bind_certificate(party.id(), Some(&first)).await.unwrap().status, 200);
+
+    let journal = store.journal(entries + 1, 10).await.unwrap();
+    let kinds: Vec<(&str, &str)> =
+        journal.iter().map(|e| (e.message_type.as_str(), e.reference.as_str())).collect();
+    assert_eq!(kinds, vec![("PARTY_CERTIFICATE", party.id()); 4]);
+    // The others are not bound.
+    let other = tir_store::token::hash(&w.tokens[3].0);
+    assert_eq!(store.token_party(&other).await.unwrap().unwrap().certificate_sha256, None);
+    let unknown = store.bind_certificate("cus_0000000000000000", Some(&first)).await.unwrap();
+    assert_eq!((unknown.status, error_code(&unknown)), (404, 381));
+    assert!(store.verify_journal().await.unwrap().ok);
+    (hash, first)
+}
+
+async fn a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart(fx: Fixture) {
+    let (hash, certificate) = certificate_binding_case(&*fx.store).await;
+    let fx = fx.restart().await;
+    let found = fx.store.token_party(&hash).await.unwrap().expect("the party");
+    assert_eq!(found.certificate_sha256, Some(certificate));
+    // A revoked party is not found, bound or not.
+    assert_eq!(fx.store.revoke_party(found.party.id()).await.unwrap().status, 200);
+    assert_eq!(fx.store.token_party(&hash).await.unwrap(), None);
+}
+
+on_both! {
     rule_profiles_keep_every_version_and_stay_with_their_administration
         => rule_profiles_keep_every_version_and_stay_with_their_administration_on_sqlite,
            rule_profiles_keep_every_version_and_stay_with_their_administration_on_postgres;
