@@ -67,9 +67,12 @@ impl Parties {
         if hash == self.admin_token_hash {
             return Ok(Party::Admin);
         }
-        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash).and_then(|(found, read_at)| {
-            (read_at.elapsed() < self.cache_ttl).then(|| found.clone())
-        });
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .and_then(|(found, read_at)| (read_at.elapsed() < self.cache_ttl).then(|| found.clone()));
         let found = match cached {
             Some(found) => found,
             None => {

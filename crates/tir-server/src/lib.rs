@@ -34,12 +34,12 @@ pub use conn::{
     URI_BYTES_MAX,
 };
 pub use error::ApiError;
-pub use tls::{Tls, TlsError, certificate_sha256};
 pub use observe::{FEED_DEPTH_COUNTED_MAX, Metrics};
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
 pub use tir_store::HEAD_SIGN_INTERVAL;
+pub use tls::{Tls, TlsError, certificate_sha256};
 
 /// The application context handed to every handler.
 #[derive(Clone)]

@@ -82,9 +82,8 @@ impl Tls {
 
     fn build(cert: (&Path, &[u8]), key: (&Path, &[u8]), client_ca: Option<(&Path, &[u8])>) -> Result<Tls, TlsError> {
         let chain = certificates(cert.0, cert.1, "certificate")?;
-        let private_key = PrivateKeyDer::from_pem_slice(key.1).map_err(|e| {
-            fault(key.0, format!("no PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}"))
-        })?;
+        let private_key = PrivateKeyDer::from_pem_slice(key.1)
+            .map_err(|e| fault(key.0, format!("no PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // TLS 1.2 and 1.3 only, rustls's safe defaults.
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -132,7 +131,8 @@ pub fn certificate_sha256(der: &[u8]) -> String {
 pub(crate) fn normalize_certificate_sha256(text: &str) -> Option<String> {
     let digits: String = text.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
     let colons = text.len() - digits.len();
-    let well_formed = digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit()) && (colons == 0 || colons == 31);
+    let well_formed =
+        digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit()) && (colons == 0 || colons == 31);
     well_formed.then_some(digits)
 }
 
@@ -152,7 +152,8 @@ mod tests {
         assert_eq!(normalize_certificate_sha256(&lower.to_uppercase()).as_deref(), Some(lower.as_str()));
         let pairs: Vec<&str> = (0..32).map(|i| &lower[2 * i..2 * i + 2]).collect();
         assert_eq!(normalize_certificate_sha256(&pairs.join(":")).as_deref(), Some(lower.as_str()));
-        for bad in ["", "ab", &lower[1..], &format!("{lower}0"), &"g".repeat(64), &format!(":{lower}"), &"é".repeat(32)] {
+        for bad in ["", "ab", &lower[1..], &format!("{lower}0"), &"g".repeat(64), &format!(":{lower}"), &"é".repeat(32)]
+        {
             assert_eq!(normalize_certificate_sha256(bad), None, "{bad:?}");
         }
         assert_eq!(certificate_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -46,7 +46,10 @@ pub enum Command {
     /// The party's id: its token stops authenticating.
     RevokeParty(String),
     /// Binds the party to a client certificate (the SHA-256 of its DER, hex), or unbinds it (`None`).
-    BindCertificate { id: String, certificate_sha256: Option<String> },
+    BindCertificate {
+        id: String,
+        certificate_sha256: Option<String>,
+    },
     /// A rule profile's next version (boxed: a draft holds an expression).
     PutProfile(Box<ProfileWrite>),
     /// The risk engine's writes (boxed: each holds documents).
@@ -131,8 +134,11 @@ pub trait Tx: Send {
     /// Revokes the party unless it already is; `None` if there is no such party.
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
     /// Sets the party's client certificate (`None`: unbound); `None` if there is no such party.
-    async fn party_bind_certificate(&mut self, id: &str, certificate_sha256: Option<&str>)
-    -> Result<Option<BoundParty>>;
+    async fn party_bind_certificate(
+        &mut self,
+        id: &str,
+        certificate_sha256: Option<&str>,
+    ) -> Result<Option<BoundParty>>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
     /// Every version of profile `id` of `administration`, oldest first (empty: none).

@@ -20,9 +20,9 @@ use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::keys::{PublicKey, ServerKey, SignedHead};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
-use crate::{TokenParty, 
+use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NewParty, NotificationRow, PolicyRecord, Profile,
-    ProfileHistory, Result, Store, StoreError, StoredModel,
+    ProfileHistory, Result, Store, StoreError, StoredModel, TokenParty,
 };
 
 /// A store held in memory; see the module documentation.
@@ -306,7 +306,9 @@ impl Tx for MemoryTx<'_> {
         if taken {
             return Err(StoreError::Write(format!("party {} or its token already exists", party.id)));
         }
-        self.state.parties.insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None, certificate_sha256: None });
+        self.state
+            .parties
+            .insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None, certificate_sha256: None });
         self.undo.push(Undo::Party(party.id.clone(), None));
         Ok(())
     }

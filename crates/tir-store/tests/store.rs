@@ -259,8 +259,7 @@ async fn certificate_binding_case(store: &dyn Store) -> (String, String) {
     assert_eq!(store.bind_certificate(party.id(), Some(&first)).await.unwrap().status, 200);
 
     let journal = store.journal(entries + 1, 10).await.unwrap();
-    let kinds: Vec<(&str, &str)> =
-        journal.iter().map(|e| (e.message_type.as_str(), e.reference.as_str())).collect();
+    let kinds: Vec<(&str, &str)> = journal.iter().map(|e| (e.message_type.as_str(), e.reference.as_str())).collect();
     assert_eq!(kinds, vec![("PARTY_CERTIFICATE", party.id()); 4]);
     // The others are not bound.
     let other = tir_store::token::hash(&w.tokens[3].0);
@@ -1241,10 +1240,16 @@ async fn assert_old_data_kept(store: &dyn Store, old: &OldData) {
 /// Checks that the store writes on after adoption: a revocation (the column
 /// added) and a new office, journaled after the old entries.
 async fn assert_writes_continue(store: &dyn Store) {
+    // A party from before the certificate column can be bound (migration party_certificates).
+    let fingerprint = "c".repeat(64);
+    assert_eq!(store.bind_certificate("chain-iru", Some(&fingerprint)).await.unwrap().status, 200);
+    let found = store.token_party(OLD_TOKEN_HASH).await.unwrap().expect("the old party");
+    assert_eq!(found.certificate_sha256, Some(fingerprint));
     assert_eq!(store.revoke_party("chain-iru").await.unwrap().status, 200);
     assert_eq!(store.party_by_token_hash(OLD_TOKEN_HASH).await.unwrap(), None);
     store.put_office(office("GE000100", "Sarpi", &[OfficeRole::Entry])).await.unwrap();
-    assert_journal_complete(store, 4).await;
+    // The old entries, the binding, the revocation and the office.
+    assert_journal_complete(store, 5).await;
 }
 
 type MigrationRow = (i64, String, String, i64);
@@ -1277,7 +1282,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1296,7 +1301,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1313,7 +1318,11 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
         let (a, b) = (a.expect("the first store opens"), b.expect("the second store opens"));
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6], "each migration applied once");
+        assert_eq!(
+            applied.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7],
+            "each migration applied once"
+        );
         let compression: Vec<String> = pg_connect(&url)
             .await
             .query(

@@ -48,7 +48,11 @@ fn client_signed_by(issuer: &CertifiedIssuer<'static, KeyPair>, name: &str) -> C
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let key = KeyPair::generate().expect("a key");
     let cert = params.signed_by(&key, issuer).expect("a client certificate");
-    ClientCert { sha256: tir_server::certificate_sha256(cert.der()), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    ClientCert {
+        sha256: tir_server::certificate_sha256(cert.der()),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 impl Pki {

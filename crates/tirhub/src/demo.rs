@@ -108,7 +108,10 @@ pub async fn run(
     }
     // With TLS, curl needs the CA of --tls-cert: --cacert FILE.
     let (scheme, curl) = if tls.is_some() { ("https", "curl -s --cacert CA.pem") } else { ("http", "curl -s") };
-    println!("\ntry:  {curl} {scheme}://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
+    println!(
+        "\ntry:  {curl} {scheme}://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'",
+        seeded.admin_token
+    );
     println!(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );

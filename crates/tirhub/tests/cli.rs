@@ -760,8 +760,11 @@ async fn serve_with_tls_answers_over_https_and_with_a_client_ca_checks_bound_par
         std::fs::write(&path, pem).unwrap();
         path.display().to_string()
     };
-    let (cert, key, ca) =
-        (file("server.pem", &pki.server_cert_pem), file("server.key", &pki.server_key_pem), file("ca.pem", &pki.ca_pem));
+    let (cert, key, ca) = (
+        file("server.pem", &pki.server_cert_pem),
+        file("server.key", &pki.server_key_pem),
+        file("ca.pem", &pki.ca_pem),
+    );
     let (child, base) = support::spawn_serve_with(db.url(), ADMIN, &["--tls-cert", &cert, "--tls-key", &key]);
     let server = Server { child, client: ExchangeClient::new(&base) };
     let addr = base.strip_prefix("https://").unwrap_or_else(|| panic!("not https: {base}")).parse().unwrap();
@@ -778,8 +781,10 @@ async fn serve_with_tls_answers_over_https_and_with_a_client_ca_checks_bound_par
     let server = Server { child, client: ExchangeClient::new(&base) };
     let addr = base.strip_prefix("https://").unwrap().parse().unwrap();
     let body = json!({"kind": "customs", "name": "Customs of LT", "country": "LT"});
-    let (status, created) =
-        Https::new(addr, &pki.ca_pem, None).request("POST", "/v1/admin/parties", Some(ADMIN), Some(&body)).await.unwrap();
+    let (status, created) = Https::new(addr, &pki.ca_pem, None)
+        .request("POST", "/v1/admin/parties", Some(ADMIN), Some(&body))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{created}");
     let (id, token) = (created["id"].as_str().unwrap(), created["token"].as_str().unwrap());
     let own = pki.client("customs LT");

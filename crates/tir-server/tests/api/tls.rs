@@ -165,14 +165,16 @@ async fn a_tls_handshake_holds_a_place_under_the_connection_cap() {
 
 /// The mutual TLS cases, on one store.
 async fn a_bound_party_needs_its_certificate(served: Served) {
-    let (customs_id, customs) = served.party(json!({"kind": "customs", "name": "Customs of LT", "country": "LT"})).await;
+    let (customs_id, customs) =
+        served.party(json!({"kind": "customs", "name": "Customs of LT", "country": "LT"})).await;
     let (_, holder) = served.party(json!({"kind": "holder", "name": "Baltic Haulage", "tir_id": "LTU/012/345"})).await;
     let own = served.pki.client("customs LT system");
     let another = served.pki.client("another system");
 
     // Unbound: the token alone works, with or without a certificate.
     for cert in [None, Some(&own)] {
-        let (status, feed) = served.client(cert).request("GET", "/v1/notifications", Some(&customs), None).await.unwrap();
+        let (status, feed) =
+            served.client(cert).request("GET", "/v1/notifications", Some(&customs), None).await.unwrap();
         assert_eq!(status, 200, "{feed}");
     }
 
@@ -181,7 +183,8 @@ async fn a_bound_party_needs_its_certificate(served: Served) {
     assert_eq!(bound["certificate_sha256"].as_str(), Some(own.sha256.as_str()), "stored lowercase: {bound}");
     assert_eq!((bound["id"].as_str(), bound["kind"].as_str()), (Some(customs_id.as_str()), Some("customs")));
 
-    let (status, feed) = served.client(Some(&own)).request("GET", "/v1/notifications", Some(&customs), None).await.unwrap();
+    let (status, feed) =
+        served.client(Some(&own)).request("GET", "/v1/notifications", Some(&customs), None).await.unwrap();
     assert_eq!(status, 200, "with its certificate: {feed}");
     for (cert, label) in [(None, "no certificate"), (Some(&another), "another valid certificate")] {
         let (status, refused) =
@@ -198,7 +201,8 @@ async fn a_bound_party_needs_its_certificate(served: Served) {
     assert!(refused.is_err(), "served with a certificate of another CA: {refused:?}");
 
     // The same binding again: the same answer. With colons (openssl's form): the same.
-    let colons: Vec<String> = own.sha256.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let colons: Vec<String> =
+        own.sha256.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let (status, again) = served.bind(&customs_id, json!(colons.join(":"))).await;
     assert_eq!((status, &again), (200, &bound));
 

@@ -16,9 +16,9 @@ use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{TokenParty, 
+use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
-    Store, StoreError, StoredModel,
+    Store, StoreError, StoredModel, TokenParty,
 };
 
 mod deferred;

@@ -7,8 +7,9 @@ use super::pool_error;
 use crate::journal::{JournalEntry, Verdict, Verifier};
 use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{TokenParty, 
+use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoredModel,
+    TokenParty,
 };
 
 /// Journal rows fetched per round trip while verifying.

@@ -23,9 +23,9 @@ use crate::env::Env;
 use crate::journal::{JournalEntry, Verdict};
 use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
-use crate::{TokenParty, 
+use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
-    Store, StoredModel, corrupt,
+    Store, StoredModel, TokenParty, corrupt,
 };
 
 mod checkpoint;

@@ -12,9 +12,9 @@ use super::durability::Durability;
 use crate::journal::{JournalEntry, Verdict, Verifier};
 use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
-use crate::{TokenParty, 
+use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoreError,
-    StoredModel,
+    StoredModel, TokenParty,
 };
 
 /// Read connections kept open between queries.
