@@ -802,7 +802,7 @@ async fn serve_with_tls_answers_over_https_and_with_a_client_ca_checks_bound_par
 }
 
 #[test]
-fn serve_with_a_missing_or_bad_tls_file_says_which_and_why() {
+fn serve_and_demo_with_a_missing_or_bad_tls_file_say_which_and_why() {
     let db = temp_db();
     let pki = tir_testkit::tls::Pki::new();
     let cert = db.dir().join("server.pem");
@@ -810,7 +810,9 @@ fn serve_with_a_missing_or_bad_tls_file_says_which_and_why() {
     let missing = db.dir().join("no-such.key");
     let cert = cert.display().to_string();
     let missing = missing.display().to_string();
+    let demo_file = db.dir().join("demo.db").display().to_string();
     let serve = ["serve", "--db", db.url(), "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
+    let demo = ["demo", "--file", &demo_file, "--listen", "127.0.0.1:0"];
     for (tls, says) in [
         (vec!["--tls-cert", &cert, "--tls-key", &missing], vec![missing.as_str(), "cannot read", "No such file"]),
         // The certificate given as the key.
@@ -818,12 +820,14 @@ fn serve_with_a_missing_or_bad_tls_file_says_which_and_why() {
         (vec!["--tls-cert", &cert], vec!["--tls-key"]),
         (vec!["--client-ca", &cert], vec!["--tls-cert"]),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(serve).args(&tls).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{tls:?} was accepted");
-        assert!(!stderr.contains("panicked"), "{tls:?}: {stderr}");
-        for word in says {
-            assert!(stderr.contains(word), "{tls:?}: {word:?} not in {stderr}");
+        for command in [&serve[..], &demo[..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(command).args(&tls).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{} {tls:?} was accepted", command[0]);
+            assert!(!stderr.contains("panicked"), "{tls:?}: {stderr}");
+            for word in &says {
+                assert!(stderr.contains(word), "{} {tls:?}: {word:?} not in {stderr}", command[0]);
+            }
         }
     }
 }
