@@ -16,13 +16,13 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, FromRequestParts, State};
+use axum::extract::{Extension, Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use tir_model::party::Party;
-use tir_server::ApiError;
+use tir_server::{ApiError, PeerCertificate};
 use tir_store::token;
 
 use crate::Console;
@@ -115,7 +115,9 @@ impl FromRequestParts<Console> for Signed {
         let Some((party_token, csrf)) = console.sessions.touch(&id) else {
             return Err(pages::to_sign_in());
         };
-        match console.app.parties.authenticate(&bearer(&party_token)).await {
+        // A party bound to a client certificate needs it on this connection too.
+        let peer = parts.extensions.get::<PeerCertificate>();
+        match console.app.parties.authenticate(&bearer(&party_token), peer).await {
             Ok(party) => Ok(Signed { party, csrf, id }),
             Err(ApiError::Store(e)) => {
                 tracing::error!(error = %e, "console: storage failure");
@@ -214,7 +216,12 @@ pub async fn sign_in_page(State(console): State<Console>) -> Response {
 }
 
 /// `POST /console/sign-in`: a party's token in, a session cookie out.
-pub async fn sign_in(State(console): State<Console>, headers: HeaderMap, form: Posted) -> Response {
+pub async fn sign_in(
+    State(console): State<Console>,
+    peer: Option<Extension<PeerCertificate>>,
+    headers: HeaderMap,
+    form: Posted,
+) -> Response {
     let form = match posted(form) {
         Ok(form) => form,
         Err(page) => return page,
@@ -234,7 +241,8 @@ pub async fn sign_in(State(console): State<Console>, headers: HeaderMap, form: P
     if party_token.is_empty() {
         return again("Enter your party's token.");
     }
-    let party = match console.app.parties.authenticate(&bearer(party_token)).await {
+    let peer = peer.map(|Extension(peer)| peer);
+    let party = match console.app.parties.authenticate(&bearer(party_token), peer.as_ref()).await {
         Ok(party) => party,
         Err(ApiError::Store(e)) => {
             tracing::error!(error = %e, "console: storage failure");

@@ -148,17 +148,98 @@ pub async fn revoke_party(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|r| path_rejection("/id", r))?;
+    check_party_id(&id)?;
+    let reply = app.store.revoke_party(&id).await?;
+    if reply.status == 200 {
+        app.parties.forget(&id);
+    }
+    Ok(json_response(reply.status, reply.body))
+}
+
+/// Checks a party id taken from a path: 105 past `PARTY_ID_CHARS_MAX` or empty, 106 for another character.
+fn check_party_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > PARTY_ID_CHARS_MAX {
         return Err(ApiError::code(ErrorCode::WrongLength, "/id"));
     }
     if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(ApiError::code(ErrorCode::WrongFormat, "/id"));
     }
-    let reply = app.store.revoke_party(&id).await?;
+    Ok(())
+}
+
+#[utoipa::path(put, path = "/v1/admin/parties/{id}/certificate", tag = "admin",
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64,
+        description = "The party's id, as its creation answered, e.g. cus_8f3a61c2d4b7e905")),
+    request_body = CertificateBinding,
+    responses(
+        (status = 200, description = "The party's binding, as now stored (again: the same answer). A bound party's token then authenticates only over a TLS connection that presented that client certificate (`serve --client-ca`), at once on this server and within 5 s on others sharing the database; otherwise 401/390", body = PartyCertificate),
+        (status = 400, description = "Codes 100, 101, 105, 106, 107", body = ErrorBody),
+        (status = 403, description = "Not the admin: code 380", body = ErrorBody),
+        (status = 404, description = "Code 381: no such party", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn bind_certificate(
+    State(app): State<App>,
+    _: Admin,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|r| path_rejection("/id", r))?;
+    check_party_id(&id)?;
+    let value = json_body(&headers, body)?;
+    let obj = Obj::new(&value, "")?;
+    // Required, and null to unbind: present as null is not missing.
+    if value.get("certificate_sha256").is_none() {
+        return Err(ApiError::code(ErrorCode::RequiredFieldMissing, "/certificate_sha256"));
+    }
+    let fingerprint = obj
+        .str_opt("certificate_sha256")?
+        .map(|raw| {
+            crate::tls::normalize_certificate_sha256(raw).ok_or_else(|| {
+                EtirError::new(ErrorCode::WrongFormat, "/certificate_sha256")
+                    .with_detail("the SHA-256 of the certificate's DER: 64 hex digits (colons allowed)")
+            })
+        })
+        .transpose()?;
+    obj.finish()?;
+    let reply = app.store.bind_certificate(&id, fingerprint.as_deref()).await?;
     if reply.status == 200 {
         app.parties.forget(&id);
     }
     Ok(json_response(reply.status, reply.body))
+}
+
+/// The body of `PUT /v1/admin/parties/{id}/certificate`; this type describes it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body `bind_certificate` reads
+struct CertificateBinding {
+    /// The SHA-256 of the client certificate's DER, 64 hex digits (either case, or with the colons
+    /// `openssl x509 -fingerprint -sha256` prints); null unbinds the party.
+    #[schema(schema_with = certificate_sha256_input, required = true)]
+    certificate_sha256: Option<String>,
+}
+
+/// The answer to a binding (made by the store, which journals it as `PARTY_CERTIFICATE`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes JSON made by tir-store
+struct PartyCertificate {
+    id: String,
+    kind: String,
+    name: String,
+    /// As stored: 64 lowercase hex digits; null: unbound.
+    #[schema(required = true)]
+    certificate_sha256: Option<String>,
+}
+
+fn certificate_sha256_input() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::String,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .pattern(Some("^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"))
+        .build()
 }
 
 #[utoipa::path(post, path = "/v1/admin/offices", tag = "admin",

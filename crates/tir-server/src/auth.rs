@@ -5,6 +5,8 @@
 //! extractor: `AnyParty` or `Admin`. Both then spend one token of the party's
 //! rate limit (429/386), before the handler reads the body: 390 answers
 //! first, then 386, then 380 (a party on an admin route) and the body's codes.
+//! A party bound to a client certificate (mutual TLS) is authenticated only
+//! when the connection presented that certificate: its token alone gets 390.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,12 +15,13 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use tir_model::ErrorCode;
 use tir_model::party::Party;
-use tir_store::{Store, token};
+use tir_model::{ErrorCode, EtirError};
+use tir_store::{Store, TokenParty, token};
 
 use crate::App;
 use crate::error::ApiError;
+use crate::tls::PeerCertificate;
 
 /// Cached parties before the cache is cleared (bounds memory).
 const CACHED_PARTIES_MAX: usize = 100_000;
@@ -28,8 +31,8 @@ const PARTY_CACHE_TTL: Duration = Duration::from_secs(5);
 pub struct Parties {
     store: Arc<dyn Store>,
     admin_token_hash: String,
-    /// Token hash → the party and when it was read from the store.
-    cache: RwLock<HashMap<String, (Party, Instant)>>,
+    /// Token hash → the party, its certificate binding, and when they were read from the store.
+    cache: RwLock<HashMap<String, (TokenParty, Instant)>>,
     cache_ttl: Duration,
 }
 
@@ -43,8 +46,10 @@ impl Parties {
         }
     }
 
-    /// The party behind the request's bearer token: 401/390 when missing, unknown or given twice.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Party, ApiError> {
+    /// The party behind the request's bearer token: 401/390 when missing, unknown or given twice,
+    /// or when the party is bound to a client certificate and `peer` (the certificate the
+    /// connection presented) is not that one.
+    pub async fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerCertificate>) -> Result<Party, ApiError> {
         let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
         let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
         // More than one Authorization header is refused like a missing one.
@@ -58,24 +63,38 @@ impl Parties {
         if hash == self.admin_token_hash {
             return Ok(Party::Admin);
         }
-        if let Some((party, read_at)) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash)
-            && read_at.elapsed() < self.cache_ttl
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .and_then(|(found, read_at)| (read_at.elapsed() < self.cache_ttl).then(|| found.clone()));
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let found = self.store.token_party(&hash).await?.ok_or_else(unauthenticated)?;
+                let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+                // An expired entry is replaced; only a new one may overflow the cache.
+                if cache.len() >= CACHED_PARTIES_MAX && !cache.contains_key(&hash) {
+                    cache.clear();
+                }
+                cache.insert(hash, (found.clone(), Instant::now()));
+                found
+            }
+        };
+        if let Some(bound) = &found.certificate_sha256
+            && peer.is_none_or(|presented| *presented.0 != **bound)
         {
-            return Ok(party.clone());
+            return Err(ApiError::Etir(EtirError::new(ErrorCode::Unauthenticated, "").with_detail(
+                "this party is bound to a client certificate: the connection did not present it (mutual TLS)",
+            )));
         }
-        let party = self.store.party_by_token_hash(&hash).await?.ok_or_else(unauthenticated)?;
-        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        // An expired entry is replaced; only a new one may overflow the cache.
-        if cache.len() >= CACHED_PARTIES_MAX && !cache.contains_key(&hash) {
-            cache.clear();
-        }
-        cache.insert(hash, (party.clone(), Instant::now()));
-        Ok(party)
+        Ok(found.party)
     }
 
-    /// Drops the cached entry of party `id` (revoked).
+    /// Drops the cached entry of party `id` (revoked, or its certificate binding changed).
     pub fn forget(&self, id: &str) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, (party, _)| party.id() != id);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, (found, _)| found.party.id() != id);
     }
 }
 
@@ -87,7 +106,7 @@ impl FromRequestParts<App> for AnyParty {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let party = app.parties.authenticate(&parts.headers).await?;
+        let party = app.parties.authenticate(&parts.headers, parts.extensions.get()).await?;
         crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         Ok(AnyParty(party))
@@ -101,7 +120,7 @@ impl FromRequestParts<App> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let party = app.parties.authenticate(&parts.headers).await?;
+        let party = app.parties.authenticate(&parts.headers, parts.extensions.get()).await?;
         crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         match party {
@@ -122,7 +141,7 @@ impl FromRequestParts<App> for Customs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let party = app.parties.authenticate(&parts.headers).await?;
+        let party = app.parties.authenticate(&parts.headers, parts.extensions.get()).await?;
         crate::observe::note_party(&parts.extensions, party.kind());
         app.limiter.admit(&party)?;
         match party {
@@ -162,13 +181,13 @@ mod tests {
         let mut parties = Parties::new(store.clone(), "admin-token-of-the-test");
         parties.cache_ttl = Duration::from_secs(3600);
 
-        assert_eq!(parties.authenticate(&bearer(&secret)).await.unwrap().id(), "gc_1");
+        assert_eq!(parties.authenticate(&bearer(&secret), None).await.unwrap().id(), "gc_1");
         // Revoked in the store directly, as another server would: this one has it cached.
         assert_eq!(store.revoke_party("gc_1").await.unwrap().status, 200);
-        assert!(parties.authenticate(&bearer(&secret)).await.is_ok(), "still cached");
+        assert!(parties.authenticate(&bearer(&secret), None).await.is_ok(), "still cached");
         // The entry's time is up (no sleeping: the TTL shrinks instead).
         parties.cache_ttl = Duration::ZERO;
-        let err = parties.authenticate(&bearer(&secret)).await.unwrap_err();
+        let err = parties.authenticate(&bearer(&secret), None).await.unwrap_err();
         assert!(matches!(err, ApiError::Etir(ref e) if e.code == ErrorCode::Unauthenticated), "{err:?}");
         drop(parties);
         drop(store);

@@ -3,6 +3,8 @@
 //! keep-alive connections, a deadline for its body, and a shutdown that ends
 //! within a bounded time however clients behave. Every answer carries the
 //! contract's error JSON, hyper's own answers to requests it cannot parse too.
+//! With TLS, the handshake is part of the connection: it holds a place under
+//! the cap and must end within the header deadline.
 
 use std::future::Future;
 use std::io;
@@ -18,7 +20,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tir_model::{ErrorCode, EtirError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -27,6 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::error::ApiError;
 use crate::observe::Metrics;
+use crate::tls::{PeerCertificate, Tls, certificate_sha256};
 
 /// Connections served at once; more wait in the listen backlog until one
 /// closes. Well below the usual 1,024 open files, so `/health` keeps answering.
@@ -195,16 +197,16 @@ fn rewrite(head: &[u8], status: u16) -> Vec<u8> {
 /// with an empty body, and hyper 1.x has no hook to change that answer. So
 /// this stream recognises that head as hyper writes it and writes the
 /// contract's error JSON in its place; nothing else is touched.
-struct ContractAnswers {
-    stream: TcpStream,
+struct ContractAnswers<S> {
+    stream: S,
     /// The rewritten answer and how much of it the socket has taken.
     rewritten: Option<(Vec<u8>, usize)>,
     /// The status of hyper's answer, once rewritten.
     answered: Option<u16>,
 }
 
-impl ContractAnswers {
-    fn new(stream: TcpStream) -> ContractAnswers {
+impl<S: AsyncWrite + Unpin> ContractAnswers<S> {
+    fn new(stream: S) -> ContractAnswers<S> {
         ContractAnswers { stream, rewritten: None, answered: None }
     }
 
@@ -225,13 +227,13 @@ impl ContractAnswers {
     }
 }
 
-impl AsyncRead for ContractAnswers {
+impl<S: AsyncRead + Unpin> AsyncRead for ContractAnswers<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for ContractAnswers {
+impl<S: AsyncWrite + Unpin> AsyncWrite for ContractAnswers<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_rewritten(cx))?;
@@ -287,7 +289,7 @@ impl AsyncWrite for ContractAnswers {
 /// Closes for writing and drops what the client still sends, within `LINGER`
 /// and `LINGER_BYTES_MAX`: closing a socket with unread data resets it, and a
 /// reset can discard the answer before the client reads it.
-async fn linger(mut stream: TcpStream) {
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let _ = stream.shutdown().await;
     let drain = async {
         let mut scratch = vec![0u8; 16 * 1024];
@@ -304,10 +306,12 @@ async fn linger(mut stream: TcpStream) {
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves,
 /// then lets answers in flight finish for at most `limits.shutdown_grace`.
+/// With `tls`, every connection is TLS.
 pub(crate) async fn serve_connections(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<Tls>,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -332,39 +336,41 @@ pub(crate) async fn serve_connections(
                 }
             },
         };
-        let service = TowerToHyperService::new(router.clone());
-        let mut stop = stop.clone();
+        let router = router.clone();
+        let stop = stop.clone();
         let open = metrics.connection_opened();
         let metrics = metrics.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
             let _open = open;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_header_size(HEADER_BYTES_MAX);
-            let mut stream = ContractAnswers::new(stream);
-            {
-                let connection = builder.serve_connection(TokioIo::new(&mut stream), service);
-                tokio::pin!(connection);
-                let stopping = async move {
-                    // The guard `wait_for` returns is not `Send`: dropped here, not held across an await.
-                    let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
-                };
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    () = stopping => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = connection.await;
+            let Some(tls) = tls else {
+                return serve_stream(stream, router, None, limits, stop, metrics).await;
+            };
+            let mut stopped = stop.clone();
+            let stopping = async move {
+                let _ = stopped.wait_for(|stopping| *stopping).await.is_ok();
+            };
+            let handshake = tokio::time::timeout(limits.header_read_timeout, handshake(&tls, stream, &metrics));
+            let stream = tokio::select! {
+                done = handshake => match done {
+                    Ok(Some(stream)) => stream,
+                    Ok(None) => return,
+                    Err(_) => {
+                        tracing::debug!("TLS handshake not done within the header deadline: closed");
+                        return;
                     }
-                }
-            }
-            if let Some(status) = stream.answered {
-                tracing::debug!(status, "answered a request hyper could not parse");
-                metrics.unparsable(status);
-                linger(stream.stream).await;
-            }
+                },
+                // A handshake under way is not an answer in flight: shutdown does not wait for it.
+                () = stopping => return,
+            };
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|certificate| PeerCertificate(certificate_sha256(certificate).into()));
+            serve_stream(stream, router, peer, limits, stop, metrics).await;
         });
         // Finished connections leave the set as they end, not only at shutdown.
         while connections.try_join_next().is_some() {}
@@ -378,6 +384,91 @@ pub(crate) async fn serve_connections(
         connections.abort_all();
     }
     Ok(())
+}
+
+/// The TLS handshake on `stream`; `None` when it fails (the reason is logged).
+/// A client speaking plain HTTP to the TLS port gets a plain 400 with the
+/// contract's error JSON (code 100) instead of a bare close, so it can tell why.
+async fn handshake(
+    tls: &Tls,
+    stream: TcpStream,
+    metrics: &Metrics,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    // A TLS connection starts with a handshake record (22); HTTP with a method's capital letter.
+    if let Ok(1) = stream.peek(&mut first).await
+        && first[0].is_ascii_uppercase()
+    {
+        tracing::debug!("plain HTTP on the TLS port: answered 400");
+        metrics.unparsable(400);
+        plain_http_refused(stream).await;
+        return None;
+    }
+    match tls.acceptor.accept(stream).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+    }
+}
+
+async fn plain_http_refused(mut stream: TcpStream) {
+    let body = EtirError::new(ErrorCode::InvalidMessage, "")
+        .with_status(400)
+        .with_detail("this port speaks HTTPS (TLS): a plain HTTP request is refused")
+        .to_json()
+        .to_string();
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_ok() {
+        linger(stream).await;
+    }
+}
+
+/// Serves one connection's requests, each carrying the client certificate the
+/// connection presented (`peer`), until it closes or the server stops.
+async fn serve_stream<S>(
+    stream: S,
+    router: Router,
+    peer: Option<PeerCertificate>,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if let Some(peer) = &peer {
+            request.extensions_mut().insert(peer.clone());
+        }
+        tower_service::Service::call(&mut router.clone(), request)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_header_size(HEADER_BYTES_MAX);
+    let mut stream = ContractAnswers::new(stream);
+    {
+        let connection = builder.serve_connection(TokioIo::new(&mut stream), service);
+        tokio::pin!(connection);
+        let stopping = async move {
+            // The guard `wait_for` returns is not `Send`: dropped here, not held across an await.
+            let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
+        };
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            () = stopping => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+    }
+    if let Some(status) = stream.answered {
+        tracing::debug!(status, "answered a request hyper could not parse");
+        metrics.unparsable(status);
+        linger(stream.stream).await;
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod queries;
 mod rate;
 mod risk;
 mod signing;
+mod tls;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
 pub use tir_store::HEAD_SIGN_INTERVAL;
+pub use tls::{PeerCertificate, Tls, TlsError, certificate_sha256};
 
 /// The application context handed to every handler.
 #[derive(Clone)]
@@ -129,6 +131,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(queries::notifications))
         .routes(routes!(admin::create_party))
         .routes(routes!(admin::revoke_party))
+        .routes(routes!(admin::bind_certificate))
         .routes(routes!(admin::create_office))
         .routes(routes!(admin::put_holder))
         .routes(routes!(admin::verify_journal))
@@ -193,13 +196,25 @@ pub async fn serve_with(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tls(listener, app, limits, None, shutdown).await
+}
+
+/// As `serve_with`, over TLS when `tls` is given (`--tls-cert`, `--tls-key`,
+/// and `--client-ca` for mutual TLS).
+pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    app: App,
+    limits: ServeLimits,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // The assessor reads the feeds the routes write; it stops with the server.
     let assessor = app.risk.then(|| tokio::spawn(Assessor::new(app.store.clone()).run()));
     // The journal head is signed at each checkpoint beside the routes, through the writer (docs/architecture.md).
     let signer = tokio::spawn(heads::sign_heads(app.store.clone(), app.head_interval));
     let metrics = app.metrics.clone();
     let router = router_with(app, limits.body_read_timeout);
-    let served = conn::serve_connections(listener, router, limits, metrics, shutdown).await;
+    let served = conn::serve_connections(listener, router, limits, tls, metrics, shutdown).await;
     if let Some(assessor) = assessor {
         assessor.abort();
     }

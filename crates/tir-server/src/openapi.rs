@@ -106,7 +106,11 @@ fn add_shared_answers(operation: &mut Operation) {
     let answers = &mut operation.responses.responses;
     if operation.security.is_some() {
         answers.entry("401".into()).or_insert_with(|| {
-            error("Code 390: no bearer token, an unknown one, or more than one Authorization header").into()
+            error(
+                "Code 390: no bearer token, an unknown one, or more than one Authorization header; \
+                 or the token of a party bound to a client certificate without that certificate on the connection",
+            )
+            .into()
         });
         answers.entry("429".into()).or_insert_with(|| too_many_requests().into());
     }

@@ -46,6 +46,11 @@ pub enum Command {
     PutHolder(HolderRecord),
     /// The party's id: its token stops authenticating.
     RevokeParty(String),
+    /// Binds the party to a client certificate (the SHA-256 of its DER, hex), or unbinds it (`None`).
+    BindCertificate {
+        id: String,
+        certificate_sha256: Option<String>,
+    },
     /// A rule profile's next version (boxed: a draft holds an expression).
     PutProfile(Box<ProfileWrite>),
     /// The risk engine's writes (boxed: each holds documents).
@@ -91,6 +96,14 @@ pub struct RevokedParty {
     pub newly_revoked: bool,
 }
 
+/// A party as a certificate binding leaves it.
+pub struct BoundParty {
+    pub kind: String,
+    pub name: String,
+    /// False when it was bound to the same certificate (or unbound) before: nothing changed.
+    pub changed: bool,
+}
+
 #[derive(Clone)]
 pub struct StoredReply {
     pub body_hash: String,
@@ -125,6 +138,12 @@ pub trait Tx: Send {
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
     /// Revokes the party unless it already is; `None` if there is no such party.
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
+    /// Sets the party's client certificate (`None`: unbound); `None` if there is no such party.
+    async fn party_bind_certificate(
+        &mut self,
+        id: &str,
+        certificate_sha256: Option<&str>,
+    ) -> Result<Option<BoundParty>>;
     async fn office_put(&mut self, office: &Office) -> Result<()>;
     async fn holder_put(&mut self, holder: &HolderRecord) -> Result<()>;
     /// Every version of profile `id` of `administration`, oldest first (empty: none).
@@ -302,6 +321,19 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
             // A repeated revocation answers the same and changes nothing to journal.
             if revoked.newly_revoked {
                 append(tx, head, Record::admin(stamp, "PARTY_REVOKED", id, body.clone())).await?;
+            }
+            Ok(Reply { status: 200, body })
+        }
+        Command::BindCertificate { id, certificate_sha256 } => {
+            let Some(bound) = tx.party_bind_certificate(id, certificate_sha256.as_deref()).await? else {
+                return Ok(Reply::error(&EtirError::new(ErrorCode::PartyNotFound, "/id")));
+            };
+            let body = json!({"id": id, "kind": bound.kind, "name": bound.name,
+                              "certificate_sha256": certificate_sha256})
+            .to_string();
+            // The same binding again answers the same and changes nothing to journal.
+            if bound.changed {
+                append(tx, head, Record::admin(stamp, "PARTY_CERTIFICATE", id, body.clone())).await?;
             }
             Ok(Reply { status: 200, body })
         }

@@ -120,6 +120,14 @@ pub struct NewParty {
     pub token_hash: String,
 }
 
+/// A party found by its token, and the client certificate it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenParty {
+    pub party: Party,
+    /// The SHA-256 of the bound certificate's DER, lowercase hex; `None`: the token alone authenticates.
+    pub certificate_sha256: Option<String>,
+}
+
 /// A rule profile's next version, written by customs of its administration.
 #[derive(Debug, Clone)]
 pub struct ProfileWrite {
@@ -196,6 +204,16 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_party(&self, id: &str) -> BoxFuture<'_, Result<Reply>> {
         self.write(Command::RevokeParty(id.to_owned()))
     }
+    /// Binds the party `id` to a client certificate, the SHA-256 of its DER in
+    /// lowercase hex (`None`: unbinds it), journaled as `PARTY_CERTIFICATE` when
+    /// it changes: 200 `{"id", "kind", "name", "certificate_sha256"}`, or 404/381
+    /// when no party has that id. The caller checks the fingerprint's form.
+    fn bind_certificate(&self, id: &str, certificate_sha256: Option<&str>) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::BindCertificate {
+            id: id.to_owned(),
+            certificate_sha256: certificate_sha256.map(str::to_owned),
+        })
+    }
 
     /// Writes a rule profile's version 1 (201) or next version (200), journaled as
     /// `RISK_PROFILE` from the author under reference `<administration>/<id>`, and
@@ -265,7 +283,11 @@ pub trait Store: Send + Sync + 'static {
     /// The administration's policies, by office key (`*`, the default, first).
     async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>>;
 
-    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>>;
+    /// The party whose token has this hash (not revoked), with its client certificate binding.
+    async fn token_party(&self, token_hash: &str) -> Result<Option<TokenParty>>;
+    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+        Ok(self.token_party(token_hash).await?.map(|found| found.party))
+    }
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>>;
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>>;

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use tir_model::guarantee::{Event, Guarantee};
-use tir_model::party::{HolderRecord, Office, Party, PartyKind};
+use tir_model::party::{HolderRecord, Office, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
-use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
 use crate::journal::{GENESIS, JournalEntry, Verdict, Verifier};
 use crate::keys::{PublicKey, ServerKey, SignedHead};
@@ -22,7 +22,7 @@ use crate::retention::{Pruning, StoreOptions};
 use crate::writer::block_on_ready;
 use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NewParty, NotificationRow, PolicyRecord, Profile,
-    ProfileHistory, Result, Store, StoreError, StoredModel,
+    ProfileHistory, Result, Store, StoreError, StoredModel, TokenParty,
 };
 
 /// A store held in memory; see the module documentation.
@@ -89,6 +89,7 @@ impl State {
 struct PartyRow {
     party: NewParty,
     revoked_at_ms: Option<i64>,
+    certificate_sha256: Option<String>,
 }
 
 impl MemoryStore {
@@ -310,9 +311,27 @@ impl Tx for MemoryTx<'_> {
         if taken {
             return Err(StoreError::Write(format!("party {} or its token already exists", party.id)));
         }
-        self.state.parties.insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None });
+        self.state
+            .parties
+            .insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None, certificate_sha256: None });
         self.undo.push(Undo::Party(party.id.clone(), None));
         Ok(())
+    }
+
+    async fn party_bind_certificate(
+        &mut self,
+        id: &str,
+        certificate_sha256: Option<&str>,
+    ) -> Result<Option<BoundParty>> {
+        let Some(row) = self.state.parties.get_mut(id) else { return Ok(None) };
+        let changed = row.certificate_sha256.as_deref() != certificate_sha256;
+        if changed {
+            let old = row.clone();
+            row.certificate_sha256 = certificate_sha256.map(str::to_owned);
+            self.undo.push(Undo::Party(id.to_owned(), Some(old)));
+        }
+        let row = &self.state.parties[id];
+        Ok(Some(BoundParty { kind: row.party.kind.as_str().to_owned(), name: row.party.name.clone(), changed }))
     }
 
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
@@ -460,7 +479,7 @@ impl Store for MemoryStore {
         self.apply(command)
     }
 
-    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+    async fn token_party(&self, token_hash: &str) -> Result<Option<TokenParty>> {
         let inner = self.lock();
         let Some(row) =
             inner.state.parties.values().find(|p| p.party.token_hash == token_hash && p.revoked_at_ms.is_none())
@@ -469,7 +488,8 @@ impl Store for MemoryStore {
         };
         let p = &row.party;
         let (country, tir_id) = (p.country.map(|c| c.to_string()), p.tir_id.as_ref().map(|t| t.to_string()));
-        crate::rows::party_from_columns(p.id.clone(), p.kind.as_str(), country, tir_id).map(Some)
+        let party = crate::rows::party_from_columns(p.id.clone(), p.kind.as_str(), country, tir_id)?;
+        Ok(Some(TokenParty { party, certificate_sha256: row.certificate_sha256.clone() }))
     }
 
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {

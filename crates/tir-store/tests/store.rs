@@ -218,6 +218,69 @@ on_both! {
 }
 
 on_both! {
+    a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart
+        => a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_sqlite,
+           a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_bound_to_a_certificate_keeps_the_binding_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    certificate_binding_case(&*store).await;
+}
+
+/// Binds a customs party (journaled once), rebinds, unbinds, binds again, and
+/// answers 404/381 for an unknown party; other parties stay unbound. Returns
+/// the bound party's token hash and its certificate.
+async fn certificate_binding_case(store: &dyn Store) -> (String, String) {
+    let w = seed(store).await;
+    let (token, party) = &w.tokens[2];
+    let hash = tir_store::token::hash(token);
+    let found = store.token_party(&hash).await.unwrap().expect("the party");
+    assert_eq!((&found.party, found.certificate_sha256.as_deref()), (party, None), "unbound at creation");
+    let entries = store.verify_journal().await.unwrap().entries;
+
+    let (first, second) = ("a".repeat(64), "b".repeat(64));
+    let bound = store.bind_certificate(party.id(), Some(&first)).await.unwrap();
+    assert_eq!(bound.status, 200, "{}", bound.body);
+    let view: Value = serde_json::from_str(&bound.body).unwrap();
+    assert_eq!(view, json!({"id": party.id(), "kind": "customs", "name": "TR customs", "certificate_sha256": first}));
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256.as_deref(), Some(first.as_str()));
+    // The same binding again: the same answer, nothing journaled.
+    let again = store.bind_certificate(party.id(), Some(&first)).await.unwrap();
+    assert_eq!((again.status, again.body.as_str()), (200, bound.body.as_str()));
+    assert_eq!(store.verify_journal().await.unwrap().entries, entries + 1);
+    // Another certificate replaces it; null unbinds; then bound again.
+    assert_eq!(store.bind_certificate(party.id(), Some(&second)).await.unwrap().status, 200);
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256.as_deref(), Some(second.as_str()));
+    let unbound = store.bind_certificate(party.id(), None).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&unbound.body).unwrap()["certificate_sha256"], Value::Null);
+    assert_eq!(store.token_party(&hash).await.unwrap().unwrap().certificate_sha256, None);
+    assert_eq!(store.bind_certificate(party.id(), Some(&first)).await.unwrap().status, 200);
+
+    let journal = store.journal(entries + 1, 10).await.unwrap();
+    let kinds: Vec<(&str, &str)> = journal.iter().map(|e| (e.message_type.as_str(), e.reference.as_str())).collect();
+    assert_eq!(kinds, vec![("PARTY_CERTIFICATE", party.id()); 4]);
+    // The others are not bound.
+    let other = tir_store::token::hash(&w.tokens[3].0);
+    assert_eq!(store.token_party(&other).await.unwrap().unwrap().certificate_sha256, None);
+    let unknown = store.bind_certificate("cus_0000000000000000", Some(&first)).await.unwrap();
+    assert_eq!((unknown.status, error_code(&unknown)), (404, 381));
+    assert!(store.verify_journal().await.unwrap().ok);
+    (hash, first)
+}
+
+async fn a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart(fx: Fixture) {
+    let (hash, certificate) = certificate_binding_case(&*fx.store).await;
+    let fx = fx.restart().await;
+    let found = fx.store.token_party(&hash).await.unwrap().expect("the party");
+    assert_eq!(found.certificate_sha256, Some(certificate));
+    // A revoked party is not found, bound or not.
+    assert_eq!(fx.store.revoke_party(found.party.id()).await.unwrap().status, 200);
+    assert_eq!(fx.store.token_party(&hash).await.unwrap(), None);
+}
+
+on_both! {
     rule_profiles_keep_every_version_and_stay_with_their_administration
         => rule_profiles_keep_every_version_and_stay_with_their_administration_on_sqlite,
            rule_profiles_keep_every_version_and_stay_with_their_administration_on_postgres;
@@ -1177,10 +1240,16 @@ async fn assert_old_data_kept(store: &dyn Store, old: &OldData) {
 /// Checks that the store writes on after adoption: a revocation (the column
 /// added) and a new office, journaled after the old entries.
 async fn assert_writes_continue(store: &dyn Store) {
+    // A party from before the certificate column can be bound (migration party_certificates).
+    let fingerprint = "c".repeat(64);
+    assert_eq!(store.bind_certificate("chain-iru", Some(&fingerprint)).await.unwrap().status, 200);
+    let found = store.token_party(OLD_TOKEN_HASH).await.unwrap().expect("the old party");
+    assert_eq!(found.certificate_sha256, Some(fingerprint));
     assert_eq!(store.revoke_party("chain-iru").await.unwrap().status, 200);
     assert_eq!(store.party_by_token_hash(OLD_TOKEN_HASH).await.unwrap(), None);
     store.put_office(office("GE000100", "Sarpi", &[OfficeRole::Entry])).await.unwrap();
-    assert_journal_complete(store, 4).await;
+    // The old entries, the binding, the revocation and the office.
+    assert_journal_complete(store, 5).await;
 }
 
 type MigrationRow = (i64, String, String, i64);
@@ -1213,7 +1282,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1232,7 +1301,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1251,7 +1320,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7],
+            [1, 2, 3, 4, 5, 6, 7, 8],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)

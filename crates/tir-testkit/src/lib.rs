@@ -2,13 +2,16 @@
 //! share, so each fixture is written once: fresh PostgreSQL databases (`pg`),
 //! temporary SQLite files (`sqlite`), sample declarations and message
 //! builders (`fixtures`), a longer corridor seeded over HTTP (`seeded`), and
-//! the server in-process on port 0 (`server`).
+//! the server in-process on port 0 (`server`); test certificates and an
+//! HTTPS client (`tls`).
 
 pub mod fixtures;
 pub mod pg;
 pub mod seeded;
 pub mod server;
 pub mod sqlite;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use pg::FreshDatabase;
 pub use sqlite::TempSqlite;

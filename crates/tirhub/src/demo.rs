@@ -80,6 +80,7 @@ pub async fn run(
     listen: SocketAddr,
     limits: tir_server::RateLimits,
     serve_limits: tir_server::ServeLimits,
+    tls: Option<tir_server::Tls>,
 ) -> Result<ExitCode, AnyError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
@@ -105,13 +106,18 @@ pub async fn run(
     for office in &seeded.offices {
         println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
-    println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
-    println!("the console: http://{listen}/console/sign-in (sign in with a token above)");
+    // With TLS, curl needs the CA of --tls-cert: --cacert FILE.
+    let (scheme, curl) = if tls.is_some() { ("https", "curl -s --cacert CA.pem") } else { ("http", "curl -s") };
+    println!(
+        "\ntry:  {curl} {scheme}://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'",
+        seeded.admin_token
+    );
+    println!("the console: {scheme}://{listen}/console/sign-in (sign in with a token above)");
     println!(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits, serve_limits, false).await?;
+    crate::server::run_server(app, listen, limits, serve_limits, false, tls).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -166,7 +166,37 @@ struct ServeArgs {
     #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     log: LogArgs,
+}
+
+/// TLS and mutual TLS (docs/reliability.md, "TLS and mutual TLS").
+#[derive(clap::Args)]
+#[command(next_help_heading = "TLS")]
+struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, the server's first);
+    /// TLS 1.2 and 1.3 only.
+    #[arg(long, env = "TIRHUB_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TIRHUB_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS: ask clients for a certificate signed by a CA of this bundle
+    /// (PEM). Clients without one still connect and use their tokens; a party
+    /// bound to a certificate (PUT /v1/admin/parties/{id}/certificate) needs it.
+    #[arg(long, env = "TIRHUB_CLIENT_CA", value_name = "FILE", requires = "tls_cert")]
+    client_ca: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS set-up, read before anything starts: a bad file is an error naming it.
+    fn load(&self) -> Result<Option<tir_server::Tls>, AnyError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let tls = tir_server::Tls::from_pem_files(cert, key, self.client_ca.as_deref())
+            .map_err(|e| format!("cannot use the TLS files: {e}"))?;
+        Ok(Some(tls))
+    }
 }
 
 /// The connection layer's limits (docs/architecture.md, "The connection layer").
@@ -307,6 +337,8 @@ struct DemoArgs {
     #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     log: LogArgs,
 }
 
@@ -443,7 +475,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Demo(args) => demo::run(args.file, args.listen, args.rate.limits(), args.conn.limits()).await,
+            Command::Demo(args) => match args.tls.load() {
+                Ok(tls) => demo::run(args.file, args.listen, args.rate.limits(), args.conn.limits(), tls).await,
+                Err(e) => Err(e),
+            },
             Command::Simulate(args) => {
                 let options = simulate::SimulateOptions {
                     url: args.url,
@@ -487,6 +522,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
     if args.admin_token.trim().len() < 16 {
         return Err("the admin token must be at least 16 characters".into());
     }
+    let tls = args.tls.load()?;
     let retention = std::time::Duration::from_secs(args.refusal_retention_hours * 3600);
     let options = tir_store::StoreOptions::default().with_refusal_retention(retention);
     let store = tir_store::open_with_options(&args.db, tir_store::Env::system(), options)
@@ -499,7 +535,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         Some(token) => app.with_metrics_token(token),
         None => app,
     };
-    run_server(app, args.listen, args.rate.limits(), args.conn.limits(), args.console_secure_cookies).await?;
+    run_server(app, args.listen, args.rate.limits(), args.conn.limits(), args.console_secure_cookies, tls).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use crate::AnyError;
 
 /// Binds, announces the address, and serves with these per-party rate limits
-/// and connection limits until Ctrl-C or SIGTERM, the console beside the API
-/// under `/console` (its cookies `Secure` when `secure_cookies`: served behind TLS).
+/// and connection limits (over TLS when `tls` is given) until Ctrl-C or SIGTERM,
+/// the console beside the API under `/console` (its cookies `Secure` when
+/// `secure_cookies`, for a TLS proxy in front, or when serving TLS itself).
 /// (`tir_server::App::new` alone is unlimited, as the tests and `tirhub bench`
 /// need; a served instance is not.)
 pub async fn run_server(
@@ -15,17 +16,19 @@ pub async fn run_server(
     limits: tir_server::RateLimits,
     serve_limits: tir_server::ServeLimits,
     secure_cookies: bool,
+    tls: Option<tir_server::Tls>,
 ) -> Result<(), AnyError> {
     let app = app.with_rate_limits(limits);
     // The console acts through this same app: same store, parties and rate limits.
-    let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies);
+    let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies || tls.is_some());
     let app = app.with_routes(tir_console::router(console));
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal();
-    println!("listening on http://{addr}");
-    tir_server::serve_with(listener, app, serve_limits, shutdown).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    tir_server::serve_with_tls(listener, app, serve_limits, tls, shutdown).await?;
     Ok(())
 }
 

@@ -857,3 +857,88 @@ fn tempdir_path(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `tirhub serve --tls-cert --tls-key` answers over HTTPS (certificates made
+/// here, written to the test's directory), and `--client-ca` binds parties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_tls_answers_over_https_and_with_a_client_ca_checks_bound_parties() {
+    use tir_testkit::tls::{Https, Pki};
+
+    let db = temp_db();
+    let pki = Pki::new();
+    let file = |name: &str, pem: &str| {
+        let path = db.dir().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let (cert, key, ca) = (
+        file("server.pem", &pki.server_cert_pem),
+        file("server.key", &pki.server_key_pem),
+        file("ca.pem", &pki.ca_pem),
+    );
+    let (child, base) = support::spawn_serve_with(db.url(), ADMIN, &["--tls-cert", &cert, "--tls-key", &key]);
+    let server = Server { child, client: ExchangeClient::new(&base) };
+    let addr = base.strip_prefix("https://").unwrap_or_else(|| panic!("not https: {base}")).parse().unwrap();
+    let https = Https::new(addr, &pki.ca_pem, None);
+    let (status, health) = https.request("GET", "/health", None, None).await.unwrap();
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")), "{health}");
+    let (status, verdict) = https.request("GET", "/v1/admin/journal/verify", Some(ADMIN), None).await.unwrap();
+    assert_eq!((status, verdict["ok"].as_bool()), (200, Some(true)), "{verdict}");
+    server.stop();
+
+    let db = temp_db();
+    let extra = ["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca];
+    let (child, base) = support::spawn_serve_with(db.url(), ADMIN, &extra);
+    let server = Server { child, client: ExchangeClient::new(&base) };
+    let addr = base.strip_prefix("https://").unwrap().parse().unwrap();
+    let body = json!({"kind": "customs", "name": "Customs of LT", "country": "LT"});
+    let (status, created) = Https::new(addr, &pki.ca_pem, None)
+        .request("POST", "/v1/admin/parties", Some(ADMIN), Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{created}");
+    let (id, token) = (created["id"].as_str().unwrap(), created["token"].as_str().unwrap());
+    let own = pki.client("customs LT");
+    let path = format!("/v1/admin/parties/{id}/certificate");
+    let binding = json!({"certificate_sha256": own.sha256});
+    let (status, bound) =
+        Https::new(addr, &pki.ca_pem, None).request("PUT", &path, Some(ADMIN), Some(&binding)).await.unwrap();
+    assert_eq!(status, 200, "{bound}");
+    let with_cert = Https::new(addr, &pki.ca_pem, Some(&own));
+    assert_eq!(with_cert.request("GET", "/v1/notifications", Some(token), None).await.unwrap().0, 200);
+    let (status, refused) =
+        Https::new(addr, &pki.ca_pem, None).request("GET", "/v1/notifications", Some(token), None).await.unwrap();
+    assert_eq!((status, refused["error"]["code"].as_u64()), (401, Some(390)), "{refused}");
+    server.stop();
+}
+
+#[test]
+fn serve_and_demo_with_a_missing_or_bad_tls_file_say_which_and_why() {
+    let db = temp_db();
+    let pki = tir_testkit::tls::Pki::new();
+    let cert = db.dir().join("server.pem");
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    let missing = db.dir().join("no-such.key");
+    let cert = cert.display().to_string();
+    let missing = missing.display().to_string();
+    let demo_file = db.dir().join("demo.db").display().to_string();
+    let serve = ["serve", "--db", db.url(), "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
+    let demo = ["demo", "--file", &demo_file, "--listen", "127.0.0.1:0"];
+    for (tls, says) in [
+        (vec!["--tls-cert", &cert, "--tls-key", &missing], vec![missing.as_str(), "cannot read", "No such file"]),
+        // The certificate given as the key.
+        (vec!["--tls-cert", &cert, "--tls-key", &cert], vec![cert.as_str(), "no PEM private key"]),
+        (vec!["--tls-cert", &cert], vec!["--tls-key"]),
+        (vec!["--client-ca", &cert], vec!["--tls-cert"]),
+    ] {
+        for command in [&serve[..], &demo[..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(command).args(&tls).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{} {tls:?} was accepted", command[0]);
+            assert!(!stderr.contains("panicked"), "{tls:?}: {stderr}");
+            for word in &says {
+                assert!(stderr.contains(word), "{} {tls:?}: {word:?} not in {stderr}", command[0]);
+            }
+        }
+    }
+}

@@ -69,5 +69,6 @@ mod rate;
 mod risk;
 mod robustness;
 mod signing;
+mod tls;
 mod transport;
 mod v2;

@@ -8,7 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use tir_model::guarantee::{Event, Guarantee};
-use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::party::{HolderRecord, Office};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use crate::engine::{Command, Reply};
@@ -18,7 +18,7 @@ use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
 use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
-    Store, StoreError, StoredModel,
+    Store, StoreError, StoredModel, TokenParty,
 };
 
 mod deferred;
@@ -71,8 +71,8 @@ impl Store for PgStore {
         self.writes.write(command).await
     }
 
-    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
-        reads::party_by_token_hash(&self.pool, token_hash).await
+    async fn token_party(&self, token_hash: &str) -> Result<Option<TokenParty>> {
+        reads::token_party(&self.pool, token_hash).await
     }
 
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {

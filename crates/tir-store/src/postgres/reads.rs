@@ -2,7 +2,6 @@
 
 use deadpool_postgres::Pool;
 use tir_model::guarantee::Event;
-use tir_model::party::Party;
 
 use super::pool_error;
 use crate::journal::{JournalEntry, Verdict, Verifier};
@@ -10,6 +9,7 @@ use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
 use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoredModel,
+    TokenParty,
 };
 
 /// Journal rows fetched per round trip while verifying.
@@ -23,14 +23,19 @@ pub(super) async fn doc_by_key<T: serde::de::DeserializeOwned>(pool: &Pool, sql:
     row.map(|r| from_doc(r.get(0))).transpose()
 }
 
-pub(super) async fn party_by_token_hash(pool: &Pool, token_hash: &str) -> Result<Option<Party>> {
+pub(super) async fn token_party(pool: &Pool, token_hash: &str) -> Result<Option<TokenParty>> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client
-        .prepare_cached("SELECT id, kind, country, tir_id FROM parties WHERE token_hash = $1 AND revoked_at_ms IS NULL")
+        .prepare_cached(
+            "SELECT id, kind, country, tir_id, certificate_sha256 FROM parties WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+        )
         .await?;
     match client.query_opt(&stmt, &[&token_hash]).await? {
         None => Ok(None),
-        Some(r) => rows::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3)).map(Some),
+        Some(r) => Ok(Some(TokenParty {
+            party: rows::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3))?,
+            certificate_sha256: r.get(4),
+        })),
     }
 }
 

@@ -15,7 +15,7 @@ use tir_model::{Country, OfficeCode, TirId};
 
 use super::deferred::{Deferred, GuaranteeColumns};
 use super::{LOCK_WRITERS, pool_error};
-use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
@@ -355,6 +355,21 @@ impl Tx for PgTx<'_> {
             revoked_at_ms: r.get(2),
             newly_revoked: changed == 1,
         }))
+    }
+
+    async fn party_bind_certificate(
+        &mut self,
+        id: &str,
+        certificate_sha256: Option<&str>,
+    ) -> Result<Option<BoundParty>> {
+        let changed = self
+            .exec(
+                "UPDATE parties SET certificate_sha256 = $2 WHERE id = $1 AND certificate_sha256 IS DISTINCT FROM $2",
+                &[&id, &certificate_sha256],
+            )
+            .await?;
+        let row = self.opt("SELECT kind, name FROM parties WHERE id = $1", &[&id]).await?;
+        Ok(row.map(|r| BoundParty { kind: r.get(0), name: r.get(1), changed: changed == 1 }))
     }
 
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use tir_model::guarantee::{Event, Guarantee};
-use tir_model::party::{HolderRecord, Office, Party};
+use tir_model::party::{HolderRecord, Office};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
 use crate::engine::{Command, Reply};
@@ -25,7 +25,7 @@ use crate::retention::{Pruning, StoreOptions};
 use crate::writer::Writes;
 use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, ProfileHistory, Result,
-    Store, StoredModel, corrupt,
+    Store, StoredModel, TokenParty, corrupt,
 };
 
 mod checkpoint;
@@ -136,10 +136,10 @@ impl Store for SqliteStore {
         self.writes.write(command).await
     }
 
-    async fn party_by_token_hash(&self, token_hash: &str) -> Result<Option<Party>> {
+    async fn token_party(&self, token_hash: &str) -> Result<Option<TokenParty>> {
         let token_hash = token_hash.to_owned();
         // A token is known only from its party's creation answer, sent after the fsync.
-        self.readers.read_unsynced(move |c| reads::party_by_token_hash(c, &token_hash)).await
+        self.readers.read_unsynced(move |c| reads::token_party(c, &token_hash)).await
     }
 
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>> {

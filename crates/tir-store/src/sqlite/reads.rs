@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tir_model::guarantee::Event;
-use tir_model::party::Party;
 
 use super::durability::Durability;
 use crate::journal::{JournalEntry, Verdict, Verifier};
@@ -15,7 +14,7 @@ use crate::rows::risk;
 use crate::rows::{self, JOURNAL_COLUMNS, from_doc};
 use crate::{
     AssessmentRecord, HolderHistory, InspectionResult, NotificationRow, PolicyRecord, Profile, Result, StoreError,
-    StoredModel,
+    StoredModel, TokenParty,
 };
 
 /// Read connections kept open between queries.
@@ -81,10 +80,10 @@ pub(super) fn doc_by_key<T: serde::de::DeserializeOwned>(conn: &Connection, sql:
     doc.map(|d| from_doc(&d)).transpose()
 }
 
-pub(super) fn party_by_token_hash(c: &Connection, token_hash: &str) -> Result<Option<Party>> {
+pub(super) fn token_party(c: &Connection, token_hash: &str) -> Result<Option<TokenParty>> {
     let row = c
         .prepare_cached(
-            "SELECT id, kind, country, tir_id FROM parties WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+            "SELECT id, kind, country, tir_id, certificate_sha256 FROM parties WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
         )?
         .query_row([token_hash], |r| {
             Ok((
@@ -92,10 +91,14 @@ pub(super) fn party_by_token_hash(c: &Connection, token_hash: &str) -> Result<Op
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })
         .optional()?;
-    row.map(|(id, kind, country, tir_id)| rows::party_from_columns(id, &kind, country, tir_id)).transpose()
+    row.map(|(id, kind, country, tir_id, certificate_sha256)| {
+        Ok(TokenParty { party: rows::party_from_columns(id, &kind, country, tir_id)?, certificate_sha256 })
+    })
+    .transpose()
 }
 
 pub(super) fn notifications(

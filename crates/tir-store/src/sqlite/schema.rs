@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 4, "risk_records", "0004_risk_records.sql"),
     migration!("sqlite", 5, "server_keys", "0005_server_keys.sql"),
     migration!("sqlite", 6, "holder_keys", "0006_holder_keys.sql"),
+    migration!("sqlite", 7, "party_certificates", "0007_party_certificates.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

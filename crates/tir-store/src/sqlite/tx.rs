@@ -17,7 +17,7 @@ use super::checkpoint::{Checkpoints, reset_wal_if_wanted};
 use super::durability::{Durability, Synced, WalSync, fsync_failed};
 use super::idempotency::IdempotencyIndex;
 use super::reads;
-use crate::engine::{Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
+use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
@@ -290,6 +290,25 @@ impl Tx for SqliteWriter {
             revoked_at_ms,
             newly_revoked: changed == 1,
         }))
+    }
+
+    async fn party_bind_certificate(
+        &mut self,
+        id: &str,
+        certificate_sha256: Option<&str>,
+    ) -> Result<Option<BoundParty>> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE parties SET certificate_sha256 = ?2 WHERE id = ?1 AND certificate_sha256 IS NOT ?2",
+            )?
+            .execute(params![id, certificate_sha256])?;
+        let row = self
+            .conn
+            .prepare_cached("SELECT kind, name FROM parties WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.map(|(kind, name)| BoundParty { kind, name, changed: changed == 1 }))
     }
 
     async fn party_insert(&mut self, p: &NewParty, at_ms: i64) -> Result<()> {
