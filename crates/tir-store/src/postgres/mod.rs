@@ -161,6 +161,10 @@ impl Store for PgStore {
         reads::signed_head(&self.pool).await
     }
 
+    fn write_queue_depth(&self) -> usize {
+        self.writes.depth()
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

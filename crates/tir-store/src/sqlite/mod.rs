@@ -240,6 +240,10 @@ impl Store for SqliteStore {
         self.readers.read(reads::signed_head).await
     }
 
+    fn write_queue_depth(&self) -> usize {
+        self.writes.depth()
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
