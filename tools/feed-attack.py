@@ -93,6 +93,9 @@ def main():
     parser.add_argument("--amendments", type=int, default=999)
     parser.add_argument("--goods", type=int, default=400)
     parser.add_argument("--readers", type=int, default=3)
+    parser.add_argument("--guarantees", type=int, default=1,
+                        help="spread the amendments over this many guarantees of the holder "
+                             "(one guarantee takes AMENDMENTS_MAX, 20, then 284)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="tirhub-feed-attack-")
@@ -125,19 +128,22 @@ def main():
         chain = party({"kind": "guarantee_chain", "name": "Chain"})
         holder = party({"kind": "holder", "name": "Holder", "tir_id": HOLDER})
 
-        reference = "XH" + str(100_000_000 + int(time.time()) % 900_000_000)
+        first = 100_000_000 + int(time.time()) % 800_000_000
+        references = ["XH" + str(first + g) for g in range(args.guarantees)]
         decl = declaration(args.goods)
-        body_bytes = len(json.dumps(message("E11", reference, {"declaration": decl}), separators=(",", ":")))
-        status, answer = c.call("POST", "/v1/messages", chain, message("E1", reference, {"holder": HOLDER}))
-        assert status == 200, answer
-        status, answer = c.call("POST", "/v1/messages", holder, message("E9", reference, {"declaration": decl}))
-        assert status == 200, answer
+        body_bytes = len(json.dumps(message("E11", references[0], {"declaration": decl}), separators=(",", ":")))
+        for reference in references:
+            status, answer = c.call("POST", "/v1/messages", chain, message("E1", reference, {"holder": HOLDER}))
+            assert status == 200, answer
+            status, answer = c.call("POST", "/v1/messages", holder, message("E9", reference, {"declaration": decl}))
+            assert status == 200, answer
 
         sent = {"ok": 0, "refused": {}}
         lock = threading.Lock()
-        def amend(n):
+        def amend(worker, n):
             client = Client(host, port)
-            for _ in range(n):
+            for i in range(n):
+                reference = references[(worker + 4 * i) % len(references)]
                 status, answer = client.call("POST", "/v1/messages", holder,
                                              message("E11", reference, {"declaration": decl}))
                 with lock:
@@ -147,7 +153,7 @@ def main():
                         code = json.loads(answer)["error"]["code"]
                         sent["refused"][f"{status}/{code}"] = sent["refused"].get(f"{status}/{code}", 0) + 1
         t0 = time.time()
-        threads = [threading.Thread(target=amend, args=(args.amendments // 4 + (i < args.amendments % 4),))
+        threads = [threading.Thread(target=amend, args=(i, args.amendments // 4 + (i < args.amendments % 4)))
                    for i in range(4)]
         for t in threads:
             t.start()
@@ -178,7 +184,8 @@ def main():
         after_reads = status_kib(pid, "VmRSS")
 
         print(f"server RSS at start: {mib(started_kib)}")
-        print(f"E11 body: {body_bytes} bytes ({args.goods} goods); sent {args.amendments} in {sending_s:.1f} s: "
+        print(f"E11 body: {body_bytes} bytes ({args.goods} goods); {args.guarantees} guarantee(s), each E1 + E9; "
+              f"sent {args.amendments} E11 in {sending_s:.1f} s: "
               f"{sent['ok']} accepted, refused {sent['refused'] or 'none'}")
         print(f"after the amendments: peak RSS {mib(after_sending[0])}, RSS {mib(after_sending[1])}")
         print(f"{args.readers} feed reads at once by the customs of departure, limit=1000:")

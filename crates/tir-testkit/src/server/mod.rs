@@ -226,7 +226,9 @@ impl TestApp {
     /// Takes the store away from under the running server, so that its next
     /// request finds the store unavailable (HTTP 503, code 400). Only
     /// PostgreSQL can lose its database under a live server (a SQLite file
-    /// stays readable through the open handle): `false` on SQLite.
+    /// stays readable through the open handle): on SQLite, a server over a
+    /// `FaultyStore` is made to fail with `Fault::Unavailable`, and any other
+    /// answers `false`.
     pub async fn lose_store(&self) -> bool {
         match &self.database {
             Database::Postgres(db) => {
@@ -235,7 +237,13 @@ impl TestApp {
                     .unwrap_or_else(|e| panic!("drop {}: {}", db.name(), crate::pg::detail(&e)));
                 true
             }
-            Database::Sqlite(_) => false,
+            Database::Sqlite(_) => match &self.faults {
+                Some(faults) => {
+                    faults.set(Fault::Unavailable);
+                    true
+                }
+                None => false,
+            },
         }
     }
 
