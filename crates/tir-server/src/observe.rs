@@ -235,6 +235,13 @@ pub(crate) async fn serve(State(app): State<App>, headers: HeaderMap) -> Result<
     for (kind, n) in app.limiter.refusals() {
         let _ = writeln!(out, "tirhub_rate_limit_refusals_total{{party_kind=\"{}\"}} {n}", kind.as_str());
     }
+    header(
+        &mut out,
+        "tirhub_writer_queue_depth",
+        "gauge",
+        "Write commands queued for the store's writer and not yet taken into a batch.",
+    );
+    let _ = writeln!(out, "tirhub_writer_queue_depth {}", app.store.write_queue_depth());
     // The risk assessor's backlog: feed items written and not yet assessed. The cursor is the
     // database's, so this holds whichever server runs the assessor.
     let cursor = app.store.risk_cursor().await?;

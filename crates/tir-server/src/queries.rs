@@ -269,8 +269,7 @@ pub async fn notifications(
         }
     };
     let feed = party.feed().map(|r| r.key());
-    let mut rows = app.store.notifications(feed.as_deref(), after, limit).await?;
-    rows.truncate(items_within(&rows, NOTIFICATION_PAGE_BYTES_MAX));
+    let rows = page_rows(app.store.as_ref(), feed.as_deref(), after, limit).await?;
     let next = rows.last().map(|r| r.cursor).unwrap_or(after);
     let items = rows
         .into_iter()
@@ -283,6 +282,38 @@ pub async fn notifications(
         })
         .collect();
     Ok(Json(NotificationPage { items, next: next.to_string() }))
+}
+
+/// Rows read first for a feed page; each further read takes four times more.
+const FEED_READ_FIRST: usize = 16;
+
+/// A feed page's rows: up to `limit`, within `NOTIFICATION_PAGE_BYTES_MAX`, read in
+/// growing chunks that stop once the budget is reached, so a page of large items never
+/// loads `limit` of them (1,000 items of 250 KB made each read hold 250 MB to answer
+/// 1 MB; docs/performance.md, "Issue 14"). Small items take four reads for 1,000.
+async fn page_rows(
+    store: &dyn tir_store::Store,
+    feed: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<tir_store::NotificationRow>, tir_store::StoreError> {
+    let mut rows: Vec<tir_store::NotificationRow> = Vec::new();
+    let mut chunk = FEED_READ_FIRST.min(limit);
+    loop {
+        let from = rows.last().map_or(after, |r| r.cursor);
+        let read = store.notifications(feed, from, chunk).await?;
+        let more = read.len() == chunk;
+        rows.extend(read);
+        let fit = items_within(&rows, NOTIFICATION_PAGE_BYTES_MAX);
+        if fit < rows.len() {
+            rows.truncate(fit);
+            return Ok(rows);
+        }
+        if !more || rows.len() >= limit {
+            return Ok(rows);
+        }
+        chunk = (chunk * 4).min(limit - rows.len());
+    }
 }
 
 /// How many of `rows` fit a page of `budget` bytes: the page stops before it

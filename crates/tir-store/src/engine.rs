@@ -215,6 +215,9 @@ pub async fn run_batch<T: Tx>(tx: &mut T, commands: &[Command], stamps: &[Stamp]
     let mut replies = Vec::with_capacity(commands.len());
     for (command, stamp) in commands.iter().zip(stamps) {
         replies.push(run_command(tx, &mut head, command, stamp).await?);
+        if stamp.fails {
+            return Err(crate::faults::injected_write());
+        }
     }
     tx.commit().await?;
     Ok(replies)

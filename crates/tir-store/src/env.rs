@@ -110,23 +110,35 @@ impl IdSource for SeededIds {
 pub struct Env {
     pub clock: Box<dyn Clock>,
     pub ids: Box<dyn IdSource>,
+    /// A test's fault switch (`faults`); `None` for a server.
+    pub(crate) faults: Option<crate::faults::Faults>,
 }
 
 impl Env {
     /// System time and random ids: what a server runs with.
     pub fn system() -> Env {
-        Env { clock: Box::new(SystemClock), ids: Box::new(RandomIds) }
+        Env { clock: Box::new(SystemClock), ids: Box::new(RandomIds), faults: None }
     }
 
     /// A reproducible environment: time starts at `start_ms` and moves 1 ms
     /// per command; admin ids follow `seed`.
     pub fn seeded(seed: u64, start_ms: i64) -> Env {
-        Env { clock: Box::new(SteppedClock { next_ms: start_ms, step_ms: 1 }), ids: Box::new(SeededIds::new(seed)) }
+        Env {
+            clock: Box::new(SteppedClock { next_ms: start_ms, step_ms: 1 }),
+            ids: Box::new(SeededIds::new(seed)),
+            faults: None,
+        }
     }
 
     /// The time of `clock`, moved by hand, and admin ids following `seed`.
     pub fn manual(seed: u64, clock: ManualClock) -> Env {
-        Env { clock: Box::new(clock), ids: Box::new(SeededIds::new(seed)) }
+        Env { clock: Box::new(clock), ids: Box::new(SeededIds::new(seed)), faults: None }
+    }
+
+    /// This environment with a test's fault switch: while it is set to
+    /// `Fault::Write`, each command stamped fails inside its transaction.
+    pub fn with_faults(self, faults: &crate::faults::Faults) -> Env {
+        Env { faults: Some(faults.clone()), ..self }
     }
 
     /// What the writer stamps on `command` before running it. Drawn once per
@@ -135,7 +147,8 @@ impl Env {
     pub(crate) fn stamp(&mut self, command: &crate::engine::Command) -> Stamp {
         let at_ms = self.clock.now_ms();
         let admin_message_id = command.draws_id().then(|| self.ids.admin_message_id());
-        Stamp { at_ms, admin_message_id }
+        let fails = self.faults.as_ref().is_some_and(|f| f.get() == crate::faults::Fault::Write);
+        Stamp { at_ms, admin_message_id, fails }
     }
 }
 
@@ -156,6 +169,8 @@ impl std::fmt::Debug for Env {
 pub(crate) struct Stamp {
     pub at_ms: i64,
     pub admin_message_id: Option<String>,
+    /// An injected fault: the command fails after its work, before the commit (`faults`).
+    pub fails: bool,
 }
 
 #[cfg(test)]

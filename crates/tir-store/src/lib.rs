@@ -13,6 +13,7 @@
 mod backup;
 mod engine;
 pub mod env;
+pub mod faults;
 pub mod holder_keys;
 pub mod journal;
 pub mod keys;
@@ -320,6 +321,11 @@ pub trait Store: Send + Sync + 'static {
     /// The latest signed journal head; `None` before the first signing.
     async fn signed_head(&self) -> Result<Option<SignedHead>>;
     fn backend(&self) -> &'static str;
+    /// Write commands queued for the writer and not yet taken into a batch
+    /// (0 for a store without a queue).
+    fn write_queue_depth(&self) -> usize {
+        0
+    }
 }
 
 /// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:` is not

@@ -34,6 +34,11 @@ impl Writes {
         (Writes { queue }, jobs)
     }
 
+    /// Commands queued and not yet taken by the writer.
+    pub(crate) fn depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Queues `command` and waits for the writer's answer.
     pub(crate) async fn write(&self, command: Command) -> Result<Reply> {
         let (done, answer) = oneshot::channel();
@@ -144,5 +149,33 @@ pub(crate) fn block_on_ready<F: Future>(future: F) -> F::Output {
     match future.as_mut().poll(&mut cx) {
         Poll::Ready(output) => output,
         Poll::Pending => unreachable!("the transaction's futures complete without waiting"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_depth_counts_commands_queued_and_not_yet_taken() {
+        let (writes, mut jobs) = Writes::channel();
+        let writes = std::sync::Arc::new(writes);
+        assert_eq!(writes.depth(), 0);
+        let mut waiting = Vec::new();
+        for id in ["a", "b", "c"] {
+            let writes = writes.clone();
+            waiting.push(tokio::spawn(async move { writes.write(Command::RevokeParty(id.into())).await }));
+        }
+        while writes.depth() < 3 {
+            tokio::task::yield_now().await;
+        }
+        let (_, done) = jobs.recv().await.expect("a job");
+        assert_eq!(writes.depth(), 2, "one taken by the writer");
+        let _ = done.send(Err(StoreError::Closed));
+        drop(jobs);
+        for task in waiting {
+            assert!(task.await.expect("no panic").is_err());
+        }
+        assert_eq!(writes.depth(), 0);
     }
 }

@@ -942,3 +942,167 @@ fn serve_and_demo_with_a_missing_or_bad_tls_file_say_which_and_why() {
         }
     }
 }
+
+/// A TCP proxy between tirhub and PostgreSQL that can cut every connection
+/// through it and refuse new ones for a while: to the client, what a
+/// PostgreSQL restart looks like, without restarting the server other tests share.
+struct PgProxy {
+    addr: std::net::SocketAddr,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl PgProxy {
+    async fn start(upstream: String) -> PgProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let (is_down, all) = (down.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    // The server is "restarting": the connection ends before its startup message.
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                all.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        PgProxy { addr, down, links, accept }
+    }
+
+    /// Cuts every connection and refuses new ones until `up`.
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn up(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `url` with its host and port replaced by `addr`, and the host:port it named.
+fn through_proxy(url: &str, addr: std::net::SocketAddr) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host),
+        None => (String::new(), authority),
+    };
+    let upstream = if host.contains(':') { host.to_owned() } else { format!("{host}:5432") };
+    (format!("{scheme}://{user}{addr}/{path}"), upstream)
+}
+
+/// PostgreSQL "restarted" twice under load (every connection cut, new ones
+/// refused for a second): messages in flight get 503 and are sent again;
+/// every message answered 200 is in the journal once, the journal verifies,
+/// and the server serves again once the database is back (the pool reconnects).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_load_loses_no_acknowledged_message() {
+    let Some(db) = FreshDatabase::from_env("tirhub_cli").await else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let proxy = PgProxy::start(through_proxy(db.url(), "127.0.0.1:1".parse().unwrap()).1).await;
+    let (proxied, _) = through_proxy(db.url(), proxy.addr);
+    let server = Server::start(&proxied);
+    let corridor = seed_corridor(server.client.base(), ADMIN, 4).await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let unavailable = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let scripts: Vec<Vec<(String, Value)>> =
+        (0..150).map(|t| full_transport(&corridor, &format!("XH106{t:06}"), &[0, 1, 2, 3])).collect();
+    let client = server.client.clone();
+    let load = {
+        let (acknowledged, unavailable) = (acknowledged.clone(), unavailable.clone());
+        tokio::spawn(async move {
+            stream::iter(scripts)
+                .for_each_concurrent(32, |script| {
+                    let (client, acknowledged, unavailable) =
+                        (client.clone(), acknowledged.clone(), unavailable.clone());
+                    async move {
+                        for (token, message) in script {
+                            let deadline = Instant::now() + Duration::from_secs(60);
+                            loop {
+                                let (status, body) = client.send(&token, &message).await.expect("tirhub answers");
+                                if status == 200 {
+                                    acknowledged.lock().unwrap().push((token.clone(), message.clone(), body));
+                                    break;
+                                }
+                                // The store is unavailable while the database is away: send it again.
+                                assert_eq!(status, 503, "{} {}: {body}", message["type"], message["message_id"]);
+                                let error: Value = serde_json::from_str(&body).unwrap();
+                                assert_eq!(error["error"]["code"], 400, "{body}");
+                                unavailable.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                assert!(Instant::now() < deadline, "no recovery within 60 s");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                })
+                .await
+        })
+    };
+    let acknowledged_count = || acknowledged.lock().unwrap().len();
+    let mut at_cut = Vec::new();
+    for threshold in [300, 1_000] {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while acknowledged_count() < threshold && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        at_cut.push(acknowledged_count());
+        proxy.cut();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        proxy.up();
+    }
+    load.await.expect("every message is accepted in the end");
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    let total = 150 * 16;
+    assert_eq!(acknowledged.len(), total, "every message acknowledged once the database came back");
+    assert!(at_cut[1] < total, "the second cut came after the load: {at_cut:?}");
+    let unavailable = unavailable.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Read the journal straight from the database, not through the proxy.
+    let store = tir_store::open(db.url()).await.unwrap();
+    let journal = store.journal(1, 1_000_000).await.unwrap();
+    let mut journaled = std::collections::HashMap::<&str, usize>::new();
+    for entry in &journal {
+        *journaled.entry(entry.message_id.as_str()).or_default() += 1;
+    }
+    for (_, message, _) in &acknowledged {
+        let id = message["message_id"].as_str().unwrap();
+        assert_eq!(journaled.get(id), Some(&1), "{} {id} is not in the journal once", message["type"]);
+    }
+    let verdict = store.verify_journal().await.unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+    // Replays answer what was acknowledged, through the reconnected pool.
+    for (token, message, body) in acknowledged.iter().step_by(97) {
+        let replay = server.client.send(token, message).await.unwrap();
+        assert_eq!(&replay, &(200, body.clone()), "{} {}", message["type"], message["message_id"]);
+    }
+    assert_eq!(verify(&server.client).await["ok"], true);
+    eprintln!(
+        "PostgreSQL cut twice (after {at_cut:?} answers): {} acknowledged, {} in the journal of {} entries, \
+         {unavailable} answers 503 sent again, 0 lost",
+        acknowledged.len(),
+        acknowledged.len(),
+        journal.len()
+    );
+}

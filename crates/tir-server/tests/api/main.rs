@@ -58,6 +58,7 @@ mod authorization;
 mod codes;
 mod conn;
 mod errors;
+mod faults;
 mod idempotency;
 mod input;
 mod journal_head;

@@ -52,6 +52,9 @@ async fn metrics_count_messages_by_type_and_result_requests_and_refusals() {
     }
     assert!(value(m, "tirhub_connections_open").is_some_and(|open| open >= 1.0), "{m}");
     assert!(value(m, "tirhub_feed_unassessed_items").is_some(), "{m}");
+    // Nothing is being written while the scrape runs: the writer's queue is empty.
+    assert_eq!(value(m, "tirhub_writer_queue_depth"), Some(0.0), "{m}");
+    assert!(m.contains("# TYPE tirhub_writer_queue_depth gauge"), "{m}");
     // Every sample line is NAME{LABELS} VALUE or NAME VALUE, after its # TYPE.
     for line in m.lines().filter(|line| !line.starts_with('#')) {
         let (_, number) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));

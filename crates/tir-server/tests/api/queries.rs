@@ -75,3 +75,26 @@ async fn a_feed_page_stops_before_one_mib_and_the_next_page_goes_on() {
     assert_eq!(items.len() + rest.len(), 5, "nothing lost between the pages");
     assert_eq!(rest.last().unwrap()["type"], "E11");
 }
+
+/// A page is read from the store in growing chunks (16, then 64, ...): a feed
+/// longer than the first chunk still comes whole and in order in one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_page_longer_than_the_first_read_comes_whole_and_in_order() {
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    // Each E9 is forwarded to the customs of departure: 90 items in TR's feed.
+    for _ in 0..90 {
+        let r = reference();
+        let (status, body) = app.send(&c.chain_a, &message("E1", &r, json!({"holder": HOLDER}))).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = app.send(&c.holder, &message("E9", &r, json!({"declaration": declaration()}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let whole = app.feed(&c.tr).await;
+    assert_eq!(whole.len(), 90);
+    assert_eq!(whole, app.feed_paged(&c.tr, 7).await);
+    let cursors: Vec<i64> = whole.iter().map(|i| i["cursor"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    let page = app.feed_page(&c.tr, "", 50).await;
+    assert_eq!(page["items"].as_array().unwrap()[..], whole[..50]);
+}

@@ -165,6 +165,10 @@ impl Store for PgStore {
         reads::holder_keys(&self.pool, tir_id).await
     }
 
+    fn write_queue_depth(&self) -> usize {
+        self.writes.depth()
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

@@ -245,6 +245,10 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::holder_keys(c, &tir_id)).await
     }
 
+    fn write_queue_depth(&self) -> usize {
+        self.writes.depth()
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

@@ -19,6 +19,7 @@ pub use crate::random_hex;
 pub use trip::{Corridor, SEEDED_HOLDERS, SEEDED_OFFICES, SEEDED_PARTIES, Sent, Trip};
 
 use crate::{FreshDatabase, TempSqlite};
+pub use tir_store::faults::{Fault, Faults, FaultyStore};
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -98,12 +99,19 @@ pub struct TestApp {
     /// Whether the server runs the risk assessor (off unless a test asks:
     /// its journal entries would race the counts other tests make).
     risk: bool,
+    /// The store's fault switch, for a server over a `FaultyStore`.
+    faults: Option<Faults>,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
 
-async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool) -> (String, Running) {
-    let store = tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}"));
+async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool, faults: Option<&Faults>) -> (String, Running) {
+    let store: std::sync::Arc<dyn tir_store::Store> = match faults {
+        None => tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
+        Some(faults) => std::sync::Arc::new(
+            FaultyStore::open(db_url, faults).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
+        ),
+    };
     let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits).with_head_interval(HEAD_INTERVAL);
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
@@ -138,6 +146,21 @@ pub async fn spawn_app_pg_limited(limits: tir_server::RateLimits) -> Option<Test
     Some(TestApp::launch(Database::Postgres(db), limits, false).await)
 }
 
+/// `spawn_app` over a `FaultyStore`: `TestApp::faults` makes its writes or reads fail.
+pub async fn spawn_app_faulty() -> TestApp {
+    let db = TempSqlite::new("tirhub-api").expect("create the test directory");
+    TestApp::launch_with(Database::Sqlite(db), tir_server::RateLimits::unlimited(), false, Some(Faults::new())).await
+}
+
+/// `spawn_app_pg` over a `FaultyStore`.
+pub async fn spawn_app_pg_faulty() -> Option<TestApp> {
+    let db = FreshDatabase::from_env("tirhub_t").await?;
+    Some(
+        TestApp::launch_with(Database::Postgres(db), tir_server::RateLimits::unlimited(), false, Some(Faults::new()))
+            .await,
+    )
+}
+
 /// `spawn_app` with the risk assessor running, as `tirhub serve` has it.
 pub async fn spawn_app_with_risk() -> TestApp {
     let db = TempSqlite::new("tirhub-api").expect("create the test directory");
@@ -152,7 +175,16 @@ pub async fn spawn_app_pg_with_risk() -> Option<TestApp> {
 
 impl TestApp {
     async fn launch(database: Database, limits: tir_server::RateLimits, risk: bool) -> TestApp {
-        let (base, running) = start(database.url(), limits, risk).await;
+        TestApp::launch_with(database, limits, risk, None).await
+    }
+
+    async fn launch_with(
+        database: Database,
+        limits: tir_server::RateLimits,
+        risk: bool,
+        faults: Option<Faults>,
+    ) -> TestApp {
+        let (base, running) = start(database.url(), limits, risk, faults.as_ref()).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
@@ -161,8 +193,14 @@ impl TestApp {
             admin_writes: AtomicUsize::new(0),
             limits,
             risk,
+            faults,
             database,
         }
+    }
+
+    /// The fault switch of a server started by `spawn_app_faulty` or `spawn_app_pg_faulty`.
+    pub fn faults(&self) -> &Faults {
+        self.faults.as_ref().expect("a server over a FaultyStore (spawn_app_faulty)")
     }
 
     /// Stops the server and waits until it has let go of the store.
@@ -180,7 +218,7 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url(), self.limits, self.risk).await;
+        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref()).await;
         self.base = base;
         self.running = Some(running);
     }
@@ -188,7 +226,9 @@ impl TestApp {
     /// Takes the store away from under the running server, so that its next
     /// request finds the store unavailable (HTTP 503, code 400). Only
     /// PostgreSQL can lose its database under a live server (a SQLite file
-    /// stays readable through the open handle): `false` on SQLite.
+    /// stays readable through the open handle): on SQLite, a server over a
+    /// `FaultyStore` is made to fail with `Fault::Unavailable`, and any other
+    /// answers `false`.
     pub async fn lose_store(&self) -> bool {
         match &self.database {
             Database::Postgres(db) => {
@@ -197,7 +237,13 @@ impl TestApp {
                     .unwrap_or_else(|e| panic!("drop {}: {}", db.name(), crate::pg::detail(&e)));
                 true
             }
-            Database::Sqlite(_) => false,
+            Database::Sqlite(_) => match &self.faults {
+                Some(faults) => {
+                    faults.set(Fault::Unavailable);
+                    true
+                }
+                None => false,
+            },
         }
     }
 
