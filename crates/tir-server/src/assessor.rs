@@ -89,7 +89,7 @@ impl Assessor {
     /// One pass over the next feed items: how many items it consumed (0: none new).
     pub async fn pass(&mut self) -> Result<usize, StoreError> {
         let after = self.store.risk_cursor().await?;
-        let items = self.store.notifications(None, after, ASSESSOR_BATCH_ITEMS).await?;
+        let items = self.store.risk_feed(after, ASSESSOR_BATCH_ITEMS).await?;
         let Some(through) = items.last().map(|i| i.cursor) else {
             return Ok(0);
         };
@@ -242,10 +242,10 @@ impl Assessor {
 
 /// The administration and trigger of a feed item that tells customs of a declaration.
 fn relevant(item: &NotificationRow) -> Option<(Country, Trigger)> {
-    let country = Country::parse(item.recipient.strip_prefix("customs:")?).ok()?;
-    if !matches!(item.kind.as_str(), "E9" | "E11" | "I15") {
+    if !tir_store::risk_feed_item(&item.recipient, &item.kind) {
         return None;
     }
+    let country = Country::parse(item.recipient.strip_prefix(tir_store::RISK_FEED_RECIPIENTS)?).ok()?;
     let payload: Payload = serde_json::from_str(&item.payload).ok()?;
     Some((country, Trigger::of_event(&payload.event)?))
 }

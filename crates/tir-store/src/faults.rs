@@ -198,6 +198,11 @@ mod wrapper {
             self.inner.party_by_token_hash(token_hash).await
         }
 
+        async fn risk_feed(&self, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+            self.check(false)?;
+            self.inner.risk_feed(after, limit).await
+        }
+
         async fn token_party(&self, token_hash: &str) -> Result<Option<crate::TokenParty>> {
             self.check(false)?;
             self.inner.token_party(token_hash).await

@@ -156,16 +156,31 @@ pub(crate) fn notification(r: &impl Columns) -> Result<NotificationRow> {
 /// (counted in characters, which never exceed the bytes), so a read never
 /// holds a thousand large payloads; the caller cuts it to the exact bytes.
 pub(crate) fn notifications_sql(one_feed: bool) -> String {
-    let filter = if one_feed {
-        "recipient = $1 AND cursor > $2 ORDER BY cursor LIMIT $3"
+    if one_feed {
+        feed_sql("recipient = $1 AND cursor > $2 ORDER BY cursor LIMIT $3", NOTIFICATION_COLUMNS)
     } else {
-        "cursor > $1 ORDER BY cursor LIMIT $2"
-    };
+        feed_sql("cursor > $1 ORDER BY cursor LIMIT $2", NOTIFICATION_COLUMNS)
+    }
+}
+
+/// Every feed as `notifications_sql(false)`, the payload only of the items the
+/// risk engine reads (`crate::risk_feed_item`), others empty.
+pub(crate) fn risk_feed_sql() -> String {
+    let kinds = crate::RISK_FEED_KINDS.map(|k| format!("'{k}'")).join(", ");
+    let columns = format!(
+        "cursor, recipient, kind, reference, \
+         CASE WHEN recipient LIKE '{}%' AND kind IN ({kinds}) THEN payload ELSE '' END AS payload, created_at_ms",
+        crate::RISK_FEED_RECIPIENTS
+    );
+    feed_sql("cursor > $1 ORDER BY cursor LIMIT $2", &columns)
+}
+
+fn feed_sql(filter: &str, columns: &str) -> String {
     let budget = tir_model::limits::NOTIFICATION_PAGE_BYTES_MAX;
     format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM (\
            SELECT {NOTIFICATION_COLUMNS}, SUM(LENGTH(payload)) OVER (ORDER BY cursor) - LENGTH(payload) AS before \
-           FROM (SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE {filter}) AS page) AS sized \
+           FROM (SELECT {columns} FROM outbox WHERE {filter}) AS page) AS sized \
          WHERE before < {budget} ORDER BY cursor"
     )
 }

@@ -791,6 +791,17 @@ async fn a_full_transport_releases_the_guarantee_and_feeds_every_party(fx: Fixtu
     let last = all.last().unwrap().cursor;
     assert!(store.notifications(None, last, 1000).await.unwrap().is_empty());
     assert_eq!(store.notifications(None, all[4].cursor, 3).await.unwrap(), all[5..8]);
+
+    // The risk engine's read: every item, the payload only of customs' E9/E11/I15.
+    let risk = store.risk_feed(0, 1000).await.unwrap();
+    assert_eq!(risk.iter().map(|n| n.cursor).collect::<Vec<_>>(), all.iter().map(|n| n.cursor).collect::<Vec<_>>());
+    for (read, stored) in risk.iter().zip(&all) {
+        let kept = tir_store::risk_feed_item(&stored.recipient, &stored.kind);
+        let expected = if kept { stored.payload.clone() } else { String::new() };
+        assert_eq!(*read, NotificationRow { payload: expected, ..stored.clone() }, "{kept}");
+    }
+    assert!(risk.iter().any(|n| !n.payload.is_empty()) && risk.iter().any(|n| n.payload.is_empty()));
+    assert_eq!(store.risk_feed(all[4].cursor, 3).await.unwrap(), risk[5..8]);
 }
 
 async fn a_replayed_message_gets_the_identical_reply_even_after_a_restart(fx: Fixture) {

@@ -137,6 +137,10 @@ impl Store for PgStore {
         reads::policies(&self.pool, administration.as_str()).await
     }
 
+    async fn risk_feed(&self, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        reads::risk_feed(&self.pool, after, limit).await
+    }
+
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
         reads::notifications(&self.pool, recipient, after, limit).await
     }

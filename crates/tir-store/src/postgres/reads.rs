@@ -55,6 +55,12 @@ pub(super) async fn notifications(
     found.iter().map(rows::notification).collect()
 }
 
+pub(super) async fn risk_feed(pool: &Pool, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(&rows::risk_feed_sql()).await?;
+    client.query(&stmt, &[&after, &crate::sql_limit(limit)]).await?.iter().map(rows::notification).collect()
+}
+
 pub(super) async fn timeline(pool: &Pool, reference: &str) -> Result<Vec<Event>> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client

@@ -214,6 +214,10 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::policies(c, administration.as_str())).await
     }
 
+    async fn risk_feed(&self, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+        self.readers.read(move |c| reads::risk_feed(c, after, limit)).await
+    }
+
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
         let recipient = recipient.map(str::to_owned);
         self.readers.read(move |c| reads::notifications(c, recipient.as_deref(), after, limit)).await

@@ -115,6 +115,11 @@ pub(super) fn notifications(
     }
 }
 
+pub(super) fn risk_feed(c: &Connection, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
+    let mut stmt = c.prepare_cached(&rows::risk_feed_sql())?;
+    stmt.query_and_then(params![after, crate::sql_limit(limit)], |r| rows::notification(r))?.collect()
+}
+
 pub(super) fn timeline(c: &Connection, reference: &str) -> Result<Vec<Event>> {
     let mut stmt = c.prepare_cached(
         "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = ?1 ORDER BY id",
