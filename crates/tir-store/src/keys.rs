@@ -13,6 +13,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use tir_model::Timestamp;
 
+use crate::holder_keys::unhex;
 use crate::journal::hex;
 use crate::{Result, corrupt};
 
@@ -210,21 +211,6 @@ pub fn verify_head(head: &KeptHead, keys: &[PublicKey]) -> std::result::Result<(
     public.verify(message.as_bytes(), &signature).map_err(|_| {
         format!("the signature does not verify with key {}: the head was not signed as it reads", key.key_id)
     })
-}
-
-/// `N` bytes from exactly `2 N` hex digits.
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in digits.chunks(2).enumerate() {
-        let high = (pair[0] as char).to_digit(16)?;
-        let low = (pair[1] as char).to_digit(16)?;
-        out[i] = (high * 16 + low) as u8;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
