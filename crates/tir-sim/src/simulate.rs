@@ -276,6 +276,19 @@ pub async fn command(options: SimulateOptions, json: bool) -> Result<ExitCode, A
 }
 
 pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
+    let progress = std::io::stderr().is_terminal();
+    run_in(options, Arc::new(World::standard()), None, progress).await
+}
+
+/// `run` in `world`, with its parties already made by `bootstrap` when
+/// `parties` is given (`tirhub demo` prints some of their tokens first), and a
+/// progress line on stderr when `progress`.
+pub async fn run_in(
+    options: SimulateOptions,
+    world: Arc<World>,
+    parties: Option<Parties>,
+    progress: bool,
+) -> Result<SimulateReport, AnyError> {
     if !(0.0..=1.0).contains(&options.irregular_share) {
         return Err("--irregular-share must be between 0 and 1".into());
     }
@@ -293,8 +306,10 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         );
     }
     let client = ExchangeClient::new(&options.url);
-    let world = Arc::new(World::standard());
-    let parties = bootstrap(&client, &options.admin_token, &world).await?;
+    let parties = match parties {
+        Some(parties) => parties,
+        None => bootstrap(&client, &options.admin_token, &world).await?,
+    };
     if let (true, Some(policy)) = (options.inspections, options.risk_policy) {
         set_policies(&client, &parties, policy).await?;
     }
@@ -346,7 +361,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         non_200: AtomicU64::new(0),
     });
     let started = Instant::now();
-    if std::io::stderr().is_terminal() {
+    if progress {
         let shared = shared.clone();
         background.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -374,7 +389,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         joined?;
     }
     background.abort_all();
-    if std::io::stderr().is_terminal() {
+    if progress {
         eprintln!();
     }
     if options.transports.is_none() && shared.next.load(Ordering::Relaxed) >= TRANSPORTS_MAX {

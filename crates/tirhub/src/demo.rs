@@ -75,12 +75,18 @@ pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     Ok(Seeded { admin_token: token::generate(), parties, offices })
 }
 
-pub async fn run(
-    file: PathBuf,
-    listen: SocketAddr,
-    limits: tir_server::RateLimits,
-    serve_limits: tir_server::ServeLimits,
-) -> Result<ExitCode, AnyError> {
+/// What `tirhub demo` runs.
+pub struct DemoOptions {
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: tir_server::RateLimits,
+    pub serve_limits: tir_server::ServeLimits,
+    /// Messages per second of the background traffic; `None`: no traffic.
+    pub traffic_rate: Option<f64>,
+}
+
+pub async fn run(options: DemoOptions) -> Result<ExitCode, AnyError> {
+    let DemoOptions { file, listen, limits, serve_limits, traffic_rate } = options;
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
         path.push(suffix);
@@ -92,9 +98,17 @@ pub async fn run(
             }
         }
     }
+    if let Some(rate) = traffic_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err("--traffic-rate must be a positive number of messages per second".into());
+    }
     let url = format!("sqlite://{}", file.display());
     let store = tir_store::open(&url).await?;
     let seeded = seed(&store).await?;
+    // Bound first, so that what is printed names the port (`--listen 127.0.0.1:0` included).
+    let listener = crate::server::bind(listen).await?;
+    let addr = listener.local_addr()?;
     println!("tirhub demo: fresh database {}", file.display());
     println!("\nparties and their bearer tokens (shown once):");
     println!("  {:<22} {:<20} {}", "admin", "-", seeded.admin_token);
@@ -105,14 +119,79 @@ pub async fn run(
     for office in &seeded.offices {
         println!("  {} {} ({})", office.code, office.name, office.unlocode.as_deref().unwrap_or("-"));
     }
-    println!("\ntry:  curl -s http://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
-    println!("the console: http://{listen}/console/sign-in (sign in with a token above)");
+    println!("\ntry:  curl -s http://{addr}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
     println!(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
+    let customs_lt = seeded
+        .parties
+        .iter()
+        .find(|(label, ..)| label == "customs LT")
+        .map(|(_, _, secret)| secret.clone())
+        .ok_or("the demo seeds customs of LT")?;
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits, serve_limits, false).await?;
+    let serve = crate::server::serve_on(app, listener, limits, serve_limits, false);
+    let admin = seeded.admin_token.clone();
+    let live = async move {
+        if let Err(e) = traffic(addr, &admin, &customs_lt, traffic_rate).await {
+            eprintln!("demo traffic stopped: {e}");
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        biased;
+        served = serve => served?,
+        () = live => {}
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Traffic of the Lithuanian world: its parties made through the admin API of
+/// this very server (as `tirhub simulate` makes them), the console's sign-in
+/// tokens of each role printed, then transports played in the background
+/// until the server stops, customs reading the assessments and recording
+/// their inspections.
+async fn traffic(addr: SocketAddr, admin: &str, customs_lt: &str, rate: Option<f64>) -> Result<(), AnyError> {
+    use tir_sim::simulate;
+
+    let url = format!("http://{addr}");
+    let world = Arc::new(tir_sim::model::world::World::lithuanian());
+    let client = tir_sim::client::ExchangeClient::new(&url);
+    let parties = simulate::bootstrap(&client, admin, &world).await?;
+    // The busiest holder: the holder portal has transports to show from the start.
+    let holder =
+        world.holders.iter().max_by(|a, b| a.activity.total_cmp(&b.activity)).ok_or("the demo world has holders")?;
+    let holder_token = parties.holders.get(&holder.record.tir_id).ok_or("the busiest holder has a token")?;
+    println!("the console: {url}/console/sign-in; sign in with one token per role:");
+    println!("  sign in as customs LT: {customs_lt}");
+    println!("  sign in as holder {} ({}): {holder_token}", holder.record.tir_id, holder.record.name);
+    println!("  sign in as guarantee chain ({}): {}", world.chains[0], parties.chains[0]);
+    println!("  sign in as admin: {admin}");
+    let Some(rate) = rate else {
+        println!("no background traffic (--no-traffic)");
+        return Ok(());
+    };
+    let corridors: Vec<&str> = world.corridors.iter().map(|c| c.name).collect();
+    let seed = simulate::seed_from_clock();
+    println!(
+        "live traffic: {rate} messages/s along {} (seed {seed}); Lithuanian customs see arrivals within seconds",
+        corridors.join(", ")
+    );
+    let options = simulate::SimulateOptions {
+        url,
+        admin_token: admin.to_owned(),
+        rate_msgs_per_s: Some(rate),
+        duration: None,
+        transports: None,
+        seed,
+        irregular_share: 0.05,
+        concurrency: 16,
+        inspections: true,
+        risk_policy: None,
+    };
+    let report = simulate::run_in(options, world, Some(parties), false).await?;
+    eprintln!("demo traffic ended:\n{report}");
+    Ok(())
 }
 
 #[cfg(test)]

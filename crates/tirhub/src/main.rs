@@ -302,6 +302,12 @@ struct DemoArgs {
     file: std::path::PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Messages per second of the background traffic (the Lithuanian corridors).
+    #[arg(long, default_value_t = 4.0)]
+    traffic_rate: f64,
+    /// Serve the seeded parties without background traffic.
+    #[arg(long)]
+    no_traffic: bool,
     #[command(flatten)]
     rate: RateArgs,
     #[command(flatten)]
@@ -425,7 +431,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Demo(args) => demo::run(args.file, args.listen, args.rate.limits(), args.conn.limits()).await,
+            Command::Demo(args) => {
+                demo::run(demo::DemoOptions {
+                    file: args.file,
+                    listen: args.listen,
+                    limits: args.rate.limits(),
+                    serve_limits: args.conn.limits(),
+                    traffic_rate: (!args.no_traffic).then_some(args.traffic_rate),
+                })
+                .await
+            }
             Command::Simulate(args) => {
                 let options = simulate::SimulateOptions {
                     url: args.url,
