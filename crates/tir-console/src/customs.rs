@@ -65,6 +65,28 @@ fn score(record: &AssessmentRecord) -> String {
     record.assessment.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".to_owned())
 }
 
+/// The guarantees of a feed (`None`: every feed), each once with the time of
+/// its first item, oldest first, from the feed's start (at most
+/// `FEED_SCAN_MAX` items: an indexed query is left for later).
+pub async fn announced(console: &Console, feed: Option<&str>) -> Result<Vec<(String, i64)>, Response> {
+    let store = &console.app.store;
+    let mut announced: Vec<(String, i64)> = Vec::new();
+    let mut seen = HashSet::new();
+    let (mut after, mut scanned) = (0, 0);
+    while scanned < FEED_SCAN_MAX {
+        let rows = store.notifications(feed, after, 1000).await.map_err(pages::store_failed)?;
+        let Some(last) = rows.last() else { break };
+        after = last.cursor;
+        scanned += rows.len();
+        for row in rows {
+            if seen.insert(row.guarantee_reference.clone()) {
+                announced.push((row.guarantee_reference, row.created_at_ms));
+            }
+        }
+    }
+    Ok(announced)
+}
+
 /// One row of the arrivals.
 struct Arrival {
     guarantee: Guarantee,
@@ -85,20 +107,7 @@ async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, R
     let country = customs_country(signed)?;
     let store = &console.app.store;
     let feed = format!("customs:{}", country.as_str());
-    let mut announced: Vec<(String, i64)> = Vec::new();
-    let mut seen = HashSet::new();
-    let (mut after, mut scanned) = (0, 0);
-    while scanned < FEED_SCAN_MAX {
-        let rows = store.notifications(Some(&feed), after, 1000).await.map_err(pages::store_failed)?;
-        let Some(last) = rows.last() else { break };
-        after = last.cursor;
-        scanned += rows.len();
-        for row in rows {
-            if seen.insert(row.guarantee_reference.clone()) {
-                announced.push((row.guarantee_reference, row.created_at_ms));
-            }
-        }
-    }
+    let announced = announced(console, Some(&feed)).await?;
     let mut arrivals = Vec::new();
     for (reference, announced_ms) in announced.into_iter().rev() {
         if arrivals.len() >= ARRIVALS_MAX {

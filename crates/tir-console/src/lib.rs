@@ -9,10 +9,12 @@
 #![allow(clippy::result_large_err)]
 
 mod customs;
+mod dashboard;
 mod holder;
 mod hs;
 mod pages;
 mod session;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -66,6 +68,7 @@ pub fn router(console: Console) -> Router {
         .route("/my/transports/{reference}", get(holder::transport))
         .route("/my/advance-data", get(holder::advance_form).post(holder::advance_submit))
         .route("/hs", get(hs::search))
+        .route("/dashboard", get(dashboard::dashboard))
         .fallback(pages::not_found)
         .with_state(console);
     Router::new().nest("/console", routes)
@@ -76,7 +79,13 @@ async fn home(State(_): State<Console>, signed: Signed) -> Response {
     let links = html! {
         p { "Signed in as " (pages::party_label(&signed.party)) "." }
         @match &signed.party {
-            Party::Customs { .. } => { p { a href="/console/arrivals" { "Arrivals" } } }
+            Party::Customs { .. } => {
+                ul {
+                    li { a href="/console/arrivals" { "Arrivals" } }
+                    li { a href="/console/dashboard" { "Dashboard" } }
+                }
+            }
+            Party::Admin => { p { a href="/console/dashboard" { "Dashboard" } } }
             Party::Holder { .. } => {
                 ul {
                     li { a href="/console/my" { "My transports" } }

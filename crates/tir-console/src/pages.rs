@@ -49,7 +49,11 @@ impl<'a> Page<'a> {
                         @if let Some(signed) = self.signed {
                             nav aria-label="Main" {
                                 @match &signed.party {
-                                    Party::Customs { .. } => { a href="/console/arrivals" { "Arrivals" } }
+                                    Party::Customs { .. } => {
+                                        a href="/console/arrivals" { "Arrivals" }
+                                        a href="/console/dashboard" { "Dashboard" }
+                                    }
+                                    Party::Admin => { a href="/console/dashboard" { "Dashboard" } }
                                     Party::Holder { .. } => {
                                         a href="/console/my" { "My transports" }
                                         a href="/console/my/advance-data" { "Advance data" }

@@ -486,3 +486,60 @@ async fn advance_data_sent_from_the_portal_is_the_apis_e9() {
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("E9 refused: code 102") && page.contains("value=\"999999\""), "{page}");
 }
+
+/// One action through the transport page's form, as an officer sends it.
+pub async fn act(server: &Server, cookies: &str, reference: &str, action: &str, office: &str) {
+    let path = format!("/console/transports/{reference}");
+    let (_, page) = server.get(&path, cookies).await;
+    let marker = format!("id=\"action-{action}\"");
+    let csrf = hidden(&page, &marker, "csrf");
+    let message_id = hidden(&page, &marker, "message_id");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", action),
+        ("office", office),
+        ("seals", SEAL_OF_DECLARATION),
+    ];
+    let (status, location, page) = server.post(&path, cookies, &form).await;
+    assert_eq!(status, 303, "{action}: {location} {page}");
+    assert!(location.contains("?done="), "{action}: {location}");
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_crossed() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let (tr, ge) = (session(&server, &seeded.tr).await, session(&server, &seeded.ge).await);
+    let (_, page) = server.get("/console/dashboard", &ge).await;
+    assert!(page.contains("No transport has crossed a border yet."), "{page}");
+    for action in ["accept", "record", "start", "terminate", "discharge"] {
+        act(&server, &tr, &seeded.reference, action, "TR000100").await;
+    }
+    act(&server, &ge, &seeded.reference, "start", "GE000100").await;
+
+    let (status, page) = server.get("/console/dashboard", &ge).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("TR → GE"), "the border: {page}");
+    assert!(page.contains("<svg class=\"chart\""), "a chart: {page}");
+    assert!(page.contains("Crossing time TR → GE: histogram"), "{page}");
+    assert!(page.contains("Crossings per day at GE000100"), "the entry office's volume: {page}");
+    assert!(page.contains("1 border crossings") || page.contains(" 1 border crossing"), "{page}");
+    assert!(!page.contains("<script"), "no JavaScript");
+    // Departure sees its exit too; the admin sees everything.
+    assert!(server.get("/console/dashboard", &tr).await.1.contains("TR → GE"));
+    let admin = session(&server, ADMIN_TOKEN).await;
+    let (status, page) = server.get("/console/dashboard", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("TR → GE") && page.contains("Every transport."), "{page}");
+    // Customs off the itinerary see none of it; holders and chains may not open the page.
+    let de = session(&server, &seeded.de).await;
+    assert!(!server.get("/console/dashboard", &de).await.1.contains("TR → GE"));
+    for token in [&seeded.holder, &seeded.chain] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get("/console/dashboard", &cookies).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(!page.contains("TR → GE"));
+    }
+}
