@@ -14,7 +14,7 @@ use tir_model::exchange::may_read;
 use tir_model::guarantee::{Guarantee, GuaranteeState, OperationState};
 use tir_model::party::{OfficeRole, Party};
 use tir_model::{Country, GuaranteeRef, Timestamp, refdata};
-use tir_store::AssessmentRecord;
+use tir_store::{AssessmentRecord, JournalEntry};
 
 use crate::Console;
 use crate::pages::{self, Page, when};
@@ -336,6 +336,8 @@ async fn transport_page(
         None => Vec::new(),
     };
     let events = store.timeline(&guarantee.reference).await.map_err(pages::store_failed)?;
+    let entries = store.journal_of(&guarantee.reference, JOURNAL_SHOWN).await.map_err(pages::store_failed)?;
+    let entries: Vec<JournalEntry> = entries.into_iter().filter(|e| journal_visible(e, country)).collect();
     let status = match &notice {
         Some(Notice::Refused { status, .. }) => *status,
         _ => 200,
@@ -369,8 +371,49 @@ async fn transport_page(
             (actions(signed, guarantee, country))
         }
         (timeline(&events))
+        (journal(&entries))
     };
     Ok(Page::new(format!("Transport {reference}")).status(status).signed(signed).body(body))
+}
+
+/// Journal entries of one transport the page shows at most.
+const JOURNAL_SHOWN: usize = 500;
+
+/// The exchange's entries for everyone who may see the transport; the risk
+/// entries (assessments, inspection results) only to their administration
+/// (`administration` of the recorded body) and the admin (`country: None`).
+fn journal_visible(entry: &JournalEntry, country: Option<Country>) -> bool {
+    if !entry.message_type.starts_with("RISK_") {
+        return true;
+    }
+    let Some(country) = country else { return true };
+    serde_json::from_str::<Value>(&entry.body).is_ok_and(|body| body["administration"] == country.as_str())
+}
+
+/// The journal entries with their hashes: each entry's hash covers the
+/// previous one's, so `GET /v1/admin/journal/verify` proves none was changed.
+pub fn journal(entries: &[JournalEntry]) -> Markup {
+    html! {
+        section aria-labelledby="journal" {
+            h2 #journal { "Journal" }
+            p.hint { "Every accepted message about this transport as the journal holds it: SHA-256 of the message body, and the entry's hash, chained to the entry before it." }
+            @if entries.is_empty() { p { "No entry." } }
+            @else {
+                div.table-wrap { table.journal {
+                    thead { tr { th scope="col" { "Entry" } th scope="col" { "Time" } th scope="col" { "Message" } th scope="col" { "Hashes" } } }
+                    tbody { @for e in entries { tr {
+                        td { (e.seq) }
+                        td { (when(Some(Timestamp::from_unix_ms(e.at_ms)))) }
+                        td { (e.message_type) br; span.hint { (e.sender) } br; span.mono { (e.message_id) } }
+                        td {
+                            span.hint { "body " } code.hash { (e.body_hash) } br;
+                            span.hint { "entry " } code.hash { (e.hash) }
+                        }
+                    } } }
+                } }
+            }
+        }
+    }
 }
 
 pub fn summary(guarantee: &Guarantee) -> Markup {

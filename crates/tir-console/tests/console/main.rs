@@ -433,11 +433,15 @@ async fn arrivals_and_the_transport_page_show_the_lane_score_and_reasons_of_the_
     assert!(page.contains("class=\"lane lane-") && !page.contains("not assessed"), "{page}");
     let (_, transport) = server.get(&format!("/console/transports/{}", seeded.reference), &tr).await;
     assert!(transport.contains("class=\"lane lane-") && !transport.contains("Not assessed"), "{transport}");
-    // Another administration on the itinerary sees the transport, none of TR's assessment.
+    // TR's journal of the transport holds its assessment's entry.
+    assert!(transport.contains("<td>RISK_ASSESSMENT<br>"), "{transport}");
+    // Another administration on the itinerary sees the transport, none of TR's assessment,
+    // not even its journal entry.
     let ge = session(&server, &seeded.ge).await;
     let (status, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
     assert_eq!(status, 200);
     assert!(page.contains("Not assessed by your administration") && !page.contains("class=\"lane lane-"), "{page}");
+    assert!(page.contains("<td>E9<br>") && !page.contains("RISK_ASSESSMENT"), "{page}");
 }
 
 #[tokio::test]
@@ -518,6 +522,19 @@ async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_cr
         act(&server, &tr, &seeded.reference, action, "TR000100").await;
     }
     act(&server, &ge, &seeded.reference, "start", "GE000100").await;
+
+    // The transport page lists its journal entries with their hashes: the
+    // last is GE's start, whose hash is the journal's head.
+    let (_, verdict) = server.api(reqwest::Method::GET, "/v1/admin/journal/verify", ADMIN_TOKEN, None).await;
+    let head = verdict["head"].as_str().expect("the head");
+    let (_, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
+    let journal = &page[page.find("id=\"journal\"").expect("the journal section")..];
+    assert!(journal.contains(head), "the head {head} on the page: {journal}");
+    // E1, E9, I1, I7, I9, I11, I13 at TR, I9 at GE: two hashes each.
+    assert_eq!(journal.matches("<code class=\"hash\">").count(), 16, "{journal}");
+    for kind in ["E1", "E9", "I1", "I7", "I11", "I13"] {
+        assert!(journal.contains(&format!("<td>{kind}<br>")), "{kind} in {journal}");
+    }
 
     let (status, page) = server.get("/console/dashboard", &ge).await;
     assert_eq!(status, 200, "{page}");

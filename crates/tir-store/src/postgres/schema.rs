@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 4, "risk_profiles", "0004_risk_profiles.sql"),
     migration!("postgres", 5, "risk_records", "0005_risk_records.sql"),
     migration!("postgres", 6, "server_keys", "0006_server_keys.sql"),
+    migration!("postgres", 7, "console_indexes", "0007_console_indexes.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

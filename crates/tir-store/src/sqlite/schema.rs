@@ -12,6 +12,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 3, "risk_profiles", "0003_risk_profiles.sql"),
     migration!("sqlite", 4, "risk_records", "0004_risk_records.sql"),
     migration!("sqlite", 5, "server_keys", "0005_server_keys.sql"),
+    migration!("sqlite", 6, "console_indexes", "0006_console_indexes.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.
