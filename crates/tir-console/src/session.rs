@@ -248,6 +248,7 @@ pub async fn sign_in(State(console): State<Console>, headers: HeaderMap, form: P
     let landing = match party {
         Party::Customs { .. } => "/console/arrivals",
         Party::Holder { .. } => "/console/my",
+        Party::GuaranteeChain { .. } => "/console/chain",
         _ => "/console",
     };
     let mut response = pages::see_other(landing);

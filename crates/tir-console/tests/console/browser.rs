@@ -154,6 +154,8 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
 
     // The holder finds the goods' code by HS search and sends the advance data.
     sign_in(&client, &base, &seeded.holder, "/console/my").await;
+    // The portal lists the guarantee the chain registered for this holder.
+    assert!(client.source().await.unwrap().contains(&format!("href=\"/console/my/transports/{reference}\"")));
     shots.take(&client, "holder-portal").await;
     client.goto(&format!("{base}/console/hs")).await.expect("the HS page");
     fill(&client, "q", "8703").await;

@@ -457,9 +457,9 @@ async fn hs_search_finds_subheadings_by_code_and_by_words_with_their_section() {
     let (_, page) = server.get("/console/my/advance-data?hs_code=870323", &cookies).await;
     assert!(page.contains("value=\"870323\"") && page.contains("hs-description"), "{page}");
     // Every field has its label.
-    let inputs = page.matches("<input id=\"").count();
+    let fields = page.matches("<input id=\"").count() + page.matches("<select id=\"").count();
     let labels = page.matches("<label for=\"").count();
-    assert_eq!(inputs, labels, "{page}");
+    assert_eq!(fields, labels, "{page}");
 }
 
 #[tokio::test]
@@ -559,4 +559,124 @@ async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_cr
         assert_eq!(status, 403, "{page}");
         assert!(!page.contains("TR → GE"));
     }
+}
+
+#[tokio::test]
+async fn chains_and_holders_list_their_guarantees_chains_register_and_cancel_holders_amend_and_withdraw() {
+    use tir_testkit::fixtures::reference as new_reference;
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let (line, landing) = sign_in(&server, &seeded.chain).await;
+    assert_eq!(landing, "/console/chain");
+    let chain = format!("tirhub_session={}", cookie_value(&line));
+    let (status, page) = server.get("/console/chain", &chain).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("href=\"/console/my/transports/{}\"", seeded.reference)), "{page}");
+
+    // The chain registers a second guarantee for the same holder (E1) through its form.
+    let second = new_reference();
+    let chain_form = |page: &str, marker: &str| (hidden(page, marker, "csrf"), hidden(page, marker, "message_id"));
+    let (csrf, message_id) = chain_form(&page, "id=\"action-register\"");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "register"),
+        ("guarantee_reference", &second),
+        ("holder", HOLDER),
+    ];
+    // Without the CSRF token nothing is sent.
+    let entries = server.journal_entries().await;
+    let (status, _, _) = server.post("/console/chain", &chain, &form[1..]).await;
+    assert_eq!(status, 403);
+    assert_eq!(server.journal_entries().await, entries);
+    let (status, location, page) = server.post("/console/chain", &chain, &form).await;
+    assert_eq!((status, location.as_str()), (303, "/console/chain?done=E1"), "{page}");
+    let (_, page) = server.get("/console/chain?done=E1", &chain).await;
+    assert!(page.contains("E1 accepted") && page.contains(&second) && page.contains(&seeded.reference), "{page}");
+    // The same message id again: answered from the idempotency record, one journal entry.
+    let entries = server.journal_entries().await;
+    assert_eq!(server.post("/console/chain", &chain, &form).await.0, 303);
+    assert_eq!(server.journal_entries().await, entries);
+
+    // The holder's portal lists both, newest reference first is the store's order.
+    let holder = session(&server, &seeded.holder).await;
+    let (status, page) = server.get("/console/my", &holder).await;
+    assert_eq!(status, 200);
+    for r in [&seeded.reference, &second] {
+        assert!(page.contains(&format!("href=\"/console/my/transports/{r}\"")), "{r}: {page}");
+    }
+    assert!(page.contains("registered"), "{page}");
+
+    // Advance data, then an amendment (E11, before recording) and a withdrawal (E13) from the portal.
+    server.advance_data(&seeded).await;
+    let (_, page) = server
+        .get(&format!("/console/my/advance-data?guarantee_reference={}&type=E11", seeded.reference), &holder)
+        .await;
+    assert!(page.contains("<option value=\"E11\" selected>"), "{page}");
+    let csrf = hidden(&page, "<form method=\"post\"", "csrf");
+    let message_id = hidden(&page, "<form method=\"post\"", "message_id");
+    let advance = browser::advance_fields(&seeded.reference);
+    let mut fields: Vec<(&str, &str)> =
+        advance.iter().filter(|(k, _)| *k != "description").map(|(k, v)| (*k, v.as_str())).collect();
+    fields.extend([
+        ("description", "Amended: passenger cars"),
+        ("type", "E11"),
+        ("csrf", &csrf),
+        ("message_id", &message_id),
+    ]);
+    let (status, location, page) = server.post("/console/my/advance-data", &holder, &fields).await;
+    assert_eq!((status, location), (303, format!("/console/my/transports/{}?done=E11", seeded.reference)), "{page}");
+    let (_, declaration) = server
+        .api(reqwest::Method::GET, &format!("/v1/guarantees/{}/declaration", seeded.reference), ADMIN_TOKEN, None)
+        .await;
+    assert_eq!(
+        declaration["declaration"]["consignments"][0]["goods"][0]["description"], "Amended: passenger cars",
+        "{declaration}"
+    );
+    let path = format!("/console/my/transports/{}", seeded.reference);
+    let (_, page) = server.get(&path, &holder).await;
+    let csrf = hidden(&page, "id=\"action-withdraw\"", "csrf");
+    let message_id = hidden(&page, "id=\"action-withdraw\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("reason", "Load changed")];
+    let (status, location, page) = server.post(&path, &holder, &form).await;
+    assert_eq!((status, location), (303, format!("{path}?done=E13")), "{page}");
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{}", seeded.reference), ADMIN_TOKEN, None).await;
+    assert_eq!(guarantee["transport"]["declaration_state"], "withdrawn", "{guarantee}");
+    // A second withdrawal is refused by the model, its code shown on the page.
+    let (_, page) = server.get(&path, &holder).await;
+    let message_id = hidden(&page, "id=\"action-withdraw\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("reason", "Again")];
+    let (status, _, page) = server.post(&path, &holder, &form).await;
+    assert!(status >= 400 && page.contains("E13 refused: code"), "{status}: {page}");
+
+    // The chain cancels the second guarantee (E3).
+    let (_, page) = server.get("/console/chain", &chain).await;
+    let (csrf, message_id) = chain_form(&page, "id=\"action-cancel\"");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "cancel"),
+        ("guarantee_reference", &second),
+        ("reason", "Holder request"),
+    ];
+    let (status, location, page) = server.post("/console/chain", &chain, &form).await;
+    assert_eq!((status, location.as_str()), (303, "/console/chain?done=E3"), "{page}");
+    let (_, guarantee) = server.api(reqwest::Method::GET, &format!("/v1/guarantees/{second}"), ADMIN_TOKEN, None).await;
+    assert_eq!(guarantee["state"], "cancelled", "{guarantee}");
+
+    // Customs and holders may not open the chain's page; the chain may not withdraw a holder's data.
+    for token in [&seeded.tr, &seeded.holder] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get("/console/chain", &cookies).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(!page.contains(&second));
+    }
+    let (_, page) = server.get(&path, &chain).await;
+    assert!(!page.contains("action-withdraw"), "no withdraw form for the chain");
+    let csrf = hidden(&page, "class=\"sign-out\"", "csrf");
+    let form = [("csrf", csrf.as_str()), ("message_id", "chain-withdraw-1"), ("reason", "Not mine")];
+    assert_eq!(server.post(&path, &chain, &form).await.0, 403, "E13 is the holder's");
+    let tr = session(&server, &seeded.tr).await;
+    assert_eq!(server.get("/console/my", &tr).await.0, 403);
 }
