@@ -146,6 +146,11 @@ pub async fn run(options: DemoOptions) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Transports under way at once, each pausing about `DWELL` between its
+/// messages: the arrivals always hold some, at about 6 messages/s at most.
+const TRANSPORTS_UNDER_WAY: usize = 12;
+const DWELL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Traffic of the Lithuanian world: its parties made through the admin API of
 /// this very server (as `tirhub simulate` makes them), the console's sign-in
 /// tokens of each role printed, then transports played in the background
@@ -185,11 +190,11 @@ async fn traffic(addr: SocketAddr, admin: &str, customs_lt: &str, rate: Option<f
         transports: None,
         seed,
         irregular_share: 0.05,
-        concurrency: 16,
+        concurrency: TRANSPORTS_UNDER_WAY,
         inspections: true,
         risk_policy: None,
     };
-    let report = simulate::run_in(options, world, Some(parties), false).await?;
+    let report = simulate::run_in(options, world, Some(parties), false, DWELL).await?;
     eprintln!("demo traffic ended:\n{report}");
     Ok(())
 }
