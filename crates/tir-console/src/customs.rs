@@ -346,6 +346,7 @@ async fn transport_page(
         (notice_markup(notice.as_ref()))
         (summary(guarantee))
         (itinerary(guarantee))
+        (crossings(guarantee, &events))
         (goods(guarantee))
         @if country.is_some() {
             section aria-labelledby="risk" {
@@ -411,6 +412,36 @@ pub fn journal(entries: &[JournalEntry]) -> Markup {
                         }
                     } } }
                 } }
+            }
+        }
+    }
+}
+
+/// Each border the transport has crossed from one TIR territory into the
+/// next: termination at the exit, start at the entry, and the time between.
+pub fn crossings(guarantee: &Guarantee, events: &[tir_model::guarantee::Event]) -> Markup {
+    let crossings = crate::stats::crossings(guarantee, events);
+    let office = |o: &Option<tir_model::OfficeCode>| o.as_ref().map_or("–".to_owned(), |o| o.as_str().to_owned());
+    html! {
+        @if guarantee.operations.len() > 1 {
+            section aria-labelledby="crossings" {
+                h2 #crossings { "Border crossings" }
+                @if crossings.is_empty() {
+                    p { "No border crossed yet." }
+                } @else {
+                    div.table-wrap { table {
+                        thead { tr {
+                            th scope="col" { "Border" } th scope="col" { "Terminated at the exit" }
+                            th scope="col" { "Started at the entry" } th scope="col" { "Crossing time" }
+                        } }
+                        tbody { @for c in &crossings { tr {
+                            td { (c.exit.as_str()) " → " (c.entry.as_str()) }
+                            td { span.mono { (office(&c.exit_office)) } br; (when(Some(c.terminated_at))) }
+                            td { span.mono { (office(&c.entry_office)) } br; (when(Some(c.started_at))) }
+                            td { (crate::stats::duration_text(c.seconds())) }
+                        } } }
+                    } }
+                }
             }
         }
     }

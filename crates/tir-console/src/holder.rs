@@ -106,6 +106,7 @@ async fn holder_transport_page(
         (notice_markup(notice.as_ref()))
         (customs::summary(guarantee))
         (customs::itinerary(guarantee))
+        (customs::crossings(guarantee, &events))
         (customs::goods(guarantee))
         (customs::timeline(&events))
         @if matches!(signed.party, Party::Holder { .. }) {

@@ -535,6 +535,14 @@ async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_cr
     for kind in ["E1", "E9", "I1", "I7", "I11", "I13"] {
         assert!(journal.contains(&format!("<td>{kind}<br>")), "{kind} in {journal}");
     }
+    // The crossing is on the transport page too, for customs and for the holder.
+    for cookies in [&ge, &session(&server, &seeded.holder).await] {
+        let path = if *cookies == ge { "/console/transports" } else { "/console/my/transports" };
+        let (_, page) = server.get(&format!("{path}/{}", seeded.reference), cookies).await;
+        let section = &page[page.find("id=\"crossings\"").expect("the crossings section")..];
+        assert!(section.contains("<td>TR → GE</td>") && section.contains("GE000100"), "{section}");
+        assert!(section.contains("TR000100"), "the office of exit: {section}");
+    }
 
     let (status, page) = server.get("/console/dashboard", &ge).await;
     assert_eq!(status, 200, "{page}");
