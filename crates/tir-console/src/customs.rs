@@ -221,7 +221,10 @@ pub async fn transport(
             .ok()
             .and_then(|Query(q)| q.done)
             .filter(|d| d.len() <= 3 && d.bytes().all(|b| b.is_ascii_alphanumeric()));
-        let notice = done.map(|kind| Notice::Done(format!("{kind} accepted.")));
+        let notice = done.map(|kind| match kind.as_str() {
+            INSPECTED => Notice::Done("Inspection result recorded.".to_owned()),
+            _ => Notice::Done(format!("{kind} accepted.")),
+        });
         transport_page(&console, &signed, &guarantee, notice).await
     };
     result.await.unwrap_or_else(|page| page)
@@ -244,6 +247,9 @@ pub async fn act(
         let guarantee = readable(&console, &signed, &raw).await?;
         let reference = guarantee.reference.as_str().to_owned();
         let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        if field("action") == "inspect" {
+            return inspect(&console, &signed, &reference, &form).await;
+        }
         let (kind, fields) = match field("action").as_str() {
             "accept" => ("I1", json!({"office": field("office")})),
             "record" => ("I7", json!({"office": field("office")})),
@@ -276,6 +282,43 @@ pub async fn act(
         transport_page(&console, &signed, &guarantee, Some(notice)).await
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// The `done` of an inspection result (not an eTIR message).
+const INSPECTED: &str = "IR";
+
+/// An inspection result, as `POST /v1/risk/results` takes it, through the
+/// API's own path (`tir_server::submit_result`): recorded for the officer's
+/// administration, replacing an earlier one at the same office.
+async fn inspect(
+    console: &Console,
+    signed: &Signed,
+    reference: &str,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, Response> {
+    let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let mut body = json!({"guarantee_reference": reference, "office": field("office"), "outcome": field("outcome")});
+    // Optional fields left empty are left out (the API refuses blank text: 101).
+    let findings = lines(&field("findings"));
+    if !findings.is_empty() {
+        body["findings"] = json!(findings);
+    }
+    if !field("notes").is_empty() {
+        body["notes"] = json!(field("notes"));
+    }
+    let revenue = field("revenue");
+    if !revenue.is_empty() {
+        // A number as typed, else the text: the API names the field.
+        body["revenue"] = revenue.parse::<f64>().ok().filter(|r| r.is_finite()).map_or(json!(revenue), |r| json!(r));
+    }
+    let (status, answer) =
+        tir_server::submit_result(&console.app, signed.party.clone(), Bytes::from(body.to_string())).await;
+    if matches!(status, 200 | 201) {
+        return Ok(pages::see_other(&format!("/console/transports/{reference}?done={INSPECTED}")));
+    }
+    let guarantee = readable(console, signed, reference).await?;
+    let notice = Notice::Refused { status, text: refusal_text("Inspection result", &answer) };
+    transport_page(console, signed, &guarantee, Some(notice)).await
 }
 
 /// Seals typed as a list: commas, semicolons or white space between them.
@@ -605,6 +648,19 @@ fn actions(signed: &Signed, guarantee: &Guarantee, country: Country) -> Markup {
                     label for="refuse-reason" { "Reason" }
                     input id="refuse-reason" name="reason" required;
                 }, true))
+                (form("inspect", "Record an inspection result", start_roles, html! {
+                    label for="inspect-outcome" { "Outcome" }
+                    select id="inspect-outcome" name="outcome" {
+                        option value="compliant" { "compliant" }
+                        option value="irregularity" { "irregularity found" }
+                    }
+                    label for="inspect-revenue" { "Revenue recovered, EUR (optional)" }
+                    input id="inspect-revenue" name="revenue" inputmode="decimal";
+                    label for="inspect-findings" { "Findings, one a line (optional)" }
+                    textarea id="inspect-findings" name="findings" rows="2" {}
+                    label for="inspect-notes" { "Notes (optional)" }
+                    input id="inspect-notes" name="notes";
+                }, false))
             }
         }
     }

@@ -688,3 +688,55 @@ async fn chains_and_holders_list_their_guarantees_chains_register_and_cancel_hol
     let tr = session(&server, &seeded.tr).await;
     assert_eq!(server.get("/console/my", &tr).await.0, 403);
 }
+
+#[tokio::test]
+async fn an_inspection_result_recorded_from_the_transport_page_moves_the_dashboards_hit_rate() {
+    let server = spawn_with(false, true).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let tr = session(&server, &seeded.tr).await;
+    let path = format!("/console/transports/{}", seeded.reference);
+    // The assessor answers the advance data's feed item beside the routes.
+    for _ in 0..100 {
+        if server.get(&path, &tr).await.1.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let inspect = |revenue: &'static str| {
+        let (server, tr, path) = (&server, &tr, &path);
+        async move {
+            let (_, page) = server.get(path, tr).await;
+            let csrf = hidden(&page, "id=\"action-inspect\"", "csrf");
+            let message_id = hidden(&page, "id=\"action-inspect\"", "message_id");
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("message_id", &message_id),
+                ("action", "inspect"),
+                ("office", "TR000100"),
+                ("outcome", "irregularity"),
+                ("revenue", revenue),
+                ("findings", "Undeclared cigarettes\n"),
+                ("notes", ""),
+            ];
+            server.post(path, tr, &form).await
+        }
+    };
+    // A revenue below 0 is refused with the API's code, nothing recorded.
+    let (status, _, page) = inspect("-5").await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Inspection result refused: code 180"), "{page}");
+    let (_, stats) = server.api(reqwest::Method::GET, "/v1/risk/stats", &seeded.tr, None).await;
+    assert!(stats["by_selector"].as_array().unwrap().iter().all(|g| g["inspected"] == 0), "{stats}");
+    let (status, location, page) = inspect("1500").await;
+    assert_eq!((status, location), (303, format!("{path}?done=IR")), "{page}");
+    assert!(server.get(&format!("{path}?done=IR"), &tr).await.1.contains("Inspection result recorded."));
+    // The API's figures and the dashboard's agree: one inspection, one hit.
+    let (_, stats) = server.api(reqwest::Method::GET, "/v1/risk/stats", &seeded.tr, None).await;
+    let inspected: u64 =
+        stats["by_selector"].as_array().unwrap().iter().map(|g| g["inspected"].as_u64().unwrap()).sum();
+    assert_eq!(inspected, 1, "{stats}");
+    let (_, page) = server.get("/console/dashboard", &tr).await;
+    let rates = &page[page.find("id=\"hit-rates\"").expect("the hit rates")..];
+    assert!(rates.contains("<td>1</td><td>1</td><td>100.0 %</td><td>1500.00</td>"), "{rates}");
+}
