@@ -14,7 +14,7 @@ use tir_model::exchange::may_read;
 use tir_model::guarantee::{Guarantee, GuaranteeState, OperationState};
 use tir_model::party::{OfficeRole, Party};
 use tir_model::{Country, GuaranteeRef, Timestamp, refdata};
-use tir_store::AssessmentRecord;
+use tir_store::{AssessmentRecord, JournalEntry};
 
 use crate::Console;
 use crate::pages::{self, Page, when};
@@ -65,6 +65,28 @@ fn score(record: &AssessmentRecord) -> String {
     record.assessment.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".to_owned())
 }
 
+/// The guarantees of a feed (`None`: every feed), each once with the time of
+/// its first item, oldest first, from the feed's start (at most
+/// `FEED_SCAN_MAX` items: an indexed query is left for later).
+pub async fn announced(console: &Console, feed: Option<&str>) -> Result<Vec<(String, i64)>, Response> {
+    let store = &console.app.store;
+    let mut announced: Vec<(String, i64)> = Vec::new();
+    let mut seen = HashSet::new();
+    let (mut after, mut scanned) = (0, 0);
+    while scanned < FEED_SCAN_MAX {
+        let rows = store.notifications(feed, after, 1000).await.map_err(pages::store_failed)?;
+        let Some(last) = rows.last() else { break };
+        after = last.cursor;
+        scanned += rows.len();
+        for row in rows {
+            if seen.insert(row.guarantee_reference.clone()) {
+                announced.push((row.guarantee_reference, row.created_at_ms));
+            }
+        }
+    }
+    Ok(announced)
+}
+
 /// One row of the arrivals.
 struct Arrival {
     guarantee: Guarantee,
@@ -85,20 +107,7 @@ async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, R
     let country = customs_country(signed)?;
     let store = &console.app.store;
     let feed = format!("customs:{}", country.as_str());
-    let mut announced: Vec<(String, i64)> = Vec::new();
-    let mut seen = HashSet::new();
-    let (mut after, mut scanned) = (0, 0);
-    while scanned < FEED_SCAN_MAX {
-        let rows = store.notifications(Some(&feed), after, 1000).await.map_err(pages::store_failed)?;
-        let Some(last) = rows.last() else { break };
-        after = last.cursor;
-        scanned += rows.len();
-        for row in rows {
-            if seen.insert(row.guarantee_reference.clone()) {
-                announced.push((row.guarantee_reference, row.created_at_ms));
-            }
-        }
-    }
+    let announced = announced(console, Some(&feed)).await?;
     let mut arrivals = Vec::new();
     for (reference, announced_ms) in announced.into_iter().rev() {
         if arrivals.len() >= ARRIVALS_MAX {
@@ -212,7 +221,10 @@ pub async fn transport(
             .ok()
             .and_then(|Query(q)| q.done)
             .filter(|d| d.len() <= 3 && d.bytes().all(|b| b.is_ascii_alphanumeric()));
-        let notice = done.map(|kind| Notice::Done(format!("{kind} accepted.")));
+        let notice = done.map(|kind| match kind.as_str() {
+            INSPECTED => Notice::Done("Inspection result recorded.".to_owned()),
+            _ => Notice::Done(format!("{kind} accepted.")),
+        });
         transport_page(&console, &signed, &guarantee, notice).await
     };
     result.await.unwrap_or_else(|page| page)
@@ -235,6 +247,9 @@ pub async fn act(
         let guarantee = readable(&console, &signed, &raw).await?;
         let reference = guarantee.reference.as_str().to_owned();
         let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        if field("action") == "inspect" {
+            return inspect(&console, &signed, &reference, &form).await;
+        }
         let (kind, fields) = match field("action").as_str() {
             "accept" => ("I1", json!({"office": field("office")})),
             "record" => ("I7", json!({"office": field("office")})),
@@ -267,6 +282,43 @@ pub async fn act(
         transport_page(&console, &signed, &guarantee, Some(notice)).await
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// The `done` of an inspection result (not an eTIR message).
+const INSPECTED: &str = "IR";
+
+/// An inspection result, as `POST /v1/risk/results` takes it, through the
+/// API's own path (`tir_server::submit_result`): recorded for the officer's
+/// administration, replacing an earlier one at the same office.
+async fn inspect(
+    console: &Console,
+    signed: &Signed,
+    reference: &str,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, Response> {
+    let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let mut body = json!({"guarantee_reference": reference, "office": field("office"), "outcome": field("outcome")});
+    // Optional fields left empty are left out (the API refuses blank text: 101).
+    let findings = lines(&field("findings"));
+    if !findings.is_empty() {
+        body["findings"] = json!(findings);
+    }
+    if !field("notes").is_empty() {
+        body["notes"] = json!(field("notes"));
+    }
+    let revenue = field("revenue");
+    if !revenue.is_empty() {
+        // A number as typed, else the text: the API names the field.
+        body["revenue"] = revenue.parse::<f64>().ok().filter(|r| r.is_finite()).map_or(json!(revenue), |r| json!(r));
+    }
+    let (status, answer) =
+        tir_server::submit_result(&console.app, signed.party.clone(), Bytes::from(body.to_string())).await;
+    if matches!(status, 200 | 201) {
+        return Ok(pages::see_other(&format!("/console/transports/{reference}?done={INSPECTED}")));
+    }
+    let guarantee = readable(console, signed, reference).await?;
+    let notice = Notice::Refused { status, text: refusal_text("Inspection result", &answer) };
+    transport_page(console, signed, &guarantee, Some(notice)).await
 }
 
 /// Seals typed as a list: commas, semicolons or white space between them.
@@ -327,6 +379,8 @@ async fn transport_page(
         None => Vec::new(),
     };
     let events = store.timeline(&guarantee.reference).await.map_err(pages::store_failed)?;
+    let entries = store.journal_of(&guarantee.reference, JOURNAL_SHOWN).await.map_err(pages::store_failed)?;
+    let entries: Vec<JournalEntry> = entries.into_iter().filter(|e| journal_visible(e, country)).collect();
     let status = match &notice {
         Some(Notice::Refused { status, .. }) => *status,
         _ => 200,
@@ -335,6 +389,7 @@ async fn transport_page(
         (notice_markup(notice.as_ref()))
         (summary(guarantee))
         (itinerary(guarantee))
+        (crossings(guarantee, &events))
         (goods(guarantee))
         @if country.is_some() {
             section aria-labelledby="risk" {
@@ -360,8 +415,79 @@ async fn transport_page(
             (actions(signed, guarantee, country))
         }
         (timeline(&events))
+        (journal(&entries))
     };
     Ok(Page::new(format!("Transport {reference}")).status(status).signed(signed).body(body))
+}
+
+/// Journal entries of one transport the page shows at most.
+const JOURNAL_SHOWN: usize = 500;
+
+/// The exchange's entries for everyone who may see the transport; the risk
+/// entries (assessments, inspection results) only to their administration
+/// (`administration` of the recorded body) and the admin (`country: None`).
+fn journal_visible(entry: &JournalEntry, country: Option<Country>) -> bool {
+    if !entry.message_type.starts_with("RISK_") {
+        return true;
+    }
+    let Some(country) = country else { return true };
+    serde_json::from_str::<Value>(&entry.body).is_ok_and(|body| body["administration"] == country.as_str())
+}
+
+/// The journal entries with their hashes: each entry's hash covers the
+/// previous one's, so `GET /v1/admin/journal/verify` proves none was changed.
+pub fn journal(entries: &[JournalEntry]) -> Markup {
+    html! {
+        section aria-labelledby="journal" {
+            h2 #journal { "Journal" }
+            p.hint { "Every accepted message about this transport as the journal holds it: SHA-256 of the message body, and the entry's hash, chained to the entry before it." }
+            @if entries.is_empty() { p { "No entry." } }
+            @else {
+                div.table-wrap { table.journal {
+                    thead { tr { th scope="col" { "Entry" } th scope="col" { "Time" } th scope="col" { "Message" } th scope="col" { "Hashes" } } }
+                    tbody { @for e in entries { tr {
+                        td { (e.seq) }
+                        td { (when(Some(Timestamp::from_unix_ms(e.at_ms)))) }
+                        td { (e.message_type) br; span.hint { (e.sender) } br; span.mono { (e.message_id) } }
+                        td {
+                            span.hint { "body " } code.hash { (e.body_hash) } br;
+                            span.hint { "entry " } code.hash { (e.hash) }
+                        }
+                    } } }
+                } }
+            }
+        }
+    }
+}
+
+/// Each border the transport has crossed from one TIR territory into the
+/// next: termination at the exit, start at the entry, and the time between.
+pub fn crossings(guarantee: &Guarantee, events: &[tir_model::guarantee::Event]) -> Markup {
+    let crossings = crate::stats::crossings(guarantee, events);
+    let office = |o: &Option<tir_model::OfficeCode>| o.as_ref().map_or("–".to_owned(), |o| o.as_str().to_owned());
+    html! {
+        @if guarantee.operations.len() > 1 {
+            section aria-labelledby="crossings" {
+                h2 #crossings { "Border crossings" }
+                @if crossings.is_empty() {
+                    p { "No border crossed yet." }
+                } @else {
+                    div.table-wrap { table {
+                        thead { tr {
+                            th scope="col" { "Border" } th scope="col" { "Terminated at the exit" }
+                            th scope="col" { "Started at the entry" } th scope="col" { "Crossing time" }
+                        } }
+                        tbody { @for c in &crossings { tr {
+                            td { (c.exit.as_str()) " → " (c.entry.as_str()) }
+                            td { span.mono { (office(&c.exit_office)) } br; (when(Some(c.terminated_at))) }
+                            td { span.mono { (office(&c.entry_office)) } br; (when(Some(c.started_at))) }
+                            td { (crate::stats::duration_text(c.seconds())) }
+                        } } }
+                    } }
+                }
+            }
+        }
+    }
 }
 
 pub fn summary(guarantee: &Guarantee) -> Markup {
@@ -522,6 +648,19 @@ fn actions(signed: &Signed, guarantee: &Guarantee, country: Country) -> Markup {
                     label for="refuse-reason" { "Reason" }
                     input id="refuse-reason" name="reason" required;
                 }, true))
+                (form("inspect", "Record an inspection result", start_roles, html! {
+                    label for="inspect-outcome" { "Outcome" }
+                    select id="inspect-outcome" name="outcome" {
+                        option value="compliant" { "compliant" }
+                        option value="irregularity" { "irregularity found" }
+                    }
+                    label for="inspect-revenue" { "Revenue recovered, EUR (optional)" }
+                    input id="inspect-revenue" name="revenue" inputmode="decimal";
+                    label for="inspect-findings" { "Findings, one a line (optional)" }
+                    textarea id="inspect-findings" name="findings" rows="2" {}
+                    label for="inspect-notes" { "Notes (optional)" }
+                    input id="inspect-notes" name="notes";
+                }, false))
             }
         }
     }

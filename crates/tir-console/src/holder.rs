@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use tir_model::party::Party;
 
 use crate::Console;
+use crate::chain;
 use crate::customs::{self, Notice, fresh_message_id, list, notice_markup, refusal_text};
 use crate::pages::{self, Page};
 use crate::session::{Posted, Signed, posted};
@@ -23,20 +24,29 @@ fn holder_only(signed: &Signed) -> Result<(), Response> {
     }
 }
 
-/// `GET /console/my[?reference=]`: open one of the holder's transports.
+/// `GET /console/my[?reference=]`: the holder's guarantees and transports,
+/// newest reference first; or open one by its reference.
 pub async fn portal(
-    State(_): State<Console>,
+    State(console): State<Console>,
     signed: Signed,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    if let Err(page) = holder_only(&signed) {
-        return page;
-    }
+    let Party::Holder { tir_id, .. } = &signed.party else {
+        return pages::forbidden(&signed);
+    };
     let reference = query.ok().and_then(|Query(q)| q.get("reference").map(|r| r.trim().to_uppercase()));
     if let Some(reference) = reference.filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric())) {
         return pages::see_other(&format!("/console/my/transports/{reference}"));
     }
+    let guarantees = match console.app.store.guarantees_of_holder(tir_id, chain::LISTED).await {
+        Ok(guarantees) => guarantees,
+        Err(e) => return pages::store_failed(e),
+    };
     let body = html! {
+        section aria-labelledby="mine" {
+            h2 #mine { "My guarantees and transports" }
+            (chain::guarantee_list(&guarantees, "/console/my/transports", "No guarantee is registered for you yet."))
+        }
         section {
             h2 { "Open a transport" }
             form method="get" action="/console/my" {
@@ -60,6 +70,7 @@ pub async fn transport(
     State(console): State<Console>,
     signed: Signed,
     reference: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let result = async {
         if !matches!(signed.party, Party::Holder { .. } | Party::GuaranteeChain { .. }) {
@@ -69,14 +80,82 @@ pub async fn transport(
             return Err(pages::not_found_page(Some(&signed), "There is no such page."));
         };
         let guarantee = customs::readable(&console, &signed, &raw).await?;
-        let events = console.app.store.timeline(&guarantee.reference).await.map_err(pages::store_failed)?;
-        let body = html! {
-            (customs::summary(&guarantee))
-            (customs::itinerary(&guarantee))
-            (customs::goods(&guarantee))
-            (customs::timeline(&events))
+        let notice = match query.ok().and_then(|Query(q)| q.get("done").cloned()).as_deref() {
+            Some("E13") => Some(Notice::Done("E13 accepted: the advance data is withdrawn.".to_owned())),
+            Some("E11") => Some(Notice::Done("E11 accepted: the amendment is sent.".to_owned())),
+            _ => None,
         };
-        Ok(Page::new(format!("Transport {}", guarantee.reference.as_str())).signed(&signed).body(body))
+        holder_transport_page(&console, &signed, &guarantee, notice).await
+    };
+    result.await.unwrap_or_else(|page| page)
+}
+
+async fn holder_transport_page(
+    console: &Console,
+    signed: &Signed,
+    guarantee: &tir_model::guarantee::Guarantee,
+    notice: Option<Notice>,
+) -> Result<Response, Response> {
+    let events = console.app.store.timeline(&guarantee.reference).await.map_err(pages::store_failed)?;
+    let reference = guarantee.reference.as_str();
+    let status = match &notice {
+        Some(Notice::Refused { status, .. }) => *status,
+        _ => 200,
+    };
+    let body = html! {
+        (notice_markup(notice.as_ref()))
+        (customs::summary(guarantee))
+        (customs::itinerary(guarantee))
+        (customs::crossings(guarantee, &events))
+        (customs::goods(guarantee))
+        (customs::timeline(&events))
+        @if matches!(signed.party, Party::Holder { .. }) {
+            section aria-labelledby="holder-actions" {
+                h2 #holder-actions { "Advance data" }
+                div.actions {
+                    p { a href=(format!("/console/my/advance-data?guarantee_reference={reference}&type=E11")) { "Amend the advance data (E11)" } }
+                    form #action-withdraw method="post" action=(format!("/console/my/transports/{reference}")) {
+                        h3 { "Withdraw the advance data (E13)" }
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        input type="hidden" name="message_id" value=(fresh_message_id());
+                        label for="withdraw-reason" { "Reason" }
+                        input id="withdraw-reason" name="reason" required;
+                        button.danger type="submit" { "Withdraw (E13)" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Page::new(format!("Transport {reference}")).status(status).signed(signed).body(body))
+}
+
+/// `POST /console/my/transports/{reference}`: the holder withdraws its advance data (E13).
+pub async fn withdraw(
+    State(console): State<Console>,
+    signed: Signed,
+    reference: Result<Path<String>, PathRejection>,
+    form: Posted,
+) -> Response {
+    let result = async {
+        let form = posted(form)?;
+        signed.check_csrf(&form)?;
+        holder_only(&signed)?;
+        let Ok(Path(raw)) = reference else {
+            return Err(pages::not_found_page(Some(&signed), "There is no such page."));
+        };
+        let guarantee = customs::readable(&console, &signed, &raw).await?;
+        let reference = guarantee.reference.as_str().to_owned();
+        let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let message = json!({"message_id": field("message_id"), "type": "E13", "guarantee_reference": reference,
+                             "reason": field("reason")});
+        let (status, answer) =
+            tir_server::submit_message(&console.app, signed.party.clone(), Bytes::from(message.to_string())).await;
+        if status == 200 {
+            return Ok(pages::see_other(&format!("/console/my/transports/{reference}?done=E13")));
+        }
+        let guarantee = customs::readable(&console, &signed, &reference).await?;
+        let notice = Notice::Refused { status, text: refusal_text("E13", &answer) };
+        holder_transport_page(&console, &signed, &guarantee, Some(notice)).await
     };
     result.await.unwrap_or_else(|page| page)
 }
@@ -116,12 +195,20 @@ fn advance_page(signed: &Signed, values: &HashMap<String, String>, notice: Optio
             input id=(name) name=(name) value=(value) required[required];
         }
     };
+    let amend = values.get("type").is_some_and(|t| t == "E11");
     let body = html! {
         (notice_markup(notice.as_ref()))
-        p.hint { "Sent as E9 to the customs of departure. Find the goods' code with the " a href="/console/hs" { "HS 2022 search" } "." }
+        p.hint { "Sent as E9 to the customs of departure, or as E11 to replace advance data already sent (after the declaration is recorded, name the country whose started operation the amendment is for). Find the goods' code with the " a href="/console/hs" { "HS 2022 search" } "." }
         form method="post" action="/console/my/advance-data" {
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="message_id" value=(fresh_message_id());
+            label for="type" { "Message" }
+            select id="type" name="type" {
+                option value="E9" selected[!amend] { "Advance data (E9)" }
+                option value="E11" selected[amend] { "Amendment (E11)" }
+            }
+            label for="country" { "Country of the amendment (E11 after recording only; optional)" }
+            input id="country" name="country" value=(values.get("country").map(String::as_str).unwrap_or_default());
             @for (name, label, required) in FIELDS {
                 (field(name, label, required))
                 @if name == "hs_code" {
@@ -144,8 +231,12 @@ pub async fn advance_form(
         return page;
     }
     let mut values = HashMap::new();
-    if let Some(code) = query.ok().and_then(|Query(q)| q.get("hs_code").cloned()) {
-        values.insert("hs_code".to_owned(), code);
+    if let Ok(Query(q)) = query {
+        for name in ["hs_code", "guarantee_reference", "type"] {
+            if let Some(value) = q.get(name) {
+                values.insert(name.to_owned(), value.clone());
+            }
+        }
     }
     advance_page(&signed, &values, None)
 }
@@ -194,19 +285,25 @@ pub async fn advance_submit(State(console): State<Console>, signed: Signed, form
         signed.check_csrf(&form)?;
         holder_only(&signed)?;
         let reference = form.get("guarantee_reference").map(|r| r.trim().to_owned()).unwrap_or_default();
-        let message = json!({
+        let kind = if form.get("type").is_some_and(|t| t == "E11") { "E11" } else { "E9" };
+        let mut message = json!({
             "message_id": form.get("message_id").cloned().unwrap_or_default(),
-            "type": "E9",
+            "type": kind,
             "guarantee_reference": reference,
             "declaration": declaration(&form),
         });
+        // Only an E11 after recording names a country (the API answers 107 otherwise).
+        if let Some(country) = form.get("country").map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()) {
+            message["country"] = json!(country);
+        }
         let (status, answer) =
             tir_server::submit_message(&console.app, signed.party.clone(), Bytes::from(message.to_string())).await;
         if status == 200 {
             // Accepted, so the reference is a well-formed one.
-            return Ok(pages::see_other(&format!("/console/my/transports/{reference}")));
+            let done = if kind == "E11" { "?done=E11" } else { "" };
+            return Ok(pages::see_other(&format!("/console/my/transports/{reference}{done}")));
         }
-        let notice = Notice::Refused { status, text: refusal_text("E9", &answer) };
+        let notice = Notice::Refused { status, text: refusal_text(kind, &answer) };
         Ok(advance_page(&signed, &form, Some(notice)))
     };
     result.await.unwrap_or_else(|page: Response| page)

@@ -8,11 +8,14 @@
 // per request, so it is not worth boxing to keep `Result` small.
 #![allow(clippy::result_large_err)]
 
+mod chain;
 mod customs;
+mod dashboard;
 mod holder;
 mod hs;
 mod pages;
 mod session;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -63,9 +66,11 @@ pub fn router(console: Console) -> Router {
         .route("/arrivals", get(customs::arrivals))
         .route("/transports/{reference}", get(customs::transport).post(customs::act))
         .route("/my", get(holder::portal))
-        .route("/my/transports/{reference}", get(holder::transport))
+        .route("/my/transports/{reference}", get(holder::transport).post(holder::withdraw))
+        .route("/chain", get(chain::page).post(chain::act))
         .route("/my/advance-data", get(holder::advance_form).post(holder::advance_submit))
         .route("/hs", get(hs::search))
+        .route("/dashboard", get(dashboard::dashboard))
         .fallback(pages::not_found)
         .with_state(console);
     Router::new().nest("/console", routes)
@@ -76,7 +81,14 @@ async fn home(State(_): State<Console>, signed: Signed) -> Response {
     let links = html! {
         p { "Signed in as " (pages::party_label(&signed.party)) "." }
         @match &signed.party {
-            Party::Customs { .. } => { p { a href="/console/arrivals" { "Arrivals" } } }
+            Party::Customs { .. } => {
+                ul {
+                    li { a href="/console/arrivals" { "Arrivals" } }
+                    li { a href="/console/dashboard" { "Dashboard" } }
+                }
+            }
+            Party::Admin => { p { a href="/console/dashboard" { "Dashboard" } } }
+            Party::GuaranteeChain { .. } => { p { a href="/console/chain" { "My guarantees" } } }
             Party::Holder { .. } => {
                 ul {
                     li { a href="/console/my" { "My transports" } }
@@ -84,7 +96,6 @@ async fn home(State(_): State<Console>, signed: Signed) -> Response {
                     li { a href="/console/hs" { "Search HS 2022" } }
                 }
             }
-            _ => { p.hint { "The pages for this kind of party are not built yet (docs/console.md); the API serves it." } }
         }
     };
     Page::new("Console").signed(&signed).body(links)

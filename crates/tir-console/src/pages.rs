@@ -49,13 +49,17 @@ impl<'a> Page<'a> {
                         @if let Some(signed) = self.signed {
                             nav aria-label="Main" {
                                 @match &signed.party {
-                                    Party::Customs { .. } => { a href="/console/arrivals" { "Arrivals" } }
+                                    Party::Customs { .. } => {
+                                        a href="/console/arrivals" { "Arrivals" }
+                                        a href="/console/dashboard" { "Dashboard" }
+                                    }
+                                    Party::Admin => { a href="/console/dashboard" { "Dashboard" } }
+                                    Party::GuaranteeChain { .. } => { a href="/console/chain" { "My guarantees" } }
                                     Party::Holder { .. } => {
                                         a href="/console/my" { "My transports" }
                                         a href="/console/my/advance-data" { "Advance data" }
                                         a href="/console/hs" { "HS 2022" }
                                     }
-                                    _ => {}
                                 }
                             }
                             form.sign-out method="post" action="/console/sign-out" {

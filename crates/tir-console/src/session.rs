@@ -256,6 +256,7 @@ pub async fn sign_in(
     let landing = match party {
         Party::Customs { .. } => "/console/arrivals",
         Party::Holder { .. } => "/console/my",
+        Party::GuaranteeChain { .. } => "/console/chain",
         _ => "/console",
     };
     let mut response = pages::see_other(landing);

@@ -28,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use admin::verdict_json;
+pub use assessments::submit_result;
 pub use assessor::{ASSESSOR_BATCH_ITEMS, Assessor};
 pub use auth::Parties;
 pub use conn::{

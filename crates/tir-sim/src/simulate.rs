@@ -276,6 +276,23 @@ pub async fn command(options: SimulateOptions, json: bool) -> Result<ExitCode, A
 }
 
 pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
+    let progress = std::io::stderr().is_terminal();
+    run_in(options, Arc::new(World::standard()), None, progress, Duration::ZERO).await
+}
+
+/// `run` in `world`, with its parties already made by `bootstrap` when
+/// `parties` is given (`tirhub demo` prints some of their tokens first), a
+/// progress line on stderr when `progress`, and each transport pausing
+/// about `dwell` (half to one and a half times it) before each of its
+/// messages after the first: trucks on the road, so that many transports are
+/// under way at once and a console sees them there.
+pub async fn run_in(
+    options: SimulateOptions,
+    world: Arc<World>,
+    parties: Option<Parties>,
+    progress: bool,
+    dwell: Duration,
+) -> Result<SimulateReport, AnyError> {
     if !(0.0..=1.0).contains(&options.irregular_share) {
         return Err("--irregular-share must be between 0 and 1".into());
     }
@@ -293,8 +310,10 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         );
     }
     let client = ExchangeClient::new(&options.url);
-    let world = Arc::new(World::standard());
-    let parties = bootstrap(&client, &options.admin_token, &world).await?;
+    let parties = match parties {
+        Some(parties) => parties,
+        None => bootstrap(&client, &options.admin_token, &world).await?,
+    };
     if let (true, Some(policy)) = (options.inspections, options.risk_policy) {
         set_policies(&client, &parties, policy).await?;
     }
@@ -332,6 +351,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         limit: options.transports.map_or(TRANSPORTS_MAX, |n| n as u64),
         next: AtomicU64::new(0),
         pacer: pacer.clone(),
+        dwell,
         inspections: options.inspections,
         risk_routes_missing: AtomicBool::new(false),
         tally: Mutex::new(SimulateReport {
@@ -346,7 +366,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         non_200: AtomicU64::new(0),
     });
     let started = Instant::now();
-    if std::io::stderr().is_terminal() {
+    if progress {
         let shared = shared.clone();
         background.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -374,7 +394,7 @@ pub async fn run(options: SimulateOptions) -> Result<SimulateReport, AnyError> {
         joined?;
     }
     background.abort_all();
-    if std::io::stderr().is_terminal() {
+    if progress {
         eprintln!();
     }
     if options.transports.is_none() && shared.next.load(Ordering::Relaxed) >= TRANSPORTS_MAX {
@@ -393,6 +413,7 @@ struct Shared {
     /// Index of the next transport to play.
     next: AtomicU64,
     pacer: Option<Arc<Pacer>>,
+    dwell: Duration,
     inspections: bool,
     /// Set on the first 404 from a risk route: an older server, no inspections from then on.
     risk_routes_missing: AtomicBool,
@@ -425,6 +446,16 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let mut risk = TransportRisk::default();
         let mut ending = Ending::Completed { released: false };
         for (i, (token, message)) in script.iter().enumerate() {
+            if i > 0 && !shared.dwell.is_zero() {
+                let share = 0.5 + (rng::mix(index, i as u64) % 1000) as f64 / 1000.0;
+                tokio::select! {
+                    () = tokio::time::sleep(shared.dwell.mul_f64(share)) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => {
+                        ending = Ending::Interrupted;
+                        break;
+                    }
+                }
+            }
             // Customs read the assessment before acting; the message itself is unchanged.
             if let Some((k, checkpoint)) = checkpoints.iter().enumerate().find(|(_, c)| c.message == i) {
                 tokio::select! {

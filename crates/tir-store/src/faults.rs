@@ -198,6 +198,21 @@ mod wrapper {
             self.inner.party_by_token_hash(token_hash).await
         }
 
+        async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
+            self.check(false)?;
+            self.inner.journal_of(reference, limit).await
+        }
+
+        async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+            self.check(false)?;
+            self.inner.guarantees_of_holder(holder, limit).await
+        }
+
+        async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+            self.check(false)?;
+            self.inner.guarantees_of_chain(chain, limit).await
+        }
+
         async fn risk_feed(&self, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {
             self.check(false)?;
             self.inner.risk_feed(after, limit).await

@@ -320,6 +320,13 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_journal(&self) -> Result<Verdict>;
     /// Journal entries from `from_seq`, at most `limit`.
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>>;
+    /// The journal entries about one guarantee (`reference` column), oldest
+    /// first, at most `limit` (index `journal_by_reference`).
+    async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>>;
+    /// A holder's guarantees, by reference descending, at most `limit`.
+    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>>;
+    /// The guarantees a chain (party id) registered, by reference descending, at most `limit`.
+    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>>;
 
     /// Signs the journal's head with the current server key, creating the key
     /// if the database has none, and stores it (see `keys`): 201 with the head

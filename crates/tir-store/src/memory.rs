@@ -119,6 +119,14 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Up to `limit` guarantees that match, by reference descending (as the SQL backends order them).
+    fn guarantees_where(&self, limit: usize, matches: impl Fn(&Guarantee) -> bool) -> Vec<Guarantee> {
+        let inner = self.lock();
+        let mut found: Vec<&Guarantee> = inner.state.guarantees.values().filter(|g| matches(g)).collect();
+        found.sort_by(|a, b| b.reference.as_str().cmp(a.reference.as_str()));
+        found.into_iter().take(limit).cloned().collect()
+    }
+
     /// Runs `command` as a batch of its own, before returning.
     fn apply(&self, command: Command) -> Result<Reply> {
         let mut inner = self.lock();
@@ -647,6 +655,19 @@ impl Store for MemoryStore {
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>> {
         let inner = self.lock();
         Ok(inner.state.journal.iter().filter(|e| e.seq >= from_seq).take(limit).cloned().collect())
+    }
+
+    async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
+        let inner = self.lock();
+        Ok(inner.state.journal.iter().filter(|e| e.reference == reference.as_str()).take(limit).cloned().collect())
+    }
+
+    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+        Ok(self.guarantees_where(limit, |g| g.holder == *holder))
+    }
+
+    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+        Ok(self.guarantees_where(limit, |g| g.chain == chain))
     }
 
     async fn server_keys(&self) -> Result<Vec<PublicKey>> {

@@ -1293,7 +1293,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1312,7 +1312,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1331,7 +1331,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -2231,4 +2231,62 @@ async fn add_party(store: &dyn Store, id: &str) {
         token_hash: tir_store::token::hash(id),
     };
     store.create_party(party).await.unwrap();
+}
+
+on_both! {
+    a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_read_by_key
+        => a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_read_by_key_on_sqlite,
+           a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_read_by_key_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_read_by_key_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    console_reads_case(&store).await;
+}
+
+async fn a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_read_by_key(fx: Fixture) {
+    console_reads_case(&fx.store).await;
+}
+
+/// The console's reads (docs/console.md): the journal entries of one
+/// transport with their hashes, and the guarantees of a holder and of a chain.
+async fn console_reads_case(store: &Arc<dyn Store>) {
+    let w = seed(store.as_ref()).await;
+    let (first, second, third) = (reference(1), reference(2), reference(3));
+    drive(std::slice::from_ref(store), &w, &first, 0).await;
+    drive(std::slice::from_ref(store), &w, &second, 0).await;
+    let other_chain = Party::GuaranteeChain { id: "chain-two".into() };
+    create(store.as_ref(), &other_chain, "Second chain").await;
+    submit_ok(store.as_ref(), &other_chain, &message("c2-1", "E1", &third, json!({"holder": HOLDER}))).await;
+
+    let parsed = |r: &str| GuaranteeRef::parse(r).unwrap();
+    let entries = store.journal_of(&parsed(&first), 1000).await.unwrap();
+    assert_eq!(entries.len() as i64, TRANSPORT_MESSAGES, "{entries:?}");
+    assert!(entries.iter().all(|e| e.reference == first));
+    assert!(entries.windows(2).all(|p| p[0].seq < p[1].seq), "oldest first");
+    let types: Vec<&str> = entries.iter().map(|e| e.message_type.as_str()).collect();
+    assert_eq!(types[..4], ["E1", "E9", "I1", "I7"]);
+    // The very rows of the chain: same seq, same hashes.
+    for e in &entries {
+        let chained = store.journal(e.seq, 1).await.unwrap();
+        assert_eq!(chained.first(), Some(e));
+    }
+    assert_eq!(store.journal_of(&parsed(&first), 3).await.unwrap(), entries[..3]);
+    assert!(store.journal_of(&parsed(&reference(9)), 1000).await.unwrap().is_empty());
+
+    let refs = |gs: Vec<tir_model::guarantee::Guarantee>| -> Vec<String> {
+        gs.into_iter().map(|g| g.reference.as_str().to_owned()).collect()
+    };
+    let holder = TirId::parse(HOLDER).unwrap();
+    assert_eq!(
+        refs(store.guarantees_of_holder(&holder, 10).await.unwrap()),
+        [third.clone(), second.clone(), first.clone()]
+    );
+    assert_eq!(refs(store.guarantees_of_holder(&holder, 2).await.unwrap()), [third.clone(), second.clone()]);
+    let stranger = TirId::parse("GEO/001/999").unwrap();
+    assert!(store.guarantees_of_holder(&stranger, 10).await.unwrap().is_empty());
+    assert_eq!(refs(store.guarantees_of_chain(w.chain.id(), 10).await.unwrap()), [second, first]);
+    assert_eq!(refs(store.guarantees_of_chain("chain-two", 10).await.unwrap()), [third]);
+    assert!(store.guarantees_of_chain("chain-none", 10).await.unwrap().is_empty());
 }

@@ -75,13 +75,19 @@ pub async fn seed(store: &Arc<dyn Store>) -> Result<Seeded, AnyError> {
     Ok(Seeded { admin_token: token::generate(), parties, offices })
 }
 
-pub async fn run(
-    file: PathBuf,
-    listen: SocketAddr,
-    limits: tir_server::RateLimits,
-    serve_limits: tir_server::ServeLimits,
-    tls: Option<tir_server::Tls>,
-) -> Result<ExitCode, AnyError> {
+/// What `tirhub demo` runs.
+pub struct DemoOptions {
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: tir_server::RateLimits,
+    pub serve_limits: tir_server::ServeLimits,
+    /// Messages per second of the background traffic; `None`: no traffic.
+    pub traffic_rate: Option<f64>,
+    pub tls: Option<tir_server::Tls>,
+}
+
+pub async fn run(options: DemoOptions) -> Result<ExitCode, AnyError> {
+    let DemoOptions { file, listen, limits, serve_limits, traffic_rate, tls } = options;
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
         path.push(suffix);
@@ -93,9 +99,17 @@ pub async fn run(
             }
         }
     }
+    if let Some(rate) = traffic_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err("--traffic-rate must be a positive number of messages per second".into());
+    }
     let url = format!("sqlite://{}", file.display());
     let store = tir_store::open(&url).await?;
     let seeded = seed(&store).await?;
+    // Bound first, so that what is printed names the port (`--listen 127.0.0.1:0` included).
+    let listener = crate::server::bind(listen).await?;
+    let addr = listener.local_addr()?;
     println!("tirhub demo: fresh database {}", file.display());
     println!("\nparties and their bearer tokens (shown once):");
     println!("  {:<22} {:<20} {}", "admin", "-", seeded.admin_token);
@@ -108,17 +122,91 @@ pub async fn run(
     }
     // With TLS, curl needs the CA of --tls-cert: --cacert FILE.
     let (scheme, curl) = if tls.is_some() { ("https", "curl -s --cacert CA.pem") } else { ("http", "curl -s") };
-    println!(
-        "\ntry:  {curl} {scheme}://{listen}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'",
-        seeded.admin_token
-    );
-    println!("the console: {scheme}://{listen}/console/sign-in (sign in with a token above)");
+    println!("\ntry:  {curl} {scheme}://{addr}/v1/offices/LTMDK001 -H 'Authorization: Bearer {}'", seeded.admin_token);
     println!(
         "the README walks a transport BY -> LT -> PL with curl (docs/curl-walkthrough.sh): two TIR operations, BY then the EU.\n"
     );
+    let customs_lt = seeded
+        .parties
+        .iter()
+        .find(|(label, ..)| label == "customs LT")
+        .map(|(_, _, secret)| secret.clone())
+        .ok_or("the demo seeds customs of LT")?;
     let app = tir_server::App::new(store, &seeded.admin_token);
-    crate::server::run_server(app, listen, limits, serve_limits, false, tls).await?;
+    // The background traffic speaks plain HTTP to this server: with TLS the demo serves without it.
+    let traffic_rate = if tls.is_some() { None } else { traffic_rate };
+    if tls.is_some() {
+        println!(
+            "the console: https://{addr}/console/sign-in (sign in with a token above; no background traffic over TLS)"
+        );
+    }
+    let serve = crate::server::serve_on(app, listener, limits, serve_limits, false, tls);
+    let admin = seeded.admin_token.clone();
+    let live = async move {
+        if let Err(e) = traffic(addr, &admin, &customs_lt, traffic_rate).await {
+            eprintln!("demo traffic stopped: {e}");
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        biased;
+        served = serve => served?,
+        () = live => {}
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Transports under way at once, each pausing about `DWELL` between its
+/// messages: the arrivals always hold some, at about 6 messages/s at most.
+const TRANSPORTS_UNDER_WAY: usize = 12;
+const DWELL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Traffic of the Lithuanian world: its parties made through the admin API of
+/// this very server (as `tirhub simulate` makes them), the console's sign-in
+/// tokens of each role printed, then transports played in the background
+/// until the server stops, customs reading the assessments and recording
+/// their inspections.
+async fn traffic(addr: SocketAddr, admin: &str, customs_lt: &str, rate: Option<f64>) -> Result<(), AnyError> {
+    use tir_sim::simulate;
+
+    let url = format!("http://{addr}");
+    let world = Arc::new(tir_sim::model::world::World::lithuanian());
+    let client = tir_sim::client::ExchangeClient::new(&url);
+    let parties = simulate::bootstrap(&client, admin, &world).await?;
+    // The busiest holder: the holder portal has transports to show from the start.
+    let holder =
+        world.holders.iter().max_by(|a, b| a.activity.total_cmp(&b.activity)).ok_or("the demo world has holders")?;
+    let holder_token = parties.holders.get(&holder.record.tir_id).ok_or("the busiest holder has a token")?;
+    println!("the console: {url}/console/sign-in; sign in with one token per role:");
+    println!("  sign in as customs LT: {customs_lt}");
+    println!("  sign in as holder {} ({}): {holder_token}", holder.record.tir_id, holder.record.name);
+    println!("  sign in as guarantee chain ({}): {}", world.chains[0], parties.chains[0]);
+    println!("  sign in as admin: {admin}");
+    let Some(rate) = rate else {
+        println!("no background traffic (--no-traffic)");
+        return Ok(());
+    };
+    let corridors: Vec<&str> = world.corridors.iter().map(|c| c.name).collect();
+    let seed = simulate::seed_from_clock();
+    println!(
+        "live traffic: {rate} messages/s along {} (seed {seed}); Lithuanian customs see arrivals within seconds",
+        corridors.join(", ")
+    );
+    let options = simulate::SimulateOptions {
+        url,
+        admin_token: admin.to_owned(),
+        rate_msgs_per_s: Some(rate),
+        duration: None,
+        transports: None,
+        seed,
+        irregular_share: 0.05,
+        concurrency: TRANSPORTS_UNDER_WAY,
+        inspections: true,
+        risk_policy: None,
+    };
+    let report = simulate::run_in(options, world, Some(parties), false, DWELL).await?;
+    eprintln!("demo traffic ended:\n{report}");
+    Ok(())
 }
 
 #[cfg(test)]

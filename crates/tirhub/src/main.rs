@@ -332,6 +332,12 @@ struct DemoArgs {
     file: std::path::PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Messages per second of the background traffic (the Lithuanian corridors).
+    #[arg(long, default_value_t = 4.0)]
+    traffic_rate: f64,
+    /// Serve the seeded parties without background traffic.
+    #[arg(long)]
+    no_traffic: bool,
     #[command(flatten)]
     rate: RateArgs,
     #[command(flatten)]
@@ -476,7 +482,17 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => match args.tls.load() {
-                Ok(tls) => demo::run(args.file, args.listen, args.rate.limits(), args.conn.limits(), tls).await,
+                Ok(tls) => {
+                    demo::run(demo::DemoOptions {
+                        file: args.file,
+                        listen: args.listen,
+                        limits: args.rate.limits(),
+                        serve_limits: args.conn.limits(),
+                        traffic_rate: (!args.no_traffic).then_some(args.traffic_rate),
+                        tls,
+                    })
+                    .await
+                }
                 Err(e) => Err(e),
             },
             Command::Simulate(args) => {

@@ -18,12 +18,27 @@ pub async fn run_server(
     secure_cookies: bool,
     tls: Option<tir_server::Tls>,
 ) -> Result<(), AnyError> {
+    let listener = bind(listen).await?;
+    serve_on(app, listener, limits, serve_limits, secure_cookies, tls).await
+}
+
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, AnyError> {
+    Ok(tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?)
+}
+
+/// `run_server` on a listener already bound (`tirhub demo` learns its port first).
+pub async fn serve_on(
+    app: tir_server::App,
+    listener: tokio::net::TcpListener,
+    limits: tir_server::RateLimits,
+    serve_limits: tir_server::ServeLimits,
+    secure_cookies: bool,
+    tls: Option<tir_server::Tls>,
+) -> Result<(), AnyError> {
     let app = app.with_rate_limits(limits);
     // The console acts through this same app: same store, parties and rate limits.
     let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies || tls.is_some());
     let app = app.with_routes(tir_console::router(console));
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal();
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -1106,3 +1106,83 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_message() {
         journal.len()
     );
 }
+
+/// `tirhub demo` is alive: within a minute of starting, the customs of
+/// Lithuania it printed a token for have transports in their feed, played by
+/// the background traffic, and the console's sign-in page answers.
+#[tokio::test]
+async fn the_demo_plays_traffic_lithuanian_customs_see_within_a_minute() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let db = temp_db();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--traffic-rate", "20"])
+        .arg("--file")
+        .arg(db.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("tirhub demo starts");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let _child = Kill(child);
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("a line of stdout");
+            let done = line.starts_with("live traffic: ");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    let find = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in {lines:#?}"))
+    };
+    let base = find("listening on ");
+    let console = find("the console: ");
+    assert!(console.starts_with(&format!("{base}/console/sign-in")), "{console}");
+    let customs_lt = find("sign in as customs LT: ");
+    for role in ["sign in as holder ", "sign in as guarantee chain ", "sign in as admin: "] {
+        assert!(lines.iter().any(|l| l.trim().starts_with(role)), "no {role:?} in {lines:#?}");
+    }
+    let client = ExchangeClient::new(&base);
+    let started = Instant::now();
+    let items = loop {
+        let (status, body) = client.get(&customs_lt, "/v1/notifications?limit=10").await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() {
+            break items;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no transport for LT customs within a minute");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let reference = items[0]["guarantee_reference"].as_str().expect("a guarantee reference");
+    let (status, body) = client.get(&customs_lt, &format!("/v1/guarantees/{reference}")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let guarantee: Value = serde_json::from_str(&body).unwrap();
+    let itinerary: Vec<&str> =
+        guarantee["transport"]["itinerary"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(itinerary.contains(&"LT"), "{itinerary:?}");
+    // The sign-in page needs no token; the bearer header is ignored there.
+    let (status, page) = client.get("-", "/console/sign-in").await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("name=\"token\""), "{page}");
+}

@@ -154,6 +154,8 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
 
     // The holder finds the goods' code by HS search and sends the advance data.
     sign_in(&client, &base, &seeded.holder, "/console/my").await;
+    // The portal lists the guarantee the chain registered for this holder.
+    assert!(client.source().await.unwrap().contains(&format!("href=\"/console/my/transports/{reference}\"")));
     shots.take(&client, "holder-portal").await;
     client.goto(&format!("{base}/console/hs")).await.expect("the HS page");
     fill(&client, "q", "8703").await;
@@ -223,6 +225,32 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     assert!(page.contains(&reference) && page.contains("class=\"lane lane-"), "{page}");
     assert!(page.contains("operation 2 next"), "{page}");
     shots.take(&client, "next-country-arrivals").await;
+
+    // GE starts its operation at the entry: the transport has crossed TR → GE,
+    // and the dashboard shows the crossing, its time and the entry's volume.
+    submit(&client, &format!("a[href='/console/transports/{reference}']"), "#action-start").await;
+    fill(&client, "start-office", "GE000100").await;
+    client.find(Locator::Css("#action-start button")).await.expect("start").click().await.expect("click");
+    wait_for_text(&client, "I9 accepted.").await;
+    submit(&client, "nav a[href='/console/dashboard']", "#crossing-times").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains("TR → GE") && page.contains("Crossing time TR → GE: histogram"), "{page}");
+    assert!(page.contains("Crossings per day at GE000100"), "{page}");
+    let width = client
+        .execute("return document.querySelector('section[aria-labelledby=crossing-times] svg.chart').getBoundingClientRect().width;", vec![])
+        .await
+        .expect("the histogram's box");
+    assert!(width.as_f64().unwrap_or(0.0) > 100.0, "the chart is drawn: {width} px wide");
+    shots.take(&client, "dashboard").await;
+    client.set_window_size(390, 844).await.expect("resize");
+    client.refresh().await.expect("reload");
+    let widths = client
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await
+        .expect("measure");
+    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(scroll <= inner, "the dashboard is {scroll} px wide in a {inner} px window");
+    shots.take(&client, "dashboard-390px").await;
 
     client.close().await.expect("close the session");
 }

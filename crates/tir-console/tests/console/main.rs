@@ -433,11 +433,15 @@ async fn arrivals_and_the_transport_page_show_the_lane_score_and_reasons_of_the_
     assert!(page.contains("class=\"lane lane-") && !page.contains("not assessed"), "{page}");
     let (_, transport) = server.get(&format!("/console/transports/{}", seeded.reference), &tr).await;
     assert!(transport.contains("class=\"lane lane-") && !transport.contains("Not assessed"), "{transport}");
-    // Another administration on the itinerary sees the transport, none of TR's assessment.
+    // TR's journal of the transport holds its assessment's entry.
+    assert!(transport.contains("<td>RISK_ASSESSMENT<br>"), "{transport}");
+    // Another administration on the itinerary sees the transport, none of TR's assessment,
+    // not even its journal entry.
     let ge = session(&server, &seeded.ge).await;
     let (status, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
     assert_eq!(status, 200);
     assert!(page.contains("Not assessed by your administration") && !page.contains("class=\"lane lane-"), "{page}");
+    assert!(page.contains("<td>E9<br>") && !page.contains("RISK_ASSESSMENT"), "{page}");
 }
 
 #[tokio::test]
@@ -453,9 +457,9 @@ async fn hs_search_finds_subheadings_by_code_and_by_words_with_their_section() {
     let (_, page) = server.get("/console/my/advance-data?hs_code=870323", &cookies).await;
     assert!(page.contains("value=\"870323\"") && page.contains("hs-description"), "{page}");
     // Every field has its label.
-    let inputs = page.matches("<input id=\"").count();
+    let fields = page.matches("<input id=\"").count() + page.matches("<select id=\"").count();
     let labels = page.matches("<label for=\"").count();
-    assert_eq!(inputs, labels, "{page}");
+    assert_eq!(fields, labels, "{page}");
 }
 
 #[tokio::test]
@@ -485,4 +489,254 @@ async fn advance_data_sent_from_the_portal_is_the_apis_e9() {
     let (status, _, page) = server.post("/console/my/advance-data", &cookies, &fields).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("E9 refused: code 102") && page.contains("value=\"999999\""), "{page}");
+}
+
+/// One action through the transport page's form, as an officer sends it.
+pub async fn act(server: &Server, cookies: &str, reference: &str, action: &str, office: &str) {
+    let path = format!("/console/transports/{reference}");
+    let (_, page) = server.get(&path, cookies).await;
+    let marker = format!("id=\"action-{action}\"");
+    let csrf = hidden(&page, &marker, "csrf");
+    let message_id = hidden(&page, &marker, "message_id");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", action),
+        ("office", office),
+        ("seals", SEAL_OF_DECLARATION),
+    ];
+    let (status, location, page) = server.post(&path, cookies, &form).await;
+    assert_eq!(status, 303, "{action}: {location} {page}");
+    assert!(location.contains("?done="), "{action}: {location}");
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_crossed() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let (tr, ge) = (session(&server, &seeded.tr).await, session(&server, &seeded.ge).await);
+    let (_, page) = server.get("/console/dashboard", &ge).await;
+    assert!(page.contains("No transport has crossed a border yet."), "{page}");
+    for action in ["accept", "record", "start", "terminate", "discharge"] {
+        act(&server, &tr, &seeded.reference, action, "TR000100").await;
+    }
+    act(&server, &ge, &seeded.reference, "start", "GE000100").await;
+
+    // The transport page lists its journal entries with their hashes: the
+    // last is GE's start, whose hash is the journal's head.
+    let (_, verdict) = server.api(reqwest::Method::GET, "/v1/admin/journal/verify", ADMIN_TOKEN, None).await;
+    let head = verdict["head"].as_str().expect("the head");
+    let (_, page) = server.get(&format!("/console/transports/{}", seeded.reference), &ge).await;
+    let journal = &page[page.find("id=\"journal\"").expect("the journal section")..];
+    assert!(journal.contains(head), "the head {head} on the page: {journal}");
+    // E1, E9, I1, I7, I9, I11, I13 at TR, I9 at GE: two hashes each.
+    assert_eq!(journal.matches("<code class=\"hash\">").count(), 16, "{journal}");
+    for kind in ["E1", "E9", "I1", "I7", "I11", "I13"] {
+        assert!(journal.contains(&format!("<td>{kind}<br>")), "{kind} in {journal}");
+    }
+    // The crossing is on the transport page too, for customs and for the holder.
+    for cookies in [&ge, &session(&server, &seeded.holder).await] {
+        let path = if *cookies == ge { "/console/transports" } else { "/console/my/transports" };
+        let (_, page) = server.get(&format!("{path}/{}", seeded.reference), cookies).await;
+        let section = &page[page.find("id=\"crossings\"").expect("the crossings section")..];
+        assert!(section.contains("<td>TR → GE</td>") && section.contains("GE000100"), "{section}");
+        assert!(section.contains("TR000100"), "the office of exit: {section}");
+    }
+
+    let (status, page) = server.get("/console/dashboard", &ge).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("TR → GE"), "the border: {page}");
+    assert!(page.contains("<svg class=\"chart\""), "a chart: {page}");
+    assert!(page.contains("Crossing time TR → GE: histogram"), "{page}");
+    assert!(page.contains("Crossings per day at GE000100"), "the entry office's volume: {page}");
+    assert!(page.contains("1 border crossings") || page.contains(" 1 border crossing"), "{page}");
+    assert!(!page.contains("<script"), "no JavaScript");
+    // Departure sees its exit too; the admin sees everything.
+    assert!(server.get("/console/dashboard", &tr).await.1.contains("TR → GE"));
+    let admin = session(&server, ADMIN_TOKEN).await;
+    let (status, page) = server.get("/console/dashboard", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("TR → GE") && page.contains("Every transport."), "{page}");
+    // Customs off the itinerary see none of it; holders and chains may not open the page.
+    let de = session(&server, &seeded.de).await;
+    assert!(!server.get("/console/dashboard", &de).await.1.contains("TR → GE"));
+    for token in [&seeded.holder, &seeded.chain] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get("/console/dashboard", &cookies).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(!page.contains("TR → GE"));
+    }
+}
+
+#[tokio::test]
+async fn chains_and_holders_list_their_guarantees_chains_register_and_cancel_holders_amend_and_withdraw() {
+    use tir_testkit::fixtures::reference as new_reference;
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let (line, landing) = sign_in(&server, &seeded.chain).await;
+    assert_eq!(landing, "/console/chain");
+    let chain = format!("tirhub_session={}", cookie_value(&line));
+    let (status, page) = server.get("/console/chain", &chain).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("href=\"/console/my/transports/{}\"", seeded.reference)), "{page}");
+
+    // The chain registers a second guarantee for the same holder (E1) through its form.
+    let second = new_reference();
+    let chain_form = |page: &str, marker: &str| (hidden(page, marker, "csrf"), hidden(page, marker, "message_id"));
+    let (csrf, message_id) = chain_form(&page, "id=\"action-register\"");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "register"),
+        ("guarantee_reference", &second),
+        ("holder", HOLDER),
+    ];
+    // Without the CSRF token nothing is sent.
+    let entries = server.journal_entries().await;
+    let (status, _, _) = server.post("/console/chain", &chain, &form[1..]).await;
+    assert_eq!(status, 403);
+    assert_eq!(server.journal_entries().await, entries);
+    let (status, location, page) = server.post("/console/chain", &chain, &form).await;
+    assert_eq!((status, location.as_str()), (303, "/console/chain?done=E1"), "{page}");
+    let (_, page) = server.get("/console/chain?done=E1", &chain).await;
+    assert!(page.contains("E1 accepted") && page.contains(&second) && page.contains(&seeded.reference), "{page}");
+    // The same message id again: answered from the idempotency record, one journal entry.
+    let entries = server.journal_entries().await;
+    assert_eq!(server.post("/console/chain", &chain, &form).await.0, 303);
+    assert_eq!(server.journal_entries().await, entries);
+
+    // The holder's portal lists both, newest reference first is the store's order.
+    let holder = session(&server, &seeded.holder).await;
+    let (status, page) = server.get("/console/my", &holder).await;
+    assert_eq!(status, 200);
+    for r in [&seeded.reference, &second] {
+        assert!(page.contains(&format!("href=\"/console/my/transports/{r}\"")), "{r}: {page}");
+    }
+    assert!(page.contains("registered"), "{page}");
+
+    // Advance data, then an amendment (E11, before recording) and a withdrawal (E13) from the portal.
+    server.advance_data(&seeded).await;
+    let (_, page) = server
+        .get(&format!("/console/my/advance-data?guarantee_reference={}&type=E11", seeded.reference), &holder)
+        .await;
+    assert!(page.contains("<option value=\"E11\" selected>"), "{page}");
+    let csrf = hidden(&page, "<form method=\"post\"", "csrf");
+    let message_id = hidden(&page, "<form method=\"post\"", "message_id");
+    let advance = browser::advance_fields(&seeded.reference);
+    let mut fields: Vec<(&str, &str)> =
+        advance.iter().filter(|(k, _)| *k != "description").map(|(k, v)| (*k, v.as_str())).collect();
+    fields.extend([
+        ("description", "Amended: passenger cars"),
+        ("type", "E11"),
+        ("csrf", &csrf),
+        ("message_id", &message_id),
+    ]);
+    let (status, location, page) = server.post("/console/my/advance-data", &holder, &fields).await;
+    assert_eq!((status, location), (303, format!("/console/my/transports/{}?done=E11", seeded.reference)), "{page}");
+    let (_, declaration) = server
+        .api(reqwest::Method::GET, &format!("/v1/guarantees/{}/declaration", seeded.reference), ADMIN_TOKEN, None)
+        .await;
+    assert_eq!(
+        declaration["declaration"]["consignments"][0]["goods"][0]["description"], "Amended: passenger cars",
+        "{declaration}"
+    );
+    let path = format!("/console/my/transports/{}", seeded.reference);
+    let (_, page) = server.get(&path, &holder).await;
+    let csrf = hidden(&page, "id=\"action-withdraw\"", "csrf");
+    let message_id = hidden(&page, "id=\"action-withdraw\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("reason", "Load changed")];
+    let (status, location, page) = server.post(&path, &holder, &form).await;
+    assert_eq!((status, location), (303, format!("{path}?done=E13")), "{page}");
+    let (_, guarantee) =
+        server.api(reqwest::Method::GET, &format!("/v1/guarantees/{}", seeded.reference), ADMIN_TOKEN, None).await;
+    assert_eq!(guarantee["transport"]["declaration_state"], "withdrawn", "{guarantee}");
+    // A second withdrawal is refused by the model, its code shown on the page.
+    let (_, page) = server.get(&path, &holder).await;
+    let message_id = hidden(&page, "id=\"action-withdraw\"", "message_id");
+    let form = [("csrf", csrf.as_str()), ("message_id", &message_id), ("reason", "Again")];
+    let (status, _, page) = server.post(&path, &holder, &form).await;
+    assert!(status >= 400 && page.contains("E13 refused: code"), "{status}: {page}");
+
+    // The chain cancels the second guarantee (E3).
+    let (_, page) = server.get("/console/chain", &chain).await;
+    let (csrf, message_id) = chain_form(&page, "id=\"action-cancel\"");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("message_id", &message_id),
+        ("action", "cancel"),
+        ("guarantee_reference", &second),
+        ("reason", "Holder request"),
+    ];
+    let (status, location, page) = server.post("/console/chain", &chain, &form).await;
+    assert_eq!((status, location.as_str()), (303, "/console/chain?done=E3"), "{page}");
+    let (_, guarantee) = server.api(reqwest::Method::GET, &format!("/v1/guarantees/{second}"), ADMIN_TOKEN, None).await;
+    assert_eq!(guarantee["state"], "cancelled", "{guarantee}");
+
+    // Customs and holders may not open the chain's page; the chain may not withdraw a holder's data.
+    for token in [&seeded.tr, &seeded.holder] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get("/console/chain", &cookies).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(!page.contains(&second));
+    }
+    let (_, page) = server.get(&path, &chain).await;
+    assert!(!page.contains("action-withdraw"), "no withdraw form for the chain");
+    let csrf = hidden(&page, "class=\"sign-out\"", "csrf");
+    let form = [("csrf", csrf.as_str()), ("message_id", "chain-withdraw-1"), ("reason", "Not mine")];
+    assert_eq!(server.post(&path, &chain, &form).await.0, 403, "E13 is the holder's");
+    let tr = session(&server, &seeded.tr).await;
+    assert_eq!(server.get("/console/my", &tr).await.0, 403);
+}
+
+#[tokio::test]
+async fn an_inspection_result_recorded_from_the_transport_page_moves_the_dashboards_hit_rate() {
+    let server = spawn_with(false, true).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let tr = session(&server, &seeded.tr).await;
+    let path = format!("/console/transports/{}", seeded.reference);
+    // The assessor answers the advance data's feed item beside the routes.
+    for _ in 0..100 {
+        if server.get(&path, &tr).await.1.contains("class=\"lane lane-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let inspect = |revenue: &'static str| {
+        let (server, tr, path) = (&server, &tr, &path);
+        async move {
+            let (_, page) = server.get(path, tr).await;
+            let csrf = hidden(&page, "id=\"action-inspect\"", "csrf");
+            let message_id = hidden(&page, "id=\"action-inspect\"", "message_id");
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("message_id", &message_id),
+                ("action", "inspect"),
+                ("office", "TR000100"),
+                ("outcome", "irregularity"),
+                ("revenue", revenue),
+                ("findings", "Undeclared cigarettes\n"),
+                ("notes", ""),
+            ];
+            server.post(path, tr, &form).await
+        }
+    };
+    // A revenue below 0 is refused with the API's code, nothing recorded.
+    let (status, _, page) = inspect("-5").await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Inspection result refused: code 180"), "{page}");
+    let (_, stats) = server.api(reqwest::Method::GET, "/v1/risk/stats", &seeded.tr, None).await;
+    assert!(stats["by_selector"].as_array().unwrap().iter().all(|g| g["inspected"] == 0), "{stats}");
+    let (status, location, page) = inspect("1500").await;
+    assert_eq!((status, location), (303, format!("{path}?done=IR")), "{page}");
+    assert!(server.get(&format!("{path}?done=IR"), &tr).await.1.contains("Inspection result recorded."));
+    // The API's figures and the dashboard's agree: one inspection, one hit.
+    let (_, stats) = server.api(reqwest::Method::GET, "/v1/risk/stats", &seeded.tr, None).await;
+    let inspected: u64 =
+        stats["by_selector"].as_array().unwrap().iter().map(|g| g["inspected"].as_u64().unwrap()).sum();
+    assert_eq!(inspected, 1, "{stats}");
+    let (_, page) = server.get("/console/dashboard", &tr).await;
+    let rates = &page[page.find("id=\"hit-rates\"").expect("the hit rates")..];
+    assert!(rates.contains("<td>1</td><td>1</td><td>100.0 %</td><td>1500.00</td>"), "{rates}");
 }

@@ -61,6 +61,20 @@ pub const ROAD_CORRIDORS: [(&str, &[&str], f64); 10] = [
     ("Iran-Central Asia", &["TR", "IR", "TM", "UZ", "KZ"], 2.0),
 ];
 
+/// The corridors of `tirhub demo`'s traffic, the Lithuanian case: from
+/// Central Asia, the Caucasus and Türkiye through Russia and Belarus into the
+/// Union at Medininkai, and down the Via Baltica through Latvia into
+/// Lithuania (Kybartai and Medininkai, paired by position with the Latvian
+/// offices). Russia to Georgia is Upper Lars. Every one crosses the Union's
+/// border, so every trip through one is a TIR transport.
+pub const LITHUANIAN_CORRIDORS: [(&str, &[&str], f64); 5] = [
+    ("Medininkai", &DEMO_CORRIDOR, 3.0),
+    ("Central Asia-Baltic", &["UZ", "KZ", "RU", "BY", "LT", "PL"], 3.0),
+    ("Caucasus-Baltic", &["AZ", "GE", "RU", "BY", "LT", "PL"], 2.0),
+    ("Türkiye-Baltic", &["TR", "GE", "RU", "BY", "LT", "PL"], 2.0),
+    ("Via Baltica", &["RU", "EE", "LV", "LT", "PL", "CZ"], 1.0),
+];
+
 /// Border-crossing locations (UN/LOCODE, function B) used as offices, the
 /// ones on the corridors' external borders first.
 const CROSSINGS: [(&str, &[&str]); 21] = [
@@ -277,8 +291,19 @@ impl World {
     }
 
     pub fn generate(seed: u64, holders: usize) -> World {
+        World::on_corridors(seed, holders, &ROAD_CORRIDORS)
+    }
+
+    /// The world of `tirhub demo`: only `LITHUANIAN_CORRIDORS`, so that
+    /// Lithuanian customs see traffic from the first minute.
+    pub fn lithuanian() -> World {
+        World::on_corridors(WORLD_SEED, HOLDERS / 2, &LITHUANIAN_CORRIDORS)
+    }
+
+    /// A world on these corridors, its holders from their countries.
+    pub fn on_corridors(seed: u64, holders: usize, corridors: &[(&'static str, &[&str], f64)]) -> World {
         let mut rng = Rng::new(seed);
-        let corridors: Vec<RoadCorridor> = ROAD_CORRIDORS
+        let corridors: Vec<RoadCorridor> = corridors
             .iter()
             .map(|(name, countries, weight)| RoadCorridor {
                 name,
@@ -313,10 +338,15 @@ impl World {
     }
 
     fn add_holders(&mut self, rng: &mut Rng, count: usize) {
-        let weights: Vec<f64> = HOLDER_COUNTRIES.iter().map(|(_, w)| *w).collect();
+        // Only homes on a corridor: a trip starts on a corridor through home.
+        // (Every country of the standard world is on one, so its draws are unchanged.)
+        let on_corridors = self.countries();
+        let homes: Vec<(&str, f64)> =
+            HOLDER_COUNTRIES.iter().copied().filter(|(c, _)| on_corridors.contains(&country(c))).collect();
+        let weights: Vec<f64> = homes.iter().map(|(_, w)| *w).collect();
         let profile_shares: Vec<f64> = Profile::ALL.iter().map(|p| p.share()).collect();
         while self.holders.len() < count {
-            let home = country(HOLDER_COUNTRIES[rng.weighted(&weights)].0);
+            let home = country(homes[rng.weighted(&weights)].0);
             // Six-digit holder numbers keep clear of the demo's and tests' holders.
             let tir_id = format!("{}/{:03}/{}", home.alpha3(), 10 + rng.below(90), 100_000 + rng.below(900_000));
             let tir_id = TirId::parse(&tir_id).expect("alpha-3 of a shipped country and digits");
@@ -638,5 +668,31 @@ mod tests {
             assert_eq!(distinct.len(), path.len());
             assert!(operation::plan(path).is_ok(), "{path:?}");
         }
+    }
+
+    #[test]
+    fn the_lithuanian_world_sends_tir_transports_into_the_union_through_lithuania() {
+        use std::sync::Arc;
+
+        use crate::model::traffic::Traffic;
+        let world = World::lithuanian();
+        let lt = country("LT");
+        assert!(world.offices_of(lt).iter().any(|o| o.name == "Medininkai"));
+        assert!(world.offices_of(lt).iter().any(|o| o.name == "Kybartai"));
+        for home in ["UZ", "GE", "TR", "AZ", "KZ"] {
+            assert!(world.countries().contains(&country(home)), "{home}");
+        }
+        let traffic = Traffic::new(Arc::new(world), 7, 0.05);
+        let transports: Vec<_> = (0..200).map(|i| traffic.transport(i)).collect();
+        let through_lt = transports.iter().filter(|t| t.countries.contains(&lt)).count();
+        assert!(through_lt > 100, "{through_lt} of 200 through LT");
+        for t in &transports {
+            // None stays inside one TIR territory.
+            let operations = operation::plan(&t.countries).unwrap();
+            assert!(!operations.is_empty(), "{:?}", t.countries);
+            assert!(t.countries.len() >= 2);
+        }
+        // The first transports already cross into Lithuania: the demo shows them at once.
+        assert!(transports[..5].iter().any(|t| t.countries.contains(&lt)));
     }
 }

@@ -157,6 +157,18 @@ impl Store for PgStore {
         reads::journal(&self.pool, from_seq, limit).await
     }
 
+    async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
+        reads::journal_of(&self.pool, reference.as_str(), limit).await
+    }
+
+    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+        reads::guarantees_by(&self.pool, false, holder.as_str(), limit).await
+    }
+
+    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+        reads::guarantees_by(&self.pool, true, chain, limit).await
+    }
+
     async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {
         reads::server_keys(&self.pool).await
     }

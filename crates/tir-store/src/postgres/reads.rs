@@ -1,7 +1,7 @@
 //! Reads on PostgreSQL, each on a pooled connection.
 
 use deadpool_postgres::Pool;
-use tir_model::guarantee::Event;
+use tir_model::guarantee::{Event, Guarantee};
 
 use super::pool_error;
 use crate::journal::{JournalEntry, Verdict, Verifier};
@@ -103,6 +103,24 @@ pub(super) async fn journal(pool: &Pool, from_seq: i64, limit: usize) -> Result<
         .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2"))
         .await?;
     client.query(&stmt, &[&from_seq, &crate::sql_limit(limit)]).await?.iter().map(rows::journal_entry).collect()
+}
+
+pub(super) async fn journal_of(pool: &Pool, reference: &str, limit: usize) -> Result<Vec<JournalEntry>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE reference = $1 ORDER BY seq LIMIT $2"))
+        .await?;
+    client.query(&stmt, &[&reference, &crate::sql_limit(limit)]).await?.iter().map(rows::journal_entry).collect()
+}
+
+/// Guarantees of a holder (`by_chain` false) or a chain, reference descending.
+pub(super) async fn guarantees_by(pool: &Pool, by_chain: bool, key: &str, limit: usize) -> Result<Vec<Guarantee>> {
+    let sql = if by_chain {
+        "SELECT doc FROM guarantees WHERE chain = $1 ORDER BY reference DESC LIMIT $2"
+    } else {
+        "SELECT doc FROM guarantees WHERE holder = $1 ORDER BY reference DESC LIMIT $2"
+    };
+    docs(pool, sql, &[&key, &crate::sql_limit(limit)]).await
 }
 
 /// Every version of one profile, oldest first (on any client: the writer's transaction or a pooled one).

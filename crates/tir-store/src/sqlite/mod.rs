@@ -236,6 +236,21 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::journal(c, from_seq, limit)).await
     }
 
+    async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
+        let key = reference.to_string();
+        self.readers.read(move |c| reads::journal_of(c, &key, limit)).await
+    }
+
+    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+        let key = holder.to_string();
+        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Holder, &key, limit)).await
+    }
+
+    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+        let key = chain.to_owned();
+        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Chain, &key, limit)).await
+    }
+
     async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {
         self.readers.read(reads::server_keys).await
     }

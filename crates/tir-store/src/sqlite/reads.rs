@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tir_model::guarantee::Event;
+use tir_model::guarantee::{Event, Guarantee};
 
 use super::durability::Durability;
 use crate::journal::{JournalEntry, Verdict, Verifier};
@@ -151,6 +151,28 @@ pub(super) fn journal(c: &Connection, from_seq: i64, limit: usize) -> Result<Vec
     c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))?
         .query_and_then(params![from_seq, crate::sql_limit(limit)], |r| rows::journal_entry(r))?
         .collect()
+}
+
+pub(super) fn journal_of(c: &Connection, reference: &str, limit: usize) -> Result<Vec<JournalEntry>> {
+    c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE reference = ?1 ORDER BY seq LIMIT ?2"))?
+        .query_and_then(params![reference, crate::sql_limit(limit)], |r| rows::journal_entry(r))?
+        .collect()
+}
+
+/// Guarantees whose `column` (holder or chain) is `key`, reference descending.
+pub(super) fn guarantees_by(c: &Connection, column: Owner, key: &str, limit: usize) -> Result<Vec<Guarantee>> {
+    let sql = match column {
+        Owner::Holder => "SELECT doc FROM guarantees WHERE holder = ?1 ORDER BY reference DESC LIMIT ?2",
+        Owner::Chain => "SELECT doc FROM guarantees WHERE chain = ?1 ORDER BY reference DESC LIMIT ?2",
+    };
+    docs(c, sql, params![key, crate::sql_limit(limit)])
+}
+
+/// Which column of `guarantees` a list is by.
+#[derive(Clone, Copy)]
+pub(super) enum Owner {
+    Holder,
+    Chain,
 }
 
 /// Every version of one profile, oldest first.
