@@ -213,7 +213,7 @@ pub fn verify_head(head: &KeptHead, keys: &[PublicKey]) -> std::result::Result<(
 }
 
 /// `N` bytes from exactly `2 N` hex digits.
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub(crate) fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     let digits = text.as_bytes();
     if digits.len() != 2 * N {
         return None;
