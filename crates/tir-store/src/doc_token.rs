@@ -119,13 +119,27 @@ pub fn keys_from_view(body: &serde_json::Value) -> Result<Vec<PublicKey>, String
         .collect()
 }
 
-/// The first token in `bytes` (a PDF carries its token as plain text): the
-/// longest run of token characters after `TIR1.`.
+/// The token in `bytes` (a PDF carries it as plain text, in its Keywords too):
+/// the first run of token characters after `TIR1.` that reads as a whole
+/// token (the lines printed under the QR code are pieces of it), else the
+/// first run, so the caller can say why it does not read.
 pub fn find_in(bytes: &[u8]) -> Option<String> {
-    let start = bytes.windows(PREFIX.len() + 1).position(|w| w == b"TIR1.")?;
-    let run =
-        bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')).count();
-    Some(String::from_utf8_lossy(&bytes[start..start + run]).into_owned())
+    let mut first = None;
+    let mut from = 0;
+    while let Some(at) = bytes[from..].windows(PREFIX.len() + 1).position(|w| w == b"TIR1.") {
+        let start = from + at;
+        let run = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            .count();
+        let candidate = String::from_utf8_lossy(&bytes[start..start + run]).into_owned();
+        if read(&candidate).is_ok() {
+            return Some(candidate);
+        }
+        first.get_or_insert(candidate);
+        from = start + run;
+    }
+    first
 }
 
 #[cfg(test)]
@@ -150,6 +164,10 @@ mod tests {
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
         assert_eq!(verify(&token, &[key.public()]).unwrap(), claims(&key));
         assert_eq!(find_in(format!("(Token: {token}) Tj").as_bytes()).as_deref(), Some(token.as_str()));
+        let pieces = format!("({}) Tj ({}) Tj /Keywords ({token})", &token[..60], &token[60..]);
+        assert_eq!(find_in(pieces.as_bytes()).as_deref(), Some(token.as_str()));
+        assert_eq!(find_in(b"TIR1.abc TIR1.def").as_deref(), Some("TIR1.abc"));
+        assert_eq!(find_in(b"%PDF-1.7"), None);
     }
 
     #[test]
