@@ -34,10 +34,16 @@ pub fn declaration_sha256(declaration: &Declaration) -> String {
     Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The PDF's bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Only describes the answer in the OpenAPI document.
+pub struct PdfFile(Vec<u8>);
+
 #[utoipa::path(get, path = "/v1/guarantees/{reference}/accompanying-document", tag = "queries",
     params(("reference" = GuaranteeRef, Path, description = "Guarantee reference, e.g. XH25000001")),
     responses(
-        (status = 200, description = "The accompanying document of the current recorded declaration: an A4 PDF whose QR code holds a signed token (see the binding, \"Accompanying document\")", content_type = "application/pdf", body = Vec<u8>),
+        (status = 200, description = "The accompanying document of the current recorded declaration: an A4 PDF whose QR code holds a signed token (see the binding, \"Accompanying document\")", content_type = "application/pdf", body = PdfFile),
         (status = 400, description = "Codes 105, 106: a malformed reference", body = ErrorBody),
         (status = 403, description = "Code 380: not a party to this transport", body = ErrorBody),
         (status = 404, description = "Code 301: no such guarantee; 307: no declaration recorded yet", body = ErrorBody),
@@ -113,8 +119,16 @@ impl Layout {
     }
 
     fn line(&mut self, size: f32, bold: bool, text: &str) {
-        // Helvetica averages about half an em a character: wrap before the margin.
-        let per_line = (((A4.0 - 2.0 * MARGIN) / (size * 0.5)) as usize).max(20);
+        self.line_in(size, if bold { b"F2" } else { b"F1" }, text);
+    }
+
+    /// A line in font `font` (F1 Helvetica, F2 Helvetica-Bold, F3 Courier).
+    fn line_in(&mut self, size: f32, font: &[u8], text: &str) {
+        // Beside the QR code, lines stop short of it. Helvetica's characters
+        // are at most about 0.6 em on average (Courier's exactly 0.6): wrap there.
+        let beside_qr = self.y > A4.1 - MARGIN - QR_SIZE - 20.0;
+        let width = A4.0 - 2.0 * MARGIN - if beside_qr { QR_SIZE + 15.0 } else { 0.0 };
+        let per_line = ((width / (size * 0.6)) as usize).max(20);
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(per_line) {
             if self.y < MARGIN + size {
@@ -124,7 +138,7 @@ impl Layout {
             self.y -= size * 1.3;
             let content = self.pages.last_mut().expect("a page");
             content.begin_text();
-            content.set_font(Name(if bold { b"F2" } else { b"F1" }), size);
+            content.set_font(Name(font), size);
             content.next_line(MARGIN, self.y);
             content.show(Str(&win_ansi(&chunk.iter().collect::<String>())));
             content.end_text();
@@ -157,12 +171,14 @@ fn render(
     layout.line(10.0, false, &format!("Guarantee chain: {}", g.chain));
     layout.line(10.0, false, &format!("Guarantee state: {}", g.state.as_str()));
     layout.line(10.0, false, &format!("Declaration version: {}", claims.v));
-    layout.line(10.0, false, &format!("Declaration SHA-256: {}", claims.sha256));
+    layout.line(10.0, false, "Declaration SHA-256:");
+    layout.line_in(8.0, b"F3", &claims.sha256);
     layout.line(10.0, false, &format!("Issued at: {}", claims.iat));
     layout.line(10.0, false, &format!("Signing key: {}", claims.kid));
     // The QR code sits at the top right, beside the header.
     let qr_top = A4.1 - MARGIN;
-    layout.y = layout.y.min(qr_top - QR_SIZE - 20.0);
+    let token_lines = token.len().div_ceil(60) as f32;
+    layout.y = layout.y.min(qr_top - QR_SIZE - 8.0 - 6.0 * token_lines - 6.0);
     layout.gap();
     layout.line(11.0, true, "Itinerary");
     let countries: Vec<&str> = d.itinerary.iter().map(|c| c.as_str()).collect();

@@ -128,10 +128,8 @@ pub fn find_in(bytes: &[u8]) -> Option<String> {
     let mut from = 0;
     while let Some(at) = bytes[from..].windows(PREFIX.len() + 1).position(|w| w == b"TIR1.") {
         let start = from + at;
-        let run = bytes[start..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            .count();
+        let run =
+            bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')).count();
         let candidate = String::from_utf8_lossy(&bytes[start..start + run]).into_owned();
         if read(&candidate).is_ok() {
             return Some(candidate);

@@ -46,11 +46,11 @@ fn read_pdf(bytes: &[u8]) -> Read {
     for page in pages.values() {
         let content = doc.get_and_decode_page_content(*page).expect("a content stream");
         for op in content.operations {
-            if op.operator == "Tj" {
-                if let Some(Object::String(bytes, _)) = op.operands.first() {
-                    // WinAnsi: Latin-1 for what these tests look for.
-                    texts.push(bytes.iter().map(|b| *b as char).collect());
-                }
+            if op.operator == "Tj"
+                && let Some(Object::String(bytes, _)) = op.operands.first()
+            {
+                // WinAnsi: Latin-1 for what these tests look for.
+                texts.push(bytes.iter().map(|b| *b as char).collect());
             }
         }
     }
@@ -117,7 +117,8 @@ async fn the_document_carries_the_declaration_and_a_token_that_verifies(app: &Te
         "Gross mass: 6200 kg".into(),
         "Value: 88000 EUR".into(),
         "Declaration version: 1".into(),
-        format!("Declaration SHA-256: {sha}"),
+        "Declaration SHA-256:".into(),
+        sha.clone(),
         "Issued at: ".into(),
         "does not prove that the goods".into(),
     ] {
@@ -195,5 +196,11 @@ async fn readers_and_refusals(app: &TestApp) {
     app.get_reply(&c.holder, "/v1/guarantees/XH99999999/accompanying-document")
         .await
         .assert_not_found(301, "/reference");
+    let (_, openapi) = app.get(&app.admin, "/v1/openapi.json").await;
+    let answers = &openapi["paths"]["/v1/guarantees/{reference}/accompanying-document"]["get"]["responses"];
+    assert!(answers["200"]["content"]["application/pdf"].is_object(), "{answers}");
+    for code in ["400", "403", "404"] {
+        assert!(answers[code]["content"]["application/json"].is_object(), "{code}: {answers}");
+    }
     app.get_reply(&c.holder, "/v1/guarantees/xh1234/accompanying-document").await.assert_error(106, "/reference");
 }
