@@ -6,6 +6,7 @@ mod assessments;
 mod assessor;
 mod auth;
 mod conn;
+mod document;
 mod error;
 mod heads;
 mod messages;
@@ -138,6 +139,7 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::verify_journal))
         .routes(routes!(signing::put_key, signing::get_key))
         .routes(routes!(signing::revoke_key))
+        .routes(routes!(document::accompanying_document))
         .routes(routes!(heads::keys))
         .routes(routes!(heads::head))
         .routes(routes!(risk::create_profile, risk::list_profiles))

@@ -67,6 +67,13 @@ pub enum Command {
     },
     /// Retires the current server key and makes `candidate` the current one. Not journaled.
     RotateKey(Box<ServerKey>),
+    /// Signs an accompanying document's token with the current server key
+    /// (creating it from `candidate` if the database has none); `kid` and
+    /// `iat` are the writer's. Not journaled: nothing is stored.
+    SignDocument {
+        candidate: Box<ServerKey>,
+        claims: Box<crate::doc_token::Claims>,
+    },
     /// A holder's signing key to make current (`Store::put_holder_key`).
     PutHolderKey(Box<HolderKeyWrite>),
     /// The TIR id whose current signing key the admin revokes.
@@ -83,7 +90,10 @@ impl Command {
     /// an entry without an id of their own. Messages carry theirs; key and head
     /// writes are not journaled.
     pub fn draws_id(&self) -> bool {
-        !matches!(self, Command::Message(_) | Command::SignHead { .. } | Command::RotateKey(_))
+        !matches!(
+            self,
+            Command::Message(_) | Command::SignHead { .. } | Command::RotateKey(_) | Command::SignDocument { .. }
+        )
     }
 }
 
@@ -349,6 +359,7 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
             run_sign_head(tx, &head.last, candidate, *min_spacing_ms, now_ms).await
         }
         Command::RotateKey(candidate) => run_rotate_key(tx, candidate, now_ms).await,
+        Command::SignDocument { candidate, claims } => run_sign_document(tx, candidate, claims, now_ms).await,
         Command::PutHolderKey(write) => run_put_holder_key(tx, head, write, stamp).await,
         Command::RevokeHolderKey(tir_id) => run_revoke_holder_key(tx, head, tir_id, stamp).await,
     }
@@ -448,6 +459,31 @@ async fn run_sign_head<T: Tx>(
     let signed = key.sign_head(last.0, &last.1, now_ms);
     tx.head_insert(&signed).await?;
     Ok(Reply { status: 201, body: signed.view().to_string() })
+}
+
+/// Signs a document token with the current key (created from `candidate` when
+/// there is none): 201 with `{"token": ...}`.
+async fn run_sign_document<T: Tx>(
+    tx: &mut T,
+    candidate: &ServerKey,
+    claims: &crate::doc_token::Claims,
+    now_ms: i64,
+) -> Result<Reply> {
+    let key = match tx.key_current().await? {
+        Some(key) => key,
+        None => {
+            let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
+            tx.key_insert(&key).await?;
+            tracing::info!(key_id = %key.key_id, "server signing key created");
+            key
+        }
+    };
+    let claims = crate::doc_token::Claims {
+        iat: Timestamp::from_unix_ms(now_ms).to_string(),
+        kid: key.key_id.clone(),
+        ..claims.clone()
+    };
+    Ok(Reply { status: 201, body: json!({"token": crate::doc_token::sign(&key, &claims)}).to_string() })
 }
 
 /// Retires the current key (if any) and makes `candidate` current, created now:

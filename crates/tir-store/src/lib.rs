@@ -11,6 +11,7 @@
 //! pruned by the writer; accepted ones as long as the journal (`retention`).
 
 mod backup;
+pub mod doc_token;
 mod engine;
 pub mod env;
 pub mod faults;
@@ -342,6 +343,14 @@ pub trait Store: Send + Sync + 'static {
     /// `{"current": key, "retired": key or null}` (public parts only).
     async fn rotate_key(&self) -> Result<Reply> {
         self.write(Command::RotateKey(Box::new(ServerKey::generate(0)?))).await
+    }
+    /// Signs an accompanying document's token for this declaration version
+    /// with the current server key (creating one if there is none); the writer
+    /// sets `kid` and `iat` (now). 201 with `{"token": ...}`.
+    async fn sign_document(&self, reference: String, v: u32, sha256: String) -> Result<Reply> {
+        let candidate = Box::new(ServerKey::generate(0)?);
+        let claims = Box::new(doc_token::Claims { reference, v, sha256, iat: String::new(), kid: String::new() });
+        self.write(Command::SignDocument { candidate, claims }).await
     }
     /// Every server key ever used, oldest first, public parts only.
     async fn server_keys(&self) -> Result<Vec<PublicKey>>;

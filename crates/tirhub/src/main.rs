@@ -118,6 +118,29 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The accompanying document (GET /v1/guarantees/{ref}/accompanying-document).
+    Document {
+        #[command(subcommand)]
+        command: DocumentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentCommand {
+    /// Check an accompanying document's signed token offline: exit 0 valid,
+    /// 1 invalid (changed, or signed by no published key), 2 unreadable.
+    ///
+    /// Example:
+    ///   curl -s https://tirhub.example/v1/keys > keys.json
+    ///   tirhub document verify XH25000001-v1.pdf --keys keys.json
+    #[command(verbatim_doc_comment)]
+    Verify {
+        /// The PDF, or the QR code's text (TIR1.<payload>.<signature>).
+        input: String,
+        /// The body of GET /v1/keys, saved while online.
+        #[arg(long)]
+        keys: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -518,6 +541,9 @@ fn main() -> ExitCode {
                 audit_message(&db, &message_id, sender.as_deref(), body_out.as_deref()).await
             }
             Command::Keys { command: KeysCommand::Rotate { db } } => keys_rotate(&db).await,
+            Command::Document { command: DocumentCommand::Verify { input, keys } } => {
+                Ok(document_verify(&input, &keys))
+            }
             Command::Bench(args) => run_bench(args).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
@@ -680,6 +706,54 @@ async fn audit_message(
             eprintln!("entry {}: the signature FAILED: {problem}", entry.seq);
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// `tirhub document verify`: says what a valid token proves and what it does not.
+fn document_verify(input: &str, keys: &std::path::Path) -> ExitCode {
+    use tir_store::doc_token::{self, TokenError};
+    let unreadable = |why: String| {
+        eprintln!("unreadable: {why}");
+        ExitCode::from(2)
+    };
+    let token = if input.trim_start().starts_with(doc_token::PREFIX) {
+        input.trim().to_owned()
+    } else {
+        match std::fs::read(input) {
+            // The PDF carries the token as plain text (under the QR code and in its Keywords).
+            Ok(bytes) => match doc_token::find_in(&bytes) {
+                Some(token) => token,
+                None => return unreadable(format!("{input}: no {}. token in it", doc_token::PREFIX)),
+            },
+            Err(e) => return unreadable(format!("{input}: {e}")),
+        }
+    };
+    let keys = match std::fs::read(keys)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
+        .and_then(|body| doc_token::keys_from_view(&body))
+    {
+        Ok(keys) => keys,
+        Err(e) => return unreadable(format!("{}: {e}", keys.display())),
+    };
+    match doc_token::verify(&token, &keys) {
+        Ok(claims) => {
+            println!("valid: signed by server key {}", claims.kid);
+            println!(
+                "proves: guarantee {} had declaration version {} with SHA-256 {}",
+                claims.reference, claims.v, claims.sha256
+            );
+            println!("        recorded in eTIR at {} (signed then by key {})", claims.iat, claims.kid);
+            println!("does not prove: that the goods on the vehicle match the declaration, nor that this version is");
+            println!("        still the current one or the transport still valid (amended, stopped, discharged):");
+            println!("        check the live system when online (GET /v1/guarantees/{})", claims.reference);
+            ExitCode::SUCCESS
+        }
+        Err(TokenError::Invalid(why)) => {
+            println!("invalid: {why}");
+            ExitCode::FAILURE
+        }
+        Err(TokenError::Unreadable(why)) => unreadable(why),
     }
 }
 

@@ -1186,3 +1186,48 @@ async fn the_demo_plays_traffic_lithuanian_customs_see_within_a_minute() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("name=\"token\""), "{page}");
 }
+
+/// `tirhub document verify` on a document the server made: 0 with what it
+/// proves; one changed byte of its token, 1; no token at all, 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_verify_checks_the_token_of_a_served_document() {
+    use tir_testkit::server::{Corridor, Trip, spawn_app};
+    let app = spawn_app().await;
+    let c = Corridor::seed(&app).await;
+    let mut trip = Trip::new(&app, &c);
+    trip.up_to_recorded().await;
+    let url = format!("{}{}/accompanying-document", app.base, trip.path());
+    let pdf = app.client.get(url).bearer_auth(&c.holder).send().await.unwrap().bytes().await.unwrap().to_vec();
+    let keys = app.client.get(format!("{}/v1/keys", app.base)).send().await.unwrap().bytes().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("tirhub-document-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pdf_path, keys_path) = (dir.join("document.pdf"), dir.join("keys.json"));
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    std::fs::write(&keys_path, &keys).unwrap();
+    let verify = |input: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tirhub"))
+            .args(["document", "verify", input, "--keys", keys_path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+
+    let valid = verify(pdf_path.to_str().unwrap());
+    let said = String::from_utf8_lossy(&valid.stdout).into_owned();
+    assert_eq!(valid.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&valid.stderr));
+    assert!(said.contains(&format!("proves: guarantee {} had declaration version 1", trip.reference)), "{said}");
+    assert!(said.contains("does not prove: that the goods on the vehicle match"), "{said}");
+
+    let token = tir_store::doc_token::find_in(&pdf).expect("the PDF carries its token");
+    assert_eq!(verify(&token).status.code(), Some(0));
+    let mut tampered = token.into_bytes();
+    let i = tampered.len() - 10;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let invalid = verify(&String::from_utf8(tampered).unwrap());
+    assert_eq!(invalid.status.code(), Some(1), "{}", String::from_utf8_lossy(&invalid.stdout));
+    assert!(String::from_utf8_lossy(&invalid.stdout).starts_with("invalid:"));
+
+    std::fs::write(dir.join("empty.pdf"), b"%PDF-1.7\n%%EOF\n").unwrap();
+    assert_eq!(verify(dir.join("empty.pdf").to_str().unwrap()).status.code(), Some(2));
+    assert_eq!(verify("TIR1.not-a-token").status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

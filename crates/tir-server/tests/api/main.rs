@@ -57,6 +57,7 @@ mod assessments;
 mod authorization;
 mod codes;
 mod conn;
+mod document;
 mod errors;
 mod faults;
 mod idempotency;
