@@ -512,6 +512,39 @@ fn wrong_format(pointer: &str, detail: String) -> Reply {
     Reply::error(&EtirError::new(ErrorCode::WrongFormat, pointer).with_detail(detail))
 }
 
+/// An assessment as journaled: the record with its context (a few KB: journaled
+/// whole, the assessments were most of the bytes the writer wrote in `tirhub
+/// bench`) replaced by the SHA-256 of the stored record's JSON, which the row
+/// can be checked against.
+#[derive(serde::Serialize)]
+pub struct JournaledAssessment<'a> {
+    pub administration: Country,
+    pub guarantee: &'a str,
+    pub holder: &'a str,
+    pub trigger: tir_risk::records::Trigger,
+    pub source_cursor: i64,
+    pub declaration_version: u32,
+    #[serde(flatten)]
+    pub assessment: &'a tir_risk::assessment::Assessment,
+    pub record_sha256: String,
+}
+
+impl<'a> JournaledAssessment<'a> {
+    /// `doc`: the record as stored (`rows::to_doc`).
+    pub fn of(record: &'a AssessmentRecord, doc: &str) -> JournaledAssessment<'a> {
+        JournaledAssessment {
+            administration: record.administration,
+            guarantee: &record.guarantee,
+            holder: &record.holder,
+            trigger: record.trigger,
+            source_cursor: record.source_cursor,
+            declaration_version: record.declaration_version,
+            assessment: &record.assessment,
+            record_sha256: crate::journal::body_hash(doc),
+        }
+    }
+}
+
 /// Stores a batch of assessments and moves the risk cursor, or answers 409 with
 /// the stored cursor when another writer moved it first. The check runs under
 /// the writers' lock, so two servers assessing the same items store them once.
@@ -530,8 +563,9 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
     }
     let docs: Vec<String> = b.records.iter().map(crate::rows::to_doc).collect();
     tx.assessments_insert(&b.records, &docs).await?;
-    for (i, (record, body)) in b.records.iter().zip(docs).enumerate() {
+    for (i, (record, doc)) in b.records.iter().zip(&docs).enumerate() {
         let message_id = format!("{}-{i}", b.through);
+        let body = crate::rows::to_doc(&JournaledAssessment::of(record, doc));
         let body_hash = crate::journal::body_hash(&body);
         let entry = Record {
             at_ms: stamp.at_ms,

@@ -241,7 +241,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores the batch and moves the risk cursor from `after` to `through` in one transaction,
     /// journaling each record as `RISK_ASSESSMENT` (sender "risk", reference = its guarantee,
-    /// message id "<through>-<i>"). Answers 200 {"stored": n, "cursor": through};
+    /// message id "<through>-<i>", body `JournaledAssessment`: the record with its context
+    /// replaced by the SHA-256 of the record as stored). Answers 200 {"stored": n, "cursor": through};
     /// answers 409 {"cursor": <stored>} and writes nothing when the stored cursor is not `after`
     /// (another server sharing the database assessed those items first). `records` may be empty
     /// (the cursor still moves). 400/106 when `through < after` or a record's `source_cursor`

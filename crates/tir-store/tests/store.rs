@@ -1917,13 +1917,21 @@ mod risk {
         assert_eq!(store.risk_cursor().await.unwrap(), 7);
         assert_eq!(whole_journal(store).await.len(), before);
 
-        // One journal entry per record, from "risk", under its guarantee, the record as body.
+        // One journal entry per record, from "risk", under its guarantee: the record as body,
+        // its context replaced by the SHA-256 of the record as stored.
         let entries = journal_of(&whole_journal(store).await, RISK_ASSESSMENT);
         assert_eq!(entries.len(), 4);
         for (i, (entry, record)) in entries.iter().zip(&batch).enumerate() {
             assert_eq!((entry.sender.as_str(), entry.reference.as_str()), ("risk", record.guarantee.as_str()));
             assert_eq!(entry.message_id, format!("5-{i}"));
-            assert_eq!(&serde_json::from_str::<AssessmentRecord>(&entry.body).unwrap(), record);
+            let mut body: Value = serde_json::from_str(&entry.body).unwrap();
+            let stored = serde_json::to_string(record).unwrap();
+            let digest = tir_store::journal::body_hash(&stored);
+            assert_eq!(body["record_sha256"].as_str(), Some(digest.as_str()));
+            assert!(body.get("context").is_none(), "{body}");
+            body["context"] = serde_json::to_value(&record.context).unwrap();
+            body.as_object_mut().unwrap().remove("record_sha256");
+            assert_eq!(&serde_json::from_value::<AssessmentRecord>(body).unwrap(), record);
         }
         assert!(store.verify_journal().await.unwrap().ok);
 
