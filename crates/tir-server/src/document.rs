@@ -113,6 +113,23 @@ struct Layout {
     y: f32,
 }
 
+/// `text` in lines of at most `per_line` characters, broken after the last
+/// space that fits; a word longer than a line (a hash, a token) is cut.
+fn wrap(text: &str, per_line: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    while rest.len() > per_line {
+        let cut = rest[..=per_line].iter().rposition(|c| *c == ' ').filter(|&i| i > 0).unwrap_or(per_line);
+        lines.push(rest[..cut].iter().collect());
+        let skip = usize::from(rest.get(cut) == Some(&' '));
+        rest.drain(..cut + skip);
+    }
+    if !rest.is_empty() || lines.is_empty() {
+        lines.push(rest.into_iter().collect());
+    }
+    lines
+}
+
 impl Layout {
     fn new() -> Layout {
         Layout { pages: vec![Content::new()], y: A4.1 - MARGIN }
@@ -129,8 +146,7 @@ impl Layout {
         let beside_qr = self.y > A4.1 - MARGIN - QR_SIZE - 20.0;
         let width = A4.0 - 2.0 * MARGIN - if beside_qr { QR_SIZE + 15.0 } else { 0.0 };
         let per_line = ((width / (size * 0.6)) as usize).max(20);
-        let chars: Vec<char> = text.chars().collect();
-        for chunk in chars.chunks(per_line) {
+        for chunk in wrap(text, per_line) {
             if self.y < MARGIN + size {
                 self.pages.push(Content::new());
                 self.y = A4.1 - MARGIN;
@@ -140,7 +156,7 @@ impl Layout {
             content.begin_text();
             content.set_font(Name(font), size);
             content.next_line(MARGIN, self.y);
-            content.show(Str(&win_ansi(&chunk.iter().collect::<String>())));
+            content.show(Str(&win_ansi(&chunk)));
             content.end_text();
         }
     }
@@ -318,4 +334,22 @@ fn render(
         .keywords(TextStr(token))
         .creator(TextStr("tirhub"));
     pdf.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn lines_break_between_words_and_cut_only_a_word_longer_than_a_line() {
+        let text = "Refrigerators and freezers; combined refrigerator-freezers, fitted with separate doors";
+        let lines = wrap(text, 32);
+        assert!(lines.iter().all(|l| l.chars().count() <= 32), "{lines:?}");
+        assert_eq!(lines.join(" "), text, "no character lost or added but the spaces broken at");
+        assert_eq!(lines[1], "combined refrigerator-freezers,");
+        let hash = "28b406e10a5071def26136da88b5a18dc1016609cc12e1c21bbedc3e54fe8693";
+        assert_eq!(wrap(hash, 40), [&hash[..40], &hash[40..]]);
+        assert_eq!(wrap("short", 40), ["short"]);
+        assert_eq!(wrap("", 40), [""]);
+    }
 }
