@@ -424,6 +424,17 @@ async fn run_revoke_holder_key<T: Tx>(tx: &mut T, head: &mut Head, tir_id: &str,
     Ok(Reply { status: 200, body: json!({"tir_id": tir_id, "revoked": revoked.view()}).to_string() })
 }
 
+/// The current server key, created from `candidate` when there is none.
+async fn current_key<T: Tx>(tx: &mut T, candidate: &ServerKey, now_ms: i64) -> Result<ServerKey> {
+    if let Some(key) = tx.key_current().await? {
+        return Ok(key);
+    }
+    let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
+    tx.key_insert(&key).await?;
+    tracing::info!(key_id = %key.key_id, "server signing key created");
+    Ok(key)
+}
+
 /// Signs the head `last` (as this batch has it: the commands before in the batch
 /// included) and stores it: 201 with the signed head; 200 with the latest
 /// stored one when the journal has not moved since it or it is younger than
@@ -436,15 +447,7 @@ async fn run_sign_head<T: Tx>(
     min_spacing_ms: i64,
     now_ms: i64,
 ) -> Result<Reply> {
-    let key = match tx.key_current().await? {
-        Some(key) => key,
-        None => {
-            let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
-            tx.key_insert(&key).await?;
-            tracing::info!(key_id = %key.key_id, "server signing key created");
-            key
-        }
-    };
+    let key = current_key(tx, candidate, now_ms).await?;
     if let Some(latest) = tx.head_latest().await? {
         if latest.entries > last.0 {
             let body = json!({"error": format!(
@@ -469,15 +472,7 @@ async fn run_sign_document<T: Tx>(
     claims: &crate::doc_token::Claims,
     now_ms: i64,
 ) -> Result<Reply> {
-    let key = match tx.key_current().await? {
-        Some(key) => key,
-        None => {
-            let key = ServerKey { created_at_ms: now_ms, retired_at_ms: None, ..candidate.clone() };
-            tx.key_insert(&key).await?;
-            tracing::info!(key_id = %key.key_id, "server signing key created");
-            key
-        }
-    };
+    let key = current_key(tx, candidate, now_ms).await?;
     let claims = crate::doc_token::Claims {
         iat: Timestamp::from_unix_ms(now_ms).to_string(),
         kid: key.key_id.clone(),
