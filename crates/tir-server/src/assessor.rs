@@ -42,6 +42,63 @@ const HISTORY_TTL: Duration = CONFIG_TTL;
 /// Cached histories before the stale ones are dropped (bounds memory).
 const HISTORIES_MAX: usize = 100_000;
 
+/// How much lower than the routes the assessor's threads run (a Linux nice
+/// value, the lowest). Assessing is due before the truck reaches the border,
+/// hours ahead, not within the message's milliseconds: under load the cores go
+/// to the exchange and the assessor catches up when it eases.
+pub const ASSESSOR_NICE: i32 = 19;
+
+/// The assessor on a thread and runtime of its own at `ASSESSOR_NICE`: a
+/// low-priority task inside the routes' runtime would still take its turns
+/// on their threads.
+pub struct AssessorThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl AssessorThread {
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<AssessorThread> {
+        // Its blocking pool (the SQLite reads) runs at the same low priority.
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().on_thread_start(lower_priority).build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name("tirhub-assessor".into()).spawn(move || {
+            lower_priority();
+            runtime.block_on(async move {
+                tokio::select! {
+                    () = Assessor::new(store).run() => {}
+                    _ = stopped => {}
+                }
+            });
+        })?;
+        Ok(AssessorThread { stop: Some(stop) })
+    }
+
+    /// Ends the assessor at its next await: a pass cut short stores nothing,
+    /// so the next start reads the same items again.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for AssessorThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: both calls take and return plain integers; only this thread's nice value changes.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, ASSESSOR_NICE) };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "assessor thread keeps its priority");
+        }
+    }
+}
+
 /// What one administration assesses with, as last loaded.
 struct Administration {
     loaded_at: Instant,

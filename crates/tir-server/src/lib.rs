@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 
 pub use admin::verdict_json;
 pub use assessments::submit_result;
-pub use assessor::{ASSESSOR_BATCH_ITEMS, Assessor};
+pub use assessor::{ASSESSOR_BATCH_ITEMS, ASSESSOR_NICE, Assessor, AssessorThread};
 pub use auth::Parties;
 pub use conn::{
     BODY_READ_TIMEOUT, CONNECTIONS_MAX, HEADER_BYTES_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, ServeLimits,
@@ -212,14 +212,17 @@ pub async fn serve_with_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The assessor reads the feeds the routes write; it stops with the server.
-    let assessor = app.risk.then(|| tokio::spawn(Assessor::new(app.store.clone()).run()));
+    let assessor = match app.risk {
+        true => Some(AssessorThread::start(app.store.clone())?),
+        false => None,
+    };
     // The journal head is signed at each checkpoint beside the routes, through the writer (docs/architecture.md).
     let signer = tokio::spawn(heads::sign_heads(app.store.clone(), app.head_interval));
     let metrics = app.metrics.clone();
     let router = router_with(app, limits.body_read_timeout);
     let served = conn::serve_connections(listener, router, limits, tls, metrics, shutdown).await;
     if let Some(assessor) = assessor {
-        assessor.abort();
+        assessor.stop();
     }
     signer.abort();
     served

@@ -321,6 +321,13 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         .into());
     }
 
+    // The assessor yields to the exchange (tir_server::ASSESSOR_NICE): how long it
+    // takes after the load to assess everything the load announced to customs.
+    let risk_drain_s = match options.no_risk {
+        true => None,
+        false => Some(risk_drain(store.as_ref()).await?),
+    };
+
     // The ceiling: the same client and concurrency, closed loop, on a no-op route.
     let health: Vec<Vec<Prepared>> = (0..workers)
         .map(|w| {
@@ -355,6 +362,7 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         "durable": fresh.durable().await?,
         "concurrency": workers,
         "rate": options.rate,
+        "risk_drain_s": risk_drain_s.map(|s| round(s, 2)),
         "journal_ok": verdict.ok,
         "journal_entries": verdict.entries,
         "db_bytes": db_bytes,
@@ -362,6 +370,18 @@ async fn bench(options: &BenchOptions, fresh: &Fresh) -> Result<Value, AnyError>
         "rss_bytes": rss,
         "client_prepared_bytes": prepared_bytes,
     }))
+}
+
+/// Seconds until the assessor's cursor reaches the end of the feeds.
+async fn risk_drain(store: &dyn tir_store::Store) -> Result<f64, AnyError> {
+    let start = Instant::now();
+    loop {
+        let cursor = store.risk_cursor().await?;
+        if store.risk_feed(cursor, 1).await?.is_empty() {
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -384,6 +404,7 @@ pub fn table(report: &Value) -> String {
          ratio               {}\n\
          durable             {}\n\
          concurrency         {}{}\n\
+         risk assessed       {}\n\
          journal             {} ({} entries)\n\
          database            {} ({} bytes per transport)\n\
          process RSS         {} (server and bench client; the client's prepared requests: {})\n",
@@ -403,6 +424,10 @@ pub fn table(report: &Value) -> String {
         report["durable"],
         report["concurrency"],
         report["rate"].as_f64().map(|r| format!(", open loop at {r} messages/s")).unwrap_or_default(),
+        match report["risk_drain_s"].as_f64() {
+            Some(s) => format!("all, {s} s after the load ended"),
+            None => "off (--no-risk)".to_owned(),
+        },
         if report["journal_ok"] == true { "intact" } else { "BROKEN" },
         report["journal_entries"],
         mb(&report["db_bytes"]),

@@ -2298,3 +2298,30 @@ async fn console_reads_case(store: &Arc<dyn Store>) {
     assert_eq!(refs(store.guarantees_of_chain("chain-two", 10).await.unwrap()), [third]);
     assert!(store.guarantees_of_chain("chain-none", 10).await.unwrap().is_empty());
 }
+
+/// A PostgreSQL connection is driven by the runtime it was opened on. The
+/// assessor reads the store from a background runtime of its own; a pooled
+/// connection it caused to be opened must still serve the store's runtime
+/// when that background runtime is not running (here: not being driven at all).
+#[test]
+fn pooled_connections_live_on_the_runtime_that_opened_the_store_on_postgres() {
+    let main = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let Some(db) = main.block_on(FreshDatabase::from_env("tirhub_t")) else { return };
+    let store = main.block_on(tir_store::open(db.url())).expect("open the postgres store");
+    let background = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reads = |store: Arc<dyn Store>| async move {
+        // Concurrent reads make the pool open several connections.
+        let reads = (0..8).map(|_| {
+            let store = store.clone();
+            async move { store.risk_cursor().await.expect("a read") }
+        });
+        futures_util::future::join_all(reads).await
+    };
+    background.block_on(reads(store.clone()));
+    // `background` is idle now: a connection whose task it holds would never answer.
+    let answered = main.block_on(async { tokio::time::timeout(Duration::from_secs(20), reads(store.clone())).await });
+    assert!(answered.is_ok(), "a read through a connection opened on the idle runtime hung");
+    drop(background);
+    drop(store);
+    drop(db);
+}

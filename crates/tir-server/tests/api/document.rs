@@ -136,11 +136,8 @@ async fn the_document_carries_the_declaration_and_a_token_that_verifies(app: &Te
     );
     assert!(keys.iter().any(|k| k.key_id == claims.kid));
     assert!(doc.shows(&format!("Issued at: {}", claims.iat)));
-    // The QR code's modules are the token's QR code, drawn as squares.
-    let qr = qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::M).unwrap();
-    let dark = qr.to_colors().iter().filter(|c| **c == qrcode::Color::Dark).count();
-    let squares = count_squares(&pdf);
-    assert_eq!(squares, dark, "one filled square per dark module");
+    // The QR code, read back as a scanner would (rasterized from the PDF's squares), holds the token.
+    assert_eq!(scan_qr(&pdf), token);
     // One changed byte, or another key under its id, and it fails.
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() / 3;
@@ -170,12 +167,42 @@ async fn the_document_carries_the_declaration_and_a_token_that_verifies(app: &Te
     assert!(doc.shows("Declaration version: 2") && doc.shows("Packages: 5"), "{:#?}", doc.texts);
 }
 
-/// Filled squares (`re` operators) in the first page's content.
-fn count_squares(pdf: &[u8]) -> usize {
+/// The text of the first page's QR code: its filled squares (`re` operators,
+/// the page's only ones) painted into a bitmap with a quiet zone, then
+/// decoded by a QR reader that knows nothing of how they were drawn.
+fn scan_qr(pdf: &[u8]) -> String {
     let doc = Document::load_mem(pdf).unwrap();
     let first = *doc.get_pages().values().next().unwrap();
     let content = doc.get_and_decode_page_content(first).unwrap();
-    content.operations.iter().filter(|op| op.operator == "re").count()
+    let squares: Vec<[f32; 4]> = content
+        .operations
+        .iter()
+        .filter(|op| op.operator == "re")
+        .map(|op| {
+            let v: Vec<f32> = op.operands.iter().map(|o| o.as_float().expect("a number")).collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+        .collect();
+    assert!(!squares.is_empty(), "the page draws a QR code");
+    let module = squares[0][2];
+    let left = squares.iter().map(|s| s[0]).fold(f32::MAX, f32::min);
+    let top = squares.iter().map(|s| s[1] + s[3]).fold(f32::MIN, f32::max);
+    let right = squares.iter().map(|s| s[0] + s[2]).fold(f32::MIN, f32::max);
+    let modules = ((right - left) / module).round() as usize;
+    let (quiet, scale) = (4, 4);
+    let side = (modules + 2 * quiet) * scale;
+    let mut dark = vec![false; (modules + 2 * quiet) * (modules + 2 * quiet)];
+    for s in &squares {
+        let col = ((s[0] - left) / module).round() as usize + quiet;
+        let row = ((top - s[1] - s[3]) / module).round() as usize + quiet;
+        dark[row * (modules + 2 * quiet) + col] = true;
+    }
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+        if dark[(y / scale) * (modules + 2 * quiet) + x / scale] { 0 } else { 255 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code found");
+    grids[0].decode().expect("the QR code decodes").1
 }
 
 async fn readers_and_refusals(app: &TestApp) {

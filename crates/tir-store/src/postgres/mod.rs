@@ -4,7 +4,8 @@
 //! server batches its own messages into one transaction (group commit).
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::BoxFuture;
 use tokio_postgres::NoTls;
 
 use tir_model::guarantee::{Event, Guarantee};
@@ -54,7 +55,8 @@ impl PgStore {
     /// As `open_with`, with options (such as how long refusals are kept) given.
     pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Result<PgStore> {
         let config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let connect = OnStoreRuntime { runtime: tokio::runtime::Handle::current() };
+        let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_CONNECTIONS_MAX).build().map_err(pool_error)?;
         let mut client = pool.get().await.map_err(pool_error)?;
         schema::migrate(&mut client).await?;
@@ -62,6 +64,42 @@ impl PgStore {
         let (writes, jobs) = Writes::channel();
         tokio::spawn(tx::writer_loop(pool.clone(), jobs, env, Pruning::new(&options)));
         Ok(PgStore { pool, writes })
+    }
+}
+
+/// Makes every pooled connection on the runtime that opened the store. A
+/// connection's socket and task belong to the runtime they were made on, and
+/// the risk assessor runs on a background runtime of its own: a connection it
+/// happened to open would otherwise serve the routes at its low priority.
+struct OnStoreRuntime {
+    runtime: tokio::runtime::Handle,
+}
+
+type Connected = (tokio_postgres::Client, tokio::task::JoinHandle<()>);
+
+async fn connect_here(config: tokio_postgres::Config) -> std::result::Result<Connected, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok((client, task))
+}
+
+impl Connect for OnStoreRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> BoxFuture<'_, std::result::Result<Connected, tokio_postgres::Error>> {
+        let config = config.clone();
+        Box::pin(async move {
+            match self.runtime.spawn(connect_here(config.clone())).await {
+                Ok(connected) => connected,
+                // The store's runtime is shutting down: this caller's runtime is all there is.
+                Err(_) => connect_here(config).await,
+            }
+        })
     }
 }
 
