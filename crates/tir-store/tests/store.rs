@@ -1293,7 +1293,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1312,7 +1312,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1331,7 +1331,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)

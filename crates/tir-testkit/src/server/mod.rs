@@ -69,6 +69,19 @@ impl Reply {
 /// checkpoint, and `HEAD_SIGN_INTERVAL` (10 s) would make them slow.
 pub const HEAD_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How a test server pushes feeds (docs/etir-binding.md, "Push notifications"):
+/// retries after milliseconds, not seconds, so a test sees several in a moment.
+pub fn test_push_config() -> tir_server::PushConfig {
+    tir_server::PushConfig {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        pause_after: Duration::from_secs(24 * 3600),
+        lease: Duration::from_secs(3),
+        timeout: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    }
+}
+
 struct Running {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -112,7 +125,9 @@ async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool, faults:
             FaultyStore::open(db_url, faults).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
         ),
     };
-    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits).with_head_interval(HEAD_INTERVAL);
+    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits)
+        .with_head_interval(HEAD_INTERVAL)
+        .with_push(test_push_config());
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
