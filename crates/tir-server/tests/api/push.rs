@@ -325,3 +325,51 @@ async fn two_servers_on_postgresql_deliver_each_item_once() {
     server.await.unwrap().unwrap();
     app.stop().await;
 }
+
+/// An endpoint failing past `pause_after` is paused, says why, and is tried no
+/// more; a new PUT resumes it from the first unconfirmed item.
+async fn a_failing_endpoint_is_paused_and_a_put_resumes_it(mut app: TestApp) {
+    app.restart_pushing(tir_server::PushConfig { pause_after: Duration::from_millis(300), ..test_push_config() })
+        .await;
+    let c = Corridor::seed(&app).await;
+    let receiver = Receiver::start(0).await;
+    receiver.set_down(true);
+    register(&app, &c.chain_a, &receiver.url).await;
+    Trip::new(&app, &c).up_to_recorded().await;
+    let mut endpoint = Value::Null;
+    for _ in 0..1200 {
+        endpoint = app.get(&c.chain_a, ENDPOINT).await.1;
+        if endpoint["status"] == "paused" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(endpoint["status"], "paused", "{endpoint}");
+    let reason = endpoint["paused_reason"].as_str().expect("a reason");
+    assert!(reason.contains("HTTP 503"), "{reason}");
+    assert!(endpoint["next_attempt_at"].is_null());
+    let page = deliveries(&app, &c.chain_a).await;
+    let last = page["items"][0]["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["next_attempt_at"].is_null(), "the last attempt before the pause has no next one: {last}");
+
+    receiver.set_down(false);
+    let resumed = register(&app, &c.chain_a, &receiver.url).await;
+    assert_eq!((resumed.status, resumed.json()["status"].as_str()), (200, Some("active")), "{}", resumed.text);
+    let feed = app.feed(&c.chain_a).await;
+    receiver.wait_for(feed.len()).await;
+    receiver.assert_delivered(&feed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_on_sqlite() {
+    a_failing_endpoint_is_paused_and_a_put_resumes_it(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_on_postgresql() {
+    let Some(app) = spawn_app_pg().await else {
+        eprintln!("skipped: TIRHUB_TEST_DATABASE_URL is not set");
+        return;
+    };
+    a_failing_endpoint_is_paused_and_a_put_resumes_it(app).await;
+}

@@ -114,11 +114,19 @@ pub struct TestApp {
     risk: bool,
     /// The store's fault switch, for a server over a `FaultyStore`.
     faults: Option<Faults>,
+    /// How the server pushes feeds (`test_push_config` unless a test sets it).
+    push: tir_server::PushConfig,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
 
-async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool, faults: Option<&Faults>) -> (String, Running) {
+async fn start(
+    db_url: &str,
+    limits: tir_server::RateLimits,
+    risk: bool,
+    faults: Option<&Faults>,
+    push: tir_server::PushConfig,
+) -> (String, Running) {
     let store: std::sync::Arc<dyn tir_store::Store> = match faults {
         None => tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
         Some(faults) => std::sync::Arc::new(
@@ -127,7 +135,7 @@ async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool, faults:
     };
     let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits)
         .with_head_interval(HEAD_INTERVAL)
-        .with_push(test_push_config());
+        .with_push(push);
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
@@ -199,7 +207,8 @@ impl TestApp {
         risk: bool,
         faults: Option<Faults>,
     ) -> TestApp {
-        let (base, running) = start(database.url(), limits, risk, faults.as_ref()).await;
+        let push = test_push_config();
+        let (base, running) = start(database.url(), limits, risk, faults.as_ref(), push).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
@@ -209,6 +218,7 @@ impl TestApp {
             limits,
             risk,
             faults,
+            push,
             database,
         }
     }
@@ -233,9 +243,16 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref()).await;
+        let (base, running) =
+            start(self.database.url(), self.limits, self.risk, self.faults.as_ref(), self.push).await;
         self.base = base;
         self.running = Some(running);
+    }
+
+    /// A new server over the same database, pushing with `push` (to see an endpoint paused).
+    pub async fn restart_pushing(&mut self, push: tir_server::PushConfig) {
+        self.push = push;
+        self.restart().await;
     }
 
     /// Takes the store away from under the running server, so that its next
