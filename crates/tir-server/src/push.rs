@@ -130,7 +130,9 @@ fn check_url(raw: &str) -> Result<String, ApiError> {
     match uri.scheme_str() {
         Some("https") => {}
         Some("http") if loopback(host) => {}
-        Some("http") => return Err(refuse("https, or plain http only to a loopback address (127.0.0.0/8, ::1, localhost)")),
+        Some("http") => {
+            return Err(refuse("https, or plain http only to a loopback address (127.0.0.0/8, ::1, localhost)"));
+        }
         _ => return Err(refuse("an https URL")),
     }
     Ok(raw.to_owned())
@@ -464,7 +466,7 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| millis(d))
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
 }
 
 /// The client side of TLS: rustls with ring, as the server's, trusting the
@@ -511,8 +513,7 @@ async fn exchange<IO>(io: IO, request: axum::http::Request<http_body_util::Full<
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("HTTP: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("HTTP: {e}"))?;
     let connection = tokio::spawn(connection);
     let answer = sender.send_request(request).await.map_err(|e| format!("HTTP: {e}"));
     // The answer's body is not read: its status is the confirmation.
@@ -526,17 +527,34 @@ mod tests {
 
     #[test]
     fn plain_http_goes_only_to_loopback() {
-        for ok in ["https://example.org/hook", "http://127.0.0.1:8080/x", "http://127.9.9.9/", "http://[::1]:9/", "http://localhost/"] {
+        for ok in [
+            "https://example.org/hook",
+            "http://127.0.0.1:8080/x",
+            "http://127.9.9.9/",
+            "http://[::1]:9/",
+            "http://localhost/",
+        ] {
             assert!(check_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://example.org/", "http://10.0.0.1/", "ftp://127.0.0.1/", "https://", "/relative", "https://u:p@example.org/"] {
+        for bad in [
+            "http://example.org/",
+            "http://10.0.0.1/",
+            "ftp://127.0.0.1/",
+            "https://",
+            "/relative",
+            "https://u:p@example.org/",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {
-        let c = PushConfig { base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50), ..PushConfig::default() };
+        let c = PushConfig {
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            ..PushConfig::default()
+        };
         let delays: Vec<u128> = (1..=5).map(|n| c.backoff(n).as_millis()).collect();
         assert_eq!(delays, [10, 20, 40, 50, 50]);
         assert_eq!(c.backoff(1_000).as_millis(), 50);
@@ -549,6 +567,9 @@ mod tests {
             hmac_hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_eq!(signature("Jefe", 1700000000, "{}"), format!("t=1700000000,v1={}", hmac_hex("Jefe", "1700000000.{}")));
+        assert_eq!(
+            signature("Jefe", 1700000000, "{}"),
+            format!("t=1700000000,v1={}", hmac_hex("Jefe", "1700000000.{}"))
+        );
     }
 }

@@ -119,7 +119,11 @@ impl Receiver {
             let ((before, status), (after, _)) = (pair[0], pair[1]);
             assert!(after >= before, "in order: {:?}", seen.requests);
             if after > before {
-                assert!((200..300).contains(&status), "item {after} sent before {before} was confirmed: {:?}", seen.requests);
+                assert!(
+                    (200..300).contains(&status),
+                    "item {after} sent before {before} was confirmed: {:?}",
+                    seen.requests
+                );
             }
         }
     }
@@ -179,7 +183,9 @@ async fn routes_check_urls_and_keep_to_the_caller(app: &TestApp) {
         let token = token.to_owned();
         async move { app.call(Method::PUT, ENDPOINT, Some(&token), Some(body.to_string().into_bytes())).await }
     };
-    for url in ["http://example.org/hook", "http://10.1.2.3/hook", "ftp://127.0.0.1/hook", "hook", "https://u:p@example.org/"] {
+    for url in
+        ["http://example.org/hook", "http://10.1.2.3/hook", "ftp://127.0.0.1/hook", "hook", "https://u:p@example.org/"]
+    {
         put(&c.chain_a, json!({"url": url, "secret": SECRET})).await.assert_error(106, "/url");
     }
     put(&c.chain_a, json!({"url": "https://example.org/hook", "secret": "short"})).await.assert_error(105, "/secret");
@@ -226,7 +232,8 @@ async fn routes_check_urls_and_keep_to_the_caller(app: &TestApp) {
     Trip::new(app, &c).up_to_recorded().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = deliveries(app, &c.chain_a).await;
-    let attempts: usize = after["items"].as_array().unwrap().iter().map(|i| i["attempts"].as_array().unwrap().len()).sum();
+    let attempts: usize =
+        after["items"].as_array().unwrap().iter().map(|i| i["attempts"].as_array().unwrap().len()).sum();
     assert!(attempts <= tried + 1, "at most the attempt in flight at DELETE: {after}");
     assert!(receiver.confirmed().is_empty());
 }
@@ -329,8 +336,7 @@ async fn two_servers_on_postgresql_deliver_each_item_once() {
 /// An endpoint failing past `pause_after` is paused, says why, and is tried no
 /// more; a new PUT resumes it from the first unconfirmed item.
 async fn a_failing_endpoint_is_paused_and_a_put_resumes_it(mut app: TestApp) {
-    app.restart_pushing(tir_server::PushConfig { pause_after: Duration::from_millis(300), ..test_push_config() })
-        .await;
+    app.restart_pushing(tir_server::PushConfig { pause_after: Duration::from_millis(300), ..test_push_config() }).await;
     let c = Corridor::seed(&app).await;
     let receiver = Receiver::start(0).await;
     receiver.set_down(true);

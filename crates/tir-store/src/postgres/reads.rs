@@ -244,7 +244,12 @@ pub(super) async fn push_endpoints(pool: &Pool, party: Option<&str>) -> Result<V
 }
 
 /// The party's delivery attempts of items in (after, through].
-pub(super) async fn push_attempts(pool: &Pool, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+pub(super) async fn push_attempts(
+    pool: &Pool,
+    party: &str,
+    after: i64,
+    through: i64,
+) -> Result<Vec<crate::PushAttempt>> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client.prepare_cached(&crate::push::attempts_sql()).await?;
     client.query(&stmt, &[&party, &after, &through]).await?.iter().map(crate::push::attempt).collect()

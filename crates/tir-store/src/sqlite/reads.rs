@@ -296,7 +296,12 @@ pub(super) fn push_endpoints(conn: &Connection, party: Option<&str>) -> Result<V
 }
 
 /// The party's delivery attempts of items in (after, through].
-pub(super) fn push_attempts(conn: &Connection, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+pub(super) fn push_attempts(
+    conn: &Connection,
+    party: &str,
+    after: i64,
+    through: i64,
+) -> Result<Vec<crate::PushAttempt>> {
     let mut statement = conn.prepare_cached(&crate::push::attempts_sql())?;
     let mut found = statement.query(rusqlite::params![party, after, through])?;
     let mut attempts = Vec::new();

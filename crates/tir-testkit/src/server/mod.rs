@@ -133,7 +133,8 @@ async fn start(
             FaultyStore::open(db_url, faults).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
         ),
     };
-    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits)
+    let app = tir_server::App::new(store, ADMIN_TOKEN)
+        .with_rate_limits(limits)
         .with_head_interval(HEAD_INTERVAL)
         .with_push(push);
     let app = if risk { app } else { app.without_risk() };
@@ -243,8 +244,7 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) =
-            start(self.database.url(), self.limits, self.risk, self.faults.as_ref(), self.push).await;
+        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref(), self.push).await;
         self.base = base;
         self.running = Some(running);
     }
