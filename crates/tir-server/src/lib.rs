@@ -12,6 +12,7 @@ mod heads;
 mod messages;
 mod observe;
 mod openapi;
+mod push;
 mod queries;
 mod rate;
 mod risk;
@@ -39,6 +40,7 @@ pub use conn::{
 pub use error::ApiError;
 pub use messages::submit_message;
 pub use observe::{FEED_DEPTH_COUNTED_MAX, Metrics};
+pub use push::{PushConfig, Pusher, SIGNATURE_HEADER as PUSH_SIGNATURE_HEADER, signature as push_signature};
 pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
@@ -54,6 +56,8 @@ pub struct App {
     limiter: Arc<rate::Limiter>,
     /// Whether `serve` runs the assessor beside the routes (docs/risk.md).
     risk: bool,
+    /// How `serve` pushes feeds to the parties' endpoints; `None`: it does not (`--no-push`).
+    push: Option<PushConfig>,
     /// What `GET /metrics` shows.
     metrics: Arc<Metrics>,
     /// The SHA-256 of the token `GET /metrics` asks for; `None`: open.
@@ -73,6 +77,7 @@ impl App {
             store,
             limiter: Arc::new(rate::Limiter::new(RateLimits::unlimited())),
             risk: true,
+            push: Some(PushConfig::default()),
             metrics: Arc::new(Metrics::default()),
             metrics_token: None,
             head_interval: HEAD_SIGN_INTERVAL,
@@ -97,6 +102,18 @@ impl App {
     /// exchange alone against it.
     pub fn without_risk(mut self) -> App {
         self.risk = false;
+        self
+    }
+
+    /// The same app pushing with `config` (tests shorten its delays).
+    pub fn with_push(mut self, config: PushConfig) -> App {
+        self.push = Some(config);
+        self
+    }
+
+    /// The same app with no push delivery (`--no-push`): parties read their feeds.
+    pub fn without_push(mut self) -> App {
+        self.push = None;
         self
     }
 
@@ -131,6 +148,8 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(queries::holder))
         .routes(routes!(queries::office))
         .routes(routes!(queries::notifications))
+        .routes(routes!(push::put_endpoint, push::get_endpoint, push::delete_endpoint))
+        .routes(routes!(push::deliveries))
         .routes(routes!(admin::create_party))
         .routes(routes!(admin::revoke_party))
         .routes(routes!(admin::bind_certificate))
@@ -218,6 +237,8 @@ pub async fn serve_with_tls(
     };
     // The journal head is signed at each checkpoint beside the routes, through the writer (docs/architecture.md).
     let signer = tokio::spawn(heads::sign_heads(app.store.clone(), app.head_interval));
+    // Push delivery: its state is the store's, so stopping it mid-attempt loses nothing.
+    let pusher = app.push.map(|config| tokio::spawn(Pusher::new(app.store.clone(), config, app.metrics.clone()).run()));
     let metrics = app.metrics.clone();
     let router = router_with(app, limits.body_read_timeout);
     let served = conn::serve_connections(listener, router, limits, tls, metrics, shutdown).await;
@@ -225,5 +246,8 @@ pub async fn serve_with_tls(
         assessor.stop();
     }
     signer.abort();
+    if let Some(pusher) = pusher {
+        pusher.abort();
+    }
     served
 }

@@ -58,6 +58,8 @@ pub struct Metrics {
     connections_total: AtomicU64,
     /// HTTP status → requests hyper could not parse, answered by the connection layer.
     unparsable: Mutex<BTreeMap<u16, u64>>,
+    /// Push delivery attempts this process made: confirmed (2xx), failed.
+    push_attempts: [AtomicU64; 2],
 }
 
 /// Counts a connection as open until dropped.
@@ -74,6 +76,11 @@ impl Metrics {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
+    }
+
+    /// A push delivery attempt, confirmed (2xx) or not (push.rs).
+    pub(crate) fn push_attempt(&self, confirmed: bool) {
+        self.push_attempts[usize::from(!confirmed)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request hyper could not parse, answered with `status` (conn.rs).
@@ -162,6 +169,10 @@ impl Metrics {
         }
         header(out, "tirhub_connections_open", "gauge", "TCP connections being served.");
         let _ = writeln!(out, "tirhub_connections_open {}", self.connections_open.load(Ordering::Relaxed));
+        header(out, "tirhub_push_attempts_total", "counter", "Push deliveries this server attempted, by outcome.");
+        for (outcome, n) in ["confirmed", "failed"].iter().zip(&self.push_attempts) {
+            let _ = writeln!(out, "tirhub_push_attempts_total{{outcome=\"{outcome}\"}} {}", n.load(Ordering::Relaxed));
+        }
         header(out, "tirhub_connections_total", "counter", "TCP connections accepted.");
         let _ = writeln!(out, "tirhub_connections_total {}", self.connections_total.load(Ordering::Relaxed));
     }
@@ -255,5 +266,8 @@ pub(crate) async fn serve(State(app): State<App>, headers: HeaderMap) -> Result<
         "Feed items after the risk cursor (counted up to FEED_DEPTH_COUNTED_MAX, 1000).",
     );
     let _ = writeln!(out, "tirhub_feed_unassessed_items {behind}");
+    let pushing = app.store.push_endpoints_active().await?.len();
+    header(&mut out, "tirhub_push_endpoints_active", "gauge", "Push endpoints delivered to (not paused or removed).");
+    let _ = writeln!(out, "tirhub_push_endpoints_active {pushing}");
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }

@@ -245,6 +245,16 @@ pub async fn notifications(
     AnyParty(party): AnyParty,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<NotificationPage>, ApiError> {
+    let (after, limit) = feed_query(query)?;
+    let feed = party.feed().map(|r| r.key());
+    let rows = page_rows(app.store.as_ref(), feed.as_deref(), after, limit).await?;
+    let next = rows.last().map(|r| r.cursor).unwrap_or(after);
+    let items = rows.into_iter().map(NotificationItem::from_row).collect();
+    Ok(Json(NotificationPage { items, next: next.to_string() }))
+}
+
+/// A feed query's `after` (0 when absent or empty) and `limit` (default 100), checked.
+pub(crate) fn feed_query(query: Result<Query<FeedQuery>, QueryRejection>) -> Result<(i64, usize), ApiError> {
     let Query(query) =
         query.map_err(|r| ApiError::Etir(EtirError::new(ErrorCode::WrongFormat, "").with_detail(r.body_text())))?;
     // The cursor is opaque text: empty is the start, as a client's first `next`.
@@ -268,20 +278,7 @@ pub async fn notifications(
             })?
         }
     };
-    let feed = party.feed().map(|r| r.key());
-    let rows = page_rows(app.store.as_ref(), feed.as_deref(), after, limit).await?;
-    let next = rows.last().map(|r| r.cursor).unwrap_or(after);
-    let items = rows
-        .into_iter()
-        .map(|r| NotificationItem {
-            created_at: Timestamp::from_unix_ms(r.created_at_ms).to_rfc3339(),
-            cursor: r.cursor.to_string(),
-            guarantee_reference: r.guarantee_reference,
-            payload: serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
-            kind: r.kind,
-        })
-        .collect();
-    Ok(Json(NotificationPage { items, next: next.to_string() }))
+    Ok((after, limit))
 }
 
 /// Rows read first for a feed page; each further read takes four times more.
@@ -337,6 +334,19 @@ pub struct NotificationPage {
     items: Vec<NotificationItem>,
     /// Pass as `after` to read on.
     next: String,
+}
+
+impl NotificationItem {
+    /// As the feed shows it, and as a push delivery's body (`push`) carries it.
+    pub(crate) fn from_row(r: tir_store::NotificationRow) -> NotificationItem {
+        NotificationItem {
+            created_at: Timestamp::from_unix_ms(r.created_at_ms).to_rfc3339(),
+            cursor: r.cursor.to_string(),
+            guarantee_reference: r.guarantee_reference,
+            payload: serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
+            kind: r.kind,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -18,6 +18,7 @@ use crate::env::Stamp;
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
 use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
+use crate::push::{self, PushAttempt, PushClaim, PushEndpoint, PushEndpointWrite, PushOutcome};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
 
 /// Largest number of commands in one transaction.
@@ -78,6 +79,14 @@ pub enum Command {
     PutHolderKey(Box<HolderKeyWrite>),
     /// The TIR id whose current signing key the admin revokes.
     RevokeHolderKey(String),
+    /// A party's push endpoint to register (`Store::put_push_endpoint`).
+    PutPushEndpoint(Box<PushEndpointWrite>),
+    /// The party whose push endpoint to remove.
+    RemovePushEndpoint(String),
+    /// A server taking an endpoint's lease to deliver its next item. Not journaled.
+    PushClaim(Box<PushClaim>),
+    /// A delivery attempt's outcome; journaled when it confirms an item or pauses the endpoint.
+    PushRecord(Box<PushOutcome>),
 }
 
 impl Command {
@@ -92,7 +101,11 @@ impl Command {
     pub fn draws_id(&self) -> bool {
         !matches!(
             self,
-            Command::Message(_) | Command::SignHead { .. } | Command::RotateKey(_) | Command::SignDocument { .. }
+            Command::Message(_)
+                | Command::SignHead { .. }
+                | Command::RotateKey(_)
+                | Command::SignDocument { .. }
+                | Command::PushClaim(_)
         )
     }
 }
@@ -186,6 +199,11 @@ pub trait Tx: Send {
     async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<HolderKey>>;
     async fn holder_key_insert(&mut self, key: &HolderKey) -> Result<()>;
     async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()>;
+    /// The party's push endpoint (removed ones too).
+    async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<PushEndpoint>>;
+    /// Inserts or replaces the party's push endpoint.
+    async fn push_endpoint_put(&mut self, endpoint: &PushEndpoint) -> Result<()>;
+    async fn push_attempt_insert(&mut self, attempt: &PushAttempt) -> Result<()>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -362,7 +380,157 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         Command::SignDocument { candidate, claims } => run_sign_document(tx, candidate, claims, now_ms).await,
         Command::PutHolderKey(write) => run_put_holder_key(tx, head, write, stamp).await,
         Command::RevokeHolderKey(tir_id) => run_revoke_holder_key(tx, head, tir_id, stamp).await,
+        Command::PutPushEndpoint(write) => run_put_push_endpoint(tx, head, write, stamp).await,
+        Command::RemovePushEndpoint(party) => run_remove_push_endpoint(tx, head, party, stamp).await,
+        Command::PushClaim(claim) => run_push_claim(tx, claim, now_ms).await,
+        Command::PushRecord(outcome) => run_push_record(tx, head, outcome, stamp).await,
     }
+}
+
+/// Registers (201) or replaces (200) the party's endpoint, active from now; the
+/// confirmed cursor stays, so delivery resumes after the last item confirmed.
+/// Journaled without the secret.
+async fn run_put_push_endpoint<T: Tx>(
+    tx: &mut T,
+    head: &mut Head,
+    w: &PushEndpointWrite,
+    stamp: &Stamp,
+) -> Result<Reply> {
+    let old = tx.push_endpoint_get(&w.party).await?;
+    let status = if old.as_ref().is_some_and(|o| o.status != push::REMOVED) { 200 } else { 201 };
+    let endpoint = PushEndpoint {
+        party: w.party.clone(),
+        feed: w.feed.clone(),
+        url: w.url.clone(),
+        secret: w.secret.clone(),
+        status: push::ACTIVE.to_owned(),
+        paused_reason: None,
+        registered_at_ms: stamp.at_ms,
+        generation: old.as_ref().map_or(1, |o| o.generation + 1),
+        confirmed_cursor: old.as_ref().map_or(0, |o| o.confirmed_cursor),
+        failures: 0,
+        first_failure_ms: None,
+        next_attempt_ms: stamp.at_ms,
+        // A delivery in flight keeps its lease: another server starting the same item would send it twice.
+        lease_owner: old.as_ref().and_then(|o| o.lease_owner.clone()),
+        lease_until_ms: old.as_ref().map_or(0, |o| o.lease_until_ms),
+    };
+    tx.push_endpoint_put(&endpoint).await?;
+    let journaled = json!({"party": w.party, "feed": w.feed, "url": w.url, "status": push::ACTIVE});
+    append(tx, head, Record::stamped(&w.party, stamp, push::PUSH_ENDPOINT, &w.party, journaled.to_string())).await?;
+    Ok(Reply { status, body: endpoint.view().to_string() })
+}
+
+/// Removes the party's endpoint (200 with it as removed), 404/183 when it has none.
+async fn run_remove_push_endpoint<T: Tx>(tx: &mut T, head: &mut Head, party: &str, stamp: &Stamp) -> Result<Reply> {
+    let Some(old) = tx.push_endpoint_get(party).await?.filter(|o| o.status != push::REMOVED) else {
+        return Ok(Reply::error(&EtirError::not_found_on_route(ErrorCode::NoSuchRoute, "")));
+    };
+    let removed = PushEndpoint {
+        url: String::new(),
+        secret: String::new(),
+        status: push::REMOVED.to_owned(),
+        paused_reason: None,
+        generation: old.generation + 1,
+        ..old.clone()
+    };
+    tx.push_endpoint_put(&removed).await?;
+    let journaled = json!({"party": party, "url": old.url});
+    append(tx, head, Record::stamped(party, stamp, push::PUSH_ENDPOINT_REMOVED, party, journaled.to_string())).await?;
+    let view = PushEndpoint { url: old.url, ..removed }.view();
+    Ok(Reply { status: 200, body: view.to_string() })
+}
+
+/// Gives `claim.owner` the endpoint's lease (200) if the endpoint is active, due, as
+/// the claimant read it (generation and confirmed cursor), and not leased to another
+/// server; 409 otherwise. Run under the writers' lock: two servers never both win.
+async fn run_push_claim<T: Tx>(tx: &mut T, claim: &PushClaim, now_ms: i64) -> Result<Reply> {
+    let taken = Reply { status: 409, body: "{}".to_owned() };
+    let Some(mut endpoint) = tx.push_endpoint_get(&claim.party).await? else { return Ok(taken) };
+    let leased_to_another = endpoint.lease_until_ms > now_ms && endpoint.lease_owner.as_deref() != Some(&claim.owner);
+    if endpoint.status != push::ACTIVE
+        || endpoint.generation != claim.generation
+        || endpoint.confirmed_cursor != claim.confirmed_cursor
+        || endpoint.next_attempt_ms > now_ms
+        || leased_to_another
+    {
+        return Ok(taken);
+    }
+    endpoint.lease_owner = Some(claim.owner.clone());
+    endpoint.lease_until_ms = now_ms.saturating_add(claim.lease_ms);
+    tx.push_endpoint_put(&endpoint).await?;
+    Ok(Reply { status: 200, body: json!({"lease_until_ms": endpoint.lease_until_ms}).to_string() })
+}
+
+/// Records an attempt and gives the lease back. A 2xx answer confirms the item
+/// (journaled `PUSH_CONFIRMED`, from the party: its E8/I16) and the next one is
+/// due at once; a failure sets the next attempt, or pauses the endpoint once it
+/// has failed for `pause_after_ms` (journaled `PUSH_PAUSED`). An outcome from a
+/// server that lost the lease, or of an endpoint replaced since, changes only the
+/// confirmation.
+async fn run_push_record<T: Tx>(tx: &mut T, head: &mut Head, o: &PushOutcome, stamp: &Stamp) -> Result<Reply> {
+    let now_ms = stamp.at_ms;
+    let Some(mut endpoint) = tx.push_endpoint_get(&o.party).await? else {
+        return Ok(Reply::error(&EtirError::not_found_on_route(ErrorCode::NoSuchRoute, "")));
+    };
+    let confirmed = o.confirmed();
+    let holds_lease = endpoint.lease_owner.as_deref() == Some(&o.owner);
+    let current = holds_lease && endpoint.generation == o.generation && endpoint.status == push::ACTIVE;
+    let mut next_attempt_ms = None;
+    if confirmed && o.cursor > endpoint.confirmed_cursor {
+        endpoint.confirmed_cursor = o.cursor;
+        let body = json!({"party": o.party, "cursor": o.cursor.to_string(), "type": o.kind,
+                          "http_status": o.http_status, "confirmed_at": Timestamp::from_unix_ms(now_ms).to_string()});
+        append(tx, head, Record::stamped(&o.party, stamp, push::PUSH_CONFIRMED, &o.reference, body.to_string()))
+            .await?;
+    }
+    if current {
+        if confirmed {
+            endpoint.failures = 0;
+            endpoint.first_failure_ms = None;
+            endpoint.next_attempt_ms = now_ms;
+        } else {
+            endpoint.failures += 1;
+            let since = *endpoint.first_failure_ms.get_or_insert(now_ms);
+            if now_ms - since >= o.pause_after_ms {
+                let last = match (o.http_status, &o.error) {
+                    (Some(status), _) => format!("HTTP {status}"),
+                    (None, Some(error)) => error.clone(),
+                    (None, None) => "no answer".to_owned(),
+                };
+                let reason = format!(
+                    "no confirmation of item {} in {} attempts since {}; last: {last}",
+                    o.cursor,
+                    endpoint.failures,
+                    Timestamp::from_unix_ms(since)
+                );
+                endpoint.status = push::PAUSED.to_owned();
+                endpoint.paused_reason = Some(reason.clone());
+                let body = json!({"party": o.party, "url": endpoint.url, "reason": reason});
+                append(tx, head, Record::stamped(&o.party, stamp, push::PUSH_PAUSED, &o.party, body.to_string()))
+                    .await?;
+            } else {
+                endpoint.next_attempt_ms = now_ms.saturating_add(o.retry_in_ms.max(0));
+                next_attempt_ms = Some(endpoint.next_attempt_ms);
+            }
+        }
+    }
+    if holds_lease {
+        endpoint.lease_owner = None;
+        endpoint.lease_until_ms = 0;
+    }
+    tx.push_endpoint_put(&endpoint).await?;
+    let attempt = PushAttempt {
+        party: o.party.clone(),
+        cursor: o.cursor,
+        at_ms: now_ms,
+        http_status: o.http_status.map(i64::from),
+        error: o.error.clone(),
+        next_attempt_ms,
+        confirmed,
+    };
+    tx.push_attempt_insert(&attempt).await?;
+    Ok(Reply { status: 200, body: endpoint.view().to_string() })
 }
 
 /// A refusal for a signature the holder's keys no longer accept (not stored: a

@@ -223,6 +223,21 @@ mod wrapper {
             self.inner.token_party(token_hash).await
         }
 
+        async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+            self.check(false)?;
+            self.inner.push_endpoint(party).await
+        }
+
+        async fn push_endpoints_active(&self) -> Result<Vec<crate::PushEndpoint>> {
+            self.check(false)?;
+            self.inner.push_endpoints_active().await
+        }
+
+        async fn push_attempts(&self, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+            self.check(false)?;
+            self.inner.push_attempts(party, after, through).await
+        }
+
         async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
             self.check(false)?;
             self.inner.holder_keys(tir_id).await

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod memory;
 mod migrate;
 mod postgres;
+pub mod push;
 pub mod retention;
 mod rows;
 mod sqlite;
@@ -43,6 +44,7 @@ pub use journal::{JournalEntry, Verdict};
 pub use keys::{HEAD_SIGN_INTERVAL, KeptHead, PublicKey, ServerKey, SignedHead};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
+pub use push::{PushAttempt, PushClaim, PushEndpoint, PushEndpointWrite, PushOutcome};
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
 pub use sqlite::SqliteStore;
 pub use tir_risk::context::HolderHistory;
@@ -316,6 +318,30 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(items)
     }
+    /// Registers the party's push endpoint, active from now (201; 200 when it replaces
+    /// one), journaled `PUSH_ENDPOINT` without the secret; the body is `PushEndpoint::view`.
+    fn put_push_endpoint(&self, write: PushEndpointWrite) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PutPushEndpoint(Box::new(write)))
+    }
+    /// Removes the party's push endpoint (200, journaled `PUSH_ENDPOINT_REMOVED`), 404/183
+    /// when it has none. How far it confirmed its feed is kept.
+    fn remove_push_endpoint(&self, party: &str) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::RemovePushEndpoint(party.to_owned()))
+    }
+    /// Takes an endpoint's delivery lease: 200 when taken, 409 when not (see `push`).
+    fn push_claim(&self, claim: PushClaim) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PushClaim(Box::new(claim)))
+    }
+    /// Records a delivery attempt and gives the lease back (see `push`).
+    fn push_record(&self, outcome: PushOutcome) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::PushRecord(Box::new(outcome)))
+    }
+    /// The party's push endpoint, removed ones included (status `removed`).
+    async fn push_endpoint(&self, party: &str) -> Result<Option<PushEndpoint>>;
+    /// Every active push endpoint, by party.
+    async fn push_endpoints_active(&self) -> Result<Vec<PushEndpoint>>;
+    /// The party's delivery attempts of items with cursors in (after, through], by cursor then in order made.
+    async fn push_attempts(&self, party: &str, after: i64, through: i64) -> Result<Vec<PushAttempt>>;
     /// The transport's history, oldest first.
     async fn timeline(&self, reference: &GuaranteeRef) -> Result<Vec<Event>>;
     /// Recomputes the whole hash chain.

@@ -66,6 +66,9 @@ struct State {
     holder_keys: Vec<crate::HolderKey>,
     /// By (administration, office or `*`).
     policies: HashMap<(String, String), PolicyRecord>,
+    /// Push endpoints by party; attempts in the order made.
+    push_endpoints: HashMap<String, crate::PushEndpoint>,
+    push_attempts: Vec<crate::PushAttempt>,
 }
 
 impl State {
@@ -161,6 +164,9 @@ enum Undo {
     Keys(Vec<ServerKey>),
     /// The holders' keys as they were before the first change to them.
     HolderKeys(Vec<crate::HolderKey>),
+    PushEndpoint(String, Option<crate::PushEndpoint>),
+    /// The attempts' length before one was added.
+    PushAttempts(usize),
 }
 
 struct MemoryTx<'a> {
@@ -211,6 +217,8 @@ impl<'a> MemoryTx<'a> {
                 Undo::Policy(k, old) => restore(&mut state.policies, k, old),
                 Undo::Keys(old) => state.keys = old,
                 Undo::HolderKeys(old) => state.holder_keys = old,
+                Undo::PushEndpoint(k, old) => restore(&mut state.push_endpoints, k, old),
+                Undo::PushAttempts(len) => state.push_attempts.truncate(len),
             }
         }
     }
@@ -437,6 +445,22 @@ impl Tx for MemoryTx<'_> {
 
     async fn head_insert(&mut self, head: &SignedHead) -> Result<()> {
         self.state.heads.push(head.clone());
+        Ok(())
+    }
+
+    async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        Ok(self.state.push_endpoints.get(party).cloned())
+    }
+
+    async fn push_endpoint_put(&mut self, endpoint: &crate::PushEndpoint) -> Result<()> {
+        let old = self.state.push_endpoints.insert(endpoint.party.clone(), endpoint.clone());
+        self.undo.push(Undo::PushEndpoint(endpoint.party.clone(), old));
+        Ok(())
+    }
+
+    async fn push_attempt_insert(&mut self, attempt: &crate::PushAttempt) -> Result<()> {
+        self.undo.push(Undo::PushAttempts(self.state.push_attempts.len()));
+        self.state.push_attempts.push(attempt.clone());
         Ok(())
     }
 
@@ -680,6 +704,32 @@ impl Store for MemoryStore {
 
     async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
         Ok(self.lock().state.holder_keys.iter().filter(|k| k.tir_id == tir_id).cloned().collect())
+    }
+
+    async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        Ok(self.lock().state.push_endpoints.get(party).cloned())
+    }
+
+    async fn push_endpoints_active(&self) -> Result<Vec<crate::PushEndpoint>> {
+        let inner = self.lock();
+        let mut active: Vec<crate::PushEndpoint> =
+            inner.state.push_endpoints.values().filter(|e| e.status == crate::push::ACTIVE).cloned().collect();
+        active.sort_by(|a, b| a.party.cmp(&b.party));
+        Ok(active)
+    }
+
+    async fn push_attempts(&self, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+        let inner = self.lock();
+        let mut found: Vec<crate::PushAttempt> = inner
+            .state
+            .push_attempts
+            .iter()
+            .filter(|a| a.party == party && a.cursor > after && a.cursor <= through)
+            .cloned()
+            .collect();
+        // Stable: attempts of one item stay in the order made.
+        found.sort_by_key(|a| a.cursor);
+        Ok(found)
     }
 
     fn backend(&self) -> &'static str {

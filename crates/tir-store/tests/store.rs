@@ -1293,7 +1293,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1312,7 +1312,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1331,7 +1331,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -1573,6 +1573,113 @@ on_every_backend_clocked! {
         => a_configured_retention_replaces_the_default_on_sqlite,
            a_configured_retention_replaces_the_default_on_postgres,
            a_configured_retention_replaces_the_default_in_memory;
+    a_push_endpoint_is_leased_recorded_paused_and_resumed(StoreOptions::default())
+        => a_push_endpoint_is_leased_recorded_paused_and_resumed_on_sqlite,
+           a_push_endpoint_is_leased_recorded_paused_and_resumed_on_postgres,
+           a_push_endpoint_is_leased_recorded_paused_and_resumed_in_memory;
+}
+
+/// Push notifications' state (docs/etir-binding.md, "Push notifications"): one
+/// server at a time holds an endpoint's lease until it expires, a failure sets
+/// the next attempt, a confirmation moves the cursor, failing past the pause
+/// threshold pauses it and a PUT resumes it; the secret is never journaled.
+async fn a_push_endpoint_is_leased_recorded_paused_and_resumed(f: ClockedFixture) {
+    use tir_store::{PushClaim, PushEndpoint, PushEndpointWrite, PushOutcome};
+    const PARTY: &str = "chain-iru";
+    const SECRET: &str = "s3cret-of-the-chain-iru";
+    let store = f.store.as_ref();
+    let write = |url: &str| PushEndpointWrite {
+        party: PARTY.into(),
+        feed: "chain:chain-iru".into(),
+        url: url.into(),
+        secret: SECRET.into(),
+    };
+    let endpoint = || async { store.push_endpoint(PARTY).await.unwrap().expect("an endpoint") };
+    let claim = |owner: &str, e: &PushEndpoint| PushClaim {
+        party: PARTY.into(),
+        owner: owner.into(),
+        generation: e.generation,
+        confirmed_cursor: e.confirmed_cursor,
+        lease_ms: 10_000,
+    };
+    let outcome = |owner: &str, http_status: Option<u16>, cursor: i64| PushOutcome {
+        party: PARTY.into(),
+        owner: owner.into(),
+        generation: 1,
+        cursor,
+        kind: "E7".into(),
+        reference: "XH25000001".into(),
+        http_status,
+        error: http_status.is_none().then(|| "connect: refused".to_owned()),
+        retry_in_ms: 1_000,
+        pause_after_ms: 60_000,
+    };
+
+    let put = store.put_push_endpoint(write("https://a.example/hook")).await.unwrap();
+    assert_eq!(put.status, 201, "{}", put.body);
+    assert!(!put.body.contains(SECRET));
+    let e = endpoint().await;
+    assert_eq!((e.generation, e.confirmed_cursor, e.status.as_str(), e.secret.as_str()), (1, 0, "active", SECRET));
+
+    // One holder of the lease at a time, until it expires.
+    assert_eq!(store.push_claim(claim("a", &e)).await.unwrap().status, 200);
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 409);
+    f.clock.advance(Duration::from_millis(10_001));
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 200);
+    // The server that lost it records its attempt, which changes no state.
+    store.push_record(outcome("a", Some(500), 1)).await.unwrap();
+    let e = endpoint().await;
+    assert_eq!((e.failures, e.lease_owner.as_deref()), (0, Some("b")));
+
+    // A failure: the lease goes back, the next attempt waits its delay.
+    store.push_record(outcome("b", None, 1)).await.unwrap();
+    let e = endpoint().await;
+    assert_eq!((e.failures, e.lease_owner.as_deref(), e.next_attempt_ms), (1, None, f.clock.now() + 1_000));
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 409, "not due yet");
+    f.clock.advance(Duration::from_millis(1_000));
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 200);
+    store.push_record(outcome("b", Some(204), 1)).await.unwrap();
+    let e = endpoint().await;
+    assert_eq!((e.confirmed_cursor, e.failures, e.first_failure_ms), (1, 0, None));
+    let stale = PushClaim { confirmed_cursor: 0, ..claim("b", &e) };
+    assert_eq!(store.push_claim(stale).await.unwrap().status, 409, "claimed as read: item 1 is confirmed");
+
+    let attempts = store.push_attempts(PARTY, 0, 10).await.unwrap();
+    let seen: Vec<(Option<i64>, bool)> = attempts.iter().map(|a| (a.http_status, a.confirmed)).collect();
+    assert_eq!(seen, [(Some(500), false), (None, false), (Some(204), true)]);
+    assert_eq!(attempts[1].error.as_deref(), Some("connect: refused"));
+    assert!(attempts[1].next_attempt_ms.is_some() && attempts[2].next_attempt_ms.is_none());
+    assert!(store.push_attempts(PARTY, 1, 10).await.unwrap().is_empty());
+
+    // Failing for `pause_after_ms` pauses the endpoint until a PUT.
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 200);
+    store.push_record(outcome("b", Some(503), 2)).await.unwrap();
+    f.clock.advance(Duration::from_secs(61));
+    let e = endpoint().await;
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 200);
+    store.push_record(outcome("b", Some(503), 2)).await.unwrap();
+    let e = endpoint().await;
+    assert_eq!(e.status, "paused");
+    assert!(e.paused_reason.as_deref().is_some_and(|r| r.contains("HTTP 503")), "{e:?}");
+    assert!(store.push_endpoints_active().await.unwrap().is_empty());
+    assert_eq!(store.push_claim(claim("b", &e)).await.unwrap().status, 409);
+
+    let resumed = store.put_push_endpoint(write("https://b.example/hook")).await.unwrap();
+    assert_eq!(resumed.status, 200);
+    let e = endpoint().await;
+    assert_eq!((e.status.as_str(), e.generation, e.confirmed_cursor, e.failures), ("active", 2, 1, 0));
+    assert_eq!(store.push_endpoints_active().await.unwrap().len(), 1);
+
+    assert_eq!(store.remove_push_endpoint(PARTY).await.unwrap().status, 200);
+    assert_eq!(endpoint().await.status, "removed");
+    assert_eq!(store.remove_push_endpoint(PARTY).await.unwrap().status, 404);
+    assert!(store.push_endpoints_active().await.unwrap().is_empty());
+
+    let journal = store.journal(0, 1_000).await.unwrap();
+    assert!(journal.iter().all(|e| !e.body.contains(SECRET)), "the secret is never journaled");
+    let types: Vec<&str> = journal.iter().map(|e| e.message_type.as_str()).collect();
+    assert_eq!(types, ["PUSH_ENDPOINT", "PUSH_CONFIRMED", "PUSH_PAUSED", "PUSH_ENDPOINT", "PUSH_ENDPOINT_REMOVED"]);
+    assert!(store.verify_journal().await.unwrap().ok);
 }
 
 /// An E3 (cancel) of guarantee `n` by the chain: refused while the guarantee

@@ -176,6 +176,11 @@ struct ServeArgs {
     /// this keeps one of them to the exchange alone.
     #[arg(long)]
     no_risk: bool,
+    /// Do not push feeds to the parties' endpoints from this process (they still
+    /// read them with GET /v1/notifications). Servers sharing one PostgreSQL
+    /// database may all push: each endpoint is delivered to by one at a time.
+    #[arg(long)]
+    no_push: bool,
     /// Bearer token GET /metrics asks for; without it /metrics is open to
     /// whoever reaches the listen address (scrapers on a private network).
     #[arg(long, env = "TIRHUB_METRICS_TOKEN", hide_env_values = true)]
@@ -572,6 +577,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         .map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
     let app = if args.no_risk { app.without_risk() } else { app };
+    let app = if args.no_push { app.without_push() } else { app };
     let app = match &args.metrics_token {
         Some(token) if token.trim().len() < 16 => return Err("the metrics token must be at least 16 characters".into()),
         Some(token) => app.with_metrics_token(token),

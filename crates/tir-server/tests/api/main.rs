@@ -66,6 +66,7 @@ mod journal_head;
 mod matrix;
 mod metrics;
 mod openapi;
+mod push;
 mod queries;
 mod rate;
 mod risk;

@@ -219,6 +219,18 @@ impl Store for PgStore {
         reads::holder_keys(&self.pool, tir_id).await
     }
 
+    async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        Ok(reads::push_endpoints(&self.pool, Some(party)).await?.pop())
+    }
+
+    async fn push_endpoints_active(&self) -> Result<Vec<crate::PushEndpoint>> {
+        reads::push_endpoints(&self.pool, None).await
+    }
+
+    async fn push_attempts(&self, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+        reads::push_attempts(&self.pool, party, after, through).await
+    }
+
     fn write_queue_depth(&self) -> usize {
         self.writes.depth()
     }

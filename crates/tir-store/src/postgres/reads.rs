@@ -231,3 +231,26 @@ pub(super) async fn signed_head(pool: &Pool) -> Result<Option<crate::SignedHead>
     let stmt = client.prepare_cached(rows::keys::HEAD_LATEST).await?;
     client.query_opt(&stmt, &[]).await?.as_ref().map(rows::keys::head).transpose()
 }
+
+/// The party's push endpoint (`None`), or every active one.
+pub(super) async fn push_endpoints(pool: &Pool, party: Option<&str>) -> Result<Vec<crate::PushEndpoint>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(&crate::push::endpoints_sql(party.is_some())).await?;
+    let rows = match party {
+        Some(party) => client.query(&stmt, &[&party]).await?,
+        None => client.query(&stmt, &[]).await?,
+    };
+    rows.iter().map(crate::push::endpoint).collect()
+}
+
+/// The party's delivery attempts of items in (after, through].
+pub(super) async fn push_attempts(
+    pool: &Pool,
+    party: &str,
+    after: i64,
+    through: i64,
+) -> Result<Vec<crate::PushAttempt>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(&crate::push::attempts_sql()).await?;
+    client.query(&stmt, &[&party, &after, &through]).await?.iter().map(crate::push::attempt).collect()
+}

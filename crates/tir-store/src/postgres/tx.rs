@@ -528,4 +528,42 @@ impl Tx for PgTx<'_> {
             .await?;
         Ok(())
     }
+
+    async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        self.opt(&crate::push::endpoints_sql(true), &[&party]).await?.as_ref().map(crate::push::endpoint).transpose()
+    }
+
+    async fn push_endpoint_put(&mut self, e: &crate::PushEndpoint) -> Result<()> {
+        self.exec(
+            crate::push::ENDPOINT_UPSERT,
+            &[
+                &e.party,
+                &e.feed,
+                &e.url,
+                &e.secret,
+                &e.status,
+                &e.paused_reason,
+                &e.registered_at_ms,
+                &e.generation,
+                &e.confirmed_cursor,
+                &e.failures,
+                &e.first_failure_ms,
+                &e.next_attempt_ms,
+                &e.lease_owner,
+                &e.lease_until_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn push_attempt_insert(&mut self, a: &crate::PushAttempt) -> Result<()> {
+        let confirmed = i64::from(a.confirmed);
+        self.exec(
+            crate::push::ATTEMPT_INSERT,
+            &[&a.party, &a.cursor, &a.at_ms, &a.http_status, &a.error, &a.next_attempt_ms, &confirmed],
+        )
+        .await?;
+        Ok(())
+    }
 }

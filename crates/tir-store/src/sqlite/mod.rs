@@ -264,6 +264,20 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::holder_keys(c, &tir_id)).await
     }
 
+    async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        let party = party.to_owned();
+        self.readers.read(move |c| reads::push_endpoints(c, Some(&party)).map(|mut e| e.pop())).await
+    }
+
+    async fn push_endpoints_active(&self) -> Result<Vec<crate::PushEndpoint>> {
+        self.readers.read(|c| reads::push_endpoints(c, None)).await
+    }
+
+    async fn push_attempts(&self, party: &str, after: i64, through: i64) -> Result<Vec<crate::PushAttempt>> {
+        let party = party.to_owned();
+        self.readers.read(move |c| reads::push_attempts(c, &party, after, through)).await
+    }
+
     fn write_queue_depth(&self) -> usize {
         self.writes.depth()
     }

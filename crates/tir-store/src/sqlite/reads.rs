@@ -280,3 +280,33 @@ pub(super) fn signed_head(conn: &Connection) -> Result<Option<crate::SignedHead>
     let mut found = statement.query([])?;
     found.next()?.map(rows::keys::head).transpose()
 }
+
+/// The party's push endpoint (`None`), or every active one.
+pub(super) fn push_endpoints(conn: &Connection, party: Option<&str>) -> Result<Vec<crate::PushEndpoint>> {
+    let mut statement = conn.prepare_cached(&crate::push::endpoints_sql(party.is_some()))?;
+    let mut found = match party {
+        Some(party) => statement.query([party])?,
+        None => statement.query([])?,
+    };
+    let mut endpoints = Vec::new();
+    while let Some(row) = found.next()? {
+        endpoints.push(crate::push::endpoint(row)?);
+    }
+    Ok(endpoints)
+}
+
+/// The party's delivery attempts of items in (after, through].
+pub(super) fn push_attempts(
+    conn: &Connection,
+    party: &str,
+    after: i64,
+    through: i64,
+) -> Result<Vec<crate::PushAttempt>> {
+    let mut statement = conn.prepare_cached(&crate::push::attempts_sql())?;
+    let mut found = statement.query(rusqlite::params![party, after, through])?;
+    let mut attempts = Vec::new();
+    while let Some(row) = found.next()? {
+        attempts.push(crate::push::attempt(row)?);
+    }
+    Ok(attempts)
+}

@@ -487,4 +487,41 @@ impl Tx for SqliteWriter {
         ])?;
         Ok(())
     }
+
+    async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
+        Ok(reads::push_endpoints(&self.conn, Some(party))?.pop())
+    }
+
+    async fn push_endpoint_put(&mut self, e: &crate::PushEndpoint) -> Result<()> {
+        self.conn.prepare_cached(crate::push::ENDPOINT_UPSERT)?.execute(params![
+            e.party,
+            e.feed,
+            e.url,
+            e.secret,
+            e.status,
+            e.paused_reason,
+            e.registered_at_ms,
+            e.generation,
+            e.confirmed_cursor,
+            e.failures,
+            e.first_failure_ms,
+            e.next_attempt_ms,
+            e.lease_owner,
+            e.lease_until_ms
+        ])?;
+        Ok(())
+    }
+
+    async fn push_attempt_insert(&mut self, a: &crate::PushAttempt) -> Result<()> {
+        self.conn.prepare_cached(crate::push::ATTEMPT_INSERT)?.execute(params![
+            a.party,
+            a.cursor,
+            a.at_ms,
+            a.http_status,
+            a.error,
+            a.next_attempt_ms,
+            i64::from(a.confirmed)
+        ])?;
+        Ok(())
+    }
 }

@@ -69,6 +69,19 @@ impl Reply {
 /// checkpoint, and `HEAD_SIGN_INTERVAL` (10 s) would make them slow.
 pub const HEAD_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How a test server pushes feeds (docs/etir-binding.md, "Push notifications"):
+/// retries after milliseconds, not seconds, so a test sees several in a moment.
+pub fn test_push_config() -> tir_server::PushConfig {
+    tir_server::PushConfig {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        pause_after: Duration::from_secs(24 * 3600),
+        lease: Duration::from_secs(3),
+        timeout: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    }
+}
+
 struct Running {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -101,18 +114,29 @@ pub struct TestApp {
     risk: bool,
     /// The store's fault switch, for a server over a `FaultyStore`.
     faults: Option<Faults>,
+    /// How the server pushes feeds (`test_push_config` unless a test sets it).
+    push: tir_server::PushConfig,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
 
-async fn start(db_url: &str, limits: tir_server::RateLimits, risk: bool, faults: Option<&Faults>) -> (String, Running) {
+async fn start(
+    db_url: &str,
+    limits: tir_server::RateLimits,
+    risk: bool,
+    faults: Option<&Faults>,
+    push: tir_server::PushConfig,
+) -> (String, Running) {
     let store: std::sync::Arc<dyn tir_store::Store> = match faults {
         None => tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
         Some(faults) => std::sync::Arc::new(
             FaultyStore::open(db_url, faults).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
         ),
     };
-    let app = tir_server::App::new(store, ADMIN_TOKEN).with_rate_limits(limits).with_head_interval(HEAD_INTERVAL);
+    let app = tir_server::App::new(store, ADMIN_TOKEN)
+        .with_rate_limits(limits)
+        .with_head_interval(HEAD_INTERVAL)
+        .with_push(push);
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
@@ -184,7 +208,8 @@ impl TestApp {
         risk: bool,
         faults: Option<Faults>,
     ) -> TestApp {
-        let (base, running) = start(database.url(), limits, risk, faults.as_ref()).await;
+        let push = test_push_config();
+        let (base, running) = start(database.url(), limits, risk, faults.as_ref(), push).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
@@ -194,6 +219,7 @@ impl TestApp {
             limits,
             risk,
             faults,
+            push,
             database,
         }
     }
@@ -218,9 +244,15 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref()).await;
+        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref(), self.push).await;
         self.base = base;
         self.running = Some(running);
+    }
+
+    /// A new server over the same database, pushing with `push` (to see an endpoint paused).
+    pub async fn restart_pushing(&mut self, push: tir_server::PushConfig) {
+        self.push = push;
+        self.restart().await;
     }
 
     /// Takes the store away from under the running server, so that its next
