@@ -317,3 +317,109 @@ async fn the_admin_creates_and_revokes_a_party_adds_an_office_and_a_holder_and_v
     assert!(page.contains("The journal is intact."), "{page}");
     assert!(page.contains(&format!("<dd id=\"verdict-entries\">{entries}</dd>")), "{entries}: {page}");
 }
+
+/// The page's own width against the window's: more means sideways scrolling.
+async fn fits(client: &fantoccini::Client, what: &str) {
+    let widths = client
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await
+        .expect("measure");
+    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(inner <= 400, "the window is narrow: {inner}");
+    assert!(scroll <= inner, "{what} scrolls sideways at {inner} px: {scroll}");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshot folder");
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(format!("riskadmin-{what}.png")), png).expect("write the screenshot");
+}
+
+async fn open(client: &fantoccini::Client, url: &str, what: &str) {
+    client.goto(url).await.expect("a page");
+    fits(client, what).await;
+}
+
+#[tokio::test]
+async fn the_risk_and_admin_pages_fit_a_390_px_window_in_chromium() {
+    use fantoccini::{ClientBuilder, Locator};
+    let Some(driver) = super::browser::Driver::start().await else { return };
+    // The assessor runs: the stats page has figures to draw.
+    let server = spawn_with(false, true).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let base = server.base.clone();
+    let draft = json!({"name": "Cars from TR with a long name to wrap", "expression": "\"8703\" in hs4 && departure_country == \"TR\" && total_value > 100000.0",
+        "lane": "red", "selection_percent": 50, "weight": 5, "reason": "Cars are often undervalued at this border crossing",
+        "valid_from": "2026-01-01", "office_scope": {"offices": ["TR000100"]}});
+    let (status, profile) = server.api(Method::POST, "/v1/risk/profiles", &seeded.tr, Some(draft)).await;
+    assert_eq!(status, 201, "{profile}");
+    let id = profile["id"].as_str().unwrap().to_owned();
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=390,844"]
+        }
+    });
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session");
+    client.set_window_size(390, 844).await.expect("resize");
+    let sign_in = |token: String| {
+        let (client, base) = (&client, &base);
+        async move {
+            client.goto(&format!("{base}/console/sign-in")).await.expect("the sign-in page");
+            client.find(Locator::Id("token")).await.unwrap().send_keys(&token).await.unwrap();
+            client.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+            client.wait().for_element(Locator::Css("form.sign-out")).await.expect("signed in");
+        }
+    };
+
+    sign_in(seeded.tr.clone()).await;
+    open(&client, &format!("{base}/console/risk/profiles"), "profiles").await;
+    open(&client, &format!("{base}/console/risk/profiles/{id}"), "profile").await;
+    // A CEL error, as the browser sends the form: the caret under the column.
+    let expression = client.find(Locator::Id("profile-expression")).await.unwrap();
+    expression.clear().await.unwrap();
+    expression
+        .send_keys("hs4.exists(h, h == \"8703\") && vehicle_colour == \"red\" && total_value > 1000.0")
+        .await
+        .unwrap();
+    client.find(Locator::Css("button[value=save]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css(".cel-error .caret")).await.expect("the caret");
+    fits(&client, "profile-cel-error").await;
+    open(&client, &format!("{base}/console/risk/profiles/new"), "profile-new").await;
+    for _ in 0..100 {
+        let (_, stats) = server.api(Method::GET, "/v1/risk/stats", &seeded.tr, None).await;
+        if stats["by_selector"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    open(&client, &format!("{base}/console/risk/stats"), "stats").await;
+    let width = client
+        .execute("return document.querySelector('svg.chart').getBoundingClientRect().width;", vec![])
+        .await
+        .expect("a chart's box");
+    assert!(width.as_f64().unwrap_or(0.0) > 100.0, "the chart is drawn: {width} px wide");
+    client.find(Locator::Css("form.sign-out button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Id("token")).await.expect("signed out");
+
+    sign_in(ADMIN_TOKEN.to_owned()).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/console/admin/parties");
+    fits(&client, "parties").await;
+    client.find(Locator::Id("party-name")).await.unwrap().send_keys("Customs of Lithuania").await.unwrap();
+    client.find(Locator::Id("party-country")).await.unwrap().send_keys("LT").await.unwrap();
+    client.find(Locator::Css("#party-create button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Id("new-token")).await.expect("the token");
+    fits(&client, "party-created").await;
+    open(&client, &format!("{base}/console/admin/offices?edit=TR000100"), "offices").await;
+    open(&client, &format!("{base}/console/admin/holders"), "holders").await;
+    open(&client, &format!("{base}/console/admin/journal"), "journal").await;
+    client.find(Locator::Css("#verify button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Id("verdict")).await.expect("the verdict");
+    fits(&client, "journal-verified").await;
+    client.close().await.expect("close the session");
+}
