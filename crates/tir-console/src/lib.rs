@@ -8,12 +8,14 @@
 // per request, so it is not worth boxing to keep `Result` small.
 #![allow(clippy::result_large_err)]
 
+mod admin;
 mod chain;
 mod customs;
 mod dashboard;
 mod holder;
 mod hs;
 mod pages;
+mod risk;
 mod session;
 pub mod stats;
 
@@ -71,6 +73,14 @@ pub fn router(console: Console) -> Router {
         .route("/my/advance-data", get(holder::advance_form).post(holder::advance_submit))
         .route("/hs", get(hs::search))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/risk/profiles", get(risk::list))
+        .route("/risk/profiles/new", get(risk::new_form).post(risk::create))
+        .route("/risk/profiles/{id}", get(risk::profile).post(risk::edit))
+        .route("/risk/stats", get(risk::stats))
+        .route("/admin/parties", get(admin::parties).post(admin::parties_act))
+        .route("/admin/offices", get(admin::offices).post(admin::offices_act))
+        .route("/admin/holders", get(admin::holders).post(admin::holders_act))
+        .route("/admin/journal", get(admin::journal).post(admin::journal_verify))
         .fallback(pages::not_found)
         .with_state(console);
     Router::new().nest("/console", routes)
@@ -85,9 +95,19 @@ async fn home(State(_): State<Console>, signed: Signed) -> Response {
                 ul {
                     li { a href="/console/arrivals" { "Arrivals" } }
                     li { a href="/console/dashboard" { "Dashboard" } }
+                    li { a href="/console/risk/profiles" { "Risk profiles" } }
+                    li { a href="/console/risk/stats" { "Risk hit rates" } }
                 }
             }
-            Party::Admin => { p { a href="/console/dashboard" { "Dashboard" } } }
+            Party::Admin => {
+                ul {
+                    li { a href="/console/dashboard" { "Dashboard" } }
+                    li { a href="/console/admin/parties" { "Parties" } }
+                    li { a href="/console/admin/offices" { "Offices" } }
+                    li { a href="/console/admin/holders" { "Holders" } }
+                    li { a href="/console/admin/journal" { "Journal" } }
+                }
+            }
             Party::GuaranteeChain { .. } => { p { a href="/console/chain" { "My guarantees" } } }
             Party::Holder { .. } => {
                 ul {

@@ -52,8 +52,16 @@ impl<'a> Page<'a> {
                                     Party::Customs { .. } => {
                                         a href="/console/arrivals" { "Arrivals" }
                                         a href="/console/dashboard" { "Dashboard" }
+                                        a href="/console/risk/profiles" { "Risk profiles" }
+                                        a href="/console/risk/stats" { "Risk stats" }
                                     }
-                                    Party::Admin => { a href="/console/dashboard" { "Dashboard" } }
+                                    Party::Admin => {
+                                        a href="/console/dashboard" { "Dashboard" }
+                                        a href="/console/admin/parties" { "Parties" }
+                                        a href="/console/admin/offices" { "Offices" }
+                                        a href="/console/admin/holders" { "Holders" }
+                                        a href="/console/admin/journal" { "Journal" }
+                                    }
                                     Party::GuaranteeChain { .. } => { a href="/console/chain" { "My guarantees" } }
                                     Party::Holder { .. } => {
                                         a href="/console/my" { "My transports" }

@@ -257,7 +257,7 @@ pub async fn sign_in(
         Party::Customs { .. } => "/console/arrivals",
         Party::Holder { .. } => "/console/my",
         Party::GuaranteeChain { .. } => "/console/chain",
-        _ => "/console",
+        Party::Admin => "/console/admin/parties",
     };
     let mut response = pages::see_other(landing);
     response.headers_mut().append(header::SET_COOKIE, set_cookie(&console, SESSION_COOKIE, &id, None));

@@ -6,6 +6,7 @@ mod assessments;
 mod assessor;
 mod auth;
 mod conn;
+pub mod direct;
 mod document;
 mod error;
 mod heads;

@@ -258,6 +258,21 @@ mod wrapper {
             self.inner.holder(tir_id).await
         }
 
+        async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
+            self.check(false)?;
+            self.inner.parties(limit).await
+        }
+
+        async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+            self.check(false)?;
+            self.inner.offices(limit).await
+        }
+
+        async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+            self.check(false)?;
+            self.inner.holders(limit).await
+        }
+
         async fn notifications(
             &self,
             recipient: Option<&str>,

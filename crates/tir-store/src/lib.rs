@@ -132,6 +132,16 @@ pub struct TokenParty {
     pub certificate_sha256: Option<String>,
 }
 
+/// A party as the admin's list shows it: never its token's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartyListing {
+    pub party: Party,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    pub certificate_sha256: Option<String>,
+}
+
 /// A rule profile's next version, written by customs of its administration.
 #[derive(Debug, Clone)]
 pub struct ProfileWrite {
@@ -306,6 +316,12 @@ pub trait Store: Send + Sync + 'static {
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>>;
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>>;
+    /// Every party the admin created, revoked ones too, newest first (then by id), at most `limit`.
+    async fn parties(&self, limit: usize) -> Result<Vec<PartyListing>>;
+    /// The office list, by code, at most `limit`.
+    async fn offices(&self, limit: usize) -> Result<Vec<Office>>;
+    /// The holder registry (ITDB), by TIR id, at most `limit`.
+    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>>;
     /// Items after `after` in cursor order; `recipient: None` reads every feed.
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>>;
     /// Every feed's items after `after` as `notifications(None, ..)`, with the payload only of

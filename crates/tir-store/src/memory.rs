@@ -91,6 +91,7 @@ impl State {
 #[derive(Clone)]
 struct PartyRow {
     party: NewParty,
+    created_at_ms: i64,
     revoked_at_ms: Option<i64>,
     certificate_sha256: Option<String>,
 }
@@ -320,16 +321,17 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    async fn party_insert(&mut self, party: &NewParty, _at_ms: i64) -> Result<()> {
+    async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()> {
         // The durable backends' unique keys: the id and the token hash.
         let taken = self.state.parties.contains_key(&party.id)
             || self.state.parties.values().any(|p| p.party.token_hash == party.token_hash);
         if taken {
             return Err(StoreError::Write(format!("party {} or its token already exists", party.id)));
         }
-        self.state
-            .parties
-            .insert(party.id.clone(), PartyRow { party: party.clone(), revoked_at_ms: None, certificate_sha256: None });
+        self.state.parties.insert(
+            party.id.clone(),
+            PartyRow { party: party.clone(), created_at_ms: at_ms, revoked_at_ms: None, certificate_sha256: None },
+        );
         self.undo.push(Undo::Party(party.id.clone(), None));
         Ok(())
     }
@@ -534,6 +536,42 @@ impl Store for MemoryStore {
 
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>> {
         Ok(self.lock().state.holders.get(tir_id).cloned())
+    }
+
+    async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
+        let inner = self.lock();
+        let mut rows: Vec<&PartyRow> = inner.state.parties.values().collect();
+        rows.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| a.party.id.cmp(&b.party.id)));
+        rows.into_iter()
+            .take(limit)
+            .map(|row| {
+                let p = &row.party;
+                let (country, tir_id) = (p.country.map(|c| c.to_string()), p.tir_id.as_ref().map(|t| t.to_string()));
+                Ok(crate::PartyListing {
+                    party: crate::rows::party_from_columns(p.id.clone(), p.kind.as_str(), country, tir_id)?,
+                    name: p.name.clone(),
+                    created_at_ms: row.created_at_ms,
+                    revoked_at_ms: row.revoked_at_ms,
+                    certificate_sha256: row.certificate_sha256.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+        let inner = self.lock();
+        let mut offices: Vec<Office> = inner.state.offices.values().cloned().collect();
+        offices.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
+        offices.truncate(limit);
+        Ok(offices)
+    }
+
+    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+        let inner = self.lock();
+        let mut holders: Vec<HolderRecord> = inner.state.holders.values().cloned().collect();
+        holders.sort_by(|a, b| a.tir_id.as_str().cmp(b.tir_id.as_str()));
+        holders.truncate(limit);
+        Ok(holders)
     }
 
     async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {

@@ -2364,6 +2364,62 @@ async fn a_transports_journal_and_the_guarantees_of_a_holder_and_a_chain_are_rea
     console_reads_case(&fx.store).await;
 }
 
+on_both! {
+    the_admin_lists_parties_offices_and_holders
+        => the_admin_lists_parties_offices_and_holders_on_sqlite,
+           the_admin_lists_parties_offices_and_holders_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_lists_parties_offices_and_holders_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    admin_lists_case(store.as_ref()).await;
+}
+
+async fn the_admin_lists_parties_offices_and_holders(fx: Fixture) {
+    admin_lists_case(fx.store.as_ref()).await;
+}
+
+/// The console's admin lists (docs/console.md): every party with its revocation
+/// and binding, never a token hash; the offices and the holder registry by key.
+async fn admin_lists_case(store: &dyn Store) {
+    let w = seed(store).await;
+    assert_eq!(store.revoke_party(w.tr.id()).await.unwrap().status, 200);
+    let fingerprint = "ab".repeat(32);
+    assert_eq!(store.bind_certificate(w.ge.id(), Some(&fingerprint)).await.unwrap().status, 200);
+
+    let parties = store.parties(100).await.unwrap();
+    let mut listed: Vec<&Party> = parties.iter().map(|p| &p.party).collect();
+    listed.sort_by_key(|p| p.id().to_owned());
+    let mut expected: Vec<&Party> = w.tokens.iter().map(|(_, p)| p).collect();
+    expected.sort_by_key(|p| p.id().to_owned());
+    assert_eq!(listed, expected);
+    assert!(
+        parties.windows(2).all(|p| (p[0].created_at_ms, p[1].party.id()) >= (p[1].created_at_ms, p[0].party.id())),
+        "newest first, then by id: {parties:?}"
+    );
+    for p in &parties {
+        assert_eq!(p.revoked_at_ms.is_some(), p.party == w.tr, "{p:?}");
+        assert_eq!(p.certificate_sha256.as_deref(), (p.party == w.ge).then_some(fingerprint.as_str()), "{p:?}");
+        assert!(p.created_at_ms > 0);
+    }
+    let tr = parties.iter().find(|p| p.party == w.tr).unwrap();
+    assert_eq!(tr.name, "TR customs");
+    assert_eq!(store.parties(2).await.unwrap(), parties[..2]);
+
+    let codes = |offices: Vec<Office>| -> Vec<String> { offices.into_iter().map(|o| o.code.to_string()).collect() };
+    assert_eq!(codes(store.offices(100).await.unwrap()), ["AZ000200", "GE000100", "TR000100"]);
+    assert_eq!(codes(store.offices(1).await.unwrap()), ["AZ000200"]);
+    let second = HolderRecord {
+        tir_id: TirId::parse("GEO/001/999").unwrap(),
+        country: country("GE"),
+        ..holder_record(HolderStatus::Withdrawn)
+    };
+    store.put_holder(second.clone()).await.unwrap();
+    assert_eq!(store.holders(100).await.unwrap(), [second.clone(), holder_record(HolderStatus::Authorized)]);
+    assert_eq!(store.holders(1).await.unwrap(), [second]);
+}
+
 /// The console's reads (docs/console.md): the journal entries of one
 /// transport with their hashes, and the guarantees of a holder and of a chain.
 async fn console_reads_case(store: &Arc<dyn Store>) {

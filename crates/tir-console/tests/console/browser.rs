@@ -39,13 +39,13 @@ pub fn advance_fields(reference: &str) -> Vec<(&'static str, String)> {
 }
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    url: String,
+pub struct Driver {
+    pub url: String,
     _child: tokio::process::Child,
 }
 
 impl Driver {
-    async fn start() -> Option<Driver> {
+    pub async fn start() -> Option<Driver> {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         if !std::path::Path::new(&binary).exists() {
             println!("browser test skipped: no chromedriver at {binary} (apt-get install chromium chromium-driver)");

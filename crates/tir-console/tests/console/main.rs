@@ -3,6 +3,7 @@
 //! real browser (Debian's chromium and chromedriver; skipped without them).
 
 mod browser;
+mod riskadmin;
 
 use std::time::Duration;
 

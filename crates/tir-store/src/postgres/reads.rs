@@ -39,6 +39,38 @@ pub(super) async fn token_party(pool: &Pool, token_hash: &str) -> Result<Option<
     }
 }
 
+/// Every party but the admin, newest first (the admin's list).
+pub(super) async fn parties(pool: &Pool, limit: usize) -> Result<Vec<crate::PartyListing>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 FROM parties \
+             ORDER BY created_at_ms DESC, id LIMIT $1",
+        )
+        .await?;
+    let mut found = Vec::new();
+    for r in client.query(&stmt, &[&crate::sql_limit(limit)]).await? {
+        let party = rows::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3))?;
+        found.push(crate::PartyListing {
+            party,
+            name: r.get(4),
+            created_at_ms: r.get(5),
+            revoked_at_ms: r.get(6),
+            certificate_sha256: r.get(7),
+        });
+    }
+    Ok(found)
+}
+
+/// The documents `sql` selects, its one parameter being the limit.
+pub(super) async fn docs_limited<T: serde::de::DeserializeOwned>(
+    pool: &Pool,
+    sql: &str,
+    limit: usize,
+) -> Result<Vec<T>> {
+    docs(pool, sql, &[&crate::sql_limit(limit)]).await
+}
+
 pub(super) async fn notifications(
     pool: &Pool,
     recipient: Option<&str>,

@@ -157,6 +157,22 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM holders WHERE tir_id = ?1", &key)).await
     }
 
+    async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
+        self.readers.read(move |c| reads::parties(c, limit)).await
+    }
+
+    async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+        self.readers
+            .read(move |c| reads::docs_limited(c, "SELECT doc FROM offices ORDER BY code LIMIT ?1", limit))
+            .await
+    }
+
+    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+        self.readers
+            .read(move |c| reads::docs_limited(c, "SELECT doc FROM holders ORDER BY tir_id LIMIT ?1", limit))
+            .await
+    }
+
     async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {
         self.readers.read(move |c| reads::profiles(c, administration.as_str())).await
     }

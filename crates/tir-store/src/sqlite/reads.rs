@@ -101,6 +101,38 @@ pub(super) fn token_party(c: &Connection, token_hash: &str) -> Result<Option<Tok
     .transpose()
 }
 
+/// Every party but the admin, newest first (the admin's list).
+pub(super) fn parties(c: &Connection, limit: usize) -> Result<Vec<crate::PartyListing>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 FROM parties \
+         ORDER BY created_at_ms DESC, id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([crate::sql_limit(limit)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, Option<i64>>(6)?,
+            r.get::<_, Option<String>>(7)?,
+        ))
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256) = row?;
+        let party = rows::party_from_columns(id, &kind, country, tir_id)?;
+        found.push(crate::PartyListing { party, name, created_at_ms, revoked_at_ms, certificate_sha256 });
+    }
+    Ok(found)
+}
+
+/// The documents `sql` selects, its one parameter being the limit.
+pub(super) fn docs_limited<T: serde::de::DeserializeOwned>(c: &Connection, sql: &str, limit: usize) -> Result<Vec<T>> {
+    docs(c, sql, params![crate::sql_limit(limit)])
+}
+
 pub(super) fn notifications(
     c: &Connection,
     recipient: Option<&str>,
