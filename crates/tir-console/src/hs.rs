@@ -114,11 +114,7 @@ pub async fn search(
 
 /// `GET /console/hs/results?q=`: the rows alone (no page around them), for
 /// the type-ahead.
-pub async fn partial(
-    State(_): State<Console>,
-    _: Signed,
-    query: Result<Query<HsQuery>, QueryRejection>,
-) -> Response {
+pub async fn partial(State(_): State<Console>, _: Signed, query: Result<Query<HsQuery>, QueryRejection>) -> Response {
     html_response(200, results(&query_text(query)).into_string())
 }
 

@@ -28,6 +28,9 @@ pub const OFFICES_MAX: usize = 200;
 /// The region shown when nothing has crossed yet and no country is given:
 /// Europe, Türkiye, the Caucasus and Central Asia (west, south, east, north).
 const DEFAULT_REGION: [f64; 4] = [-10.0, 34.0, 75.0, 62.0];
+/// How far (degrees) from the border of its two countries an office may be
+/// and still place the border's arrow.
+const NEAR_BORDER: f64 = 1.5;
 /// Colour classes of the median crossing time, fastest first.
 const CLASSES: usize = 4;
 
@@ -69,11 +72,10 @@ impl Atlas {
         let countries = shapes
             .into_iter()
             .map(|s| {
-                let alpha2 = s
-                    .id
-                    .as_deref()
-                    .and_then(|id| numeric.get(format!("{id:0>3}").as_str()).copied())
-                    .and_then(|a| refdata::country_by_alpha2(a).map(|c| c.alpha2));
+                let alpha2 =
+                    s.id.as_deref()
+                        .and_then(|id| numeric.get(format!("{id:0>3}").as_str()).copied())
+                        .and_then(|a| refdata::country_by_alpha2(a).map(|c| c.alpha2));
                 let bbox = bbox(s.polygons.iter().flat_map(|p| p.iter().flatten().copied()));
                 AtlasCountry { alpha2, name: s.name.unwrap_or_default(), polygons: s.polygons, arcs: s.arcs, bbox }
             })
@@ -90,9 +92,11 @@ impl Atlas {
     pub fn border_point(&self, a: &str, b: &str) -> Option<Point> {
         let (a, b) = (self.country(a)?, self.country(b)?);
         let length = |arc: &[Point]| arc.windows(2).map(|w| distance(w[0], w[1])).sum::<f64>();
-        let longest = a.arcs.intersection(&b.arcs).filter_map(|&i| self.arcs.get(i)).max_by(|x, y| {
-            length(x).total_cmp(&length(y))
-        })?;
+        let longest = a
+            .arcs
+            .intersection(&b.arcs)
+            .filter_map(|&i| self.arcs.get(i))
+            .max_by(|x, y| length(x).total_cmp(&length(y)))?;
         let half = length(longest) / 2.0;
         let mut walked = 0.0;
         for w in longest.windows(2) {
@@ -104,6 +108,18 @@ impl Atlas {
             walked += step;
         }
         longest.first().copied()
+    }
+
+    /// How far (degrees) `p` is from the border of `a` and `b`; `None` when
+    /// they share none.
+    pub fn distance_to_border(&self, a: &str, b: &str, p: Point) -> Option<f64> {
+        let (a, b) = (self.country(a)?, self.country(b)?);
+        a.arcs
+            .intersection(&b.arcs)
+            .filter_map(|&i| self.arcs.get(i))
+            .flatten()
+            .map(|q| distance(p, *q))
+            .min_by(f64::total_cmp)
     }
 
     /// The centroid of the country's largest polygon (its mainland).
@@ -135,7 +151,7 @@ pub struct View {
 
 impl View {
     /// The region around `points` (longitude, latitude), padded, at least
-    /// 12° by 7°, widened or heightened so the map is between 1:2 and 4:5.
+    /// 12° by 7°, widened or heightened so the map is between 9:20 and 5:8.
     pub fn around(points: &[Point]) -> View {
         let [w, s, e, n] = if points.is_empty() { DEFAULT_REGION } else { bbox(points.iter().copied()) };
         let (mut w, mut s, mut e, mut n) = (w, s, e, n);
@@ -155,12 +171,12 @@ impl View {
         n = n.min(85.0);
         let k = ((s + n) / 2.0).to_radians().cos().max(0.2);
         let ratio = (n - s) / ((e - w) * k);
-        if ratio < 0.5 {
-            let more = (0.5 * (e - w) * k - (n - s)) / 2.0;
+        if ratio < 0.45 {
+            let more = (0.45 * (e - w) * k - (n - s)) / 2.0;
             s -= more;
             n += more;
-        } else if ratio > 0.8 {
-            let more = ((n - s) / (0.8 * k) - (e - w)) / 2.0;
+        } else if ratio > 0.625 {
+            let more = ((n - s) / (0.625 * k) - (e - w)) / 2.0;
             w -= more;
             e += more;
         }
@@ -172,7 +188,16 @@ impl View {
     pub fn project(&self, p: Point) -> [f64; 2] {
         let [w, _, e, n] = self.region;
         let scale = WIDTH / ((e - w) * self.k);
-        [(p[0] - w) * self.k * scale, (n - p[1]) * scale]
+        // A longitude on the far side of the antimeridian (Chukotka at -170°
+        // on a map centred at 40°) is taken past 180°, so a ring that crosses
+        // it stays in one piece instead of spanning the map.
+        let centre = (w + e) / 2.0;
+        let lon = match p[0] - centre {
+            d if d > 180.0 => p[0] - 360.0,
+            d if d < -180.0 => p[0] + 360.0,
+            _ => p[0],
+        };
+        [(lon - w) * self.k * scale, (n - p[1]) * scale]
     }
 
     fn meets(&self, b: [f64; 4]) -> bool {
@@ -297,9 +322,17 @@ pub fn flow(atlas: &Atlas, crossings: &[Crossing], pairs: &[PairFigures], locate
     let mut at: BTreeMap<(Country, Country), Point> = BTreeMap::new();
     for p in pairs {
         let here: Vec<&Crossing> = crossings.iter().filter(|c| c.exit == p.exit && c.entry == p.entry).collect();
+        let (p_exit, p_entry) = (p.exit.as_str(), p.entry.as_str());
+        // An office far from the border of the two countries (the data may
+        // pair a crossing with an inland office) does not place the border.
+        let near = |o: &str| {
+            located
+                .get(o)
+                .is_some_and(|p| atlas.distance_to_border(p_exit, p_entry, *p).is_none_or(|d| d <= NEAR_BORDER))
+        };
         let busiest = |offices: Vec<&str>| {
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for o in offices.into_iter().filter(|o| located.contains_key(*o)) {
+            for o in offices.into_iter().filter(|o| near(o)) {
                 *counts.entry(o).or_default() += 1;
             }
             counts.into_iter().max_by_key(|(o, n)| (*n, std::cmp::Reverse(*o))).map(|(o, _)| located[o])
@@ -350,11 +383,7 @@ pub fn flow(atlas: &Atlas, crossings: &[Crossing], pairs: &[PairFigures], locate
         .filter_map(|((a, b), n)| Some((*at.get(&a)?, *at.get(&b)?, n)))
         .filter(|(a, b, _)| a != b)
         .collect();
-    Flow {
-        borders,
-        offices: offices.into_iter().map(|(code, (p, own))| (code, p, own)).collect(),
-        corridors,
-    }
+    Flow { borders, offices: offices.into_iter().map(|(code, (p, own))| (code, p, own)).collect(), corridors }
 }
 
 /// A round step (1, 2 or 5 × 10^k) at or above `raw`.
@@ -385,19 +414,45 @@ fn xy(p: [f64; 2]) -> String {
     format!("{:.1} {:.1}", p[0], p[1])
 }
 
-/// The map of `flow`, `home` (the customs' country) shaded.
-pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
+/// What the map must show: the borders and offices, and the countries
+/// crossed (and `home`) as far as 6° around their borders, within the
+/// usual region (Europe to Central Asia), so a crossing is seen in its
+/// countries and Russia does not stretch the map to the Pacific.
+pub fn region_points(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Vec<Point> {
+    const AROUND: f64 = 6.0;
     let mut points: Vec<Point> = flow.borders.iter().map(|b| b.at).collect();
     points.extend(flow.offices.iter().map(|(_, p, _)| *p));
-    if points.is_empty()
-        && let Some(c) = home.and_then(|h| atlas.country(h.as_str()))
-    {
-        // Nothing crossed yet: the country itself, within the usual region.
-        let b = c.bbox;
-        let [dw, ds, de, dn] = DEFAULT_REGION;
-        points = vec![[b[0].max(dw), b[1].max(ds)], [b[2].min(de), b[3].min(dn)]];
+    let mut countries: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+    for b in &flow.borders {
+        countries.entry(b.exit.as_str()).or_default().push(b.at);
+        countries.entry(b.entry.as_str()).or_default().push(b.at);
     }
-    let view = View::around(&points);
+    if let Some(h) = home {
+        countries.entry(h.as_str()).or_default();
+    }
+    let [dw, ds, de, dn] = DEFAULT_REGION;
+    for (code, near) in countries {
+        let Some(c) = atlas.country(code) else { continue };
+        let mut b = [c.bbox[0].max(dw), c.bbox[1].max(ds), c.bbox[2].min(de), c.bbox[3].min(dn)];
+        if !near.is_empty() {
+            let around = bbox(near.into_iter());
+            b = [
+                b[0].max(around[0] - AROUND),
+                b[1].max(around[1] - AROUND),
+                b[2].min(around[2] + AROUND),
+                b[3].min(around[3] + AROUND),
+            ];
+        }
+        if b[0] <= b[2] && b[1] <= b[3] {
+            points.extend([[b[0], b[1]], [b[2], b[3]]]);
+        }
+    }
+    points
+}
+
+/// The map of `flow`, `home` (the customs' country) shaded.
+pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
+    let view = View::around(&region_points(atlas, flow, home));
     let traffic: BTreeSet<&str> = flow.borders.iter().flat_map(|b| [b.exit.as_str(), b.entry.as_str()]).collect();
     let title = if flow.borders.is_empty() {
         "Map of the region: no crossing yet".to_owned()
@@ -406,7 +461,13 @@ pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
             "Map of the crossings: {}",
             flow.borders
                 .iter()
-                .map(|b| format!("{} → {} {} ({})", b.exit.as_str(), b.entry.as_str(), b.count, duration_text(b.median)))
+                .map(|b| format!(
+                    "{} → {} {} ({})",
+                    b.exit.as_str(),
+                    b.entry.as_str(),
+                    b.count,
+                    duration_text(b.median)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         )
@@ -451,7 +512,11 @@ pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
         }
         let n = inside.len() as f64;
         let c = inside.iter().fold([0.0, 0.0], |s, p| [s[0] + p[0] / n, s[1] + p[1] / n]);
-        let _ = write!(svg, r#"<text class="country-code" x="{:.1}" y="{:.1}" text-anchor="middle">{code}</text>"#, c[0], c[1]);
+        let _ = write!(
+            svg,
+            r#"<text class="country-code" x="{:.1}" y="{:.1}" text-anchor="middle">{code}</text>"#,
+            c[0], c[1]
+        );
     }
     let most = flow.corridors.iter().map(|c| c.2).max().unwrap_or(1).max(1) as f64;
     svg += r#"<g class="corridors">"#;
@@ -484,12 +549,18 @@ pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
         let normal = [-direction[1], direction[0]];
         let side = 5.0;
         let centre = [p[0] + normal[0] * side, p[1] + normal[1] * side];
-        let half = 22.0;
+        let half = 28.0;
         let from = [centre[0] - direction[0] * half, centre[1] - direction[1] * half];
         let to = [centre[0] + direction[0] * half, centre[1] + direction[1] * half];
-        let head = 9.0;
-        let left = [to[0] - direction[0] * head + normal[0] * head * 0.6, to[1] - direction[1] * head + normal[1] * head * 0.6];
-        let right = [to[0] - direction[0] * head - normal[0] * head * 0.6, to[1] - direction[1] * head - normal[1] * head * 0.6];
+        let head = 13.0;
+        let left = [
+            to[0] - direction[0] * head + normal[0] * head * 0.6,
+            to[1] - direction[1] * head + normal[1] * head * 0.6,
+        ];
+        let right = [
+            to[0] - direction[0] * head - normal[0] * head * 0.6,
+            to[1] - direction[1] * head - normal[1] * head * 0.6,
+        ];
         let width = 2.0 + 5.0 * (b.count as f64 / busiest).sqrt();
         let class = class_of(b.median, band);
         let pair = format!("{}-{}", b.exit.as_str(), b.entry.as_str());
@@ -531,7 +602,8 @@ pub fn map_svg(atlas: &Atlas, flow: &Flow, home: Option<Country>) -> Markup {
             esc(&title)
         );
         if label_offices && *own {
-            let _ = write!(svg, r#"<text class="office-code" x="{:.1}" y="{:.1}">{code}</text>"#, p[0] + 7.0, p[1] - 6.0);
+            let _ =
+                write!(svg, r#"<text class="office-code" x="{:.1}" y="{:.1}">{code}</text>"#, p[0] + 7.0, p[1] - 6.0);
         }
     }
     svg += "</g></svg>";
@@ -643,6 +715,19 @@ mod tests {
         // Russia is clipped to the frame, not drawn to the Pacific.
         let ru: String = atlas.country("RU").unwrap().polygons.iter().map(|p| polygon_path(&view, p)).collect();
         assert!(!ru.is_empty() && ru.len() < 20_000, "{}", ru.len());
+        // Nor across the map where its outline crosses the antimeridian.
+        let wide = View::around(&[[25.0, 54.0], [70.0, 41.0]]);
+        let ru: String = atlas.country("RU").unwrap().polygons.iter().map(|p| polygon_path(&wide, p)).collect();
+        for ring in ru.split('M').filter(|r| !r.is_empty()) {
+            let xs: Vec<f64> = ring
+                .trim_end_matches('Z')
+                .split('L')
+                .map(|pair| pair.split(' ').next().unwrap().parse().unwrap())
+                .collect();
+            for w in xs.windows(2) {
+                assert!((w[1] - w[0]).abs() < WIDTH / 2.0, "a segment spans the map: {w:?}");
+            }
+        }
     }
 
     #[test]
@@ -651,7 +736,7 @@ mod tests {
         let [w, s, e, n] = view.region;
         assert!(e - w >= 12.0 && n - s >= 7.0 && w < 25.0 && e > 25.0 && s < 54.0 && n > 54.0, "{view:?}");
         let ratio = view.height / WIDTH;
-        assert!((0.49..=0.81).contains(&ratio), "{ratio}");
+        assert!((0.449..=0.626).contains(&ratio), "{ratio}");
         // Projection: west edge to x = 0, north edge to y = 0, south-east corner to (WIDTH, height).
         assert_eq!(view.project([w, n]), [0.0, 0.0]);
         let corner = view.project([e, s]);
@@ -678,7 +763,14 @@ mod tests {
         assert_eq!(coordinate((0, 7)), "0 0.7");
     }
 
-    fn crossing(reference: &str, exit: &str, entry: &str, exit_office: &str, entry_office: Option<&str>, started: i64) -> Crossing {
+    fn crossing(
+        reference: &str,
+        exit: &str,
+        entry: &str,
+        exit_office: &str,
+        entry_office: Option<&str>,
+        started: i64,
+    ) -> Crossing {
         Crossing {
             reference: reference.into(),
             exit: country(exit),
@@ -713,9 +805,23 @@ mod tests {
         assert!(flow.offices.contains(&("LTMDK001".to_owned(), medininkai, true)), "{:?}", flow.offices);
         assert!(flow.offices.contains(&("BYSIM001".to_owned(), medininkai, false)), "{:?}", flow.offices);
         assert!(flow.offices.iter().any(|(c, p, own)| c == "RUSIM001" && *p == ru_by.at && !own));
+        let klaipeda = locode_point("LTMLM").unwrap();
+        assert!(atlas.distance_to_border("BY", "LT", medininkai).unwrap() < 0.5);
+        assert!(atlas.distance_to_border("BY", "LT", klaipeda).unwrap() > NEAR_BORDER, "Klaipėda is on the sea");
+        assert_eq!(atlas.distance_to_border("TR", "LT", medininkai), None);
+        let far = BTreeMap::from([("LTMDK001".to_owned(), klaipeda)]);
+        let misplaced = super::flow(atlas, &crossings, &pairs, &far);
+        assert_eq!(
+            misplaced.borders.iter().find(|b| b.exit.as_str() == "BY").unwrap().at,
+            atlas.border_point("BY", "LT").unwrap()
+        );
         // XA1 crossed RU → BY then BY → LT: one corridor, one transport.
         assert_eq!(flow.corridors, vec![(ru_by.at, medininkai, 1)]);
 
+        // The map holds Lithuania, Belarus and western Russia, not Siberia.
+        let view = View::around(&region_points(atlas, &flow, Some(country("LT"))));
+        let [w, s, e, n] = view.region;
+        assert!(w < 21.0 && e > 32.0 && e < 60.0 && s < 51.5 && n > 56.5 && n < 75.0, "{view:?}");
         let svg = map_svg(atlas, &flow, Some(country("LT"))).into_string();
         assert!(svg.starts_with("<svg class=\"map\""), "{}", &svg[..200]);
         assert!(svg.contains(r#"class="country home" data-country="LT""#));

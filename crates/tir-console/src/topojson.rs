@@ -225,7 +225,9 @@ mod tests {
         // The shared border is arc 0, used by both.
         assert_eq!(west.arcs.intersection(&east.arcs).copied().collect::<Vec<_>>(), vec![0]);
         let (area, centroid) = area_centroid(&west.polygons[0][0]);
-        assert!((area.abs() - 1.0).abs() < 1e-9 && (centroid[0] - 10.5).abs() < 1e-9 && (centroid[1] - 20.5).abs() < 1e-9);
+        assert!(
+            (area.abs() - 1.0).abs() < 1e-9 && (centroid[0] - 10.5).abs() < 1e-9 && (centroid[1] - 20.5).abs() < 1e-9
+        );
     }
 
     #[test]

@@ -163,6 +163,14 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         .expect("a WebDriver session");
     let mut shots = Shots::new();
     let reference = seeded.reference.clone();
+    // GE's risk officer has a profile this transport matches: its arrivals show a reason.
+    let profile = json!({
+        "name": "High-value vehicles", "expression": "total_value > 10000.0", "lane": "yellow",
+        "selection_percent": 100, "weight": 1, "reason": "Declared value over 10,000",
+        "valid_from": "2020-01-01", "valid_until": null, "office_scope": "all"
+    });
+    let (status, answer) = server.api(reqwest::Method::POST, "/v1/risk/profiles", &seeded.ge, Some(profile)).await;
+    assert_eq!(status, 201, "{answer}");
 
     // The holder finds the goods' code by HS search and sends the advance data.
     client.goto(&format!("{base}/console/sign-in")).await.expect("the sign-in page");
@@ -251,6 +259,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     let page = client.source().await.unwrap();
     assert!(page.contains(&reference) && page.contains("class=\"lane lane-"), "{page}");
     assert!(page.contains("operation 2 next"), "{page}");
+    assert!(page.contains("lane-yellow") && page.contains("Declared value over 10,000"), "GE's profile: {page}");
     shots.keep(&client, "arrivals-with-lane").await;
 
     // GE starts its operation at the entry: the transport has crossed TR → GE,
@@ -286,6 +295,11 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         .expect("the map's box");
     assert!(map_width.as_f64().unwrap_or(0.0) > 600.0, "the map spans the page: {map_width}");
     shots.keep(&client, "dashboard").await;
+    // The map section alone, for the README.
+    let map = client.find(Locator::Css("section[aria-labelledby=map]")).await.expect("the map section");
+    let png = map.screenshot().await.expect("the map's screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(shots.tour.join("dashboard-map.png"), png).expect("write the map's screenshot");
     client.set_window_size(390, 844).await.expect("resize");
     client.refresh().await.expect("reload");
     let widths = client

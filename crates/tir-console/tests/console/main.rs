@@ -465,7 +465,10 @@ async fn hs_search_finds_subheadings_by_code_and_by_words_with_their_section() {
     let (_, page) = server.get("/console/my/advance-data", &cookies).await;
     assert!(page.contains("<details class=\"hs-finder\" open"), "{page}");
     assert!(page.contains("action=\"/console/hs\"") && page.contains("hx-get=\"/console/hs/results\""), "{page}");
-    assert!(page.contains("hx-trigger=\"keyup changed delay:300ms, search\"") && page.contains("id=\"hs-results\""), "{page}");
+    assert!(
+        page.contains("hx-trigger=\"keyup changed delay:300ms, search\"") && page.contains("id=\"hs-results\""),
+        "{page}"
+    );
 }
 
 #[tokio::test]
