@@ -281,7 +281,7 @@ fn coordinate((x, y): (i64, i64)) -> String {
     let tenths = |v: i64| {
         let sign = if v < 0 { "-" } else { "" };
         let a = v.unsigned_abs();
-        if a % 10 == 0 { format!("{sign}{}", a / 10) } else { format!("{sign}{}.{}", a / 10, a % 10) }
+        if a.is_multiple_of(10) { format!("{sign}{}", a / 10) } else { format!("{sign}{}.{}", a / 10, a % 10) }
     };
     format!("{} {}", tenths(x), tenths(y))
 }
@@ -293,6 +293,9 @@ pub fn locode_point(unlocode: &str) -> Option<Point> {
     let crossing = refdata::border_crossings_of(country).into_iter().find(|b| b.location == location)?;
     Some([crossing.lon?, crossing.lat?])
 }
+
+/// A border crossed, as (exit, entry).
+type Border = (Country, Country);
 
 /// What the map draws, worked out from the crossings (pure, tested).
 #[derive(Debug, Clone, PartialEq)]
@@ -371,7 +374,7 @@ pub fn flow(atlas: &Atlas, crossings: &[Crossing], pairs: &[PairFigures], locate
     for c in crossings {
         by_transport.entry(&c.reference).or_default().push(c);
     }
-    let mut segments: BTreeMap<((Country, Country), (Country, Country)), usize> = BTreeMap::new();
+    let mut segments: BTreeMap<(Border, Border), usize> = BTreeMap::new();
     for list in by_transport.values_mut() {
         list.sort_by_key(|c| c.started_at.unix_ms());
         for w in list.windows(2) {
