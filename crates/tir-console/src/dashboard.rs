@@ -89,12 +89,14 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
     }
     let pairs = stats::by_pair(&crossings);
     let daily = stats::daily(&crossings);
+    let map = crate::map::section(&**store, &crossings, &pairs, country).await.map_err(pages::store_failed)?;
     let scope = match country {
         Some(c) => format!("Transports announced to the customs of {}: their crossings into or out of it.", c.name()),
         None => "Every transport.".to_owned(),
     };
     let body = html! {
         p.hint { (scope) " Read " (references.len().min(TRANSPORTS_MAX)) " transports, " (crossings.len()) " border crossings." }
+        (map)
         section aria-labelledby="crossing-times" {
             h2 #crossing-times { "Border-crossing time" }
             p.hint { "From the termination of the TIR operation at the exit to the start of the next at the entry (as in the WCO Time Release Study), for each pair of neighbouring TIR territories." }

@@ -199,6 +199,11 @@ fn advance_page(signed: &Signed, values: &HashMap<String, String>, notice: Optio
     let body = html! {
         (notice_markup(notice.as_ref()))
         p.hint { "Sent as E9 to the customs of departure, or as E11 to replace advance data already sent (after the declaration is recorded, name the country whose started operation the amendment is for). Find the goods' code with the " a href="/console/hs" { "HS 2022 search" } "." }
+        details.hs-finder open[!values.contains_key("hs_code")] {
+            summary { "Find the HS 2022 code" }
+            (crate::hs::search_form("hs-q", ""))
+            div #hs-results aria-live="polite" {}
+        }
         form method="post" action="/console/my/advance-data" {
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="message_id" value=(fresh_message_id());

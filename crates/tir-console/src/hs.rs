@@ -1,16 +1,17 @@
 //! `GET /console/hs?q=`: the shipped HS 2022 nomenclature searched by code
 //! prefix or by words, with each subheading's section and chapter. A plain
-//! GET form: it works without JavaScript.
+//! GET form: it works without JavaScript; with it, htmx fills the rows in as
+//! the holder types (`GET /console/hs/results`).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use tir_model::refdata;
 
 use crate::Console;
-use crate::pages::Page;
+use crate::pages::{Page, html_response};
 use crate::session::Signed;
 
 /// Results shown at most.
@@ -54,29 +55,39 @@ pub struct HsQuery {
     q: Option<String>,
 }
 
-pub async fn search(
-    State(_): State<Console>,
-    signed: Signed,
-    query: Result<Query<HsQuery>, QueryRejection>,
-) -> Response {
-    let q: String =
-        query.ok().and_then(|Query(q)| q.q).unwrap_or_default().trim().chars().take(HS_QUERY_CHARS_MAX).collect();
-    let results = refdata::hs_search(&q, HS_RESULTS_MAX);
-    let body = html! {
+fn query_text(query: Result<Query<HsQuery>, QueryRejection>) -> String {
+    query.ok().and_then(|Query(q)| q.q).unwrap_or_default().trim().chars().take(HS_QUERY_CHARS_MAX).collect()
+}
+
+/// The search field: a plain GET form to `/console/hs`, which htmx (when
+/// the browser runs it) also sends to `/console/hs/results` as the holder
+/// types, putting the rows in `#hs-results` without leaving the page.
+pub fn search_form(input_id: &str, q: &str) -> Markup {
+    html! {
         form method="get" action="/console/hs" role="search" {
-            label for="q" { "HS code (its first digits) or words of the description" }
-            input id="q" name="q" type="search" value=(q) autocomplete="off";
+            label for=(input_id) { "HS code (its first digits) or words of the description" }
+            input id=(input_id) name="q" type="search" value=(q) autocomplete="off"
+                hx-get="/console/hs/results" hx-trigger="keyup changed delay:300ms, search"
+                hx-target="#hs-results" aria-controls="hs-results";
             button type="submit" { "Search" }
         }
+    }
+}
+
+/// The rows found for `q`, with section and chapter: the page's list and the
+/// type-ahead's answer.
+pub fn results(q: &str) -> Markup {
+    let found = refdata::hs_search(q, HS_RESULTS_MAX);
+    html! {
         @if !q.is_empty() {
-            p { (results.len()) @if results.len() == HS_RESULTS_MAX { " or more" } " subheadings found." }
+            p { (found.len()) @if found.len() == HS_RESULTS_MAX { " or more" } " subheadings found." }
         }
-        @if !results.is_empty() {
+        @if !found.is_empty() {
             div.table-wrap { table {
                 thead { tr {
                     th scope="col" { "Code" } th scope="col" { "Description" } th scope="col" { "Section" } th scope="col" { "Chapter" } th scope="col" { "Use" }
                 } }
-                tbody { @for (code, description) in &results { tr {
+                tbody { @for (code, description) in &found { tr {
                     td.mono { (code) }
                     td { (description) }
                     td { @if let Some((numeral, title)) = section_of(code) { (numeral) ": " (title) } }
@@ -85,8 +96,26 @@ pub async fn search(
                 } } }
             } }
         }
+    }
+}
+
+pub async fn search(
+    State(_): State<Console>,
+    signed: Signed,
+    query: Result<Query<HsQuery>, QueryRejection>,
+) -> Response {
+    let q = query_text(query);
+    let body = html! {
+        (search_form("q", &q))
+        div #hs-results aria-live="polite" { (results(&q)) }
     };
     Page::new("HS 2022 search").signed(&signed).body(body)
+}
+
+/// `GET /console/hs/results?q=`: the rows alone (no page around them), for
+/// the type-ahead.
+pub async fn partial(State(_): State<Console>, _: Signed, query: Result<Query<HsQuery>, QueryRejection>) -> Response {
+    html_response(200, results(&query_text(query)).into_string())
 }
 
 #[cfg(test)]

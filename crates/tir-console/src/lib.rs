@@ -14,10 +14,12 @@ mod customs;
 mod dashboard;
 mod holder;
 mod hs;
+pub mod map;
 mod pages;
 mod risk;
 mod session;
 pub mod stats;
+pub mod topojson;
 
 use std::sync::Arc;
 
@@ -63,6 +65,7 @@ pub fn router(console: Console) -> Router {
     let routes = Router::new()
         .route("/", get(home))
         .route("/style.css", get(pages::style))
+        .route("/assets/htmx.min.js", get(pages::htmx))
         .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
         .route("/arrivals", get(customs::arrivals))
@@ -72,6 +75,7 @@ pub fn router(console: Console) -> Router {
         .route("/chain", get(chain::page).post(chain::act))
         .route("/my/advance-data", get(holder::advance_form).post(holder::advance_submit))
         .route("/hs", get(hs::search))
+        .route("/hs/results", get(hs::partial))
         .route("/dashboard", get(dashboard::dashboard))
         .route("/risk/profiles", get(risk::list))
         .route("/risk/profiles/new", get(risk::new_form).post(risk::create))

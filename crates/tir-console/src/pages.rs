@@ -10,6 +10,10 @@ use crate::session::Signed;
 
 /// Embedded in the binary: nothing is fetched at run time.
 pub const STYLE: &str = include_str!("style.css");
+/// htmx, from its npm package `htmx.org` (0BSD; assets/README.md).
+pub const HTMX: &str = include_str!("../assets/htmx.min.js");
+/// In the script's URL, so that a new version is fetched despite the long cache.
+pub const HTMX_VERSION: &str = "4.0.1";
 
 pub struct Page<'a> {
     title: String,
@@ -42,6 +46,8 @@ impl<'a> Page<'a> {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · tirhub console" }
                     link rel="stylesheet" href="/console/style.css";
+                    // Optional: every page works without it (forms and links are plain HTML).
+                    script src=(format!("/console/assets/htmx.min.js?v={HTMX_VERSION}")) defer {}
                 }
                 body {
                     header {
@@ -166,6 +172,16 @@ pub async fn style() -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
+    response
+}
+
+/// `GET /console/assets/htmx.min.js`: the same bytes for a version, so cached for a year.
+pub async fn htmx() -> Response {
+    let mut response = HTMX.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

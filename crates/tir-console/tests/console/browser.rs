@@ -71,23 +71,35 @@ impl Driver {
 
 struct Shots {
     dir: PathBuf,
+    /// Stable names, one picture per page of the README's tour (docs/console/).
+    tour: PathBuf,
     taken: usize,
 }
 
 impl Shots {
     fn new() -> Shots {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-        std::fs::create_dir_all(&dir).expect("the screenshot folder");
-        println!("screenshots: {}", dir.display());
-        Shots { dir, taken: 0 }
+        let tour = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-tour");
+        for d in [&dir, &tour] {
+            std::fs::create_dir_all(d).expect("the screenshot folder");
+        }
+        println!("screenshots: {}; the tour's: {}", dir.display(), tour.display());
+        Shots { dir, tour, taken: 0 }
     }
 
-    async fn take(&mut self, client: &Client, name: &str) {
+    async fn take(&mut self, client: &Client, name: &str) -> Vec<u8> {
         self.taken += 1;
         let png = client.screenshot().await.expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = self.dir.join(format!("{:02}-{name}.png", self.taken));
-        std::fs::write(&path, png).expect("write the screenshot");
+        std::fs::write(&path, &png).expect("write the screenshot");
+        png
+    }
+
+    /// `take`, and a copy as `console-tour/{name}.png`.
+    async fn keep(&mut self, client: &Client, name: &str) {
+        let png = self.take(client, name).await;
+        std::fs::write(self.tour.join(format!("{name}.png")), png).expect("write the tour's screenshot");
     }
 }
 
@@ -139,7 +151,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                     "--disable-dev-shm-usage", "--window-size=1200,900"]
         }
     });
     let capabilities = capabilities.as_object().expect("an object").clone();
@@ -151,15 +163,37 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         .expect("a WebDriver session");
     let mut shots = Shots::new();
     let reference = seeded.reference.clone();
+    // GE's risk officer has a profile this transport matches: its arrivals show a reason.
+    let profile = json!({
+        "name": "High-value vehicles", "expression": "total_value > 10000.0", "lane": "yellow",
+        "selection_percent": 100, "weight": 1, "reason": "Declared value over 10,000",
+        "valid_from": "2020-01-01", "valid_until": null, "office_scope": "all"
+    });
+    let (status, answer) = server.api(reqwest::Method::POST, "/v1/risk/profiles", &seeded.ge, Some(profile)).await;
+    assert_eq!(status, 201, "{answer}");
 
     // The holder finds the goods' code by HS search and sends the advance data.
+    client.goto(&format!("{base}/console/sign-in")).await.expect("the sign-in page");
+    shots.keep(&client, "sign-in").await;
     sign_in(&client, &base, &seeded.holder, "/console/my").await;
     // The portal lists the guarantee the chain registered for this holder.
     assert!(client.source().await.unwrap().contains(&format!("href=\"/console/my/transports/{reference}\"")));
     shots.take(&client, "holder-portal").await;
-    client.goto(&format!("{base}/console/hs")).await.expect("the HS page");
-    fill(&client, "q", "8703").await;
-    submit(&client, "form[role=search] button", "a[aria-label='Use 870323 in advance data']").await;
+    // On the advance-data form, htmx lists the subheadings as the holder
+    // types (no button pressed, the page stays), with section and chapter.
+    client.goto(&format!("{base}/console/my/advance-data")).await.expect("the advance-data form");
+    fill(&client, "hs-q", "8703").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#hs-results a[aria-label='Use 870323 in advance data']"))
+        .await
+        .expect("the type-ahead's rows");
+    assert_eq!(client.current_url().await.expect("a URL").path(), "/console/my/advance-data", "no page was loaded");
+    assert!(client.source().await.unwrap().contains("XVII: Vehicles, aircraft"), "the section");
+    shots.keep(&client, "advance-data-hs-search").await;
+    // The plain form still works: the search button loads the HS page.
+    client.goto(&format!("{base}/console/hs?q=8703")).await.expect("the HS page");
     shots.take(&client, "hs-search").await;
     submit(&client, "a[aria-label='Use 870323 in advance data']", "#hs-description").await;
     for (name, value) in advance_fields(&reference) {
@@ -167,7 +201,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
             fill(&client, name, &value).await;
         }
     }
-    shots.take(&client, "advance-data-form").await;
+    shots.keep(&client, "advance-data-form").await;
     submit(&client, "form[action='/console/my/advance-data'] button", "#timeline").await;
     assert!(client.source().await.unwrap().contains("advance"), "the portal shows the advance data");
     shots.take(&client, "holder-transport").await;
@@ -185,6 +219,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         wait_for_text(&client, &format!("{kind} accepted.")).await;
         shots.take(&client, &format!("{action}ed")).await;
     }
+    shots.keep(&client, "transport-started").await;
     let (_, guarantee) =
         server.api(reqwest::Method::GET, &format!("/v1/guarantees/{reference}"), &seeded.tr, None).await;
     assert_eq!(guarantee["transport"]["operations"][0]["state"], "started", "{guarantee}");
@@ -200,7 +235,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     assert!(inner <= 400, "the window is narrow: {inner}");
     assert!(scroll <= inner, "the page is {scroll} px wide in a {inner} px window");
     shots.take(&client, "transport-390px").await;
-    client.set_window_size(1280, 1000).await.expect("resize");
+    client.set_window_size(1200, 900).await.expect("resize");
 
     // The operation ends at TR's exit office: terminated, then discharged.
     for (action, kind, name) in [("terminate", "I11", "terminated"), ("discharge", "I13", "discharged")] {
@@ -224,7 +259,8 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     let page = client.source().await.unwrap();
     assert!(page.contains(&reference) && page.contains("class=\"lane lane-"), "{page}");
     assert!(page.contains("operation 2 next"), "{page}");
-    shots.take(&client, "next-country-arrivals").await;
+    assert!(page.contains("lane-yellow") && page.contains("Declared value over 10,000"), "GE's profile: {page}");
+    shots.keep(&client, "arrivals-with-lane").await;
 
     // GE starts its operation at the entry: the transport has crossed TR → GE,
     // and the dashboard shows the crossing, its time and the entry's volume.
@@ -241,7 +277,29 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         .await
         .expect("the histogram's box");
     assert!(width.as_f64().unwrap_or(0.0) > 100.0, "the chart is drawn: {width} px wide");
-    shots.take(&client, "dashboard").await;
+    // The map: the TR → GE arrow at the border and the office of entry, drawn.
+    for selector in ["svg.map g.crossing[data-pair='TR-GE'] path.arrow", "svg.map circle[data-office='GE000100']"] {
+        let size = client
+            .execute(
+                "let e = document.querySelector(arguments[0]); if (!e) return [0, 0]; let r = e.getBoundingClientRect(); return [r.width, r.height];",
+                vec![json!(selector)],
+            )
+            .await
+            .expect("measure");
+        let (w, h) = (size[0].as_f64().unwrap_or(0.0), size[1].as_f64().unwrap_or(0.0));
+        assert!(w > 0.0 && h > 0.0, "{selector} is drawn: {w} × {h}");
+    }
+    let map_width = client
+        .execute("return document.querySelector('svg.map').getBoundingClientRect().width;", vec![])
+        .await
+        .expect("the map's box");
+    assert!(map_width.as_f64().unwrap_or(0.0) > 600.0, "the map spans the page: {map_width}");
+    shots.keep(&client, "dashboard").await;
+    // The map section alone, for the README.
+    let map = client.find(Locator::Css("section[aria-labelledby=map]")).await.expect("the map section");
+    let png = map.screenshot().await.expect("the map's screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(shots.tour.join("dashboard-map.png"), png).expect("write the map's screenshot");
     client.set_window_size(390, 844).await.expect("resize");
     client.refresh().await.expect("reload");
     let widths = client
@@ -250,7 +308,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
         .expect("measure");
     let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
     assert!(scroll <= inner, "the dashboard is {scroll} px wide in a {inner} px window");
-    shots.take(&client, "dashboard-390px").await;
+    shots.keep(&client, "dashboard-390px").await;
 
     client.close().await.expect("close the session");
 }

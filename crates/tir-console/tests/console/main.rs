@@ -461,6 +461,63 @@ async fn hs_search_finds_subheadings_by_code_and_by_words_with_their_section() {
     let fields = page.matches("<input id=\"").count() + page.matches("<select id=\"").count();
     let labels = page.matches("<label for=\"").count();
     assert_eq!(fields, labels, "{page}");
+    // Without a code yet, the form opens with the type-ahead search: a plain
+    // GET form to /console/hs, which htmx also sends to the partial.
+    let (_, page) = server.get("/console/my/advance-data", &cookies).await;
+    assert!(page.contains("<details class=\"hs-finder\" open"), "{page}");
+    assert!(page.contains("action=\"/console/hs\"") && page.contains("hx-get=\"/console/hs/results\""), "{page}");
+    assert!(
+        page.contains("hx-trigger=\"keyup changed delay:300ms, search\"") && page.contains("id=\"hs-results\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_hs_partial_answers_the_rows_alone_with_section_and_chapter() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let cookies = session(&server, &seeded.holder).await;
+    let response = server
+        .client
+        .get(format!("{}/console/hs/results?q=8703", server.base))
+        .header("cookie", &cookies)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let rows = response.text().await.expect("a body");
+    assert!(!rows.contains("<html") && !rows.contains("<header"), "only the rows: {rows}");
+    assert!(rows.contains("<td class=\"mono\">870323</td>"), "{rows}");
+    assert!(rows.contains("XVII: Vehicles, aircraft") && rows.contains("<td>87</td>"), "section and chapter: {rows}");
+    assert!(rows.contains("href=\"/console/my/advance-data?hs_code=870323\""), "{rows}");
+    let (_, rows) = server.get("/console/hs/results?q=live+horses", &cookies).await;
+    assert!(rows.contains("010121") && rows.contains("I: Live animals"), "{rows}");
+    // Empty and absurd queries find nothing and say so quietly.
+    assert_eq!(server.get("/console/hs/results?q=", &cookies).await, (200, String::new()));
+    let (status, rows) = server.get("/console/hs/results?q=zzzzqqq", &cookies).await;
+    assert_eq!(status, 200);
+    assert!(rows.contains("0 subheadings found.") && !rows.contains("<table"), "{rows}");
+    // Signed-in parties only.
+    assert_eq!(server.get("/console/hs/results?q=8703", "").await.0, 303);
+}
+
+#[tokio::test]
+async fn htmx_is_served_from_the_binary_with_a_long_cache() {
+    let server = spawn(false).await;
+    let response = server.client.get(format!("{}/console/assets/htmx.min.js", server.base)).send().await.expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let script = response.text().await.expect("a body");
+    assert!(script.starts_with("var htmx=") && script.len() > 30_000, "{}", &script[..80.min(script.len())]);
+    // Every page, the sign-in form too, loads it (and works without it).
+    let (_, page) = server.get("/console/sign-in", "").await;
+    assert!(page.contains("<script src=\"/console/assets/htmx.min.js?v=4.0.1\" defer></script>"), "{page}");
 }
 
 #[tokio::test]
@@ -552,7 +609,20 @@ async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_cr
     assert!(page.contains("Crossing time TR → GE: histogram"), "{page}");
     assert!(page.contains("Crossings per day at GE000100"), "the entry office's volume: {page}");
     assert!(page.contains("1 border crossings") || page.contains(" 1 border crossing"), "{page}");
-    assert!(!page.contains("<script"), "no JavaScript");
+    // The map: the countries, the TR → GE arrow and both offices (no UN/LOCODE
+    // registered: drawn at the TR-GE border of the atlas).
+    let map = &page[page.find("<svg class=\"map\"").expect("the map")..];
+    let map = &map[..map.find("</svg>").expect("the map's end")];
+    assert!(map.contains("data-country=\"GE\"") && map.contains("class=\"country home\" data-country=\"GE\""), "{map}");
+    assert!(map.contains("class=\"crossing t") && map.contains("data-pair=\"TR-GE\""), "{map}");
+    assert!(map.contains("<title>TR → GE: 1 crossings, median"), "{map}");
+    for office in ["GE000100", "TR000100"] {
+        assert!(map.contains(&format!("class=\"office placed\" data-office=\"{office}\"")), "{office}: {map}");
+    }
+    assert!(page.contains("ul class=\"legend\""), "the legend: {page}");
+    // The only script is htmx, and nothing on the dashboard needs it.
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    assert!(page.contains("<script src=\"/console/assets/htmx.min.js?v="), "{page}");
     // Departure sees its exit too; the admin sees everything.
     assert!(server.get("/console/dashboard", &tr).await.1.contains("TR → GE"));
     let admin = session(&server, ADMIN_TOKEN).await;
