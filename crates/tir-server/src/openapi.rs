@@ -24,6 +24,7 @@ use crate::error::json_response;
         (name = "risk", description = "Risk management (issue 12): rule profiles of one customs administration, confidential to it"),
         (name = "holders", description = "Holders' signing keys: a holder with one signs its E9, E11 and E13 (Tirhub-Holder-Signature)"),
         (name = "journal", description = "The signed journal head and the server's public keys: no token needed, so any party can keep heads and detect a rewritten history"),
+        (name = "fallback", description = "The fallback procedure (TIR Convention, Annex 11, Art. 10): periods when customs work on paper and record afterwards, and their reconciliation"),
         (name = "operations", description = "Health and this document"),
     )
 )]

@@ -18,7 +18,9 @@ use crate::env::Stamp;
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
 use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
+use crate::fallback::{FALLBACK, FALLBACK_END, FallbackDeclaration, FallbackEnd};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
+use tir_model::fallback::FallbackPeriod;
 
 /// Largest number of commands in one transaction.
 pub const BATCH_COMMANDS_MAX: usize = 256;
@@ -78,6 +80,9 @@ pub enum Command {
     PutHolderKey(Box<HolderKeyWrite>),
     /// The TIR id whose current signing key the admin revokes.
     RevokeHolderKey(String),
+    /// A fallback period, declared (its id is the message id the writer draws).
+    DeclareFallback(Box<FallbackDeclaration>),
+    EndFallback(Box<FallbackEnd>),
 }
 
 impl Command {
@@ -186,6 +191,13 @@ pub trait Tx: Send {
     async fn holder_keys_of(&mut self, tir_id: &str) -> Result<Vec<HolderKey>>;
     async fn holder_key_insert(&mut self, key: &HolderKey) -> Result<()>;
     async fn holder_key_revoke(&mut self, tir_id: &str, key_id: &str, at_ms: i64) -> Result<()>;
+    /// The fallback periods of `scope` (`system` or a country code), by start.
+    async fn fallback_periods_of(&mut self, scope: &str) -> Result<Vec<FallbackPeriod>>;
+    async fn fallback_get(&mut self, id: &str) -> Result<Option<FallbackPeriod>>;
+    /// Inserts the period, or replaces the one with its id.
+    async fn fallback_put(&mut self, period: &FallbackPeriod) -> Result<()>;
+    /// The feed (`Recipient::key`) of every party whose token works.
+    async fn party_feeds(&mut self) -> Result<Vec<String>>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -201,6 +213,8 @@ struct Loaded {
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
     customs: Vec<Country>,
+    /// For a message recorded in fallback: the periods of its office's country and of the system.
+    fallback: Vec<FallbackPeriod>,
 }
 
 impl Registry for Loaded {
@@ -212,6 +226,9 @@ impl Registry for Loaded {
     }
     fn has_customs(&self, country: Country) -> bool {
         self.customs.contains(&country)
+    }
+    fn fallback_periods(&self) -> &[FallbackPeriod] {
+        &self.fallback
     }
 }
 
@@ -362,7 +379,75 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         Command::SignDocument { candidate, claims } => run_sign_document(tx, candidate, claims, now_ms).await,
         Command::PutHolderKey(write) => run_put_holder_key(tx, head, write, stamp).await,
         Command::RevokeHolderKey(tir_id) => run_revoke_holder_key(tx, head, tir_id, stamp).await,
+        Command::DeclareFallback(d) => run_declare_fallback(tx, head, d, stamp).await,
+        Command::EndFallback(e) => run_end_fallback(tx, head, e, stamp).await,
     }
+}
+
+/// The feeds a fallback period is told to: its country's customs, or every party.
+async fn fallback_feeds<T: Tx>(tx: &mut T, period: &FallbackPeriod) -> Result<Vec<String>> {
+    match period.scope {
+        tir_model::fallback::FallbackScope::System => tx.party_feeds().await,
+        tir_model::fallback::FallbackScope::Country(c) => Ok(vec![format!("customs:{c}")]),
+    }
+}
+
+/// Journals `period` as `entry_type` from `by` and tells its feeds (`event`).
+async fn publish_fallback<T: Tx>(
+    tx: &mut T,
+    head: &mut Head,
+    stamp: &Stamp,
+    by: &str,
+    (entry_type, event): (&str, &str),
+    period: &FallbackPeriod,
+) -> Result<String> {
+    tx.fallback_put(period).await?;
+    let body = period.view().to_string();
+    append(tx, head, Record::stamped(by, stamp, entry_type, &period.id, body.clone())).await?;
+    let payload = crate::fallback::payload(event, period);
+    for recipient in fallback_feeds(tx, period).await? {
+        // Not about one guarantee: the item's reference is empty, the period is in the payload.
+        let item = OutboxItem { recipient: &recipient, kind: FALLBACK, reference: "", payload: &payload, at_ms: stamp.at_ms };
+        tx.outbox_push(&item).await?;
+    }
+    Ok(body)
+}
+
+/// Declares a period (201), or answers the stored one a repeat names (200; 409/299
+/// when its reason differs).
+async fn run_declare_fallback<T: Tx>(
+    tx: &mut T,
+    head: &mut Head,
+    d: &FallbackDeclaration,
+    stamp: &Stamp,
+) -> Result<Reply> {
+    let stored = tx.fallback_periods_of(d.scope.as_str()).await?;
+    if let Some(reply) = crate::fallback::repeated(&stored, d) {
+        return Ok(reply);
+    }
+    let id = stamp.admin_message_id.clone().unwrap_or_default();
+    let now = Timestamp::from_unix_ms(stamp.at_ms);
+    let period = match FallbackPeriod::declare(id, d.scope, d.reason.clone(), d.from, &d.by, now) {
+        Ok(period) => period,
+        Err(e) => return Ok(Reply::error(&e)),
+    };
+    let body = publish_fallback(tx, head, stamp, &d.by, (FALLBACK, "fallback_declared"), &period).await?;
+    Ok(Reply { status: 201, body })
+}
+
+/// Ends a period (200 with it; the same end again: 200, nothing written);
+/// 404/183 for no such period.
+async fn run_end_fallback<T: Tx>(tx: &mut T, head: &mut Head, e: &FallbackEnd, stamp: &Stamp) -> Result<Reply> {
+    let Some(period) = tx.fallback_get(&e.id).await? else {
+        return Ok(Reply::error(&EtirError::new(ErrorCode::NoSuchRoute, "/id").with_detail("no such fallback period")));
+    };
+    let ended = match period.end(e.until, &e.by, Timestamp::from_unix_ms(stamp.at_ms)) {
+        Ok(Some(ended)) => ended,
+        Ok(None) => return Ok(Reply { status: 200, body: period.view().to_string() }),
+        Err(error) => return Ok(Reply::error(&error)),
+    };
+    let body = publish_fallback(tx, head, stamp, &e.by, (FALLBACK_END, "fallback_ended"), &ended).await?;
+    Ok(Reply { status: 200, body })
 }
 
 /// A refusal for a signature the holder's keys no longer accept (not stored: a
@@ -688,10 +773,19 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
     let holders = tx.holders_get(&exchange::holders_needed(&s.request, &s.sender)).await?;
     let forwarded_to = s.request.forwarded_to();
     let customs = if forwarded_to.is_empty() { Vec::new() } else { tx.customs_countries(&forwarded_to).await? };
+    let mut fallback = Vec::new();
+    if s.request.occurred_at.is_some() {
+        // Read under the writers' lock: a period declared or ended meanwhile is seen.
+        fallback = tx.fallback_periods_of("system").await?;
+        if let Some(office) = s.request.referenced_offices().first() {
+            fallback.extend(tx.fallback_periods_of(office.country().as_str()).await?);
+        }
+    }
     let registry = Loaded {
         offices: offices.into_iter().map(|o| (o.code.clone(), o)).collect(),
         holders: holders.into_iter().map(|h| (h.tir_id.clone(), h)).collect(),
         customs,
+        fallback,
     };
     let reply =
         match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {

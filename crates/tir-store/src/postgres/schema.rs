@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 7, "holder_keys", "0007_holder_keys.sql"),
     migration!("postgres", 8, "party_certificates", "0008_party_certificates.sql"),
     migration!("postgres", 9, "console_indexes", "0009_console_indexes.sql"),
+    migration!("postgres", 10, "fallback", "0010_fallback.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

@@ -15,6 +15,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 6, "holder_keys", "0006_holder_keys.sql"),
     migration!("sqlite", 7, "party_certificates", "0007_party_certificates.sql"),
     migration!("sqlite", 8, "console_indexes", "0008_console_indexes.sql"),
+    migration!("sqlite", 9, "fallback", "0009_fallback.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.
