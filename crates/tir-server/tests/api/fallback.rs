@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tir_model::Timestamp;
 
-use tir_testkit::fixtures::message;
+use tir_testkit::fixtures::{SEAL, message, message_id};
 use tir_testkit::server::*;
 
 /// `minutes` from now (negative: ago), RFC 3339.
@@ -23,8 +23,9 @@ async fn declare(app: &TestApp, token: &str, body: &Value) -> Reply {
     post_json(app, token, "/v1/fallback", body).await
 }
 
-/// `body` recorded in fallback, as having happened at `occurred_at`.
+/// `body` recorded in fallback, as having happened at `occurred_at`, under a message id of its own.
 fn late(mut body: Value, occurred_at: &str) -> Value {
+    body["message_id"] = json!(message_id());
     body["fallback"] = json!(true);
     body["occurred_at"] = json!(occurred_at);
     body
@@ -70,7 +71,7 @@ async fn operations_recorded_late_are_reconciled(app: &TestApp) {
     assert!(!told(&app.feed(&c.az).await, tr_id) && !told(&app.feed(&c.az).await, ge_id));
 
     // Refused: before any period of TR, in the future, and by the order of what happened.
-    let tr_start = message("I9", &trip.reference, json!({"office": "TR000100", "seals": [tir_testkit::fixtures::SEAL]}));
+    let tr_start = message("I9", &trip.reference, json!({"office": "TR000100", "seals": [SEAL]}));
     app.post(&c.tr, &late(tr_start.clone(), &minutes_from_now(-180))).await.assert_error(286, "/occurred_at");
     app.post(&c.tr, &late(tr_start.clone(), &minutes_from_now(60))).await.assert_error(102, "/occurred_at");
     let (t_start, ge_start, tr_end, ge_end) =
