@@ -156,7 +156,12 @@ impl FallbackPeriod {
             return Err(EtirError::new(ErrorCode::InvalidDomain, "/until")
                 .with_detail(format!("{until} is in the future: a period is ended once the exchange is back")));
         }
-        Ok(Some(FallbackPeriod { until: Some(until), ended_by: Some(by.to_owned()), ended_at: Some(now), ..self.clone() }))
+        Ok(Some(FallbackPeriod {
+            until: Some(until),
+            ended_by: Some(by.to_owned()),
+            ended_at: Some(now),
+            ..self.clone()
+        }))
     }
 
     /// Whether something done in `country` at `at` falls in this period.
@@ -279,7 +284,13 @@ mod tests {
         assert_eq!(t("1970-01-01T00:00:01.123456Z").unix_ms(), 1123);
         assert_eq!(t("1970-01-01T02:00:00+02:00").unix_ms(), 0);
         assert_eq!(t("2026-11-30T08:00:00.000Z").to_rfc3339(), "2026-11-30T08:00:00.000Z");
-        for bad in ["2026-11-30", "2026-11-30 08:00:00Z", "2026-11-30T25:00:00Z", "2026-11-30T08:00:00", "2026-11-30T08:00:00.Z"] {
+        for bad in [
+            "2026-11-30",
+            "2026-11-30 08:00:00Z",
+            "2026-11-30T25:00:00Z",
+            "2026-11-30T08:00:00",
+            "2026-11-30T08:00:00.Z",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), Err(ParseError::Pattern), "{bad}");
         }
         assert_eq!(Timestamp::parse_rfc3339(&"9".repeat(41)), Err(ParseError::Length));

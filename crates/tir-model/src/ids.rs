@@ -485,7 +485,9 @@ impl Timestamp {
         let offset_min = match rest {
             [b'Z' | b'z'] => 0,
             [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let two = |a: u8, b: u8| (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')));
+                let two = |a: u8, b: u8| {
+                    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')))
+                };
                 let (Some(oh), Some(om)) = (two(*h1, *h2), two(*m1, *m2)) else {
                     return Err(ParseError::Pattern);
                 };

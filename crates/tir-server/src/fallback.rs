@@ -46,7 +46,9 @@ async fn named_period(app: &App, id: Result<Path<String>, PathRejection>) -> Res
         return Err(ApiError::code(ErrorCode::WrongFormat, "/id"));
     }
     app.store.fallback_period(&id).await?.ok_or_else(|| {
-        ApiError::Etir(EtirError::not_found_on_route(ErrorCode::NoSuchRoute, "/id").with_detail("no such fallback period"))
+        ApiError::Etir(
+            EtirError::not_found_on_route(ErrorCode::NoSuchRoute, "/id").with_detail("no such fallback period"),
+        )
     })
 }
 

@@ -15,10 +15,10 @@ use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, Stored
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
+use crate::fallback::{FALLBACK, FALLBACK_END, FallbackDeclaration, FallbackEnd};
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
 use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
-use crate::fallback::{FALLBACK, FALLBACK_END, FallbackDeclaration, FallbackEnd};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
 use tir_model::fallback::FallbackPeriod;
 
@@ -407,7 +407,8 @@ async fn publish_fallback<T: Tx>(
     let payload = crate::fallback::payload(event, period);
     for recipient in fallback_feeds(tx, period).await? {
         // Not about one guarantee: the item's reference is empty, the period is in the payload.
-        let item = OutboxItem { recipient: &recipient, kind: FALLBACK, reference: "", payload: &payload, at_ms: stamp.at_ms };
+        let item =
+            OutboxItem { recipient: &recipient, kind: FALLBACK, reference: "", payload: &payload, at_ms: stamp.at_ms };
         tx.outbox_push(&item).await?;
     }
     Ok(body)

@@ -2329,7 +2329,8 @@ async fn fallback_periods_are_declared_ended_and_reconciled(fx: Fixture) {
     let other = FallbackDeclaration { reason: "power cut".into(), ..declaration.clone() };
     assert_eq!(error_code(&store.declare_fallback(other).await.unwrap()), 299);
     // The system's from later: GE's period is the first to cover GE below.
-    let system = FallbackDeclaration { by: "admin".into(), scope: FallbackScope::System, from: minutes_ago(50), ..declaration };
+    let system =
+        FallbackDeclaration { by: "admin".into(), scope: FallbackScope::System, from: minutes_ago(50), ..declaration };
     assert_eq!(store.declare_fallback(system).await.unwrap().status, 201);
     let periods = store.fallback_periods().await.unwrap();
     assert_eq!(periods.len(), 2);

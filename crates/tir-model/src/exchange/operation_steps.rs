@@ -480,8 +480,9 @@ fn check_not_before(
     what: impl FnOnce() -> String,
 ) -> Result<(), EtirError> {
     match since {
-        Some(since) if occurred_at < since => Err(EtirError::new(code, "/occurred_at")
-            .with_detail(format!("{} at {since}, after {occurred_at}", what()))),
+        Some(since) if occurred_at < since => {
+            Err(EtirError::new(code, "/occurred_at").with_detail(format!("{} at {since}, after {occurred_at}", what())))
+        }
         _ => Ok(()),
     }
 }

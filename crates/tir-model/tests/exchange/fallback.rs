@@ -50,7 +50,10 @@ fn a_start_recorded_in_fallback_is_exempt_from_281_while_the_previous_operation_
     run.ok(&customs("TR"), late(i11(TR, &[]), at(7)));
     assert_eq!(run.op(0).terminated_at, Some(at(7)));
     let event = run.history.last().unwrap();
-    assert_eq!((event.occurred_at, event.fallback_period.as_deref(), event.at), (Some(at(7)), Some("fb-system"), run.now));
+    assert_eq!(
+        (event.occurred_at, event.fallback_period.as_deref(), event.at),
+        (Some(at(7)), Some("fb-system"), run.now)
+    );
 }
 
 #[test]

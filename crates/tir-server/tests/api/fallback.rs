@@ -56,16 +56,17 @@ async fn operations_recorded_late_are_reconciled(app: &TestApp) {
     // The same declaration again is the same period; another reason for it is 299.
     let again = declare(app, &c.tr, &json!({"scope": "TR", "reason": "national system down", "from": from})).await;
     assert_eq!((again.status, again.json()), (200, tr_period.clone()));
-    declare(app, &c.tr, &json!({"scope": "TR", "reason": "power cut", "from": from})).await.assert_error(299, "/reason");
+    declare(app, &c.tr, &json!({"scope": "TR", "reason": "power cut", "from": from}))
+        .await
+        .assert_error(299, "/reason");
     let ge_period = declare(app, &c.ge, &json!({"scope": "GE", "reason": "link down", "from": from})).await;
     assert_eq!(ge_period.status, 201, "{}", ge_period.text);
     let ge_period = ge_period.json();
     let (tr_id, ge_id) = (tr_period["id"].as_str().unwrap(), ge_period["id"].as_str().unwrap());
 
     // The customs of each country are told; the others are not.
-    let told = |feed: &[Value], id: &str| {
-        feed.iter().any(|i| i["type"] == "FALLBACK" && i["payload"]["period"]["id"] == id)
-    };
+    let told =
+        |feed: &[Value], id: &str| feed.iter().any(|i| i["type"] == "FALLBACK" && i["payload"]["period"]["id"] == id);
     assert!(told(&app.feed(&c.tr).await, tr_id) && !told(&app.feed(&c.tr).await, ge_id));
     assert!(told(&app.feed(&c.ge).await, ge_id));
     assert!(!told(&app.feed(&c.az).await, tr_id) && !told(&app.feed(&c.az).await, ge_id));
@@ -80,7 +81,9 @@ async fn operations_recorded_late_are_reconciled(app: &TestApp) {
     // Online, GE could not start before TR's termination is recorded (281); recorded late, it may.
     let ge_online = message("I9", &trip.reference, json!({"office": "GE000100"}));
     app.post(&c.ge, &ge_online).await.assert_error(281, "/office");
-    let started = trip.send_ok(&c.ge, late(message("I9", &trip.reference, json!({"office": "GE000100"})), &ge_start), "I10").await;
+    let started = trip
+        .send_ok(&c.ge, late(message("I9", &trip.reference, json!({"office": "GE000100"})), &ge_start), "I10")
+        .await;
     let ops = &started["guarantee"]["transport"]["operations"];
     assert_eq!((ops[0]["state"].as_str(), ops[1]["state"].as_str()), (Some("started"), Some("started")));
     assert_eq!(ops[1]["started_at"], ge_start.as_str(), "the operation keeps the time at the office");
@@ -105,7 +108,10 @@ async fn operations_recorded_late_are_reconciled(app: &TestApp) {
     for (token, id) in [(&c.tr, tr_id), (&c.ge, ge_id)] {
         let ended = post_json(app, token, &format!("/v1/fallback/{id}/end"), &json!({"until": until})).await;
         assert_eq!(ended.status, 200, "{}", ended.text);
-        assert_eq!((ended.json()["open"].as_bool(), ended.json()["until"].as_str()), (Some(false), Some(until.as_str())));
+        assert_eq!(
+            (ended.json()["open"].as_bool(), ended.json()["until"].as_str()),
+            (Some(false), Some(until.as_str()))
+        );
     }
     // Ending again at the same time changes nothing.
     let again = post_json(app, &c.ge, &format!("/v1/fallback/{ge_id}/end"), &json!({"until": until})).await;
@@ -132,7 +138,9 @@ async fn operations_recorded_late_are_reconciled(app: &TestApp) {
     // Another chain reads the reconciliation without this guarantee; a holder not at all.
     let (_, other) = app.get(&c.chain_b, &format!("/v1/fallback/{ge_id}/reconciliation")).await;
     assert!(listed(&other, &trip.reference).is_none());
-    app.get_reply(&c.holder, &format!("/v1/fallback/{ge_id}/reconciliation")).await.assert_error_status(403, 380, "/id");
+    app.get_reply(&c.holder, &format!("/v1/fallback/{ge_id}/reconciliation"))
+        .await
+        .assert_error_status(403, 380, "/id");
     // AZ's customs are not concerned by GE's period.
     app.get_reply(&c.az, &format!("/v1/fallback/{ge_id}")).await.assert_error_status(403, 380, "/id");
     let (_, az_list) = app.get(&c.az, "/v1/fallback").await;
@@ -165,17 +173,24 @@ async fn declaring_and_ending_is_authorized(app: &TestApp) {
     declare(app, &c.tr, &body("system")).await.assert_error_status(403, 380, "/scope");
     declare(app, &c.holder, &body("TR")).await.assert_error_status(403, 380, "/scope");
     declare(app, &c.chain_a, &body("TR")).await.assert_error_status(403, 380, "/scope");
-    declare(app, &c.tr, &json!({"scope": "TR", "reason": "x", "from": minutes_from_now(30)})).await.assert_error(102, "/from");
+    declare(app, &c.tr, &json!({"scope": "TR", "reason": "x", "from": minutes_from_now(30)}))
+        .await
+        .assert_error(102, "/from");
     declare(app, &c.tr, &json!({"scope": "TR", "reason": "x", "from": "yesterday"})).await.assert_error(103, "/from");
     declare(app, &c.tr, &json!({"scope": "TR", "reason": "x"})).await.assert_error(101, "/from");
-    declare(app, &c.tr, &json!({"scope": "TR", "reason": "x", "from": from, "until": from})).await.assert_error(107, "/until");
+    declare(app, &c.tr, &json!({"scope": "TR", "reason": "x", "from": from, "until": from}))
+        .await
+        .assert_error(107, "/until");
 
     let system = declare(app, &app.admin, &body("system")).await;
     assert_eq!(system.status, 201, "{}", system.text);
     let id = system.json()["id"].as_str().unwrap().to_owned();
     for token in [&c.tr, &c.az, &c.chain_a, &c.holder] {
         let feed = app.feed(token).await;
-        assert!(feed.iter().any(|i| i["type"] == "FALLBACK" && i["payload"]["event"] == "fallback_declared"), "{feed:?}");
+        assert!(
+            feed.iter().any(|i| i["type"] == "FALLBACK" && i["payload"]["event"] == "fallback_declared"),
+            "{feed:?}"
+        );
         let (status, period) = app.get(token, &format!("/v1/fallback/{id}")).await;
         assert_eq!((status, &period["scope"]), (200, &json!("system")), "{period}");
     }

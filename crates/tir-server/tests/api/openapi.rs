@@ -164,7 +164,11 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     let declared = app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(declaration.clone())).await;
     let period = format!("/v1/fallback/{}", declared.json()["id"].as_str().unwrap());
     answers.push(("/v1/fallback", "post", declared));
-    answers.push(("/v1/fallback", "post", app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(declaration)).await));
+    answers.push((
+        "/v1/fallback",
+        "post",
+        app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(declaration)).await,
+    ));
     let foreign = json!({"scope": "TR", "reason": "x", "from": "2026-01-01T00:00:00Z"});
     answers.push(("/v1/fallback", "post", app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(foreign)).await));
     answers.push(("/v1/fallback", "get", app.get_reply(&c.ge, "/v1/fallback").await));

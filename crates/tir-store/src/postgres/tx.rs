@@ -17,14 +17,14 @@ use super::deferred::{Deferred, GuaranteeColumns};
 use super::{LOCK_WRITERS, pool_error};
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
+use crate::fallback;
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
-use crate::fallback;
 use crate::rows::{from_doc, keys, risk, to_doc};
-use tir_model::fallback::FallbackPeriod;
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
+use tir_model::fallback::FallbackPeriod;
 
 /// `risk::ASSESSMENT_INSERT` for many rows: arrays in, in their order (the `id`s follow it).
 const ASSESSMENTS_INSERT: &str = "INSERT INTO risk_assessments

@@ -19,12 +19,12 @@ use super::idempotency::IdempotencyIndex;
 use super::reads;
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
+use crate::fallback;
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
 use crate::rows::{self, JOURNAL_COLUMNS, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
-use crate::fallback;
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel};
 use tir_model::fallback::FallbackPeriod;
 
@@ -304,7 +304,12 @@ impl Tx for SqliteWriter {
     async fn party_feeds(&mut self) -> Result<Vec<String>> {
         let mut statement = self.conn.prepare_cached(fallback::PARTY_FEEDS)?;
         let found = statement.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
         })?;
         let mut feeds = Vec::new();
         for row in found {
