@@ -589,6 +589,11 @@ pub fn timeline(events: &[tir_model::guarantee::Event]) -> Markup {
                 (when(Some(e.at))) " · " strong { (e.message_type) } " · " (e.summary)
                 @if let Some(office) = &e.office { " · " span.mono { (office.as_str()) } }
                 " · " span.hint { (e.party) }
+                @if let Some(occurred) = e.occurred_at {
+                    " · " span.hint title="recorded after a fallback period: when it happened at the office" {
+                        "fallback: happened " (when(Some(occurred)))
+                    }
+                }
             } } }
         }
     }

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     /// More amendments than `limits::AMENDMENTS_MAX` for one guarantee.
     TooManyAmendments = 284,
     OperationNotTerminated = 285,
+    /// Added: a message recorded in fallback (`fallback: true`) whose `occurred_at`
+    /// no fallback period of the office's country (or of the whole system) covers.
+    NotInFallbackPeriod = 286,
     DuplicateMessage = 299,
     GuaranteeNotFound = 301,
     OfficeNotFound = 304,
@@ -70,7 +73,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 46] = [
+    pub const ALL: [ErrorCode; 47] = [
         Self::InvalidMessage,
         Self::RequiredFieldMissing,
         Self::InvalidDomain,
@@ -100,6 +103,7 @@ impl ErrorCode {
         Self::NoAmendmentWaiting,
         Self::TooManyAmendments,
         Self::OperationNotTerminated,
+        Self::NotInFallbackPeriod,
         Self::DuplicateMessage,
         Self::GuaranteeNotFound,
         Self::OfficeNotFound,
@@ -187,6 +191,7 @@ impl ErrorCode {
             Self::NoAmendmentWaiting => "no amendment waits for this country",
             Self::TooManyAmendments => "too many amendments for this guarantee",
             Self::OperationNotTerminated => "operation not yet terminated",
+            Self::NotInFallbackPeriod => "no fallback period covers this time",
             Self::DuplicateMessage => "duplicate message",
             Self::GuaranteeNotFound => "guarantee not found",
             Self::OfficeNotFound => "customs office not found",

@@ -102,6 +102,20 @@ pub struct Operation {
     /// What customs reported that differs from the record; accepted, never refused.
     pub findings: Vec<Finding>,
     pub incidents: Vec<Incident>,
+    /// What customs recorded late on this operation after a fallback period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recorded_late: Vec<LateRecord>,
+}
+
+/// A message recorded in fallback: it happened at the office at `occurred_at`
+/// (the time the operation keeps), and tirhub received it at `received_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateRecord {
+    pub message_type: String,
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+    /// The fallback period it was recorded under.
+    pub period: String,
 }
 
 /// A difference customs reported on an operation: it is for them to act on it.
@@ -132,6 +146,7 @@ impl Operation {
             refusal_reason: None,
             findings: Vec::new(),
             incidents: Vec::new(),
+            recorded_late: Vec::new(),
         }
     }
 
@@ -159,6 +174,12 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<OfficeCode>,
     pub summary: String,
+    /// Recorded in fallback: when it happened at the office (`at` is when
+    /// tirhub received it) and the fallback period it was recorded under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_period: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

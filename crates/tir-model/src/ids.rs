@@ -449,6 +449,60 @@ impl Timestamp {
         self.0
     }
 
+    /// An RFC 3339 time, `2026-11-28T15:41:04Z` or with a fraction and an
+    /// offset (`.123+02:00`); digits past milliseconds are dropped. Years
+    /// 1970..=9999, as `Date`. Longer than 40 characters: `Length`.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, ParseError> {
+        if s.chars().take(41).count() > 40 {
+            return Err(ParseError::Length);
+        }
+        let b = s.as_bytes();
+        if b.len() < 20 || !s.is_ascii() {
+            return Err(ParseError::Pattern);
+        }
+        let digits = |r: std::ops::Range<usize>| {
+            b[r].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+        };
+        let date = Date::parse(&s[..10])?;
+        let (Some(h), b':', Some(mi), b':', Some(sec)) = (digits(11..13), b[13], digits(14..16), b[16], digits(17..19))
+        else {
+            return Err(ParseError::Pattern);
+        };
+        if !matches!(b[10], b'T' | b't') || h > 23 || mi > 59 || sec > 59 {
+            return Err(ParseError::Pattern);
+        }
+        let mut rest = &b[19..];
+        let mut ms = 0;
+        if let Some((b'.', fraction)) = rest.split_first() {
+            let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return Err(ParseError::Pattern);
+            }
+            ms = fraction[..n.min(3)].iter().fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0'))
+                * 10i64.pow(3 - n.min(3) as u32);
+            rest = &fraction[n..];
+        }
+        let offset_min = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let two = |a: u8, b: u8| {
+                    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')))
+                };
+                let (Some(oh), Some(om)) = (two(*h1, *h2), two(*m1, *m2)) else {
+                    return Err(ParseError::Pattern);
+                };
+                if oh > 23 || om > 59 {
+                    return Err(ParseError::Pattern);
+                }
+                if *sign == b'+' { oh * 60 + om } else { -(oh * 60 + om) }
+            }
+            _ => return Err(ParseError::Pattern),
+        };
+        let days = days_from_civil(date.year(), i64::from(date.month()), i64::from(date.day()));
+        let seconds = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+        Ok(Timestamp(seconds * 1000 + ms))
+    }
+
     /// UTC with milliseconds, e.g. `2026-11-28T15:41:04.123Z`. Years outside
     /// 0000..=9999 (only reachable from extreme values) get a sign, as in
     /// ISO 8601 expanded years.

@@ -6,6 +6,7 @@
 pub mod declaration;
 pub mod error;
 pub mod exchange;
+pub mod fallback;
 pub mod guarantee;
 #[macro_use]
 pub mod ids;

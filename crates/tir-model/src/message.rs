@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::declaration::{Declaration, Vehicle};
 use crate::error::{ErrorCode, EtirError, fail};
-use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, ParseError, TirId};
+use crate::ids::{Country, Date, GuaranteeRef, OfficeCode, ParseError, Timestamp, TirId};
 use crate::limits::*;
 use crate::party::PartyKind;
 use crate::records::{IncidentKind, OperationId, ReportedControl, parse_controls, require};
@@ -80,6 +80,12 @@ impl MessageType {
             Self::I17 => "I18",
             Self::X1 => "X2",
         }
+    }
+
+    /// The customs' operation messages, which may be recorded late after a
+    /// fallback period (`fallback`, `occurred_at`): what happens at the office.
+    pub fn accepts_fallback(self) -> bool {
+        matches!(self, Self::I9 | Self::I11 | Self::I13 | Self::I17 | Self::X1)
     }
 
     pub fn sender(self) -> PartyKind {
@@ -196,6 +202,13 @@ pub struct Request {
     pub guarantee_reference: GuaranteeRef,
     #[cfg_attr(feature = "openapi", serde(flatten))]
     pub message: Message,
+    /// Recorded after a fallback period (I9, I11, I13, I17, X1 only): customs
+    /// worked on paper and send what they did once the exchange is back.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub fallback: bool,
+    /// With `fallback: true` (and only then): when it happened at the office.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = false))]
+    pub occurred_at: Option<Timestamp>,
 }
 
 impl Request {
@@ -281,9 +294,10 @@ impl Request {
                 Message::RecordIncident { office, kind, description, new_vehicle, new_seals }
             }
         };
+        let occurred_at = if kind.accepts_fallback() { parse_fallback(&obj)? } else { None };
         // Only the fields of this type (107 for another), once those parsed.
         obj.finish()?;
-        Ok(Request { message_id, kind, guarantee_reference, message })
+        Ok(Request { message_id, kind, guarantee_reference, message, fallback: occurred_at.is_some(), occurred_at })
     }
 
     /// Offices the store must load for this request: the acting office and
@@ -332,6 +346,30 @@ impl Request {
             Message::RegisterGuarantee { holder, .. } => Some(holder),
             _ => None,
         }
+    }
+}
+
+/// `fallback` and `occurred_at`: `Some(occurred_at)` for a message recorded in
+/// fallback. `fallback: true` needs `occurred_at` (101); `occurred_at` comes
+/// only with it (107); a text that is no RFC 3339 time is 103.
+fn parse_fallback(obj: &Obj<'_>) -> Result<Option<Timestamp>, EtirError> {
+    let fallback = match obj.get("fallback") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return fail(ErrorCode::WrongFormat, "/fallback"),
+    };
+    let occurred_at = obj.parse_opt("occurred_at", Timestamp::parse_rfc3339).map_err(|e| match e.code {
+        ErrorCode::WrongFormat | ErrorCode::WrongLength if obj.get("occurred_at").is_some_and(Value::is_string) => {
+            EtirError { code: ErrorCode::MalformedDate, ..e }
+        }
+        _ => e,
+    })?;
+    match (fallback, occurred_at) {
+        (true, None) => Err(EtirError::new(ErrorCode::RequiredFieldMissing, "/occurred_at")
+            .with_detail("a message recorded in fallback says when it happened")),
+        (false, Some(_)) => Err(EtirError::new(ErrorCode::UnknownField, "/occurred_at")
+            .with_detail("occurred_at only comes with fallback: true")),
+        (_, occurred_at) => Ok(occurred_at),
     }
 }
 

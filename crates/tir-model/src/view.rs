@@ -37,6 +37,23 @@ pub struct OperationView<'a> {
     refusal_reason: Option<&'a str>,
     findings: Vec<FindingView<'a>>,
     incidents: Vec<IncidentView<'a>>,
+    /// Messages customs recorded late on this operation after a fallback
+    /// period (the times above are then when it happened at the office).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    recorded_late: Vec<LateRecordView<'a>>,
+}
+
+/// A message recorded in fallback: when it happened at the office, when tirhub received it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LateRecordView<'a> {
+    #[serde(rename = "type")]
+    message_type: &'a str,
+    occurred_at: String,
+    received_at: String,
+    /// The fallback period's id.
+    period: &'a str,
 }
 
 /// A control customs made (`type`: documentary, seal_check, physical, scanner, sampling).
@@ -125,6 +142,16 @@ impl<'a> OperationView<'a> {
                     at: i.at.to_rfc3339(),
                     new_vehicle: i.new_vehicle.as_ref(),
                     new_seals: i.new_seals.as_deref(),
+                })
+                .collect(),
+            recorded_late: op
+                .recorded_late
+                .iter()
+                .map(|r| LateRecordView {
+                    message_type: &r.message_type,
+                    occurred_at: r.occurred_at.to_rfc3339(),
+                    received_at: r.received_at.to_rfc3339(),
+                    period: &r.period,
                 })
                 .collect(),
         }

@@ -33,6 +33,10 @@ const MINUTE_MS: i64 = 60_000;
 #[path = "exchange/territories.rs"]
 mod territories;
 
+/// Messages recorded late after a fallback period (Annex 11, Art. 10).
+#[path = "exchange/fallback.rs"]
+mod fallback;
+
 // ---------------------------------------------------------------- fixture
 
 fn country(code: &str) -> Country {
@@ -47,12 +51,14 @@ fn tir_id(raw: &str) -> TirId {
 struct World {
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
+    /// Declared fallback periods (`fallback.rs`).
+    fallback: Vec<tir_model::fallback::FallbackPeriod>,
 }
 
 impl World {
     fn new() -> World {
         use OfficeRole::*;
-        let mut world = World { offices: HashMap::new(), holders: HashMap::new() };
+        let mut world = World { offices: HashMap::new(), holders: HashMap::new(), fallback: Vec::new() };
         world.add_office(TR, "Kapikule", &[Departure, Exit]);
         world.add_office(TR_EXIT, "Sarp", &[Exit]);
         world.add_office(GE_EXIT_ONLY, "Vale", &[Exit]);
@@ -98,6 +104,10 @@ impl Registry for World {
     /// Customs of every country but those in `NO_CUSTOMS`.
     fn has_customs(&self, country: Country) -> bool {
         !NO_CUSTOMS.contains(&country.as_str())
+    }
+
+    fn fallback_periods(&self) -> &[tir_model::fallback::FallbackPeriod] {
+        &self.fallback
     }
 }
 

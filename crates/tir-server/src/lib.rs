@@ -9,6 +9,7 @@ mod conn;
 pub mod direct;
 mod document;
 mod error;
+mod fallback;
 mod heads;
 mod messages;
 mod observe;
@@ -171,6 +172,10 @@ fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(assessments::list_policies))
         .routes(routes!(assessments::put_policy))
         .routes(routes!(assessments::list_models))
+        .routes(routes!(fallback::declare, fallback::list))
+        .routes(routes!(fallback::get))
+        .routes(routes!(fallback::end))
+        .routes(routes!(fallback::reconciliation))
         .split_for_parts()
 }
 

@@ -25,6 +25,7 @@ use crate::error::json_response;
         (name = "holders", description = "Holders' signing keys: a holder with one signs its E9, E11 and E13 (Tirhub-Holder-Signature)"),
         (name = "journal", description = "The signed journal head and the server's public keys: no token needed, so any party can keep heads and detect a rewritten history"),
         (name = "push", description = "Push notifications (E7/E8, I15/I16): the caller's feed POSTed to its endpoint, each item signed (Tirhub-Signature) and confirmed by a 2xx answer"),
+        (name = "fallback", description = "The fallback procedure (TIR Convention, Annex 11, Art. 10): periods when customs work on paper and record afterwards, and their reconciliation"),
         (name = "operations", description = "Health and this document"),
     )
 )]

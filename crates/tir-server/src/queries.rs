@@ -155,6 +155,8 @@ pub async fn timeline(
             party: e.party.clone(),
             summary: e.summary.clone(),
             message_type: e.message_type.clone(),
+            occurred_at: e.occurred_at.map(Timestamp::to_rfc3339),
+            fallback_period: e.fallback_period.clone(),
         })
         .collect();
     Ok(Json(Timeline { events, reference: guarantee.reference.as_str().to_owned() }))
@@ -171,7 +173,13 @@ pub struct Timeline {
 #[derive(Serialize, ToSchema)]
 pub struct TimelineEvent {
     at: String,
+    /// Only for a message recorded in fallback: the fallback period's id, and
+    /// when it happened at the office (`at` is when tirhub received it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_period: Option<String>,
     office: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    occurred_at: Option<String>,
     /// Party id of the sender.
     party: String,
     summary: String,

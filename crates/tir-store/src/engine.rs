@@ -15,11 +15,13 @@ use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, Stored
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
 use crate::env::Stamp;
+use crate::fallback::{FALLBACK, FALLBACK_END, FallbackDeclaration, FallbackEnd};
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
 use crate::journal::JournalEntry;
 use crate::keys::{ServerKey, SignedHead};
 use crate::push::{self, PushAttempt, PushClaim, PushEndpoint, PushEndpointWrite, PushOutcome};
 use crate::{AssessmentBatch, NewParty, ProfileWrite, Result, Submission};
+use tir_model::fallback::FallbackPeriod;
 
 /// Largest number of commands in one transaction.
 pub const BATCH_COMMANDS_MAX: usize = 256;
@@ -87,6 +89,9 @@ pub enum Command {
     PushClaim(Box<PushClaim>),
     /// A delivery attempt's outcome; journaled when it confirms an item or pauses the endpoint.
     PushRecord(Box<PushOutcome>),
+    /// A fallback period, declared (its id is the message id the writer draws).
+    DeclareFallback(Box<FallbackDeclaration>),
+    EndFallback(Box<FallbackEnd>),
 }
 
 impl Command {
@@ -204,6 +209,13 @@ pub trait Tx: Send {
     /// Inserts or replaces the party's push endpoint.
     async fn push_endpoint_put(&mut self, endpoint: &PushEndpoint) -> Result<()>;
     async fn push_attempt_insert(&mut self, attempt: &PushAttempt) -> Result<()>;
+    /// The fallback periods of `scope` (`system` or a country code), by start.
+    async fn fallback_periods_of(&mut self, scope: &str) -> Result<Vec<FallbackPeriod>>;
+    async fn fallback_get(&mut self, id: &str) -> Result<Option<FallbackPeriod>>;
+    /// Inserts the period, or replaces the one with its id.
+    async fn fallback_put(&mut self, period: &FallbackPeriod) -> Result<()>;
+    /// The feed (`Recipient::key`) of every party whose token works.
+    async fn party_feeds(&mut self) -> Result<Vec<String>>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -219,6 +231,8 @@ struct Loaded {
     offices: HashMap<OfficeCode, Office>,
     holders: HashMap<TirId, HolderRecord>,
     customs: Vec<Country>,
+    /// For a message recorded in fallback: the periods of its office's country and of the system.
+    fallback: Vec<FallbackPeriod>,
 }
 
 impl Registry for Loaded {
@@ -230,6 +244,9 @@ impl Registry for Loaded {
     }
     fn has_customs(&self, country: Country) -> bool {
         self.customs.contains(&country)
+    }
+    fn fallback_periods(&self) -> &[FallbackPeriod] {
+        &self.fallback
     }
 }
 
@@ -384,6 +401,8 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         Command::RemovePushEndpoint(party) => run_remove_push_endpoint(tx, head, party, stamp).await,
         Command::PushClaim(claim) => run_push_claim(tx, claim, now_ms).await,
         Command::PushRecord(outcome) => run_push_record(tx, head, outcome, stamp).await,
+        Command::DeclareFallback(d) => run_declare_fallback(tx, head, d, stamp).await,
+        Command::EndFallback(e) => run_end_fallback(tx, head, e, stamp).await,
     }
 }
 
@@ -531,6 +550,73 @@ async fn run_push_record<T: Tx>(tx: &mut T, head: &mut Head, o: &PushOutcome, st
     };
     tx.push_attempt_insert(&attempt).await?;
     Ok(Reply { status: 200, body: endpoint.view().to_string() })
+}
+
+/// The feeds a fallback period is told to: its country's customs, or every party.
+async fn fallback_feeds<T: Tx>(tx: &mut T, period: &FallbackPeriod) -> Result<Vec<String>> {
+    match period.scope {
+        tir_model::fallback::FallbackScope::System => tx.party_feeds().await,
+        tir_model::fallback::FallbackScope::Country(c) => Ok(vec![format!("customs:{c}")]),
+    }
+}
+
+/// Journals `period` as `entry_type` from `by` and tells its feeds (`event`).
+async fn publish_fallback<T: Tx>(
+    tx: &mut T,
+    head: &mut Head,
+    stamp: &Stamp,
+    by: &str,
+    (entry_type, event): (&str, &str),
+    period: &FallbackPeriod,
+) -> Result<String> {
+    tx.fallback_put(period).await?;
+    let body = period.view().to_string();
+    append(tx, head, Record::stamped(by, stamp, entry_type, &period.id, body.clone())).await?;
+    let payload = crate::fallback::payload(event, period);
+    for recipient in fallback_feeds(tx, period).await? {
+        // Not about one guarantee: the item's reference is empty, the period is in the payload.
+        let item =
+            OutboxItem { recipient: &recipient, kind: FALLBACK, reference: "", payload: &payload, at_ms: stamp.at_ms };
+        tx.outbox_push(&item).await?;
+    }
+    Ok(body)
+}
+
+/// Declares a period (201), or answers the stored one a repeat names (200; 409/299
+/// when its reason differs).
+async fn run_declare_fallback<T: Tx>(
+    tx: &mut T,
+    head: &mut Head,
+    d: &FallbackDeclaration,
+    stamp: &Stamp,
+) -> Result<Reply> {
+    let stored = tx.fallback_periods_of(d.scope.as_str()).await?;
+    if let Some(reply) = crate::fallback::repeated(&stored, d) {
+        return Ok(reply);
+    }
+    let id = stamp.admin_message_id.clone().unwrap_or_default();
+    let now = Timestamp::from_unix_ms(stamp.at_ms);
+    let period = match FallbackPeriod::declare(id, d.scope, d.reason.clone(), d.from, &d.by, now) {
+        Ok(period) => period,
+        Err(e) => return Ok(Reply::error(&e)),
+    };
+    let body = publish_fallback(tx, head, stamp, &d.by, (FALLBACK, "fallback_declared"), &period).await?;
+    Ok(Reply { status: 201, body })
+}
+
+/// Ends a period (200 with it; the same end again: 200, nothing written);
+/// 404/183 for no such period.
+async fn run_end_fallback<T: Tx>(tx: &mut T, head: &mut Head, e: &FallbackEnd, stamp: &Stamp) -> Result<Reply> {
+    let Some(period) = tx.fallback_get(&e.id).await? else {
+        return Ok(Reply::error(&EtirError::new(ErrorCode::NoSuchRoute, "/id").with_detail("no such fallback period")));
+    };
+    let ended = match period.end(e.until, &e.by, Timestamp::from_unix_ms(stamp.at_ms)) {
+        Ok(Some(ended)) => ended,
+        Ok(None) => return Ok(Reply { status: 200, body: period.view().to_string() }),
+        Err(error) => return Ok(Reply::error(&error)),
+    };
+    let body = publish_fallback(tx, head, stamp, &e.by, (FALLBACK_END, "fallback_ended"), &ended).await?;
+    Ok(Reply { status: 200, body })
 }
 
 /// A refusal for a signature the holder's keys no longer accept (not stored: a
@@ -856,10 +942,19 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
     let holders = tx.holders_get(&exchange::holders_needed(&s.request, &s.sender)).await?;
     let forwarded_to = s.request.forwarded_to();
     let customs = if forwarded_to.is_empty() { Vec::new() } else { tx.customs_countries(&forwarded_to).await? };
+    let mut fallback = Vec::new();
+    if s.request.occurred_at.is_some() {
+        // Read under the writers' lock: a period declared or ended meanwhile is seen.
+        fallback = tx.fallback_periods_of("system").await?;
+        if let Some(office) = s.request.referenced_offices().first() {
+            fallback.extend(tx.fallback_periods_of(office.country().as_str()).await?);
+        }
+    }
     let registry = Loaded {
         offices: offices.into_iter().map(|o| (o.code.clone(), o)).collect(),
         holders: holders.into_iter().map(|h| (h.tir_id.clone(), h)).collect(),
         customs,
+        fallback,
     };
     let reply =
         match exchange::apply(&registry, &s.sender, &s.request, current.as_ref(), Timestamp::from_unix_ms(now_ms)) {

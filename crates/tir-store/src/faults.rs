@@ -288,6 +288,21 @@ mod wrapper {
             self.inner.timeline(reference).await
         }
 
+        async fn fallback_periods(&self) -> Result<Vec<tir_model::fallback::FallbackPeriod>> {
+            self.check(false)?;
+            self.inner.fallback_periods().await
+        }
+
+        async fn fallback_period(&self, id: &str) -> Result<Option<tir_model::fallback::FallbackPeriod>> {
+            self.check(false)?;
+            self.inner.fallback_period(id).await
+        }
+
+        async fn fallback_candidates(&self, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+            self.check(false)?;
+            self.inner.fallback_candidates(id).await
+        }
+
         async fn verify_journal(&self) -> Result<Verdict> {
             self.check(false)?;
             self.inner.verify_journal().await

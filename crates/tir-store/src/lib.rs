@@ -14,6 +14,7 @@ mod backup;
 pub mod doc_token;
 mod engine;
 pub mod env;
+pub mod fallback;
 pub mod faults;
 pub mod holder_keys;
 pub mod journal;
@@ -30,6 +31,7 @@ mod writer;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
+use tir_model::fallback::FallbackPeriod;
 use tir_model::guarantee::{Event, Guarantee};
 use tir_model::message::Request;
 use tir_model::party::{HolderRecord, Office, Party, PartyKind};
@@ -39,6 +41,7 @@ pub use backup::backup_sqlite;
 use engine::Command;
 pub use engine::{RISK_ASSESSMENT, RISK_MODEL, RISK_POLICY, RISK_PROFILE, RISK_RESULT, Reply};
 pub use env::{Clock, Env, IdSource, ManualClock};
+pub use fallback::{FallbackDeclaration, FallbackEnd};
 pub use holder_keys::{HolderKey, HolderKeyWrite, HolderSignature};
 pub use journal::{JournalEntry, Verdict};
 pub use keys::{HEAD_SIGN_INTERVAL, KeptHead, PublicKey, ServerKey, SignedHead};
@@ -307,6 +310,31 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The administration's policies, by office key (`*`, the default, first).
     async fn policies(&self, administration: Country) -> Result<Vec<PolicyRecord>>;
+
+    /// Declares a fallback period (`fallback`): 201 with its view, journaled `FALLBACK`
+    /// from `declaration.by` under the period's id (the message id the writer draws)
+    /// and told to the feeds concerned (`FALLBACK` items); a declaration repeating a
+    /// stored one (same scope and `from`) 200 with it, 409/299 if its reason differs;
+    /// `from` in the future 400/102.
+    fn declare_fallback(&self, declaration: FallbackDeclaration) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::DeclareFallback(Box::new(declaration)))
+    }
+    /// Ends a fallback period: 200 with its view, journaled `FALLBACK_END` and told as
+    /// a declaration; the same end again 200, nothing written; 404/183 for no such
+    /// period, 409/299 for a period ended at another time, 400/102 for an `until`
+    /// before its start or in the future.
+    fn end_fallback(&self, end: FallbackEnd) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::EndFallback(Box::new(end)))
+    }
+    /// Every fallback period, by start.
+    async fn fallback_periods(&self) -> Result<Vec<FallbackPeriod>>;
+    async fn fallback_period(&self, id: &str) -> Result<Option<FallbackPeriod>> {
+        Ok(self.fallback_periods().await?.into_iter().find(|p| p.id == id))
+    }
+    /// The guarantees the period may have touched, each with whether a message was
+    /// recorded in fallback under it: those with such a message, and every guarantee
+    /// accepted or cancelled (`fallback::CANDIDATES`); by reference.
+    async fn fallback_candidates(&self, id: &str) -> Result<Vec<(Guarantee, bool)>>;
 
     /// The party whose token has this hash (not revoked), with its client certificate binding.
     async fn token_party(&self, token_hash: &str) -> Result<Option<TokenParty>>;

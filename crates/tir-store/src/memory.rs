@@ -10,7 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use tir_model::guarantee::{Event, Guarantee};
+use tir_model::fallback::FallbackPeriod;
+use tir_model::guarantee::{Event, Guarantee, GuaranteeState};
 use tir_model::party::{HolderRecord, Office, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
 
@@ -69,6 +70,8 @@ struct State {
     /// Push endpoints by party; attempts in the order made.
     push_endpoints: HashMap<String, crate::PushEndpoint>,
     push_attempts: Vec<crate::PushAttempt>,
+    /// In the order declared.
+    fallback: Vec<FallbackPeriod>,
 }
 
 impl State {
@@ -168,6 +171,8 @@ enum Undo {
     PushEndpoint(String, Option<crate::PushEndpoint>),
     /// The attempts' length before one was added.
     PushAttempts(usize),
+    /// The fallback periods as they were before a change.
+    Fallback(Vec<FallbackPeriod>),
 }
 
 struct MemoryTx<'a> {
@@ -220,6 +225,7 @@ impl<'a> MemoryTx<'a> {
                 Undo::HolderKeys(old) => state.holder_keys = old,
                 Undo::PushEndpoint(k, old) => restore(&mut state.push_endpoints, k, old),
                 Undo::PushAttempts(len) => state.push_attempts.truncate(len),
+                Undo::Fallback(old) => state.fallback = old,
             }
         }
     }
@@ -314,6 +320,41 @@ impl Tx for MemoryTx<'_> {
             created_at_ms: item.at_ms,
         });
         Ok(())
+    }
+
+    async fn fallback_periods_of(&mut self, scope: &str) -> Result<Vec<FallbackPeriod>> {
+        Ok(sorted_periods(self.state.fallback.iter().filter(|p| p.scope.as_str() == scope)))
+    }
+
+    async fn fallback_get(&mut self, id: &str) -> Result<Option<FallbackPeriod>> {
+        Ok(self.state.fallback.iter().find(|p| p.id == id).cloned())
+    }
+
+    async fn fallback_put(&mut self, period: &FallbackPeriod) -> Result<()> {
+        self.undo.push(Undo::Fallback(self.state.fallback.clone()));
+        match self.state.fallback.iter_mut().find(|p| p.id == period.id) {
+            Some(stored) => *stored = period.clone(),
+            None => self.state.fallback.push(period.clone()),
+        }
+        Ok(())
+    }
+
+    async fn party_feeds(&mut self) -> Result<Vec<String>> {
+        let mut feeds: Vec<String> = self
+            .state
+            .parties
+            .values()
+            .filter(|p| p.revoked_at_ms.is_none())
+            .filter_map(|p| {
+                let n = &p.party;
+                let country = n.country.map(|c| c.to_string());
+                let tir_id = n.tir_id.as_ref().map(|t| t.to_string());
+                crate::fallback::feed_key(n.kind.as_str(), &n.id, country.as_deref(), tir_id.as_deref())
+            })
+            .collect();
+        feeds.sort();
+        feeds.dedup();
+        Ok(feeds)
     }
 
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()> {
@@ -770,7 +811,37 @@ impl Store for MemoryStore {
         Ok(found)
     }
 
+    async fn fallback_periods(&self) -> Result<Vec<FallbackPeriod>> {
+        Ok(sorted_periods(self.lock().state.fallback.iter()))
+    }
+
+    async fn fallback_candidates(&self, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+        let inner = self.lock();
+        let state = &inner.state;
+        let recorded = |g: &Guarantee| {
+            state.events.iter().any(|(r, e)| r == g.reference.as_str() && e.fallback_period.as_deref() == Some(id))
+        };
+        let mut found: Vec<(Guarantee, bool)> = state
+            .guarantees
+            .values()
+            .map(|g| (g, recorded(g)))
+            .filter(|(g, recorded)| {
+                *recorded || matches!(g.state, GuaranteeState::Accepted | GuaranteeState::Cancelled)
+            })
+            .map(|(g, recorded)| (g.clone(), recorded))
+            .collect();
+        found.sort_by(|a, b| a.0.reference.as_str().cmp(b.0.reference.as_str()));
+        Ok(found)
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
     }
+}
+
+/// Periods by start, then id, as the databases order them.
+fn sorted_periods<'a>(periods: impl Iterator<Item = &'a FallbackPeriod>) -> Vec<FallbackPeriod> {
+    let mut found: Vec<FallbackPeriod> = periods.cloned().collect();
+    found.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
+    found
 }

@@ -215,16 +215,30 @@ pub(crate) fn party_from_columns(
     }
 }
 
+/// A transport's timeline, oldest first (`event_from_columns`' columns in order).
+pub(crate) const TIMELINE: &str = "SELECT at_ms, message_type, party, office, summary, occurred_at_ms, fallback_period \
+    FROM events WHERE reference = $1 ORDER BY id";
+
+/// `late`: for a message recorded in fallback, when it happened and its period.
 pub(crate) fn event_from_columns(
     at_ms: i64,
     message_type: String,
     party: String,
     office: Option<String>,
     summary: String,
+    (occurred_at_ms, fallback_period): (Option<i64>, Option<String>),
 ) -> Result<Event> {
     let office =
         office.map(|o| OfficeCode::parse(&o).map_err(|e| corrupt(format!("event office {o:?}: {e:?}")))).transpose()?;
-    Ok(Event { at: Timestamp::from_unix_ms(at_ms), message_type, party, office, summary })
+    Ok(Event {
+        at: Timestamp::from_unix_ms(at_ms),
+        message_type,
+        party,
+        office,
+        summary,
+        occurred_at: occurred_at_ms.map(Timestamp::from_unix_ms),
+        fallback_period,
+    })
 }
 
 /// The risk engine's records: SQL both databases run as it is (`$n`

@@ -218,6 +218,12 @@ on_both! {
 }
 
 on_both! {
+    fallback_periods_are_declared_ended_and_reconciled
+        => fallback_periods_are_declared_ended_and_reconciled_on_sqlite,
+           fallback_periods_are_declared_ended_and_reconciled_on_postgres;
+}
+
+on_both! {
     a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart
         => a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_sqlite,
            a_party_bound_to_a_certificate_keeps_the_binding_across_a_restart_on_postgres;
@@ -1293,7 +1299,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1312,7 +1318,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1331,7 +1337,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -2487,4 +2493,82 @@ fn pooled_connections_live_on_the_runtime_that_opened_the_store_on_postgres() {
     drop(background);
     drop(store);
     drop(db);
+}
+
+// ---------------------------------------------------------------------------
+// The fallback procedure (etir-binding.md, "Fallback procedure").
+
+fn minutes_ago(minutes: i64) -> tir_model::Timestamp {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    tir_model::Timestamp::from_unix_ms(now - minutes * 60_000)
+}
+
+async fn fallback_periods_are_declared_ended_and_reconciled(fx: Fixture) {
+    use tir_model::fallback::FallbackScope;
+    use tir_store::{FallbackDeclaration, FallbackEnd};
+    let store = fx.store.as_ref();
+    let w = seed(store).await;
+    let (from, ge) = (minutes_ago(60), FallbackScope::Country(country("GE")));
+    let declaration = FallbackDeclaration { by: w.ge.id().into(), scope: ge, reason: "link down".into(), from };
+    let declared = store.declare_fallback(declaration.clone()).await.unwrap();
+    assert_eq!(declared.status, 201, "{}", declared.body);
+    let id = body(&declared)["id"].as_str().unwrap().to_owned();
+    // A repeat is the stored period; another reason for it 299.
+    let again = store.declare_fallback(declaration.clone()).await.unwrap();
+    assert_eq!((again.status, body(&again)), (200, body(&declared)));
+    let other = FallbackDeclaration { reason: "power cut".into(), ..declaration.clone() };
+    assert_eq!(error_code(&store.declare_fallback(other).await.unwrap()), 299);
+    // The system's from later: GE's period is the first to cover GE below.
+    let system =
+        FallbackDeclaration { by: "admin".into(), scope: FallbackScope::System, from: minutes_ago(50), ..declaration };
+    assert_eq!(store.declare_fallback(system).await.unwrap().status, 201);
+    let periods = store.fallback_periods().await.unwrap();
+    assert_eq!(periods.len(), 2);
+    assert_eq!(store.fallback_period(&id).await.unwrap().map(|p| p.scope), Some(ge));
+    assert_eq!(store.fallback_period("none").await.unwrap(), None);
+    // GE's customs are told of GE's period; every party of the system's.
+    let ge_feed = store.notifications(Some("customs:GE"), 0, 100).await.unwrap();
+    assert_eq!(ge_feed.iter().filter(|n| n.kind == "FALLBACK").count(), 2);
+    let tr_feed = store.notifications(Some("customs:TR"), 0, 100).await.unwrap();
+    assert_eq!(tr_feed.iter().filter(|n| n.kind == "FALLBACK").count(), 1);
+    assert_eq!(store.notifications(Some("chain:chain-iru"), 0, 100).await.unwrap().len(), 1);
+
+    // A transport whose operations start late: TR's under the system's period, GE's under GE's.
+    let r = reference(1);
+    let steps = transport(&w, &r);
+    for (sender, value) in &steps[..4] {
+        submit_ok(store, sender, value).await;
+    }
+    let late = |value: &Value, at: tir_model::Timestamp| {
+        let mut value = value.clone();
+        value["fallback"] = json!(true);
+        value["occurred_at"] = json!(at.to_rfc3339());
+        value
+    };
+    let (tr_start, ge_start) = (minutes_ago(40), minutes_ago(30));
+    submit_ok(store, &w.tr, &late(&steps[4].1, tr_start)).await;
+    // GE starts before TR's termination is recorded: exempt from 281.
+    submit_ok(store, &w.ge, &late(&steps[7].1, ge_start)).await;
+    let timeline = store.timeline(&GuaranteeRef::parse(&r).unwrap()).await.unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!((last.occurred_at, last.fallback_period.as_deref()), (Some(ge_start), Some(id.as_str())));
+    assert!(ge_start < last.at);
+    assert_eq!(timeline[timeline.len() - 2].occurred_at, Some(tr_start));
+    assert_ne!(timeline[timeline.len() - 2].fallback_period.as_deref(), Some(id.as_str()));
+    assert_eq!(timeline[0].occurred_at, None);
+    let candidates = store.fallback_candidates(&id).await.unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!((candidates[0].0.reference.as_str(), candidates[0].1), (r.as_str(), true));
+
+    let end = |until| FallbackEnd { by: w.ge.id().into(), id: id.clone(), until };
+    let until = minutes_ago(10);
+    let ended = store.end_fallback(end(until)).await.unwrap();
+    assert_eq!((ended.status, body(&ended)["open"].as_bool()), (200, Some(false)), "{}", ended.body);
+    assert_eq!(store.end_fallback(end(until)).await.unwrap().status, 200);
+    assert_eq!(error_code(&store.end_fallback(end(minutes_ago(5))).await.unwrap()), 299);
+    let missing = FallbackEnd { id: "none".into(), ..end(until) };
+    assert_eq!(error_code(&store.end_fallback(missing).await.unwrap()), 183);
+    assert_eq!(store.fallback_period(&id).await.unwrap().and_then(|p| p.until), Some(until));
+    // Seed, two declarations (a repeat writes nothing), four messages, two late ones, one end.
+    assert_journal_complete(store, SEED_WRITES + 2 + 4 + 2 + 1).await;
 }

@@ -10,6 +10,7 @@ mod operation_steps;
 pub use notify::{ChainEvent, CustomsEvent, Notification, NotificationEvent};
 
 use crate::error::{ErrorCode, EtirError, fail};
+use crate::fallback::{FallbackPeriod, covering};
 use crate::guarantee::{Event, Guarantee};
 use crate::ids::{Country, OfficeCode, Timestamp, TirId};
 use crate::message::{Message, Request, check_sender};
@@ -21,6 +22,18 @@ pub trait Registry {
     fn office(&self, code: &OfficeCode) -> Option<&Office>;
     fn holder(&self, tir_id: &TirId) -> Option<&HolderRecord>;
     fn has_customs(&self, country: Country) -> bool;
+    /// The fallback periods that may cover a message recorded in fallback:
+    /// those of its office's country and of the whole system.
+    fn fallback_periods(&self) -> &[FallbackPeriod] {
+        &[]
+    }
+}
+
+/// A message recorded in fallback, once its period is found.
+#[derive(Debug, Clone)]
+struct Late {
+    occurred_at: Timestamp,
+    period: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +70,13 @@ pub fn apply(
         }
         return guarantee_steps::register_guarantee(registry, sender, request, holder, *valid_until, now);
     }
+    // A validation of the value: with the 1xx, before 301.
+    if let Some(occurred_at) = request.occurred_at
+        && occurred_at > now
+    {
+        return Err(EtirError::new(ErrorCode::InvalidDomain, "/occurred_at")
+            .with_detail(format!("{occurred_at} is in the future (received at {now})")));
+    }
     // The contract's order: 301 before 380.
     let Some(current) = current else {
         return fail(ErrorCode::GuaranteeNotFound, "/guarantee_reference");
@@ -65,6 +85,10 @@ pub fn apply(
     let office = authorize::authorize(registry, sender, request, current)?;
     let mut step = Step::new(current.clone(), sender, request, now);
     step.office = office.map(|o| o.code.clone());
+    if let (Some(occurred_at), Some(office)) = (request.occurred_at, office) {
+        let period = covering(registry.fallback_periods(), office.country, occurred_at)?;
+        step.late = Some(Late { occurred_at, period: period.id.clone() });
+    }
     let acting = || office.expect("customs act through an office");
     match &request.message {
         Message::RegisterGuarantee { .. } => unreachable!("handled above"),
@@ -118,6 +142,8 @@ struct Step<'a> {
     office: Option<OfficeCode>,
     /// The operation this message acts on, once the step knows it.
     operation: Option<u16>,
+    /// Recorded in fallback: when it happened, under which period.
+    late: Option<Late>,
 }
 
 impl<'a> Step<'a> {
@@ -131,12 +157,19 @@ impl<'a> Step<'a> {
             now,
             office: None,
             operation: None,
+            late: None,
         }
     }
 
     fn finish(self) -> Outcome {
         debug_assert!(self.notifications.iter().all(|n| !n.recipients.is_empty()), "a notification without a feed");
         Outcome { guarantee: self.guarantee, notifications: self.notifications, events: self.events }
+    }
+
+    /// When what the message reports happened: at the office for a message
+    /// recorded in fallback, else when it arrived.
+    fn at(&self) -> Timestamp {
+        self.late.as_ref().map_or(self.now, |late| late.occurred_at)
     }
 
     /// Adds `summary` to the transport's timeline (`Outcome::events`).
@@ -147,6 +180,21 @@ impl<'a> Step<'a> {
             party: self.sender.id().to_owned(),
             office: office.cloned(),
             summary,
+            occurred_at: self.late.as_ref().map(|late| late.occurred_at),
+            fallback_period: self.late.as_ref().map(|late| late.period.clone()),
         });
+    }
+
+    /// Marks the operation at `index` as acted on by a message recorded in fallback.
+    fn mark_late(&mut self, index: usize) {
+        if let Some(late) = &self.late {
+            let record = crate::guarantee::LateRecord {
+                message_type: self.request.kind.as_str().to_owned(),
+                occurred_at: late.occurred_at,
+                received_at: self.now,
+                period: late.period.clone(),
+            };
+            self.guarantee.operations[index].recorded_late.push(record);
+        }
     }
 }

@@ -10,7 +10,7 @@ use super::notify::{ChainEvent, CustomsEvent};
 use crate::declaration::{Declaration, Vehicle};
 use crate::error::{ErrorCode, EtirError, fail};
 use crate::guarantee::{Finding, GuaranteeState, Operation, OperationState};
-use crate::ids::Country;
+use crate::ids::{Country, Timestamp};
 use crate::party::{Office, OfficeRole};
 use crate::records::{Incident, IncidentKind, OperationId, ReportedControl};
 
@@ -135,6 +135,9 @@ impl Step<'_> {
         }
         if index > 0 {
             let previous = &ops[index - 1];
+            if let Some(late) = &self.late {
+                return check_late_start(previous, late.occurred_at);
+            }
             if !matches!(previous.state, OperationState::Terminated | OperationState::Discharged) {
                 return Err(EtirError::new(ErrorCode::PreviousOperationNotTerminated, "/office").with_detail(format!(
                     "operation {} ({}) is {}",
@@ -148,7 +151,7 @@ impl Step<'_> {
     }
 
     fn record_controls(&mut self, index: usize, office: &Office, controls: &[ReportedControl]) {
-        let now = self.now;
+        let now = self.at();
         let op = &mut self.guarantee.operations[index];
         op.controls.extend(controls.iter().map(|c| c.stamp(&office.code, now)));
     }
@@ -177,7 +180,8 @@ impl Step<'_> {
                 id.as_str()
             )));
         }
-        let now = self.now;
+        let now = self.at();
+        self.mark_late(index);
         let op = self.move_operation(index, office, OperationState::Started);
         op.started_at = Some(now);
         op.operation_id = operation_id.cloned();
@@ -216,9 +220,10 @@ impl Step<'_> {
             return;
         }
         let reported = distinct(reported);
+        let at = self.at();
         self.guarantee.operations[index].findings.push(Finding::SealsDiffer {
             office: office.code.clone(),
-            at: self.now,
+            at,
             recorded: recorded.clone(),
             reported: reported.clone(),
         });
@@ -245,7 +250,9 @@ impl Step<'_> {
         self.recorded_declaration()?;
         let index = self.started_operation(office.country)?;
         self.check_termination_office(office, index)?;
-        let now = self.now;
+        self.check_late_termination(index)?;
+        let now = self.at();
+        self.mark_late(index);
         let op = self.move_operation(index, office, OperationState::Terminated);
         op.terminated_at = Some(now);
         op.terminated_by = Some(office.code.clone());
@@ -281,6 +288,30 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// A termination recorded in fallback keeps the order of what happened:
+    /// not before its operation started (213), and not after the next
+    /// operation started (281: that one may start only once this one is
+    /// terminated), both by `occurred_at`.
+    fn check_late_termination(&self, index: usize) -> Result<(), EtirError> {
+        let Some(late) = &self.late else {
+            return Ok(());
+        };
+        let ops = &self.guarantee.operations;
+        let op = &ops[index];
+        check_not_before(op.started_at, late.occurred_at, ErrorCode::OperationNotStarted, || {
+            format!("operation {} started", op.sequence)
+        })?;
+        if let Some(next) = ops.get(index + 1)
+            && let Some(next_started) = next.started_at
+            && next_started < late.occurred_at
+        {
+            return Err(EtirError::new(ErrorCode::PreviousOperationNotTerminated, "/occurred_at").with_detail(
+                format!("operation {} started at {next_started}, before this termination", next.sequence),
+            ));
+        }
+        Ok(())
+    }
+
     /// An amendment waiting for a country of the operation at `index` lapses
     /// when that operation terminates.
     fn lapse_amendment(&mut self, index: usize) {
@@ -313,7 +344,14 @@ impl Step<'_> {
             }
             return Err(self.state_found(country));
         };
-        let now = self.now;
+        if let Some(late) = &self.late {
+            let op = &ops[index];
+            check_not_before(op.terminated_at, late.occurred_at, ErrorCode::OperationNotTerminated, || {
+                format!("operation {} terminated", op.sequence)
+            })?;
+        }
+        let now = self.at();
+        self.mark_late(index);
         let op = self.move_operation(index, office, OperationState::Discharged);
         op.discharged_at = Some(now);
         let (sequence, territory) = (op.sequence, op.territory);
@@ -335,6 +373,7 @@ impl Step<'_> {
                 .with_detail("customs of departure refuse by not accepting the guarantee"));
         }
         self.check_may_start(index)?;
+        self.mark_late(index);
         let op = self.move_operation(index, office, OperationState::Refused);
         op.refusal_reason = Some(reason.to_owned());
         let (sequence, territory) = (op.sequence, op.territory);
@@ -368,12 +407,19 @@ impl Step<'_> {
             return Err(EtirError::new(ErrorCode::OperationNotStarted, "/office")
                 .with_detail(format!("no operation in {country} is started")));
         };
+        if let Some(late) = &self.late {
+            let op = &self.guarantee.operations[index];
+            check_not_before(op.started_at, late.occurred_at, ErrorCode::OperationNotStarted, || {
+                format!("operation {} started", op.sequence)
+            })?;
+        }
         self.operation = Some(self.guarantee.operations[index].sequence);
+        self.mark_late(index);
         let incident = Incident {
             kind,
             description: description.to_owned(),
             office: office.code.clone(),
-            at: self.now,
+            at: self.at(),
             new_vehicle: new_vehicle.cloned(),
             new_seals: new_seals.map(distinct),
         };
@@ -401,4 +447,42 @@ fn distinct(seals: &[String]) -> Vec<String> {
 
 fn seal_list(seals: &[String]) -> String {
     if seals.is_empty() { "none".to_owned() } else { seals.join(", ") }
+}
+
+/// A start (I9) or refusal to start (I17) recorded in fallback: exempt from
+/// 281 while the previous operation is started (its termination may be
+/// recorded late too), but not before the previous one started, nor before it
+/// terminated when it has (281), by `occurred_at`.
+fn check_late_start(previous: &Operation, occurred_at: Timestamp) -> Result<(), EtirError> {
+    let (since, what) = match previous.state {
+        OperationState::Started => (previous.started_at, "started"),
+        OperationState::Terminated | OperationState::Discharged => (previous.terminated_at, "terminated"),
+        _ => {
+            return Err(EtirError::new(ErrorCode::PreviousOperationNotTerminated, "/office").with_detail(format!(
+                "operation {} ({}) is {}",
+                previous.sequence,
+                previous.territory,
+                previous.state.as_str()
+            )));
+        }
+    };
+    check_not_before(since, occurred_at, ErrorCode::PreviousOperationNotTerminated, || {
+        format!("operation {} {what}", previous.sequence)
+    })
+}
+
+/// `occurred_at` may not be before `since`, the time of the step it follows
+/// (`what` names that step); `code` otherwise, at `/occurred_at`.
+fn check_not_before(
+    since: Option<Timestamp>,
+    occurred_at: Timestamp,
+    code: ErrorCode,
+    what: impl FnOnce() -> String,
+) -> Result<(), EtirError> {
+    match since {
+        Some(since) if occurred_at < since => {
+            Err(EtirError::new(code, "/occurred_at").with_detail(format!("{} at {since}, after {occurred_at}", what())))
+        }
+        _ => Ok(()),
+    }
 }

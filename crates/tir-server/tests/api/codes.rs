@@ -114,6 +114,12 @@ async fn every_code(app: &TestApp, limited: &TestApp) {
     cov.check("I7 with no amendment waiting", app.post(&c.tr, &tr("I7", json!({}))).await, 283, "/guarantee_reference");
     trip.send_ok(&c.tr, tr("I9", json!({"seals": [SEAL], "operation_id": "OP-1"})), "I10").await;
     cov.check("I9 again", app.post(&c.tr, &tr("I9", json!({}))).await, 210, "/office");
+    let late = message(
+        "I11",
+        &t,
+        json!({"office": "TR000100", "reservations": [], "fallback": true, "occurred_at": "2026-01-01T00:00:00Z"}),
+    );
+    cov.check("I11 recorded in fallback outside any period", app.post(&c.tr, &late).await, 286, "/occurred_at");
     cov.check("I13 before termination", app.post(&c.tr, &tr("I13", json!({}))).await, 285, "/office");
     // 284: amendments requested past the limit, in TR whose operation is started.
     for _ in 0..tir_model::limits::AMENDMENTS_MAX {

@@ -59,6 +59,7 @@ mod codes;
 mod conn;
 mod document;
 mod errors;
+mod fallback;
 mod faults;
 mod idempotency;
 mod input;

@@ -32,6 +32,10 @@ async fn openapi_document_describes_every_route_the_router_serves() {
         "/v1/admin/holders/{tir_id}/signing-key",
         "/v1/risk/profiles",
         "/v1/risk/profiles/{id}",
+        "/v1/fallback",
+        "/v1/fallback/{id}",
+        "/v1/fallback/{id}/end",
+        "/v1/fallback/{id}/reconciliation",
     ];
     for route in routes {
         assert!(paths.contains_key(route), "{route} is missing from {:?}", paths.keys().collect::<Vec<_>>());
@@ -155,6 +159,27 @@ async fn openapi_document_describes_every_route_the_router_serves() {
     answers.push(("/v1/risk/profiles/{id}", "get", app.get_reply(&c.tr, &profile).await));
     answers.push(("/v1/risk/profiles", "get", app.get_reply(&c.ge, "/v1/risk/profiles").await));
     answers.push(("/v1/risk/profiles", "get", app.get_reply(&c.holder, "/v1/risk/profiles").await));
+    // The fallback procedure (issue 15): declared, repeated, refused, read, ended, reconciled.
+    let declaration = json!({"scope": "GE", "reason": "link down", "from": "2026-01-01T00:00:00Z"});
+    let declared = app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(declaration.clone())).await;
+    let period = format!("/v1/fallback/{}", declared.json()["id"].as_str().unwrap());
+    answers.push(("/v1/fallback", "post", declared));
+    answers.push((
+        "/v1/fallback",
+        "post",
+        app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(declaration)).await,
+    ));
+    let foreign = json!({"scope": "TR", "reason": "x", "from": "2026-01-01T00:00:00Z"});
+    answers.push(("/v1/fallback", "post", app.call(Method::POST, "/v1/fallback", Some(&c.ge), party(foreign)).await));
+    answers.push(("/v1/fallback", "get", app.get_reply(&c.ge, "/v1/fallback").await));
+    answers.push(("/v1/fallback/{id}", "get", app.get_reply(&c.ge, &period).await));
+    answers.push(("/v1/fallback/{id}", "get", app.get_reply(&c.tr, &period).await));
+    let until = json!({"until": "2026-01-01T01:00:00Z"});
+    let end = format!("{period}/end");
+    answers.push(("/v1/fallback/{id}/end", "post", app.call(Method::POST, &end, Some(&c.ge), party(until)).await));
+    let reconciliation = format!("{period}/reconciliation");
+    answers.push(("/v1/fallback/{id}/reconciliation", "get", app.get_reply(&c.ge, &reconciliation).await));
+    answers.push(("/v1/fallback/{id}/reconciliation", "get", app.get_reply(&c.holder, &reconciliation).await));
     let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, _, reply)| reply.status).collect();
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),

@@ -52,6 +52,8 @@ struct EventColumns {
     party: Vec<String>,
     office: Vec<Option<String>>,
     summary: Vec<String>,
+    occurred_at_ms: Vec<Option<i64>>,
+    fallback_period: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -95,10 +97,11 @@ const REPLIES_INSERT: &str = "INSERT INTO idempotency (sender, message_id, body_
 const GUARANTEES_INSERT: &str = "INSERT INTO guarantees (reference, holder, chain, state, doc, updated_at_ms)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
     ON CONFLICT (reference) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at_ms = excluded.updated_at_ms";
-const EVENTS_INSERT: &str = "INSERT INTO events (reference, at_ms, message_type, party, office, summary)
-    SELECT reference, at_ms, message_type, party, office, summary
-    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-         WITH ORDINALITY AS t(reference, at_ms, message_type, party, office, summary, n)
+const EVENTS_INSERT: &str = "INSERT INTO events
+        (reference, at_ms, message_type, party, office, summary, occurred_at_ms, fallback_period)
+    SELECT reference, at_ms, message_type, party, office, summary, occurred_at_ms, fallback_period
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+         WITH ORDINALITY AS t(reference, at_ms, message_type, party, office, summary, occurred_at_ms, fallback_period, n)
     ORDER BY n";
 const OUTBOX_INSERT: &str = "INSERT INTO outbox (recipient, kind, reference, payload, created_at_ms)
     SELECT recipient, kind, reference, payload, created_at_ms
@@ -140,6 +143,8 @@ impl Deferred {
         v.party.push(e.party.clone());
         v.office.push(e.office.as_ref().map(|o| o.to_string()));
         v.summary.push(e.summary.clone());
+        v.occurred_at_ms.push(e.occurred_at.map(|t| t.unix_ms()));
+        v.fallback_period.push(e.fallback_period.clone());
     }
 
     pub fn notification(&mut self, item: &OutboxItem<'_>) {
@@ -203,7 +208,20 @@ impl Deferred {
                 return Ok(0);
             }
             let e = &d.events;
-            tx.execute(&events_stmt, &[&e.reference, &e.at_ms, &e.message_type, &e.party, &e.office, &e.summary]).await
+            tx.execute(
+                &events_stmt,
+                &[
+                    &e.reference,
+                    &e.at_ms,
+                    &e.message_type,
+                    &e.party,
+                    &e.office,
+                    &e.summary,
+                    &e.occurred_at_ms,
+                    &e.fallback_period,
+                ],
+            )
+            .await
         };
         let outbox = async {
             if d.outbox.recipient.is_empty() {

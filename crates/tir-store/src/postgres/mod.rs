@@ -199,6 +199,14 @@ impl Store for PgStore {
         reads::timeline(&self.pool, reference.as_str()).await
     }
 
+    async fn fallback_periods(&self) -> Result<Vec<tir_model::fallback::FallbackPeriod>> {
+        reads::docs(&self.pool, crate::fallback::PERIODS_ALL, &[]).await
+    }
+
+    async fn fallback_candidates(&self, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+        reads::fallback_candidates(&self.pool, id).await
+    }
+
     async fn verify_journal(&self) -> Result<Verdict> {
         reads::verify_journal(&self.pool).await
     }

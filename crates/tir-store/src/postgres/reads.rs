@@ -95,17 +95,19 @@ pub(super) async fn risk_feed(pool: &Pool, after: i64, limit: usize) -> Result<V
 
 pub(super) async fn timeline(pool: &Pool, reference: &str) -> Result<Vec<Event>> {
     let client = pool.get().await.map_err(pool_error)?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = $1 ORDER BY id",
-        )
-        .await?;
+    let stmt = client.prepare_cached(rows::TIMELINE).await?;
     client
         .query(&stmt, &[&reference])
         .await?
         .iter()
-        .map(|r| rows::event_from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .map(|r| rows::event_from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), (r.get(5), r.get(6))))
         .collect()
+}
+
+pub(super) async fn fallback_candidates(pool: &Pool, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(crate::fallback::CANDIDATES).await?;
+    client.query(&stmt, &[&id]).await?.iter().map(|r| Ok((from_doc(r.get(0))?, r.get(1)))).collect()
 }
 
 pub(super) async fn verify_journal(pool: &Pool) -> Result<Verdict> {
@@ -179,7 +181,7 @@ pub(super) async fn profiles(pool: &Pool, administration: &str) -> Result<Vec<Pr
 }
 
 /// The documents (first column) `sql` selects with `params`, parsed.
-async fn docs<T: serde::de::DeserializeOwned>(
+pub(super) async fn docs<T: serde::de::DeserializeOwned>(
     pool: &Pool,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 8, "party_certificates", "0008_party_certificates.sql"),
     migration!("postgres", 9, "console_indexes", "0009_console_indexes.sql"),
     migration!("postgres", 10, "push", "0010_push.sql"),
+    migration!("postgres", 11, "fallback", "0011_fallback.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

@@ -17,12 +17,14 @@ use super::deferred::{Deferred, GuaranteeColumns};
 use super::{LOCK_WRITERS, pool_error};
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
+use crate::fallback;
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
 use crate::rows::{from_doc, keys, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
+use tir_model::fallback::FallbackPeriod;
 
 /// `risk::ASSESSMENT_INSERT` for many rows: arrays in, in their order (the `id`s follow it).
 const ASSESSMENTS_INSERT: &str = "INSERT INTO risk_assessments
@@ -565,5 +567,36 @@ impl Tx for PgTx<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn fallback_periods_of(&mut self, scope: &str) -> Result<Vec<FallbackPeriod>> {
+        let stmt = self.client.prepare_cached(fallback::PERIODS_OF_SCOPE).await?;
+        self.client.query(&stmt, &[&scope]).await?.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+
+    async fn fallback_get(&mut self, id: &str) -> Result<Option<FallbackPeriod>> {
+        self.opt(fallback::PERIOD_GET, &[&id]).await?.map(|r| from_doc(r.get(0))).transpose()
+    }
+
+    async fn fallback_put(&mut self, p: &FallbackPeriod) -> Result<()> {
+        self.exec(fallback::PERIOD_PUT, &[&p.id, &p.scope.as_str(), &p.from.unix_ms(), &to_doc(p)]).await?;
+        Ok(())
+    }
+
+    async fn party_feeds(&mut self) -> Result<Vec<String>> {
+        let stmt = self.client.prepare_cached(fallback::PARTY_FEEDS).await?;
+        let mut feeds: Vec<String> = self
+            .client
+            .query(&stmt, &[])
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let (country, tir_id): (Option<String>, Option<String>) = (r.get(2), r.get(3));
+                fallback::feed_key(r.get(0), r.get(1), country.as_deref(), tir_id.as_deref())
+            })
+            .collect();
+        feeds.sort();
+        feeds.dedup();
+        Ok(feeds)
     }
 }

@@ -244,6 +244,15 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::timeline(c, &reference)).await
     }
 
+    async fn fallback_periods(&self) -> Result<Vec<tir_model::fallback::FallbackPeriod>> {
+        self.readers.read(reads::fallback_periods).await
+    }
+
+    async fn fallback_candidates(&self, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+        let id = id.to_owned();
+        self.readers.read(move |c| reads::fallback_candidates(c, &id)).await
+    }
+
     async fn verify_journal(&self) -> Result<Verdict> {
         self.readers.read(reads::verify_journal).await
     }

@@ -153,18 +153,29 @@ pub(super) fn risk_feed(c: &Connection, after: i64, limit: usize) -> Result<Vec<
 }
 
 pub(super) fn timeline(c: &Connection, reference: &str) -> Result<Vec<Event>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT at_ms, message_type, party, office, summary FROM events WHERE reference = ?1 ORDER BY id",
-    )?;
+    let mut stmt = c.prepare_cached(rows::TIMELINE)?;
     let found = stmt.query_map([reference], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
+        Ok((
+            (r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?),
+            (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<String>>(6)?),
+        ))
     })?;
     found
         .map(|row| {
-            let (at, message_type, party, office, summary) = row?;
-            rows::event_from_columns(at, message_type, party, office, summary)
+            let ((at, message_type, party, office, summary), late) = row?;
+            rows::event_from_columns(at, message_type, party, office, summary, late)
         })
         .collect()
+}
+
+pub(super) fn fallback_periods(c: &Connection) -> Result<Vec<tir_model::fallback::FallbackPeriod>> {
+    docs(c, crate::fallback::PERIODS_ALL, [])
+}
+
+pub(super) fn fallback_candidates(c: &Connection, id: &str) -> Result<Vec<(Guarantee, bool)>> {
+    let mut stmt = c.prepare_cached(crate::fallback::CANDIDATES)?;
+    let found = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?;
+    found.map(|row| row.map_err(Into::into).and_then(|(doc, recorded)| Ok((from_doc(&doc)?, recorded)))).collect()
 }
 
 pub(super) fn verify_journal(c: &Connection) -> Result<Verdict> {

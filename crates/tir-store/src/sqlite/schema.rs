@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 7, "party_certificates", "0007_party_certificates.sql"),
     migration!("sqlite", 8, "console_indexes", "0008_console_indexes.sql"),
     migration!("sqlite", 9, "push", "0009_push.sql"),
+    migration!("sqlite", 10, "fallback", "0010_fallback.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

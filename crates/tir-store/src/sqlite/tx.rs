@@ -19,12 +19,14 @@ use super::idempotency::IdempotencyIndex;
 use super::reads;
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
+use crate::fallback;
 use crate::journal::{GENESIS, JournalEntry};
 use crate::keys::{ServerKey, SignedHead};
 use crate::retention::Pruning;
 use crate::rows::{self, JOURNAL_COLUMNS, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel};
+use tir_model::fallback::FallbackPeriod;
 
 /// Rows kept by the writer between batches. Only this writer changes the
 /// file, so what it caches is current; a rolled-back batch clears the cache.
@@ -261,7 +263,8 @@ impl Tx for SqliteWriter {
     async fn event_push(&mut self, reference: &str, e: &Event) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO events (reference, at_ms, message_type, party, office, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events (reference, at_ms, message_type, party, office, summary, occurred_at_ms, fallback_period) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 reference,
@@ -269,9 +272,53 @@ impl Tx for SqliteWriter {
                 e.message_type,
                 e.party,
                 e.office.as_ref().map(|o| o.as_str()),
-                e.summary
+                e.summary,
+                e.occurred_at.map(|t| t.unix_ms()),
+                e.fallback_period
             ])?;
         Ok(())
+    }
+
+    async fn fallback_periods_of(&mut self, scope: &str) -> Result<Vec<FallbackPeriod>> {
+        let mut statement = self.conn.prepare_cached(fallback::PERIODS_OF_SCOPE)?;
+        let found = statement.query_map([scope], |r| r.get::<_, String>(0))?;
+        found.map(|doc| rows::from_doc(&doc?)).collect()
+    }
+
+    async fn fallback_get(&mut self, id: &str) -> Result<Option<FallbackPeriod>> {
+        let mut statement = self.conn.prepare_cached(fallback::PERIOD_GET)?;
+        let doc: Option<String> = statement.query_row([id], |r| r.get(0)).optional()?;
+        doc.map(|d| rows::from_doc(&d)).transpose()
+    }
+
+    async fn fallback_put(&mut self, p: &FallbackPeriod) -> Result<()> {
+        self.conn.prepare_cached(fallback::PERIOD_PUT)?.execute(params![
+            p.id,
+            p.scope.as_str(),
+            p.from.unix_ms(),
+            to_doc(p)
+        ])?;
+        Ok(())
+    }
+
+    async fn party_feeds(&mut self) -> Result<Vec<String>> {
+        let mut statement = self.conn.prepare_cached(fallback::PARTY_FEEDS)?;
+        let found = statement.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut feeds = Vec::new();
+        for row in found {
+            let (kind, id, country, tir_id) = row?;
+            feeds.extend(fallback::feed_key(&kind, &id, country.as_deref(), tir_id.as_deref()));
+        }
+        feeds.sort();
+        feeds.dedup();
+        Ok(feeds)
     }
 
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
