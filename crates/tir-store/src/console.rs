@@ -249,7 +249,7 @@ pub(crate) fn figures_of<'a>(
         pairs: pairs
             .into_iter()
             .map(|((exit, entry), mut waits)| {
-                waits.sort_by(|a, b| b.0.cmp(&a.0));
+                waits.sort_by_key(|w| std::cmp::Reverse(w.0));
                 let count = waits.len() as u64;
                 let seconds = waits.iter().take(sample).map(|(_, ms)| wait_seconds(*ms)).collect();
                 PairSample { exit, entry, count, seconds }
@@ -267,7 +267,7 @@ pub(crate) fn country(raw: &str) -> Result<Country> {
 /// The figures from the rows the SQL of `sql` answers: pairs by exit then
 /// entry, days (since the epoch) by point then day.
 pub(crate) fn assemble(mut pairs: Vec<PairSample>, mut daily: Vec<(String, i64, i64)>) -> CrossingFigures {
-    pairs.sort_by(|a, b| (a.exit, a.entry).cmp(&(b.exit, b.entry)));
+    pairs.sort_by_key(|p| (p.exit, p.entry));
     daily.sort();
     let daily = daily.into_iter().map(|(point, day, n)| (point, day_of(day * 86_400_000), n.max(0) as u64)).collect();
     CrossingFigures { pairs, daily }
