@@ -2401,7 +2401,7 @@ async fn console_rows_case(store: &Arc<dyn Store>) {
 
     // The latest of TR's assessments of the second transport rides with it; GE's does not.
     let made = |administration, office, source_cursor, at: i64| {
-        risk::record(risk::Made {
+        record(Made {
             administration,
             guarantee: &second,
             holder: HOLDER,

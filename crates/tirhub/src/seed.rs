@@ -93,7 +93,7 @@ pub async fn run(o: SeedOptions) -> Result<ExitCode, AnyError> {
             playing[i].sent += 1;
         }
         playing.retain(|p| p.sent < p.messages.len());
-        if let Some(assessor) = assessor.as_mut().filter(|_| wave % 8 == 0) {
+        if let Some(assessor) = assessor.as_mut().filter(|_| wave.is_multiple_of(8)) {
             while assessor.pass().await? > 0 {}
         }
         clock.advance(step);
