@@ -1,8 +1,6 @@
 //! Customs pages: the arrivals of the officer's country and the transport page
 //! with its actions (I1, I7, I9, I11, I13, I17), each sent as the API's message.
 
-use std::collections::HashSet;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -11,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tir_model::exchange::may_read;
-use tir_model::guarantee::{Guarantee, GuaranteeState, OperationState};
+use tir_model::guarantee::{Guarantee, OperationState};
 use tir_model::party::{OfficeRole, Party};
 use tir_model::{Country, GuaranteeRef, Timestamp, refdata};
 use tir_store::{AssessmentRecord, JournalEntry};
@@ -20,9 +18,6 @@ use crate::Console;
 use crate::pages::{self, Page, when};
 use crate::session::{Posted, Signed, posted};
 
-/// Feed items the arrivals page reads at most, from the start of the
-/// country's feed (an indexed query is left for later: docs/console.md).
-const FEED_SCAN_MAX: usize = 100_000;
 /// Transports the arrivals page loads and shows at most, newest announcements first.
 const ARRIVALS_MAX: usize = 200;
 
@@ -65,37 +60,6 @@ fn score(record: &AssessmentRecord) -> String {
     record.assessment.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".to_owned())
 }
 
-/// The guarantees of a feed (`None`: every feed), each once with the time of
-/// its first item, oldest first, from the feed's start (at most
-/// `FEED_SCAN_MAX` items: an indexed query is left for later).
-pub async fn announced(console: &Console, feed: Option<&str>) -> Result<Vec<(String, i64)>, Response> {
-    let store = &console.app.store;
-    let mut announced: Vec<(String, i64)> = Vec::new();
-    let mut seen = HashSet::new();
-    let (mut after, mut scanned) = (0, 0);
-    while scanned < FEED_SCAN_MAX {
-        let rows = store.notifications(feed, after, 1000).await.map_err(pages::store_failed)?;
-        let Some(last) = rows.last() else { break };
-        after = last.cursor;
-        scanned += rows.len();
-        for row in rows {
-            if seen.insert(row.guarantee_reference.clone()) {
-                announced.push((row.guarantee_reference, row.created_at_ms));
-            }
-        }
-    }
-    Ok(announced)
-}
-
-/// One row of the arrivals.
-struct Arrival {
-    guarantee: Guarantee,
-    announced_ms: i64,
-    /// Operations still to run before the first open one in this country.
-    ahead: usize,
-    assessment: Option<AssessmentRecord>,
-}
-
 /// `GET /console/arrivals`: transports announced to this country's customs
 /// (its feed: advance data, declarations recorded, previous operations
 /// terminated) with an operation here still to start or end, soonest first.
@@ -106,19 +70,8 @@ pub async fn arrivals(State(console): State<Console>, signed: Signed) -> Respons
 async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, Response> {
     let country = customs_country(signed)?;
     let store = &console.app.store;
-    let feed = format!("customs:{}", country.as_str());
-    let announced = announced(console, Some(&feed)).await?;
-    let mut arrivals = Vec::new();
-    for (reference, announced_ms) in announced.into_iter().rev() {
-        if arrivals.len() >= ARRIVALS_MAX {
-            break;
-        }
-        let Ok(parsed) = GuaranteeRef::parse(&reference) else { continue };
-        let Some(guarantee) = store.guarantee(&parsed).await.map_err(pages::store_failed)? else { continue };
-        let Some(ahead) = still_to_come(&guarantee, country) else { continue };
-        let assessment = store.assessments(country, &reference).await.map_err(pages::store_failed)?.pop();
-        arrivals.push(Arrival { guarantee, announced_ms, ahead, assessment });
-    }
+    // The store's arrivals of the country (an index: docs/console.md, "At scale"), then soonest first.
+    let mut arrivals = store.arrivals(country, ARRIVALS_MAX).await.map_err(pages::store_failed)?;
     arrivals.sort_by_key(|a| (a.ahead, a.announced_ms));
     let body = html! {
         p.hint { "Transports announced to the customs of " (country.name()) " with an operation here still to start or to end, soonest first: those whose operation here is next, then by the time they were announced." }
@@ -155,28 +108,7 @@ async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, R
     Ok(Page::new(format!("Arrivals · {}", country.name())).signed(signed).body(body))
 }
 
-/// How many operations are still to run before this country's open one;
-/// `None` when nothing is left for this country (or the guarantee is over).
-fn still_to_come(guarantee: &Guarantee, country: Country) -> Option<usize> {
-    if matches!(guarantee.state, GuaranteeState::Cancelled | GuaranteeState::Released) {
-        return None;
-    }
-    if guarantee.operations.is_empty() {
-        // Not recorded yet: advance data, for the customs of departure.
-        return guarantee.itinerary().first().is_some_and(|c| *c == country).then_some(0);
-    }
-    let open = guarantee
-        .operations
-        .iter()
-        .position(|op| op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started))?;
-    let ahead = guarantee.operations[..open]
-        .iter()
-        .filter(|op| matches!(op.state, OperationState::Pending | OperationState::Started))
-        .count();
-    Some(ahead)
-}
-
-fn stage(guarantee: &Guarantee, country: Country, ahead: usize) -> String {
+fn stage(guarantee: &Guarantee, country: Country, ahead: u32) -> String {
     if guarantee.operations.is_empty() {
         return format!("departure: advance data, guarantee {}", guarantee.state.as_str());
     }

@@ -8,17 +8,18 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
+use tir_model::Country;
 use tir_model::party::Party;
-use tir_model::{Country, GuaranteeRef};
 
 use crate::Console;
-use crate::customs::announced;
 use crate::pages::{self, Page};
 use crate::session::Signed;
-use crate::stats::{self, Bin, Crossing, PairFigures, duration_text};
+use crate::stats::{self, Bin, PairFigures, duration_text};
 
-/// Transports read at most, the most recently announced.
-const TRANSPORTS_MAX: usize = 2_000;
+/// The crossings counted: those started at the entry in the last days.
+const WINDOW_DAYS: i64 = 30;
+/// Crossing times per border read at most, the latest, for the median, p90 and histogram.
+const SAMPLE_MAX: usize = 10_000;
 /// Days shown in the daily volume.
 const DAYS_SHOWN: usize = 14;
 
@@ -33,25 +34,12 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
         _ => return Err(pages::forbidden(signed)),
     };
     let store = &console.app.store;
-    let feed = country.map(|c| format!("customs:{}", c.as_str()));
-    let references = announced(console, feed.as_deref()).await?;
-    let mut crossings: Vec<Crossing> = Vec::new();
-    let mut countries: BTreeSet<Country> = BTreeSet::new();
-    for (reference, _) in references.iter().rev().take(TRANSPORTS_MAX) {
-        let Ok(parsed) = GuaranteeRef::parse(reference) else { continue };
-        let Some(guarantee) = store.guarantee(&parsed).await.map_err(pages::store_failed)? else { continue };
-        if guarantee.operations.len() < 2 {
-            continue;
-        }
-        let events = store.timeline(&parsed).await.map_err(pages::store_failed)?;
-        for c in stats::crossings(&guarantee, &events) {
-            if country.is_none_or(|here| c.exit == here || c.entry == here) {
-                countries.insert(c.exit);
-                countries.insert(c.entry);
-                crossings.push(c);
-            }
-        }
-    }
+    // The store's crossing rows, aggregated by the database (docs/console.md, "At scale").
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let since_ms = now_ms - WINDOW_DAYS * 86_400_000;
+    let figures = store.crossing_figures(country, since_ms, SAMPLE_MAX).await.map_err(pages::store_failed)?;
+    let countries: BTreeSet<Country> = figures.pairs.iter().flat_map(|p| [p.exit, p.entry]).collect();
+    let crossings: u64 = figures.pairs.iter().map(|p| p.count).sum();
     // Hit rates: the customs' own administration by selector; for the admin, each administration met.
     let administrations: Vec<Country> = match country {
         Some(c) => vec![c],
@@ -87,15 +75,17 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
             }
         }
     }
-    let pairs = stats::by_pair(&crossings);
-    let daily = stats::daily(&crossings);
-    let map = crate::map::section(&**store, &crossings, &pairs, country).await.map_err(pages::store_failed)?;
+    let pairs = stats::pairs_of(&figures.pairs);
+    let daily = stats::daily_of(&figures.daily);
+    // The map places offices and corridors from the latest crossings (a bounded sample).
+    let recent: Vec<stats::Crossing> = figures.recent.iter().map(stats::Crossing::from_row).collect();
+    let map = crate::map::section(&**store, &recent, &pairs, country).await.map_err(pages::store_failed)?;
     let scope = match country {
         Some(c) => format!("Transports announced to the customs of {}: their crossings into or out of it.", c.name()),
         None => "Every transport.".to_owned(),
     };
     let body = html! {
-        p.hint { (scope) " Read " (references.len().min(TRANSPORTS_MAX)) " transports, " (crossings.len()) " border crossings." }
+        p.hint { (scope) " The last " (WINDOW_DAYS) " days: " (crossings) " border crossings." }
         (map)
         section aria-labelledby="crossing-times" {
             h2 #crossing-times { "Border-crossing time" }

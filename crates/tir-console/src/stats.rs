@@ -25,6 +25,20 @@ pub struct Crossing {
 }
 
 impl Crossing {
+    /// A crossing as the store keeps it (`tir_store::console::CrossingRow`).
+    pub fn from_row(row: &tir_store::console::CrossingRow) -> Crossing {
+        let office = |o: &Option<String>| o.as_deref().and_then(|o| OfficeCode::parse(o).ok());
+        Crossing {
+            reference: row.reference.clone(),
+            exit: row.exit,
+            entry: row.entry,
+            exit_office: office(&row.exit_office),
+            entry_office: office(&row.entry_office),
+            terminated_at: Timestamp::from_unix_ms(row.terminated_at_ms),
+            started_at: Timestamp::from_unix_ms(row.started_at_ms),
+        }
+    }
+
     /// Termination at the exit to start at the entry, in seconds (0 when the
     /// clocks put the start first).
     pub fn seconds(&self) -> f64 {
@@ -165,6 +179,36 @@ pub fn by_pair(crossings: &[Crossing]) -> Vec<PairFigures> {
         })
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then((a.exit, a.entry).cmp(&(b.exit, b.entry))));
+    out
+}
+
+/// The figures of one border from the store's sample: its count, and the
+/// median, p90 and histogram of the waits read (all of them up to the sample size).
+pub fn pair_figures(sample: &tir_store::console::PairSample) -> PairFigures {
+    PairFigures {
+        exit: sample.exit,
+        entry: sample.entry,
+        count: usize::try_from(sample.count).unwrap_or(usize::MAX),
+        median: median(&sample.seconds).unwrap_or(0.0),
+        p90: quantile(&sample.seconds, 0.9).unwrap_or(0.0),
+        histogram: histogram(&sample.seconds, HISTOGRAM_BINS),
+    }
+}
+
+/// `pair_figures` of every border, the busiest first (as `by_pair`).
+pub fn pairs_of(samples: &[tir_store::console::PairSample]) -> Vec<PairFigures> {
+    let mut out: Vec<PairFigures> = samples.iter().map(pair_figures).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then((a.exit, a.entry).cmp(&(b.exit, b.entry))));
+    out
+}
+
+/// The store's (point, day, count) rows as `daily` groups them.
+pub fn daily_of(rows: &[(String, String, u64)]) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (point, day, n) in rows {
+        *out.entry(point.clone()).or_default().entry(day.clone()).or_default() +=
+            usize::try_from(*n).unwrap_or(usize::MAX);
+    }
     out
 }
 

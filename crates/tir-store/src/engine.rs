@@ -14,6 +14,7 @@ use tir_model::{Country, ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, StoredModel};
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
 
+use crate::console::{ArrivalWrite, CrossingRow};
 use crate::env::Stamp;
 use crate::fallback::{FALLBACK, FALLBACK_END, FallbackDeclaration, FallbackEnd};
 use crate::holder_keys::{HOLDER_KEY, HOLDER_KEY_REVOKED, HolderKey, HolderKeyWrite, HolderSignature};
@@ -163,6 +164,10 @@ pub trait Tx: Send {
     async fn customs_countries(&mut self, countries: &[Country]) -> Result<Vec<Country>>;
     async fn outbox_push(&mut self, item: &OutboxItem<'_>) -> Result<()>;
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()>;
+    /// Makes (when `announce`) or updates a row of the arrivals (`console`).
+    async fn arrival_put(&mut self, arrival: &ArrivalWrite) -> Result<()>;
+    /// Adds a border crossing, unless its (reference, operation) is stored.
+    async fn crossing_insert(&mut self, crossing: &CrossingRow) -> Result<()>;
     async fn party_insert(&mut self, party: &NewParty, at_ms: i64) -> Result<()>;
     /// Revokes the party unless it already is; `None` if there is no such party.
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>>;
@@ -988,6 +993,15 @@ async fn run_message<T: Tx>(tx: &mut T, head: &mut Head, s: &Submission, now_ms:
                         };
                         tx.outbox_push(&item).await?;
                     }
+                }
+                let recipients = outcome.notifications.iter().flat_map(|n| n.recipients.iter());
+                let (arrivals, crossed) =
+                    crate::console::changes(current.as_ref(), &outcome.guarantee, recipients, &outcome.events, now_ms);
+                for arrival in &arrivals {
+                    tx.arrival_put(arrival).await?;
+                }
+                for crossing in &crossed {
+                    tx.crossing_insert(crossing).await?;
                 }
                 let reply = Reply { status: 200, body: response_view(&s.request, &outcome.guarantee) };
                 tx.guarantee_put(outcome.guarantee, now_ms).await?;

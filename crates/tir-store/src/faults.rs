@@ -203,6 +203,21 @@ mod wrapper {
             self.inner.journal_of(reference, limit).await
         }
 
+        async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+            self.check(false)?;
+            self.inner.arrivals(country, limit).await
+        }
+
+        async fn crossing_figures(
+            &self,
+            country: Option<Country>,
+            since_ms: i64,
+            sample: usize,
+        ) -> Result<crate::console::CrossingFigures> {
+            self.check(false)?;
+            self.inner.crossing_figures(country, since_ms, sample).await
+        }
+
         async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
             self.check(false)?;
             self.inner.guarantees_of_holder(holder, limit).await

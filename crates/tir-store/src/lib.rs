@@ -11,6 +11,7 @@
 //! pruned by the writer; accepted ones as long as the journal (`retention`).
 
 mod backup;
+pub mod console;
 pub mod doc_token;
 mod engine;
 pub mod env;
@@ -395,6 +396,19 @@ pub trait Store: Send + Sync + 'static {
     /// The journal entries about one guarantee (`reference` column), oldest
     /// first, at most `limit` (index `journal_by_reference`).
     async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>>;
+    /// The transports announced to `country`'s customs (its feed has an item about them) with an
+    /// operation there still to start or end: the `limit` most recently announced, newest first,
+    /// each with its guarantee and the administration's latest assessment (`console`).
+    async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<console::Arrival>>;
+    /// The border crossings started at the entry at or after `since_ms`, into or out of `country`
+    /// (`None`: every one): per border the count and the waits of the latest `sample`, and per
+    /// crossing point and day the count (`console`).
+    async fn crossing_figures(
+        &self,
+        country: Option<Country>,
+        since_ms: i64,
+        sample: usize,
+    ) -> Result<console::CrossingFigures>;
     /// A holder's guarantees, by reference descending, at most `limit`.
     async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>>;
     /// The guarantees a chain (party id) registered, by reference descending, at most `limit`.

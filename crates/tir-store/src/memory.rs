@@ -72,6 +72,9 @@ struct State {
     push_attempts: Vec<crate::PushAttempt>,
     /// In the order declared.
     fallback: Vec<FallbackPeriod>,
+    /// The arrivals: by (country, reference), when announced and the operations ahead.
+    arrivals: HashMap<(Country, String), (i64, Option<u32>)>,
+    crossings: Vec<crate::console::CrossingRow>,
 }
 
 impl State {
@@ -173,6 +176,9 @@ enum Undo {
     PushAttempts(usize),
     /// The fallback periods as they were before a change.
     Fallback(Vec<FallbackPeriod>),
+    Arrival((Country, String), Option<(i64, Option<u32>)>),
+    /// How many crossings there were before one was added.
+    Crossings(usize),
 }
 
 struct MemoryTx<'a> {
@@ -226,6 +232,8 @@ impl<'a> MemoryTx<'a> {
                 Undo::PushEndpoint(k, old) => restore(&mut state.push_endpoints, k, old),
                 Undo::PushAttempts(len) => state.push_attempts.truncate(len),
                 Undo::Fallback(old) => state.fallback = old,
+                Undo::Arrival(k, old) => restore(&mut state.arrivals, k, old),
+                Undo::Crossings(len) => state.crossings.truncate(len),
             }
         }
     }
@@ -359,6 +367,28 @@ impl Tx for MemoryTx<'_> {
 
     async fn event_push(&mut self, reference: &str, event: &Event) -> Result<()> {
         self.state.events.push((reference.to_owned(), event.clone()));
+        Ok(())
+    }
+
+    async fn arrival_put(&mut self, a: &crate::console::ArrivalWrite) -> Result<()> {
+        let key = (a.country, a.reference.clone());
+        let old = self.state.arrivals.get(&key).copied();
+        let row = match old {
+            Some((announced_ms, _)) => (announced_ms, a.ahead),
+            None if a.announce => (a.at_ms, a.ahead),
+            None => return Ok(()),
+        };
+        self.state.arrivals.insert(key.clone(), row);
+        self.undo.push(Undo::Arrival(key, old));
+        Ok(())
+    }
+
+    async fn crossing_insert(&mut self, c: &crate::console::CrossingRow) -> Result<()> {
+        let crossings = &mut self.state.crossings;
+        if !crossings.iter().any(|k| k.reference == c.reference && k.operation == c.operation) {
+            self.undo.push(Undo::Crossings(crossings.len()));
+            crossings.push(c.clone());
+        }
         Ok(())
     }
 
@@ -633,6 +663,42 @@ impl Store for MemoryStore {
 
     async fn risk_cursor(&self) -> Result<i64> {
         Ok(self.lock().state.risk_cursor)
+    }
+
+    async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+        let inner = self.lock();
+        let state = &inner.state;
+        let mut open: Vec<(&String, i64, u32)> = state
+            .arrivals
+            .iter()
+            .filter(|((c, _), _)| *c == country)
+            .filter_map(|((_, reference), (announced_ms, ahead))| Some((reference, *announced_ms, (*ahead)?)))
+            .collect();
+        open.sort_by(|a, b| (b.1, b.0).cmp(&(a.1, a.0)));
+        Ok(open
+            .into_iter()
+            .filter_map(|(reference, announced_ms, ahead)| {
+                let guarantee = state.guarantees.get(reference)?.clone();
+                // The latest in the order `assessments` reads them: the last stored of the greatest key.
+                let assessment = state
+                    .assessments
+                    .iter()
+                    .filter(|a| a.administration == country && a.guarantee == *reference)
+                    .max_by_key(|a| assessment_order(a))
+                    .cloned();
+                Some(crate::console::Arrival { guarantee, announced_ms, ahead, assessment })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    async fn crossing_figures(
+        &self,
+        country: Option<Country>,
+        since_ms: i64,
+        sample: usize,
+    ) -> Result<crate::console::CrossingFigures> {
+        Ok(crate::console::figures_of(self.lock().state.crossings.iter(), country, since_ms, sample))
     }
 
     async fn assessments(&self, administration: Country, reference: &str) -> Result<Vec<AssessmentRecord>> {

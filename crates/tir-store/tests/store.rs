@@ -58,6 +58,19 @@ impl Fixture {
         Fixture { store, url, backend }
     }
 
+    /// Closes the store, runs `sql` on its database, and opens it again.
+    async fn restart_after(self, sql: &str) -> Fixture {
+        let Fixture { store, url, backend } = self;
+        assert_eq!(Arc::strong_count(&store), 1, "the old store must really go away");
+        drop(store);
+        match &backend {
+            Backend::Sqlite(path) => rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap(),
+            Backend::Postgres => pg_connect(&url).await.batch_execute(sql).await.unwrap(),
+        }
+        let store = tir_store::open(&url).await.expect("reopen the store");
+        Fixture { store, url, backend }
+    }
+
     /// Overwrites one journal row behind the store's back.
     async fn overwrite_journal_row(&self, seq: i64, body: &str, body_hash: &str, hash: &str) {
         let changed = match &self.backend {
@@ -1299,7 +1312,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1318,7 +1331,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1337,7 +1350,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -2571,4 +2584,169 @@ async fn fallback_periods_are_declared_ended_and_reconciled(fx: Fixture) {
     assert_eq!(store.fallback_period(&id).await.unwrap().and_then(|p| p.until), Some(until));
     // Seed, two declarations (a repeat writes nothing), four messages, two late ones, one end.
     assert_journal_complete(store, SEED_WRITES + 2 + 4 + 2 + 1).await;
+}
+
+on_both! {
+    arrivals_and_crossings_are_kept_as_messages_are_applied
+        => arrivals_and_crossings_are_kept_as_messages_are_applied_on_sqlite,
+           arrivals_and_crossings_are_kept_as_messages_are_applied_on_postgres;
+    the_console_rows_of_an_existing_database_are_filled_by_their_migration
+        => the_console_rows_of_an_existing_database_are_filled_by_their_migration_on_sqlite,
+           the_console_rows_of_an_existing_database_are_filled_by_their_migration_on_postgres;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrivals_and_crossings_are_kept_as_messages_are_applied_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::open_with(Env::seeded(SEED, SEEDED_START_MS)));
+    console_rows_case(&store).await;
+}
+
+async fn arrivals_and_crossings_are_kept_as_messages_are_applied(fx: Fixture) {
+    console_rows_case(&fx.store).await;
+}
+
+type ArrivalKey = (String, i64, u32);
+
+/// The arrivals as the console computed them before the store kept them: the
+/// guarantees of the country's feed with the time of their first item, those
+/// with an operation there still to come, newest announcement first.
+async fn arrivals_from_the_feed(store: &dyn Store, code: &str) -> Vec<ArrivalKey> {
+    let feed = format!("customs:{code}");
+    let mut first: Vec<(String, i64)> = Vec::new();
+    for row in store.notifications(Some(&feed), 0, 10_000).await.unwrap() {
+        if !first.iter().any(|(r, _)| *r == row.guarantee_reference) {
+            first.push((row.guarantee_reference, row.created_at_ms));
+        }
+    }
+    let mut out = Vec::new();
+    for (reference, at_ms) in first {
+        let guarantee = store.guarantee(&GuaranteeRef::parse(&reference).unwrap()).await.unwrap().unwrap();
+        if let Some(ahead) = tir_store::console::operations_ahead(&guarantee, country(code)) {
+            out.push((reference, at_ms, ahead));
+        }
+    }
+    out.sort_by(|a, b| (b.1, &b.0).cmp(&(a.1, &a.0)));
+    out
+}
+
+async fn arrivals_kept(store: &dyn Store, code: &str) -> Vec<ArrivalKey> {
+    let arrivals = store.arrivals(country(code), 100).await.unwrap();
+    arrivals.into_iter().map(|a| (a.guarantee.reference.as_str().to_owned(), a.announced_ms, a.ahead)).collect()
+}
+
+const CONSOLE_COUNTRIES: [&str; 4] = ["TR", "GE", "AZ", "DE"];
+
+/// The console's rows (docs/console.md, "At scale"): the arrivals of each
+/// country as the feed and the guarantees give them at every step, with the
+/// administration's latest assessment, and the border crossings with their
+/// figures.
+async fn console_rows_case(store: &Arc<dyn Store>) {
+    let store = store.as_ref();
+    let w = seed(store).await;
+    let (first, second) = (reference(1), reference(2));
+    let second_steps = transport(&w, &second);
+    let mut ge_next = false;
+    for (step, (sender, value)) in transport(&w, &first).iter().enumerate() {
+        submit_ok(store, sender, value).await;
+        // The second stops once recorded at TR: E1, E9, I1, I7.
+        if let Some((sender, value)) = second_steps.get(step).filter(|_| step < 4) {
+            submit_ok(store, sender, value).await;
+        }
+        for code in CONSOLE_COUNTRIES {
+            assert_eq!(
+                arrivals_kept(store, code).await,
+                arrivals_from_the_feed(store, code).await,
+                "{code} after step {step}"
+            );
+        }
+        if step == 1 {
+            let tr = arrivals_kept(store, "TR").await;
+            assert_eq!(
+                tr.iter().map(|a| (a.0.as_str(), a.2)).collect::<Vec<_>>(),
+                [(second.as_str(), 0), (first.as_str(), 0)]
+            );
+        }
+        ge_next |= arrivals_kept(store, "GE").await.iter().any(|a| a.0 == first && a.2 == 0);
+    }
+    assert!(ge_next, "GE had the first transport next once TR terminated");
+    assert_eq!(arrivals_kept(store, "TR").await.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(), [second.as_str()]);
+    assert!(arrivals_kept(store, "AZ").await.iter().all(|a| a.0 != first), "discharged everywhere");
+    assert_eq!(store.arrivals(country("TR"), 0).await.unwrap(), []);
+
+    // The latest of TR's assessments of the second transport rides with it; GE's does not.
+    let made = |administration, office, source_cursor, at: i64| {
+        record(Made {
+            administration,
+            guarantee: &second,
+            holder: HOLDER,
+            office,
+            operation: 1,
+            source_cursor,
+            assessed_at_ms: SEEDED_START_MS + at,
+        })
+    };
+    let records = vec![made("TR", "TR000100", 1, 1), made("TR", "TR000100", 2, 2), made("GE", "GE000100", 3, 3)];
+    let after = store.risk_cursor().await.unwrap();
+    let stored =
+        store.put_assessments(tir_store::AssessmentBatch { after, through: after + 3, records: records.clone() }).await;
+    assert_eq!(stored.unwrap().status, 200);
+    let tr = store.arrivals(country("TR"), 10).await.unwrap();
+    assert_eq!(tr.len(), 1);
+    assert_eq!(tr[0].guarantee, store.guarantee(&GuaranteeRef::parse(&second).unwrap()).await.unwrap().unwrap());
+    let latest = tr[0].assessment.as_ref().expect("TR's assessment");
+    assert_eq!((latest.administration, latest.source_cursor), (country("TR"), 2));
+    assert_eq!(latest.assessment.reasons, records[1].assessment.reasons);
+
+    // The first transport crossed TR → GE and GE → AZ.
+    let g = store.guarantee(&GuaranteeRef::parse(&first).unwrap()).await.unwrap().unwrap();
+    let wait = |into: usize| {
+        let ms =
+            g.operations[into].started_at.unwrap().unix_ms() - g.operations[into - 1].terminated_at.unwrap().unix_ms();
+        ms.max(0) as f64 / 1000.0
+    };
+    let started = |into: usize| g.operations[into].started_at.unwrap().unix_ms();
+    let day = |into: usize| tir_store::console::day_of(started(into));
+    let all = store.crossing_figures(None, 0, 10).await.unwrap();
+    let pairs: Vec<(&str, &str, u64, Vec<f64>)> =
+        all.pairs.iter().map(|p| (p.exit.as_str(), p.entry.as_str(), p.count, p.seconds.clone())).collect();
+    assert_eq!(pairs, [("GE", "AZ", 1, vec![wait(2)]), ("TR", "GE", 1, vec![wait(1)])]);
+    assert_eq!(all.daily, [("AZ000200".to_owned(), day(2), 1), ("GE000100".to_owned(), day(1), 1)]);
+    let tr = store.crossing_figures(Some(country("TR")), 0, 10).await.unwrap();
+    assert_eq!(tr.pairs.iter().map(|p| (p.exit.as_str(), p.entry.as_str())).collect::<Vec<_>>(), [("TR", "GE")]);
+    assert_eq!(tr.daily, [("GE000100".to_owned(), day(1), 1)]);
+    assert_eq!(store.crossing_figures(Some(country("DE")), 0, 10).await.unwrap(), Default::default());
+    // The window starts at the start at the entry; the sample is bounded, the count is not.
+    let later = store.crossing_figures(None, started(2), 10).await.unwrap();
+    assert_eq!(later.pairs.iter().map(|p| p.entry.as_str()).collect::<Vec<_>>(), ["AZ"]);
+    assert_eq!(store.crossing_figures(None, started(2) + 1, 10).await.unwrap(), Default::default());
+    let unsampled = store.crossing_figures(None, 0, 0).await.unwrap();
+    assert!(unsampled.pairs.iter().all(|p| p.count == 1 && p.seconds.is_empty()), "{unsampled:?}");
+}
+
+async fn snapshot(store: &dyn Store) -> (Vec<Vec<ArrivalKey>>, tir_store::console::CrossingFigures) {
+    let mut arrivals = Vec::new();
+    for code in CONSOLE_COUNTRIES {
+        arrivals.push(arrivals_kept(store, code).await);
+    }
+    (arrivals, store.crossing_figures(None, 0, 100).await.unwrap())
+}
+
+/// A database written before the console's rows: dropping them and the
+/// record of their migration, the migration on the next open makes them
+/// again, the same as the writer kept them.
+async fn the_console_rows_of_an_existing_database_are_filled_by_their_migration(fx: Fixture) {
+    let w = seed(fx.store.as_ref()).await;
+    drive(std::slice::from_ref(&fx.store), &w, &reference(1), 0).await;
+    for (sender, value) in transport(&w, &reference(2)).iter().take(8) {
+        submit_ok(fx.store.as_ref(), sender, value).await;
+    }
+    let kept = snapshot(fx.store.as_ref()).await;
+    assert_eq!(kept.1.pairs.len(), 2, "{kept:?}");
+    assert!(kept.0.iter().any(|a| !a.is_empty()), "{kept:?}");
+    let fx = fx
+        .restart_after(
+            "DROP TABLE arrivals; DROP TABLE crossings; DELETE FROM schema_migrations WHERE name = 'console_rows';",
+        )
+        .await;
+    assert_eq!(snapshot(fx.store.as_ref()).await, kept);
 }

@@ -3,6 +3,7 @@
 mod backup;
 mod demo;
 mod risk;
+mod seed;
 mod server;
 
 use std::net::SocketAddr;
@@ -83,6 +84,17 @@ TIRHUB_URL=http://127.0.0.1:8080 TIRHUB_ADMIN_TOKEN=... tirhub simulate --rate 1
     ///   tirhub bench --db postgres://postgres@127.0.0.1:5432/test
     #[command(verbatim_doc_comment)]
     Bench(BenchArgs),
+    /// Fill a database with simulated transports written straight through the
+    /// store (no HTTP; the store's own checks, journal, feeds and console rows),
+    /// on a clock spread over the last days, with the risk assessor beside it:
+    /// to measure the console's pages at scale (docs/performance.md). The parties
+    /// get fresh tokens; a few are printed to sign in with.
+    ///
+    /// Examples:
+    ///   tirhub seed --db sqlite:///var/tmp/big.db --transports 1000000
+    ///   tirhub seed --db postgres://postgres@127.0.0.1:5432/big --transports 100000 --days 30
+    #[command(verbatim_doc_comment)]
+    Seed(SeedArgs),
     /// Risk management offline: generate BACUDA-style declarations, evaluate
     /// the learned model on a date split, simulate weekly inspections.
     ///
@@ -402,6 +414,28 @@ struct BenchArgs {
 }
 
 #[derive(clap::Args)]
+struct SeedArgs {
+    /// The database to fill (made if missing; it should hold nothing else).
+    #[arg(long)]
+    db: String,
+    /// Transports to start, at most 1000000 (the references of one run).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    transports: u64,
+    /// The days the writer's clock runs over, ending now.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Transports under way at once (and still under way at the end).
+    #[arg(long, default_value_t = 512)]
+    in_flight: usize,
+    /// Seed of the traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Without the risk assessor (no assessments stored).
+    #[arg(long)]
+    no_risk: bool,
+}
+
+#[derive(clap::Args)]
 struct SimulateArgs {
     /// Base URL of the server.
     #[arg(long, env = "TIRHUB_URL")]
@@ -550,6 +584,17 @@ fn main() -> ExitCode {
                 Ok(document_verify(&input, &keys))
             }
             Command::Bench(args) => run_bench(args).await,
+            Command::Seed(args) => {
+                seed::run(seed::SeedOptions {
+                    db: args.db,
+                    transports: args.transports,
+                    days: args.days,
+                    in_flight: args.in_flight,
+                    seed: args.seed,
+                    assess: !args.no_risk,
+                })
+                .await
+            }
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
             // Offline compute blocks this thread on purpose (`train` waits on its database inside).

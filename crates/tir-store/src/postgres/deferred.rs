@@ -6,6 +6,7 @@ use futures_util::future::try_join;
 use tir_model::guarantee::{Event, Guarantee};
 
 use crate::Result;
+use crate::console::{ArrivalWrite, CrossingRow};
 use crate::engine::{OutboxItem, Reply};
 use crate::journal::JournalEntry;
 use crate::rows::to_doc;
@@ -17,6 +18,9 @@ pub(super) struct Deferred {
     replies: ReplyColumns,
     events: EventColumns,
     outbox: OutboxColumns,
+    /// The batch's changes to the arrivals, one per (country, reference), merged in order.
+    arrivals: Vec<ArrivalWrite>,
+    crossings: Vec<CrossingRow>,
 }
 
 #[derive(Default)]
@@ -109,7 +113,38 @@ const OUTBOX_INSERT: &str = "INSERT INTO outbox (recipient, kind, reference, pay
          WITH ORDINALITY AS t(recipient, kind, reference, payload, created_at_ms, n)
     ORDER BY n";
 
+const ARRIVALS_ANNOUNCE: &str = "INSERT INTO arrivals (country, reference, announced_ms, ahead)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[])
+    ON CONFLICT (country, reference) DO UPDATE SET ahead = excluded.ahead";
+const ARRIVALS_UPDATE: &str = "UPDATE arrivals a SET ahead = t.ahead
+    FROM unnest($1::text[], $2::text[], $3::int[]) AS t(country, reference, ahead)
+    WHERE a.country = t.country AND a.reference = t.reference";
+const CROSSINGS_INSERT: &str = "INSERT INTO crossings (reference, operation, exit_country, entry_country, exit_office,
+                           entry_office, crossing_point, terminated_at_ms, started_at_ms)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::bigint[], $9::bigint[])
+    ON CONFLICT (reference, operation) DO NOTHING";
+
 impl Deferred {
+    /// A change of the arrivals: merged into the batch's earlier one for the same row, so that
+    /// each row is written once (a row is made by the first announcement, keeps the last `ahead`).
+    pub fn arrival(&mut self, a: &ArrivalWrite) {
+        match self.arrivals.iter_mut().find(|b| b.country == a.country && b.reference == a.reference) {
+            Some(b) => {
+                if a.announce && !b.announce {
+                    b.announce = true;
+                    b.at_ms = a.at_ms;
+                }
+                b.ahead = a.ahead;
+            }
+            None => self.arrivals.push(a.clone()),
+        }
+    }
+
+    pub fn crossing(&mut self, c: &CrossingRow) {
+        self.crossings.push(c.clone());
+    }
+
     pub fn journal(&mut self, e: &JournalEntry) {
         let j = &mut self.journal;
         j.seq.push(e.seq);
@@ -230,9 +265,56 @@ impl Deferred {
             let o = &d.outbox;
             tx.execute(&outbox_stmt, &[&o.recipient, &o.kind, &o.reference, &o.payload, &o.at_ms]).await
         };
+        let (announce, update): (Vec<&ArrivalWrite>, Vec<&ArrivalWrite>) = d.arrivals.iter().partition(|a| a.announce);
+        let announce_stmt = tx.prepare_cached(ARRIVALS_ANNOUNCE).await?;
+        let update_stmt = tx.prepare_cached(ARRIVALS_UPDATE).await?;
+        let crossings_stmt = tx.prepare_cached(CROSSINGS_INSERT).await?;
+        let ahead = |a: &&ArrivalWrite| a.ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let announced = async {
+            if announce.is_empty() {
+                return Ok(0);
+            }
+            let country: Vec<&str> = announce.iter().map(|a| a.country.as_str()).collect();
+            let reference: Vec<&str> = announce.iter().map(|a| a.reference.as_str()).collect();
+            let at_ms: Vec<i64> = announce.iter().map(|a| a.at_ms).collect();
+            let ahead: Vec<Option<i32>> = announce.iter().map(ahead).collect();
+            tx.execute(&announce_stmt, &[&country, &reference, &at_ms, &ahead]).await
+        };
+        let updated = async {
+            if update.is_empty() {
+                return Ok(0);
+            }
+            let country: Vec<&str> = update.iter().map(|a| a.country.as_str()).collect();
+            let reference: Vec<&str> = update.iter().map(|a| a.reference.as_str()).collect();
+            let ahead: Vec<Option<i32>> = update.iter().map(ahead).collect();
+            tx.execute(&update_stmt, &[&country, &reference, &ahead]).await
+        };
+        let crossed = async {
+            if d.crossings.is_empty() {
+                return Ok(0);
+            }
+            let c = &d.crossings;
+            let reference: Vec<&str> = c.iter().map(|c| c.reference.as_str()).collect();
+            let operation: Vec<i32> = c.iter().map(|c| i32::from(c.operation)).collect();
+            let exit: Vec<&str> = c.iter().map(|c| c.exit.as_str()).collect();
+            let entry: Vec<&str> = c.iter().map(|c| c.entry.as_str()).collect();
+            let exit_office: Vec<Option<&str>> = c.iter().map(|c| c.exit_office.as_deref()).collect();
+            let entry_office: Vec<Option<&str>> = c.iter().map(|c| c.entry_office.as_deref()).collect();
+            let point: Vec<String> = c.iter().map(CrossingRow::point).collect();
+            let terminated: Vec<i64> = c.iter().map(|c| c.terminated_at_ms).collect();
+            let started: Vec<i64> = c.iter().map(|c| c.started_at_ms).collect();
+            tx.execute(
+                &crossings_stmt,
+                &[&reference, &operation, &exit, &entry, &exit_office, &entry_office, &point, &terminated, &started],
+            )
+            .await
+        };
         // COMMIT goes right behind the inserts. If one of them fails, PostgreSQL
         // answers that COMMIT with a rollback, and the error comes back from the insert.
-        let inserts = futures_util::future::try_join5(journal, replies, guarantees, events, outbox);
+        let inserts = try_join(
+            futures_util::future::try_join5(journal, replies, guarantees, events, outbox),
+            futures_util::future::try_join3(announced, updated, crossed),
+        );
         try_join(inserts, tx.batch_execute("COMMIT")).await?;
         Ok(())
     }

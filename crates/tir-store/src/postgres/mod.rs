@@ -219,6 +219,19 @@ impl Store for PgStore {
         reads::journal_of(&self.pool, reference.as_str(), limit).await
     }
 
+    async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+        reads::arrivals(&self.pool, country.as_str(), limit).await
+    }
+
+    async fn crossing_figures(
+        &self,
+        country: Option<Country>,
+        since_ms: i64,
+        sample: usize,
+    ) -> Result<crate::console::CrossingFigures> {
+        reads::crossing_figures(&self.pool, country.map(|c| c.as_str()), since_ms, sample).await
+    }
+
     async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
         reads::guarantees_by(&self.pool, false, holder.as_str(), limit).await
     }

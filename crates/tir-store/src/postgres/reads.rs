@@ -288,3 +288,85 @@ pub(super) async fn push_attempts(
     let stmt = client.prepare_cached(&crate::push::attempts_sql()).await?;
     client.query(&stmt, &[&party, &after, &through]).await?.iter().map(crate::push::attempt).collect()
 }
+
+/// `Store::arrivals` on PostgreSQL.
+pub(super) async fn arrivals(pool: &Pool, country: &str, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(crate::console::sql::ARRIVALS).await?;
+    let found = client.query(&stmt, &[&country, &crate::sql_limit(limit)]).await?;
+    found
+        .iter()
+        .map(|r| {
+            let record: Option<&str> = r.get(3);
+            Ok(crate::console::Arrival {
+                announced_ms: r.get(0),
+                ahead: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
+                guarantee: from_doc(r.get(2))?,
+                assessment: record.map(from_doc).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// `Store::crossing_figures` on PostgreSQL.
+pub(super) async fn crossing_figures(
+    pool: &Pool,
+    country: Option<&str>,
+    since_ms: i64,
+    sample: usize,
+) -> Result<crate::console::CrossingFigures> {
+    use crate::console::{self, PairSample, sql};
+    let client = pool.get().await.map_err(pool_error)?;
+    let of_country = country.is_some();
+    let pairs_stmt = client.prepare_cached(&sql::pairs(of_country)).await?;
+    let daily_stmt = client.prepare_cached(&sql::daily(of_country)).await?;
+    let (counted, days) = match country {
+        Some(country) => {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since_ms, &country];
+            futures_util::future::try_join(client.query(&pairs_stmt, &params), client.query(&daily_stmt, &params))
+                .await?
+        }
+        None => {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&since_ms];
+            futures_util::future::try_join(client.query(&pairs_stmt, &params), client.query(&daily_stmt, &params))
+                .await?
+        }
+    };
+    let sample_stmt = client.prepare_cached(sql::SAMPLE).await?;
+    let limit = crate::sql_limit(sample);
+    let (client, sample_stmt) = (&client, &sample_stmt);
+    let waits = futures_util::future::try_join_all(counted.iter().map(|r| {
+        let (exit, entry): (String, String) = (r.get(0), r.get(1));
+        async move { client.query(sample_stmt, &[&exit, &entry, &since_ms, &limit]).await }
+    }))
+    .await?;
+    let mut pairs = Vec::with_capacity(counted.len());
+    for (r, waits) in counted.iter().zip(waits) {
+        pairs.push(PairSample {
+            exit: console::country(r.get(0))?,
+            entry: console::country(r.get(1))?,
+            count: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            seconds: waits.iter().map(|w| console::wait_seconds(w.get(0))).collect(),
+        });
+    }
+    let daily = days.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2))).collect();
+    let recent_stmt = client.prepare_cached(&sql::recent(of_country)).await?;
+    let rows = match country {
+        Some(country) => client.query(&recent_stmt, &[&since_ms, &country]).await?,
+        None => client.query(&recent_stmt, &[&since_ms]).await?,
+    };
+    let mut recent = Vec::with_capacity(rows.len());
+    for r in &rows {
+        recent.push(console::CrossingRow {
+            reference: r.get(0),
+            operation: u16::try_from(r.get::<_, i32>(1)).map_err(|_| crate::corrupt("crossing operation"))?,
+            exit: console::country(r.get(2))?,
+            entry: console::country(r.get(3))?,
+            exit_office: r.get(4),
+            entry_office: r.get(5),
+            terminated_at_ms: r.get(6),
+            started_at_ms: r.get(7),
+        });
+    }
+    Ok(console::assemble(pairs, daily, recent))
+}

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 9, "console_indexes", "0009_console_indexes.sql"),
     migration!("postgres", 10, "push", "0010_push.sql"),
     migration!("postgres", 11, "fallback", "0011_fallback.sql"),
+    migration!("postgres", 12, "console_rows", "0012_console_rows.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.
@@ -49,6 +50,9 @@ async fn migrate_locked(client: &mut Client) -> Result<()> {
     for m in migrate::pending(MIGRATIONS, &applied)? {
         let tx = client.transaction().await?;
         tx.batch_execute(m.sql).await?;
+        if m.name == "console_rows" {
+            backfill_console_rows(&tx).await?;
+        }
         record(&tx, m).await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "postgres migration applied");
@@ -70,6 +74,70 @@ async fn adopt(client: &mut Client) -> Result<()> {
     record(&tx, baseline).await?;
     tx.commit().await?;
     tracing::info!(version = BASELINE, "adopted a postgres database from before versioned migrations");
+    Ok(())
+}
+
+/// Fills the arrivals' `ahead` and the crossings from the guarantees stored
+/// before `console_rows` (the migration made the arrivals from the feeds), with
+/// the functions the writer keeps them with, a page of guarantees at a time.
+async fn backfill_console_rows(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    const PAGE: i64 = 1_000;
+    let page =
+        tx.prepare("SELECT reference, doc FROM guarantees WHERE reference > $1 ORDER BY reference LIMIT $2").await?;
+    let update = tx.prepare(crate::console::sql::ARRIVAL_UPDATE).await?;
+    let insert = tx.prepare(crate::console::sql::CROSSING_INSERT).await?;
+    let events = tx.prepare(crate::rows::TIMELINE).await?;
+    let (mut after, mut filled) = (String::new(), 0u64);
+    loop {
+        let rows = tx.query(&page, &[&after, &PAGE]).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.get(0);
+        for row in &rows {
+            let guarantee: tir_model::guarantee::Guarantee = crate::rows::from_doc(row.get(1))?;
+            let (arrivals, _) = crate::console::changes(None, &guarantee, std::iter::empty(), &[], 0);
+            for a in arrivals {
+                let ahead = a.ahead.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+                tx.execute(&update, &[&ahead, &a.country.as_str(), &a.reference]).await?;
+            }
+            if guarantee.operations.iter().skip(1).any(|op| op.started_at.is_some()) {
+                let timeline = tx
+                    .query(&events, &[&guarantee.reference.as_str()])
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        crate::rows::event_from_columns(
+                            r.get(0),
+                            r.get(1),
+                            r.get(2),
+                            r.get(3),
+                            r.get(4),
+                            (r.get(5), r.get(6)),
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for c in crate::console::crossings(&guarantee, &timeline) {
+                    let operation = i32::from(c.operation);
+                    tx.execute(
+                        &insert,
+                        &[
+                            &c.reference,
+                            &operation,
+                            &c.exit.as_str(),
+                            &c.entry.as_str(),
+                            &c.exit_office,
+                            &c.entry_office,
+                            &c.point(),
+                            &c.terminated_at_ms,
+                            &c.started_at_ms,
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            filled += 1;
+        }
+    }
+    tracing::info!(guarantees = filled, "console rows filled from the stored guarantees");
     Ok(())
 }
 

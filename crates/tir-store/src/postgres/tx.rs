@@ -346,6 +346,16 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn arrival_put(&mut self, a: &crate::console::ArrivalWrite) -> Result<()> {
+        self.deferred.arrival(a);
+        Ok(())
+    }
+
+    async fn crossing_insert(&mut self, c: &crate::console::CrossingRow) -> Result<()> {
+        self.deferred.crossing(c);
+        Ok(())
+    }
+
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
         let changed = self
             .exec("UPDATE parties SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL", &[&id, &at_ms])

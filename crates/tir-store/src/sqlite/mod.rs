@@ -266,6 +266,21 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::journal_of(c, &key, limit)).await
     }
 
+    async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+        self.readers.read(move |c| reads::arrivals(c, country.as_str(), limit)).await
+    }
+
+    async fn crossing_figures(
+        &self,
+        country: Option<Country>,
+        since_ms: i64,
+        sample: usize,
+    ) -> Result<crate::console::CrossingFigures> {
+        self.readers
+            .read(move |c| reads::crossing_figures(c, country.as_ref().map(Country::as_str), since_ms, sample))
+            .await
+    }
+
     async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
         let key = holder.to_string();
         self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Holder, &key, limit)).await

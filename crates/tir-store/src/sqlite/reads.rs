@@ -353,3 +353,73 @@ pub(super) fn push_attempts(
     }
     Ok(attempts)
 }
+
+/// `Store::arrivals` on SQLite.
+pub(super) fn arrivals(c: &Connection, country: &str, limit: usize) -> Result<Vec<crate::console::Arrival>> {
+    let mut stmt = c.prepare_cached(crate::console::sql::ARRIVALS)?;
+    let mut found = stmt.query(params![country, crate::sql_limit(limit)])?;
+    let mut out = Vec::new();
+    while let Some(r) = found.next()? {
+        let record: Option<String> = r.get(3)?;
+        out.push(crate::console::Arrival {
+            announced_ms: r.get(0)?,
+            ahead: r.get(1)?,
+            guarantee: from_doc(&r.get::<_, String>(2)?)?,
+            assessment: record.map(|d| from_doc(&d)).transpose()?,
+        });
+    }
+    Ok(out)
+}
+
+/// `Store::crossing_figures` on SQLite.
+pub(super) fn crossing_figures(
+    c: &Connection,
+    country: Option<&str>,
+    since_ms: i64,
+    sample: usize,
+) -> Result<crate::console::CrossingFigures> {
+    use crate::console::{self, PairSample, sql};
+    let of_country = country.is_some();
+    let window: Vec<&dyn rusqlite::ToSql> = match &country {
+        Some(country) => vec![&since_ms, country],
+        None => vec![&since_ms],
+    };
+    let counted: Vec<(String, String, i64)> = c
+        .prepare_cached(&sql::pairs(of_country))?
+        .query_map(window.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut pairs = Vec::with_capacity(counted.len());
+    let mut waits = c.prepare_cached(sql::SAMPLE)?;
+    for (exit, entry, count) in counted {
+        let seconds = waits
+            .query_map(params![exit, entry, since_ms, crate::sql_limit(sample)], |r| r.get::<_, i64>(0))?
+            .map(|ms| ms.map(console::wait_seconds))
+            .collect::<rusqlite::Result<_>>()?;
+        pairs.push(PairSample {
+            exit: console::country(&exit)?,
+            entry: console::country(&entry)?,
+            count: count as u64,
+            seconds,
+        });
+    }
+    let daily: Vec<(String, i64, i64)> = c
+        .prepare_cached(&sql::daily(of_country))?
+        .query_map(window.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut recent = Vec::new();
+    let mut rows = c.prepare_cached(&sql::recent(of_country))?;
+    let mut found = rows.query(window.as_slice())?;
+    while let Some(r) = found.next()? {
+        recent.push(console::CrossingRow {
+            reference: r.get(0)?,
+            operation: r.get(1)?,
+            exit: console::country(&r.get::<_, String>(2)?)?,
+            entry: console::country(&r.get::<_, String>(3)?)?,
+            exit_office: r.get(4)?,
+            entry_office: r.get(5)?,
+            terminated_at_ms: r.get(6)?,
+            started_at_ms: r.get(7)?,
+        });
+    }
+    Ok(console::assemble(pairs, daily, recent))
+}

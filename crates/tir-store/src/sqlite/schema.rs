@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 8, "console_indexes", "0008_console_indexes.sql"),
     migration!("sqlite", 9, "push", "0009_push.sql"),
     migration!("sqlite", 10, "fallback", "0010_fallback.sql"),
+    migration!("sqlite", 11, "console_rows", "0011_console_rows.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.
@@ -42,6 +43,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
             return Ok(());
         };
         tx.execute_batch(next.sql)?;
+        if next.name == "console_rows" {
+            backfill_console_rows(&tx)?;
+        }
         record(&tx, next)?;
         tx.commit()?;
         tracing::info!(version = next.version, name = next.name, "sqlite migration applied");
@@ -63,6 +67,34 @@ fn adopt(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(MIGRATIONS_TABLE)?;
     record(tx, baseline)?;
     tracing::info!(version = BASELINE, "adopted a sqlite database from before versioned migrations");
+    Ok(())
+}
+
+/// Fills the arrivals' `ahead` and the crossings from the guarantees stored
+/// before `console_rows` (the migration made the arrivals from the feeds), with
+/// the functions the writer keeps them with.
+fn backfill_console_rows(tx: &Transaction<'_>) -> Result<()> {
+    let mut guarantees = tx.prepare("SELECT doc FROM guarantees")?;
+    let mut docs = guarantees.query([])?;
+    let mut update = tx.prepare(crate::console::sql::ARRIVAL_UPDATE)?;
+    let mut insert = tx.prepare(crate::console::sql::CROSSING_INSERT)?;
+    let mut filled = 0u64;
+    while let Some(row) = docs.next()? {
+        let doc: String = row.get(0)?;
+        let guarantee: tir_model::guarantee::Guarantee = crate::rows::from_doc(&doc)?;
+        let (arrivals, _) = crate::console::changes(None, &guarantee, std::iter::empty(), &[], 0);
+        for a in arrivals {
+            update.execute(params![a.ahead, a.country.as_str(), a.reference])?;
+        }
+        if guarantee.operations.iter().skip(1).any(|op| op.started_at.is_some()) {
+            let events = super::reads::timeline(tx, guarantee.reference.as_str())?;
+            for c in crate::console::crossings(&guarantee, &events) {
+                super::tx::insert_crossing(&mut insert, &c)?;
+            }
+        }
+        filled += 1;
+    }
+    tracing::info!(guarantees = filled, "console rows filled from the stored guarantees");
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use super::checkpoint::{Checkpoints, reset_wal_if_wanted};
 use super::durability::{Durability, Synced, WalSync, fsync_failed};
 use super::idempotency::IdempotencyIndex;
 use super::reads;
+use crate::console::{self, ArrivalWrite, CrossingRow};
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::{Env, Stamp};
 use crate::fallback;
@@ -127,6 +128,22 @@ impl BatchWriter for SqliteWriter {
             }
         }
     }
+}
+
+/// Inserts a crossing with `console::sql::CROSSING_INSERT` (the writer's and the migration's).
+pub(super) fn insert_crossing(insert: &mut rusqlite::Statement<'_>, c: &CrossingRow) -> Result<()> {
+    insert.execute(params![
+        c.reference,
+        c.operation,
+        c.exit.as_str(),
+        c.entry.as_str(),
+        c.exit_office,
+        c.entry_office,
+        c.point(),
+        c.terminated_at_ms,
+        c.started_at_ms
+    ])?;
+    Ok(())
 }
 
 /// Documents for `keys`, from the writer's cache or else the database (then cached).
@@ -319,6 +336,29 @@ impl Tx for SqliteWriter {
         feeds.sort();
         feeds.dedup();
         Ok(feeds)
+    }
+
+    async fn arrival_put(&mut self, a: &ArrivalWrite) -> Result<()> {
+        if a.announce {
+            self.conn.prepare_cached(console::sql::ARRIVAL_ANNOUNCE)?.execute(params![
+                a.country.as_str(),
+                a.reference,
+                a.at_ms,
+                a.ahead
+            ])?;
+        } else {
+            self.conn.prepare_cached(console::sql::ARRIVAL_UPDATE)?.execute(params![
+                a.ahead,
+                a.country.as_str(),
+                a.reference
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn crossing_insert(&mut self, c: &CrossingRow) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(console::sql::CROSSING_INSERT)?;
+        insert_crossing(&mut insert, c)
     }
 
     async fn party_revoke(&mut self, id: &str, at_ms: i64) -> Result<Option<RevokedParty>> {
