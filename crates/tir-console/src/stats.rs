@@ -55,32 +55,10 @@ impl Crossing {
     }
 }
 
-/// The crossings `guarantee` has made so far: each pair of consecutive
-/// operations whose first was terminated and whose second was started. The
-/// office of entry is the one of the I9 in `events` at the start's time.
+/// The crossings `guarantee` has made so far, as the store keeps them
+/// (`tir_store::console::crossings`).
 pub fn crossings(guarantee: &Guarantee, events: &[Event]) -> Vec<Crossing> {
-    guarantee
-        .operations
-        .windows(2)
-        .filter_map(|pair| {
-            let (out, into) = (&pair[0], &pair[1]);
-            let (terminated_at, started_at) = (out.terminated_at?, into.started_at?);
-            let entry_office = events
-                .iter()
-                .find(|e| e.message_type == "I9" && e.at == started_at)
-                .and_then(|e| e.office.clone())
-                .filter(|o| o.country() == into.countries[0]);
-            Some(Crossing {
-                reference: guarantee.reference.as_str().to_owned(),
-                exit: *out.countries.last()?,
-                entry: *into.countries.first()?,
-                exit_office: out.terminated_by.clone(),
-                entry_office,
-                terminated_at,
-                started_at,
-            })
-        })
-        .collect()
+    tir_store::console::crossings(guarantee, events).iter().map(Crossing::from_row).collect()
 }
 
 /// The median of `values` (the mean of the two middle ones for an even

@@ -39,6 +39,12 @@ const WARM_SCORES: usize = 2_000;
 /// assessments, so reading it for every transport cost about 5 % of the
 /// server's CPU in `tirhub bench`. A feature, not a record: a few seconds stale is fine.
 const HISTORY_TTL: Duration = CONFIG_TTL;
+/// A batch of assessments waits for the writer to have had no message queued
+/// for this long before it is stored: under load, messages go first.
+const WRITER_QUIET: Duration = Duration::from_millis(20);
+/// ... but no longer than this, so assessing keeps moving under sustained load
+/// (at least one batch, `ASSESSOR_BATCH_ITEMS` feed items, a second).
+const WRITER_YIELD_MAX: Duration = Duration::from_secs(1);
 /// Cached histories before the stale ones are dropped (bounds memory).
 const HISTORIES_MAX: usize = 100_000;
 
@@ -164,11 +170,30 @@ impl Assessor {
             let Some(guarantee) = guarantees[&item.guarantee_reference].as_ref() else { continue };
             records.extend(self.assess(item, country, trigger, guarantee).await?);
         }
+        if !records.is_empty() {
+            self.yield_writer().await;
+        }
         let reply = self.store.put_assessments(AssessmentBatch { after, through, records }).await?;
         match reply.status {
             // 409: another server stored these items first; its cursor is where to go on from.
             200 | 409 => Ok(items.len()),
             _ => Err(StoreError::Write(format!("assessments refused: {} {}", reply.status, reply.body))),
+        }
+    }
+
+    /// Waits until no message has been queued for the writer for
+    /// `WRITER_QUIET`, at most `WRITER_YIELD_MAX`: the writer is the exchange's
+    /// one bottleneck, and an assessment is due hours ahead, not now.
+    async fn yield_writer(&self) {
+        let start = Instant::now();
+        let mut quiet_since = Instant::now();
+        while start.elapsed() < WRITER_YIELD_MAX {
+            if self.store.write_queue_depth() > 0 {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= WRITER_QUIET {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 

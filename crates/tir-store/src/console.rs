@@ -103,7 +103,8 @@ pub fn operations_ahead(guarantee: &Guarantee, country: Country) -> Option<u32> 
 
 /// The crossings `guarantee` has made: each pair of consecutive operations
 /// whose first was terminated and whose second was started. The office of
-/// entry is that of the I9 among `events` at the start's time.
+/// entry is that of the I9 among `events` at the start's time (the time it
+/// happened, for one recorded in fallback).
 pub fn crossings(guarantee: &Guarantee, events: &[Event]) -> Vec<CrossingRow> {
     guarantee
         .operations
@@ -113,7 +114,8 @@ pub fn crossings(guarantee: &Guarantee, events: &[Event]) -> Vec<CrossingRow> {
             let (terminated_at, started_at) = (out.terminated_at?, into.started_at?);
             let entry_office = events
                 .iter()
-                .find(|e| e.message_type == "I9" && e.at == started_at)
+                // A start recorded late (fallback) has the time it happened, not of receipt.
+                .find(|e| e.message_type == "I9" && e.occurred_at.unwrap_or(e.at) == started_at)
                 .and_then(|e| e.office.clone())
                 .filter(|o| o.country() == into.countries[0]);
             Some(CrossingRow {
