@@ -12,7 +12,7 @@ use tir_model::Country;
 use tir_model::party::Party;
 
 use crate::Console;
-use crate::pages::{self, Page};
+use crate::pages::{self, Page, esc};
 use crate::session::Signed;
 use crate::stats::{self, Bin, PairFigures, duration_text};
 
@@ -145,7 +145,7 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
                     thead { tr { th scope="col" { "Selected by" } th scope="col" { "Assessed" } th scope="col" { "Inspected" } th scope="col" { "Irregular" } th scope="col" { "Hit rate" } th scope="col" { "Revenue (EUR)" } } }
                     tbody { @for (key, g) in &rates { tr {
                         td.mono { (key) } td { (g.volume) } td { (g.inspected) } td { (g.hits) }
-                        td { (g.hit_rate.map_or("–".to_owned(), |r| format!("{:.1} %", 100.0 * r))) }
+                        td { (pages::percent(g.hit_rate)) }
                         td { (format!("{:.2}", g.revenue)) }
                     } } }
                 } }
@@ -157,11 +157,6 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
 
 fn border(p: &PairFigures) -> String {
     format!("{} → {}", p.exit.as_str(), p.entry.as_str())
-}
-
-/// Escapes text for SVG (maud escapes its own markup; the SVG is built as text).
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 const WIDTH: f64 = 360.0;

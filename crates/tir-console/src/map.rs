@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use maud::{Markup, PreEscaped, html};
 use tir_model::{Country, OfficeCode, refdata};
 
+use crate::pages::esc;
 use crate::stats::{Crossing, PairFigures, duration_text};
 use crate::topojson::{self, Point, Polygon, Ring, area_centroid};
 
@@ -407,10 +408,6 @@ pub fn band(medians: impl Iterator<Item = f64>) -> f64 {
 
 pub fn class_of(median: f64, band: f64) -> usize {
     ((median.max(0.0) / band).floor() as usize).min(CLASSES - 1)
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn xy(p: [f64; 2]) -> String {

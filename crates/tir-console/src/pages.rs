@@ -186,6 +186,16 @@ pub async fn htmx() -> Response {
 }
 
 /// `1970-01-01 00:00:00Z` style, shorter than RFC 3339 for tables.
+/// Escapes text for SVG built as text (maud escapes its own markup).
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A share as a percentage with one decimal, "–" when there is none.
+pub fn percent(rate: Option<f64>) -> String {
+    rate.map_or("–".to_owned(), |r| format!("{:.1} %", 100.0 * r))
+}
+
 pub fn when(at: Option<tir_model::Timestamp>) -> String {
     match at {
         Some(at) => {

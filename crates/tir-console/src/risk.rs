@@ -19,7 +19,7 @@ use tir_risk::stats::Group;
 
 use crate::Console;
 use crate::customs::refusal_text;
-use crate::pages::{self, Page, when};
+use crate::pages::{self, Page, esc, percent, when};
 use crate::session::{Posted, Signed, posted};
 
 /// The preview's default and largest window, as the API's.
@@ -402,10 +402,6 @@ pub async fn edit(
     result.await.unwrap_or_else(|page| page)
 }
 
-fn percent(rate: Option<f64>) -> String {
-    rate.map_or("–".to_owned(), |r| format!("{:.1} %", 100.0 * r))
-}
-
 fn money(amount: Option<f64>) -> String {
     amount.map_or("–".to_owned(), |a| format!("{a:.2}"))
 }
@@ -501,10 +497,6 @@ fn group_table(first: &str, groups: &[(String, &Group)]) -> Markup {
             } } }
         } }
     }
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 const WIDTH: f64 = 360.0;

@@ -122,7 +122,15 @@ impl FromRequestParts<App> for Admin {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let party = app.parties.authenticate(&parts.headers, parts.extensions.get()).await?;
         crate::observe::note_party(&parts.extensions, party.kind());
-        app.limiter.admit(&party)?;
+        Admin::admit(app, &party)
+    }
+}
+
+impl Admin {
+    /// The checks after authentication: the party's rate limit, then 403/380 for any other party.
+    /// Also run by `direct` for a party the console authenticated.
+    pub(crate) fn admit(app: &App, party: &Party) -> Result<Admin, ApiError> {
+        app.limiter.admit(party)?;
         match party {
             Party::Admin => Ok(Admin),
             _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
@@ -143,6 +151,13 @@ impl FromRequestParts<App> for Customs {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let party = app.parties.authenticate(&parts.headers, parts.extensions.get()).await?;
         crate::observe::note_party(&parts.extensions, party.kind());
+        Customs::admit(app, party)
+    }
+}
+
+impl Customs {
+    /// As `Admin::admit`, for customs.
+    pub(crate) fn admit(app: &App, party: Party) -> Result<Customs, ApiError> {
         app.limiter.admit(&party)?;
         match party {
             Party::Customs { id, country } => Ok(Customs { id, country }),

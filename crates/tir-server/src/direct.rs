@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tir_model::ErrorCode;
 use tir_model::party::Party;
 
 use crate::App;
@@ -23,20 +22,12 @@ fn json_headers() -> HeaderMap {
 
 /// The `Customs` extractor's checks, for a party already authenticated.
 fn customs(app: &App, party: Party) -> Result<Customs, ApiError> {
-    app.limiter.admit(&party)?;
-    match party {
-        Party::Customs { id, country } => Ok(Customs { id, country }),
-        _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
-    }
+    Customs::admit(app, party)
 }
 
 /// The `Admin` extractor's checks, for a party already authenticated.
 fn admin(app: &App, party: &Party) -> Result<Admin, ApiError> {
-    app.limiter.admit(party)?;
-    match party {
-        Party::Admin => Ok(Admin),
-        _ => Err(ApiError::code(ErrorCode::PartyNotAuthorized, "")),
-    }
+    Admin::admit(app, party)
 }
 
 async fn answer(response: Result<Response, ApiError>) -> (u16, String) {
