@@ -39,12 +39,15 @@ const WARM_SCORES: usize = 2_000;
 /// assessments, so reading it for every transport cost about 5 % of the
 /// server's CPU in `tirhub bench`. A feature, not a record: a few seconds stale is fine.
 const HISTORY_TTL: Duration = CONFIG_TTL;
-/// A batch of assessments waits for the writer to have had no message queued
-/// for this long before it is stored: under load, messages go first.
+/// A pass waits for the writer to have had nothing but the assessor's own
+/// writes queued for this long before it reads, assesses and stores: under
+/// load, messages go first, to the cores as well as to the writer.
 const WRITER_QUIET: Duration = Duration::from_millis(20);
 /// ... but no longer than this, so assessing keeps moving under sustained load
 /// (at least one batch, `ASSESSOR_BATCH_ITEMS` feed items, a second).
 const WRITER_YIELD_MAX: Duration = Duration::from_secs(1);
+/// How often a waiting pass looks at the writer's queue.
+const WRITER_LOOK: Duration = Duration::from_millis(2);
 /// Cached histories before the stale ones are dropped (bounds memory).
 const HISTORIES_MAX: usize = 100_000;
 
@@ -122,6 +125,36 @@ pub struct Assessor {
     offices: HashMap<(Country, String), SelectionPolicy>,
     /// Per (administration, holder): the history counts and when they were read.
     histories: HashMap<(Country, String), (HolderHistory, Instant)>,
+    writer: WriterWatch,
+}
+
+/// What the assessor last saw of the writer's queue, kept between passes, so
+/// passes back to back on an idle writer do not each wait `WRITER_QUIET`
+/// (that wait once made the catch-up after a load take 20 s).
+struct WriterWatch {
+    /// `Store::writes_queued` as last seen, plus the assessor's own writes since.
+    seen: u64,
+    /// Since when nothing but the assessor's own writes was queued.
+    quiet_since: Instant,
+}
+
+impl WriterWatch {
+    /// `queued`: `Store::writes_queued` now.
+    fn look(&mut self, queued: u64) {
+        if queued != self.seen {
+            self.seen = queued;
+            self.quiet_since = Instant::now();
+        }
+    }
+
+    fn quiet(&self) -> bool {
+        self.quiet_since.elapsed() >= WRITER_QUIET
+    }
+
+    /// The assessor queued one write of its own.
+    fn own_write(&mut self) {
+        self.seen += 1;
+    }
 }
 
 #[derive(Deserialize)]
@@ -131,7 +164,9 @@ struct Payload {
 
 impl Assessor {
     pub fn new(store: Arc<dyn Store>) -> Assessor {
-        Assessor { store, administrations: HashMap::new(), offices: HashMap::new(), histories: HashMap::new() }
+        // Assume the writer busy at start: the first pass waits for a quiet moment.
+        let writer = WriterWatch { seen: store.writes_queued(), quiet_since: Instant::now() };
+        Assessor { store, administrations: HashMap::new(), offices: HashMap::new(), histories: HashMap::new(), writer }
     }
 
     /// Runs until the task is dropped. A failure is logged and retried: the
@@ -151,6 +186,7 @@ impl Assessor {
 
     /// One pass over the next feed items: how many items it consumed (0: none new).
     pub async fn pass(&mut self) -> Result<usize, StoreError> {
+        self.yield_writer().await;
         let after = self.store.risk_cursor().await?;
         let items = self.store.risk_feed(after, ASSESSOR_BATCH_ITEMS).await?;
         let Some(through) = items.last().map(|i| i.cursor) else {
@@ -170,10 +206,11 @@ impl Assessor {
             let Some(guarantee) = guarantees[&item.guarantee_reference].as_ref() else { continue };
             records.extend(self.assess(item, country, trigger, guarantee).await?);
         }
-        if !records.is_empty() {
-            self.yield_writer().await;
-        }
-        let reply = self.store.put_assessments(AssessmentBatch { after, through, records }).await?;
+        // Anything queued before this write is someone else's; this one is ours.
+        self.writer.look(self.store.writes_queued());
+        let reply = self.store.put_assessments(AssessmentBatch { after, through, records }).await;
+        self.writer.own_write();
+        let reply = reply?;
         match reply.status {
             // 409: another server stored these items first; its cursor is where to go on from.
             200 | 409 => Ok(items.len()),
@@ -181,19 +218,17 @@ impl Assessor {
         }
     }
 
-    /// Waits until no message has been queued for the writer for
-    /// `WRITER_QUIET`, at most `WRITER_YIELD_MAX`: the writer is the exchange's
-    /// one bottleneck, and an assessment is due hours ahead, not now.
-    async fn yield_writer(&self) {
+    /// Waits until nothing but the assessor's own writes has been queued for
+    /// the writer for `WRITER_QUIET`, at most `WRITER_YIELD_MAX`: the writer is
+    /// the exchange's one bottleneck, and an assessment is due hours ahead, not now.
+    async fn yield_writer(&mut self) {
         let start = Instant::now();
-        let mut quiet_since = Instant::now();
-        while start.elapsed() < WRITER_YIELD_MAX {
-            if self.store.write_queue_depth() > 0 {
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= WRITER_QUIET {
+        loop {
+            self.writer.look(self.store.writes_queued());
+            if self.writer.quiet() || start.elapsed() >= WRITER_YIELD_MAX {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(WRITER_LOOK).await;
         }
     }
 
@@ -343,4 +378,42 @@ fn seed(cursor: i64, country: Country, operation: u16) -> u64 {
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch() -> WriterWatch {
+        WriterWatch { seen: 10, quiet_since: Instant::now() - WRITER_QUIET }
+    }
+
+    #[test]
+    fn the_assessors_own_writes_leave_the_writer_quiet() {
+        let mut w = watch();
+        w.look(10);
+        w.own_write();
+        w.look(11);
+        assert!(w.quiet(), "only its own write was queued since the last look");
+    }
+
+    #[test]
+    fn a_message_queued_in_between_makes_the_writer_busy() {
+        let mut w = watch();
+        w.look(11);
+        assert!(!w.quiet(), "someone else queued a write");
+        let mut w = watch();
+        w.own_write();
+        w.look(12);
+        assert!(!w.quiet(), "a message queued beside its own write");
+    }
+
+    #[test]
+    fn the_writer_is_quiet_again_after_the_quiet_time() {
+        let mut w = watch();
+        w.look(11);
+        w.quiet_since -= WRITER_QUIET;
+        w.look(11);
+        assert!(w.quiet());
+    }
 }

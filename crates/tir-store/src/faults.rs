@@ -342,6 +342,10 @@ mod wrapper {
             self.inner.write_queue_depth()
         }
 
+        fn writes_queued(&self) -> u64 {
+            self.inner.writes_queued()
+        }
+
         fn backend(&self) -> &'static str {
             self.inner.backend()
         }

@@ -447,6 +447,11 @@ pub trait Store: Send + Sync + 'static {
     fn write_queue_depth(&self) -> usize {
         0
     }
+    /// Write commands queued since the store opened (0 for a store without a
+    /// queue): unchanged between two looks, nobody wrote in between.
+    fn writes_queued(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:` is not

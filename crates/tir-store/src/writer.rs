@@ -25,13 +25,16 @@ const QUEUED_COMMANDS_MAX: usize = BATCH_COMMANDS_MAX * 4;
 /// The sending end of the writer's queue: `Store::write` for the durable backends.
 pub(crate) struct Writes {
     queue: mpsc::Sender<Job>,
+    /// Commands ever queued: lets a background writer tell a quiet writer
+    /// from a busy one across its own calls (`Store::writes_queued`).
+    queued: std::sync::atomic::AtomicU64,
 }
 
 impl Writes {
     /// The queue, and the receiving end for the backend's writer.
     pub(crate) fn channel() -> (Writes, mpsc::Receiver<Job>) {
         let (queue, jobs) = mpsc::channel(QUEUED_COMMANDS_MAX);
-        (Writes { queue }, jobs)
+        (Writes { queue, queued: std::sync::atomic::AtomicU64::new(0) }, jobs)
     }
 
     /// Commands queued and not yet taken by the writer.
@@ -39,8 +42,14 @@ impl Writes {
         self.queue.max_capacity() - self.queue.capacity()
     }
 
+    /// Commands queued since the store opened.
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Queues `command` and waits for the writer's answer.
     pub(crate) async fn write(&self, command: Command) -> Result<Reply> {
+        self.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
         self.queue.send((command, done)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?

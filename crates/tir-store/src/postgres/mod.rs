@@ -268,6 +268,10 @@ impl Store for PgStore {
         self.writes.depth()
     }
 
+    fn writes_queued(&self) -> u64 {
+        self.writes.queued()
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

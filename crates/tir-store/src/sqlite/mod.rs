@@ -322,6 +322,10 @@ impl Store for SqliteStore {
         self.writes.depth()
     }
 
+    fn writes_queued(&self) -> u64 {
+        self.writes.queued()
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
