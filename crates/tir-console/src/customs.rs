@@ -323,6 +323,7 @@ async fn transport_page(
         (itinerary(guarantee))
         (crossings(guarantee, &events))
         (goods(guarantee))
+        (crate::amendments::section(&crate::amendments::amendments(&entries)))
         @if country.is_some() {
             section aria-labelledby="risk" {
                 h2 #risk { "Risk" }
