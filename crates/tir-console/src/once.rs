@@ -3,7 +3,8 @@
 //! rendered form, as the eTIR forms carry a `message_id`, and the first post of
 //! a key runs while a second waits for it and gets the same answer.
 //!
-//! As the API's idempotency: keyed by the sender and the key, the answer kept
+//! As the API's idempotency: keyed by the sender (here the party and its
+//! session: the answer is a page of that session, with its CSRF token) and the key, the answer kept
 //! with a hash of what was posted, and the same key with other fields refused
 //! (the API's 109, "duplicate message", as a 409 page). Unlike it, the answers
 //! are held in the server's memory, as the sessions are (a double click reaches
@@ -69,10 +70,10 @@ struct Slot {
     answer: watch::Receiver<Option<Answer>>,
 }
 
-/// The answers to the guarded forms, by (party id, form key).
+/// The answers to the guarded forms, by (party id, the session's CSRF token, form key).
 #[derive(Default)]
 pub struct Sent {
-    slots: Mutex<HashMap<(String, String), Slot>>,
+    slots: Mutex<HashMap<(String, String, String), Slot>>,
 }
 
 /// The fields posted, but the CSRF token (a second tab has the same session's),
@@ -100,7 +101,7 @@ impl Sent {
         if key.is_empty() || key.len() > 64 {
             return run.await;
         }
-        let slot_key = (signed.party.id().to_owned(), key.to_owned());
+        let slot_key = (signed.party.id().to_owned(), signed.csrf.clone(), key.to_owned());
         let posted = posted_hash(form);
         let (sender, mut receiver) = watch::channel(None);
         {
