@@ -186,6 +186,10 @@ pub fn amendments(entries: &[JournalEntry]) -> Vec<Amendment> {
     let mut waiting: Option<Declaration> = None;
     let mut out = Vec::new();
     for entry in entries {
+        // Only these touch the declaration: the others' bodies are not read.
+        if !matches!(entry.message_type.as_str(), "E9" | "E11" | "E13" | "I7") {
+            continue;
+        }
         let Ok(body) = serde_json::from_str::<Value>(&entry.body) else { continue };
         let given = declaration_of(&body);
         let mut push = |what: String, changes: Vec<Change>| {

@@ -82,6 +82,16 @@ async fn the_transport_page_lists_each_amendment_with_the_fields_that_changed() 
         assert!(last.contains("<td>seal</td><td><span class=\"hint\">(added)</span></td><td>TR-7731</td>"), "{last}");
         assert_eq!(last.matches("<tr>").count(), 3, "header and two changes: {last}");
     }
+    // The holder and the chain see them on the portal's page of the transport.
+    for token in [&seeded.holder, &seeded.chain] {
+        let cookies = session(&server, token).await;
+        let (status, page) = server.get(&format!("/console/my/transports/{}", seeded.reference), &cookies).await;
+        assert_eq!(status, 200, "{page}");
+        let start = page.find("id=\"amendments\"").expect("the amendments section");
+        let section = &page[start..start + page[start..].find("</section>").expect("its end")];
+        assert_eq!(section.matches("<h3>").count(), 3, "{section}");
+        assert!(section.contains("<td>TR-7731</td>") && section.contains("<td>450 kg</td>"), "{section}");
+    }
     let de = session(&server, &seeded.de).await;
     let (status, page) = server.get(&path, &de).await;
     assert_eq!(status, 403);
