@@ -132,3 +132,74 @@ async fn the_admins_forms_posted_twice_create_one_party_one_office_one_holder() 
     assert_eq!((first.0, &first.1), (second.0, &second.1));
     assert_eq!(server.journal_entries().await, entries + 3, "one HOLDER entry");
 }
+
+/// In Chromium: the party form's button clicked twice, 5 ms apart (WebDriver's
+/// page load strategy `none`: nothing waits for the page); the page shown has
+/// the token of the one party created, and that token authenticates.
+#[tokio::test]
+async fn a_double_click_on_the_party_form_in_chromium_creates_one_party() {
+    use std::time::Duration;
+
+    use fantoccini::{ClientBuilder, Locator};
+
+    let Some(driver) = super::browser::Driver::start().await else { return };
+    let server = spawn(false).await;
+    let capabilities = json!({
+        "browserName": "chrome",
+        "pageLoadStrategy": "none",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1200,900"]
+        }
+    });
+    let capabilities = capabilities.as_object().expect("an object").clone();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session");
+    // Signed in through the page (page loads are not awaited: wait for the elements).
+    let wait = |css: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        }
+    };
+    client.goto(&format!("{}/console/sign-in", server.base)).await.expect("the sign-in page");
+    wait("#token").await.send_keys(ADMIN_TOKEN).await.expect("type");
+    client
+        .find(Locator::Css("form[action='/console/sign-in'] button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    wait("#party-create").await;
+    let entries = server.journal_entries().await;
+    wait("#party-name").await.send_keys("Customs LT").await.expect("type");
+    client.find(Locator::Id("party-country")).await.expect("country").send_keys("LT").await.expect("type");
+    // Two clicks, the second in a later task, while the first request is under way:
+    // the browser sends the form again and shows the second answer.
+    client
+        .execute(
+            "let b = document.querySelector('#party-create button'); b.click(); setTimeout(() => b.click(), 5);",
+            vec![],
+        )
+        .await
+        .expect("click twice");
+    let token = wait("#new-token").await.text().await.expect("the token");
+    assert!(token.starts_with("tirhub_"), "{token}");
+    assert_eq!(server.journal_entries().await, entries + 1, "one PARTY entry");
+    let (_, list) = server.get("/console/admin/parties", &session(&server, ADMIN_TOKEN).await).await;
+    assert_eq!(list.matches("<td>Customs LT</td>").count(), 1, "one party: {list}");
+    let (status, answer) = server.api(Method::GET, "/v1/risk/profiles", &token, None).await;
+    assert_eq!(status, 200, "the token shown is the party's: {answer}");
+    client.close().await.expect("close the session");
+}
