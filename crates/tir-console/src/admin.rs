@@ -16,6 +16,7 @@ use tir_model::{OfficeCode, Timestamp, TirId};
 
 use crate::Console;
 use crate::customs::{Notice, notice_markup, refusal_text};
+use crate::once;
 use crate::pages::{self, Page, when};
 use crate::session::{Posted, Signed, posted};
 
@@ -77,6 +78,7 @@ async fn parties_page(
             h2 #create { "Create a party" }
             form #party-create method="post" action="/console/admin/parties" {
                 input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name=(once::FIELD) value=(once::fresh_key());
                 input type="hidden" name="action" value="create";
                 label for="party-kind" { "Kind" }
                 select id="party-kind" name="kind" {
@@ -152,20 +154,8 @@ pub async fn parties_act(State(console): State<Console>, signed: Signed, form: P
         admin_only(&signed)?;
         match field(&form, "action").as_str() {
             "create" => {
-                let kind = field(&form, "kind");
-                let mut body = json!({"kind": kind, "name": field(&form, "name")});
-                match PartyKind::parse(&kind) {
-                    Some(PartyKind::Customs) => body["country"] = json!(field(&form, "country")),
-                    Some(PartyKind::Holder) => body["tir_id"] = json!(field(&form, "tir_id")),
-                    _ => {}
-                }
-                let (status, answer) =
-                    tir_server::direct::create_party(&console.app, &signed.party, Bytes::from(body.to_string())).await;
-                if status != 201 {
-                    let notice = Notice::Refused { status, text: refusal_text("Party", &answer) };
-                    return parties_page(&console, &signed, &form, Some(notice)).await;
-                }
-                Ok(created_page(&signed, &answer))
+                let create = create_party(console.clone(), signed.clone(), form.clone());
+                Ok(console.sent.once(&signed, &form, create).await)
             }
             "revoke" => {
                 let id = field(&form, "id");
@@ -180,6 +170,25 @@ pub async fn parties_act(State(console): State<Console>, signed: Signed, form: P
         }
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// `POST /v1/admin/parties` from the form, once per form key: a second post
+/// of the form gets the first answer (the same party and token), not a second party.
+async fn create_party(console: Console, signed: Signed, form: HashMap<String, String>) -> Response {
+    let kind = field(&form, "kind");
+    let mut body = json!({"kind": kind, "name": field(&form, "name")});
+    match PartyKind::parse(&kind) {
+        Some(PartyKind::Customs) => body["country"] = json!(field(&form, "country")),
+        Some(PartyKind::Holder) => body["tir_id"] = json!(field(&form, "tir_id")),
+        _ => {}
+    }
+    let (status, answer) =
+        tir_server::direct::create_party(&console.app, &signed.party, Bytes::from(body.to_string())).await;
+    if status != 201 {
+        let notice = Notice::Refused { status, text: refusal_text("Party", &answer) };
+        return parties_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page);
+    }
+    created_page(&signed, &answer)
 }
 
 /// The answer to a creation: the only page that ever shows the token (never
@@ -239,6 +248,7 @@ async fn offices_page(
             h2 #office-form { "Add or edit an office" }
             form #office method="post" action="/console/admin/offices" {
                 input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name=(once::FIELD) value=(once::fresh_key());
                 label for="office-code" { "Office code" }
                 input id="office-code" name="code" value=(value("code")) required placeholder="LT000001";
                 label for="office-country" { "Country (ISO alpha-2)" }
@@ -291,26 +301,32 @@ pub async fn offices_act(State(console): State<Console>, signed: Signed, form: P
         let form = posted(form)?;
         signed.check_csrf(&form)?;
         admin_only(&signed)?;
-        let roles: Vec<&str> = OfficeRole::ALL
-            .iter()
-            .filter(|r| form.contains_key(&format!("role_{}", r.as_str())))
-            .map(|r| r.as_str())
-            .collect();
-        let code = field(&form, "code");
-        let mut body =
-            json!({"code": code, "country": field(&form, "country"), "name": field(&form, "name"), "roles": roles});
-        if !field(&form, "unlocode").is_empty() {
-            body["unlocode"] = json!(field(&form, "unlocode"));
-        }
-        let (status, answer) =
-            tir_server::direct::create_office(&console.app, &signed.party, Bytes::from(body.to_string())).await;
-        if status == 201 {
-            return Ok(pages::see_other(&format!("/console/admin/offices?done={}", encode(&code))));
-        }
-        let notice = Notice::Refused { status, text: refusal_text("Office", &answer) };
-        offices_page(&console, &signed, &form, Some(notice)).await
+        let save = save_office(console.clone(), signed.clone(), form.clone());
+        Ok(console.sent.once(&signed, &form, save).await)
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// `POST /v1/admin/offices` from the form, once per form key.
+async fn save_office(console: Console, signed: Signed, form: HashMap<String, String>) -> Response {
+    let roles: Vec<&str> = OfficeRole::ALL
+        .iter()
+        .filter(|r| form.contains_key(&format!("role_{}", r.as_str())))
+        .map(|r| r.as_str())
+        .collect();
+    let code = field(&form, "code");
+    let mut body =
+        json!({"code": code, "country": field(&form, "country"), "name": field(&form, "name"), "roles": roles});
+    if !field(&form, "unlocode").is_empty() {
+        body["unlocode"] = json!(field(&form, "unlocode"));
+    }
+    let (status, answer) =
+        tir_server::direct::create_office(&console.app, &signed.party, Bytes::from(body.to_string())).await;
+    if status == 201 {
+        return pages::see_other(&format!("/console/admin/offices?done={}", encode(&code)));
+    }
+    let notice = Notice::Refused { status, text: refusal_text("Office", &answer) };
+    offices_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page)
 }
 
 /// Percent-encodes a query value (TIR ids hold `/`).
@@ -361,6 +377,7 @@ async fn holders_page(
             h2 #holder-form { "Add a holder or change its status" }
             form #holder method="post" action="/console/admin/holders" {
                 input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name=(once::FIELD) value=(once::fresh_key());
                 label for="holder-tir-id" { "TIR id" }
                 input id="holder-tir-id" name="tir_id" value=(value("tir_id")) required placeholder="LTU/012/345";
                 label for="holder-name" { "Name" }
@@ -405,19 +422,25 @@ pub async fn holders_act(State(console): State<Console>, signed: Signed, form: P
         let form = posted(form)?;
         signed.check_csrf(&form)?;
         admin_only(&signed)?;
-        let tir_id = field(&form, "tir_id");
-        let body =
-            json!({"name": field(&form, "name"), "country": field(&form, "country"), "status": field(&form, "status")});
-        let (status, answer) =
-            tir_server::direct::put_holder(&console.app, &signed.party, tir_id.clone(), Bytes::from(body.to_string()))
-                .await;
-        if status == 200 {
-            return Ok(pages::see_other(&format!("/console/admin/holders?done={}", encode(&tir_id))));
-        }
-        let notice = Notice::Refused { status, text: refusal_text("Holder", &answer) };
-        holders_page(&console, &signed, &form, Some(notice)).await
+        let save = save_holder(console.clone(), signed.clone(), form.clone());
+        Ok(console.sent.once(&signed, &form, save).await)
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// `PUT /v1/admin/holders/{tir_id}` from the form, once per form key.
+async fn save_holder(console: Console, signed: Signed, form: HashMap<String, String>) -> Response {
+    let tir_id = field(&form, "tir_id");
+    let body =
+        json!({"name": field(&form, "name"), "country": field(&form, "country"), "status": field(&form, "status")});
+    let (status, answer) =
+        tir_server::direct::put_holder(&console.app, &signed.party, tir_id.clone(), Bytes::from(body.to_string()))
+            .await;
+    if status == 200 {
+        return pages::see_other(&format!("/console/admin/holders?done={}", encode(&tir_id)));
+    }
+    let notice = Notice::Refused { status, text: refusal_text("Holder", &answer) };
+    holders_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page)
 }
 
 // ---- journal ----

@@ -323,6 +323,7 @@ async fn transport_page(
         (itinerary(guarantee))
         (crossings(guarantee, &events))
         (goods(guarantee))
+        (crate::amendments::section(&crate::amendments::amendments(&entries)))
         @if country.is_some() {
             section aria-labelledby="risk" {
                 h2 #risk { "Risk" }
@@ -353,7 +354,7 @@ async fn transport_page(
 }
 
 /// Journal entries of one transport the page shows at most.
-const JOURNAL_SHOWN: usize = 500;
+pub(crate) const JOURNAL_SHOWN: usize = 500;
 
 /// The exchange's entries for everyone who may see the transport; the risk
 /// entries (assessments, inspection results) only to their administration

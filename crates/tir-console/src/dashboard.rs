@@ -10,6 +10,7 @@ use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use tir_model::Country;
 use tir_model::party::Party;
+use tir_store::console::CrossingFigures;
 
 use crate::Console;
 use crate::pages::{self, Page, esc};
@@ -23,23 +24,110 @@ const SAMPLE_MAX: usize = 10_000;
 /// Days shown in the daily volume.
 const DAYS_SHOWN: usize = 14;
 
+/// The live part of the dashboard (the map, crossing times and daily volume)
+/// asks for itself again this often, through htmx; without JavaScript the page
+/// is read as it was served (reload it).
+pub const LIVE_EVERY: &str = "every 10s";
+
 pub async fn dashboard(State(console): State<Console>, signed: Signed) -> Response {
     page(&console, &signed).await.unwrap_or_else(|page| page)
 }
 
-async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> {
-    let country = match &signed.party {
-        Party::Customs { country, .. } => Some(*country),
-        Party::Admin => None,
-        _ => return Err(pages::forbidden(signed)),
+/// `GET /console/dashboard/live`: the live part alone (no page around it),
+/// which htmx swaps in place of the one on the page.
+pub async fn live(State(console): State<Console>, signed: Signed) -> Response {
+    let result = async {
+        let country = viewer(&signed)?;
+        let figures = crossing_figures(&console, country).await?;
+        Ok(pages::html_response(200, live_part(&console, country, &figures).await?.into_string()))
     };
-    let store = &console.app.store;
-    // The store's crossing rows, aggregated by the database (docs/console.md, "At scale").
+    result.await.unwrap_or_else(|page: Response| page)
+}
+
+/// Customs see their country's transports, the admin every one (`None`).
+fn viewer(signed: &Signed) -> Result<Option<Country>, Response> {
+    match &signed.party {
+        Party::Customs { country, .. } => Ok(Some(*country)),
+        Party::Admin => Ok(None),
+        _ => Err(pages::forbidden(signed)),
+    }
+}
+
+/// The store's crossing rows of the window, aggregated by the database (docs/console.md, "At scale").
+async fn crossing_figures(console: &Console, country: Option<Country>) -> Result<CrossingFigures, Response> {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let since_ms = now_ms - WINDOW_DAYS * 86_400_000;
-    let figures = store.crossing_figures(country, since_ms, SAMPLE_MAX).await.map_err(pages::store_failed)?;
-    let countries: BTreeSet<Country> = figures.pairs.iter().flat_map(|p| [p.exit, p.entry]).collect();
+    console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await.map_err(pages::store_failed)
+}
+
+/// The map, the crossing times and the daily volume, in the element htmx
+/// refreshes: `hx-get` of this part alone every 10 s, swapped for the whole
+/// element (`outerHTML`), so the answer carries the trigger on.
+async fn live_part(console: &Console, country: Option<Country>, figures: &CrossingFigures) -> Result<Markup, Response> {
     let crossings: u64 = figures.pairs.iter().map(|p| p.count).sum();
+    let pairs = stats::pairs_of(&figures.pairs);
+    let daily = stats::daily_of(&figures.daily);
+    // The map places offices and corridors from the latest crossings (a bounded sample).
+    let recent: Vec<stats::Crossing> = figures.recent.iter().map(stats::Crossing::from_row).collect();
+    let map = crate::map::section(&*console.app.store, &recent, &pairs, country).await.map_err(pages::store_failed)?;
+    let scope = match country {
+        Some(c) => format!("Transports announced to the customs of {}: their crossings into or out of it.", c.name()),
+        None => "Every transport.".to_owned(),
+    };
+    Ok(html! {
+        div #live hx-get="/console/dashboard/live" hx-trigger=(LIVE_EVERY) hx-swap="outerHTML" {
+            p.hint { (scope) " The last " (WINDOW_DAYS) " days: " (crossings) " border crossings." }
+            (map)
+            section aria-labelledby="crossing-times" {
+                h2 #crossing-times { "Border-crossing time" }
+                p.hint { "From the termination of the TIR operation at the exit to the start of the next at the entry (as in the WCO Time Release Study), for each pair of neighbouring TIR territories." }
+                @if pairs.is_empty() {
+                    p { "No transport has crossed a border yet." }
+                } @else {
+                    div.table-wrap { table {
+                        caption.hint { "Crossing time by border" }
+                        thead { tr { th scope="col" { "Border" } th scope="col" { "Crossings" } th scope="col" { "Median" } th scope="col" { "90th percentile" } } }
+                        tbody { @for p in &pairs { tr {
+                            td { (border(p)) } td { (p.count) } td { (duration_text(p.median)) } td { (duration_text(p.p90)) }
+                        } } }
+                    } }
+                    @for p in &pairs {
+                        figure.chart {
+                            (histogram_svg(p))
+                            figcaption { (border(p)) ": " (p.count) " crossings, median " (duration_text(p.median)) ", 90th percentile " (duration_text(p.p90)) }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="daily-volume" {
+                h2 #daily-volume { "Daily volume per crossing point" }
+                p.hint { "Crossings by the day of the start at the entry, the last " (DAYS_SHOWN) " days with traffic." }
+                @if daily.is_empty() {
+                    p { "No crossing yet." }
+                } @else {
+                    @for (point, days) in &daily {
+                        @let shown: Vec<(&String, &usize)> = days.iter().rev().take(DAYS_SHOWN).collect::<Vec<_>>().into_iter().rev().collect();
+                        figure.chart {
+                            (bars_svg(&format!("Crossings per day at {point}"), &shown.iter().map(|(d, n)| (d.get(5..).unwrap_or(d).to_owned(), **n as f64, n.to_string())).collect::<Vec<_>>()))
+                            figcaption { (point) }
+                        }
+                        div.table-wrap { table {
+                            caption.hint { "Crossings per day at " (point) }
+                            thead { tr { th scope="col" { "Day" } th scope="col" { "Crossings" } } }
+                            tbody { @for (d, n) in &shown { tr { td { (d) } td { (n) } } } }
+                        } }
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> {
+    let country = viewer(signed)?;
+    let store = &console.app.store;
+    let figures = crossing_figures(console, country).await?;
+    let countries: BTreeSet<Country> = figures.pairs.iter().flat_map(|p| [p.exit, p.entry]).collect();
     // Hit rates: the customs' own administration by selector; for the admin, each administration met.
     let administrations: Vec<Country> = match country {
         Some(c) => vec![c],
@@ -75,59 +163,9 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
             }
         }
     }
-    let pairs = stats::pairs_of(&figures.pairs);
-    let daily = stats::daily_of(&figures.daily);
-    // The map places offices and corridors from the latest crossings (a bounded sample).
-    let recent: Vec<stats::Crossing> = figures.recent.iter().map(stats::Crossing::from_row).collect();
-    let map = crate::map::section(&**store, &recent, &pairs, country).await.map_err(pages::store_failed)?;
-    let scope = match country {
-        Some(c) => format!("Transports announced to the customs of {}: their crossings into or out of it.", c.name()),
-        None => "Every transport.".to_owned(),
-    };
+    let live = live_part(console, country, &figures).await?;
     let body = html! {
-        p.hint { (scope) " The last " (WINDOW_DAYS) " days: " (crossings) " border crossings." }
-        (map)
-        section aria-labelledby="crossing-times" {
-            h2 #crossing-times { "Border-crossing time" }
-            p.hint { "From the termination of the TIR operation at the exit to the start of the next at the entry (as in the WCO Time Release Study), for each pair of neighbouring TIR territories." }
-            @if pairs.is_empty() {
-                p { "No transport has crossed a border yet." }
-            } @else {
-                div.table-wrap { table {
-                    caption.hint { "Crossing time by border" }
-                    thead { tr { th scope="col" { "Border" } th scope="col" { "Crossings" } th scope="col" { "Median" } th scope="col" { "90th percentile" } } }
-                    tbody { @for p in &pairs { tr {
-                        td { (border(p)) } td { (p.count) } td { (duration_text(p.median)) } td { (duration_text(p.p90)) }
-                    } } }
-                } }
-                @for p in &pairs {
-                    figure.chart {
-                        (histogram_svg(p))
-                        figcaption { (border(p)) ": " (p.count) " crossings, median " (duration_text(p.median)) ", 90th percentile " (duration_text(p.p90)) }
-                    }
-                }
-            }
-        }
-        section aria-labelledby="daily-volume" {
-            h2 #daily-volume { "Daily volume per crossing point" }
-            p.hint { "Crossings by the day of the start at the entry, the last " (DAYS_SHOWN) " days with traffic." }
-            @if daily.is_empty() {
-                p { "No crossing yet." }
-            } @else {
-                @for (point, days) in &daily {
-                    @let shown: Vec<(&String, &usize)> = days.iter().rev().take(DAYS_SHOWN).collect::<Vec<_>>().into_iter().rev().collect();
-                    figure.chart {
-                        (bars_svg(&format!("Crossings per day at {point}"), &shown.iter().map(|(d, n)| (d.get(5..).unwrap_or(d).to_owned(), **n as f64, n.to_string())).collect::<Vec<_>>()))
-                        figcaption { (point) }
-                    }
-                    div.table-wrap { table {
-                        caption.hint { "Crossings per day at " (point) }
-                        thead { tr { th scope="col" { "Day" } th scope="col" { "Crossings" } } }
-                        tbody { @for (d, n) in &shown { tr { td { (d) } td { (n) } } } }
-                    } }
-                }
-            }
-        }
+        (live)
         section aria-labelledby="hit-rates" {
             h2 #hit-rates { "Inspection hit rates" }
             p.hint { @if country.is_some() { "By what selected the transport (profile version, model, random share): inspections with an irregularity found, of those inspected." } @else { "By administration: inspections with an irregularity found, of those inspected." } }

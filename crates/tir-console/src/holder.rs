@@ -97,6 +97,13 @@ async fn holder_transport_page(
     notice: Option<Notice>,
 ) -> Result<Response, Response> {
     let events = console.app.store.timeline(&guarantee.reference).await.map_err(pages::store_failed)?;
+    // The amendments are replayed from the transport's journal entries (`amendments`).
+    let entries = console
+        .app
+        .store
+        .journal_of(&guarantee.reference, customs::JOURNAL_SHOWN)
+        .await
+        .map_err(pages::store_failed)?;
     let reference = guarantee.reference.as_str();
     let status = match &notice {
         Some(Notice::Refused { status, .. }) => *status,
@@ -108,6 +115,7 @@ async fn holder_transport_page(
         (customs::itinerary(guarantee))
         (customs::crossings(guarantee, &events))
         (customs::goods(guarantee))
+        (crate::amendments::section(&crate::amendments::amendments(&entries)))
         (customs::timeline(&events))
         @if matches!(signed.party, Party::Holder { .. }) {
             section aria-labelledby="holder-actions" {

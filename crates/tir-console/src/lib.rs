@@ -9,12 +9,14 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+pub mod amendments;
 mod chain;
 mod customs;
 mod dashboard;
 mod holder;
 mod hs;
 pub mod map;
+mod once;
 mod pages;
 mod risk;
 mod session;
@@ -40,6 +42,8 @@ use crate::session::Signed;
 pub struct Console {
     app: tir_server::App,
     sessions: Arc<Sessions>,
+    /// The answers to the forms that are not eTIR messages, by form key (`once`).
+    sent: Arc<once::Sent>,
     /// Cookies get `Secure`: set when the console is reached over TLS (a
     /// TLS-terminating proxy in front of `tirhub serve`).
     secure_cookies: bool,
@@ -47,7 +51,7 @@ pub struct Console {
 
 impl Console {
     pub fn new(app: tir_server::App) -> Console {
-        Console { app, sessions: Arc::new(Sessions::default()), secure_cookies: false }
+        Console { app, sessions: Arc::new(Sessions::default()), sent: Arc::default(), secure_cookies: false }
     }
 
     pub fn with_secure_cookies(mut self, secure: bool) -> Console {
@@ -77,6 +81,7 @@ pub fn router(console: Console) -> Router {
         .route("/hs", get(hs::search))
         .route("/hs/results", get(hs::partial))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/dashboard/live", get(dashboard::live))
         .route("/risk/profiles", get(risk::list))
         .route("/risk/profiles/new", get(risk::new_form).post(risk::create))
         .route("/risk/profiles/{id}", get(risk::profile).post(risk::edit))

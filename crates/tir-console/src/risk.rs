@@ -19,6 +19,7 @@ use tir_risk::stats::Group;
 
 use crate::Console;
 use crate::customs::refusal_text;
+use crate::once;
 use crate::pages::{self, Page, esc, percent, when};
 use crate::session::{Posted, Signed, posted};
 
@@ -127,6 +128,8 @@ fn profile_form(signed: &Signed, action: &str, values: &HashMap<String, String>,
     html! {
         form #profile-form method="post" action=(action) {
             input type="hidden" name="csrf" value=(signed.csrf);
+            // A fresh key on every rendering, the refused and previewed ones too: a double click saves once.
+            input type="hidden" name=(once::FIELD) value=(once::fresh_key());
             label for="profile-name" { "Name" }
             input id="profile-name" name="name" value=(value("name")) required;
             label for="profile-expression" { "Expression (CEL over the transport context)" }
@@ -293,15 +296,21 @@ pub async fn create(State(console): State<Console>, signed: Signed, form: Posted
             let outcome = preview(&console, &signed, &form).await;
             return Ok(render_new(&signed, &form, &outcome));
         }
-        let body = Bytes::from(draft_json(&form).to_string());
-        let (status, answer) = tir_server::direct::put_profile(&console.app, signed.party.clone(), None, body).await;
-        if status == 201 {
-            let id = serde_json::from_str::<Value>(&answer).unwrap_or_default()["id"].as_str().unwrap_or("").to_owned();
-            return Ok(pages::see_other(&format!("/console/risk/profiles/{id}?saved=1")));
-        }
-        Ok(render_new(&signed, &form, &refused(status, &answer)))
+        let save = save_new(console.clone(), signed.clone(), form.clone());
+        Ok(console.sent.once(&signed, &form, save).await)
     };
     result.await.unwrap_or_else(|page: Response| page)
+}
+
+/// Saves the form as a new profile (`POST /v1/risk/profiles`), once per form key.
+async fn save_new(console: Console, signed: Signed, form: HashMap<String, String>) -> Response {
+    let body = Bytes::from(draft_json(&form).to_string());
+    let (status, answer) = tir_server::direct::put_profile(&console.app, signed.party.clone(), None, body).await;
+    if status == 201 {
+        let id = serde_json::from_str::<Value>(&answer).unwrap_or_default()["id"].as_str().unwrap_or("").to_owned();
+        return pages::see_other(&format!("/console/risk/profiles/{id}?saved=1"));
+    }
+    render_new(&signed, &form, &refused(status, &answer))
 }
 
 /// `GET /console/risk/profiles/{id}`: the latest version, its edit form and every version.
@@ -388,18 +397,26 @@ pub async fn edit(
             let outcome = preview(&console, &signed, &form).await;
             return render_profile(&console, &signed, &id, Some(&form), outcome, false).await;
         }
-        let body = Bytes::from(draft_json(&form).to_string());
-        let (status, answer) =
-            tir_server::direct::put_profile(&console.app, signed.party.clone(), Some(id.clone()), body).await;
-        if status == 200 {
-            return Ok(pages::see_other(&format!("/console/risk/profiles/{id}?saved=1")));
-        }
-        if status == 404 {
-            return Err(pages::not_found_page(Some(&signed), "Your administration has no profile with this id."));
-        }
-        render_profile(&console, &signed, &id, Some(&form), refused(status, &answer), false).await
+        let save = save_version(console.clone(), signed.clone(), id, form.clone());
+        Ok(console.sent.once(&signed, &form, save).await)
     };
     result.await.unwrap_or_else(|page| page)
+}
+
+/// Saves the form as the profile's next version (`PUT /v1/risk/profiles/{id}`), once per form key.
+async fn save_version(console: Console, signed: Signed, id: String, form: HashMap<String, String>) -> Response {
+    let body = Bytes::from(draft_json(&form).to_string());
+    let (status, answer) =
+        tir_server::direct::put_profile(&console.app, signed.party.clone(), Some(id.clone()), body).await;
+    if status == 200 {
+        return pages::see_other(&format!("/console/risk/profiles/{id}?saved=1"));
+    }
+    if status == 404 {
+        return pages::not_found_page(Some(&signed), "Your administration has no profile with this id.");
+    }
+    render_profile(&console, &signed, &id, Some(&form), refused(status, &answer), false)
+        .await
+        .unwrap_or_else(|page| page)
 }
 
 fn money(amount: Option<f64>) -> String {

@@ -99,6 +99,7 @@ impl Sessions {
 }
 
 /// The party of the request's session, authenticated again with its token.
+#[derive(Clone)]
 pub struct Signed {
     pub party: Party,
     pub csrf: String,

@@ -131,7 +131,7 @@ async fn wait_for_text(client: &Client, text: &str) {
     panic!("{text:?} not on the page within 10 s: {}", client.source().await.unwrap_or_default());
 }
 
-async fn sign_in(client: &Client, base: &str, token: &str, landing: &str) {
+pub async fn sign_in(client: &Client, base: &str, token: &str, landing: &str) {
     client.goto(&format!("{base}/console/sign-in")).await.expect("the sign-in page");
     fill(client, "token", token).await;
     submit(client, "form[action='/console/sign-in'] button", "form.sign-out").await;

@@ -2,7 +2,10 @@
 //! going through the API's path (journal, idempotency), and one walk in a
 //! real browser (Debian's chromium and chromedriver; skipped without them).
 
+mod amendments;
 mod browser;
+mod live;
+mod once;
 mod riskadmin;
 
 use std::time::Duration;

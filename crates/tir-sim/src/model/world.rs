@@ -63,17 +63,31 @@ pub const ROAD_CORRIDORS: [(&str, &[&str], f64); 10] = [
 
 /// The corridors of `tirhub demo`'s traffic, the Lithuanian case: from
 /// Central Asia, the Caucasus and Türkiye through Russia and Belarus into the
-/// Union at Medininkai, and down the Via Baltica through Latvia into
-/// Lithuania (Kybartai and Medininkai, paired by position with the Latvian
-/// offices). Russia to Georgia is Upper Lars. Every one crosses the Union's
-/// border, so every trip through one is a TIR transport.
-pub const LITHUANIAN_CORRIDORS: [(&str, &[&str], f64); 5] = [
+/// Union at Medininkai, from the Kaliningrad region of Russia into the Union
+/// at Kybartai (from Chernyshevskoye), and down the Via Baltica through Latvia
+/// into Lithuania (Kybartai and Medininkai, paired by position with the
+/// Latvian offices). Russia to Georgia is Upper Lars. Every one crosses the
+/// Union's border, so every trip through one is a TIR transport.
+pub const LITHUANIAN_CORRIDORS: [(&str, &[&str], f64); 6] = [
     ("Medininkai", &DEMO_CORRIDOR, 3.0),
     ("Central Asia-Baltic", &["UZ", "KZ", "RU", "BY", "LT", "PL"], 3.0),
     ("Caucasus-Baltic", &["AZ", "GE", "RU", "BY", "LT", "PL"], 2.0),
     ("Türkiye-Baltic", &["TR", "GE", "RU", "BY", "LT", "PL"], 2.0),
     ("Via Baltica", &["RU", "EE", "LV", "LT", "PL", "CZ"], 1.0),
+    // Kaliningrad (RU) into the Union: one territory change, RU then EU.
+    ("Kaliningrad-Kybartai", &KALININGRAD_CORRIDOR, 2.0),
 ];
+
+/// Kaliningrad's road into the Union: Chernyshevskoye (RU) to Kybartai (LT),
+/// then through Poland to Germany.
+pub const KALININGRAD_CORRIDOR: [&str; 4] = ["RU", "LT", "PL", "DE"];
+
+/// The Russian side of Kybartai. The shipped UN/LOCODE data has no border
+/// crossing point there, so it is synthetic like the offices of `SYNTHETIC`,
+/// made only in a world that crosses from Russia into Lithuania, and used only
+/// at that border (it faces Kybartai in `FACING`; `crossing` does not pair it
+/// by position with another border's offices).
+const CHERNYSHEVSKOYE: &str = "RUSIM001";
 
 /// Border-crossing locations (UN/LOCODE, function B) used as offices, the
 /// ones on the corridors' external borders first.
@@ -118,14 +132,15 @@ const SYNTHETIC: [(&str, &[&str]); 8] = [
 /// Offices that face each other across a border where the world has both
 /// sides of a real crossing: (one side, the other side), either way round.
 /// Other borders pair their offices by position (`World::crossing`).
-pub const FACING: [(&str, &str); 7] = [
-    ("BYSIM001", "LTMDK001"), // Kamenny Log - Medininkai
-    ("BYSIM002", "PLKUB001"), // Bruzgi - Kuznica Bialostocka
-    ("TRSIM002", "GESIM001"), // Sarp - Sarpi
-    ("GESIM002", "AZSIM001"), // Tsiteli Khidi - Qirmizi Korpu (Red Bridge)
-    ("PKTOR001", "AFSIM001"), // Torkham - Torkham
-    ("AFSIM002", "UZTER001"), // Hairatan - Termez
-    ("HUSIM001", "RSSIM003"), // Roszke - Horgos
+pub const FACING: [(&str, &str); 8] = [
+    ("BYSIM001", "LTMDK001"),      // Kamenny Log - Medininkai
+    (CHERNYSHEVSKOYE, "LTKYB001"), // Chernyshevskoye - Kybartai
+    ("BYSIM002", "PLKUB001"),      // Bruzgi - Kuznica Bialostocka
+    ("TRSIM002", "GESIM001"),      // Sarp - Sarpi
+    ("GESIM002", "AZSIM001"),      // Tsiteli Khidi - Qirmizi Korpu (Red Bridge)
+    ("PKTOR001", "AFSIM001"),      // Torkham - Torkham
+    ("AFSIM002", "UZTER001"),      // Hairatan - Termez
+    ("HUSIM001", "RSSIM003"),      // Roszke - Horgos
 ];
 
 /// Where holders come from, weighted as TIR carnet use is.
@@ -325,8 +340,20 @@ impl World {
             holders_by_id: HashMap::new(),
             detours: Vec::new(),
         };
+        let (ru, lt) = (country("RU"), country("LT"));
+        let kaliningrad = world.corridors.iter().any(|c| is_segment(&c.countries, &[ru, lt]));
         for c in world.countries() {
-            for office in border_offices(c) {
+            let mut offices = border_offices(c);
+            if c == ru && kaliningrad {
+                offices.push(Office {
+                    code: OfficeCode::parse(CHERNYSHEVSKOYE).expect("an office code"),
+                    country: ru,
+                    name: "Chernyshevskoye (synthetic office)".to_owned(),
+                    roles: OfficeRole::ALL.to_vec(),
+                    unlocode: None,
+                });
+            }
+            for office in offices {
                 world.offices_by_code.insert(office.code.clone(), world.offices.len());
                 world.offices_by_country.entry(c).or_default().push(world.offices.len());
                 world.offices.push(office);
@@ -412,7 +439,14 @@ impl World {
         if !facing.is_empty() {
             return rng.pick(&facing).clone();
         }
-        let (exits, entries) = (self.office_indices(from), self.office_indices(to));
+        // Chernyshevskoye is Kaliningrad's: not a crossing of Russia's other borders.
+        let pairable = |country: Country| -> Vec<usize> {
+            let all = self.office_indices(country);
+            let kept: Vec<usize> =
+                all.iter().copied().filter(|i| self.offices[*i].code.as_str() != CHERNYSHEVSKOYE).collect();
+            if kept.is_empty() { all.to_vec() } else { kept }
+        };
+        let (exits, entries) = (pairable(from), pairable(to));
         let k = rng.below(exits.len().max(entries.len()) as u64) as usize;
         (self.offices[exits[k % exits.len()]].code.clone(), self.offices[entries[k % entries.len()]].code.clone())
     }
@@ -618,9 +652,11 @@ mod tests {
 
     #[test]
     fn facing_offices_are_in_the_world_on_neighbouring_countries_of_a_corridor() {
-        let world = World::standard();
+        let (standard, lithuanian) = (World::standard(), World::lithuanian());
         for (a, b) in FACING {
             let (a, b) = (OfficeCode::parse(a).unwrap(), OfficeCode::parse(b).unwrap());
+            // Chernyshevskoye - Kybartai is the Lithuanian world's; the others the standard world's.
+            let world = if a.as_str() == CHERNYSHEVSKOYE { &lithuanian } else { &standard };
             assert!(world.office(&a).is_some() && world.office(&b).is_some(), "{a} {b}");
             let (x, y) = (a.country(), b.country());
             assert!(world.on_a_corridor(&[x, y]), "{x}-{y} is no corridor's border");
@@ -629,6 +665,7 @@ mod tests {
             assert_eq!(world.crossing(y, x, &mut rng), (b, a));
         }
         // Medininkai, from Kamenny Log, on the demo corridor.
+        let world = &standard;
         let mut rng = Rng::new(2);
         let (exit, entry) = world.crossing(country("BY"), country("LT"), &mut rng);
         assert_eq!((exit.as_str(), entry.as_str()), ("BYSIM001", "LTMDK001"));
@@ -676,9 +713,27 @@ mod tests {
 
         use crate::model::traffic::Traffic;
         let world = World::lithuanian();
-        let lt = country("LT");
+        let (lt, ru) = (country("LT"), country("RU"));
         assert!(world.offices_of(lt).iter().any(|o| o.name == "Medininkai"));
         assert!(world.offices_of(lt).iter().any(|o| o.name == "Kybartai"));
+        // Kaliningrad into the Union at Kybartai, from Chernyshevskoye, always; other
+        // Russian borders never cross there. The standard world has no such office.
+        let kaliningrad: Vec<Country> = KALININGRAD_CORRIDOR.iter().map(|c| country(c)).collect();
+        assert!(world.corridors.iter().any(|c| c.countries == kaliningrad));
+        let operations = operation::plan(&kaliningrad).unwrap();
+        assert_eq!(operations.len(), 2, "RU, then the Union");
+        assert!(operations[1].territory().is_union());
+        for seed in 0..20 {
+            let mut rng = Rng::new(seed);
+            let (exit, entry) = world.crossing(ru, lt, &mut rng);
+            assert_eq!((exit.as_str(), entry.as_str()), (CHERNYSHEVSKOYE, "LTKYB001"));
+            assert_eq!(world.crossing(lt, ru, &mut rng).0.as_str(), "LTKYB001");
+            for other in ["BY", "EE", "KZ", "GE"] {
+                let (exit, _) = world.crossing(ru, country(other), &mut rng);
+                assert_ne!(exit.as_str(), CHERNYSHEVSKOYE, "RU-{other}");
+            }
+        }
+        assert!(World::standard().office(&OfficeCode::parse(CHERNYSHEVSKOYE).unwrap()).is_none());
         for home in ["UZ", "GE", "TR", "AZ", "KZ"] {
             assert!(world.countries().contains(&country(home)), "{home}");
         }
@@ -692,6 +747,9 @@ mod tests {
             assert!(!operations.is_empty(), "{:?}", t.countries);
             assert!(t.countries.len() >= 2);
         }
+        // Some go from Kaliningrad straight into Lithuania.
+        let from_kaliningrad = transports.iter().filter(|t| t.countries.windows(2).any(|w| w == [ru, lt])).count();
+        assert!(from_kaliningrad > 0, "none of 200 crosses RU-LT");
         // The first transports already cross into Lithuania: the demo shows them at once.
         assert!(transports[..5].iter().any(|t| t.countries.contains(&lt)));
     }

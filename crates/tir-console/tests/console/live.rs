@@ -1,0 +1,115 @@
+//! The dashboard's live part: htmx asks for it again every 10 s.
+
+use super::{act, session, spawn};
+
+#[tokio::test]
+async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let (tr, ge) = (session(&server, &seeded.tr).await, session(&server, &seeded.ge).await);
+    // The page carries the trigger on the element the fragment replaces.
+    let (status, page) = server.get("/console/dashboard", &ge).await;
+    assert_eq!(status, 200, "{page}");
+    let trigger = "<div id=\"live\" hx-get=\"/console/dashboard/live\" hx-trigger=\"every 10s\" hx-swap=\"outerHTML\">";
+    assert_eq!(page.matches(trigger).count(), 1, "{page}");
+    assert!(page.contains("No transport has crossed a border yet."), "{page}");
+    // The part alone: no page around it, with the trigger again (outerHTML), and nothing crossed yet.
+    let (status, part) = server.get("/console/dashboard/live", &ge).await;
+    assert_eq!(status, 200, "{part}");
+    assert!(part.starts_with(trigger) && !part.contains("<html"), "{part}");
+    assert!(part.contains("No transport has crossed a border yet.") && !part.contains("hit-rates"), "{part}");
+
+    // A crossing: the next answer of the part has it, the map's arrow and both offices.
+    for action in ["accept", "record", "start", "terminate", "discharge"] {
+        act(&server, &tr, &seeded.reference, action, "TR000100").await;
+    }
+    act(&server, &ge, &seeded.reference, "start", "GE000100").await;
+    let response = server
+        .client
+        .get(format!("{}/console/dashboard/live", server.base))
+        .header("cookie", &ge)
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let part = response.text().await.expect("a body");
+    assert!(part.starts_with(trigger), "{part}");
+    assert!(part.contains("1 border crossings") && part.contains("<td>TR → GE</td>"), "{part}");
+    assert!(part.contains("data-pair=\"TR-GE\"") && part.contains("data-office=\"GE000100\""), "{part}");
+    assert!(part.contains("Crossings per day at GE000100"), "{part}");
+
+    // Holders and chains may not read it; without a session it is the sign-in's 303.
+    for token in [&seeded.holder, &seeded.chain] {
+        let cookies = session(&server, token).await;
+        let (status, part) = server.get("/console/dashboard/live", &cookies).await;
+        assert_eq!(status, 403);
+        assert!(!part.contains("TR → GE"), "{part}");
+    }
+    assert_eq!(server.get("/console/dashboard/live", "").await.0, 303);
+}
+
+/// In Chromium: the admin's dashboard, opened before anything crossed, shows
+/// the crossing made meanwhile without being reloaded (htmx swapped the live
+/// part: a mark set on the window before is still there, the URL unchanged).
+#[tokio::test]
+async fn the_dashboard_open_in_chromium_shows_a_new_crossing_without_a_reload() {
+    use std::time::Duration;
+
+    use fantoccini::ClientBuilder;
+    use serde_json::json;
+    use tir_testkit::fixtures::ADMIN_TOKEN;
+
+    let Some(driver) = super::browser::Driver::start().await else { return };
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    server.advance_data(&seeded).await;
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1200,900"]
+        }
+    });
+    let capabilities = capabilities.as_object().expect("an object").clone();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session");
+    super::browser::sign_in(&client, &server.base, ADMIN_TOKEN, "/console/admin/parties").await;
+    client.goto(&format!("{}/console/dashboard", server.base)).await.expect("the dashboard");
+    let live = "document.getElementById('live').textContent";
+    let text = client.execute(&format!("window.kept = 'before'; return {live};"), vec![]).await.expect("read");
+    assert!(text.as_str().unwrap_or("").contains("No transport has crossed a border yet."), "{text}");
+
+    let (tr, ge) = (session(&server, &seeded.tr).await, session(&server, &seeded.ge).await);
+    for action in ["accept", "record", "start", "terminate", "discharge"] {
+        act(&server, &tr, &seeded.reference, action, "TR000100").await;
+    }
+    act(&server, &ge, &seeded.reference, "start", "GE000100").await;
+    // htmx asks every 10 s: within three rounds the part holds the crossing.
+    let mut shown = json!(null);
+    for _ in 0..300 {
+        shown = client.execute(&format!("return [window.kept || null, {live}];"), vec![]).await.expect("read");
+        if shown[1].as_str().is_some_and(|t| t.contains("TR → GE")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown[1].as_str().is_some_and(|t| t.contains("TR → GE")), "not refreshed within 30 s: {shown}");
+    assert_eq!(shown[0], json!("before"), "the page was not reloaded");
+    assert_eq!(client.current_url().await.expect("a URL").path(), "/console/dashboard");
+    // Still polling: the swapped element carries the trigger on.
+    let trigger = client
+        .execute("return document.getElementById('live').getAttribute('hx-trigger');", vec![])
+        .await
+        .expect("read");
+    assert_eq!(trigger, json!("every 10s"));
+    client.close().await.expect("close the session");
+}
