@@ -420,7 +420,7 @@ impl Route {
         rng: &mut Rng,
     ) -> Route {
         let last = itinerary.len() - 1;
-        let departure = random_office(world, itinerary[0], None, rng);
+        let departure = random_office(world, itinerary, 0, None, rng);
         let mut starts = vec![departure.clone()];
         let mut ends = Vec::new();
         for pair in planned.windows(2) {
@@ -432,7 +432,7 @@ impl Route {
         // The destination office, away from the border when the country has another office.
         let last_entry = (planned.len() > 1 && planned[planned.len() - 1].countries().len() == 1)
             .then(|| starts[starts.len() - 1].clone());
-        let destination = random_office(world, itinerary[last], last_entry.as_ref(), rng);
+        let destination = random_office(world, itinerary, last, last_entry.as_ref(), rng);
         ends.push(destination.clone());
 
         // (itinerary index, office, role): departure, the entries, destination,
@@ -444,15 +444,19 @@ impl Route {
                 let role = if roles[at] == OfficeRole::Departure { OfficeRole::Departure } else { OfficeRole::Entry };
                 declared.push((at, starts[k].clone(), role));
             } else if op.countries().len() > 1 && roles[1] == OfficeRole::Departure {
-                declared.push((1, random_office(world, itinerary[1], None, rng), OfficeRole::Departure));
+                declared.push((1, random_office(world, itinerary, 1, None, rng), OfficeRole::Departure));
             }
             at += op.countries().len();
             if k + 1 < planned.len() && roles[at - 1] == OfficeRole::Destination {
                 declared.push((at - 1, ends[k].clone(), OfficeRole::Destination));
             } else if k + 1 == planned.len() && at - 1 > 0 && roles[last - 1] == OfficeRole::Destination {
                 // Unloading inside the last operation, before its destination.
-                if let Some(inside) = op.countries().len().checked_sub(2).map(|i| op.countries()[i]) {
-                    declared.push((last - 1, random_office(world, inside, None, rng), OfficeRole::Destination));
+                if op.countries().len() >= 2 {
+                    declared.push((
+                        last - 1,
+                        random_office(world, itinerary, last - 1, None, rng),
+                        OfficeRole::Destination,
+                    ));
                 }
             }
         }
@@ -488,9 +492,18 @@ impl Route {
     }
 }
 
-/// An office of `country`, another than `avoid` when the country has one.
-fn random_office(world: &World, country: Country, avoid: Option<&OfficeCode>, rng: &mut Rng) -> OfficeCode {
-    let offices = world.offices_of(country);
+/// An office of the itinerary's country `at` (one its neighbours on the
+/// itinerary allow: `World::trip_offices`), another than `avoid` when there is one.
+fn random_office(
+    world: &World,
+    itinerary: &[Country],
+    at: usize,
+    avoid: Option<&OfficeCode>,
+    rng: &mut Rng,
+) -> OfficeCode {
+    let next_to: Vec<Country> =
+        [at.checked_sub(1), Some(at + 1)].into_iter().flatten().filter_map(|i| itinerary.get(i).copied()).collect();
+    let offices = world.trip_offices(itinerary[at], &next_to);
     let others: Vec<&&Office> = offices.iter().filter(|o| Some(&o.code) != avoid).collect();
     if others.is_empty() { rng.pick(&offices).code.clone() } else { rng.pick(&others).code.clone() }
 }
@@ -603,8 +616,15 @@ impl Conduct {
         let start_seals: Vec<String> = recorded.iter().rev().cloned().collect();
 
         let incident = rng.chance(if self.irregular { 0.02 } else { 0.005 }).then(|| {
-            let country = *rng.pick(op.countries());
-            let office = random_office(world, country, None, rng);
+            let at = rng.below(op.countries().len() as u64) as usize;
+            let country = op.countries()[at];
+            let office = random_office(world, op.countries(), at, None, rng);
+            // On the Kaliningrad road the operation's own office is the only one nearby.
+            let office = [&start, &end]
+                .into_iter()
+                .find(|o| o.country() == country && !world.trip_offices(country, &[]).iter().any(|x| &x.code == *o))
+                .cloned()
+                .unwrap_or(office);
             let (kind, description) = *rng.pick(&INCIDENTS);
             let new_seals = (kind == "seals_broken").then(|| {
                 let seals: Vec<String> =

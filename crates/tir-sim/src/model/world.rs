@@ -413,6 +413,21 @@ impl World {
             .map_or_else(Vec::new, |ids| ids.iter().map(|i| &self.offices[*i]).collect())
     }
 
+    /// The offices of `country` a trip may use where `country` borders
+    /// `next_to` on its itinerary: Chernyshevskoye (Kaliningrad) only on a trip
+    /// that crosses into or from Lithuania there, and then it is the only one
+    /// (the rest of Russia is not on that road).
+    pub fn trip_offices(&self, country: Country, next_to: &[Country]) -> Vec<&Office> {
+        let all = self.offices_of(country);
+        let kaliningrad = |o: &&Office| o.code.as_str() == CHERNYSHEVSKOYE;
+        if !all.iter().any(kaliningrad) {
+            return all;
+        }
+        let via_kybartai = next_to.iter().any(|c| c.as_str() == "LT");
+        let kept: Vec<&Office> = all.iter().copied().filter(|o| kaliningrad(o) == via_kybartai).collect();
+        if kept.is_empty() { all } else { kept }
+    }
+
     /// Indices into `offices` of the offices in `country`.
     pub(super) fn office_indices(&self, country: Country) -> &[usize] {
         &self.offices_by_country[&country]
@@ -542,6 +557,20 @@ fn is_segment(corridor: &[Country], path: &[Country]) -> bool {
     corridor.windows(path.len()).any(|w| w == path || w == reversed.as_slice())
 }
 
+/// Borders whose first country's side is an exclave: Russia meets Lithuania
+/// only at Kaliningrad, so a road that crosses there begins or ends in Russia
+/// and never goes on to Russia's other neighbours.
+const EXCLAVE_BORDERS: [(&str, &str); 1] = [("RU", "LT")];
+
+/// Whether `path` enters an exclave over its border and leaves it elsewhere.
+fn through_an_exclave(path: &[Country]) -> bool {
+    (1..path.len().saturating_sub(1)).any(|i| {
+        EXCLAVE_BORDERS.iter().any(|(exclave, border)| {
+            path[i].as_str() == *exclave && (path[i - 1].as_str() == *border || path[i + 1].as_str() == *border)
+        })
+    })
+}
+
 /// Every simple path of 3 to 6 countries in the graph of corridor
 /// neighbours that is not a corridor segment, is longer than the shortest
 /// path between its ends, and is a TIR transport (leaves its first territory).
@@ -575,7 +604,7 @@ fn detours(corridors: &[RoadCorridor]) -> Vec<(Vec<Country>, usize)> {
             if path.len() >= 3 {
                 let extra = (path.len() - 1).saturating_sub(dist[&end]);
                 let off_corridor = !corridors.iter().any(|c| is_segment(&c.countries, &path));
-                if extra > 0 && off_corridor && operation::plan(&path).is_ok() {
+                if extra > 0 && off_corridor && !through_an_exclave(&path) && operation::plan(&path).is_ok() {
                     out.push((path.clone(), extra));
                 }
             }
@@ -750,6 +779,34 @@ mod tests {
         // Some go from Kaliningrad straight into Lithuania.
         let from_kaliningrad = transports.iter().filter(|t| t.countries.windows(2).any(|w| w == [ru, lt])).count();
         assert!(from_kaliningrad > 0, "none of 200 crosses RU-LT");
+        // A trip that crosses at Kybartai leaves from or ends at Kaliningrad; no other
+        // trip uses Chernyshevskoye for anything.
+        let mut kybartai_trips = 0;
+        for t in (0..1_000).map(|i| traffic.transport(i)) {
+            let kaliningrad_end = |at: usize| t.countries.get(at) == Some(&ru);
+            let via_kybartai = t.countries.windows(2).any(|w| w == [ru, lt] || w == [lt, ru]);
+            let offices: Vec<&OfficeCode> = t
+                .operations
+                .iter()
+                .filter_map(|o| o.run())
+                .flat_map(|r| [&r.start, &r.end])
+                .chain([t.departure()])
+                .filter(|o| o.country() == ru)
+                .collect();
+            if via_kybartai {
+                kybartai_trips += 1;
+                assert!(offices.iter().all(|o| o.as_str() == CHERNYSHEVSKOYE), "{:?}: {offices:?}", t.countries);
+                if kaliningrad_end(0) {
+                    assert_eq!(t.departure().as_str(), CHERNYSHEVSKOYE);
+                }
+            } else {
+                assert!(offices.iter().all(|o| o.as_str() != CHERNYSHEVSKOYE), "{:?}: {offices:?}", t.countries);
+            }
+        }
+        assert!(kybartai_trips > 0);
+        assert!(through_an_exclave(&[lt, ru, country("EE")]));
+        assert!(!through_an_exclave(&[country("PL"), lt, ru]));
+        assert!(World::lithuanian().detours().iter().all(|(path, _)| !through_an_exclave(path)));
         // The first transports already cross into Lithuania: the demo shows them at once.
         assert!(transports[..5].iter().any(|t| t.countries.contains(&lt)));
     }
