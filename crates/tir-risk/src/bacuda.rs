@@ -499,7 +499,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     // order until they hold their share of the declarations.
     let on_route_drift = cfg.drift == DriftKind::Route;
     let mut lane = Rng::new(cfg.seed ^ 0x524F_5554_4520_4E45);
-    let mut route_chapter = vec![false; 97];
+    let mut route_chapter = [false; 97];
     let mut route_country = 0u32;
     if on_route_drift {
         let ordinary: Vec<u32> = (0..n_cty as u32).filter(|&c| before.country[c as usize].abs() < 0.5).collect();
