@@ -30,6 +30,7 @@ pub enum RiskCommand {
     /// Examples:
     ///   tirhub risk generate --rows 100000 --seed 1 --out bacuda.csv
     ///   tirhub risk generate --rows 100000 --seed 1 --drift replace --out replace.csv
+    ///   tirhub risk generate --rows 100000 --seed 1 --drift route --out route.csv
     #[command(verbatim_doc_comment)]
     Generate {
         #[arg(long, default_value_t = 100_000)]
