@@ -344,11 +344,35 @@ pub enum DriftKind {
     /// show nothing in the values. A policy that inspected them before found
     /// them clean.
     Turn,
+    /// A new smuggling route while the old schemes go on: after the drift
+    /// the first half's risky importers, declarants, chapters and origins
+    /// stay risky as before, and goods of a few high-duty HS chapters that
+    /// were ordinary (drawn until they hold [`ROUTE_CHAPTERS_SHARE`] of the
+    /// declarations) start to come through one origin that was ordinary too:
+    /// [`ROUTE_DIVERTED`] of those chapters' declarations by importers that
+    /// were not risky are declared from that origin, and are irregular with
+    /// log-odds −3.6 + [`ROUTE_LIFT`] plus their importer's, declarant's and
+    /// chapter's offsets (about half of them), by a scheme that shows nothing
+    /// in the values (a misdeclared origin). The route's declarations look
+    /// like any ordinary importer's, so a policy that only inspects its top
+    /// scores has little reason to look there.
+    Route,
 }
 
 /// Under [`DriftKind::Replace`], the share of the declarations after the drift
 /// that come from the new importers.
 pub const NEW_SHARE: f64 = 0.10;
+
+/// Under [`DriftKind::Route`], the share of the declarations (expected, over
+/// the whole file) the route's chapters hold.
+pub const ROUTE_CHAPTERS_SHARE: f64 = 0.10;
+/// Under [`DriftKind::Route`], the share of the route chapters' declarations
+/// by importers that were not risky that come through the route's origin
+/// after the drift.
+pub const ROUTE_DIVERTED: f64 = 0.6;
+/// Under [`DriftKind::Route`], the rise in log-odds of a declaration on the
+/// route.
+pub const ROUTE_LIFT: f64 = 3.6;
 
 /// What the generator makes. The defaults are a two-year file.
 #[derive(Debug, Clone)]
@@ -470,6 +494,39 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         chapter: ordinary(&mut side, 97),
         country: ordinary(&mut side, n_cty),
     };
+    // The new route, under `Route`, from its own generator: an origin that
+    // was ordinary, and high-duty chapters that were ordinary, in random
+    // order until they hold their share of the declarations.
+    let on_route_drift = cfg.drift == DriftKind::Route;
+    let mut lane = Rng::new(cfg.seed ^ 0x524F_5554_4520_4E45);
+    let mut route_chapter = [false; 97];
+    let mut route_country = 0u32;
+    if on_route_drift {
+        let ordinary: Vec<u32> = (0..n_cty as u32).filter(|&c| before.country[c as usize].abs() < 0.5).collect();
+        route_country = ordinary[lane.below(ordinary.len() as u64) as usize];
+        // Expected share of the declarations per chapter: importers' sizes
+        // over their four codes.
+        let mut share = vec![0.0; 97];
+        for (i, codes) in imp_codes.iter().enumerate() {
+            for &c in codes {
+                share[(hs6[c].0 / 10_000) as usize] += imp_size[i] / total_size / 4.0;
+            }
+        }
+        let mut order: Vec<usize> = (1..97).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, lane.below(i as u64 + 1) as usize);
+        }
+        let mut held = 0.0;
+        for ch in order {
+            if held >= ROUTE_CHAPTERS_SHARE {
+                break;
+            }
+            if share[ch] > 0.0 && rate[ch] >= 0.12 && before.chapter[ch].abs() < 0.5 {
+                route_chapter[ch] = true;
+                held += share[ch];
+            }
+        }
+    }
     // Who turns, under `Turn`: ordinary before, small enough, at random.
     let mut turned = vec![false; n_imp];
     if turn {
@@ -500,6 +557,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             new_cum.partition_point(|&c| c < u).min(n_new - 1)
         });
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let mut on_route = false;
         let (imp, declarant, country, code, price, kg, p) = if let Some(j) = newcomer {
             let declarant = if rng.chance(0.9) { new_declarant[j] } else { rng.below(n_dec as u64) as u32 };
             let country = if rng.chance(0.85) { new_country[j] } else { rng.below(n_cty as u64) as u32 };
@@ -518,12 +576,26 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             let r = match (day < drift, replace) {
                 (true, _) => &before,
                 (false, false) if turn => &ordinary,
+                (false, false) if on_route_drift => &before,
                 (false, false) => &after,
                 (false, true) => &ordinary,
             };
-            let lift =
-                r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter] + r.country[country as usize];
-            (imp, declarant, country, code, price, kg, sig(-3.6 + lift))
+            if on_route_drift
+                && day >= drift
+                && route_chapter[chapter]
+                && before.importer[imp] < 0.5
+                && lane.chance(ROUTE_DIVERTED)
+            {
+                on_route = true;
+                let lift = ROUTE_LIFT + r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter];
+                (imp, declarant, route_country, code, price, kg, sig(-3.6 + lift))
+            } else {
+                let lift = r.importer[imp]
+                    + r.declarant[declarant as usize]
+                    + r.chapter[chapter]
+                    + r.country[country as usize];
+                (imp, declarant, country, code, price, kg, sig(-3.6 + lift))
+            }
         };
         let chapter = (code / 10_000) as usize;
         let illicit = rng.chance(p);
@@ -532,6 +604,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         // a newcomer's never show.
         let new_scheme = illicit
             && (newcomer.is_some()
+                || on_route
                 || (turned.get(imp).copied().unwrap_or(false) && day >= drift)
                 || (cfg.drift == DriftKind::NewSchemes && day >= drift && rng.chance(1.0 - sig(-3.6) / p)));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
@@ -714,6 +787,71 @@ mod tests {
                 .iter()
                 .filter(|r| turned.contains(&r.importer) && r.illicit)
                 .all(|r| r.revenue <= r.taxes * 0.8 + 1.0)
+        );
+    }
+
+    #[test]
+    fn a_route_drift_keeps_the_old_schemes_and_opens_a_new_origin() {
+        let cfg = GenConfig::new(30_000, 4);
+        let rcfg = GenConfig { drift: DriftKind::Route, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&rcfg));
+        assert_eq!(write(&b), write(&generate(&rcfg)), "deterministic for a seed");
+        assert_eq!(b.names.importers.len(), a.names.importers.len(), "no newcomers");
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        let (n1, n2) = (cut as f64, (b.rows.len() - cut) as f64);
+        // The route's origin: the one whose share of the declarations grows
+        // most after the drift; its segment, the chapters it then brings at
+        // least five times as often as before.
+        let mut by_country: HashMap<u32, [f64; 2]> = HashMap::new();
+        let mut by_chapter: HashMap<(u32, u32), [f64; 2]> = HashMap::new();
+        for (i, r) in b.rows.iter().enumerate() {
+            let at = usize::from(i >= cut);
+            by_country.entry(r.country).or_default()[at] += 1.0;
+            by_chapter.entry((r.country, r.hs2())).or_default()[at] += 1.0;
+        }
+        let growth = |c: &[f64; 2]| c[1] / n2 - c[0] / n1;
+        let (&origin, c) = by_country.iter().max_by(|x, y| growth(x.1).total_cmp(&growth(y.1))).unwrap();
+        let grown = growth(c);
+        assert!((0.03..0.09).contains(&grown), "the route's origin grows by {grown:.3} of the declarations");
+        let route: Vec<u32> = by_chapter
+            .iter()
+            .filter(|((o, _), c)| *o == origin && c[1] >= 20.0 && c[1] >= 5.0 * c[0].max(1.0))
+            .map(|((_, ch), _)| *ch)
+            .collect();
+        assert!(!route.is_empty(), "no chapter surges through the origin");
+        let on_route = |r: &Declaration| r.country == origin && route.contains(&r.hs2());
+        let rate = |rows: &[Declaration], f: &dyn Fn(&Declaration) -> bool| {
+            let (n, k) = rows.iter().filter(|r| f(r)).fold((0, 0), |(n, k), r| (n + 1, k + usize::from(r.illicit)));
+            (n, k as f64 / n.max(1) as f64)
+        };
+        // The segment was clean before and about half irregular after, by
+        // schemes that show nothing in the values.
+        let (seg_before, before) = rate(&b.rows[..cut], &on_route);
+        let (seg_after, after) = rate(&b.rows[cut..], &on_route);
+        assert!(before < 0.1, "route before: {before:.3} of {seg_before}");
+        assert!(after > 0.35, "route after: {after:.3} of {seg_after}");
+        let share = seg_after as f64 / n2;
+        assert!((0.03..0.1).contains(&share), "the route's share after the drift: {share:.3}");
+        let hidden = b.rows[cut..].iter().filter(|r| on_route(r) && r.illicit);
+        let (n, shown) = hidden.fold((0, 0), |(n, k), r| (n + 1, k + usize::from(r.revenue > r.taxes * 0.8 + 1.0)));
+        assert!(shown * 20 < n, "{shown} of the route's {n} irregularities are undervalued");
+        // The old schemes go on: the 30 importers with the highest rate
+        // before (at least 20 declarations) keep it after.
+        let mut by_imp: HashMap<u32, (usize, usize)> = HashMap::new();
+        for r in &b.rows[..cut] {
+            let e = by_imp.entry(r.importer).or_default();
+            *e = (e.0 + 1, e.1 + usize::from(r.illicit));
+        }
+        let mut risky: Vec<(u32, f64)> =
+            by_imp.iter().filter(|(_, c)| c.0 >= 20).map(|(&i, c)| (i, c.1 as f64 / c.0 as f64)).collect();
+        risky.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        let top: Vec<u32> = risky.iter().take(30).map(|x| x.0).collect();
+        let (_, old_before) = rate(&b.rows[..cut], &|r| top.contains(&r.importer));
+        let (_, old_after) = rate(&b.rows[cut..], &|r| top.contains(&r.importer));
+        assert!(
+            old_before > 0.15 && old_after > 0.7 * old_before,
+            "old risky importers: {old_before:.3}, {old_after:.3}"
         );
     }
 

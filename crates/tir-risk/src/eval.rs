@@ -244,6 +244,14 @@ pub enum ExploreMode {
     /// in proportion to its declarations); when there are too few, the rest
     /// uniformly as `Random`.
     Novel,
+    /// Directed at the least known segments (uncertainty-driven, in the
+    /// spirit of gATE): each pick is drawn among the declarations the model
+    /// did not pick with weight 1 / (1 + n), n the inspection outcomes this
+    /// policy knows in the declaration's segment (origin × HS chapter, the
+    /// key of a customs risk profile) plus its picks there this week. A
+    /// segment draws in proportion to its volume this week over what is known
+    /// of it: where a rate is both uncertain and decides many declarations.
+    Uncertain,
 }
 
 /// The weekly loop's settings.
@@ -343,6 +351,9 @@ struct Policy {
     history: History,
     /// Inspection outcomes known per importer (what `Novel` looks for).
     known_importer: HashMap<u32, u32>,
+    /// Inspection outcomes known per origin × HS chapter (what `Uncertain`
+    /// weighs by).
+    known_segment: HashMap<(u32, u32), u32>,
     x: Vec<Features>,
     y: Vec<bool>,
     revenue: Vec<f64>,
@@ -356,6 +367,7 @@ impl Policy {
             mode,
             history: History::default(),
             known_importer: HashMap::new(),
+            known_segment: HashMap::new(),
             x: Vec::new(),
             y: Vec::new(),
             revenue: Vec::new(),
@@ -387,6 +399,33 @@ impl Policy {
                 n_random -= 1;
             }
         }
+        if self.mode == ExploreMode::Uncertain && self.model.is_some() && !random_only {
+            let mut picked: HashMap<(u32, u32), u32> = HashMap::new();
+            let seg = |r: &Declaration| (r.country, r.hs2());
+            while n_random > 0 {
+                let weights: Vec<(usize, f64)> = (0..rows.len())
+                    .filter(|&i| !chosen[i])
+                    .map(|i| {
+                        let s = seg(&rows[i]);
+                        let n = self.known_segment.get(&s).copied().unwrap_or(0) + picked.get(&s).copied().unwrap_or(0);
+                        (i, 1.0 / (1.0 + f64::from(n)))
+                    })
+                    .collect();
+                let Some(&(last, _)) = weights.last() else { break };
+                let mut u = rng.f64() * weights.iter().map(|w| w.1).sum::<f64>();
+                let mut pick = last;
+                for &(i, w) in &weights {
+                    if u < w {
+                        pick = i;
+                        break;
+                    }
+                    u -= w;
+                }
+                chosen[pick] = true;
+                *picked.entry(seg(&rows[pick])).or_default() += 1;
+                n_random -= 1;
+            }
+        }
         let mut rest: Vec<usize> = (0..rows.len()).filter(|&i| !chosen[i]).collect();
         for _ in 0..n_random.min(rest.len()) {
             let j = rng.below(rest.len() as u64) as usize;
@@ -407,6 +446,7 @@ impl Policy {
                 self.y.push(r.illicit);
                 self.revenue.push(r.revenue);
                 *self.known_importer.entry(r.importer).or_default() += 1;
+                *self.known_segment.entry((r.country, r.hs2())).or_default() += 1;
             }
             self.history.observe(r, chosen[i].then_some(r.illicit));
         }
@@ -666,5 +706,42 @@ mod tests {
         let novel = p.known_importer.iter().filter(|(i, _)| !before.contains_key(i)).map(|(_, n)| n).sum::<u32>();
         assert!(novel >= 20, "{novel} novel inspections");
         assert!(p.known_importer.keys().any(|&i| i >= newcomer));
+    }
+
+    #[test]
+    fn uncertain_exploration_goes_where_least_is_known() {
+        use crate::bacuda::DriftKind;
+        let gen_cfg = GenConfig { drift: DriftKind::Route, ..GenConfig::new(20_000, 3) };
+        let ds = generate(&gen_cfg);
+        let cfg = SimConfig { explore_mode: ExploreMode::Uncertain, retrain_every: 8, ..SimConfig::default() };
+        let r = simulate(&ds, &cfg, |_, _| {});
+        for w in &r.weeks {
+            assert_eq!(w.mix.inspected, inspected(w.rows, 0.05));
+        }
+        // All picks exploratory; every segment of the week known a million
+        // times but one: the picks go there.
+        let mut p = Policy::new(1.0, ExploreMode::Uncertain);
+        let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
+        let (seen, rest) = ds.rows.split_at(cut);
+        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true);
+        p.retrain(&cfg.params);
+        assert!(p.model.is_some());
+        let week = &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)];
+        let mut volume: HashMap<(u32, u32), usize> = HashMap::new();
+        for x in week {
+            *volume.entry((x.country, x.hs2())).or_default() += 1;
+        }
+        let (&target, &n) = volume.iter().max_by_key(|(s, n)| (**n, **s)).unwrap();
+        assert!(n >= 10, "the largest segment has {n} declarations");
+        for &s in volume.keys() {
+            p.known_segment.insert(s, if s == target { 0 } else { 1_000_000 });
+        }
+        let before = p.known_segment.clone();
+        p.week(week, 10, &mut crate::bacuda::Rng::new(2), false);
+        assert!(p.known_segment[&target] >= 9, "{} of 10 picks in the unknown segment", p.known_segment[&target]);
+        // Ten inspections, counted once each, in the week's segments.
+        let added: u32 = volume.keys().map(|s| p.known_segment[s] - before[s]).sum();
+        assert_eq!(added, 10);
+        assert_eq!(p.y.len(), inspected(seen.len(), 0.05) + 10);
     }
 }

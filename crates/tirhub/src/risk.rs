@@ -30,6 +30,7 @@ pub enum RiskCommand {
     /// Examples:
     ///   tirhub risk generate --rows 100000 --seed 1 --out bacuda.csv
     ///   tirhub risk generate --rows 100000 --seed 1 --drift replace --out replace.csv
+    ///   tirhub risk generate --rows 100000 --seed 1 --drift route --out route.csv
     #[command(verbatim_doc_comment)]
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -47,7 +48,13 @@ pub enum RiskCommand {
         /// the declarations after the drift) are irregular about 45 % of the
         /// time, by schemes that show nothing in the values; turn: as replace,
         /// but the new schemes start among established importers that were
-        /// ordinary before (10 % of the declarations after the drift).
+        /// ordinary before (10 % of the declarations after the drift); route:
+        /// the old schemes go on (the risky ones stay as before) and a new
+        /// smuggling route opens: 60 % of the declarations of a few high-duty
+        /// chapters that were ordinary (10 % of all declarations), by
+        /// importers that were not risky, come from one origin that was
+        /// ordinary, and about half of those are irregular (a misdeclared
+        /// origin, nothing in the values).
         #[arg(long, value_enum, default_value_t = Drift::Redraw)]
         drift: Drift,
         /// The same as --drift new-schemes.
@@ -113,8 +120,10 @@ pub enum RiskCommand {
         #[arg(long, default_value_t = 0.1)]
         explore: f64,
         /// How the mix picks them: random (among the declarations the model
-        /// did not pick) or novel (first among those whose importer has no
-        /// inspection outcome known to the mix yet; the rest at random).
+        /// did not pick), novel (first among those whose importer has no
+        /// inspection outcome known to the mix yet; the rest at random) or
+        /// uncertain (weighted by 1 / (1 + the outcomes the mix knows in the
+        /// declaration's origin × HS chapter, counting its picks this week)).
         #[arg(long, value_enum, default_value_t = Explore::Random)]
         explore_mode: Explore,
         #[arg(long, default_value_t = 4)]
@@ -219,6 +228,7 @@ pub enum Drift {
     NewSchemes,
     Replace,
     Turn,
+    Route,
 }
 
 /// `--explore-mode`.
@@ -226,6 +236,7 @@ pub enum Drift {
 pub enum Explore {
     Random,
     Novel,
+    Uncertain,
 }
 
 fn parse_day(s: &str) -> Result<bacuda::Day, String> {
@@ -256,6 +267,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
                 (Drift::Redraw, false) => bacuda::DriftKind::Redraw,
                 (Drift::Replace, false) => bacuda::DriftKind::Replace,
                 (Drift::Turn, false) => bacuda::DriftKind::Turn,
+                (Drift::Route, false) => bacuda::DriftKind::Route,
             };
             let ds = bacuda::generate(&GenConfig { drift, ..GenConfig::new(rows, seed) });
             std::fs::write(&out, bacuda::write(&ds)).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -302,6 +314,7 @@ pub fn run(command: RiskCommand) -> Result<ExitCode, AnyError> {
                 explore_mode: match explore_mode {
                     Explore::Random => ExploreMode::Random,
                     Explore::Novel => ExploreMode::Novel,
+                    Explore::Uncertain => ExploreMode::Uncertain,
                 },
                 retrain_every,
                 warmup_weeks,
