@@ -375,10 +375,19 @@ impl Policy {
         }
     }
 
-    /// Select `k` of the week's rows, learn their outcomes, score the week.
-    fn week(&mut self, rows: &[Declaration], k: usize, rng: &mut Rng, random_only: bool) -> WeekScore {
+    /// Select `k` of the week's rows, learn their outcomes, score the week;
+    /// `chosen` is left holding which rows were inspected.
+    fn week(
+        &mut self,
+        rows: &[Declaration],
+        k: usize,
+        rng: &mut Rng,
+        random_only: bool,
+        chosen: &mut Vec<bool>,
+    ) -> WeekScore {
         let feats: Vec<Features> = rows.iter().map(|r| self.history.features(r)).collect();
-        let mut chosen = vec![false; rows.len()];
+        chosen.clear();
+        chosen.resize(rows.len(), false);
         let n_random = match (&self.model, random_only) {
             (Some(_), false) => ((k as f64) * self.explore).round() as usize,
             _ => k,
@@ -485,9 +494,31 @@ fn mean(weeks: &[&Week], f: impl Fn(&Week) -> &WeekScore) -> Mean {
     }
 }
 
+/// One week's inspections by one policy, for a caller that looks closer than
+/// the report does (`simulate_observed`).
+pub struct Inspections<'a> {
+    /// The week's index from the first row's week.
+    pub week: usize,
+    /// `false`: pure exploitation; `true`: the exploration mix.
+    pub mix: bool,
+    pub rows: &'a [Declaration],
+    /// Per row of `rows`: inspected.
+    pub chosen: &'a [bool],
+}
+
 /// Play the weeks of `ds` under pure exploitation and under the exploration
 /// mix, side by side. `on_week(done, total)` reports progress.
-pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, usize)) -> SimReport {
+pub fn simulate(ds: &Dataset, cfg: &SimConfig, on_week: impl FnMut(usize, usize)) -> SimReport {
+    simulate_observed(ds, cfg, on_week, |_| {})
+}
+
+/// As `simulate`, showing `on_inspections` each policy's inspections of each week.
+pub fn simulate_observed(
+    ds: &Dataset,
+    cfg: &SimConfig,
+    mut on_week: impl FnMut(usize, usize),
+    mut on_inspections: impl FnMut(Inspections<'_>),
+) -> SimReport {
     let rows = &ds.rows;
     let (first, last) = match (rows.first(), rows.last()) {
         (Some(a), Some(b)) => (a.day, b.day),
@@ -500,6 +531,7 @@ pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, us
     // Both start from the same random warm-up inspections.
     let (mut rng_a, mut rng_b) = (Rng::new(cfg.seed), Rng::new(cfg.seed));
     let mut weeks = Vec::with_capacity(n_weeks);
+    let (mut chosen_a, mut chosen_b) = (Vec::new(), Vec::new());
     let mut start = 0;
     for w in 0..n_weeks {
         let end_day = first + 7 * (w as i32 + 1);
@@ -511,8 +543,10 @@ pub fn simulate(ds: &Dataset, cfg: &SimConfig, mut on_week: impl FnMut(usize, us
         }
         let k = inspected(week.len(), cfg.capacity);
         let warm = w < cfg.warmup_weeks;
-        let a = exploit.week(week, k, &mut rng_a, warm);
-        let b = mix.week(week, k, &mut rng_b, warm);
+        let a = exploit.week(week, k, &mut rng_a, warm, &mut chosen_a);
+        let b = mix.week(week, k, &mut rng_b, warm, &mut chosen_b);
+        on_inspections(Inspections { week: w, mix: false, rows: week, chosen: &chosen_a });
+        on_inspections(Inspections { week: w, mix: true, rows: week, chosen: &chosen_b });
         if (w + 1) >= cfg.warmup_weeks && (w + 1 - cfg.warmup_weeks).is_multiple_of(cfg.retrain_every.max(1)) {
             exploit.retrain(&cfg.params);
             mix.retrain(&cfg.params);
@@ -696,16 +730,42 @@ mod tests {
         let mut p = Policy::new(0.5, ExploreMode::Novel);
         let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
         let (seen, rest) = ds.rows.split_at(cut);
-        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true);
+        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true, &mut Vec::new());
         p.retrain(&cfg.params);
         assert!(p.model.is_some());
         let week = &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)];
         let before = p.known_importer.clone();
-        p.week(week, 40, &mut crate::bacuda::Rng::new(2), false);
+        p.week(week, 40, &mut crate::bacuda::Rng::new(2), false, &mut Vec::new());
         // 20 novel picks: importers unknown before (the newcomers among them).
         let novel = p.known_importer.iter().filter(|(i, _)| !before.contains_key(i)).map(|(_, n)| n).sum::<u32>();
         assert!(novel >= 20, "{novel} novel inspections");
         assert!(p.known_importer.keys().any(|&i| i >= newcomer));
+    }
+
+    #[test]
+    fn the_observer_sees_the_inspections_the_report_counts() {
+        let ds = generate(&GenConfig::new(8_000, 5));
+        let cfg = SimConfig { retrain_every: 8, ..SimConfig::default() };
+        let mut seen: Vec<(usize, bool, usize, usize)> = Vec::new();
+        let observed = simulate_observed(
+            &ds,
+            &cfg,
+            |_, _| {},
+            |i: Inspections<'_>| {
+                let inspected: Vec<&Declaration> =
+                    i.rows.iter().zip(i.chosen).filter(|(_, c)| **c).map(|(r, _)| r).collect();
+                seen.push((i.week, i.mix, inspected.len(), inspected.iter().filter(|r| r.illicit).count()));
+            },
+        );
+        let plain = simulate(&ds, &cfg, |_, _| {});
+        assert_eq!(serde_json::to_string(&observed).unwrap(), serde_json::to_string(&plain).unwrap());
+        assert_eq!(seen.len(), 2 * observed.weeks.len());
+        for w in &observed.weeks {
+            for (mix, score) in [(false, &w.exploit), (true, &w.mix)] {
+                let &(_, _, inspected, hits) = seen.iter().find(|s| s.0 == w.week && s.1 == mix).unwrap();
+                assert_eq!((inspected, hits), (score.inspected, score.hits), "week {} mix {mix}", w.week);
+            }
+        }
     }
 
     #[test]
@@ -723,7 +783,7 @@ mod tests {
         let mut p = Policy::new(1.0, ExploreMode::Uncertain);
         let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
         let (seen, rest) = ds.rows.split_at(cut);
-        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true);
+        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true, &mut Vec::new());
         p.retrain(&cfg.params);
         assert!(p.model.is_some());
         let week = &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)];
@@ -737,7 +797,7 @@ mod tests {
             p.known_segment.insert(s, if s == target { 0 } else { 1_000_000 });
         }
         let before = p.known_segment.clone();
-        p.week(week, 10, &mut crate::bacuda::Rng::new(2), false);
+        p.week(week, 10, &mut crate::bacuda::Rng::new(2), false, &mut Vec::new());
         assert!(p.known_segment[&target] >= 9, "{} of 10 picks in the unknown segment", p.known_segment[&target]);
         // Ten inspections, counted once each, in the week's segments.
         let added: u32 = volume.keys().map(|s| p.known_segment[s] - before[s]).sum();
