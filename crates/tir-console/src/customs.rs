@@ -9,9 +9,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tir_model::exchange::may_read;
-use tir_model::guarantee::{Guarantee, OperationState};
+use tir_model::guarantee::Guarantee;
 use tir_model::party::{OfficeRole, Party};
 use tir_model::{Country, GuaranteeRef, Timestamp, refdata};
+use tir_store::console::Stage;
 use tir_store::{AssessmentRecord, JournalEntry};
 
 use crate::Console;
@@ -52,12 +53,20 @@ fn customs_country(signed: &Signed) -> Result<Country, Response> {
 }
 
 pub fn lane(record: &AssessmentRecord) -> Markup {
-    let lane = record.assessment.lane.as_str();
+    lane_of(record.assessment.lane)
+}
+
+fn lane_of(lane: tir_risk::rules::Lane) -> Markup {
+    let lane = lane.as_str();
     html! { span class=(format!("lane lane-{lane}")) { (lane) } }
 }
 
 fn score(record: &AssessmentRecord) -> String {
-    record.assessment.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".to_owned())
+    score_of(record.assessment.score)
+}
+
+fn score_of(score: Option<f64>) -> String {
+    score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".to_owned())
 }
 
 /// `GET /console/arrivals`: transports announced to this country's customs
@@ -85,16 +94,16 @@ async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, R
                 } }
                 tbody {
                     @for a in &arrivals {
-                        @let reference = a.guarantee.reference.as_str();
+                        @let reference = a.reference.as_str();
                         tr {
                             td { a href=(format!("/console/transports/{reference}")) { (reference) } }
-                            td { (itinerary_text(&a.guarantee)) }
-                            td { (stage(&a.guarantee, country, a.ahead)) }
+                            td { (countries_text(&a.itinerary)) }
+                            td { (stage(&a.stage, a.ahead)) }
                             @match &a.assessment {
-                                Some(record) => {
-                                    td { (lane(record)) }
-                                    td { (score(record)) }
-                                    td { (record.assessment.reasons.join("; ")) }
+                                Some(verdict) => {
+                                    td { (lane_of(verdict.lane)) }
+                                    td { (score_of(verdict.score)) }
+                                    td { (verdict.reasons.join("; ")) }
                                 }
                                 None => { td { "–" } td { "–" } td.hint { "not assessed" } }
                             }
@@ -108,24 +117,22 @@ async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, R
     Ok(Page::new(format!("Arrivals · {}", country.name())).signed(signed).body(body))
 }
 
-fn stage(guarantee: &Guarantee, country: Country, ahead: u32) -> String {
-    if guarantee.operations.is_empty() {
-        return format!("departure: advance data, guarantee {}", guarantee.state.as_str());
-    }
-    let op = guarantee
-        .operations
-        .iter()
-        .find(|op| op.includes(country) && matches!(op.state, OperationState::Pending | OperationState::Started));
-    match op {
-        Some(op) if op.state == OperationState::Started => format!("operation {} started", op.sequence),
-        Some(op) if ahead == 0 => format!("operation {} next", op.sequence),
-        Some(op) => format!("operation {}: {ahead} before it", op.sequence),
-        None => String::new(),
+fn stage(stage: &Stage, ahead: u32) -> String {
+    match stage {
+        Stage::Departure(state) => format!("departure: advance data, guarantee {}", state.as_str()),
+        Stage::Operation { sequence, started: true } => format!("operation {sequence} started"),
+        Stage::Operation { sequence, .. } if ahead == 0 => format!("operation {sequence} next"),
+        Stage::Operation { sequence, .. } => format!("operation {sequence}: {ahead} before it"),
+        Stage::Done => String::new(),
     }
 }
 
 fn itinerary_text(guarantee: &Guarantee) -> String {
-    guarantee.itinerary().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" → ")
+    countries_text(guarantee.itinerary())
+}
+
+fn countries_text(countries: &[Country]) -> String {
+    countries.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" → ")
 }
 
 #[derive(Deserialize)]

@@ -135,9 +135,8 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
     };
     let mut rates: Vec<(String, tir_risk::stats::Group)> = Vec::new();
     for administration in &administrations {
-        let records = store.all_assessments(*administration).await.map_err(pages::store_failed)?;
-        let results = store.results(*administration).await.map_err(pages::store_failed)?;
-        let figures = tir_risk::stats::stats(&records, &results);
+        // The sums the writer keeps per day and selector (docs/console.md, "At scale").
+        let figures = store.risk_stats(*administration).await.map_err(pages::store_failed)?;
         match country {
             Some(_) => rates.extend(figures.by_selector.into_iter().map(|g| (g.key.clone(), g))),
             None => {

@@ -428,11 +428,7 @@ pub async fn stats(State(console): State<Console>, signed: Signed) -> Response {
     let result = async {
         let country = officer(&signed)?;
         let store = &console.app.store;
-        let records = store.all_assessments(country).await.map_err(pages::store_failed)?;
-        let results = store.results(country).await.map_err(pages::store_failed)?;
-        let figures = tokio::task::spawn_blocking(move || tir_risk::stats::stats(&records, &results))
-            .await
-            .map_err(|_| pages::unavailable())?;
+        let figures = store.risk_stats(country).await.map_err(pages::store_failed)?;
         let weeks: Vec<String> = figures.by_week.iter().map(|g| g.key.clone()).collect();
         // One series per selector: (week, hit rate %, revenue per inspection).
         type Point = (String, Option<f64>, Option<f64>);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use tir_model::{Country, Timestamp};
 
-use crate::bacuda::{day_from_ymd, weekday, ymd_from_day};
+use crate::bacuda::{Day, day_from_ymd, weekday, ymd_from_day};
 use crate::records::{AssessmentRecord, InspectionResult};
 use crate::serving::day_of_timestamp;
 
@@ -49,7 +49,11 @@ pub struct Stats {
 
 /// ISO 8601 week of a timestamp (UTC), `YYYY-Www`.
 pub fn iso_week(at: Timestamp) -> String {
-    let day = day_of_timestamp(at);
+    iso_week_of_day(day_of_timestamp(at))
+}
+
+/// ISO 8601 week of a day (days since 2000-01-01), `YYYY-Www`.
+pub fn iso_week_of_day(day: Day) -> String {
     // The week belongs to the year of its Thursday.
     let thursday = day - weekday(day) as i32 + 3;
     let (year, _, _) = ymd_from_day(thursday);
@@ -85,25 +89,10 @@ impl Acc {
 /// administration (the earliest recorded). Two assessments of one transport
 /// both count that result.
 pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> Stats {
-    let mut at_office: HashMap<(Country, &str, &str), &InspectionResult> = HashMap::new();
-    let mut any: HashMap<(Country, &str), &InspectionResult> = HashMap::new();
-    for r in results {
-        at_office.insert((r.administration, &r.guarantee, &r.office), r);
-        any.entry((r.administration, &r.guarantee))
-            .and_modify(|e| {
-                if r.recorded_at < e.recorded_at {
-                    *e = r;
-                }
-            })
-            .or_insert(r);
-    }
     let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
     let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
     let mut both: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    for a in assessments {
-        let result = at_office
-            .get(&(a.administration, &a.guarantee, &a.assessment.office))
-            .or_else(|| any.get(&(a.administration, &a.guarantee)));
+    for (a, result) in inspected(assessments, results) {
         let (week, selector) = (iso_week(a.assessment.assessed_at), a.assessment.selected_by.to_string());
         for acc in [
             both.entry((week.clone(), selector.clone())).or_default(),
@@ -116,6 +105,118 @@ pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> 
                 acc.hits += usize::from(r.outcome.is_irregular());
                 acc.revenue += r.revenue;
             }
+        }
+    }
+    Stats {
+        by_week: weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
+        by_selector: selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
+        by_week_and_selector: both
+            .into_iter()
+            .map(|((week, selector), a)| WeekGroup { week, group: a.group(selector) })
+            .collect(),
+    }
+}
+
+/// Each assessment with the result that counts for it (`stats`): its
+/// administration's at its office, else the earliest recorded at another office
+/// of that administration (the first of `results` among equal times).
+fn inspected<'a>(
+    assessments: &'a [AssessmentRecord],
+    results: &'a [InspectionResult],
+) -> impl Iterator<Item = (&'a AssessmentRecord, Option<&'a InspectionResult>)> {
+    let mut at_office: HashMap<(Country, &str, &str), &InspectionResult> = HashMap::new();
+    let mut any: HashMap<(Country, &str), &InspectionResult> = HashMap::new();
+    for r in results {
+        at_office.insert((r.administration, &r.guarantee, &r.office), r);
+        any.entry((r.administration, &r.guarantee))
+            .and_modify(|e| {
+                if r.recorded_at < e.recorded_at {
+                    *e = r;
+                }
+            })
+            .or_insert(r);
+    }
+    assessments.iter().map(move |a| {
+        let result = at_office
+            .get(&(a.administration, a.guarantee.as_str(), a.assessment.office.as_str()))
+            .or_else(|| any.get(&(a.administration, a.guarantee.as_str())))
+            .copied();
+        (a, result)
+    })
+}
+
+/// What one selector did on one day (of `assessed_at`, UTC) for one
+/// administration: the sums `stats` counts, which the store keeps per
+/// (administration, day, selector) as assessments and results are written,
+/// so the figures read a few rows instead of every assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tally {
+    pub volume: i64,
+    pub inspected: i64,
+    pub hits: i64,
+    /// Recovered, EUR.
+    pub revenue: f64,
+}
+
+/// (administration, day since 2000-01-01, selector `rule:<id>@<version>`, `model@<version>`, `random`, `none`).
+pub type TallyKey = (Country, Day, String);
+
+/// The tallies of `assessments`, each counted with the result `stats` gives it from `results`.
+pub fn tallies(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> BTreeMap<TallyKey, Tally> {
+    let mut out: BTreeMap<TallyKey, Tally> = BTreeMap::new();
+    for (a, result) in inspected(assessments, results) {
+        let key = (a.administration, day_of_timestamp(a.assessment.assessed_at), a.assessment.selected_by.to_string());
+        let t = out.entry(key).or_default();
+        t.volume += 1;
+        if let Some(r) = result {
+            t.inspected += 1;
+            t.hits += i64::from(r.outcome.is_irregular());
+            t.revenue += r.revenue;
+        }
+    }
+    out
+}
+
+/// What to add to the stored tallies when they move from `before` to `after`
+/// (a result written or replaced: the tallies of the guarantee's assessments
+/// with the results before and after it); unchanged keys left out.
+pub fn tally_changes(before: &BTreeMap<TallyKey, Tally>, after: &BTreeMap<TallyKey, Tally>) -> Vec<(TallyKey, Tally)> {
+    let mut keys: Vec<&TallyKey> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (b, a) = (before.get(k).copied().unwrap_or_default(), after.get(k).copied().unwrap_or_default());
+            let change = Tally {
+                volume: a.volume - b.volume,
+                inspected: a.inspected - b.inspected,
+                hits: a.hits - b.hits,
+                revenue: a.revenue - b.revenue,
+            };
+            (change != Tally::default()).then(|| (k.clone(), change))
+        })
+        .collect()
+}
+
+/// `stats` from one administration's stored tallies (day, selector, sums).
+pub fn stats_of_tallies(rows: impl IntoIterator<Item = (Day, String, Tally)>) -> Stats {
+    let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut both: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    for (day, selector, t) in rows {
+        if t.volume <= 0 {
+            continue;
+        }
+        let week = iso_week_of_day(day);
+        for acc in [
+            both.entry((week.clone(), selector.clone())).or_default(),
+            weeks.entry(week).or_default(),
+            selectors.entry(selector).or_default(),
+        ] {
+            acc.volume += t.volume as usize;
+            acc.inspected += t.inspected.max(0) as usize;
+            acc.hits += t.hits.max(0) as usize;
+            acc.revenue += t.revenue;
         }
     }
     Stats {
@@ -201,5 +302,69 @@ mod tests {
         assert_eq!(json["by_selector"][0]["key"], "model@gbm-1");
         assert_eq!(json["by_week"][0]["hit_rate"], 1.0);
         assert!(json["by_selector"][1]["hit_rate"].is_null());
+    }
+
+    /// Sums kept per day and selector, the figures `stats` gives; each result
+    /// written one by one, its changes added to the sums, the same again.
+    #[test]
+    fn tallies_give_the_figures_of_the_records() {
+        let day = |y, m, d| day_from_ymd(y, m, d);
+        let mut records = Vec::new();
+        for (i, (d, selector)) in [
+            (day(2026, 11, 30), "model@gbm-1"),
+            (day(2026, 11, 30), "model@gbm-1"),
+            (day(2026, 12, 1), "random"),
+            (day(2026, 12, 6), "none"),
+            (day(2026, 12, 7), "rule:cig@2"),
+            (day(2026, 12, 8), "model@gbm-1"),
+            (day(2027, 1, 3), "model@gbm-1"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = record("RO", &format!("XH{}", i % 5), "TUR/1/1", d, "RO000100");
+            r.assessment.selected_by = selector.parse().unwrap();
+            records.push(r);
+        }
+        let mut results = vec![
+            result("RO", "XH0", "RO000100", true, 300.0),
+            result("RO", "XH0", "RO000900", false, 0.0),
+            result("RO", "XH4", "RO000900", true, 120.5),
+            result("RO", "XH1", "RO000100", false, 0.0),
+            result("BG", "XH2", "RO000100", true, 50.0),
+        ];
+        // Recorded one after another (the earliest of another office counts).
+        for (i, r) in results.iter_mut().enumerate() {
+            r.recorded_at = Timestamp::from_unix_ms(1_000 * i as i64);
+        }
+        let rows = |t: &BTreeMap<TallyKey, Tally>| -> Vec<(Day, String, Tally)> {
+            t.iter().filter(|(k, _)| k.0.as_str() == "RO").map(|(k, v)| (k.1, k.2.clone(), *v)).collect()
+        };
+        let expected = stats(&records, &results);
+        assert_eq!(stats_of_tallies(rows(&tallies(&records, &results))), expected);
+        assert_eq!(expected.by_week.iter().map(|g| g.inspected).sum::<usize>(), 5, "{expected:?}");
+
+        // Assessments first, then each result with the changes it makes, as the store keeps them.
+        let mut kept = tallies(&records, &[]);
+        for n in 1..=results.len() {
+            let before = tallies(&records, &results[..n - 1]);
+            let after = tallies(&records, &results[..n]);
+            for (key, change) in tally_changes(&before, &after) {
+                let t = kept.entry(key).or_default();
+                t.volume += change.volume;
+                t.inspected += change.inspected;
+                t.hits += change.hits;
+                t.revenue += change.revenue;
+            }
+        }
+        assert_eq!(stats_of_tallies(rows(&kept)), expected);
+        // A result replaced by a compliant one takes its hit and revenue back.
+        let mut corrected = results.clone();
+        corrected[0] = result("RO", "XH0", "RO000100", false, 0.0);
+        corrected[0].recorded_at = Timestamp::from_unix_ms(9_000);
+        let changes = tally_changes(&tallies(&records, &results), &tallies(&records, &corrected));
+        assert!(changes.iter().all(|(_, c)| c.volume == 0 && c.inspected == 0 && c.hits == -1), "{changes:?}");
+        assert_eq!(changes.iter().map(|(_, c)| c.revenue).sum::<f64>(), -600.0);
+        assert_eq!(iso_week_of_day(day(2027, 1, 3)), "2026-W53");
     }
 }

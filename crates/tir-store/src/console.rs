@@ -9,19 +9,126 @@
 use tir_model::guarantee::{Event, Guarantee, GuaranteeState, OperationState};
 use tir_model::party::Recipient;
 use tir_model::{Country, Timestamp};
+use tir_risk::rules::Lane;
 
 use crate::{AssessmentRecord, Result};
 
-/// A transport announced to a country's customs with an operation there still to start or end.
+/// A transport announced to a country's customs with an operation there still
+/// to start or end: what the arrivals page shows of it, read from the
+/// documents' fields by the database (never the whole guarantee or assessment).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrival {
-    pub guarantee: Guarantee,
+    pub reference: String,
+    /// The current declaration's itinerary (the advance data's before recording).
+    pub itinerary: Vec<Country>,
+    pub stage: Stage,
     /// When the country's feed got its first item about the guarantee.
     pub announced_ms: i64,
     /// Operations still to run before the country's open one (0: it is next or under way).
     pub ahead: u32,
     /// The administration's latest assessment of the guarantee.
-    pub assessment: Option<AssessmentRecord>,
+    pub assessment: Option<Verdict>,
+}
+
+/// Where a transport stands for one country.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// No operation yet (advance data at departure): the guarantee's state.
+    Departure(GuaranteeState),
+    /// The country's open operation: its sequence, started or not.
+    Operation { sequence: u16, started: bool },
+    /// Nothing open for the country.
+    Done,
+}
+
+/// What an assessment decided: its lane, score and reasons.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Verdict {
+    pub lane: Lane,
+    pub score: Option<f64>,
+    pub reasons: Vec<String>,
+}
+
+impl Verdict {
+    pub fn of(record: &AssessmentRecord) -> Verdict {
+        let a = &record.assessment;
+        Verdict { lane: a.lane, score: a.score, reasons: a.reasons.clone() }
+    }
+}
+
+/// The fields of an operation the stage needs.
+#[derive(serde::Deserialize)]
+pub(crate) struct OperationFields {
+    sequence: u16,
+    countries: Vec<Country>,
+    state: OperationState,
+}
+
+/// The stage from the guarantee's state and operations.
+fn stage_of(state: GuaranteeState, operations: &[(u16, &[Country], OperationState)], country: Country) -> Stage {
+    if operations.is_empty() {
+        return Stage::Departure(state);
+    }
+    let open = |s: OperationState| matches!(s, OperationState::Pending | OperationState::Started);
+    match operations.iter().find(|(_, countries, s)| countries.contains(&country) && open(*s)) {
+        Some((sequence, _, s)) => Stage::Operation { sequence: *sequence, started: *s == OperationState::Started },
+        None => Stage::Done,
+    }
+}
+
+impl Arrival {
+    /// The arrival as the page shows it, from the whole guarantee and assessment (what the
+    /// databases' `sql::ARRIVALS` reads field by field; the memory store uses this).
+    pub fn of(
+        guarantee: &Guarantee,
+        country: Country,
+        announced_ms: i64,
+        ahead: u32,
+        assessment: Option<&AssessmentRecord>,
+    ) -> Arrival {
+        let operations: Vec<(u16, &[Country], OperationState)> =
+            guarantee.operations.iter().map(|op| (op.sequence, op.countries.as_slice(), op.state)).collect();
+        Arrival {
+            reference: guarantee.reference.as_str().to_owned(),
+            itinerary: guarantee.itinerary().to_vec(),
+            stage: stage_of(guarantee.state, &operations, country),
+            announced_ms,
+            ahead,
+            assessment: assessment.map(Verdict::of),
+        }
+    }
+
+    /// From the JSON texts `sql::ARRIVALS` selects: the guarantee's state, itinerary and
+    /// operations, and the latest assessment's lane, score and reasons (lane `None`: not assessed).
+    pub(crate) fn from_fields(
+        country: Country,
+        reference: String,
+        announced_ms: i64,
+        ahead: u32,
+        fields: [Option<&str>; 6],
+    ) -> Result<Arrival> {
+        fn field<T: serde::de::DeserializeOwned>(reference: &str, what: &str, raw: Option<&str>) -> Result<T> {
+            serde_json::from_str(raw.unwrap_or("null"))
+                .map_err(|e| crate::corrupt(format!("arrival {reference}: {what}: {e}")))
+        }
+        let [state, itinerary, operations, lane, score, reasons] = fields;
+        let r = reference.as_str();
+        let state: GuaranteeState = field(r, "state", state)?;
+        let itinerary: Option<Vec<Country>> = field(r, "itinerary", itinerary)?;
+        let operations: Option<Vec<OperationFields>> = field(r, "operations", operations)?;
+        let assessment = match lane {
+            None => None,
+            Some(_) => Some(Verdict {
+                lane: field(r, "lane", lane)?,
+                score: field(r, "score", score)?,
+                reasons: field(r, "reasons", reasons)?,
+            }),
+        };
+        let ops: Vec<(u16, &[Country], OperationState)> =
+            operations.iter().flatten().map(|op| (op.sequence, op.countries.as_slice(), op.state)).collect();
+        let stage = stage_of(state, &ops, country);
+        Ok(Arrival { reference, itinerary: itinerary.unwrap_or_default(), stage, announced_ms, ahead, assessment })
+    }
 }
 
 /// One border crossing: the termination of an operation at the exit, then the start of the next at the entry.
@@ -201,13 +308,34 @@ pub(crate) mod sql {
     pub(crate) const CROSSING_INSERT: &str = "INSERT INTO crossings \
         (reference, operation, exit_country, entry_country, exit_office, entry_office, crossing_point, terminated_at_ms, started_at_ms) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reference, operation) DO NOTHING";
-    /// `$1` country, `$2` limit: the most recently announced, each with its guarantee's document and
-    /// the administration's latest assessment (the order `Store::assessments` reads, last).
-    pub(crate) const ARRIVALS: &str = "SELECT a.announced_ms, a.ahead, g.doc, \
-        (SELECT r.record FROM risk_assessments r WHERE r.administration = a.country AND r.guarantee = a.reference \
-         ORDER BY r.assessed_at_ms DESC, r.source_cursor DESC, r.operation DESC, r.id DESC LIMIT 1) \
-        FROM arrivals a JOIN guarantees g ON g.reference = a.reference \
-        WHERE a.country = $1 AND a.ahead IS NOT NULL ORDER BY a.announced_ms DESC, a.reference DESC LIMIT $2";
+    /// `$1` country, `$2` limit: the most recently announced, each with JSON fields of its guarantee
+    /// (state, itinerary, operations) and of the administration's latest assessment (lane, score,
+    /// reasons; the order `Store::assessments` reads, last), as JSON texts (`Arrival::from_fields`).
+    /// SQLite's `->` gives a field's JSON text without parsing the rest into values. `INDEXED BY`:
+    /// without statistics SQLite took `risk_assessments_by_time` for the order, walking every
+    /// assessment of the administration per row (2.8 s for 135 rows at 20,000 transports).
+    pub(crate) const ARRIVALS_SQLITE: &str = "SELECT a.announced_ms, a.ahead, a.reference, \
+        g.doc -> '$.state', coalesce(g.doc -> '$.declaration.itinerary', g.doc -> '$.advance.itinerary'), \
+        g.doc -> '$.operations', r.record -> '$.lane', r.record -> '$.score', r.record -> '$.reasons' \
+        FROM (SELECT x.reference, x.announced_ms, x.ahead, \
+                (SELECT r.id FROM risk_assessments r INDEXED BY risk_assessments_by_guarantee \
+                 WHERE r.administration = x.country AND r.guarantee = x.reference \
+                 ORDER BY r.assessed_at_ms DESC, r.source_cursor DESC, r.operation DESC, r.id DESC LIMIT 1) AS latest \
+              FROM arrivals x WHERE x.country = $1 AND x.ahead IS NOT NULL \
+              ORDER BY x.announced_ms DESC, x.reference DESC LIMIT $2) a \
+        JOIN guarantees g ON g.reference = a.reference LEFT JOIN risk_assessments r ON r.id = a.latest \
+        ORDER BY a.announced_ms DESC, a.reference DESC";
+    /// `ARRIVALS_SQLITE` on PostgreSQL: each document parsed once (`jsonb`), its fields as text.
+    pub(crate) const ARRIVALS_POSTGRES: &str = "SELECT a.announced_ms, a.ahead, a.reference, \
+        (g.d -> 'state')::text, coalesce(g.d -> 'declaration' -> 'itinerary', g.d -> 'advance' -> 'itinerary')::text, \
+        (g.d -> 'operations')::text, (r.d -> 'lane')::text, (r.d -> 'score')::text, (r.d -> 'reasons')::text \
+        FROM (SELECT country, reference, announced_ms, ahead FROM arrivals \
+              WHERE country = $1 AND ahead IS NOT NULL ORDER BY announced_ms DESC, reference DESC LIMIT $2) a \
+        CROSS JOIN LATERAL (SELECT doc::jsonb AS d FROM guarantees WHERE reference = a.reference) g \
+        LEFT JOIN LATERAL (SELECT record::jsonb AS d FROM risk_assessments \
+                WHERE administration = a.country AND guarantee = a.reference \
+                ORDER BY assessed_at_ms DESC, source_cursor DESC, operation DESC, id DESC LIMIT 1) r ON true \
+        ORDER BY a.announced_ms DESC, a.reference DESC";
     /// Crossings since `$1` (ms), per border: every crossing, or (`$2`) those into or out of a country.
     pub(crate) fn pairs(of_country: bool) -> String {
         format!(

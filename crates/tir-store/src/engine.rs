@@ -13,6 +13,7 @@ use tir_model::view::{holder_view, notification_view, office_view, response_view
 use tir_model::{Country, ErrorCode, EtirError, OfficeCode, Timestamp, TirId};
 use tir_risk::records::{AssessmentRecord, InspectionResult, PolicyRecord, StoredModel};
 use tir_risk::rules::{Profile, ProfileError, ProfileHistory};
+use tir_risk::stats::{Tally, TallyKey};
 
 use crate::console::{ArrivalWrite, CrossingRow};
 use crate::env::Stamp;
@@ -191,6 +192,12 @@ pub trait Tx: Send {
     async fn assessments_insert(&mut self, records: &[AssessmentRecord], docs: &[String]) -> Result<()>;
     /// Inserts or replaces the result for its (administration, guarantee, office); true when new.
     async fn result_put(&mut self, result: &InspectionResult) -> Result<bool>;
+    /// The results of these (administration, guarantee), each guarantee's by recorded time then office.
+    async fn results_of(&mut self, keys: &[(Country, String)]) -> Result<Vec<InspectionResult>>;
+    /// The administration's assessments of the guarantee, oldest first.
+    async fn assessments_of(&mut self, administration: Country, guarantee: &str) -> Result<Vec<AssessmentRecord>>;
+    /// Adds to the hit rates' sums (`tir_risk::stats::Tally`), one change per key.
+    async fn tallies_add(&mut self, changes: &[(TallyKey, Tally)]) -> Result<()>;
     /// The stored model (administration, version) with its `model_sha256`, model_json left empty.
     async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>>;
     /// Adds a model; its (administration, version) is new.
@@ -817,6 +824,13 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
     }
     let docs: Vec<String> = b.records.iter().map(crate::rows::to_doc).collect();
     tx.assessments_insert(&b.records, &docs).await?;
+    // The hit rates' sums: each assessment with the result its guarantee may already have.
+    let mut keys: Vec<(Country, String)> = b.records.iter().map(|r| (r.administration, r.guarantee.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let results = tx.results_of(&keys).await?;
+    let tallies: Vec<(TallyKey, Tally)> = tir_risk::stats::tallies(&b.records, &results).into_iter().collect();
+    tx.tallies_add(&tallies).await?;
     for (i, (record, doc)) in b.records.iter().zip(&docs).enumerate() {
         let message_id = format!("{}-{i}", b.through);
         let body = crate::rows::to_doc(&JournaledAssessment::of(record, doc));
@@ -841,6 +855,18 @@ async fn run_put_assessments<T: Tx>(tx: &mut T, head: &mut Head, b: &AssessmentB
 /// replaces the one of its (administration, guarantee, office).
 async fn run_put_result<T: Tx>(tx: &mut T, head: &mut Head, r: &InspectionResult, stamp: &Stamp) -> Result<Reply> {
     let result = InspectionResult { recorded_at: Timestamp::from_unix_ms(stamp.at_ms), ..r.clone() };
+    // The hit rates' sums move by what this result changes for the guarantee's assessments.
+    let key = (result.administration, result.guarantee.clone());
+    let assessments = tx.assessments_of(key.0, &key.1).await?;
+    let before = tx.results_of(std::slice::from_ref(&key)).await?;
+    let mut after: Vec<InspectionResult> = before.iter().filter(|b| b.office != result.office).cloned().collect();
+    after.push(result.clone());
+    after.sort_by(|a, b| (a.recorded_at, &a.office).cmp(&(b.recorded_at, &b.office)));
+    let changes = tir_risk::stats::tally_changes(
+        &tir_risk::stats::tallies(&assessments, &before),
+        &tir_risk::stats::tallies(&assessments, &after),
+    );
+    tx.tallies_add(&changes).await?;
     let status = if tx.result_put(&result).await? { 201 } else { 200 };
     let body = crate::result_view(&result).to_string();
     append(tx, head, Record::stamped(&result.recorded_by, stamp, RISK_RESULT, &result.guarantee, body.clone())).await?;

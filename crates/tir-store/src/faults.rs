@@ -178,6 +178,11 @@ mod wrapper {
             self.inner.results(administration).await
         }
 
+        async fn risk_tallies(&self, administration: Country) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>> {
+            self.check(false)?;
+            self.inner.risk_tallies(administration).await
+        }
+
         async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
             self.check(false)?;
             self.inner.latest_model(administration).await

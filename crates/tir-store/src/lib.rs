@@ -291,6 +291,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The administration's inspection results, oldest first (recorded_at, guarantee, office).
     async fn results(&self, administration: Country) -> Result<Vec<InspectionResult>>;
+    /// The hit rates' sums the writer keeps for the administration (`tir_risk::stats::Tally`), per
+    /// day of the assessment (since 2000-01-01) and selector, by day then selector.
+    async fn risk_tallies(&self, administration: Country) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>>;
+    /// `tir_risk::stats::stats` of every assessment and result of the administration, from its
+    /// sums (`risk_tallies`): a few rows per day, never every assessment.
+    async fn risk_stats(&self, administration: Country) -> Result<tir_risk::stats::Stats> {
+        Ok(tir_risk::stats::stats_of_tallies(self.risk_tallies(administration).await?))
+    }
     /// Stores a trained model: 201 with its metadata (every field but model_json, plus
     /// "model_sha256"); `trained_at` set to the writer's time; journaled `RISK_MODEL` from
     /// `trained_by`, reference "<administration>/<version>", body = that metadata (not the model).

@@ -14,6 +14,7 @@ use tir_model::fallback::FallbackPeriod;
 use tir_model::guarantee::{Event, Guarantee, GuaranteeState};
 use tir_model::party::{HolderRecord, Office, PartyKind};
 use tir_model::{Country, GuaranteeRef, OfficeCode, TirId};
+use tir_risk::stats::{Tally, TallyKey};
 
 use crate::engine::{BoundParty, Command, OutboxItem, Reply, RevokedParty, StoredReply, Tx, run_batch};
 use crate::env::Env;
@@ -75,6 +76,8 @@ struct State {
     /// The arrivals: by (country, reference), when announced and the operations ahead.
     arrivals: HashMap<(Country, String), (i64, Option<u32>)>,
     crossings: Vec<crate::console::CrossingRow>,
+    /// The hit rates' sums, as the databases' `risk_tallies`.
+    tallies: HashMap<TallyKey, Tally>,
 }
 
 impl State {
@@ -179,6 +182,7 @@ enum Undo {
     Arrival((Country, String), Option<(i64, Option<u32>)>),
     /// How many crossings there were before one was added.
     Crossings(usize),
+    Tally(TallyKey, Option<Tally>),
 }
 
 struct MemoryTx<'a> {
@@ -234,6 +238,7 @@ impl<'a> MemoryTx<'a> {
                 Undo::Fallback(old) => state.fallback = old,
                 Undo::Arrival(k, old) => restore(&mut state.arrivals, k, old),
                 Undo::Crossings(len) => state.crossings.truncate(len),
+                Undo::Tally(k, old) => restore(&mut state.tallies, k, old),
             }
         }
     }
@@ -484,6 +489,46 @@ impl Tx for MemoryTx<'_> {
         Ok(new)
     }
 
+    async fn results_of(&mut self, keys: &[(Country, String)]) -> Result<Vec<InspectionResult>> {
+        let mut found: Vec<InspectionResult> = self
+            .state
+            .results
+            .values()
+            .filter(|r| keys.iter().any(|(a, g)| r.administration == *a && r.guarantee == *g))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (&a.guarantee, a.recorded_at, &a.office).cmp(&(&b.guarantee, b.recorded_at, &b.office)));
+        Ok(found)
+    }
+
+    async fn assessments_of(&mut self, administration: Country, guarantee: &str) -> Result<Vec<AssessmentRecord>> {
+        let mut found: Vec<AssessmentRecord> = self
+            .state
+            .assessments
+            .iter()
+            .filter(|a| a.administration == administration && a.guarantee == guarantee)
+            .cloned()
+            .collect();
+        found.sort_by_key(assessment_order);
+        Ok(found)
+    }
+
+    async fn tallies_add(&mut self, changes: &[(TallyKey, Tally)]) -> Result<()> {
+        for (key, change) in changes {
+            let old = self.state.tallies.get(key).copied();
+            let t = old.unwrap_or_default();
+            let sum = Tally {
+                volume: t.volume + change.volume,
+                inspected: t.inspected + change.inspected,
+                hits: t.hits + change.hits,
+                revenue: t.revenue + change.revenue,
+            };
+            self.state.tallies.insert(key.clone(), sum);
+            self.undo.push(Undo::Tally(key.clone(), old));
+        }
+        Ok(())
+    }
+
     async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {
         let found = self.state.models.iter().find(|(m, _)| m.administration == administration && m.version == version);
         Ok(found.map(|(m, sha256)| (StoredModel { model_json: String::new(), ..m.clone() }, sha256.clone())))
@@ -678,15 +723,14 @@ impl Store for MemoryStore {
         Ok(open
             .into_iter()
             .filter_map(|(reference, announced_ms, ahead)| {
-                let guarantee = state.guarantees.get(reference)?.clone();
+                let guarantee = state.guarantees.get(reference)?;
                 // The latest in the order `assessments` reads them: the last stored of the greatest key.
                 let assessment = state
                     .assessments
                     .iter()
                     .filter(|a| a.administration == country && a.guarantee == *reference)
-                    .max_by_key(|a| assessment_order(a))
-                    .cloned();
-                Some(crate::console::Arrival { guarantee, announced_ms, ahead, assessment })
+                    .max_by_key(|a| assessment_order(a));
+                Some(crate::console::Arrival::of(guarantee, country, announced_ms, ahead, assessment))
             })
             .take(limit)
             .collect())
@@ -754,6 +798,19 @@ impl Store for MemoryStore {
         let mut found: Vec<InspectionResult> =
             inner.state.results.values().filter(|r| r.administration == administration).cloned().collect();
         found.sort_by(|a, b| (a.recorded_at, &a.guarantee, &a.office).cmp(&(b.recorded_at, &b.guarantee, &b.office)));
+        Ok(found)
+    }
+
+    async fn risk_tallies(&self, administration: Country) -> Result<Vec<(i32, String, Tally)>> {
+        let inner = self.lock();
+        let mut found: Vec<(i32, String, Tally)> = inner
+            .state
+            .tallies
+            .iter()
+            .filter(|(k, _)| k.0 == administration)
+            .map(|(k, t)| (k.1, k.2.clone(), *t))
+            .collect();
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(found)
     }
 

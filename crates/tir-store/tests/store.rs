@@ -1312,7 +1312,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1331,7 +1331,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1350,7 +1350,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -1859,6 +1859,10 @@ on_every_backend_clocked! {
         => policies_replace_per_office_and_the_default_is_kept_apart_on_sqlite,
            policies_replace_per_office_and_the_default_is_kept_apart_on_postgres,
            policies_replace_per_office_and_the_default_is_kept_apart_in_memory;
+    the_hit_rate_sums_give_the_figures_of_every_assessment_and_result(StoreOptions::default())
+        => the_hit_rate_sums_give_the_figures_of_every_assessment_and_result_on_sqlite,
+           the_hit_rate_sums_give_the_figures_of_every_assessment_and_result_on_postgres,
+           the_hit_rate_sums_give_the_figures_of_every_assessment_and_result_in_memory;
 }
 
 /// Like `on_postgres_only!`, for cases that open their own stores on a fresh database.
@@ -2088,7 +2092,7 @@ mod risk {
         assert!(store.verify_journal().await.unwrap().ok);
     }
 
-    fn result(administration: &str, guarantee: &str, office: &str, outcome: Outcome) -> InspectionResult {
+    pub(super) fn result(administration: &str, guarantee: &str, office: &str, outcome: Outcome) -> InspectionResult {
         InspectionResult {
             administration: country(administration),
             guarantee: guarantee.to_owned(),
@@ -2170,6 +2174,92 @@ mod risk {
         assert_eq!((entries[1].sender.as_str(), entries[1].reference.as_str()), ("cus_lt", "XH25000001"));
         assert_eq!(serde_json::from_str::<Value>(&entries[1].body).unwrap(), body(&corrected));
         assert!(store.verify_journal().await.unwrap().ok);
+    }
+
+    /// Assessments of LT (and one of PL) by several selectors over two weeks, with results
+    /// written before and after them, replaced, at their office or only at another.
+    pub(super) fn varied_records(start_ms: i64) -> Vec<AssessmentRecord> {
+        let made = |administration, guarantee, office, operation, source_cursor, days: i64| {
+            record(Made {
+                administration,
+                guarantee,
+                holder: HOLDER_A,
+                office,
+                operation,
+                source_cursor,
+                assessed_at_ms: start_ms + days * 86_400_000,
+            })
+        };
+        let mut records = vec![
+            made("LT", "XH25000001", "LTVIL001", 1, 1, 0),
+            made("LT", "XH25000001", "LTMDK001", 2, 1, 1),
+            made("LT", "XH25000002", "LTVIL001", 1, 2, 0),
+            made("LT", "XH25000003", "LTVIL001", 1, 2, 8),
+            made("LT", "XH25000004", "LTMDK001", 1, 3, 9),
+            made("PL", "XH25000002", "PLKUB001", 2, 4, 1),
+        ];
+        records[1].assessment.selected_by = SelectedBy::Model { version: "2027-01-10.1".into() };
+        records[2].assessment.selected_by = SelectedBy::Random;
+        records[3].assessment.selected_by = SelectedBy::None;
+        records
+    }
+
+    /// The figures from the store's sums, and from every assessment and result as before.
+    async fn both_figures(store: &dyn Store, administration: &str) -> (tir_risk::stats::Stats, tir_risk::stats::Stats) {
+        let a = country(administration);
+        let (records, results) = (store.all_assessments(a).await.unwrap(), store.results(a).await.unwrap());
+        (store.risk_stats(a).await.unwrap(), tir_risk::stats::stats(&records, &results))
+    }
+
+    pub(super) async fn the_hit_rate_sums_give_the_figures_of_every_assessment_and_result(fx: ClockedFixture) {
+        let store = fx.store.as_ref();
+        // A result before any assessment of its guarantee.
+        assert_eq!(
+            store.put_result(result("LT", "XH25000001", "LTVIL001", Outcome::Irregularity)).await.unwrap().status,
+            201
+        );
+        let records = varied_records(fx.clock.now());
+        assert_eq!(put(store, 0, 3, records[..5].to_vec()).await.status, 200);
+        let (kept, computed) = both_figures(store, "LT").await;
+        assert_eq!(kept, computed);
+        assert_eq!(
+            kept.by_week.iter().map(|g| (g.volume, g.inspected, g.hits)).collect::<Vec<_>>(),
+            [(3, 2, 2), (2, 0, 0)]
+        );
+        // Results after the assessments: at another office only, then at the assessment's own.
+        let steps = [
+            result("LT", "XH25000002", "LTMDK001", Outcome::Compliant),
+            result("LT", "XH25000003", "LTMDK001", Outcome::Irregularity),
+            result("LT", "XH25000002", "LTVIL001", Outcome::Irregularity),
+            // Replaced: the hit and its revenue are taken back.
+            result("LT", "XH25000001", "LTVIL001", Outcome::Compliant),
+            result("PL", "XH25000002", "PLKUB001", Outcome::Irregularity),
+            result("LT", "XH25000004", "LTVIL001", Outcome::Irregularity),
+        ];
+        for (i, step) in steps.into_iter().enumerate() {
+            fx.clock.advance(Duration::from_secs(60));
+            assert!(store.put_result(step).await.unwrap().status < 300);
+            assert_eq!(both_figures(store, "LT").await.0, both_figures(store, "LT").await.1, "after result {i}");
+        }
+        // A later assessment of a guarantee with results.
+        assert_eq!(put(store, 3, 4, vec![records[5].clone()]).await.status, 200);
+        for administration in ["LT", "PL", "DE"] {
+            let (kept, computed) = both_figures(store, administration).await;
+            assert_eq!(kept, computed, "{administration}");
+        }
+        let (kept, _) = both_figures(store, "LT").await;
+        let by: Vec<(&str, usize, usize, usize, f64)> =
+            kept.by_selector.iter().map(|g| (g.key.as_str(), g.volume, g.inspected, g.hits, g.revenue)).collect();
+        assert_eq!(
+            by,
+            [
+                ("model@2027-01-10.1", 1, 1, 0, 0.0),
+                ("none", 1, 1, 1, 1520.5),
+                ("random", 1, 1, 1, 1520.5),
+                ("rule:tobacco@2", 2, 2, 1, 1520.5),
+            ]
+        );
+        assert_eq!(both_figures(store, "PL").await.0.by_selector[0].hits, 1);
     }
 
     fn model(administration: &str, version: &str, model_json: &str) -> StoredModel {
@@ -2593,6 +2683,9 @@ on_both! {
     the_console_rows_of_an_existing_database_are_filled_by_their_migration
         => the_console_rows_of_an_existing_database_are_filled_by_their_migration_on_sqlite,
            the_console_rows_of_an_existing_database_are_filled_by_their_migration_on_postgres;
+    the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration
+        => the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration_on_sqlite,
+           the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration_on_postgres;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2631,7 +2724,19 @@ async fn arrivals_from_the_feed(store: &dyn Store, code: &str) -> Vec<ArrivalKey
 
 async fn arrivals_kept(store: &dyn Store, code: &str) -> Vec<ArrivalKey> {
     let arrivals = store.arrivals(country(code), 100).await.unwrap();
-    arrivals.into_iter().map(|a| (a.guarantee.reference.as_str().to_owned(), a.announced_ms, a.ahead)).collect()
+    arrivals.into_iter().map(|a| (a.reference, a.announced_ms, a.ahead)).collect()
+}
+
+/// The arrivals as the page showed them from the whole documents: each row's fields
+/// from its guarantee and the administration's latest assessment (`Arrival::of`).
+async fn arrivals_from_the_documents(store: &dyn Store, code: &str) -> Vec<tir_store::console::Arrival> {
+    let mut out = Vec::new();
+    for a in store.arrivals(country(code), 100).await.unwrap() {
+        let guarantee = store.guarantee(&GuaranteeRef::parse(&a.reference).unwrap()).await.unwrap().unwrap();
+        let latest = store.assessments(country(code), &a.reference).await.unwrap().pop();
+        out.push(tir_store::console::Arrival::of(&guarantee, country(code), a.announced_ms, a.ahead, latest.as_ref()));
+    }
+    out
 }
 
 const CONSOLE_COUNTRIES: [&str; 4] = ["TR", "GE", "AZ", "DE"];
@@ -2657,6 +2762,11 @@ async fn console_rows_case(store: &Arc<dyn Store>) {
                 arrivals_kept(store, code).await,
                 arrivals_from_the_feed(store, code).await,
                 "{code} after step {step}"
+            );
+            assert_eq!(
+                store.arrivals(country(code), 100).await.unwrap(),
+                arrivals_from_the_documents(store, code).await,
+                "{code} after step {step}: the fields read as the documents give them"
             );
         }
         if step == 1 {
@@ -2692,10 +2802,17 @@ async fn console_rows_case(store: &Arc<dyn Store>) {
     assert_eq!(stored.unwrap().status, 200);
     let tr = store.arrivals(country("TR"), 10).await.unwrap();
     assert_eq!(tr.len(), 1);
-    assert_eq!(tr[0].guarantee, store.guarantee(&GuaranteeRef::parse(&second).unwrap()).await.unwrap().unwrap());
+    assert_eq!(tr, arrivals_from_the_documents(store, "TR").await);
+    assert_eq!(tr[0].itinerary, [country("TR"), country("GE"), country("AZ")]);
     let latest = tr[0].assessment.as_ref().expect("TR's assessment");
-    assert_eq!((latest.administration, latest.source_cursor), (country("TR"), 2));
-    assert_eq!(latest.assessment.reasons, records[1].assessment.reasons);
+    assert_eq!(*latest, tir_store::console::Verdict::of(&records[1]));
+    assert_eq!((latest.lane, latest.score), (Lane::Red, Some(0.75)));
+    assert_eq!(latest.reasons, records[1].assessment.reasons);
+    assert_eq!(
+        tr[0].stage,
+        tir_store::console::Stage::Operation { sequence: 1, started: false },
+        "recorded at TR, not started"
+    );
 
     // The first transport crossed TR → GE and GE → AZ.
     let g = store.guarantee(&GuaranteeRef::parse(&first).unwrap()).await.unwrap().unwrap();
@@ -2749,4 +2866,32 @@ async fn the_console_rows_of_an_existing_database_are_filled_by_their_migration(
         )
         .await;
     assert_eq!(snapshot(fx.store.as_ref()).await, kept);
+}
+
+/// A database written before the hit rates' sums: dropping them and the record
+/// of their migration, the migration's SQL on the next open sums every
+/// assessment with its result as the writer did, write by write.
+async fn the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration(fx: Fixture) {
+    let store = fx.store.as_ref();
+    let put_result = |guarantee: &str, office: &str, outcome| {
+        let r = result(if office.starts_with("PL") { "PL" } else { "LT" }, guarantee, office, outcome);
+        async move { assert!(store.put_result(r).await.unwrap().status < 300) }
+    };
+    put_result("XH25000001", "LTVIL001", tir_store::Outcome::Irregularity).await;
+    let records = varied_records(SEEDED_START_MS);
+    let batch = tir_store::AssessmentBatch { after: 0, through: 4, records };
+    assert_eq!(store.put_assessments(batch).await.unwrap().status, 200);
+    put_result("XH25000002", "LTMDK001", tir_store::Outcome::Compliant).await;
+    put_result("XH25000003", "LTMDK001", tir_store::Outcome::Irregularity).await;
+    put_result("XH25000001", "LTVIL001", tir_store::Outcome::Compliant).await;
+    put_result("XH25000002", "PLKUB001", tir_store::Outcome::Irregularity).await;
+    let sums = |store: Arc<dyn Store>| async move {
+        (store.risk_tallies(country("LT")).await.unwrap(), store.risk_tallies(country("PL")).await.unwrap())
+    };
+    let kept = sums(fx.store.clone()).await;
+    assert_eq!((kept.0.len(), kept.1.len()), (5, 1), "{kept:?}");
+    assert!(kept.0.iter().any(|(_, _, t)| t.hits == 1 && t.revenue == 1520.5), "{kept:?}");
+    let fx =
+        fx.restart_after("DROP TABLE risk_tallies; DELETE FROM schema_migrations WHERE name = 'risk_tallies';").await;
+    assert_eq!(sums(fx.store.clone()).await, kept);
 }

@@ -175,6 +175,10 @@ impl Store for PgStore {
         reads::results(&self.pool, administration.as_str()).await
     }
 
+    async fn risk_tallies(&self, administration: Country) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>> {
+        reads::risk_tallies(&self.pool, administration.as_str()).await
+    }
+
     async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
         reads::latest_model(&self.pool, administration.as_str()).await
     }

@@ -201,6 +201,24 @@ pub(super) async fn assessments(pool: &Pool, administration: &str, reference: &s
     docs(pool, &risk::assessments_of_guarantee(), &[&administration, &reference]).await
 }
 
+/// `Store::risk_tallies` on PostgreSQL.
+pub(super) async fn risk_tallies(
+    pool: &Pool,
+    administration: &str,
+) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(risk::TALLIES).await?;
+    let rows = client.query(&stmt, &[&administration]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let tally =
+                tir_risk::stats::Tally { volume: r.get(2), inspected: r.get(3), hits: r.get(4), revenue: r.get(5) };
+            (r.get(0), r.get(1), tally)
+        })
+        .collect())
+}
+
 pub(super) async fn recent_assessments(
     pool: &Pool,
     administration: &str,
@@ -292,18 +310,15 @@ pub(super) async fn push_attempts(
 /// `Store::arrivals` on PostgreSQL.
 pub(super) async fn arrivals(pool: &Pool, country: &str, limit: usize) -> Result<Vec<crate::console::Arrival>> {
     let client = pool.get().await.map_err(pool_error)?;
-    let stmt = client.prepare_cached(crate::console::sql::ARRIVALS).await?;
+    let here = crate::console::country(country)?;
+    let stmt = client.prepare_cached(crate::console::sql::ARRIVALS_POSTGRES).await?;
     let found = client.query(&stmt, &[&country, &crate::sql_limit(limit)]).await?;
     found
         .iter()
         .map(|r| {
-            let record: Option<&str> = r.get(3);
-            Ok(crate::console::Arrival {
-                announced_ms: r.get(0),
-                ahead: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
-                guarantee: from_doc(r.get(2))?,
-                assessment: record.map(from_doc).transpose()?,
-            })
+            let fields: [Option<&str>; 6] = [r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8)];
+            let ahead = u32::try_from(r.get::<_, i32>(1)).unwrap_or(0);
+            crate::console::Arrival::from_fields(here, r.get(2), r.get(0), ahead, fields)
         })
         .collect()
 }

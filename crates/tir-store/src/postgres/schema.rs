@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 10, "push", "0010_push.sql"),
     migration!("postgres", 11, "fallback", "0011_fallback.sql"),
     migration!("postgres", 12, "console_rows", "0012_console_rows.sql"),
+    migration!("postgres", 13, "risk_tallies", "0013_risk_tallies.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

@@ -25,6 +25,7 @@ use crate::rows::{from_doc, keys, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel, Submission};
 use tir_model::fallback::FallbackPeriod;
+use tir_risk::stats::{Tally, TallyKey};
 
 /// `risk::ASSESSMENT_INSERT` for many rows: arrays in, in their order (the `id`s follow it).
 const ASSESSMENTS_INSERT: &str = "INSERT INTO risk_assessments
@@ -33,6 +34,19 @@ const ASSESSMENTS_INSERT: &str = "INSERT INTO risk_assessments
     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
          WITH ORDINALITY AS t(administration, guarantee, operation, office, source_cursor, assessed_at_ms, holder, record, n)
     ORDER BY n";
+
+/// The results of many (administration, guarantee) in one statement, as `risk::RESULTS_OF_GUARANTEE` orders them.
+const RESULTS_OF: &str = "SELECT r.doc FROM risk_results r
+    JOIN unnest($1::text[], $2::text[]) AS k(administration, guarantee)
+      ON r.administration = k.administration AND r.guarantee = k.guarantee
+    ORDER BY r.administration, r.guarantee, r.recorded_at_ms, r.office";
+
+/// `risk::TALLY_ADD` for many keys (each once) in one statement.
+const TALLIES_ADD: &str = "INSERT INTO risk_tallies (administration, day, selector, volume, inspected, hits, revenue)
+    SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[])
+    ON CONFLICT (administration, day, selector) DO UPDATE SET volume = risk_tallies.volume + excluded.volume,
+        inspected = risk_tallies.inspected + excluded.inspected, hits = risk_tallies.hits + excluded.hits,
+        revenue = risk_tallies.revenue + excluded.revenue";
 
 pub(super) async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, mut env: Env, mut pruning: Pruning) {
     let mut writer = PgWriter { pool };
@@ -475,6 +489,48 @@ impl Tx for PgTx<'_> {
         )
         .await?;
         Ok(new)
+    }
+
+    async fn results_of(&mut self, keys: &[(Country, String)]) -> Result<Vec<InspectionResult>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let administrations: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let guarantees: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let stmt = self.client.prepare_cached(RESULTS_OF).await?;
+        let rows = self.client.query(&stmt, &[&administrations, &guarantees]).await?;
+        rows.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+
+    async fn assessments_of(&mut self, administration: Country, guarantee: &str) -> Result<Vec<AssessmentRecord>> {
+        let stmt = self.client.prepare_cached(&risk::assessments_of_guarantee()).await?;
+        let rows = self.client.query(&stmt, &[&administration.as_str(), &guarantee]).await?;
+        rows.iter().map(|r| from_doc(r.get(0))).collect()
+    }
+
+    async fn tallies_add(&mut self, changes: &[(TallyKey, Tally)]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let administrations: Vec<&str> = changes.iter().map(|(k, _)| k.0.as_str()).collect();
+        let days: Vec<i32> = changes.iter().map(|(k, _)| k.1).collect();
+        let selectors: Vec<&str> = changes.iter().map(|(k, _)| k.2.as_str()).collect();
+        let number = |f: fn(&Tally) -> i64| changes.iter().map(|(_, t)| f(t)).collect::<Vec<i64>>();
+        let revenue: Vec<f64> = changes.iter().map(|(_, t)| t.revenue).collect();
+        self.exec(
+            TALLIES_ADD,
+            &[
+                &administrations,
+                &days,
+                &selectors,
+                &number(|t| t.volume),
+                &number(|t| t.inspected),
+                &number(|t| t.hits),
+                &revenue,
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {

@@ -218,6 +218,10 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::results(c, administration.as_str())).await
     }
 
+    async fn risk_tallies(&self, administration: Country) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>> {
+        self.readers.read(move |c| reads::risk_tallies(c, administration.as_str())).await
+    }
+
     async fn latest_model(&self, administration: Country) -> Result<Option<StoredModel>> {
         self.readers.read(move |c| reads::latest_model(c, administration.as_str())).await
     }

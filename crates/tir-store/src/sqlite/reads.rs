@@ -252,6 +252,22 @@ pub(super) fn assessments(c: &Connection, administration: &str, reference: &str)
     docs(c, &risk::assessments_of_guarantee(), params![administration, reference])
 }
 
+/// The results of one guarantee by its administration, by recorded time then office.
+pub(super) fn results_of(c: &Connection, administration: &str, guarantee: &str) -> Result<Vec<InspectionResult>> {
+    docs(c, risk::RESULTS_OF_GUARANTEE, params![administration, guarantee])
+}
+
+/// `Store::risk_tallies` on SQLite.
+pub(super) fn risk_tallies(c: &Connection, administration: &str) -> Result<Vec<(i32, String, tir_risk::stats::Tally)>> {
+    let mut stmt = c.prepare_cached(risk::TALLIES)?;
+    let rows = stmt.query_map([administration], |r| {
+        let tally =
+            tir_risk::stats::Tally { volume: r.get(2)?, inspected: r.get(3)?, hits: r.get(4)?, revenue: r.get(5)? };
+        Ok((r.get(0)?, r.get(1)?, tally))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub(super) fn recent_assessments(
     c: &Connection,
     administration: &str,
@@ -356,17 +372,15 @@ pub(super) fn push_attempts(
 
 /// `Store::arrivals` on SQLite.
 pub(super) fn arrivals(c: &Connection, country: &str, limit: usize) -> Result<Vec<crate::console::Arrival>> {
-    let mut stmt = c.prepare_cached(crate::console::sql::ARRIVALS)?;
+    let here = crate::console::country(country)?;
+    let mut stmt = c.prepare_cached(crate::console::sql::ARRIVALS_SQLITE)?;
     let mut found = stmt.query(params![country, crate::sql_limit(limit)])?;
     let mut out = Vec::new();
     while let Some(r) = found.next()? {
-        let record: Option<String> = r.get(3)?;
-        out.push(crate::console::Arrival {
-            announced_ms: r.get(0)?,
-            ahead: r.get(1)?,
-            guarantee: from_doc(&r.get::<_, String>(2)?)?,
-            assessment: record.map(|d| from_doc(&d)).transpose()?,
-        });
+        let text = |i: usize| r.get::<_, Option<String>>(i);
+        let fields = [text(3)?, text(4)?, text(5)?, text(6)?, text(7)?, text(8)?];
+        let fields = fields.each_ref().map(Option::as_deref);
+        out.push(crate::console::Arrival::from_fields(here, r.get(2)?, r.get(0)?, r.get(1)?, fields)?);
     }
     Ok(out)
 }

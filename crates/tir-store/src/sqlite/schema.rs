@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 9, "push", "0009_push.sql"),
     migration!("sqlite", 10, "fallback", "0010_fallback.sql"),
     migration!("sqlite", 11, "console_rows", "0011_console_rows.sql"),
+    migration!("sqlite", 12, "risk_tallies", "0012_risk_tallies.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

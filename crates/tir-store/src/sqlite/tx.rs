@@ -28,6 +28,7 @@ use crate::rows::{self, JOURNAL_COLUMNS, risk, to_doc};
 use crate::writer::{Batch, BatchWriter, Job, block_on_ready, prune_if_due, write_isolated};
 use crate::{AssessmentRecord, InspectionResult, NewParty, PolicyRecord, Profile, Result, StoredModel};
 use tir_model::fallback::FallbackPeriod;
+use tir_risk::stats::{Tally, TallyKey};
 
 /// Rows kept by the writer between batches. Only this writer changes the
 /// file, so what it caches is current; a rolled-back batch clears the cache.
@@ -486,6 +487,26 @@ impl Tx for SqliteWriter {
             to_doc(r)
         ])?;
         Ok(new)
+    }
+
+    async fn results_of(&mut self, keys: &[(Country, String)]) -> Result<Vec<InspectionResult>> {
+        let mut found = Vec::new();
+        for (administration, guarantee) in keys {
+            found.extend(reads::results_of(&self.conn, administration.as_str(), guarantee)?);
+        }
+        Ok(found)
+    }
+
+    async fn assessments_of(&mut self, administration: Country, guarantee: &str) -> Result<Vec<AssessmentRecord>> {
+        reads::assessments(&self.conn, administration.as_str(), guarantee)
+    }
+
+    async fn tallies_add(&mut self, changes: &[(TallyKey, Tally)]) -> Result<()> {
+        let mut add = self.conn.prepare_cached(risk::TALLY_ADD)?;
+        for ((administration, day, selector), t) in changes {
+            add.execute(params![administration.as_str(), day, selector, t.volume, t.inspected, t.hits, t.revenue])?;
+        }
+        Ok(())
     }
 
     async fn model_get(&mut self, administration: Country, version: &str) -> Result<Option<(StoredModel, String)>> {
