@@ -38,6 +38,14 @@ pub fn advance_fields(reference: &str) -> Vec<(&'static str, String)> {
     .collect()
 }
 
+/// Whether navigation waits for the page to load (`None`: the test waits for
+/// the elements it needs, so a second click can land while the first loads).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PageLoad {
+    Normal,
+    None,
+}
+
 /// chromedriver on a free port, stopped when dropped.
 pub struct Driver {
     pub url: String,
@@ -45,6 +53,24 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// A headless Chromium session (Debian's, no sandbox, no background networking).
+    pub async fn session(&self, page_load: PageLoad) -> Client {
+        let mut capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1200,900"]
+            }
+        });
+        if page_load == PageLoad::None {
+            capabilities["pageLoadStrategy"] = json!("none");
+        }
+        let capabilities = capabilities.as_object().expect("an object").clone();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector).capabilities(capabilities).connect(&self.url).await.expect("a WebDriver session")
+    }
+
     pub async fn start() -> Option<Driver> {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         if !std::path::Path::new(&binary).exists() {
@@ -146,21 +172,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     let server = spawn_with(false, true).await;
     let seeded: Seeded = server.seed().await;
     let base = server.base.clone();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,900"]
-        }
-    });
-    let capabilities = capabilities.as_object().expect("an object").clone();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session");
+    let client = driver.session(PageLoad::Normal).await;
     let mut shots = Shots::new();
     let reference = seeded.reference.clone();
     // GE's risk officer has a profile this transport matches: its arrivals show a reason.

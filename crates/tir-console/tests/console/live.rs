@@ -59,7 +59,6 @@ async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
 async fn the_dashboard_open_in_chromium_shows_a_new_crossing_without_a_reload() {
     use std::time::Duration;
 
-    use fantoccini::ClientBuilder;
     use serde_json::json;
     use tir_testkit::fixtures::ADMIN_TOKEN;
 
@@ -67,21 +66,7 @@ async fn the_dashboard_open_in_chromium_shows_a_new_crossing_without_a_reload() 
     let server = spawn(false).await;
     let seeded = server.seed().await;
     server.advance_data(&seeded).await;
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,900"]
-        }
-    });
-    let capabilities = capabilities.as_object().expect("an object").clone();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session");
+    let client = driver.session(super::browser::PageLoad::Normal).await;
     super::browser::sign_in(&client, &server.base, ADMIN_TOKEN, "/console/admin/parties").await;
     client.goto(&format!("{}/console/dashboard", server.base)).await.expect("the dashboard");
     let live = "document.getElementById('live').textContent";

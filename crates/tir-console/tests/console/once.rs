@@ -140,26 +140,11 @@ async fn the_admins_forms_posted_twice_create_one_party_one_office_one_holder() 
 async fn a_double_click_on_the_party_form_in_chromium_creates_one_party() {
     use std::time::Duration;
 
-    use fantoccini::{ClientBuilder, Locator};
+    use fantoccini::Locator;
 
     let Some(driver) = super::browser::Driver::start().await else { return };
     let server = spawn(false).await;
-    let capabilities = json!({
-        "browserName": "chrome",
-        "pageLoadStrategy": "none",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,900"]
-        }
-    });
-    let capabilities = capabilities.as_object().expect("an object").clone();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session");
+    let client = driver.session(super::browser::PageLoad::None).await;
     // Signed in through the page (page loads are not awaited: wait for the elements).
     let wait = |css: &'static str| {
         let client = client.clone();
