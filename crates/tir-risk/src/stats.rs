@@ -89,31 +89,46 @@ impl Acc {
 /// administration (the earliest recorded). Two assessments of one transport
 /// both count that result.
 pub fn stats(assessments: &[AssessmentRecord], results: &[InspectionResult]) -> Stats {
-    let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut both: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut sums = Sums::default();
     for (a, result) in inspected(assessments, results) {
         let (week, selector) = (iso_week(a.assessment.assessed_at), a.assessment.selected_by.to_string());
-        for acc in [
-            both.entry((week.clone(), selector.clone())).or_default(),
-            weeks.entry(week).or_default(),
-            selectors.entry(selector).or_default(),
-        ] {
+        sums.add(week, selector, |acc| {
             acc.volume += 1;
             if let Some(r) = result {
                 acc.inspected += 1;
                 acc.hits += usize::from(r.outcome.is_irregular());
                 acc.revenue += r.revenue;
             }
-        }
+        });
     }
-    Stats {
-        by_week: weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
-        by_selector: selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
-        by_week_and_selector: both
-            .into_iter()
-            .map(|((week, selector), a)| WeekGroup { week, group: a.group(selector) })
-            .collect(),
+    sums.stats()
+}
+
+/// The sums by week, by selector and by both, as they are added up.
+#[derive(Default)]
+struct Sums {
+    weeks: BTreeMap<String, Acc>,
+    selectors: BTreeMap<String, Acc>,
+    both: BTreeMap<(String, String), Acc>,
+}
+
+impl Sums {
+    fn add(&mut self, week: String, selector: String, f: impl Fn(&mut Acc)) {
+        f(self.both.entry((week.clone(), selector.clone())).or_default());
+        f(self.weeks.entry(week).or_default());
+        f(self.selectors.entry(selector).or_default());
+    }
+
+    fn stats(self) -> Stats {
+        Stats {
+            by_week: self.weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
+            by_selector: self.selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
+            by_week_and_selector: self
+                .both
+                .into_iter()
+                .map(|((week, selector), a)| WeekGroup { week, group: a.group(selector) })
+                .collect(),
+        }
     }
 }
 
@@ -200,33 +215,19 @@ pub fn tally_changes(before: &BTreeMap<TallyKey, Tally>, after: &BTreeMap<TallyK
 
 /// `stats` from one administration's stored tallies (day, selector, sums).
 pub fn stats_of_tallies(rows: impl IntoIterator<Item = (Day, String, Tally)>) -> Stats {
-    let mut weeks: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut selectors: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut both: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut sums = Sums::default();
     for (day, selector, t) in rows {
         if t.volume <= 0 {
             continue;
         }
-        let week = iso_week_of_day(day);
-        for acc in [
-            both.entry((week.clone(), selector.clone())).or_default(),
-            weeks.entry(week).or_default(),
-            selectors.entry(selector).or_default(),
-        ] {
+        sums.add(iso_week_of_day(day), selector, |acc| {
             acc.volume += t.volume as usize;
             acc.inspected += t.inspected.max(0) as usize;
             acc.hits += t.hits.max(0) as usize;
             acc.revenue += t.revenue;
-        }
+        });
     }
-    Stats {
-        by_week: weeks.into_iter().map(|(k, a)| a.group(k)).collect(),
-        by_selector: selectors.into_iter().map(|(k, a)| a.group(k)).collect(),
-        by_week_and_selector: both
-            .into_iter()
-            .map(|((week, selector), a)| WeekGroup { week, group: a.group(selector) })
-            .collect(),
-    }
+    sums.stats()
 }
 
 #[cfg(test)]
