@@ -10,12 +10,14 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -50,11 +52,14 @@ pub const HEADER_BYTES_MAX: usize = 64 * 1024;
 /// A request's target (path and query), at most: past it, HTTP 414 with code
 /// 105. The longest route of the contract with its query is under 200 bytes.
 pub const URI_BYTES_MAX: usize = 8 * 1024;
-/// After answering a request hyper could not parse, the connection is closed
-/// for writing and what the client still sends is read and dropped for at most
-/// this long (or `LINGER_BYTES_MAX`), so that closing does not reset the
-/// connection before the client has read the answer.
+/// When a connection ends (and after answering a request hyper could not
+/// parse), it is closed for writing and what the client still sends is read
+/// and dropped for at most this long (or `LINGER_BYTES_MAX`, or until nothing
+/// came for `LINGER_IDLE`), so that closing does not reset the connection
+/// before the client has read the answer.
 const LINGER: Duration = Duration::from_secs(2);
+/// A client that sends nothing for this long is not sending a body.
+const LINGER_IDLE: Duration = Duration::from_millis(250);
 const LINGER_BYTES_MAX: usize = 1024 * 1024;
 
 /// The connection layer's limits; `Default` is the constants above.
@@ -191,6 +196,37 @@ fn rewrite(head: &[u8], status: u16) -> Vec<u8> {
     rewritten.into_bytes()
 }
 
+/// A request body that records whether it was read to its end.
+struct Tracked {
+    inner: hyper::body::Incoming,
+    read_to_end: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if frame.is_none() || this.inner.is_end_stream() {
+            this.read_to_end.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A connection's stream as hyper sees it. hyper answers a request it cannot
 /// parse (a malformed request line or header: 400; headers over
 /// `HEADER_BYTES_MAX`: 431; a URI over its own 64 KiB limit: 414) by itself,
@@ -279,29 +315,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ContractAnswers<S> {
         Pin::new(&mut this.stream).poll_flush(cx)
     }
 
+    /// Flushes only: the connection is closed by `linger`, after it has read
+    /// what the client still sends. A client still sending a body the server
+    /// answered without reading (390, 413) would take an early close for an
+    /// answer cut short (hyper's client: `IncompleteMessage`).
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_rewritten(cx))?;
-        Pin::new(&mut this.stream).poll_shutdown(cx)
+        self.poll_flush(cx)
     }
 }
 
-/// Closes for writing and drops what the client still sends, within `LINGER`
-/// and `LINGER_BYTES_MAX`: closing a socket with unread data resets it, and a
-/// reset can discard the answer before the client reads it.
+/// Drops what the client still sends, within `LINGER`, `LINGER_BYTES_MAX` and
+/// `LINGER_IDLE`, then closes: closing a socket with unread data resets it, and
+/// a reset can discard the answer before the client reads it; closing before
+/// the client has sent its body makes it drop the answer too.
 async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
-    let _ = stream.shutdown().await;
     let drain = async {
         let mut scratch = vec![0u8; 16 * 1024];
         let mut drained = 0;
         while drained < LINGER_BYTES_MAX {
-            match stream.read(&mut scratch).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
+            match tokio::time::timeout(LINGER_IDLE, stream.read(&mut scratch)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => drained += n,
             }
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+    let _ = tokio::time::timeout(LINGER_IDLE, stream.shutdown()).await;
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves,
@@ -440,11 +479,32 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Set when an answer was given before its request's body was read.
+    let unread = Arc::new(AtomicBool::new(false));
+    let unread_seen = unread.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         if let Some(peer) = &peer {
             request.extensions_mut().insert(peer.clone());
         }
-        tower_service::Service::call(&mut router.clone(), request)
+        use hyper::body::Body as _;
+        let read_to_end = (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let request = match &read_to_end {
+            Some(flag) => request.map(|inner| Body::new(Tracked { inner, read_to_end: flag.clone() })),
+            None => request.map(Body::new),
+        };
+        let answer = tower_service::Service::call(&mut router.clone(), request);
+        let unread = unread.clone();
+        async move {
+            let mut response = answer.await?;
+            // Answered before its body was read (390, 413): hyper closes the
+            // connection after this answer, so the client must not send the next
+            // request on it.
+            if read_to_end.is_some_and(|read| !read.load(Ordering::Relaxed)) {
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                unread.store(true, Ordering::Relaxed);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_header_size(HEADER_BYTES_MAX);
@@ -467,7 +527,14 @@ async fn serve_stream<S>(
     if let Some(status) = stream.answered {
         tracing::debug!(status, "answered a request hyper could not parse");
         metrics.unparsable(status);
+    }
+    // Also after an answer given before the body was read (390, 413 by its
+    // Content-Length): hyper then closes the connection with the rest of the
+    // body unread, and the reset that would send could discard the answer.
+    if stream.answered.is_some() || unread_seen.load(Ordering::Relaxed) {
         linger(stream.stream).await;
+    } else {
+        let _ = tokio::time::timeout(LINGER_IDLE, stream.stream.shutdown()).await;
     }
 }
 

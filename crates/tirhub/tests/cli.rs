@@ -314,7 +314,9 @@ async fn tampering_with_one_journal_row_makes_audit_verify_fail_and_name_it() {
     let intact = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(["audit", "verify", "--db", url]).output().unwrap();
     assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
     let report: Value = serde_json::from_slice(&intact.stdout).unwrap();
-    assert_eq!(report["entries"], entries);
+    // The assessor may have journaled assessments between the verify and the stop.
+    assert!(report["entries"].as_i64().unwrap() >= entries, "{report}");
+    assert_eq!(report["ok"], true);
 
     let tampered_seq = entries - 5;
     let conn = rusqlite::Connection::open(path).unwrap();

@@ -24,6 +24,38 @@ fn register(r: &str) -> Value {
     message("E1", r, json!({"holder": HOLDER}))
 }
 
+/// An answer given before the body was read closes the connection and says
+/// so (`Connection: close`), so a client does not send its next request on a
+/// connection the server is closing; an answer after reading it keeps it open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_before_the_body_was_read_says_the_connection_closes() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/messages", app.base);
+    for _ in 0..20 {
+        let refused = client
+            .post(&url)
+            .header("authorization", "Bearer not-a-token")
+            .body(vec![b' '; 300 * 1024])
+            .send()
+            .await
+            .expect("an answer, not a broken connection");
+        assert_eq!(refused.status(), 401);
+        assert_eq!(refused.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+        let read = client
+            .post(&url)
+            .header("authorization", "Bearer not-a-token")
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("the next request on the same client");
+        assert_eq!(read.status(), 401);
+    }
+    let health = client.get(format!("{}/health", app.base)).send().await.expect("an answer");
+    assert!(health.headers().get("connection").is_none(), "a GET with no body keeps the connection");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_given_twice_at_any_depth_is_400_with_100_at_that_key() {
     let app = spawn_app().await;
