@@ -52,11 +52,11 @@ pub const HEADER_BYTES_MAX: usize = 64 * 1024;
 /// A request's target (path and query), at most: past it, HTTP 414 with code
 /// 105. The longest route of the contract with its query is under 200 bytes.
 pub const URI_BYTES_MAX: usize = 8 * 1024;
-/// When a connection ends (and after answering a request hyper could not
-/// parse), it is closed for writing and what the client still sends is read
-/// and dropped for at most this long (or `LINGER_BYTES_MAX`, or until nothing
-/// came for `LINGER_IDLE`), so that closing does not reset the connection
-/// before the client has read the answer.
+/// After answering a request hyper could not parse, or one whose body was not
+/// read, what the client still sends is read and dropped for at most this long
+/// (or `LINGER_BYTES_MAX`, or until nothing came for `LINGER_IDLE`) before the
+/// connection is closed, so that closing does not reset the connection before
+/// the client has read the answer.
 const LINGER: Duration = Duration::from_secs(2);
 /// A client that sends nothing for this long is not sending a body.
 const LINGER_IDLE: Duration = Duration::from_millis(250);
@@ -196,10 +196,38 @@ fn rewrite(head: &[u8], status: u16) -> Vec<u8> {
     rewritten.into_bytes()
 }
 
-/// A request body that records whether it was read to its end.
+/// One connection's request bodies: hyper serves a connection's requests one
+/// at a time, so one watch serves them all (nothing allocated per request).
+#[derive(Default)]
+struct BodyWatch {
+    /// The request in hand has body still to read.
+    unread: AtomicBool,
+    /// An answer went out before its request's body was read: hyper closes the
+    /// connection after it, with that body still coming (`linger`).
+    answered_unread: AtomicBool,
+}
+
+impl BodyWatch {
+    /// At a request's start: whether its body is still to read.
+    fn start(&self, body: &hyper::body::Incoming) {
+        use hyper::body::Body as _;
+        self.unread.store(!body.is_end_stream(), Ordering::Relaxed);
+    }
+
+    /// At its answer: `true` when the answer must say the connection closes.
+    fn answered(&self) -> bool {
+        let unread = self.unread.load(Ordering::Relaxed);
+        if unread {
+            self.answered_unread.store(true, Ordering::Relaxed);
+        }
+        unread
+    }
+}
+
+/// A request body that tells its connection's `BodyWatch` when it was read to its end.
 struct Tracked {
     inner: hyper::body::Incoming,
-    read_to_end: Arc<AtomicBool>,
+    watch: Arc<BodyWatch>,
 }
 
 impl hyper::body::Body for Tracked {
@@ -213,7 +241,7 @@ impl hyper::body::Body for Tracked {
         let this = self.get_mut();
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
         if frame.is_none() || this.inner.is_end_stream() {
-            this.read_to_end.store(true, Ordering::Relaxed);
+            this.watch.unread.store(false, Ordering::Relaxed);
         }
         Poll::Ready(frame)
     }
@@ -479,29 +507,23 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Set when an answer was given before its request's body was read.
-    let unread = Arc::new(AtomicBool::new(false));
-    let unread_seen = unread.clone();
+    let bodies = Arc::new(BodyWatch::default());
+    let watch = bodies.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         if let Some(peer) = &peer {
             request.extensions_mut().insert(peer.clone());
         }
-        use hyper::body::Body as _;
-        let read_to_end = (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
-        let request = match &read_to_end {
-            Some(flag) => request.map(|inner| Body::new(Tracked { inner, read_to_end: flag.clone() })),
-            None => request.map(Body::new),
-        };
+        watch.start(request.body());
+        let request = request.map(|inner| Body::new(Tracked { inner, watch: watch.clone() }));
         let answer = tower_service::Service::call(&mut router.clone(), request);
-        let unread = unread.clone();
+        let watch = watch.clone();
         async move {
             let mut response = answer.await?;
             // Answered before its body was read (390, 413): hyper closes the
             // connection after this answer, so the client must not send the next
             // request on it.
-            if read_to_end.is_some_and(|read| !read.load(Ordering::Relaxed)) {
+            if watch.answered() {
                 response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                unread.store(true, Ordering::Relaxed);
             }
             Ok::<_, std::convert::Infallible>(response)
         }
@@ -531,7 +553,7 @@ async fn serve_stream<S>(
     // Also after an answer given before the body was read (390, 413 by its
     // Content-Length): hyper then closes the connection with the rest of the
     // body unread, and the reset that would send could discard the answer.
-    if stream.answered.is_some() || unread_seen.load(Ordering::Relaxed) {
+    if stream.answered.is_some() || bodies.answered_unread.load(Ordering::Relaxed) {
         linger(stream.stream).await;
     } else {
         let _ = tokio::time::timeout(LINGER_IDLE, stream.stream.shutdown()).await;
