@@ -46,6 +46,16 @@ pub enum PageLoad {
     None,
 }
 
+/// The page's own width and the window's, in CSS px: a page wider than its
+/// window scrolls sideways.
+pub async fn widths(client: &Client) -> (u64, u64) {
+    let widths = client
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await
+        .expect("measure");
+    (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap())
+}
+
 /// chromedriver on a free port, stopped when dropped.
 pub struct Driver {
     pub url: String,
@@ -239,11 +249,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     // At the phone's width the page fits: no sideways scrolling of the page itself.
     client.set_window_size(390, 844).await.expect("resize");
     client.refresh().await.expect("reload");
-    let widths = client
-        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
-        .await
-        .expect("measure");
-    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    let (scroll, inner) = widths(&client).await;
     assert!(inner <= 400, "the window is narrow: {inner}");
     assert!(scroll <= inner, "the page is {scroll} px wide in a {inner} px window");
     shots.take(&client, "transport-390px").await;
@@ -314,11 +320,7 @@ async fn a_holder_sends_advance_data_customs_of_departure_take_it_through_and_th
     std::fs::write(shots.tour.join("dashboard-map.png"), png).expect("write the map's screenshot");
     client.set_window_size(390, 844).await.expect("resize");
     client.refresh().await.expect("reload");
-    let widths = client
-        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
-        .await
-        .expect("measure");
-    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    let (scroll, inner) = widths(&client).await;
     assert!(scroll <= inner, "the dashboard is {scroll} px wide in a {inner} px window");
     shots.keep(&client, "dashboard-390px").await;
 

@@ -320,11 +320,7 @@ async fn the_admin_creates_and_revokes_a_party_adds_an_office_and_a_holder_and_v
 
 /// The page's own width against the window's: more means sideways scrolling.
 async fn fits(client: &fantoccini::Client, what: &str) {
-    let widths = client
-        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
-        .await
-        .expect("measure");
-    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    let (scroll, inner) = super::browser::widths(client).await;
     assert!(inner <= 400, "the window is narrow: {inner}");
     assert!(scroll <= inner, "{what} scrolls sideways at {inner} px: {scroll}");
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
@@ -340,7 +336,7 @@ async fn open(client: &fantoccini::Client, url: &str, what: &str) {
 
 #[tokio::test]
 async fn the_risk_and_admin_pages_fit_a_390_px_window_in_chromium() {
-    use fantoccini::{ClientBuilder, Locator};
+    use fantoccini::Locator;
     let Some(driver) = super::browser::Driver::start().await else { return };
     // The assessor runs: the stats page has figures to draw.
     let server = spawn_with(false, true).await;
@@ -353,19 +349,7 @@ async fn the_risk_and_admin_pages_fit_a_390_px_window_in_chromium() {
     let (status, profile) = server.api(Method::POST, "/v1/risk/profiles", &seeded.tr, Some(draft)).await;
     assert_eq!(status, 201, "{profile}");
     let id = profile["id"].as_str().unwrap().to_owned();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=390,844"]
-        }
-    });
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities.as_object().unwrap().clone())
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session");
+    let client = driver.session(super::browser::PageLoad::Normal).await;
     client.set_window_size(390, 844).await.expect("resize");
     let sign_in = |token: String| {
         let (client, base) = (&client, &base);
