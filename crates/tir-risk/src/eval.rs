@@ -727,19 +727,32 @@ mod tests {
         }
         // The directed picks are drawn before the uniform ones and the policy
         // is deterministic: replay the mix's first model-led week by hand.
-        let mut p = Policy::new(0.5, ExploreMode::Novel);
-        let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
-        let (seen, rest) = ds.rows.split_at(cut);
-        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true, &mut Vec::new());
-        p.retrain(&cfg.params);
-        assert!(p.model.is_some());
-        let week = &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)];
+        let (mut p, _, week) = trained_before_drift(&ds, &gen_cfg, &cfg, 0.5, ExploreMode::Novel);
         let before = p.known_importer.clone();
         p.week(week, 40, &mut crate::bacuda::Rng::new(2), false, &mut Vec::new());
         // 20 novel picks: importers unknown before (the newcomers among them).
         let novel = p.known_importer.iter().filter(|(i, _)| !before.contains_key(i)).map(|(_, n)| n).sum::<u32>();
         assert!(novel >= 20, "{novel} novel inspections");
         assert!(p.known_importer.keys().any(|&i| i >= newcomer));
+    }
+
+    /// A policy that inspected 5 % of everything before the drift at random
+    /// and trained on it; the rows before the drift (how many) and the first
+    /// four weeks after it.
+    fn trained_before_drift<'a>(
+        ds: &'a Dataset,
+        gen_cfg: &GenConfig,
+        cfg: &SimConfig,
+        explore: f64,
+        mode: ExploreMode,
+    ) -> (Policy, usize, &'a [Declaration]) {
+        let mut p = Policy::new(explore, mode);
+        let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
+        let (seen, rest) = ds.rows.split_at(cut);
+        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true, &mut Vec::new());
+        p.retrain(&cfg.params);
+        assert!(p.model.is_some());
+        (p, seen.len(), &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)])
     }
 
     #[test]
@@ -780,13 +793,7 @@ mod tests {
         }
         // All picks exploratory; every segment of the week known a million
         // times but one: the picks go there.
-        let mut p = Policy::new(1.0, ExploreMode::Uncertain);
-        let cut = ds.rows.partition_point(|x| x.day < gen_cfg.drift_day());
-        let (seen, rest) = ds.rows.split_at(cut);
-        p.week(seen, inspected(seen.len(), 0.05), &mut crate::bacuda::Rng::new(1), true, &mut Vec::new());
-        p.retrain(&cfg.params);
-        assert!(p.model.is_some());
-        let week = &rest[..rest.partition_point(|x| x.day < gen_cfg.drift_day() + 28)];
+        let (mut p, seen, week) = trained_before_drift(&ds, &gen_cfg, &cfg, 1.0, ExploreMode::Uncertain);
         let mut volume: HashMap<(u32, u32), usize> = HashMap::new();
         for x in week {
             *volume.entry((x.country, x.hs2())).or_default() += 1;
@@ -802,6 +809,6 @@ mod tests {
         // Ten inspections, counted once each, in the week's segments.
         let added: u32 = volume.keys().map(|s| p.known_segment[s] - before[s]).sum();
         assert_eq!(added, 10);
-        assert_eq!(p.y.len(), inspected(seen.len(), 0.05) + 10);
+        assert_eq!(p.y.len(), inspected(seen, 0.05) + 10);
     }
 }
