@@ -297,11 +297,21 @@ async fn offices_page(
 
 /// `POST /console/admin/offices`: `POST /v1/admin/offices`.
 pub async fn offices_act(State(console): State<Console>, signed: Signed, form: Posted) -> Response {
+    saved_once(console, signed, form, save_office).await
+}
+
+/// An admin form that saves one thing: its CSRF token, the admin's session,
+/// then `save` once per form key.
+async fn saved_once<S, F>(console: Console, signed: Signed, form: Posted, save: S) -> Response
+where
+    S: FnOnce(Console, Signed, HashMap<String, String>) -> F,
+    F: Future<Output = Response> + Send + 'static,
+{
     let result = async {
         let form = posted(form)?;
         signed.check_csrf(&form)?;
         admin_only(&signed)?;
-        let save = save_office(console.clone(), signed.clone(), form.clone());
+        let save = save(console.clone(), signed.clone(), form.clone());
         Ok(console.sent.once(&signed, &form, save).await)
     };
     result.await.unwrap_or_else(|page| page)
@@ -418,14 +428,7 @@ async fn holders_page(
 
 /// `POST /console/admin/holders`: `PUT /v1/admin/holders/{tir_id}`.
 pub async fn holders_act(State(console): State<Console>, signed: Signed, form: Posted) -> Response {
-    let result = async {
-        let form = posted(form)?;
-        signed.check_csrf(&form)?;
-        admin_only(&signed)?;
-        let save = save_holder(console.clone(), signed.clone(), form.clone());
-        Ok(console.sent.once(&signed, &form, save).await)
-    };
-    result.await.unwrap_or_else(|page| page)
+    saved_once(console, signed, form, save_holder).await
 }
 
 /// `PUT /v1/admin/holders/{tir_id}` from the form, once per form key.
