@@ -17,7 +17,7 @@ use crate::pages::{self, Page, esc};
 use crate::session::Signed;
 use crate::stats::{self, Bin, PairFigures, duration_text};
 
-/// The crossings counted: those started at the entry in the last days.
+/// The crossings counted: those started at the entry on the last days (UTC), today included.
 const WINDOW_DAYS: i64 = 30;
 /// Crossing times per border read at most, the latest, for the median, p90 and histogram.
 const SAMPLE_MAX: usize = 10_000;
@@ -38,8 +38,8 @@ pub async fn dashboard(State(console): State<Console>, signed: Signed) -> Respon
 pub async fn live(State(console): State<Console>, signed: Signed) -> Response {
     let result = async {
         let country = viewer(&signed)?;
-        let figures = crossing_figures(&console, country).await?;
-        Ok(pages::html_response(200, live_part(&console, country, &figures).await?.into_string()))
+        let (since_ms, figures) = crossing_figures(&console, country).await?;
+        Ok(pages::html_response(200, live_part(&console, country, since_ms, &figures).await?.into_string()))
     };
     result.await.unwrap_or_else(|page: Response| page)
 }
@@ -53,17 +53,31 @@ fn viewer(signed: &Signed) -> Result<Option<Country>, Response> {
     }
 }
 
-/// The store's crossing rows of the window, aggregated by the database (docs/console.md, "At scale").
-async fn crossing_figures(console: &Console, country: Option<Country>) -> Result<CrossingFigures, Response> {
+/// The window's first moment and the store's crossing figures of it, aggregated by the
+/// database (docs/console.md, "At scale").
+async fn crossing_figures(console: &Console, country: Option<Country>) -> Result<(i64, CrossingFigures), Response> {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let since_ms = now_ms - WINDOW_DAYS * 86_400_000;
-    console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await.map_err(pages::store_failed)
+    let since_ms = window_start(now_ms);
+    let figures = console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await;
+    Ok((since_ms, figures.map_err(pages::store_failed)?))
+}
+
+/// The first moment of the window: the start of the day `WINDOW_DAYS - 1` days before today's (UTC).
+fn window_start(now_ms: i64) -> i64 {
+    let (today, _) = tir_store::console::window(now_ms);
+    (today - (WINDOW_DAYS - 1)) * tir_store::console::DAY_MS
 }
 
 /// The map, the crossing times and the daily volume, in the element htmx
 /// refreshes: `hx-get` of this part alone every 10 s, swapped for the whole
 /// element (`outerHTML`), so the answer carries the trigger on.
-async fn live_part(console: &Console, country: Option<Country>, figures: &CrossingFigures) -> Result<Markup, Response> {
+async fn live_part(
+    console: &Console,
+    country: Option<Country>,
+    since_ms: i64,
+    figures: &CrossingFigures,
+) -> Result<Markup, Response> {
+    let since = tir_store::console::day_of(since_ms);
     let crossings: u64 = figures.pairs.iter().map(|p| p.count).sum();
     let pairs = stats::pairs_of(&figures.pairs);
     let daily = stats::daily_of(&figures.daily);
@@ -76,7 +90,7 @@ async fn live_part(console: &Console, country: Option<Country>, figures: &Crossi
     };
     Ok(html! {
         div #live hx-get="/console/dashboard/live" hx-trigger=(LIVE_EVERY) hx-swap="outerHTML" {
-            p.hint { (scope) " The last " (WINDOW_DAYS) " days: " (crossings) " border crossings." }
+            p.hint { (scope) " The last " (WINDOW_DAYS) " days (since " (since) ", UTC): " (crossings) " border crossings." }
             (map)
             section aria-labelledby="crossing-times" {
                 h2 #crossing-times { "Border-crossing time" }
@@ -126,7 +140,7 @@ async fn live_part(console: &Console, country: Option<Country>, figures: &Crossi
 async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> {
     let country = viewer(signed)?;
     let store = &console.app.store;
-    let figures = crossing_figures(console, country).await?;
+    let (since_ms, figures) = crossing_figures(console, country).await?;
     let countries: BTreeSet<Country> = figures.pairs.iter().flat_map(|p| [p.exit, p.entry]).collect();
     // Hit rates: the customs' own administration by selector; for the admin, each administration met.
     let administrations: Vec<Country> = match country {
@@ -162,7 +176,7 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
             }
         }
     }
-    let live = live_part(console, country, &figures).await?;
+    let live = live_part(console, country, since_ms, &figures).await?;
     let body = html! {
         (live)
         section aria-labelledby="hit-rates" {

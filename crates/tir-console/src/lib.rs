@@ -37,7 +37,7 @@ pub use session::Sessions;
 use crate::pages::Page;
 use crate::session::Signed;
 
-/// The console's state: the API's app (store, parties, rate limits) and the sessions.
+/// The console's state: the API's app (store, parties, rate limits) and the sessions' rules.
 #[derive(Clone)]
 pub struct Console {
     app: tir_server::App,
@@ -57,10 +57,6 @@ impl Console {
     pub fn with_secure_cookies(mut self, secure: bool) -> Console {
         self.secure_cookies = secure;
         self
-    }
-
-    pub fn sessions(&self) -> &Sessions {
-        &self.sessions
     }
 }
 

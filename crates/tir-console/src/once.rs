@@ -7,8 +7,8 @@
 //! session: the answer is a page of that session, with its CSRF token) and the key, the answer kept
 //! with a hash of what was posted, and the same key with other fields refused
 //! (the API's 109, "duplicate message", as a 409 page). Unlike it, the answers
-//! are held in the server's memory, as the sessions are (a double click reaches
-//! the server that holds the session), for `KEPT` and at most `HELD` of them.
+//! are held in the server's memory, for `KEPT` and at most `HELD` of them: the two
+//! posts of a double click that a load balancer sends to two servers run twice.
 //!
 //! The first post runs in its own task: a browser that is double-clicked drops
 //! the first request, and the write must neither be cut short nor run again.

@@ -1,10 +1,12 @@
 //! Sessions and CSRF (docs/console.md, "Sessions").
 //!
-//! A session is a row of an in-memory table keyed by the SHA-256 of a random
-//! 32-byte id; the cookie carries only the id, never the party's token. The
-//! token stays server-side so that every request authenticates it again
-//! through `Parties` (cached a few seconds): a revoked party is signed out on
-//! its next page. The table is not in the store, so a restart signs everyone out.
+//! A session is a row of the store (`tir_store::sessions`) keyed by the
+//! SHA-256 of a random 32-byte id; the cookie carries only the id, and the row
+//! only the SHA-256 of the party's token. Every request authenticates that
+//! token again through `Parties` (cached a few seconds): a revoked party is
+//! signed out on its next page. Being in the store, a session opened through
+//! one server is good on every server sharing the database (stateless servers
+//! behind a load balancer), and a restart signs nobody out.
 //!
 //! CSRF: each session has its own random synchronizer token, put in a hidden
 //! field of every form and compared on every POST. The sign-in form, posted
@@ -12,8 +14,6 @@
 //! short-lived cookie and in the form's hidden field, which must match.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Extension, Form, FromRequestParts, State};
@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use tir_model::party::Party;
 use tir_server::{ApiError, PeerCertificate};
-use tir_store::token;
+use tir_store::{ConsoleSession, SessionWrite, Store, StoreError, token};
 
 use crate::Console;
 use crate::pages::{self, Page};
@@ -31,71 +31,72 @@ use crate::pages::{self, Page};
 pub(crate) const SESSION_COOKIE: &str = "tirhub_session";
 const SIGN_IN_COOKIE: &str = "tirhub_sign_in";
 /// A session unused this long is gone.
-const SESSION_IDLE_MAX: Duration = Duration::from_secs(8 * 3600);
-/// Sessions held at once; past it the idle ones are dropped, then the sign-in waits.
-const SESSIONS_MAX: usize = 100_000;
+const SESSION_IDLE_MAX_MS: i64 = 8 * 3600 * 1000;
+/// A request marks its session seen only when the mark is older than this: a busy session
+/// costs the writer one write a minute, not one per page.
+const SEEN_EVERY_MS: i64 = 60_000;
 
-struct Session {
-    /// The party's bearer token, authenticated again on every request.
-    token: String,
-    csrf: String,
-    last_seen: Instant,
-}
-
+/// The sessions' rules over the store's rows: how long one may stay idle.
 pub struct Sessions {
-    /// SHA-256 of the session id → the session.
-    table: RwLock<HashMap<String, Session>>,
-    idle_max: Duration,
+    idle_max_ms: i64,
 }
 
 impl Default for Sessions {
     fn default() -> Sessions {
-        Sessions { table: RwLock::default(), idle_max: SESSION_IDLE_MAX }
+        Sessions { idle_max_ms: SESSION_IDLE_MAX_MS }
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A write of the sessions the store did not take as asked.
+fn refused(what: &str, status: u16) -> StoreError {
+    StoreError::Corrupt(format!("console session {what}: the store answered {status}"))
+}
+
 impl Sessions {
-    /// A new session for `token`: its id (for the cookie) and its CSRF token.
-    fn open(&self, party_token: &str) -> Option<(String, String)> {
+    /// A new session for the party whose token has `token_hash`: its id (for the cookie) and
+    /// its CSRF token. Sessions idle too long are deleted on the way (a bounded number).
+    async fn open(&self, store: &dyn Store, token_hash: String) -> Result<(String, String), StoreError> {
         let id = token::random_hex(32);
         let csrf = token::random_hex(32);
-        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
-        if table.len() >= SESSIONS_MAX {
-            table.retain(|_, s| s.last_seen.elapsed() < self.idle_max);
-            if table.len() >= SESSIONS_MAX {
-                return None;
-            }
+        let expire_before_ms = now_ms() - self.idle_max_ms;
+        let write = SessionWrite::Open { id_hash: token::hash(&id), token_hash, csrf: csrf.clone(), expire_before_ms };
+        match store.console_session_write(write).await?.status {
+            200 => Ok((id, csrf)),
+            status => Err(refused("open", status)),
         }
-        let session = Session { token: party_token.to_owned(), csrf: csrf.clone(), last_seen: Instant::now() };
-        table.insert(token::hash(&id), session);
-        Some((id, csrf))
     }
 
-    /// The session's token and CSRF token, if it is open and not idle too long.
-    fn touch(&self, id: &str) -> Option<(String, String)> {
-        let key = token::hash(id);
-        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
-        let session = table.get_mut(&key)?;
-        if session.last_seen.elapsed() >= self.idle_max {
-            table.remove(&key);
-            return None;
+    /// The session, if it is open and not idle too long; marked seen when its mark is old.
+    async fn touch(&self, store: &dyn Store, id: &str) -> Result<Option<ConsoleSession>, StoreError> {
+        let id_hash = token::hash(id);
+        let Some(session) = store.console_session(&id_hash).await? else {
+            return Ok(None);
+        };
+        let idle = now_ms() - session.seen_ms;
+        if idle >= self.idle_max_ms {
+            store.console_session_write(SessionWrite::Close { id_hash }).await?;
+            return Ok(None);
         }
-        session.last_seen = Instant::now();
-        Some((session.token.clone(), session.csrf.clone()))
+        if idle >= SEEN_EVERY_MS {
+            // 404: closed meanwhile (signed out elsewhere); this request still had it.
+            store.console_session_write(SessionWrite::Seen { id_hash }).await?;
+        }
+        Ok(Some(session))
     }
 
-    fn close(&self, id: &str) {
-        self.table.write().unwrap_or_else(|e| e.into_inner()).remove(&token::hash(id));
+    async fn close(&self, store: &dyn Store, id: &str) -> Result<(), StoreError> {
+        store.console_session_write(SessionWrite::Close { id_hash: token::hash(id) }).await?;
+        Ok(())
     }
+}
 
-    /// Sessions open now (tests).
-    pub fn len(&self) -> usize {
-        self.table.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+fn storage_failed(e: &StoreError) -> Response {
+    tracing::error!(error = %e, "console: storage failure");
+    pages::unavailable()
 }
 
 /// The party of the request's session, authenticated again with its token.
@@ -113,22 +114,22 @@ impl FromRequestParts<Console> for Signed {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(pages::to_sign_in());
         };
-        let Some((party_token, csrf)) = console.sessions.touch(&id) else {
-            return Err(pages::to_sign_in());
+        let store = &*console.app.store;
+        let session = match console.sessions.touch(store, &id).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(pages::to_sign_in()),
+            Err(e) => return Err(storage_failed(&e)),
         };
         // A party bound to a client certificate needs it on this connection too.
         let peer = parts.extensions.get::<PeerCertificate>();
-        match console.app.parties.authenticate(&bearer(&party_token), peer).await {
-            Ok(party) => Ok(Signed { party, csrf, id }),
-            Err(ApiError::Store(e)) => {
-                tracing::error!(error = %e, "console: storage failure");
-                Err(pages::unavailable())
-            }
+        match console.app.parties.authenticate_hash(&session.token_hash, peer).await {
+            Ok(party) => Ok(Signed { party, csrf: session.csrf, id }),
+            Err(ApiError::Store(e)) => Err(storage_failed(&e)),
             // Revoked since sign-in.
-            Err(_) => {
-                console.sessions.close(&id);
-                Err(pages::to_sign_in())
-            }
+            Err(_) => match console.sessions.close(store, &id).await {
+                Ok(()) => Err(pages::to_sign_in()),
+                Err(e) => Err(storage_failed(&e)),
+            },
         }
     }
 }
@@ -251,8 +252,9 @@ pub async fn sign_in(
         }
         Err(_) => return again("This token is unknown or revoked."),
     };
-    let Some((id, _)) = console.sessions.open(party_token) else {
-        return pages::unavailable();
+    let id = match console.sessions.open(&*console.app.store, token::hash(party_token)).await {
+        Ok((id, _)) => id,
+        Err(e) => return storage_failed(&e),
     };
     let landing = match party {
         Party::Customs { .. } => "/console/arrivals",
@@ -275,7 +277,9 @@ pub async fn sign_out(State(console): State<Console>, signed: Signed, form: Post
     if let Err(refused) = signed.check_csrf(&form) {
         return refused;
     }
-    console.sessions.close(&signed.id);
+    if let Err(e) = console.sessions.close(&*console.app.store, &signed.id).await {
+        return storage_failed(&e);
+    }
     let mut response = pages::see_other("/console/sign-in");
     response.headers_mut().append(header::SET_COOKIE, set_cookie(&console, SESSION_COOKIE, "", Some(0)));
     response.into_response()
@@ -301,13 +305,34 @@ mod tests {
         assert!(!same("abc", "ab"));
     }
 
-    #[test]
-    fn a_session_idle_too_long_is_gone() {
+    #[tokio::test]
+    async fn a_session_idle_too_long_is_gone_and_a_closed_one_too() {
+        let store = tir_store::MemoryStore::open_with(tir_store::Env::system());
         let mut sessions = Sessions::default();
-        let (id, csrf) = sessions.open("tirhub_x").unwrap();
-        assert_eq!(sessions.touch(&id), Some(("tirhub_x".to_owned(), csrf)));
-        sessions.idle_max = Duration::ZERO;
-        assert_eq!(sessions.touch(&id), None);
-        assert!(sessions.is_empty());
+        let (id, csrf) = sessions.open(&store, token::hash("tirhub_x")).await.unwrap();
+        let found = sessions.touch(&store, &id).await.unwrap().expect("open");
+        assert_eq!((found.token_hash, found.csrf), (token::hash("tirhub_x"), csrf));
+        // Only the hashes are stored: neither the id nor the token.
+        assert!(store.console_session(&id).await.unwrap().is_none());
+        assert!(store.console_session(&token::hash(&id)).await.unwrap().is_some());
+        sessions.idle_max_ms = 0;
+        assert_eq!(sessions.touch(&store, &id).await.unwrap(), None);
+        assert_eq!(store.console_session(&token::hash(&id)).await.unwrap(), None, "deleted once found idle");
+        sessions.idle_max_ms = SESSION_IDLE_MAX_MS;
+        let (id, _) = sessions.open(&store, token::hash("tirhub_x")).await.unwrap();
+        sessions.close(&store, &id).await.unwrap();
+        assert_eq!(sessions.touch(&store, &id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn opening_a_session_deletes_those_idle_too_long() {
+        let store = tir_store::MemoryStore::open_with(tir_store::Env::system());
+        let mut sessions = Sessions::default();
+        let (old, _) = sessions.open(&store, token::hash("tirhub_x")).await.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        sessions.idle_max_ms = 1;
+        let (new, _) = sessions.open(&store, token::hash("tirhub_y")).await.unwrap();
+        assert_eq!(store.console_session(&token::hash(&old)).await.unwrap(), None);
+        assert!(store.console_session(&token::hash(&new)).await.unwrap().is_some());
     }
 }

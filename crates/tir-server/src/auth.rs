@@ -59,7 +59,12 @@ impl Parties {
         let value = value.to_str().map_err(|_| unauthenticated())?;
         let bearer =
             value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(unauthenticated)?;
-        let hash = token::hash(bearer.trim());
+        self.authenticate_hash(&token::hash(bearer.trim()), peer).await
+    }
+
+    /// As `authenticate`, from the SHA-256 (hex) of the token: what the console's sessions keep.
+    pub async fn authenticate_hash(&self, hash: &str, peer: Option<&PeerCertificate>) -> Result<Party, ApiError> {
+        let unauthenticated = || ApiError::code(ErrorCode::Unauthenticated, "");
         if hash == self.admin_token_hash {
             return Ok(Party::Admin);
         }
@@ -67,18 +72,18 @@ impl Parties {
             .cache
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&hash)
+            .get(hash)
             .and_then(|(found, read_at)| (read_at.elapsed() < self.cache_ttl).then(|| found.clone()));
         let found = match cached {
             Some(found) => found,
             None => {
-                let found = self.store.token_party(&hash).await?.ok_or_else(unauthenticated)?;
+                let found = self.store.token_party(hash).await?.ok_or_else(unauthenticated)?;
                 let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
                 // An expired entry is replaced; only a new one may overflow the cache.
-                if cache.len() >= CACHED_PARTIES_MAX && !cache.contains_key(&hash) {
+                if cache.len() >= CACHED_PARTIES_MAX && !cache.contains_key(hash) {
                     cache.clear();
                 }
-                cache.insert(hash, (found.clone(), Instant::now()));
+                cache.insert(hash.to_owned(), (found.clone(), Instant::now()));
                 found
             }
         };

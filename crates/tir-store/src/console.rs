@@ -336,10 +336,12 @@ pub(crate) mod sql {
                 WHERE administration = a.country AND guarantee = a.reference \
                 ORDER BY assessed_at_ms DESC, source_cursor DESC, operation DESC, id DESC LIMIT 1) r ON true \
         ORDER BY a.announced_ms DESC, a.reference DESC";
-    /// Crossings since `$1` (ms), per border: every crossing, or (`$2`) those into or out of a country.
+    /// Crossings from day `$1` (days since the epoch, UTC) on, per border: every crossing, or (`$2`)
+    /// those into or out of a country. From the day counts the trigger of `crossing_days` keeps.
     pub(crate) fn pairs(of_country: bool) -> String {
         format!(
-            "SELECT exit_country, entry_country, count(*) FROM crossings WHERE started_at_ms >= $1 {} GROUP BY exit_country, entry_country",
+            "SELECT exit_country, entry_country, CAST(sum(crossings) AS BIGINT) FROM crossing_days WHERE day >= $1 {} \
+             GROUP BY exit_country, entry_country",
             of(of_country)
         )
     }
@@ -349,12 +351,13 @@ pub(crate) mod sql {
     /// As `pairs`, per crossing point and day (days since the epoch).
     pub(crate) fn daily(of_country: bool) -> String {
         format!(
-            "SELECT crossing_point, started_at_ms / 86400000 AS day, count(*) FROM crossings WHERE started_at_ms >= $1 {} \
+            "SELECT crossing_point, day, CAST(sum(crossings) AS BIGINT) FROM crossing_days WHERE day >= $1 {} \
              GROUP BY crossing_point, day",
             of(of_country)
         )
     }
-    /// As `pairs`, the rows of the latest crossings (`RECENT_CROSSINGS`, the limit last).
+    /// As `pairs` but from `$1` in ms (the window's first moment), the rows of the latest crossings
+    /// (`RECENT_CROSSINGS`, the limit last).
     pub(crate) fn recent(of_country: bool) -> String {
         format!(
             "SELECT reference, operation, exit_country, entry_country, exit_office, entry_office, terminated_at_ms, started_at_ms \
@@ -366,6 +369,17 @@ pub(crate) mod sql {
     fn of(of_country: bool) -> &'static str {
         if of_country { "AND (exit_country = $2 OR entry_country = $2)" } else { "" }
     }
+}
+
+/// A day in ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The window of `Store::crossing_figures` from `since_ms`: whole days (UTC), from the start of
+/// the day of `since_ms`, as (day since the epoch, its first ms). Whole days let the day counts
+/// (`crossing_days`) give the window's totals.
+pub fn window(since_ms: i64) -> (i64, i64) {
+    let day = since_ms.div_euclid(DAY_MS);
+    (day, day * DAY_MS)
 }
 
 /// Seconds from ms, waits of a clock that put the start first counted as none.
@@ -384,13 +398,14 @@ pub(crate) fn figures_of<'a>(
     let mut pairs: BTreeMap<(Country, Country), Vec<(i64, i64)>> = BTreeMap::new();
     let mut daily: BTreeMap<(String, i64), u64> = BTreeMap::new();
     let mut recent: Vec<CrossingRow> = Vec::new();
+    let since_ms = window(since_ms).1;
     for c in rows {
         if c.started_at_ms < since_ms || country.is_some_and(|here| c.exit != here && c.entry != here) {
             continue;
         }
         recent.push(c.clone());
         pairs.entry((c.exit, c.entry)).or_default().push((c.started_at_ms, c.started_at_ms - c.terminated_at_ms));
-        *daily.entry((c.point(), c.started_at_ms.div_euclid(86_400_000))).or_default() += 1;
+        *daily.entry((c.point(), c.started_at_ms.div_euclid(DAY_MS))).or_default() += 1;
     }
     CrossingFigures {
         pairs: pairs
@@ -402,7 +417,7 @@ pub(crate) fn figures_of<'a>(
                 PairSample { exit, entry, count, seconds }
             })
             .collect(),
-        daily: daily.into_iter().map(|((point, day), n)| (point, day_of(day * 86_400_000), n)).collect(),
+        daily: daily.into_iter().map(|((point, day), n)| (point, day_of(day * DAY_MS), n)).collect(),
         recent: newest_first(recent),
     }
 }
@@ -430,6 +445,6 @@ pub(crate) fn assemble(
 ) -> CrossingFigures {
     pairs.sort_by_key(|p| (p.exit, p.entry));
     daily.sort();
-    let daily = daily.into_iter().map(|(point, day, n)| (point, day_of(day * 86_400_000), n.max(0) as u64)).collect();
+    let daily = daily.into_iter().map(|(point, day, n)| (point, day_of(day * DAY_MS), n.max(0) as u64)).collect();
     CrossingFigures { pairs, daily, recent: newest_first(recent) }
 }

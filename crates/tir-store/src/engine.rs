@@ -94,6 +94,8 @@ pub enum Command {
     /// A fallback period, declared (its id is the message id the writer draws).
     DeclareFallback(Box<FallbackDeclaration>),
     EndFallback(Box<FallbackEnd>),
+    /// A console session opened, seen or closed. Not journaled.
+    Session(Box<crate::sessions::SessionWrite>),
 }
 
 impl Command {
@@ -113,6 +115,7 @@ impl Command {
                 | Command::RotateKey(_)
                 | Command::SignDocument { .. }
                 | Command::PushClaim(_)
+                | Command::Session(_)
         )
     }
 }
@@ -228,6 +231,9 @@ pub trait Tx: Send {
     async fn fallback_put(&mut self, period: &FallbackPeriod) -> Result<()>;
     /// The feed (`Recipient::key`) of every party whose token works.
     async fn party_feeds(&mut self) -> Result<Vec<String>>;
+    /// Applies a change to the console sessions at `at_ms`; false when the session to mark
+    /// seen or close is not stored.
+    async fn session_write(&mut self, write: &crate::sessions::SessionWrite, at_ms: i64) -> Result<bool>;
 }
 
 /// One notification for a recipient's feed, borrowed from the batch that raises it.
@@ -415,6 +421,10 @@ async fn run_command<T: Tx>(tx: &mut T, head: &mut Head, command: &Command, stam
         Command::PushRecord(outcome) => run_push_record(tx, head, outcome, stamp).await,
         Command::DeclareFallback(d) => run_declare_fallback(tx, head, d, stamp).await,
         Command::EndFallback(e) => run_end_fallback(tx, head, e, stamp).await,
+        Command::Session(write) => {
+            let found = tx.session_write(write, now_ms).await?;
+            Ok(Reply { status: if found { 200 } else { 404 }, body: "{}".to_owned() })
+        }
     }
 }
 

@@ -243,6 +243,11 @@ mod wrapper {
             self.inner.token_party(token_hash).await
         }
 
+        async fn console_session(&self, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+            self.check(false)?;
+            self.inner.console_session(id_hash).await
+        }
+
         async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
             self.check(false)?;
             self.inner.push_endpoint(party).await

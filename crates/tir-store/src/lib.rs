@@ -26,6 +26,7 @@ mod postgres;
 pub mod push;
 pub mod retention;
 mod rows;
+pub mod sessions;
 mod sqlite;
 pub mod token;
 mod writer;
@@ -50,6 +51,7 @@ pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use push::{PushAttempt, PushClaim, PushEndpoint, PushEndpointWrite, PushOutcome};
 pub use retention::{REFUSAL_RETENTION, StoreOptions};
+pub use sessions::{ConsoleSession, SessionWrite};
 pub use sqlite::SqliteStore;
 pub use tir_risk::context::HolderHistory;
 pub use tir_risk::records::{AssessmentRecord, InspectionResult, Outcome, PolicyRecord, StoredModel, Trigger};
@@ -389,6 +391,13 @@ pub trait Store: Send + Sync + 'static {
     fn push_record(&self, outcome: PushOutcome) -> BoxFuture<'_, Result<Reply>> {
         self.write(Command::PushRecord(Box::new(outcome)))
     }
+    /// Opens, marks seen or closes a console session (`sessions`), at the writer's time:
+    /// 200 `{}`, or 404 `{}` when the session to mark seen or close is not stored. Not journaled.
+    fn console_session_write(&self, write: SessionWrite) -> BoxFuture<'_, Result<Reply>> {
+        self.write(Command::Session(Box::new(write)))
+    }
+    /// The console session stored under `id_hash` (the SHA-256 of its id).
+    async fn console_session(&self, id_hash: &str) -> Result<Option<ConsoleSession>>;
     /// The party's push endpoint, removed ones included (status `removed`).
     async fn push_endpoint(&self, party: &str) -> Result<Option<PushEndpoint>>;
     /// Every active push endpoint, by party.
@@ -408,9 +417,9 @@ pub trait Store: Send + Sync + 'static {
     /// operation there still to start or end: the `limit` most recently announced, newest first,
     /// each with its guarantee and the administration's latest assessment (`console`).
     async fn arrivals(&self, country: Country, limit: usize) -> Result<Vec<console::Arrival>>;
-    /// The border crossings started at the entry at or after `since_ms`, into or out of `country`
-    /// (`None`: every one): per border the count and the waits of the latest `sample`, and per
-    /// crossing point and day the count (`console`).
+    /// The border crossings started at the entry on or after the day (UTC) of `since_ms`
+    /// (`console::window`), into or out of `country` (`None`: every one): per border the count and
+    /// the waits of the latest `sample`, and per crossing point and day the count (`console`).
     async fn crossing_figures(
         &self,
         country: Option<Country>,

@@ -78,6 +78,8 @@ struct State {
     crossings: Vec<crate::console::CrossingRow>,
     /// The hit rates' sums, as the databases' `risk_tallies`.
     tallies: HashMap<TallyKey, Tally>,
+    /// The console's sessions by the SHA-256 of their id.
+    sessions: HashMap<String, crate::ConsoleSession>,
 }
 
 impl State {
@@ -183,6 +185,7 @@ enum Undo {
     /// How many crossings there were before one was added.
     Crossings(usize),
     Tally(TallyKey, Option<Tally>),
+    Session(String, Option<crate::ConsoleSession>),
 }
 
 struct MemoryTx<'a> {
@@ -239,6 +242,7 @@ impl<'a> MemoryTx<'a> {
                 Undo::Arrival(k, old) => restore(&mut state.arrivals, k, old),
                 Undo::Crossings(len) => state.crossings.truncate(len),
                 Undo::Tally(k, old) => restore(&mut state.tallies, k, old),
+                Undo::Session(k, old) => restore(&mut state.sessions, k, old),
             }
         }
     }
@@ -564,6 +568,51 @@ impl Tx for MemoryTx<'_> {
     async fn head_insert(&mut self, head: &SignedHead) -> Result<()> {
         self.state.heads.push(head.clone());
         Ok(())
+    }
+
+    async fn session_write(&mut self, write: &crate::SessionWrite, at_ms: i64) -> Result<bool> {
+        use crate::sessions::{EXPIRED_PER_OPEN, SessionWrite};
+        let sessions = &mut self.state.sessions;
+        let (id_hash, new) = match write {
+            SessionWrite::Open { id_hash, token_hash, csrf, expire_before_ms } => {
+                let mut idle: Vec<(i64, String)> = sessions
+                    .iter()
+                    .filter(|(_, s)| s.seen_ms < *expire_before_ms)
+                    .map(|(k, s)| (s.seen_ms, k.clone()))
+                    .collect();
+                idle.sort();
+                for (_, key) in idle.into_iter().take(EXPIRED_PER_OPEN as usize) {
+                    let old = sessions.remove(&key);
+                    self.undo.push(Undo::Session(key, old));
+                }
+                let session = crate::ConsoleSession {
+                    token_hash: token_hash.clone(),
+                    csrf: csrf.clone(),
+                    opened_ms: at_ms,
+                    seen_ms: at_ms,
+                };
+                if sessions.contains_key(id_hash) {
+                    return Err(StoreError::Corrupt(format!("session {id_hash} exists")));
+                }
+                (id_hash, Some(session))
+            }
+            SessionWrite::Seen { id_hash } => match sessions.get(id_hash) {
+                Some(s) => (id_hash, Some(crate::ConsoleSession { seen_ms: at_ms, ..s.clone() })),
+                None => return Ok(false),
+            },
+            SessionWrite::Close { id_hash } => {
+                if !sessions.contains_key(id_hash) {
+                    return Ok(false);
+                }
+                (id_hash, None)
+            }
+        };
+        let old = match new {
+            Some(session) => sessions.insert(id_hash.clone(), session),
+            None => sessions.remove(id_hash),
+        };
+        self.undo.push(Undo::Session(id_hash.clone(), old));
+        Ok(true)
     }
 
     async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
@@ -906,6 +955,10 @@ impl Store for MemoryStore {
 
     async fn holder_keys(&self, tir_id: &str) -> Result<Vec<crate::HolderKey>> {
         Ok(self.lock().state.holder_keys.iter().filter(|k| k.tir_id == tir_id).cloned().collect())
+    }
+
+    async fn console_session(&self, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+        Ok(self.lock().state.sessions.get(id_hash).cloned())
     }
 
     async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {

@@ -1312,7 +1312,7 @@ async fn an_sqlite_database_from_before_migrations_is_adopted_and_keeps_its_data
     let store = SqliteStore::open(file.path()).expect("adopt the old file");
     assert_old_data_kept(&store, &old).await;
     let applied = sqlite_migrations(file.path());
-    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     drop(store);
 
     let store = SqliteStore::open(file.path()).expect("reopen");
@@ -1331,7 +1331,7 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
@@ -1350,7 +1350,7 @@ async fn two_stores_opening_one_fresh_postgres_database_at_once_both_succeed() {
         let applied = postgres_migrations(&url).await;
         assert_eq!(
             applied.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
             "each migration applied once"
         );
         let compression: Vec<String> = pg_connect(&url)
@@ -2686,6 +2686,48 @@ on_both! {
     the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration
         => the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration_on_sqlite,
            the_hit_rate_sums_of_an_existing_database_are_filled_by_their_migration_on_postgres;
+    the_crossing_day_counts_equal_the_crossing_rows
+        => the_crossing_day_counts_equal_the_crossing_rows_on_sqlite,
+           the_crossing_day_counts_equal_the_crossing_rows_on_postgres;
+    console_sessions_are_opened_seen_and_closed_and_outlive_a_restart
+        => console_sessions_are_opened_seen_and_closed_and_outlive_a_restart_on_sqlite,
+           console_sessions_are_opened_seen_and_closed_and_outlive_a_restart_on_postgres;
+}
+
+/// Sessions (`tir_store::sessions`): opened at the writer's time, marked seen, closed; a
+/// restart keeps them; opening one deletes those last seen before its expiry (the oldest
+/// first, at most `EXPIRED_PER_OPEN`); none of it is journaled.
+async fn console_sessions_are_opened_seen_and_closed_and_outlive_a_restart(fx: Fixture) {
+    use tir_store::SessionWrite;
+    let journal = fx.store.verify_journal().await.unwrap().entries;
+    let open = |id: &str, expire_before_ms: i64| SessionWrite::Open {
+        id_hash: id.to_owned(),
+        token_hash: format!("token-of-{id}"),
+        csrf: format!("csrf-of-{id}"),
+        expire_before_ms,
+    };
+    let write =
+        |store: Arc<dyn Store>, w: SessionWrite| async move { store.console_session_write(w).await.unwrap().status };
+    assert_eq!(write(fx.store.clone(), open("a", 0)).await, 200);
+    let a = fx.store.console_session("a").await.unwrap().expect("stored");
+    assert_eq!((a.token_hash.as_str(), a.csrf.as_str()), ("token-of-a", "csrf-of-a"));
+    assert_eq!(a.opened_ms, a.seen_ms);
+    assert_eq!(fx.store.console_session("b").await.unwrap(), None);
+    assert_eq!(write(fx.store.clone(), SessionWrite::Seen { id_hash: "a".into() }).await, 200);
+    let seen = fx.store.console_session("a").await.unwrap().expect("stored");
+    assert!(seen.seen_ms >= a.seen_ms && seen.opened_ms == a.opened_ms, "{seen:?}");
+    assert_eq!(write(fx.store.clone(), SessionWrite::Seen { id_hash: "b".into() }).await, 404);
+    assert_eq!(write(fx.store.clone(), open("b", 0)).await, 200);
+    let fx = fx.restart_after("SELECT 1").await;
+    assert_eq!(fx.store.console_session("a").await.unwrap(), Some(seen.clone()), "kept over a restart");
+    assert_eq!(write(fx.store.clone(), SessionWrite::Close { id_hash: "a".into() }).await, 200);
+    assert_eq!(write(fx.store.clone(), SessionWrite::Close { id_hash: "a".into() }).await, 404);
+    assert_eq!(fx.store.console_session("a").await.unwrap(), None);
+    // Opening "c" with every earlier session expired deletes "b".
+    assert_eq!(write(fx.store.clone(), open("c", i64::MAX)).await, 200);
+    assert_eq!(fx.store.console_session("b").await.unwrap(), None);
+    assert!(fx.store.console_session("c").await.unwrap().is_some());
+    assert_eq!(fx.store.verify_journal().await.unwrap().entries, journal, "sessions are not journaled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2832,10 +2874,18 @@ async fn console_rows_case(store: &Arc<dyn Store>) {
     assert_eq!(tr.pairs.iter().map(|p| (p.exit.as_str(), p.entry.as_str())).collect::<Vec<_>>(), [("TR", "GE")]);
     assert_eq!(tr.daily, [("GE000100".to_owned(), day(1), 1)]);
     assert_eq!(store.crossing_figures(Some(country("DE")), 0, 10).await.unwrap(), Default::default());
-    // The window starts at the start at the entry; the sample is bounded, the count is not.
+    // The window is whole days (UTC) from the day of `since`: any moment of the first start's
+    // day counts both; the day after the last start's, none. The sample is bounded, the count is not.
+    let (_, first_day) = tir_store::console::window(started(1));
+    let (_, last_day) = tir_store::console::window(started(2));
+    let day_ms = tir_store::console::DAY_MS;
+    assert_eq!(store.crossing_figures(None, first_day + day_ms - 1, 10).await.unwrap(), all);
     let later = store.crossing_figures(None, started(2), 10).await.unwrap();
-    assert_eq!(later.pairs.iter().map(|p| p.entry.as_str()).collect::<Vec<_>>(), ["AZ"]);
-    assert_eq!(store.crossing_figures(None, started(2) + 1, 10).await.unwrap(), Default::default());
+    let expected: Vec<&str> = if first_day == last_day { vec!["GE", "AZ"] } else { vec!["AZ"] };
+    let mut entries: Vec<&str> = later.pairs.iter().map(|p| p.entry.as_str()).collect();
+    entries.sort_by_key(|e| expected.iter().position(|x| x == e));
+    assert_eq!(entries, expected);
+    assert_eq!(store.crossing_figures(None, last_day + day_ms, 10).await.unwrap(), Default::default());
     let unsampled = store.crossing_figures(None, 0, 0).await.unwrap();
     assert!(unsampled.pairs.iter().all(|p| p.count == 1 && p.seconds.is_empty()), "{unsampled:?}");
 }
@@ -2862,10 +2912,42 @@ async fn the_console_rows_of_an_existing_database_are_filled_by_their_migration(
     assert!(kept.0.iter().any(|a| !a.is_empty()), "{kept:?}");
     let fx = fx
         .restart_after(
-            "DROP TABLE arrivals; DROP TABLE crossings; DELETE FROM schema_migrations WHERE name = 'console_rows';",
+            "DROP TABLE arrivals; DROP TABLE crossings; DROP TABLE crossing_days; \
+             DELETE FROM schema_migrations WHERE name IN ('console_rows', 'crossing_days');",
         )
         .await;
     assert_eq!(snapshot(fx.store.as_ref()).await, kept);
+    // The day counts go on from there: the rest of the second transport crosses twice more.
+    for (sender, value) in transport(&w, &reference(2)).iter().skip(8) {
+        submit_ok(fx.store.as_ref(), sender, value).await;
+    }
+    let (_, figures) = snapshot(fx.store.as_ref()).await;
+    let counted: u64 = figures.pairs.iter().map(|p| p.count).sum();
+    let per_day: u64 = figures.daily.iter().map(|d| d.2).sum();
+    assert_eq!((counted, per_day), (4, 4), "{figures:?}");
+    assert_eq!(figures.recent.len(), 4, "{figures:?}");
+}
+
+/// The day counts the trigger keeps give, per border and per crossing point and day, as many
+/// crossings as there are crossing rows.
+async fn the_crossing_day_counts_equal_the_crossing_rows(fx: Fixture) {
+    let w = seed(fx.store.as_ref()).await;
+    drive(std::slice::from_ref(&fx.store), &w, &reference(1), 0).await;
+    drive(std::slice::from_ref(&fx.store), &w, &reference(2), 1).await;
+    let (_, figures) = snapshot(fx.store.as_ref()).await;
+    let mut by_pair: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    let mut by_point: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for c in &figures.recent {
+        *by_pair.entry((c.exit.as_str().to_owned(), c.entry.as_str().to_owned())).or_default() += 1;
+        *by_point.entry((c.point(), tir_store::console::day_of(c.started_at_ms))).or_default() += 1;
+    }
+    let pairs: std::collections::BTreeMap<(String, String), u64> =
+        figures.pairs.iter().map(|p| ((p.exit.as_str().to_owned(), p.entry.as_str().to_owned()), p.count)).collect();
+    let points: std::collections::BTreeMap<(String, String), u64> =
+        figures.daily.iter().map(|(point, day, n)| ((point.clone(), day.clone()), *n)).collect();
+    assert_eq!(figures.recent.len(), 4, "{figures:?}");
+    assert_eq!(pairs, by_pair);
+    assert_eq!(points, by_point);
 }
 
 /// A database written before the hit rates' sums: dropping them and the record

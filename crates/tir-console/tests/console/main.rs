@@ -8,6 +8,7 @@ mod live;
 mod once;
 mod riskadmin;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::redirect::Policy;
@@ -19,7 +20,7 @@ use tir_testkit::fixtures::{ADMIN_TOKEN, HOLDER, declaration, encode, message, r
 pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
-    _db: TempSqlite,
+    _db: Arc<TempSqlite>,
 }
 
 pub async fn spawn(secure_cookies: bool) -> Server {
@@ -28,8 +29,19 @@ pub async fn spawn(secure_cookies: bool) -> Server {
 
 /// `spawn`, with the risk assessor running beside the routes when `risk`.
 pub async fn spawn_with(secure_cookies: bool, risk: bool) -> Server {
-    let db = TempSqlite::new("tirhub-console").expect("a test directory");
+    let db = Arc::new(TempSqlite::new("tirhub-console").expect("a test directory"));
     let store = tir_store::open(db.url()).await.expect("open the store");
+    serve(store, db, secure_cookies, risk).await
+}
+
+/// Two servers over one store, as two behind a load balancer share a database.
+pub async fn spawn_two() -> (Server, Server) {
+    let db = Arc::new(TempSqlite::new("tirhub-console").expect("a test directory"));
+    let store = tir_store::open(db.url()).await.expect("open the store");
+    (serve(store.clone(), db.clone(), false, false).await, serve(store, db, false, false).await)
+}
+
+async fn serve(store: Arc<dyn tir_store::Store>, db: Arc<TempSqlite>, secure_cookies: bool, risk: bool) -> Server {
     let app = tir_server::App::new(store, ADMIN_TOKEN);
     let app = if risk { app } else { app.without_risk() };
     let console = tir_console::Console::new(app.clone()).with_secure_cookies(secure_cookies);
@@ -216,6 +228,22 @@ async fn sign_in_sets_an_http_only_strict_cookie_and_customs_land_on_their_arriv
     let seeded = tls.seed().await;
     let (line, _) = sign_in(&tls, &seeded.tr).await;
     assert!(line.contains("; Secure"), "{line}");
+}
+
+#[tokio::test]
+async fn a_session_opened_through_one_server_is_good_on_another_sharing_the_store_until_signed_out_there() {
+    let (one, other) = spawn_two().await;
+    let seeded = one.seed().await;
+    let cookies = session(&one, &seeded.tr).await;
+    let (status, page) = other.get("/console/arrivals", &cookies).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Arrivals"), "{page}");
+    // Signed out through the other server: the first one no longer knows the session.
+    let csrf = hidden(&page, "action=\"/console/sign-out\"", "csrf");
+    let (status, location, _) = other.post("/console/sign-out", &cookies, &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/console/sign-in"));
+    let (status, _) = one.get("/console/arrivals", &cookies).await;
+    assert_eq!(status, 303, "sent to sign in");
 }
 
 #[tokio::test]

@@ -256,6 +256,10 @@ impl Store for PgStore {
         reads::holder_keys(&self.pool, tir_id).await
     }
 
+    async fn console_session(&self, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+        reads::console_session(&self.pool, id_hash).await
+    }
+
     async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
         Ok(reads::push_endpoints(&self.pool, Some(party)).await?.pop())
     }

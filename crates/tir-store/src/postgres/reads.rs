@@ -333,16 +333,17 @@ pub(super) async fn crossing_figures(
     use crate::console::{self, PairSample, sql};
     let client = pool.get().await.map_err(pool_error)?;
     let of_country = country.is_some();
+    let (since_day, since_ms) = console::window(since_ms);
     let pairs_stmt = client.prepare_cached(&sql::pairs(of_country)).await?;
     let daily_stmt = client.prepare_cached(&sql::daily(of_country)).await?;
     let (counted, days) = match country {
         Some(country) => {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since_ms, &country];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since_day, &country];
             futures_util::future::try_join(client.query(&pairs_stmt, &params), client.query(&daily_stmt, &params))
                 .await?
         }
         None => {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&since_ms];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&since_day];
             futures_util::future::try_join(client.query(&pairs_stmt, &params), client.query(&daily_stmt, &params))
                 .await?
         }
@@ -384,4 +385,16 @@ pub(super) async fn crossing_figures(
         });
     }
     Ok(console::assemble(pairs, daily, recent))
+}
+
+/// `Store::console_session` on PostgreSQL.
+pub(super) async fn console_session(pool: &Pool, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(crate::sessions::sql::READ).await?;
+    Ok(client.query_opt(&stmt, &[&id_hash]).await?.map(|r| crate::ConsoleSession {
+        token_hash: r.get(0),
+        csrf: r.get(1),
+        opened_ms: r.get(2),
+        seen_ms: r.get(3),
+    }))
 }

@@ -21,6 +21,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("postgres", 11, "fallback", "0011_fallback.sql"),
     migration!("postgres", 12, "console_rows", "0012_console_rows.sql"),
     migration!("postgres", 13, "risk_tallies", "0013_risk_tallies.sql"),
+    migration!("postgres", 14, "crossing_days", "0014_crossing_days.sql"),
+    migration!("postgres", 15, "console_sessions", "0015_console_sessions.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

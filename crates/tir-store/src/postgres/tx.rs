@@ -597,6 +597,19 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn session_write(&mut self, write: &crate::SessionWrite, at_ms: i64) -> Result<bool> {
+        use crate::sessions::{EXPIRED_PER_OPEN, SessionWrite, sql};
+        let changed = match write {
+            SessionWrite::Open { id_hash, token_hash, csrf, expire_before_ms } => {
+                self.exec(sql::EXPIRE, &[expire_before_ms, &EXPIRED_PER_OPEN]).await?;
+                self.exec(sql::OPEN, &[id_hash, token_hash, csrf, &at_ms]).await?
+            }
+            SessionWrite::Seen { id_hash } => self.exec(sql::SEEN, &[&at_ms, id_hash]).await?,
+            SessionWrite::Close { id_hash } => self.exec(sql::CLOSE, &[id_hash]).await?,
+        };
+        Ok(changed == 1)
+    }
+
     async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
         self.opt(&crate::push::endpoints_sql(true), &[&party]).await?.as_ref().map(crate::push::endpoint).transpose()
     }

@@ -308,6 +308,12 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::holder_keys(c, &tir_id)).await
     }
 
+    async fn console_session(&self, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+        let id_hash = id_hash.to_owned();
+        // A session is known only from the sign-in's answer, sent after its write.
+        self.readers.read_unsynced(move |c| reads::console_session(c, &id_hash)).await
+    }
+
     async fn push_endpoint(&self, party: &str) -> Result<Option<crate::PushEndpoint>> {
         let party = party.to_owned();
         self.readers.read(move |c| reads::push_endpoints(c, Some(&party)).map(|mut e| e.pop())).await

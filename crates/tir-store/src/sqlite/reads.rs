@@ -394,13 +394,18 @@ pub(super) fn crossing_figures(
 ) -> Result<crate::console::CrossingFigures> {
     use crate::console::{self, PairSample, sql};
     let of_country = country.is_some();
+    let (since_day, since_ms) = console::window(since_ms);
+    let days: Vec<&dyn rusqlite::ToSql> = match &country {
+        Some(country) => vec![&since_day, country],
+        None => vec![&since_day],
+    };
     let window: Vec<&dyn rusqlite::ToSql> = match &country {
         Some(country) => vec![&since_ms, country],
         None => vec![&since_ms],
     };
     let counted: Vec<(String, String, i64)> = c
         .prepare_cached(&sql::pairs(of_country))?
-        .query_map(window.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(days.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut pairs = Vec::with_capacity(counted.len());
     let mut waits = c.prepare_cached(sql::SAMPLE)?;
@@ -418,7 +423,7 @@ pub(super) fn crossing_figures(
     }
     let daily: Vec<(String, i64, i64)> = c
         .prepare_cached(&sql::daily(of_country))?
-        .query_map(window.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(days.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut recent = Vec::new();
     let mut rows = c.prepare_cached(&sql::recent(of_country))?;
@@ -436,4 +441,18 @@ pub(super) fn crossing_figures(
         });
     }
     Ok(console::assemble(pairs, daily, recent))
+}
+
+/// `Store::console_session` on SQLite.
+pub(super) fn console_session(c: &Connection, id_hash: &str) -> Result<Option<crate::ConsoleSession>> {
+    Ok(c.prepare_cached(crate::sessions::sql::READ)?
+        .query_row([id_hash], |r| {
+            Ok(crate::ConsoleSession {
+                token_hash: r.get(0)?,
+                csrf: r.get(1)?,
+                opened_ms: r.get(2)?,
+                seen_ms: r.get(3)?,
+            })
+        })
+        .optional()?)
 }

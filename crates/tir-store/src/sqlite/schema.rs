@@ -19,6 +19,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 10, "fallback", "0010_fallback.sql"),
     migration!("sqlite", 11, "console_rows", "0011_console_rows.sql"),
     migration!("sqlite", 12, "risk_tallies", "0012_risk_tallies.sql"),
+    migration!("sqlite", 13, "crossing_days", "0013_crossing_days.sql"),
+    migration!("sqlite", 14, "console_sessions", "0014_console_sessions.sql"),
 ];
 
 /// The version a database made before migrations is brought to on adoption.

@@ -596,6 +596,19 @@ impl Tx for SqliteWriter {
         Ok(())
     }
 
+    async fn session_write(&mut self, write: &crate::SessionWrite, at_ms: i64) -> Result<bool> {
+        use crate::sessions::{EXPIRED_PER_OPEN, SessionWrite, sql};
+        let changed = match write {
+            SessionWrite::Open { id_hash, token_hash, csrf, expire_before_ms } => {
+                self.conn.prepare_cached(sql::EXPIRE)?.execute(params![expire_before_ms, EXPIRED_PER_OPEN])?;
+                self.conn.prepare_cached(sql::OPEN)?.execute(params![id_hash, token_hash, csrf, at_ms])?
+            }
+            SessionWrite::Seen { id_hash } => self.conn.prepare_cached(sql::SEEN)?.execute(params![at_ms, id_hash])?,
+            SessionWrite::Close { id_hash } => self.conn.prepare_cached(sql::CLOSE)?.execute(params![id_hash])?,
+        };
+        Ok(changed == 1)
+    }
+
     async fn push_endpoint_get(&mut self, party: &str) -> Result<Option<crate::PushEndpoint>> {
         Ok(reads::push_endpoints(&self.conn, Some(party))?.pop())
     }
