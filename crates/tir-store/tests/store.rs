@@ -1331,7 +1331,10 @@ async fn a_postgres_database_from_before_migrations_is_adopted_and_keeps_its_dat
         let store = PgStore::open(&url).await.expect("adopt the old database");
         assert_old_data_kept(&store, &old).await;
         let applied = postgres_migrations(&url).await;
-        assert_eq!(applied.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(
+            applied.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        );
         drop(store);
 
         let store = PgStore::open(&url).await.expect("reopen");
