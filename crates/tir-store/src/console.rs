@@ -357,14 +357,25 @@ pub(crate) mod sql {
         )
     }
     /// As `pairs` but from `$1` in ms (the window's first moment), the rows of the latest crossings
-    /// (`RECENT_CROSSINGS`, the limit last).
+    /// (`RECENT_CROSSINGS`). A country's are the latest out of it and the latest into it (from
+    /// another), each read in order from its index, merged: with `OR` SQLite fetched every crossing
+    /// of the window through both indexes and sorted them (LT at 1,000,000 transports: 0.10 s in
+    /// the `sqlite3` shell, against 0.02 s for the two reads and the merge).
     pub(crate) fn recent(of_country: bool) -> String {
-        format!(
-            "SELECT reference, operation, exit_country, entry_country, exit_office, entry_office, terminated_at_ms, started_at_ms \
-             FROM crossings WHERE started_at_ms >= $1 {} ORDER BY started_at_ms DESC, reference DESC, operation DESC LIMIT {}",
-            of(of_country),
-            super::RECENT_CROSSINGS
-        )
+        const COLUMNS: &str = "reference, operation, exit_country, entry_country, exit_office, entry_office, terminated_at_ms, started_at_ms";
+        const ORDER: &str = "ORDER BY started_at_ms DESC, reference DESC, operation DESC";
+        let limit = super::RECENT_CROSSINGS;
+        if of_country {
+            format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM crossings WHERE started_at_ms >= $1 AND exit_country = $2 \
+                 {ORDER} LIMIT {limit}) AS exits \
+                 UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM crossings \
+                 WHERE started_at_ms >= $1 AND entry_country = $2 AND exit_country <> $2 {ORDER} LIMIT {limit}) AS entries \
+                 {ORDER} LIMIT {limit}"
+            )
+        } else {
+            format!("SELECT {COLUMNS} FROM crossings WHERE started_at_ms >= $1 {ORDER} LIMIT {limit}")
+        }
     }
     fn of(of_country: bool) -> &'static str {
         if of_country { "AND (exit_country = $2 OR entry_country = $2)" } else { "" }

@@ -2876,6 +2876,15 @@ async fn console_rows_case(store: &Arc<dyn Store>) {
     let tr = store.crossing_figures(Some(country("TR")), 0, 10).await.unwrap();
     assert_eq!(tr.pairs.iter().map(|p| (p.exit.as_str(), p.entry.as_str())).collect::<Vec<_>>(), [("TR", "GE")]);
     assert_eq!(tr.daily, [("GE000100".to_owned(), day(1), 1)]);
+    // A country's latest crossings: out of it and into it, each once, newest first.
+    let borders = |f: &tir_store::console::CrossingFigures| {
+        f.recent.iter().map(|c| (c.exit.as_str().to_owned(), c.entry.as_str().to_owned())).collect::<Vec<_>>()
+    };
+    let pair = |exit: &str, entry: &str| (exit.to_owned(), entry.to_owned());
+    assert_eq!(borders(&tr), [pair("TR", "GE")]);
+    let ge = store.crossing_figures(Some(country("GE")), 0, 10).await.unwrap();
+    assert_eq!(borders(&ge), [pair("GE", "AZ"), pair("TR", "GE")]);
+    assert_eq!(borders(&all), borders(&ge));
     assert_eq!(store.crossing_figures(Some(country("DE")), 0, 10).await.unwrap(), Default::default());
     // The window is whole days (UTC) from the day of `since`: any moment of the first start's
     // day counts both; the day after the last start's, none. The sample is bounded, the count is not.
