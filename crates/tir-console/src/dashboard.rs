@@ -56,8 +56,7 @@ fn viewer(signed: &Signed) -> Result<Option<Country>, Response> {
 /// The window's first moment and the store's crossing figures of it, aggregated by the
 /// database (docs/console.md, "At scale").
 async fn crossing_figures(console: &Console, country: Option<Country>) -> Result<(i64, CrossingFigures), Response> {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let since_ms = window_start(now_ms);
+    let since_ms = window_start(crate::session::now_ms());
     let figures = console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await;
     Ok((since_ms, figures.map_err(pages::store_failed)?))
 }

@@ -47,7 +47,8 @@ impl Default for Sessions {
     }
 }
 
-fn now_ms() -> i64 {
+/// The system clock in ms since the epoch: the console's idle sessions and dashboard window.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
