@@ -357,6 +357,13 @@ pub enum DriftKind {
     /// like any ordinary importer's, so a policy that only inspects its top
     /// scores has little reason to look there.
     Route,
+    /// The old schemes go on, and the largest importers that were ordinary
+    /// (taken by size until they hold [`NEW_SHARE`] of the declarations)
+    /// start to be irregular: their log-odds rise by [`TRUSTED_LIFT`] (about
+    /// half of their declarations), by schemes that show nothing in the
+    /// values. A policy that inspected them before found them clean, so a
+    /// policy that only inspects its top scores has no reason to go back.
+    Trusted,
 }
 
 /// Under [`DriftKind::Replace`], the share of the declarations after the drift
@@ -373,6 +380,9 @@ pub const ROUTE_DIVERTED: f64 = 0.6;
 /// Under [`DriftKind::Route`], the rise in log-odds of a declaration on the
 /// route.
 pub const ROUTE_LIFT: f64 = 3.6;
+/// Under [`DriftKind::Trusted`], the rise in log-odds of a turned importer's
+/// declarations.
+pub const TRUSTED_LIFT: f64 = 3.6;
 
 /// What the generator makes. The defaults are a two-year file.
 #[derive(Debug, Clone)]
@@ -527,6 +537,21 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             }
         }
     }
+    // Who turns, under `Trusted`: the largest that were ordinary.
+    let trusted_drift = cfg.drift == DriftKind::Trusted;
+    let mut trusted = vec![false; n_imp];
+    if trusted_drift {
+        let mut order: Vec<usize> = (0..n_imp).filter(|&i| before.importer[i] < 0.5).collect();
+        order.sort_by(|&a, &b| imp_size[b].total_cmp(&imp_size[a]));
+        let mut held = 0.0;
+        for i in order {
+            if held >= NEW_SHARE {
+                break;
+            }
+            held += imp_size[i] / total_size;
+            trusted[i] = true;
+        }
+    }
     // Who turns, under `Turn`: ordinary before, small enough, at random.
     let mut turned = vec![false; n_imp];
     if turn {
@@ -576,7 +601,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             let r = match (day < drift, replace) {
                 (true, _) => &before,
                 (false, false) if turn => &ordinary,
-                (false, false) if on_route_drift => &before,
+                (false, false) if on_route_drift || trusted_drift => &before,
                 (false, false) => &after,
                 (false, true) => &ordinary,
             };
@@ -590,7 +615,9 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
                 let lift = ROUTE_LIFT + r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter];
                 (imp, declarant, route_country, code, price, kg, sig(-3.6 + lift))
             } else {
-                let lift = r.importer[imp]
+                let turned_trusted = trusted[imp] && day >= drift;
+                let lift = if turned_trusted { TRUSTED_LIFT } else { 0.0 }
+                    + r.importer[imp]
                     + r.declarant[declarant as usize]
                     + r.chapter[chapter]
                     + r.country[country as usize];
@@ -605,7 +632,8 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let new_scheme = illicit
             && (newcomer.is_some()
                 || on_route
-                || (turned.get(imp).copied().unwrap_or(false) && day >= drift)
+                || ((turned.get(imp).copied().unwrap_or(false) || trusted.get(imp).copied().unwrap_or(false))
+                    && day >= drift)
                 || (cfg.drift == DriftKind::NewSchemes && day >= drift && rng.chance(1.0 - sig(-3.6) / p)));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
@@ -782,6 +810,48 @@ mod tests {
         assert!((0.06..0.14).contains(&share), "turned importers' share after: {share:.3}");
         assert!(sum(1) / sum(0) < 0.1, "their rate before: {:.3}", sum(1) / sum(0));
         // Their irregularities show nothing in the values.
+        assert!(
+            b.rows[cut..]
+                .iter()
+                .filter(|r| turned.contains(&r.importer) && r.illicit)
+                .all(|r| r.revenue <= r.taxes * 0.8 + 1.0)
+        );
+    }
+
+    #[test]
+    fn a_trusted_drift_keeps_the_old_schemes_and_turns_the_largest_ordinary_importers() {
+        let cfg = GenConfig::new(30_000, 4);
+        let tcfg = GenConfig { drift: DriftKind::Trusted, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&tcfg));
+        assert_eq!(write(&b), write(&generate(&tcfg)), "deterministic for a seed");
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        // Per importer: declarations and irregular ones, before and after.
+        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
+        for (i, r) in b.rows.iter().enumerate() {
+            let at = if i < cut { 0 } else { 2 };
+            let c = counts.entry(r.importer).or_default();
+            c[at] += 1;
+            c[at + 1] += usize::from(r.illicit);
+        }
+        let rate = |c: &[usize; 4], at: usize| c[at + 1] as f64 / c[at].max(1) as f64;
+        let turned: Vec<u32> = counts
+            .iter()
+            .filter(|(_, c)| c[0] >= 20 && c[2] >= 20 && rate(c, 2) - rate(c, 0) > 0.25)
+            .map(|(&i, _)| i)
+            .collect();
+        let sum = |k: usize| turned.iter().map(|i| counts[i][k]).sum::<usize>() as f64;
+        let share = sum(2) / (b.rows.len() - cut) as f64;
+        assert!((0.08..0.16).contains(&share), "turned importers' share after: {share:.3}");
+        assert!(turned.len() <= 20, "{} turned: they should be a few large ones", turned.len());
+        assert!(sum(1) / sum(0) < 0.1, "their rate before: {:.3}", sum(1) / sum(0));
+        assert!((0.35..0.7).contains(&(sum(3) / sum(2))), "their rate after: {:.3}", sum(3) / sum(2));
+        // The old schemes go on: who was risky before still is.
+        let risky: Vec<&[usize; 4]> = counts.values().filter(|c| c[0] >= 20 && rate(c, 0) > 0.3).collect();
+        assert!(!risky.is_empty());
+        let (after, irregular) = risky.iter().fold((0, 0), |(n, k), c| (n + c[2], k + c[3]));
+        assert!(irregular as f64 / after as f64 > 0.25, "the risky ones after: {irregular} of {after}");
+        // The turned importers' irregularities show nothing in the values.
         assert!(
             b.rows[cut..]
                 .iter()

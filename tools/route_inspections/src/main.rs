@@ -1,9 +1,12 @@
 //! Counts the inspections of `tirhub risk simulate`'s two policies (at its
 //! defaults, random exploration, `--trees 30`) that fall after the drift
 //! (14-01-01) on the route of a `--drift route` file: the origin whose share
-//! grows most, with its chapters that surge (the definition of the generator's
-//! unit test). It runs the loop itself (`tir_risk::eval::simulate_observed`),
-//! so its precision is `simulate`'s.
+//! grows most, with its chapters that surge; or, with `trusted` after the
+//! seed, on the turned importers of a `--drift trusted` file: those with 20+
+//! declarations on each side of the drift whose irregular share rises by more
+//! than 0.25 (both the definitions of the generator's unit tests). It runs the
+//! loop itself (`tir_risk::eval::simulate_observed`), so its precision is
+//! `simulate`'s.
 use std::collections::HashMap;
 
 use tir_risk::bacuda::{self, Declaration};
@@ -13,9 +16,10 @@ use tir_risk::model::Params;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(seed)) = (args.next(), args.next().and_then(|s| s.parse::<u64>().ok())) else {
-        eprintln!("usage: route-inspections FILE.csv LOOP_SEED");
+        eprintln!("usage: route-inspections FILE.csv LOOP_SEED [trusted]");
         std::process::exit(2);
     };
+    let trusted = args.next().as_deref() == Some("trusted");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let ds = bacuda::read(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     let rows = &ds.rows;
@@ -37,7 +41,21 @@ fn main() {
         .filter(|((o, _), c)| *o == origin && c[1] >= 20.0 && c[1] >= 5.0 * c[0].max(1.0))
         .map(|((_, ch), _)| *ch)
         .collect();
-    let on_route = |r: &Declaration| r.country == origin && chapters.contains(&r.hs2());
+    let mut by_importer: HashMap<u32, [f64; 4]> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let at = if i < cut { 0 } else { 2 };
+        let c = by_importer.entry(r.importer).or_default();
+        c[at] += 1.0;
+        c[at + 1] += f64::from(u8::from(r.illicit));
+    }
+    let turned: Vec<u32> = by_importer
+        .iter()
+        .filter(|(_, c)| c[0] >= 20.0 && c[2] >= 20.0 && c[3] / c[2] - c[1] / c[0] > 0.25)
+        .map(|(&i, _)| i)
+        .collect();
+    let on_route = |r: &Declaration| {
+        if trusted { turned.contains(&r.importer) } else { r.country == origin && chapters.contains(&r.hs2()) }
+    };
 
     let cfg = SimConfig {
         params: Params { rounds: 30, ..Params::default() },
@@ -49,15 +67,24 @@ fn main() {
     // and per quarter after the drift: [on the route, inspected].
     let mut counts = [[0usize; 4]; 2];
     let mut quarters = [[[0usize; 2]; 5]; 2];
+    // Per policy, before the drift (after the warm-up): [on the route, inspected].
+    let mut before = [[0usize; 2]; 2];
     let report = simulate_observed(
         &ds,
         &cfg,
         |_, _| {},
         |seen: Inspections<'_>| {
-            if seen.week < cfg.warmup_weeks || seen.rows[0].day < drift {
+            if seen.week < cfg.warmup_weeks {
                 return;
             }
             let p = usize::from(seen.mix);
+            if seen.rows[0].day < drift {
+                for (r, _) in seen.rows.iter().zip(seen.chosen).filter(|(_, c)| **c) {
+                    before[p][1] += 1;
+                    before[p][0] += usize::from(on_route(r));
+                }
+                return;
+            }
             let quarter = (((seen.rows[0].day - drift) / 7) as usize / 13).min(4);
             for (r, _) in seen.rows.iter().zip(seen.chosen).filter(|(_, c)| **c) {
                 counts[p][0] += 1;
@@ -71,17 +98,19 @@ fn main() {
             }
         },
     );
+    let where_ = if trusted { "on the turned importers" } else { "on the route" };
     let precision = [report.after_drift.exploit.precision, report.after_drift.mix.precision];
     for (p, name) in ["exploit", "mix"].iter().enumerate() {
         let [inspected, on, on_hits, hits] = counts[p];
         let by_quarter: Vec<String> =
             quarters[p].iter().filter(|q| q[1] > 0).map(|q| format!("{:.3}", q[0] as f64 / q[1] as f64)).collect();
         println!(
-            "{path} seed {seed} {name}: precision {:.3}; after the drift {inspected} inspected, {on} on the route ({:.3}), {on_hits} irregular there ({:.3} of its hits); route share by quarter {}",
+            "{path} seed {seed} {name}: precision {:.3}; after the drift {inspected} inspected, {on} {where_} ({:.3}), {on_hits} irregular there ({:.3} of its hits); share there by quarter {}; before the drift {:.3}",
             precision[p],
             on as f64 / inspected as f64,
             on_hits as f64 / hits as f64,
-            by_quarter.join(" ")
+            by_quarter.join(" "),
+            before[p][0] as f64 / before[p][1].max(1) as f64
         );
     }
 }
