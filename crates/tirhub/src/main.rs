@@ -517,7 +517,27 @@ enum AuditCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `tirhub audit ... | head` closes our stdout early; `println!` then panics
+/// with EPIPE (Rust ignores SIGPIPE). End as a piped Unix tool does instead:
+/// quietly, with the status a shell reports for SIGPIPE.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("(os error 32)") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let log_format = match &cli.command {
         Command::Serve(args) => args.log.log_format,

@@ -854,6 +854,33 @@ async fn audit_checks_holder_signatures_and_shows_one_with_its_proof() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Output into a pipe whose reader is gone (`| head`) ends quietly, as a
+/// Unix tool killed by SIGPIPE would (status 141), not with a panic.
+#[test]
+fn output_into_a_closed_pipe_ends_without_a_panic() {
+    let dir = tempdir_path("closed-pipe");
+    let csv = dir.join("declarations.csv");
+    let csv = csv.to_str().unwrap();
+    let generated = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["risk", "generate", "--rows", "3000", "--out", csv])
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tirhub"))
+        .args(["risk", "evaluate", "--data", csv, "--test-from", "2014-01-01"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before the report is computed, so its first line fails.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn tempdir_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tirhub-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
