@@ -108,7 +108,10 @@ fn a_duration_stops_the_run_without_errors() {
     let started = std::time::Instant::now();
     let text = summary(&server.simulate(&["--duration", "2s", "--rate", "100", "--seed", "1"]));
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
-    assert!(count(&text, "transports completed") > 0, "{text}");
+    // On a loaded machine 2 s may end before any transport does: what it
+    // must show is work done, and the ones cut short not counted as failed.
+    assert!(count(&text, "messages sent") > 0, "{text}");
+    assert!(count(&text, "transports completed") + count(&text, "transports interrupted") > 0, "{text}");
     assert_eq!(count(&text, "non-200 answers"), 0, "{text}");
     assert_eq!(count(&text, "transports failed"), 0, "{text}");
     assert!(count(&text, "messages sent") <= 100 * 2 + 100 + 50, "the rate is respected: {text}");
