@@ -48,9 +48,7 @@ impl Default for Sessions {
 }
 
 /// The system clock in ms since the epoch: the console's idle sessions and dashboard window.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use tir_store::now_ms;
 
 /// A write of the sessions the store did not take as asked.
 fn refused(what: &str, status: u16) -> StoreError {

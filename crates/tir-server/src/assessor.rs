@@ -246,7 +246,7 @@ impl Assessor {
         self.load(country).await?;
         let holder = guarantee.holder.as_str().to_owned();
         let history = self.history(country, &holder).await?;
-        let now = Timestamp::from_unix_ms(now_ms());
+        let now = Timestamp::from_unix_ms(tir_store::now_ms());
         let mut records = Vec::with_capacity(due.len());
         for d in due {
             let Some(context) = TransportContext::build(guarantee, d.operation, country, &d.office, history, now)
@@ -374,10 +374,6 @@ fn seed(cursor: i64, country: Country, operation: u16) -> u64 {
         h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
     }
     h
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

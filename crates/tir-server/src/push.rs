@@ -376,7 +376,7 @@ impl Pusher {
 
     /// Delivers at most one item to each endpoint due; returns how many were attempted.
     async fn pass(&self) -> Result<usize, StoreError> {
-        let now_ms = now_ms();
+        let now_ms = tir_store::now_ms();
         let endpoints = self.store.push_endpoints_active().await?;
         let due: Vec<PushEndpoint> = endpoints
             .into_iter()
@@ -439,7 +439,7 @@ impl Pusher {
     /// Sends one item: its HTTP status, or why none came.
     async fn post(&self, e: &PushEndpoint, item: &NotificationRow) -> (Option<u16>, Option<String>) {
         let body = serde_json::to_string(&NotificationItem::from_row(item.clone())).expect("items serialize");
-        let t = u64::try_from(now_ms() / 1000).unwrap_or(0);
+        let t = u64::try_from(tir_store::now_ms() / 1000).unwrap_or(0);
         let signature = signature(&e.secret, t, &body);
         let sent = tokio::time::timeout(self.config.timeout, send(&e.url, body, signature, &self.tls)).await;
         match sent {
@@ -463,10 +463,6 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
 }
 
 /// The client side of TLS: rustls with ring, as the server's, trusting the

@@ -497,8 +497,10 @@ pub async fn open_with_options(url: &str, env: Env, options: StoreOptions) -> Re
     Err(StoreError::BadUrl(url.to_owned()))
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+/// The system clock in ms since the epoch (0 before it): what every crate
+/// reads outside the writer, whose clock is [`env::Clock`] so tests can set it.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A profile version as answers and the journal show it: `tir_risk::rules::Profile`
