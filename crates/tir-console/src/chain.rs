@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
+use tir_model::GuaranteeRef;
 use tir_model::guarantee::{Guarantee, OperationState};
 use tir_model::party::Party;
 
@@ -17,8 +18,49 @@ use crate::customs::{Notice, fresh_message_id, notice_markup, refusal_text};
 use crate::pages::{self, Page, when};
 use crate::session::{Posted, Signed, posted};
 
-/// Guarantees a list shows at most, newest reference first.
+/// Guarantees a page of a list shows at most, newest reference first.
 pub const LISTED: usize = 200;
+
+/// One page of a party's guarantees: up to [`LISTED`] from `?before=`, and
+/// whether older ones follow (read as one more than shown).
+pub struct GuaranteePage {
+    pub guarantees: Vec<Guarantee>,
+    pub before: Option<GuaranteeRef>,
+    pub more: bool,
+}
+
+impl GuaranteePage {
+    /// `?before=` as a reference; anything else is the first page.
+    pub fn before(query: &HashMap<String, String>) -> Option<GuaranteeRef> {
+        query.get("before").and_then(|b| GuaranteeRef::parse(b.trim()).ok())
+    }
+
+    /// Keeps `LISTED` of `read` (asked for `LISTED + 1`).
+    pub fn new(mut read: Vec<Guarantee>, before: Option<GuaranteeRef>) -> GuaranteePage {
+        let more = read.len() > LISTED;
+        read.truncate(LISTED);
+        GuaranteePage { guarantees: read, before, more }
+    }
+
+    /// Links to the newest page and to the next older one, on `path`.
+    pub fn nav(&self, path: &str) -> Markup {
+        let older = self.guarantees.last().filter(|_| self.more).map(|g| g.reference.as_str());
+        html! {
+            @if self.before.is_some() || older.is_some() {
+                nav.pager aria-label="Pages of guarantees" {
+                    @if let Some(before) = &self.before {
+                        span { "Older than " (before.as_str()) ". " }
+                        a href=(path) { "Newest" }
+                    }
+                    @if let Some(last) = older {
+                        @if self.before.is_some() { " · " }
+                        a href=(format!("{path}?before={last}")) rel="next" { "Older →" }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// A list of guarantees, each linking to `{link}/{reference}`.
 pub fn guarantee_list(guarantees: &[Guarantee], link: &str, empty: &str) -> Markup {
@@ -43,9 +85,6 @@ pub fn guarantee_list(guarantees: &[Guarantee], link: &str, empty: &str) -> Mark
                     }
                 } }
             } }
-            @if guarantees.len() >= LISTED {
-                p.hint { "The " (LISTED) " newest references; open an older one by its reference." }
-            }
         }
     }
 }
@@ -73,19 +112,21 @@ fn chain_only(signed: &Signed) -> Result<String, Response> {
     }
 }
 
-/// `GET /console/chain[?done=]`: the chain's guarantees and its forms.
+/// `GET /console/chain[?done=][&before=]`: the chain's guarantees, a page at
+/// a time, and its forms.
 pub async fn page(
     State(console): State<Console>,
     signed: Signed,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let done = query.ok().and_then(|Query(q)| q.get("done").cloned());
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let done = query.get("done").cloned();
     let notice = match done.as_deref() {
         Some("E1") => Some(Notice::Done("E1 accepted: the guarantee is registered.".to_owned())),
         Some("E3") => Some(Notice::Done("E3 accepted: the guarantee is cancelled.".to_owned())),
         _ => None,
     };
-    render(&console, &signed, &HashMap::new(), notice).await.unwrap_or_else(|page| page)
+    render(&console, &signed, &HashMap::new(), notice, GuaranteePage::before(&query)).await.unwrap_or_else(|page| page)
 }
 
 async fn render(
@@ -93,9 +134,11 @@ async fn render(
     signed: &Signed,
     values: &HashMap<String, String>,
     notice: Option<Notice>,
+    before: Option<GuaranteeRef>,
 ) -> Result<Response, Response> {
     let chain = chain_only(signed)?;
-    let guarantees = console.app.store.guarantees_of_chain(&chain, LISTED).await.map_err(pages::store_failed)?;
+    let read = console.app.store.guarantees_of_chain(&chain, before.as_ref(), LISTED + 1).await;
+    let listed = GuaranteePage::new(read.map_err(pages::store_failed)?, before);
     let status = match &notice {
         Some(Notice::Refused { status, .. }) => *status,
         _ => 200,
@@ -105,7 +148,8 @@ async fn render(
         (notice_markup(notice.as_ref()))
         section aria-labelledby="guarantees" {
             h2 #guarantees { "Guarantees registered" }
-            (guarantee_list(&guarantees, "/console/my/transports", "This chain has registered no guarantee."))
+            (guarantee_list(&listed.guarantees, "/console/my/transports", "This chain has registered no guarantee."))
+            (listed.nav("/console/chain"))
         }
         div.actions {
             form #action-register method="post" action="/console/chain" {
@@ -171,7 +215,7 @@ pub async fn act(State(console): State<Console>, signed: Signed, form: Posted) -
         }
         let notice = Notice::Refused { status, text: refusal_text(kind, &answer) };
         let kept = if kind == "E1" { form.clone() } else { HashMap::new() };
-        render(&console, &signed, &kept, Some(notice)).await
+        render(&console, &signed, &kept, Some(notice), None).await
     };
     result.await.unwrap_or_else(|page| page)
 }

@@ -24,8 +24,9 @@ fn holder_only(signed: &Signed) -> Result<(), Response> {
     }
 }
 
-/// `GET /console/my[?reference=]`: the holder's guarantees and transports,
-/// newest reference first; or open one by its reference.
+/// `GET /console/my[?reference=][?before=]`: the holder's guarantees and
+/// transports, newest reference first, a page at a time; or open one by its
+/// reference.
 pub async fn portal(
     State(console): State<Console>,
     signed: Signed,
@@ -34,18 +35,21 @@ pub async fn portal(
     let Party::Holder { tir_id, .. } = &signed.party else {
         return pages::forbidden(&signed);
     };
-    let reference = query.ok().and_then(|Query(q)| q.get("reference").map(|r| r.trim().to_uppercase()));
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let reference = query.get("reference").map(|r| r.trim().to_uppercase());
     if let Some(reference) = reference.filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric())) {
         return pages::see_other(&format!("/console/my/transports/{reference}"));
     }
-    let guarantees = match console.app.store.guarantees_of_holder(tir_id, chain::LISTED).await {
-        Ok(guarantees) => guarantees,
+    let before = chain::GuaranteePage::before(&query);
+    let listed = match console.app.store.guarantees_of_holder(tir_id, before.as_ref(), chain::LISTED + 1).await {
+        Ok(read) => chain::GuaranteePage::new(read, before),
         Err(e) => return pages::store_failed(e),
     };
     let body = html! {
         section aria-labelledby="mine" {
             h2 #mine { "My guarantees and transports" }
-            (chain::guarantee_list(&guarantees, "/console/my/transports", "No guarantee is registered for you yet."))
+            (chain::guarantee_list(&listed.guarantees, "/console/my/transports", "No guarantee is registered for you yet."))
+            (listed.nav("/console/my"))
         }
         section {
             h2 { "Open a transport" }

@@ -223,14 +223,24 @@ mod wrapper {
             self.inner.crossing_figures(country, since_ms, sample).await
         }
 
-        async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+        async fn guarantees_of_holder(
+            &self,
+            holder: &TirId,
+            before: Option<&GuaranteeRef>,
+            limit: usize,
+        ) -> Result<Vec<Guarantee>> {
             self.check(false)?;
-            self.inner.guarantees_of_holder(holder, limit).await
+            self.inner.guarantees_of_holder(holder, before, limit).await
         }
 
-        async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+        async fn guarantees_of_chain(
+            &self,
+            chain: &str,
+            before: Option<&GuaranteeRef>,
+            limit: usize,
+        ) -> Result<Vec<Guarantee>> {
             self.check(false)?;
-            self.inner.guarantees_of_chain(chain, limit).await
+            self.inner.guarantees_of_chain(chain, before, limit).await
         }
 
         async fn risk_feed(&self, after: i64, limit: usize) -> Result<Vec<NotificationRow>> {

@@ -426,10 +426,21 @@ pub trait Store: Send + Sync + 'static {
         since_ms: i64,
         sample: usize,
     ) -> Result<console::CrossingFigures>;
-    /// A holder's guarantees, by reference descending, at most `limit`.
-    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>>;
-    /// The guarantees a chain (party id) registered, by reference descending, at most `limit`.
-    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>>;
+    /// A holder's guarantees, by reference descending, at most `limit`; with
+    /// `before`, only those whose reference sorts before it (the next page).
+    async fn guarantees_of_holder(
+        &self,
+        holder: &TirId,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>>;
+    /// The guarantees a chain (party id) registered, as `guarantees_of_holder`.
+    async fn guarantees_of_chain(
+        &self,
+        chain: &str,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>>;
 
     /// Signs the journal's head with the current server key, creating the key
     /// if the database has none, and stores it (see `keys`): 201 with the head

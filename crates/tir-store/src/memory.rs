@@ -135,9 +135,19 @@ impl MemoryStore {
     }
 
     /// Up to `limit` guarantees that match, by reference descending (as the SQL backends order them).
-    fn guarantees_where(&self, limit: usize, matches: impl Fn(&Guarantee) -> bool) -> Vec<Guarantee> {
+    fn guarantees_where(
+        &self,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+        matches: impl Fn(&Guarantee) -> bool,
+    ) -> Vec<Guarantee> {
         let inner = self.lock();
-        let mut found: Vec<&Guarantee> = inner.state.guarantees.values().filter(|g| matches(g)).collect();
+        let mut found: Vec<&Guarantee> = inner
+            .state
+            .guarantees
+            .values()
+            .filter(|g| before.is_none_or(|b| g.reference.as_str() < b.as_str()) && matches(g))
+            .collect();
         found.sort_by(|a, b| b.reference.as_str().cmp(a.reference.as_str()));
         found.into_iter().take(limit).cloned().collect()
     }
@@ -937,12 +947,22 @@ impl Store for MemoryStore {
         Ok(inner.state.journal.iter().filter(|e| e.reference == reference.as_str()).take(limit).cloned().collect())
     }
 
-    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
-        Ok(self.guarantees_where(limit, |g| g.holder == *holder))
+    async fn guarantees_of_holder(
+        &self,
+        holder: &TirId,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
+        Ok(self.guarantees_where(before, limit, |g| g.holder == *holder))
     }
 
-    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
-        Ok(self.guarantees_where(limit, |g| g.chain == chain))
+    async fn guarantees_of_chain(
+        &self,
+        chain: &str,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
+        Ok(self.guarantees_where(before, limit, |g| g.chain == chain))
     }
 
     async fn server_keys(&self) -> Result<Vec<PublicKey>> {

@@ -2563,15 +2563,25 @@ async fn console_reads_case(store: &Arc<dyn Store>) {
     };
     let holder = TirId::parse(HOLDER).unwrap();
     assert_eq!(
-        refs(store.guarantees_of_holder(&holder, 10).await.unwrap()),
+        refs(store.guarantees_of_holder(&holder, None, 10).await.unwrap()),
         [third.clone(), second.clone(), first.clone()]
     );
-    assert_eq!(refs(store.guarantees_of_holder(&holder, 2).await.unwrap()), [third.clone(), second.clone()]);
+    assert_eq!(refs(store.guarantees_of_holder(&holder, None, 2).await.unwrap()), [third.clone(), second.clone()]);
+    // The next page starts after the last reference shown, and ends empty.
+    let after = |r: &str| Some(parsed(r));
+    assert_eq!(
+        refs(store.guarantees_of_holder(&holder, after(&second).as_ref(), 2).await.unwrap()),
+        std::slice::from_ref(&first)
+    );
+    assert!(store.guarantees_of_holder(&holder, after(&first).as_ref(), 2).await.unwrap().is_empty());
     let stranger = TirId::parse("GEO/001/999").unwrap();
-    assert!(store.guarantees_of_holder(&stranger, 10).await.unwrap().is_empty());
-    assert_eq!(refs(store.guarantees_of_chain(w.chain.id(), 10).await.unwrap()), [second, first]);
-    assert_eq!(refs(store.guarantees_of_chain("chain-two", 10).await.unwrap()), [third]);
-    assert!(store.guarantees_of_chain("chain-none", 10).await.unwrap().is_empty());
+    assert!(store.guarantees_of_holder(&stranger, None, 10).await.unwrap().is_empty());
+    assert_eq!(refs(store.guarantees_of_chain(w.chain.id(), None, 10).await.unwrap()), [second.clone(), first.clone()]);
+    assert_eq!(refs(store.guarantees_of_chain(w.chain.id(), after(&second).as_ref(), 10).await.unwrap()), [first]);
+    // A page may start from a reference that is not the chain's.
+    assert_eq!(refs(store.guarantees_of_chain(w.chain.id(), after(&third).as_ref(), 1).await.unwrap()), [second]);
+    assert_eq!(refs(store.guarantees_of_chain("chain-two", None, 10).await.unwrap()), [third]);
+    assert!(store.guarantees_of_chain("chain-none", None, 10).await.unwrap().is_empty());
 }
 
 /// A PostgreSQL connection is driven by the runtime it was opened on. The

@@ -671,6 +671,44 @@ async fn the_dashboard_shows_the_crossing_time_and_volume_of_a_transport_that_cr
     }
 }
 
+/// Past `LISTED` guarantees, the chain's and the holder's lists go on by
+/// pages: `?before=` the last reference shown, with links both ways.
+#[tokio::test]
+async fn long_lists_of_guarantees_page_by_reference() {
+    const LISTED: usize = 200; // the console's page of guarantees
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let mut references = vec![seeded.reference.clone()];
+    for _ in 0..LISTED + 1 {
+        let reference = reference();
+        let e1 = message("E1", &reference, json!({"holder": HOLDER}));
+        let (status, answer) = server.api(reqwest::Method::POST, "/v1/messages", &seeded.chain, Some(e1)).await;
+        assert_eq!(status, 200, "{answer}");
+        references.push(reference);
+    }
+    references.sort_by(|a, b| b.cmp(a));
+    let shown = |page: &str, r: &str| page.contains(&format!("href=\"/console/my/transports/{r}\""));
+    for (token, path) in [(&seeded.chain, "/console/chain"), (&seeded.holder, "/console/my")] {
+        let cookies = session(&server, token).await;
+        let (status, first) = server.get(path, &cookies).await;
+        assert_eq!(status, 200, "{first}");
+        assert!(references[..LISTED].iter().all(|r| shown(&first, r)), "{path}: the newest {LISTED}");
+        assert!(!shown(&first, &references[LISTED]), "{path}: one page only");
+        let older = format!("{path}?before={}", references[LISTED - 1]);
+        assert!(first.contains(&format!("href=\"{older}\"")) && !first.contains(">Newest<"), "{first}");
+        let (status, second) = server.get(&older, &cookies).await;
+        assert_eq!(status, 200, "{second}");
+        assert!(references[LISTED..].iter().all(|r| shown(&second, r)), "{path}: the rest");
+        assert!(!shown(&second, &references[LISTED - 1]), "{path}: not again");
+        assert!(second.contains(&format!("href=\"{path}\"")) && second.contains(">Newest<"), "{second}");
+        assert!(!second.contains("Older →"), "{path}: the last page: {second}");
+        // A `before` that is no reference is the first page.
+        let (status, page) = server.get(&format!("{path}?before=%3Cb%3E"), &cookies).await;
+        assert_eq!(status, 200);
+        assert!(shown(&page, &references[0]) && !page.contains("<b>"), "{page}");
+    }
+}
+
 #[tokio::test]
 async fn chains_and_holders_list_their_guarantees_chains_register_and_cancel_holders_amend_and_withdraw() {
     use tir_testkit::fixtures::reference as new_reference;

@@ -236,12 +236,22 @@ impl Store for PgStore {
         reads::crossing_figures(&self.pool, country.map(|c| c.as_str()), since_ms, sample).await
     }
 
-    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
-        reads::guarantees_by(&self.pool, false, holder.as_str(), limit).await
+    async fn guarantees_of_holder(
+        &self,
+        holder: &TirId,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
+        reads::guarantees_by(&self.pool, false, holder.as_str(), before.map(GuaranteeRef::as_str), limit).await
     }
 
-    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
-        reads::guarantees_by(&self.pool, true, chain, limit).await
+    async fn guarantees_of_chain(
+        &self,
+        chain: &str,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
+        reads::guarantees_by(&self.pool, true, chain, before.map(GuaranteeRef::as_str), limit).await
     }
 
     async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {

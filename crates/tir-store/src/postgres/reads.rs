@@ -148,13 +148,43 @@ pub(super) async fn journal_of(pool: &Pool, reference: &str, limit: usize) -> Re
 }
 
 /// Guarantees of a holder (`by_chain` false) or a chain, reference descending.
-pub(super) async fn guarantees_by(pool: &Pool, by_chain: bool, key: &str, limit: usize) -> Result<Vec<Guarantee>> {
-    let sql = if by_chain {
-        "SELECT doc FROM guarantees WHERE chain = $1 ORDER BY reference DESC LIMIT $2"
-    } else {
-        "SELECT doc FROM guarantees WHERE holder = $1 ORDER BY reference DESC LIMIT $2"
-    };
-    docs(pool, sql, &[&key, &crate::sql_limit(limit)]).await
+pub(super) async fn guarantees_by(
+    pool: &Pool,
+    by_chain: bool,
+    key: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Guarantee>> {
+    // Two statements rather than `$3 IS NULL OR ...`, so each keeps to the
+    // (owner, reference) index's range; `reference` is `COLLATE "C"`, so
+    // pages follow the byte order SQLite and the memory store use.
+    let limit = crate::sql_limit(limit);
+    match (by_chain, before) {
+        (true, None) => {
+            docs(pool, "SELECT doc FROM guarantees WHERE chain = $1 ORDER BY reference DESC LIMIT $2", &[&key, &limit])
+                .await
+        }
+        (false, None) => {
+            docs(pool, "SELECT doc FROM guarantees WHERE holder = $1 ORDER BY reference DESC LIMIT $2", &[&key, &limit])
+                .await
+        }
+        (true, Some(before)) => {
+            docs(
+                pool,
+                "SELECT doc FROM guarantees WHERE chain = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2",
+                &[&key, &limit, &before],
+            )
+            .await
+        }
+        (false, Some(before)) => {
+            docs(
+                pool,
+                "SELECT doc FROM guarantees WHERE holder = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2",
+                &[&key, &limit, &before],
+            )
+            .await
+        }
+    }
 }
 
 /// Every version of one profile, oldest first (on any client: the writer's transaction or a pooled one).

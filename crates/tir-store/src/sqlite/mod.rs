@@ -285,14 +285,26 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn guarantees_of_holder(&self, holder: &TirId, limit: usize) -> Result<Vec<Guarantee>> {
+    async fn guarantees_of_holder(
+        &self,
+        holder: &TirId,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
         let key = holder.to_string();
-        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Holder, &key, limit)).await
+        let before = before.map(|b| b.as_str().to_owned());
+        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Holder, &key, before.as_deref(), limit)).await
     }
 
-    async fn guarantees_of_chain(&self, chain: &str, limit: usize) -> Result<Vec<Guarantee>> {
+    async fn guarantees_of_chain(
+        &self,
+        chain: &str,
+        before: Option<&GuaranteeRef>,
+        limit: usize,
+    ) -> Result<Vec<Guarantee>> {
         let key = chain.to_owned();
-        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Chain, &key, limit)).await
+        let before = before.map(|b| b.as_str().to_owned());
+        self.readers.read(move |c| reads::guarantees_by(c, reads::Owner::Chain, &key, before.as_deref(), limit)).await
     }
 
     async fn server_keys(&self) -> Result<Vec<crate::PublicKey>> {

@@ -203,12 +203,29 @@ pub(super) fn journal_of(c: &Connection, reference: &str, limit: usize) -> Resul
 }
 
 /// Guarantees whose `column` (holder or chain) is `key`, reference descending.
-pub(super) fn guarantees_by(c: &Connection, column: Owner, key: &str, limit: usize) -> Result<Vec<Guarantee>> {
-    let sql = match column {
-        Owner::Holder => "SELECT doc FROM guarantees WHERE holder = ?1 ORDER BY reference DESC LIMIT ?2",
-        Owner::Chain => "SELECT doc FROM guarantees WHERE chain = ?1 ORDER BY reference DESC LIMIT ?2",
+pub(super) fn guarantees_by(
+    c: &Connection,
+    column: Owner,
+    key: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Guarantee>> {
+    // Two statements rather than `?3 IS NULL OR ...`, so each keeps to the
+    // (owner, reference) index's range.
+    let sql = match (column, before.is_some()) {
+        (Owner::Holder, false) => "SELECT doc FROM guarantees WHERE holder = ?1 ORDER BY reference DESC LIMIT ?2",
+        (Owner::Chain, false) => "SELECT doc FROM guarantees WHERE chain = ?1 ORDER BY reference DESC LIMIT ?2",
+        (Owner::Holder, true) => {
+            "SELECT doc FROM guarantees WHERE holder = ?1 AND reference < ?3 ORDER BY reference DESC LIMIT ?2"
+        }
+        (Owner::Chain, true) => {
+            "SELECT doc FROM guarantees WHERE chain = ?1 AND reference < ?3 ORDER BY reference DESC LIMIT ?2"
+        }
     };
-    docs(c, sql, params![key, crate::sql_limit(limit)])
+    match before {
+        Some(before) => docs(c, sql, params![key, crate::sql_limit(limit), before]),
+        None => docs(c, sql, params![key, crate::sql_limit(limit)]),
+    }
 }
 
 /// Which column of `guarantees` a list is by.
