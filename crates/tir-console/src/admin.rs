@@ -17,11 +17,8 @@ use tir_model::{OfficeCode, Timestamp, TirId};
 use crate::Console;
 use crate::customs::{Notice, notice_markup, refusal_text};
 use crate::once;
-use crate::pages::{self, Page, when};
+use crate::pages::{self, PAGE_ROWS, Page, Paged, encode, when};
 use crate::session::{Posted, Signed, posted};
-
-/// Rows a list shows at most.
-const LISTED: usize = 1_000;
 
 fn admin_only(signed: &Signed) -> Result<(), Response> {
     match signed.party {
@@ -53,13 +50,15 @@ fn bad_action(signed: &Signed) -> Response {
 
 // ---- parties ----
 
-/// `GET /console/admin/parties[?done=revoked]`.
+/// `GET /console/admin/parties[?done=revoked][?after=party id]`.
 pub async fn parties(State(console): State<Console>, signed: Signed, query: Params) -> Response {
-    let notice = match params(query).get("done").map(String::as_str) {
+    let query = params(query);
+    let notice = match query.get("done").map(String::as_str) {
         Some("revoked") => Some(Notice::Done("The party is revoked: its token no longer signs in.".to_owned())),
         _ => None,
     };
-    parties_page(&console, &signed, &HashMap::new(), notice).await.unwrap_or_else(|page| page)
+    let after = query.get("after").cloned();
+    parties_page(&console, &signed, &HashMap::new(), notice, after).await.unwrap_or_else(|page| page)
 }
 
 async fn parties_page(
@@ -67,9 +66,13 @@ async fn parties_page(
     signed: &Signed,
     values: &HashMap<String, String>,
     notice: Option<Notice>,
+    after: Option<String>,
 ) -> Result<Response, Response> {
     admin_only(signed)?;
-    let parties = console.app.store.parties(LISTED).await.map_err(pages::store_failed)?;
+    let read = console.app.store.parties(after.as_deref(), PAGE_ROWS + 1).await.map_err(pages::store_failed)?;
+    let listed = Paged::new(read, after);
+    let nav = listed.nav("/console/admin/parties", "after", |p| p.party.id().to_owned(), ("Newest", "Older"));
+    let parties = listed.rows;
     let value = |name: &str| values.get(name).cloned().unwrap_or_default();
     let kind = value("kind");
     let body = html! {
@@ -132,7 +135,7 @@ async fn parties_page(
                         }
                     } }
                 } }
-                @if parties.len() >= LISTED { p.hint { "The " (LISTED) " newest parties." } }
+                (nav)
             }
         }
     };
@@ -162,7 +165,7 @@ pub async fn parties_act(State(console): State<Console>, signed: Signed, form: P
                 let (status, answer) = tir_server::direct::revoke_party(&console.app, &signed.party, id).await;
                 if status != 200 {
                     let notice = Notice::Refused { status, text: refusal_text("Revocation", &answer) };
-                    return parties_page(&console, &signed, &HashMap::new(), Some(notice)).await;
+                    return parties_page(&console, &signed, &HashMap::new(), Some(notice), None).await;
                 }
                 Ok(pages::see_other("/console/admin/parties?done=revoked"))
             }
@@ -186,7 +189,7 @@ async fn create_party(console: Console, signed: Signed, form: HashMap<String, St
         tir_server::direct::create_party(&console.app, &signed.party, Bytes::from(body.to_string())).await;
     if status != 201 {
         let notice = Notice::Refused { status, text: refusal_text("Party", &answer) };
-        return parties_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page);
+        return parties_page(&console, &signed, &form, Some(notice), None).await.unwrap_or_else(|page| page);
     }
     created_page(&signed, &answer)
 }
@@ -210,7 +213,7 @@ fn created_page(signed: &Signed, answer: &str) -> Response {
 
 // ---- offices ----
 
-/// `GET /console/admin/offices[?edit=CODE][&done=saved]`.
+/// `GET /console/admin/offices[?edit=CODE][&done=saved][?after=CODE]`.
 pub async fn offices(State(console): State<Console>, signed: Signed, query: Params) -> Response {
     let result = async {
         admin_only(&signed)?;
@@ -228,7 +231,8 @@ pub async fn offices(State(console): State<Console>, signed: Signed, query: Para
             }
         }
         let notice = query.get("done").map(|code| Notice::Done(format!("Office {code} saved.")));
-        offices_page(&console, &signed, &values, notice).await
+        let after = query.get("after").and_then(|c| OfficeCode::parse(c).ok());
+        offices_page(&console, &signed, &values, notice, after).await
     };
     result.await.unwrap_or_else(|page| page)
 }
@@ -238,9 +242,13 @@ async fn offices_page(
     signed: &Signed,
     values: &HashMap<String, String>,
     notice: Option<Notice>,
+    after: Option<OfficeCode>,
 ) -> Result<Response, Response> {
     admin_only(signed)?;
-    let offices = console.app.store.offices(LISTED).await.map_err(pages::store_failed)?;
+    let read = console.app.store.offices(after.as_ref(), PAGE_ROWS + 1).await.map_err(pages::store_failed)?;
+    let listed = Paged::new(read, after.map(|a| a.as_str().to_owned()));
+    let nav = listed.nav("/console/admin/offices", "after", |o| o.code.as_str().to_owned(), ("First", "Next"));
+    let offices = listed.rows;
     let value = |name: &str| values.get(name).cloned().unwrap_or_default();
     let body = html! {
         (notice_markup(notice.as_ref()))
@@ -288,7 +296,7 @@ async fn offices_page(
                         td { a href=(format!("/console/admin/offices?edit={}", o.code.as_str())) { "Edit" } }
                     } } }
                 } }
-                @if offices.len() >= LISTED { p.hint { "The first " (LISTED) " offices by code." } }
+                (nav)
             }
         }
     };
@@ -336,22 +344,12 @@ async fn save_office(console: Console, signed: Signed, form: HashMap<String, Str
         return pages::see_other(&format!("/console/admin/offices?done={}", encode(&code)));
     }
     let notice = Notice::Refused { status, text: refusal_text("Office", &answer) };
-    offices_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page)
-}
-
-/// Percent-encodes a query value (TIR ids hold `/`).
-fn encode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    offices_page(&console, &signed, &form, Some(notice), None).await.unwrap_or_else(|page| page)
 }
 
 // ---- holders ----
 
-/// `GET /console/admin/holders[?edit=TIR id][&done=TIR id]`.
+/// `GET /console/admin/holders[?edit=TIR id][&done=TIR id][?after=TIR id]`.
 pub async fn holders(State(console): State<Console>, signed: Signed, query: Params) -> Response {
     let result = async {
         admin_only(&signed)?;
@@ -366,7 +364,8 @@ pub async fn holders(State(console): State<Console>, signed: Signed, query: Para
             values.insert("status".to_owned(), holder.status.as_str().to_owned());
         }
         let notice = query.get("done").map(|tir_id| Notice::Done(format!("Holder {tir_id} saved.")));
-        holders_page(&console, &signed, &values, notice).await
+        let after = query.get("after").and_then(|t| TirId::parse(t).ok());
+        holders_page(&console, &signed, &values, notice, after).await
     };
     result.await.unwrap_or_else(|page| page)
 }
@@ -376,9 +375,13 @@ async fn holders_page(
     signed: &Signed,
     values: &HashMap<String, String>,
     notice: Option<Notice>,
+    after: Option<TirId>,
 ) -> Result<Response, Response> {
     admin_only(signed)?;
-    let holders = console.app.store.holders(LISTED).await.map_err(pages::store_failed)?;
+    let read = console.app.store.holders(after.as_ref(), PAGE_ROWS + 1).await.map_err(pages::store_failed)?;
+    let listed = Paged::new(read, after.map(|a| a.as_str().to_owned()));
+    let nav = listed.nav("/console/admin/holders", "after", |h| h.tir_id.as_str().to_owned(), ("First", "Next"));
+    let holders = listed.rows;
     let value = |name: &str| values.get(name).cloned().unwrap_or_default();
     let status = value("status");
     let body = html! {
@@ -419,7 +422,7 @@ async fn holders_page(
                         td { a href=(format!("/console/admin/holders?edit={}", encode(h.tir_id.as_str()))) { "Edit" } }
                     } } }
                 } }
-                @if holders.len() >= LISTED { p.hint { "The first " (LISTED) " holders by TIR id." } }
+                (nav)
             }
         }
     };
@@ -443,7 +446,7 @@ async fn save_holder(console: Console, signed: Signed, form: HashMap<String, Str
         return pages::see_other(&format!("/console/admin/holders?done={}", encode(&tir_id)));
     }
     let notice = Notice::Refused { status, text: refusal_text("Holder", &answer) };
-    holders_page(&console, &signed, &form, Some(notice)).await.unwrap_or_else(|page| page)
+    holders_page(&console, &signed, &form, Some(notice), None).await.unwrap_or_else(|page| page)
 }
 
 // ---- journal ----

@@ -15,51 +15,23 @@ use tir_model::party::Party;
 
 use crate::Console;
 use crate::customs::{Notice, fresh_message_id, notice_markup, refusal_text};
-use crate::pages::{self, Page, when};
+use crate::pages::{self, PAGE_ROWS, Page, Paged, when};
 use crate::session::{Posted, Signed, posted};
 
-/// Guarantees a page of a list shows at most, newest reference first.
-pub const LISTED: usize = 200;
-
-/// One page of a party's guarantees: up to [`LISTED`] from `?before=`, and
-/// whether older ones follow (read as one more than shown).
-pub struct GuaranteePage {
-    pub guarantees: Vec<Guarantee>,
-    pub before: Option<GuaranteeRef>,
-    pub more: bool,
+/// `?before=` as a reference: the next page of a list of guarantees, which
+/// goes newest reference first; anything else is the first page.
+pub fn before(query: &HashMap<String, String>) -> Option<GuaranteeRef> {
+    query.get("before").and_then(|b| GuaranteeRef::parse(b.trim()).ok())
 }
 
-impl GuaranteePage {
-    /// `?before=` as a reference; anything else is the first page.
-    pub fn before(query: &HashMap<String, String>) -> Option<GuaranteeRef> {
-        query.get("before").and_then(|b| GuaranteeRef::parse(b.trim()).ok())
-    }
+/// A page of guarantees read from `before` (as `PAGE_ROWS + 1`).
+pub fn paged(read: Vec<Guarantee>, before: Option<GuaranteeRef>) -> Paged<Guarantee> {
+    Paged::new(read, before.map(|b| b.as_str().to_owned()))
+}
 
-    /// Keeps `LISTED` of `read` (asked for `LISTED + 1`).
-    pub fn new(mut read: Vec<Guarantee>, before: Option<GuaranteeRef>) -> GuaranteePage {
-        let more = read.len() > LISTED;
-        read.truncate(LISTED);
-        GuaranteePage { guarantees: read, before, more }
-    }
-
-    /// Links to the newest page and to the next older one, on `path`.
-    pub fn nav(&self, path: &str) -> Markup {
-        let older = self.guarantees.last().filter(|_| self.more).map(|g| g.reference.as_str());
-        html! {
-            @if self.before.is_some() || older.is_some() {
-                nav.pager aria-label="Pages of guarantees" {
-                    @if let Some(before) = &self.before {
-                        span { "Older than " (before.as_str()) ". " }
-                        a href=(path) { "Newest" }
-                    }
-                    @if let Some(last) = older {
-                        @if self.before.is_some() { " · " }
-                        a href=(format!("{path}?before={last}")) rel="next" { "Older →" }
-                    }
-                }
-            }
-        }
-    }
+/// The links between pages of guarantees on `path`.
+pub fn nav(listed: &Paged<Guarantee>, path: &str) -> Markup {
+    listed.nav(path, "before", |g| g.reference.as_str().to_owned(), ("Newest", "Older"))
 }
 
 /// A list of guarantees, each linking to `{link}/{reference}`.
@@ -126,7 +98,7 @@ pub async fn page(
         Some("E3") => Some(Notice::Done("E3 accepted: the guarantee is cancelled.".to_owned())),
         _ => None,
     };
-    render(&console, &signed, &HashMap::new(), notice, GuaranteePage::before(&query)).await.unwrap_or_else(|page| page)
+    render(&console, &signed, &HashMap::new(), notice, before(&query)).await.unwrap_or_else(|page| page)
 }
 
 async fn render(
@@ -137,8 +109,8 @@ async fn render(
     before: Option<GuaranteeRef>,
 ) -> Result<Response, Response> {
     let chain = chain_only(signed)?;
-    let read = console.app.store.guarantees_of_chain(&chain, before.as_ref(), LISTED + 1).await;
-    let listed = GuaranteePage::new(read.map_err(pages::store_failed)?, before);
+    let read = console.app.store.guarantees_of_chain(&chain, before.as_ref(), PAGE_ROWS + 1).await;
+    let listed = paged(read.map_err(pages::store_failed)?, before);
     let status = match &notice {
         Some(Notice::Refused { status, .. }) => *status,
         _ => 200,
@@ -148,8 +120,8 @@ async fn render(
         (notice_markup(notice.as_ref()))
         section aria-labelledby="guarantees" {
             h2 #guarantees { "Guarantees registered" }
-            (guarantee_list(&listed.guarantees, "/console/my/transports", "This chain has registered no guarantee."))
-            (listed.nav("/console/chain"))
+            (guarantee_list(&listed.rows, "/console/my/transports", "This chain has registered no guarantee."))
+            (nav(&listed, "/console/chain"))
         }
         div.actions {
             form #action-register method="post" action="/console/chain" {

@@ -40,16 +40,16 @@ pub async fn portal(
     if let Some(reference) = reference.filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric())) {
         return pages::see_other(&format!("/console/my/transports/{reference}"));
     }
-    let before = chain::GuaranteePage::before(&query);
-    let listed = match console.app.store.guarantees_of_holder(tir_id, before.as_ref(), chain::LISTED + 1).await {
-        Ok(read) => chain::GuaranteePage::new(read, before),
+    let before = chain::before(&query);
+    let listed = match console.app.store.guarantees_of_holder(tir_id, before.as_ref(), pages::PAGE_ROWS + 1).await {
+        Ok(read) => chain::paged(read, before),
         Err(e) => return pages::store_failed(e),
     };
     let body = html! {
         section aria-labelledby="mine" {
             h2 #mine { "My guarantees and transports" }
-            (chain::guarantee_list(&listed.guarantees, "/console/my/transports", "No guarantee is registered for you yet."))
-            (listed.nav("/console/my"))
+            (chain::guarantee_list(&listed.rows, "/console/my/transports", "No guarantee is registered for you yet."))
+            (chain::nav(&listed, "/console/my"))
         }
         section {
             h2 { "Open a transport" }

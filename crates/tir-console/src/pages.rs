@@ -208,3 +208,50 @@ pub fn when(at: Option<tir_model::Timestamp>) -> String {
         None => "–".to_owned(),
     }
 }
+
+/// Rows a page of a long list shows.
+pub const PAGE_ROWS: usize = 200;
+
+/// One page of a list read as `PAGE_ROWS + 1` rows from the page's start,
+/// so that the extra row says whether another page follows.
+pub struct Paged<T> {
+    pub rows: Vec<T>,
+    /// The key the page started after (`None`: the first page).
+    pub from: Option<String>,
+    pub more: bool,
+}
+
+impl<T> Paged<T> {
+    pub fn new(mut read: Vec<T>, from: Option<String>) -> Paged<T> {
+        let more = read.len() > PAGE_ROWS;
+        read.truncate(PAGE_ROWS);
+        Paged { rows: read, from, more }
+    }
+
+    /// Links to the first page and to the next, on `path`: the next starts
+    /// after the last row's `key`, as `?{param}=`.
+    pub fn nav(&self, path: &str, param: &str, key: impl Fn(&T) -> String, labels: (&str, &str)) -> Markup {
+        let next = self.rows.last().filter(|_| self.more).map(key);
+        html! {
+            @if self.from.is_some() || next.is_some() {
+                nav.pager aria-label="Pages" {
+                    @if self.from.is_some() { a href=(path) { (labels.0) } }
+                    @if let Some(next) = next {
+                        @if self.from.is_some() { " · " }
+                        a href=(format!("{path}?{param}={}", encode(&next))) rel="next" { (labels.1) " →" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value (TIR ids hold `/`).
+pub fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

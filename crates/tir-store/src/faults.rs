@@ -293,19 +293,19 @@ mod wrapper {
             self.inner.holder(tir_id).await
         }
 
-        async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
+        async fn parties(&self, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
             self.check(false)?;
-            self.inner.parties(limit).await
+            self.inner.parties(after, limit).await
         }
 
-        async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+        async fn offices(&self, after: Option<&OfficeCode>, limit: usize) -> Result<Vec<Office>> {
             self.check(false)?;
-            self.inner.offices(limit).await
+            self.inner.offices(after, limit).await
         }
 
-        async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+        async fn holders(&self, after: Option<&TirId>, limit: usize) -> Result<Vec<HolderRecord>> {
             self.check(false)?;
-            self.inner.holders(limit).await
+            self.inner.holders(after, limit).await
         }
 
         async fn notifications(

@@ -355,12 +355,13 @@ pub trait Store: Send + Sync + 'static {
     async fn guarantee(&self, reference: &GuaranteeRef) -> Result<Option<Guarantee>>;
     async fn office(&self, code: &OfficeCode) -> Result<Option<Office>>;
     async fn holder(&self, tir_id: &TirId) -> Result<Option<HolderRecord>>;
-    /// Every party the admin created, revoked ones too, newest first (then by id), at most `limit`.
-    async fn parties(&self, limit: usize) -> Result<Vec<PartyListing>>;
-    /// The office list, by code, at most `limit`.
-    async fn offices(&self, limit: usize) -> Result<Vec<Office>>;
-    /// The holder registry (ITDB), by TIR id, at most `limit`.
-    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>>;
+    /// Every party the admin created, revoked ones too, newest first (then by
+    /// id), at most `limit`; with `after` (a party id), those listed after it.
+    async fn parties(&self, after: Option<&str>, limit: usize) -> Result<Vec<PartyListing>>;
+    /// The office list, by code, at most `limit`; with `after`, the codes after it.
+    async fn offices(&self, after: Option<&OfficeCode>, limit: usize) -> Result<Vec<Office>>;
+    /// The holder registry (ITDB), by TIR id, at most `limit`; with `after`, the ids after it.
+    async fn holders(&self, after: Option<&TirId>, limit: usize) -> Result<Vec<HolderRecord>>;
     /// Items after `after` in cursor order; `recipient: None` reads every feed.
     async fn notifications(&self, recipient: Option<&str>, after: i64, limit: usize) -> Result<Vec<NotificationRow>>;
     /// Every feed's items after `after` as `notifications(None, ..)`, with the payload only of

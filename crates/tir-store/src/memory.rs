@@ -713,11 +713,16 @@ impl Store for MemoryStore {
         Ok(self.lock().state.holders.get(tir_id).cloned())
     }
 
-    async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
+    async fn parties(&self, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
         let inner = self.lock();
         let mut rows: Vec<&PartyRow> = inner.state.parties.values().collect();
         rows.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| a.party.id.cmp(&b.party.id)));
+        let skip = match after {
+            Some(id) => rows.iter().position(|r| r.party.id == id).map_or(rows.len(), |at| at + 1),
+            None => 0,
+        };
         rows.into_iter()
+            .skip(skip)
             .take(limit)
             .map(|row| {
                 let p = &row.party;
@@ -733,17 +738,21 @@ impl Store for MemoryStore {
             .collect()
     }
 
-    async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+    async fn offices(&self, after: Option<&OfficeCode>, limit: usize) -> Result<Vec<Office>> {
         let inner = self.lock();
-        let mut offices: Vec<Office> = inner.state.offices.values().cloned().collect();
+        let after = after.map_or("", OfficeCode::as_str);
+        let mut offices: Vec<Office> =
+            inner.state.offices.values().filter(|o| o.code.as_str() > after).cloned().collect();
         offices.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
         offices.truncate(limit);
         Ok(offices)
     }
 
-    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+    async fn holders(&self, after: Option<&TirId>, limit: usize) -> Result<Vec<HolderRecord>> {
         let inner = self.lock();
-        let mut holders: Vec<HolderRecord> = inner.state.holders.values().cloned().collect();
+        let after = after.map_or("", TirId::as_str);
+        let mut holders: Vec<HolderRecord> =
+            inner.state.holders.values().filter(|h| h.tir_id.as_str() > after).cloned().collect();
         holders.sort_by(|a, b| a.tir_id.as_str().cmp(b.tir_id.as_str()));
         holders.truncate(limit);
         Ok(holders)

@@ -2500,7 +2500,7 @@ async fn admin_lists_case(store: &dyn Store) {
     let fingerprint = "ab".repeat(32);
     assert_eq!(store.bind_certificate(w.ge.id(), Some(&fingerprint)).await.unwrap().status, 200);
 
-    let parties = store.parties(100).await.unwrap();
+    let parties = store.parties(None, 100).await.unwrap();
     let mut listed: Vec<&Party> = parties.iter().map(|p| &p.party).collect();
     listed.sort_by_key(|p| p.id().to_owned());
     let mut expected: Vec<&Party> = w.tokens.iter().map(|(_, p)| p).collect();
@@ -2517,19 +2517,37 @@ async fn admin_lists_case(store: &dyn Store) {
     }
     let tr = parties.iter().find(|p| p.party == w.tr).unwrap();
     assert_eq!(tr.name, "TR customs");
-    assert_eq!(store.parties(2).await.unwrap(), parties[..2]);
+    assert_eq!(store.parties(None, 2).await.unwrap(), parties[..2]);
+    // Pages follow on from the last party shown, whatever the ties in time.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.parties(after.as_deref(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.party.id().to_owned());
+        paged.extend(page);
+    }
+    assert_eq!(paged, parties);
+    assert!(store.parties(Some("no-such-party"), 10).await.unwrap().is_empty());
 
     let codes = |offices: Vec<Office>| -> Vec<String> { offices.into_iter().map(|o| o.code.to_string()).collect() };
-    assert_eq!(codes(store.offices(100).await.unwrap()), ["AZ000200", "GE000100", "TR000100"]);
-    assert_eq!(codes(store.offices(1).await.unwrap()), ["AZ000200"]);
+    assert_eq!(codes(store.offices(None, 100).await.unwrap()), ["AZ000200", "GE000100", "TR000100"]);
+    assert_eq!(codes(store.offices(None, 1).await.unwrap()), ["AZ000200"]);
+    let az = OfficeCode::parse("AZ000200").unwrap();
+    assert_eq!(codes(store.offices(Some(&az), 1).await.unwrap()), ["GE000100"]);
+    let ge = OfficeCode::parse("GE000100").unwrap();
+    assert_eq!(codes(store.offices(Some(&ge), 5).await.unwrap()), ["TR000100"]);
     let second = HolderRecord {
         tir_id: TirId::parse("GEO/001/999").unwrap(),
         country: country("GE"),
         ..holder_record(HolderStatus::Withdrawn)
     };
     store.put_holder(second.clone()).await.unwrap();
-    assert_eq!(store.holders(100).await.unwrap(), [second.clone(), holder_record(HolderStatus::Authorized)]);
-    assert_eq!(store.holders(1).await.unwrap(), [second]);
+    assert_eq!(store.holders(None, 100).await.unwrap(), [second.clone(), holder_record(HolderStatus::Authorized)]);
+    assert_eq!(store.holders(None, 1).await.unwrap(), std::slice::from_ref(&second));
+    assert_eq!(store.holders(Some(&second.tir_id), 5).await.unwrap(), [holder_record(HolderStatus::Authorized)]);
+    let last = holder_record(HolderStatus::Authorized).tir_id;
+    assert!(store.holders(Some(&last), 5).await.unwrap().is_empty());
 }
 
 /// The console's reads (docs/console.md): the journal entries of one

@@ -709,6 +709,34 @@ async fn long_lists_of_guarantees_page_by_reference() {
     }
 }
 
+/// The admin's holder registry goes on by pages past 200, in TIR id order
+/// (ids hold `/`, so the next page's key is percent-encoded).
+#[tokio::test]
+async fn the_admins_holder_registry_pages_by_tir_id() {
+    let server = spawn(false).await;
+    server.seed().await;
+    let mut ids = vec![HOLDER.to_owned()];
+    for n in 0..200 {
+        let tir_id = format!("LTU/001/{n:04}");
+        let body = json!({"name": format!("Holder {n}"), "country": "LT", "status": "authorized"});
+        let path = format!("/v1/admin/holders/{}", encode(&tir_id));
+        assert_eq!(server.api(reqwest::Method::PUT, &path, ADMIN_TOKEN, Some(body)).await.0, 200);
+        ids.push(tir_id);
+    }
+    ids.sort();
+    let admin = session(&server, ADMIN_TOKEN).await;
+    let (status, first) = server.get("/console/admin/holders", &admin).await;
+    assert_eq!(status, 200);
+    let row = |page: &str, id: &str| page.contains(&format!("<td class=\"mono\">{id}</td>"));
+    assert!(ids[..200].iter().all(|id| row(&first, id)) && !row(&first, &ids[200]), "{first}");
+    let next = format!("/console/admin/holders?after={}", encode(&ids[199]));
+    assert!(first.contains(&format!("href=\"{next}\"")), "{first}");
+    let (status, second) = server.get(&next, &admin).await;
+    assert_eq!(status, 200);
+    assert!(row(&second, &ids[200]) && !row(&second, &ids[199]), "{second}");
+    assert!(second.contains("href=\"/console/admin/holders\">First<") && !second.contains("Next →"), "{second}");
+}
+
 #[tokio::test]
 async fn chains_and_holders_list_their_guarantees_chains_register_and_cancel_holders_amend_and_withdraw() {
     use tir_testkit::fixtures::reference as new_reference;

@@ -125,16 +125,25 @@ impl Store for PgStore {
         reads::doc_by_key(&self.pool, "SELECT doc FROM holders WHERE tir_id = $1", tir_id.as_str()).await
     }
 
-    async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
-        reads::parties(&self.pool, limit).await
+    async fn parties(&self, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
+        reads::parties(&self.pool, after, limit).await
     }
 
-    async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
-        reads::docs_limited(&self.pool, "SELECT doc FROM offices ORDER BY code LIMIT $1", limit).await
+    async fn offices(&self, after: Option<&OfficeCode>, limit: usize) -> Result<Vec<Office>> {
+        let after = after.map_or("", OfficeCode::as_str);
+        reads::docs_after(&self.pool, "SELECT doc FROM offices WHERE code > $2 ORDER BY code LIMIT $1", after, limit)
+            .await
     }
 
-    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
-        reads::docs_limited(&self.pool, "SELECT doc FROM holders ORDER BY tir_id LIMIT $1", limit).await
+    async fn holders(&self, after: Option<&TirId>, limit: usize) -> Result<Vec<HolderRecord>> {
+        let after = after.map_or("", TirId::as_str);
+        reads::docs_after(
+            &self.pool,
+            "SELECT doc FROM holders WHERE tir_id > $2 ORDER BY tir_id LIMIT $1",
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn profiles(&self, administration: Country) -> Result<Vec<Profile>> {

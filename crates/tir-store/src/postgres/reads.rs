@@ -39,17 +39,20 @@ pub(super) async fn token_party(pool: &Pool, token_hash: &str) -> Result<Option<
     }
 }
 
-/// Every party but the admin, newest first (the admin's list).
-pub(super) async fn parties(pool: &Pool, limit: usize) -> Result<Vec<crate::PartyListing>> {
+/// Every party but the admin, newest first (the admin's list); with `after`,
+/// those listed after that party (none if it does not exist).
+pub(super) async fn parties(pool: &Pool, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client
         .prepare_cached(
-            "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 FROM parties \
+            "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 \
+             FROM parties p WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM parties a WHERE a.id = $2 \
+               AND (p.created_at_ms < a.created_at_ms OR (p.created_at_ms = a.created_at_ms AND p.id > a.id))) \
              ORDER BY created_at_ms DESC, id LIMIT $1",
         )
         .await?;
     let mut found = Vec::new();
-    for r in client.query(&stmt, &[&crate::sql_limit(limit)]).await? {
+    for r in client.query(&stmt, &[&crate::sql_limit(limit), &after]).await? {
         let party = rows::party_from_columns(r.get(0), r.get::<_, &str>(1), r.get(2), r.get(3))?;
         found.push(crate::PartyListing {
             party,
@@ -62,13 +65,15 @@ pub(super) async fn parties(pool: &Pool, limit: usize) -> Result<Vec<crate::Part
     Ok(found)
 }
 
-/// The documents `sql` selects, its one parameter being the limit.
-pub(super) async fn docs_limited<T: serde::de::DeserializeOwned>(
+/// The documents `sql` selects with the limit as `$1` and a page's start as
+/// `$2` (`''` for the first page: every key sorts after it in `COLLATE "C"`).
+pub(super) async fn docs_after<T: serde::de::DeserializeOwned>(
     pool: &Pool,
     sql: &str,
+    after: &str,
     limit: usize,
 ) -> Result<Vec<T>> {
-    docs(pool, sql, &[&crate::sql_limit(limit)]).await
+    docs(pool, sql, &[&crate::sql_limit(limit), &after]).await
 }
 
 pub(super) async fn notifications(

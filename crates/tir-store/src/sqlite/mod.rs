@@ -157,19 +157,31 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::doc_by_key(c, "SELECT doc FROM holders WHERE tir_id = ?1", &key)).await
     }
 
-    async fn parties(&self, limit: usize) -> Result<Vec<crate::PartyListing>> {
-        self.readers.read(move |c| reads::parties(c, limit)).await
+    async fn parties(&self, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
+        let after = after.map(str::to_owned);
+        self.readers.read(move |c| reads::parties(c, after.as_deref(), limit)).await
     }
 
-    async fn offices(&self, limit: usize) -> Result<Vec<Office>> {
+    async fn offices(&self, after: Option<&OfficeCode>, limit: usize) -> Result<Vec<Office>> {
+        let after = after.map_or_else(String::new, |a| a.as_str().to_owned());
         self.readers
-            .read(move |c| reads::docs_limited(c, "SELECT doc FROM offices ORDER BY code LIMIT ?1", limit))
+            .read(move |c| {
+                reads::docs_after(c, "SELECT doc FROM offices WHERE code > ?2 ORDER BY code LIMIT ?1", &after, limit)
+            })
             .await
     }
 
-    async fn holders(&self, limit: usize) -> Result<Vec<HolderRecord>> {
+    async fn holders(&self, after: Option<&TirId>, limit: usize) -> Result<Vec<HolderRecord>> {
+        let after = after.map_or_else(String::new, |a| a.as_str().to_owned());
         self.readers
-            .read(move |c| reads::docs_limited(c, "SELECT doc FROM holders ORDER BY tir_id LIMIT ?1", limit))
+            .read(move |c| {
+                reads::docs_after(
+                    c,
+                    "SELECT doc FROM holders WHERE tir_id > ?2 ORDER BY tir_id LIMIT ?1",
+                    &after,
+                    limit,
+                )
+            })
             .await
     }
 

@@ -101,13 +101,11 @@ pub(super) fn token_party(c: &Connection, token_hash: &str) -> Result<Option<Tok
     .transpose()
 }
 
-/// Every party but the admin, newest first (the admin's list).
-pub(super) fn parties(c: &Connection, limit: usize) -> Result<Vec<crate::PartyListing>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 FROM parties \
-         ORDER BY created_at_ms DESC, id LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([crate::sql_limit(limit)], |r| {
+/// Every party but the admin, newest first (the admin's list); with `after`,
+/// those listed after that party (none if it does not exist).
+pub(super) fn parties(c: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<crate::PartyListing>> {
+    let mut stmt = c.prepare_cached(PARTIES_AFTER)?;
+    let rows = stmt.query_map(params![crate::sql_limit(limit), after], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -128,9 +126,22 @@ pub(super) fn parties(c: &Connection, limit: usize) -> Result<Vec<crate::PartyLi
     Ok(found)
 }
 
-/// The documents `sql` selects, its one parameter being the limit.
-pub(super) fn docs_limited<T: serde::de::DeserializeOwned>(c: &Connection, sql: &str, limit: usize) -> Result<Vec<T>> {
-    docs(c, sql, params![crate::sql_limit(limit)])
+/// The admin's list of parties after party `?2` (all when `?2` is NULL), in its
+/// order: newest first, then by id.
+const PARTIES_AFTER: &str = "SELECT id, kind, country, tir_id, name, created_at_ms, revoked_at_ms, certificate_sha256 \
+     FROM parties p WHERE ?2 IS NULL OR EXISTS (SELECT 1 FROM parties a WHERE a.id = ?2 \
+       AND (p.created_at_ms < a.created_at_ms OR (p.created_at_ms = a.created_at_ms AND p.id > a.id))) \
+     ORDER BY created_at_ms DESC, id LIMIT ?1";
+
+/// The documents `sql` selects with the limit as `?1` and a page's start as
+/// `?2` (`''` for the first page: every key sorts after it).
+pub(super) fn docs_after<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<T>> {
+    docs(c, sql, params![crate::sql_limit(limit), after])
 }
 
 pub(super) fn notifications(
