@@ -737,15 +737,33 @@ mod tests {
         assert!(old < -0.1 && new > old + 0.1, "default {old:.3}, new schemes {new:.3}");
     }
 
+    /// The default 30,000-row file and the one with `drift`, checked to be
+    /// deterministic and to share the rows before the drift; and where it cuts.
+    fn with_drift(drift: DriftKind) -> (GenConfig, Dataset, Dataset, usize) {
+        let cfg = GenConfig::new(30_000, 4);
+        let dcfg = GenConfig { drift, ..cfg.clone() };
+        let (a, b) = (generate(&cfg), generate(&dcfg));
+        assert_eq!(write(&b), write(&generate(&dcfg)), "deterministic for a seed");
+        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
+        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        (dcfg, a, b, cut)
+    }
+
+    /// Per importer: declarations and irregular ones before `cut`, then after.
+    fn per_importer(ds: &Dataset, cut: usize) -> HashMap<u32, [usize; 4]> {
+        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
+        for (i, r) in ds.rows.iter().enumerate() {
+            let at = if i < cut { 0 } else { 2 };
+            let c = counts.entry(r.importer).or_default();
+            c[at] += 1;
+            c[at + 1] += usize::from(r.illicit);
+        }
+        counts
+    }
+
     #[test]
     fn a_replacing_drift_stops_the_old_schemes_and_starts_new_ones() {
-        let cfg = GenConfig::new(30_000, 4);
-        let rcfg = GenConfig { drift: DriftKind::Replace, ..cfg.clone() };
-        let (a, b) = (generate(&cfg), generate(&rcfg));
-        assert_eq!(write(&b), write(&generate(&rcfg)), "deterministic for a seed");
-        let drift = cfg.drift_day();
-        let cut = a.rows.partition_point(|r| r.day < drift);
-        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
+        let (rcfg, a, b, cut) = with_drift(DriftKind::Replace);
         let n_imp = b.names.importers.len() - rcfg.new_importers();
         assert_eq!(rcfg.new_importers(), 10);
         let rate = |rows: &mut dyn Iterator<Item = &Declaration>| {
@@ -770,13 +788,11 @@ mod tests {
         // The importers that were risky before are ordinary after: over the 30
         // with the highest rate before (at least 20 declarations), the rate
         // after falls to the background's.
-        let mut by_imp: HashMap<u32, (usize, usize)> = HashMap::new();
-        for r in &a.rows[..cut] {
-            let e = by_imp.entry(r.importer).or_default();
-            *e = (e.0 + 1, e.1 + usize::from(r.illicit));
-        }
-        let mut risky: Vec<(u32, f64)> =
-            by_imp.iter().filter(|(_, c)| c.0 >= 20).map(|(&i, c)| (i, c.1 as f64 / c.0 as f64)).collect();
+        let mut risky: Vec<(u32, f64)> = per_importer(&a, cut)
+            .iter()
+            .filter(|(_, c)| c[0] >= 20)
+            .map(|(&i, c)| (i, c[1] as f64 / c[0] as f64))
+            .collect();
         risky.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
         let top: Vec<u32> = risky.iter().take(30).map(|x| x.0).collect();
         let (_, before) = rate(&mut a.rows[..cut].iter().filter(|r| top.contains(&r.importer)));
@@ -788,20 +804,9 @@ mod tests {
 
     #[test]
     fn a_turning_drift_makes_ordinary_importers_risky() {
-        let cfg = GenConfig::new(30_000, 4);
-        let tcfg = GenConfig { drift: DriftKind::Turn, ..cfg.clone() };
-        let (a, b) = (generate(&cfg), generate(&tcfg));
-        assert_eq!(write(&b), write(&generate(&tcfg)), "deterministic for a seed");
+        let (_, a, b, cut) = with_drift(DriftKind::Turn);
         assert_eq!(b.names.importers.len(), a.names.importers.len(), "no newcomers");
-        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
-        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
-        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
-        for (i, r) in b.rows.iter().enumerate() {
-            let c = counts.entry(r.importer).or_default();
-            let at = if i < cut { 0 } else { 2 };
-            c[at] += 1;
-            c[at + 1] += usize::from(r.illicit);
-        }
+        let counts = per_importer(&b, cut);
         // The turned ones: irregular over 30 % after, on 10+ declarations.
         let turned: Vec<u32> =
             counts.iter().filter(|(_, c)| c[2] >= 10 && c[3] * 10 > c[2] * 3).map(|(&i, _)| i).collect();
@@ -820,20 +825,8 @@ mod tests {
 
     #[test]
     fn a_trusted_drift_keeps_the_old_schemes_and_turns_the_largest_ordinary_importers() {
-        let cfg = GenConfig::new(30_000, 4);
-        let tcfg = GenConfig { drift: DriftKind::Trusted, ..cfg.clone() };
-        let (a, b) = (generate(&cfg), generate(&tcfg));
-        assert_eq!(write(&b), write(&generate(&tcfg)), "deterministic for a seed");
-        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
-        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
-        // Per importer: declarations and irregular ones, before and after.
-        let mut counts: HashMap<u32, [usize; 4]> = HashMap::new();
-        for (i, r) in b.rows.iter().enumerate() {
-            let at = if i < cut { 0 } else { 2 };
-            let c = counts.entry(r.importer).or_default();
-            c[at] += 1;
-            c[at + 1] += usize::from(r.illicit);
-        }
+        let (_, _, b, cut) = with_drift(DriftKind::Trusted);
+        let counts = per_importer(&b, cut);
         let rate = |c: &[usize; 4], at: usize| c[at + 1] as f64 / c[at].max(1) as f64;
         let turned: Vec<u32> = counts
             .iter()
@@ -862,13 +855,8 @@ mod tests {
 
     #[test]
     fn a_route_drift_keeps_the_old_schemes_and_opens_a_new_origin() {
-        let cfg = GenConfig::new(30_000, 4);
-        let rcfg = GenConfig { drift: DriftKind::Route, ..cfg.clone() };
-        let (a, b) = (generate(&cfg), generate(&rcfg));
-        assert_eq!(write(&b), write(&generate(&rcfg)), "deterministic for a seed");
+        let (_, a, b, cut) = with_drift(DriftKind::Route);
         assert_eq!(b.names.importers.len(), a.names.importers.len(), "no newcomers");
-        let cut = a.rows.partition_point(|r| r.day < cfg.drift_day());
-        assert_eq!(a.rows[..cut], b.rows[..cut], "the first half is the default's");
         let (n1, n2) = (cut as f64, (b.rows.len() - cut) as f64);
         // The route's origin: the one whose share of the declarations grows
         // most after the drift; its segment, the chapters it then brings at
