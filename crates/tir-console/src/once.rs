@@ -8,7 +8,8 @@
 //! with a hash of what was posted, and the same key with other fields refused
 //! (the API's 109, "duplicate message", as a 409 page). Unlike it, the answers
 //! are held in the server's memory, for `KEPT` and at most `HELD` of them: the two
-//! posts of a double click that a load balancer sends to two servers run twice.
+//! posts of a double click that a load balancer sends to two servers run twice,
+//! except a risk profile's, whose key is also the store write's `Idempotency-Key`.
 //!
 //! The first post runs in its own task: a browser that is double-clicked drops
 //! the first request, and the write must neither be cut short nor run again.

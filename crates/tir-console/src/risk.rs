@@ -302,10 +302,13 @@ pub async fn create(State(console): State<Console>, signed: Signed, form: Posted
     result.await.unwrap_or_else(|page: Response| page)
 }
 
-/// Saves the form as a new profile (`POST /v1/risk/profiles`), once per form key.
+/// Saves the form as a new profile (`POST /v1/risk/profiles`), once per form
+/// key: in this server's memory, and in the store as the write's
+/// `Idempotency-Key`, so that a second server given the same post writes nothing.
 async fn save_new(console: Console, signed: Signed, form: HashMap<String, String>) -> Response {
     let body = Bytes::from(draft_json(&form).to_string());
-    let (status, answer) = tir_server::direct::put_profile(&console.app, signed.party.clone(), None, body).await;
+    let key = form.get(once::FIELD).map(|k| k.trim());
+    let (status, answer) = tir_server::direct::put_profile(&console.app, signed.party.clone(), None, key, body).await;
     if status == 201 {
         let id = serde_json::from_str::<Value>(&answer).unwrap_or_default()["id"].as_str().unwrap_or("").to_owned();
         return pages::see_other(&format!("/console/risk/profiles/{id}?saved=1"));
@@ -403,11 +406,13 @@ pub async fn edit(
     result.await.unwrap_or_else(|page| page)
 }
 
-/// Saves the form as the profile's next version (`PUT /v1/risk/profiles/{id}`), once per form key.
+/// Saves the form as the profile's next version (`PUT /v1/risk/profiles/{id}`),
+/// once per form key, as `save_new`.
 async fn save_version(console: Console, signed: Signed, id: String, form: HashMap<String, String>) -> Response {
     let body = Bytes::from(draft_json(&form).to_string());
+    let key = form.get(once::FIELD).map(|k| k.trim());
     let (status, answer) =
-        tir_server::direct::put_profile(&console.app, signed.party.clone(), Some(id.clone()), body).await;
+        tir_server::direct::put_profile(&console.app, signed.party.clone(), Some(id.clone()), key, body).await;
     if status == 200 {
         return pages::see_other(&format!("/console/risk/profiles/{id}?saved=1"));
     }

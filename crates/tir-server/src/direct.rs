@@ -38,13 +38,23 @@ async fn answer(response: Result<Response, ApiError>) -> (u16, String) {
 }
 
 /// `POST /v1/risk/profiles` (`id` None) or `PUT /v1/risk/profiles/{id}`.
-pub async fn put_profile(app: &App, party: Party, id: Option<String>, body: Bytes) -> (u16, String) {
+pub async fn put_profile(
+    app: &App,
+    party: Party,
+    id: Option<String>,
+    idempotency_key: Option<&str>,
+    body: Bytes,
+) -> (u16, String) {
     let response = async {
         let customs = customs(app, party)?;
         let state = State(app.clone());
+        let mut headers = json_headers();
+        if let Some(key) = idempotency_key.and_then(|k| HeaderValue::from_str(k).ok()) {
+            headers.insert("idempotency-key", key);
+        }
         match id {
-            None => crate::risk::create_profile(state, customs, json_headers(), Ok(body)).await,
-            Some(id) => crate::risk::edit_profile(state, customs, Ok(Path(id)), json_headers(), Ok(body)).await,
+            None => crate::risk::create_profile(state, customs, headers, Ok(body)).await,
+            Some(id) => crate::risk::edit_profile(state, customs, Ok(Path(id)), headers, Ok(body)).await,
         }
     };
     answer(response.await).await

@@ -28,15 +28,40 @@ use crate::error::{ApiError, json_body, json_response};
 use crate::openapi::ErrorBody;
 use crate::queries::path_rejection;
 
+/// `Idempotency-Key`, if sent: the characters and length of a message id, so
+/// that a client may reuse its own message id scheme. A retried write with
+/// the same key answers as the first did (docs/risk.md, "Rule profiles").
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key("idempotency-key") {
+            Err(bad_idempotency_key(ErrorCode::WrongFormat, "send one Idempotency-Key"))
+        } else {
+            Ok(None)
+        };
+    };
+    let raw = value.to_str().map_err(|_| bad_idempotency_key(ErrorCode::WrongFormat, "not ASCII"))?;
+    tir_model::message::MessageId::parse(raw)
+        .map(|id| Some(id.as_str().to_owned()))
+        .map_err(|e| bad_idempotency_key(tir_model::wire::parse_error_code(e), "1 to 64 of A-Z a-z 0-9 - _ . :"))
+}
+
+fn bad_idempotency_key(code: ErrorCode, detail: &str) -> ApiError {
+    ApiError::Etir(EtirError::new(code, "").with_detail(format!("Idempotency-Key: {detail}")))
+}
+
 /// Longest profile id taken from a path (those made here are 16 hex digits).
 pub(crate) const PROFILE_ID_CHARS_MAX: usize = 64;
 /// Offices one profile may be scoped to.
 pub(crate) const SCOPE_OFFICES_MAX: usize = 256;
 
 #[utoipa::path(post, path = "/v1/risk/profiles", tag = "risk",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_.:-]{1,64}$", min_length = 1, max_length = 64,
+        description = "Optional: a retry with the same key and draft answers as the first write did (a creation's answer is kept 24 h, an edit's as long as the journal)")),
     request_body = ProfileDraftBody,
     responses(
-        (status = 201, description = "Version 1 of a new profile of the caller's administration; its id is drawn by the server", body = ProfileView),
+        (status = 201, description = "Version 1 of a new profile of the caller's administration; its id is drawn by the server. Again with the same Idempotency-Key and draft: the same answer, no second profile", body = ProfileView),
+        (status = 409, description = "Code 299: this Idempotency-Key was used for another profile write", body = ErrorBody),
         (status = 400, description = "Codes 100, 101, 102, 103, 104, 105, 106 (an expression that does not compile: at /expression, with `position`), 107, 180 (selection_percent outside 0-100, valid_until before valid_from, an office of another country or none)", body = ErrorBody),
         (status = 403, description = "Not customs: code 380", body = ErrorBody),
     ),
@@ -47,22 +72,26 @@ pub async fn create_profile(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let idempotency_key = idempotency_key(&headers)?;
     let value = json_body(&headers, body)?;
     let draft = match read_draft(&value, customs.country) {
         Ok(draft) => draft,
         Err(refused) => return Ok(*refused),
     };
-    let write = ProfileWrite { author: customs.id, administration: customs.country, id: None, draft };
+    let write = ProfileWrite { author: customs.id, administration: customs.country, id: None, draft, idempotency_key };
     let reply = app.store.put_profile(write).await?;
     Ok(json_response(reply.status, reply.body))
 }
 
 #[utoipa::path(put, path = "/v1/risk/profiles/{id}", tag = "risk",
     params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64,
-        description = "The profile's id, as its creation answered")),
+        description = "The profile's id, as its creation answered"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_.:-]{1,64}$", min_length = 1, max_length = 64,
+        description = "Optional: a retry with the same key and draft answers as the first write did (a creation's answer is kept 24 h, an edit's as long as the journal)")),
     request_body = ProfileDraftBody,
     responses(
-        (status = 200, description = "The profile's next version; the earlier ones are kept", body = ProfileView),
+        (status = 200, description = "The profile's next version; the earlier ones are kept. Again with the same Idempotency-Key and draft: the same answer, no further version", body = ProfileView),
+        (status = 409, description = "Code 299: this Idempotency-Key was used for another profile write", body = ErrorBody),
         (status = 400, description = "As for a new profile; and 105, 106 for the id", body = ErrorBody),
         (status = 403, description = "Not customs: code 380", body = ErrorBody),
         (status = 404, description = "Code 183: the caller's administration has no profile with this id (another's is not revealed)", body = ErrorBody),
@@ -76,12 +105,14 @@ pub async fn edit_profile(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = profile_id(id)?;
+    let idempotency_key = idempotency_key(&headers)?;
     let value = json_body(&headers, body)?;
     let draft = match read_draft(&value, customs.country) {
         Ok(draft) => draft,
         Err(refused) => return Ok(*refused),
     };
-    let write = ProfileWrite { author: customs.id, administration: customs.country, id: Some(id), draft };
+    let write =
+        ProfileWrite { author: customs.id, administration: customs.country, id: Some(id), draft, idempotency_key };
     let reply = app.store.put_profile(write).await?;
     Ok(json_response(reply.status, reply.body))
 }

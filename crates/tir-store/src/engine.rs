@@ -915,10 +915,36 @@ async fn run_put_policy<T: Tx>(tx: &mut T, head: &mut Head, p: &PolicyRecord, st
 /// The journal's message type for a rule profile's version.
 pub const RISK_PROFILE: &str = "RISK_PROFILE";
 
+/// `Idempotency-Key`s of profile writes live beside message ids in the
+/// idempotency records, told apart by `#`, which no message id holds.
+const PROFILE_KEY_PREFIX: &str = "profile#";
+
+/// A profile write, answered once per idempotency key: the answer is stored
+/// with the write, in the same transaction, as a message's is.
+async fn run_put_profile<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, stamp: &Stamp) -> Result<Reply> {
+    let Some(key) = &w.idempotency_key else {
+        return put_profile_version(tx, head, w, stamp).await;
+    };
+    let key = format!("{PROFILE_KEY_PREFIX}{key}");
+    let what = serde_json::to_string(&(&w.id, &w.draft)).expect("drafts serialize");
+    let hash = crate::journal::body_hash(&what);
+    if let Some(stored) = tx.idempotency_get(&w.author, &key).await? {
+        if stored.body_hash == hash {
+            return Ok(stored.reply);
+        }
+        let refused = EtirError::new(ErrorCode::DuplicateMessage, "")
+            .with_detail("this Idempotency-Key was used for another profile write");
+        return Ok(Reply::error(&refused));
+    }
+    let reply = put_profile_version(tx, head, w, stamp).await?;
+    tx.idempotency_put([&w.author, &key, &hash], &reply, stamp.at_ms).await?;
+    Ok(reply)
+}
+
 /// Creates version 1 (under the id the stamp drew) or the next version of a
 /// profile of the writer's administration: 201 or 200 with the version, 404/183
 /// for an id the administration does not have (another's is not revealed).
-async fn run_put_profile<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, stamp: &Stamp) -> Result<Reply> {
+async fn put_profile_version<T: Tx>(tx: &mut T, head: &mut Head, w: &ProfileWrite, stamp: &Stamp) -> Result<Reply> {
     let at = Timestamp::from_unix_ms(stamp.at_ms);
     let (status, made) = match &w.id {
         None => {

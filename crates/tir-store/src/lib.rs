@@ -159,6 +159,9 @@ pub struct ProfileWrite {
     /// for the journal entry; `Some`: the next version of this profile.
     pub id: Option<String>,
     pub draft: ProfileDraft,
+    /// The caller's `Idempotency-Key`: the same key with the same id and
+    /// draft answers as the first write did; with another, 409/299.
+    pub idempotency_key: Option<String>,
 }
 
 /// Assessments the assessor made from feed items with cursors in (after, through].

@@ -303,6 +303,9 @@ on_both! {
     rule_profiles_keep_every_version_and_stay_with_their_administration
         => rule_profiles_keep_every_version_and_stay_with_their_administration_on_sqlite,
            rule_profiles_keep_every_version_and_stay_with_their_administration_on_postgres;
+    a_profile_write_with_an_idempotency_key_runs_once
+        => a_profile_write_with_an_idempotency_key_runs_once_on_sqlite,
+           a_profile_write_with_an_idempotency_key_runs_once_on_postgres;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,7 +430,13 @@ fn profile_write(customs: &Party, id: Option<&str>, selection_percent: f64) -> P
         valid_until: None,
         office_scope: OfficeScope::All,
     };
-    ProfileWrite { author: author.clone(), administration: *country, id: id.map(str::to_owned), draft }
+    ProfileWrite {
+        author: author.clone(),
+        administration: *country,
+        id: id.map(str::to_owned),
+        draft,
+        idempotency_key: None,
+    }
 }
 
 /// Writes the offices, the holder and the parties: `SEED_WRITES` journal entries.
@@ -715,6 +724,43 @@ async fn rule_profiles_case(store: &dyn Store) -> String {
     assert_eq!(profiles[0].message_id, id, "a new profile's id is the message id drawn for it");
     assert!(store.verify_journal().await.unwrap().ok);
     id
+}
+
+/// A retried profile write with its `Idempotency-Key` answers as the first
+/// did and writes nothing, also after a restart; the key with another draft
+/// is refused; keys are the sender's own.
+async fn a_profile_write_with_an_idempotency_key_runs_once(fx: Fixture) {
+    let (lt, pl) = (customs("cus_lt", "LT"), customs("cus_pl", "PL"));
+    create(&*fx.store, &lt, "Customs LT").await;
+    create(&*fx.store, &pl, "Customs PL").await;
+    let keyed = |who: &Party, id: Option<&str>, percent: f64, key: &str| ProfileWrite {
+        idempotency_key: Some(key.to_owned()),
+        ..profile_write(who, id, percent)
+    };
+    let first = fx.store.put_profile(keyed(&lt, None, 30.0, "k-1")).await.unwrap();
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(fx.store.put_profile(keyed(&lt, None, 30.0, "k-1")).await.unwrap(), first);
+    let id = body(&first)["id"].as_str().unwrap().to_owned();
+    // The key with another draft, or for an edit: refused, nothing written.
+    for other in [keyed(&lt, None, 40.0, "k-1"), keyed(&lt, Some(&id), 30.0, "k-1")] {
+        let refused = fx.store.put_profile(other).await.unwrap();
+        assert_eq!((refused.status, error_code(&refused)), (409, 299), "{}", refused.body);
+    }
+    let edited = fx.store.put_profile(keyed(&lt, Some(&id), 50.0, "k-2")).await.unwrap();
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(fx.store.put_profile(keyed(&lt, Some(&id), 50.0, "k-2")).await.unwrap(), edited);
+    // Another customs party's "k-1" is its own.
+    let theirs = fx.store.put_profile(keyed(&pl, None, 30.0, "k-1")).await.unwrap();
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    assert_ne!(body(&theirs)["id"], body(&first)["id"]);
+    let fx = fx.restart().await;
+    assert_eq!(fx.store.put_profile(keyed(&lt, None, 30.0, "k-1")).await.unwrap(), first, "kept over a restart");
+    let history = fx.store.profile_history(country("LT"), &id).await.unwrap().expect("LT's profile");
+    assert_eq!(history.versions().len(), 2);
+    assert_eq!(fx.store.profiles(country("LT")).await.unwrap().len(), 1);
+    let journal = fx.store.journal(1, 100).await.unwrap();
+    assert_eq!(journal.iter().filter(|e| e.message_type == RISK_PROFILE).count(), 3, "one entry per write");
+    assert!(fx.store.verify_journal().await.unwrap().ok);
 }
 
 async fn offices_and_holders_round_trip_and_a_second_put_replaces_them(fx: Fixture) {

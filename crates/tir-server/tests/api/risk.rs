@@ -15,6 +15,7 @@ on_both_stores!(
     only_customs_may_call_the_risk_routes,
     an_invalid_expression_is_refused_with_its_position,
     profile_writes_are_journaled_in_the_chain,
+    a_retried_profile_write_with_an_idempotency_key_writes_once,
 );
 
 pub(crate) fn draft() -> Value {
@@ -180,4 +181,39 @@ async fn profile_writes_are_journaled_in_the_chain(app: &TestApp) {
     assert_eq!(verdict["ok"], true, "{verdict}");
     // The customs party, then two profile versions; the refusal is not journaled.
     assert_eq!(verdict["entries"].as_i64(), Some(app.admin_writes() as i64 + 2), "{verdict}");
+}
+
+/// `Idempotency-Key` on profile writes: a retry answers as the first write,
+/// the key with another draft is 409/299, a malformed key 400 before anything.
+async fn a_retried_profile_write_with_an_idempotency_key_writes_once(app: &TestApp) {
+    let lt = app.customs("LT").await;
+    let bearer = format!("Bearer {lt}");
+    let keyed = |method: Method, path: String, key: &'static str, draft: Value| {
+        let bearer = bearer.clone();
+        async move {
+            let headers =
+                [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", key)];
+            app.call_with_headers(method, &path, &headers, body(&draft)).await
+        }
+    };
+    let first = keyed(Method::POST, PROFILES.to_owned(), "retry-1", draft()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = keyed(Method::POST, PROFILES.to_owned(), "retry-1", draft()).await;
+    assert_eq!((again.status, again.text.as_str()), (201, first.text.as_str()), "the same answer");
+    let mut other = draft();
+    other["weight"] = json!(9);
+    keyed(Method::POST, PROFILES.to_owned(), "retry-1", other.clone()).await.assert_error(299, "");
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("{PROFILES}/{id}");
+    let edited = keyed(Method::PUT, path.clone(), "retry-2", other.clone()).await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    assert_eq!(keyed(Method::PUT, path.clone(), "retry-2", other).await.text, edited.text);
+    for bad in ["", "has space", "é"] {
+        let reply = keyed(Method::POST, PROFILES.to_owned(), bad, draft()).await;
+        assert_eq!(reply.status, 400, "{bad:?}: {}", reply.text);
+    }
+    let (_, one) = app.get(&lt, &path).await;
+    assert_eq!(one["versions"].as_array().map(Vec::len), Some(2), "{one}");
+    let (_, list) = app.get(&lt, PROFILES).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "one profile: {list}");
 }
