@@ -47,7 +47,7 @@ pub use rate::{
     ADMIN_RATE_LIMIT, CUSTOMS_RATE_LIMIT, GUARANTEE_CHAIN_RATE_LIMIT, HOLDER_RATE_LIMIT, RateLimit, RateLimits,
 };
 pub use tir_store::HEAD_SIGN_INTERVAL;
-pub use tls::{PeerCertificate, Tls, TlsError, certificate_sha256};
+pub use tls::{PeerCertificate, PushRoots, Tls, TlsError, certificate_sha256};
 
 /// The application context handed to every handler.
 #[derive(Clone)]
@@ -60,6 +60,8 @@ pub struct App {
     risk: bool,
     /// How `serve` pushes feeds to the parties' endpoints; `None`: it does not (`--no-push`).
     push: Option<PushConfig>,
+    /// CA certificates push deliveries trust beside the Mozilla roots (`--push-ca`).
+    push_roots: PushRoots,
     /// What `GET /metrics` shows.
     metrics: Arc<Metrics>,
     /// The SHA-256 of the token `GET /metrics` asks for; `None`: open.
@@ -80,6 +82,7 @@ impl App {
             limiter: Arc::new(rate::Limiter::new(RateLimits::unlimited())),
             risk: true,
             push: Some(PushConfig::default()),
+            push_roots: PushRoots::default(),
             metrics: Arc::new(Metrics::default()),
             metrics_token: None,
             head_interval: HEAD_SIGN_INTERVAL,
@@ -114,6 +117,12 @@ impl App {
     }
 
     /// The same app with no push delivery (`--no-push`): parties read their feeds.
+    /// The same app with push deliveries also trusting these CAs.
+    pub fn with_push_roots(mut self, roots: PushRoots) -> App {
+        self.push_roots = roots;
+        self
+    }
+
     pub fn without_push(mut self) -> App {
         self.push = None;
         self
@@ -244,7 +253,9 @@ pub async fn serve_with_tls(
     // The journal head is signed at each checkpoint beside the routes, through the writer (docs/architecture.md).
     let signer = tokio::spawn(heads::sign_heads(app.store.clone(), app.head_interval));
     // Push delivery: its state is the store's, so stopping it mid-attempt loses nothing.
-    let pusher = app.push.map(|config| tokio::spawn(Pusher::new(app.store.clone(), config, app.metrics.clone()).run()));
+    let pusher = app
+        .push
+        .map(|config| tokio::spawn(Pusher::new(app.store.clone(), config, app.metrics.clone(), &app.push_roots).run()));
     let metrics = app.metrics.clone();
     let router = router_with(app, limits.body_read_timeout);
     let served = conn::serve_connections(listener, router, limits, tls, metrics, shutdown).await;

@@ -35,6 +35,7 @@ use crate::error::{ApiError, json_body, json_response};
 use crate::observe::Metrics;
 use crate::openapi::ErrorBody;
 use crate::queries::{FeedQuery, NotificationItem, feed_query};
+use crate::tls::PushRoots;
 
 /// The header each delivery carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "tirhub-signature";
@@ -346,7 +347,7 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    pub fn new(store: Arc<dyn Store>, config: PushConfig, metrics: Arc<Metrics>) -> Pusher {
+    pub fn new(store: Arc<dyn Store>, config: PushConfig, metrics: Arc<Metrics>, roots: &PushRoots) -> Pusher {
         let seed = {
             let mut hash = Sha256::new();
             hash.update(std::process::id().to_le_bytes());
@@ -356,7 +357,7 @@ impl Pusher {
         };
         let owner = hex(&seed[..8]);
         let jitter = AtomicU64::new(u64::from_le_bytes(seed[8..16].try_into().expect("8 bytes")));
-        Pusher { store, config, owner, tls: client_tls(), metrics, jitter }
+        Pusher { store, config, owner, tls: client_tls(roots), metrics, jitter }
     }
 
     /// Runs until the task is dropped. A store failure is logged and retried
@@ -466,9 +467,12 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// The client side of TLS: rustls with ring, as the server's, trusting the
-/// Mozilla roots of `webpki-roots` (docs/architecture.md).
-fn client_tls() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+/// Mozilla roots of `webpki-roots` (docs/architecture.md) and `extra`.
+fn client_tls(extra: &PushRoots) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    // Each was added once already when read (`PushRoots::from_pem`).
+    let (_, unusable) = roots.add_parsable_certificates(extra.0.iter().cloned());
+    debug_assert_eq!(unusable, 0);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")

@@ -115,6 +115,34 @@ impl Tls {
     }
 }
 
+/// CA certificates (PEM) that push deliveries trust beside the Mozilla roots
+/// (`--push-ca`): a customs administration's private CA for its endpoints.
+#[derive(Clone, Default)]
+pub struct PushRoots(pub(crate) Vec<CertificateDer<'static>>);
+
+impl fmt::Debug for PushRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PushRoots({} certificates)", self.0.len())
+    }
+}
+
+impl PushRoots {
+    pub fn from_pem_file(file: &Path) -> Result<PushRoots, TlsError> {
+        PushRoots::from_pem(file, &read(file)?)
+    }
+
+    /// As `from_pem_file`, from PEM text; `file` names it in errors.
+    pub fn from_pem(file: &Path, pem: &[u8]) -> Result<PushRoots, TlsError> {
+        let roots = certificates(file, pem, "CA certificate")?;
+        // Checked here, at start, rather than at the first delivery.
+        let mut store = RootCertStore::empty();
+        for ca in &roots {
+            store.add(ca.clone()).map_err(|e| fault(file, format!("not a usable CA certificate: {e}")))?;
+        }
+        Ok(PushRoots(roots))
+    }
+}
+
 /// The client certificate the connection presented, as the SHA-256 of its
 /// DER in lowercase hex: a request extension, put there by the connection layer.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -193,6 +193,11 @@ struct ServeArgs {
     /// database may all push: each endpoint is delivered to by one at a time.
     #[arg(long)]
     no_push: bool,
+    /// Trust this CA bundle (PEM) for push endpoints, beside the Mozilla roots
+    /// built in: endpoints whose certificates a private CA signed (a customs
+    /// administration's own). Read at start: a bad file stops the server.
+    #[arg(long, env = "TIRHUB_PUSH_CA", value_name = "FILE")]
+    push_ca: Option<std::path::PathBuf>,
     /// Bearer token GET /metrics asks for; without it /metrics is open to
     /// whoever reaches the listen address (scrapers on a private network).
     #[arg(long, env = "TIRHUB_METRICS_TOKEN", hide_env_values = true)]
@@ -635,6 +640,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         return Err("the admin token must be at least 16 characters".into());
     }
     let tls = args.tls.load()?;
+    let push_roots = match &args.push_ca {
+        Some(file) => {
+            tir_server::PushRoots::from_pem_file(file).map_err(|e| format!("cannot use the push CA bundle: {e}"))?
+        }
+        None => tir_server::PushRoots::default(),
+    };
     let retention = std::time::Duration::from_secs(args.refusal_retention_hours * 3600);
     let options = tir_store::StoreOptions::default().with_refusal_retention(retention);
     let store = tir_store::open_with_options(&args.db, tir_store::Env::system(), options)
@@ -642,7 +653,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, AnyError> {
         .map_err(|e| format!("cannot open {}: {e}", args.db))?;
     let app = tir_server::App::new(store, args.admin_token.trim());
     let app = if args.no_risk { app.without_risk() } else { app };
-    let app = if args.no_push { app.without_push() } else { app };
+    let app = if args.no_push { app.without_push() } else { app.with_push_roots(push_roots) };
     let app = match &args.metrics_token {
         Some(token) if token.trim().len() < 16 => return Err("the metrics token must be at least 16 characters".into()),
         Some(token) => app.with_metrics_token(token),

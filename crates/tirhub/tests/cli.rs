@@ -970,6 +970,19 @@ fn serve_and_demo_with_a_missing_or_bad_tls_file_say_which_and_why() {
             }
         }
     }
+    // The push CA bundle (serve only): a missing file, and a key where certificates belong.
+    let key = db.dir().join("server.key");
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    let key = key.display().to_string();
+    for (file, says) in [(&missing, "cannot read"), (&key, "no CA certificate in it")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tirhub")).args(serve).args(["--push-ca", file]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--push-ca {file} was accepted");
+        assert!(
+            stderr.contains("push CA bundle") && stderr.contains(file.as_str()) && stderr.contains(says),
+            "{stderr}"
+        );
+    }
 }
 
 /// A TCP proxy between tirhub and PostgreSQL that can cut every connection

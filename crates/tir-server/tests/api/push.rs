@@ -90,6 +90,43 @@ impl Receiver {
         Receiver { url, seen, task }
     }
 
+    /// As `start(0)`, over HTTPS with `pki`'s server certificate (for
+    /// 127.0.0.1): a private CA that the Mozilla roots do not hold.
+    async fn start_https(pki: &tir_testkit::tls::Pki) -> Receiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let plain = Receiver::start(0).await;
+        let chain = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>();
+        let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain.unwrap(), key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/hook", listener.local_addr().unwrap());
+        // Each TLS connection is piped to the plain receiver, which does the
+        // answering; the task owns it, so aborting the task stops both.
+        let target = plain.url.trim_start_matches("http://").trim_end_matches("/hook").to_owned();
+        let seen = plain.seen.clone();
+        let task = tokio::spawn(async move {
+            let _plain = plain;
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, target) = (acceptor.clone(), target.clone());
+                tokio::spawn(async move {
+                    // A refused handshake (the pusher not trusting the CA) just ends the connection.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                });
+            }
+        });
+        Receiver { url, seen, task }
+    }
+
     fn set_down(&self, down: bool) {
         self.seen.lock().unwrap().down = down;
     }
@@ -406,4 +443,35 @@ async fn pause_on_postgresql() {
         return;
     };
     a_failing_endpoint_is_paused_and_a_put_resumes_it(app).await;
+}
+
+/// An HTTPS endpoint whose certificate a private CA signed: each attempt
+/// fails on the certificate while the server trusts only the Mozilla roots,
+/// and every item is delivered once it also trusts that CA (`--push-ca`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_endpoint_of_a_private_ca_is_delivered_to_once_that_ca_is_trusted() {
+    let mut app = spawn_app().await;
+    let pki = tir_testkit::tls::Pki::new();
+    let receiver = Receiver::start_https(&pki).await;
+    let c = Corridor::seed(&app).await;
+    assert_eq!(register(&app, &c.chain_a, &receiver.url).await.status, 201);
+    Trip::new(&app, &c).full().await;
+    let mut refused = None;
+    for _ in 0..1200 {
+        let page = deliveries(&app, &c.chain_a).await;
+        refused = page["items"][0]["attempts"][0]["error"].as_str().map(str::to_owned);
+        if refused.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("an attempt within 60 s");
+    assert!(refused.contains("certificate") || refused.contains("Certificate"), "{refused}");
+    assert!(receiver.confirmed().is_empty());
+    let roots = tir_server::PushRoots::from_pem(std::path::Path::new("test CA"), pki.ca_pem.as_bytes()).unwrap();
+    app.restart_trusting(roots).await;
+    let feed = app.feed(&c.chain_a).await;
+    receiver.wait_for(feed.len()).await;
+    receiver.assert_delivered(&feed);
+    app.stop().await;
 }

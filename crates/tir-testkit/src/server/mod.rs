@@ -116,6 +116,8 @@ pub struct TestApp {
     faults: Option<Faults>,
     /// How the server pushes feeds (`test_push_config` unless a test sets it).
     push: tir_server::PushConfig,
+    /// CAs its pushes trust beside the Mozilla roots (none unless a test sets them).
+    push_roots: tir_server::PushRoots,
     // Declared last: dropped after `Drop for TestApp` has told the server to stop.
     database: Database,
 }
@@ -126,6 +128,7 @@ async fn start(
     risk: bool,
     faults: Option<&Faults>,
     push: tir_server::PushConfig,
+    push_roots: tir_server::PushRoots,
 ) -> (String, Running) {
     let store: std::sync::Arc<dyn tir_store::Store> = match faults {
         None => tir_store::open(db_url).await.unwrap_or_else(|e| panic!("open {db_url}: {e}")),
@@ -136,7 +139,8 @@ async fn start(
     let app = tir_server::App::new(store, ADMIN_TOKEN)
         .with_rate_limits(limits)
         .with_head_interval(HEAD_INTERVAL)
-        .with_push(push);
+        .with_push(push)
+        .with_push_roots(push_roots);
     let app = if risk { app } else { app.without_risk() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
@@ -209,7 +213,8 @@ impl TestApp {
         faults: Option<Faults>,
     ) -> TestApp {
         let push = test_push_config();
-        let (base, running) = start(database.url(), limits, risk, faults.as_ref(), push).await;
+        let push_roots = tir_server::PushRoots::default();
+        let (base, running) = start(database.url(), limits, risk, faults.as_ref(), push, push_roots.clone()).await;
         TestApp {
             base,
             admin: ADMIN_TOKEN.to_owned(),
@@ -220,6 +225,7 @@ impl TestApp {
             risk,
             faults,
             push,
+            push_roots,
             database,
         }
     }
@@ -244,7 +250,15 @@ impl TestApp {
     /// A new server (new port) over the same database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (base, running) = start(self.database.url(), self.limits, self.risk, self.faults.as_ref(), self.push).await;
+        let (base, running) = start(
+            self.database.url(),
+            self.limits,
+            self.risk,
+            self.faults.as_ref(),
+            self.push,
+            self.push_roots.clone(),
+        )
+        .await;
         self.base = base;
         self.running = Some(running);
     }
@@ -252,6 +266,12 @@ impl TestApp {
     /// A new server over the same database, pushing with `push` (to see an endpoint paused).
     pub async fn restart_pushing(&mut self, push: tir_server::PushConfig) {
         self.push = push;
+        self.restart().await;
+    }
+
+    /// A new server over the same database whose pushes also trust `roots` (`--push-ca`).
+    pub async fn restart_trusting(&mut self, roots: tir_server::PushRoots) {
+        self.push_roots = roots;
         self.restart().await;
     }
 
