@@ -34,6 +34,11 @@ pub fn nav(listed: &Paged<Guarantee>, path: &str) -> Markup {
     listed.nav(path, "before", |g| g.reference.as_str().to_owned(), ("Newest", "Older"))
 }
 
+/// What an empty page says: `first` on the first page, that nothing is older on another.
+pub fn empty<'a>(listed: &Paged<Guarantee>, first: &'a str) -> &'a str {
+    if listed.from.is_some() { "No older guarantee." } else { first }
+}
+
 /// A list of guarantees, each linking to `{link}/{reference}`.
 pub fn guarantee_list(guarantees: &[Guarantee], link: &str, empty: &str) -> Markup {
     html! {
@@ -120,7 +125,7 @@ async fn render(
         (notice_markup(notice.as_ref()))
         section aria-labelledby="guarantees" {
             h2 #guarantees { "Guarantees registered" }
-            (guarantee_list(&listed.rows, "/console/my/transports", "This chain has registered no guarantee."))
+            (guarantee_list(&listed.rows, "/console/my/transports", empty(&listed, "This chain has registered no guarantee.")))
             (nav(&listed, "/console/chain"))
         }
         div.actions {

@@ -48,7 +48,7 @@ pub async fn portal(
     let body = html! {
         section aria-labelledby="mine" {
             h2 #mine { "My guarantees and transports" }
-            (chain::guarantee_list(&listed.rows, "/console/my/transports", "No guarantee is registered for you yet."))
+            (chain::guarantee_list(&listed.rows, "/console/my/transports", chain::empty(&listed, "No guarantee is registered for you yet.")))
             (chain::nav(&listed, "/console/my"))
         }
         section {

@@ -702,6 +702,9 @@ async fn long_lists_of_guarantees_page_by_reference() {
         assert!(!shown(&second, &references[LISTED - 1]), "{path}: not again");
         assert!(second.contains(&format!("href=\"{path}\"")) && second.contains(">Newest<"), "{second}");
         assert!(!second.contains("Older →"), "{path}: the last page: {second}");
+        // Past the oldest: an empty page that says so, with the way back.
+        let (_, past) = server.get(&format!("{path}?before={}", references[LISTED + 1]), &cookies).await;
+        assert!(past.contains("No older guarantee.") && past.contains(">Newest<"), "{past}");
         // A `before` that is no reference is the first page.
         let (status, page) = server.get(&format!("{path}?before=%3Cb%3E"), &cookies).await;
         assert_eq!(status, 200);
