@@ -3,10 +3,12 @@
 //! and the admin (every transport). The charts are SVG drawn here, each with
 //! a table of the same figures beside it: no JavaScript, readable at 390 px.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use tir_model::Country;
 use tir_model::party::Party;
@@ -33,15 +35,36 @@ pub async fn dashboard(State(console): State<Console>, signed: Signed) -> Respon
     page(&console, &signed).await.unwrap_or_else(|page| page)
 }
 
-/// `GET /console/dashboard/live`: the live part alone (no page around it),
-/// which htmx swaps in place of the one on the page.
-pub async fn live(State(console): State<Console>, signed: Signed) -> Response {
+/// `GET /console/dashboard/live[?seen=TAG]`: the live part alone (no page
+/// around it), which htmx swaps in place of the one on the page. `TAG` is
+/// what the part shown was drawn from (`LiveTag`); while it is still current
+/// the answer is 204, which htmx does not swap, and nothing is recomputed.
+pub async fn live(
+    State(console): State<Console>,
+    signed: Signed,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
     let result = async {
         let country = viewer(&signed)?;
-        let (since_ms, figures) = crossing_figures(&console, country).await?;
-        Ok(pages::html_response(200, live_part(&console, country, since_ms, &figures).await?.into_string()))
+        let (since_ms, tag) = live_tag(&console, country).await?;
+        let seen = query.ok().and_then(|Query(q)| q.get("seen").cloned());
+        if seen.as_deref() == Some(tag.as_str()) {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let figures = crossing_figures(&console, country, since_ms).await?;
+        Ok(pages::html_response(200, live_part(&console, country, since_ms, &figures, &tag).await?.into_string()))
     };
     result.await.unwrap_or_else(|page: Response| page)
+}
+
+/// The window's start and the tag of what the live part shows: the journal's
+/// head (every write that adds a crossing or an office is journaled), the
+/// window, and whose view. Read before the figures, so that a write landing
+/// in between shows at the next poll rather than never.
+async fn live_tag(console: &Console, country: Option<Country>) -> Result<(i64, String), Response> {
+    let head = console.app.store.journal_head_seq().await.map_err(pages::store_failed)?;
+    let since_ms = window_start(crate::session::now_ms());
+    Ok((since_ms, format!("{head}-{since_ms}-{}", country.map_or("all", |c| c.as_str()))))
 }
 
 /// Customs see their country's transports, the admin every one (`None`).
@@ -53,12 +76,14 @@ fn viewer(signed: &Signed) -> Result<Option<Country>, Response> {
     }
 }
 
-/// The window's first moment and the store's crossing figures of it, aggregated by the
+/// The store's crossing figures of the window from `since_ms`, aggregated by the
 /// database (docs/console.md, "At scale").
-async fn crossing_figures(console: &Console, country: Option<Country>) -> Result<(i64, CrossingFigures), Response> {
-    let since_ms = window_start(crate::session::now_ms());
-    let figures = console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await;
-    Ok((since_ms, figures.map_err(pages::store_failed)?))
+async fn crossing_figures(
+    console: &Console,
+    country: Option<Country>,
+    since_ms: i64,
+) -> Result<CrossingFigures, Response> {
+    console.app.store.crossing_figures(country, since_ms, SAMPLE_MAX).await.map_err(pages::store_failed)
 }
 
 /// The first moment of the window: the start of the day `WINDOW_DAYS - 1` days before today's (UTC).
@@ -75,6 +100,7 @@ async fn live_part(
     country: Option<Country>,
     since_ms: i64,
     figures: &CrossingFigures,
+    tag: &str,
 ) -> Result<Markup, Response> {
     let since = tir_store::console::day_of(since_ms);
     let crossings: u64 = figures.pairs.iter().map(|p| p.count).sum();
@@ -88,7 +114,7 @@ async fn live_part(
         None => "Every transport.".to_owned(),
     };
     Ok(html! {
-        div #live hx-get="/console/dashboard/live" hx-trigger=(LIVE_EVERY) hx-swap="outerHTML" {
+        div #live hx-get=(format!("/console/dashboard/live?seen={tag}")) hx-trigger=(LIVE_EVERY) hx-swap="outerHTML" {
             p.hint { (scope) " The last " (WINDOW_DAYS) " days (since " (since) ", UTC): " (crossings) " border crossings." }
             (map)
             section aria-labelledby="crossing-times" {
@@ -139,7 +165,8 @@ async fn live_part(
 async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> {
     let country = viewer(signed)?;
     let store = &console.app.store;
-    let (since_ms, figures) = crossing_figures(console, country).await?;
+    let (since_ms, tag) = live_tag(console, country).await?;
+    let figures = crossing_figures(console, country, since_ms).await?;
     let countries: BTreeSet<Country> = figures.pairs.iter().flat_map(|p| [p.exit, p.entry]).collect();
     // Hit rates: the customs' own administration by selector; for the admin, each administration met.
     let administrations: Vec<Country> = match country {
@@ -175,7 +202,7 @@ async fn page(console: &Console, signed: &Signed) -> Result<Response, Response> 
             }
         }
     }
-    let live = live_part(console, country, since_ms, &figures).await?;
+    let live = live_part(console, country, since_ms, &figures, &tag).await?;
     let body = html! {
         (live)
         section aria-labelledby="hit-rates" {

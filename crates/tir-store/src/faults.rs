@@ -348,6 +348,11 @@ mod wrapper {
             self.inner.journal(from_seq, limit).await
         }
 
+        async fn journal_head_seq(&self) -> Result<i64> {
+            self.check(false)?;
+            self.inner.journal_head_seq().await
+        }
+
         async fn server_keys(&self) -> Result<Vec<PublicKey>> {
             self.check(false)?;
             self.inner.server_keys().await

@@ -414,6 +414,9 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_journal(&self) -> Result<Verdict>;
     /// Journal entries from `from_seq`, at most `limit`.
     async fn journal(&self, from_seq: i64, limit: usize) -> Result<Vec<JournalEntry>>;
+    /// The seq of the journal's last entry, 0 when it is empty: one index
+    /// read that changes with every journaled write (the console's `ETag`s).
+    async fn journal_head_seq(&self) -> Result<i64>;
     /// The journal entries about one guarantee (`reference` column), oldest
     /// first, at most `limit` (index `journal_by_reference`).
     async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>>;

@@ -951,6 +951,10 @@ impl Store for MemoryStore {
         Ok(inner.state.journal.iter().filter(|e| e.seq >= from_seq).take(limit).cloned().collect())
     }
 
+    async fn journal_head_seq(&self) -> Result<i64> {
+        Ok(self.lock().state.journal.last().map_or(0, |e| e.seq))
+    }
+
     async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
         let inner = self.lock();
         Ok(inner.state.journal.iter().filter(|e| e.reference == reference.as_str()).take(limit).cloned().collect())

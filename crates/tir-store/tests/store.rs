@@ -2599,6 +2599,7 @@ async fn admin_lists_case(store: &dyn Store) {
 /// The console's reads (docs/console.md): the journal entries of one
 /// transport with their hashes, and the guarantees of a holder and of a chain.
 async fn console_reads_case(store: &Arc<dyn Store>) {
+    assert_eq!(store.journal_head_seq().await.unwrap(), 0, "an empty journal");
     let w = seed(store.as_ref()).await;
     let (first, second, third) = (reference(1), reference(2), reference(3));
     drive(std::slice::from_ref(store), &w, &first, 0).await;
@@ -2608,6 +2609,8 @@ async fn console_reads_case(store: &Arc<dyn Store>) {
     submit_ok(store.as_ref(), &other_chain, &message("c2-1", "E1", &third, json!({"holder": HOLDER}))).await;
 
     let parsed = |r: &str| GuaranteeRef::parse(r).unwrap();
+    let last = store.journal(1, 100_000).await.unwrap().last().map(|e| e.seq);
+    assert_eq!(Some(store.journal_head_seq().await.unwrap()), last, "the head is the last entry");
     let entries = store.journal_of(&parsed(&first), 1000).await.unwrap();
     assert_eq!(entries.len() as i64, TRANSPORT_MESSAGES, "{entries:?}");
     assert!(entries.iter().all(|e| e.reference == first));

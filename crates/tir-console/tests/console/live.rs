@@ -2,6 +2,18 @@
 
 use super::{act, session, spawn};
 
+/// The tag of the live part in `html`: what its next poll says it has seen.
+fn seen_tag(html: &str) -> String {
+    let from = html.find("hx-get=\"/console/dashboard/live?seen=").expect("the live part's poll") + 37;
+    html[from..].split('"').next().unwrap().to_owned()
+}
+
+fn trigger(tag: &str) -> String {
+    format!(
+        "<div id=\"live\" hx-get=\"/console/dashboard/live?seen={tag}\" hx-trigger=\"every 10s\" hx-swap=\"outerHTML\">"
+    )
+}
+
 #[tokio::test]
 async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
     let server = spawn(false).await;
@@ -11,14 +23,20 @@ async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
     // The page carries the trigger on the element the fragment replaces.
     let (status, page) = server.get("/console/dashboard", &ge).await;
     assert_eq!(status, 200, "{page}");
-    let trigger = "<div id=\"live\" hx-get=\"/console/dashboard/live\" hx-trigger=\"every 10s\" hx-swap=\"outerHTML\">";
-    assert_eq!(page.matches(trigger).count(), 1, "{page}");
+    let tag = seen_tag(&page);
+    assert_eq!(page.matches(&trigger(&tag)).count(), 1, "{page}");
     assert!(page.contains("No transport has crossed a border yet."), "{page}");
     // The part alone: no page around it, with the trigger again (outerHTML), and nothing crossed yet.
     let (status, part) = server.get("/console/dashboard/live", &ge).await;
     assert_eq!(status, 200, "{part}");
-    assert!(part.starts_with(trigger) && !part.contains("<html"), "{part}");
+    assert!(part.starts_with(&trigger(&tag)) && !part.contains("<html"), "{part}");
     assert!(part.contains("No transport has crossed a border yet.") && !part.contains("hit-rates"), "{part}");
+    // Nothing written since: the poll of what was seen is 204, which htmx leaves in place.
+    let seen = format!("/console/dashboard/live?seen={tag}");
+    let (status, nothing) = server.get(&seen, &ge).await;
+    assert_eq!((status, nothing.as_str()), (204, ""));
+    // Another viewer's tag is not this one's.
+    assert_ne!(seen_tag(&server.get("/console/dashboard/live", &tr).await.1), tag);
 
     // A crossing: the next answer of the part has it, the map's arrow and both offices.
     for action in ["accept", "record", "start", "terminate", "discharge"] {
@@ -27,7 +45,7 @@ async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
     act(&server, &ge, &seeded.reference, "start", "GE000100").await;
     let response = server
         .client
-        .get(format!("{}/console/dashboard/live", server.base))
+        .get(format!("{}{seen}", server.base))
         .header("cookie", &ge)
         .header("HX-Request", "true")
         .send()
@@ -37,7 +55,9 @@ async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let part = response.text().await.expect("a body");
-    assert!(part.starts_with(trigger), "{part}");
+    let new_tag = seen_tag(&part);
+    assert_ne!(new_tag, tag, "the journal moved on");
+    assert!(part.starts_with(&trigger(&new_tag)), "{part}");
     assert!(part.contains("1 border crossings") && part.contains("<td>TR → GE</td>"), "{part}");
     assert!(part.contains("data-pair=\"TR-GE\"") && part.contains("data-office=\"GE000100\""), "{part}");
     assert!(part.contains("Crossings per day at GE000100"), "{part}");

@@ -228,6 +228,10 @@ impl Store for PgStore {
         reads::journal(&self.pool, from_seq, limit).await
     }
 
+    async fn journal_head_seq(&self) -> Result<i64> {
+        reads::journal_head_seq(&self.pool).await
+    }
+
     async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
         reads::journal_of(&self.pool, reference.as_str(), limit).await
     }

@@ -144,6 +144,12 @@ pub(super) async fn journal(pool: &Pool, from_seq: i64, limit: usize) -> Result<
     client.query(&stmt, &[&from_seq, &crate::sql_limit(limit)]).await?.iter().map(rows::journal_entry).collect()
 }
 
+pub(super) async fn journal_head_seq(pool: &Pool) -> Result<i64> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached("SELECT coalesce(max(seq), 0)::bigint FROM journal").await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}
+
 pub(super) async fn journal_of(pool: &Pool, reference: &str, limit: usize) -> Result<Vec<JournalEntry>> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client

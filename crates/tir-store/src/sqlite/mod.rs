@@ -277,6 +277,10 @@ impl Store for SqliteStore {
         self.readers.read(move |c| reads::journal(c, from_seq, limit)).await
     }
 
+    async fn journal_head_seq(&self) -> Result<i64> {
+        self.readers.read(reads::journal_head_seq).await
+    }
+
     async fn journal_of(&self, reference: &GuaranteeRef, limit: usize) -> Result<Vec<JournalEntry>> {
         let key = reference.to_string();
         self.readers.read(move |c| reads::journal_of(c, &key, limit)).await

@@ -207,6 +207,10 @@ pub(super) fn journal(c: &Connection, from_seq: i64, limit: usize) -> Result<Vec
         .collect()
 }
 
+pub(super) fn journal_head_seq(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT coalesce(max(seq), 0) FROM journal")?.query_row([], |r| r.get(0))?)
+}
+
 pub(super) fn journal_of(c: &Connection, reference: &str, limit: usize) -> Result<Vec<JournalEntry>> {
     c.prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE reference = ?1 ORDER BY seq LIMIT ?2"))?
         .query_and_then(params![reference, crate::sql_limit(limit)], |r| rows::journal_entry(r))?
