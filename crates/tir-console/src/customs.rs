@@ -1,6 +1,8 @@
 //! Customs pages: the arrivals of the officer's country and the transport page
 //! with its actions (I1, I7, I9, I11, I13, I17), each sent as the API's message.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -73,48 +75,79 @@ fn score_of(score: Option<f64>) -> String {
 /// (its feed: advance data, declarations recorded, previous operations
 /// terminated) with an operation here still to start or end, soonest first.
 pub async fn arrivals(State(console): State<Console>, signed: Signed) -> Response {
-    arrivals_page(&console, &signed).await.unwrap_or_else(|page| page)
+    let page = async {
+        let country = customs_country(&signed)?;
+        let list = arrivals_list(&console, country).await?;
+        let body = html! {
+            p.hint { "Transports announced to the customs of " (country.name()) " with an operation here still to start or to end, soonest first: those whose operation here is next, then by the time they were announced." }
+            (list)
+        };
+        Ok(Page::new(format!("Arrivals · {}", country.name())).signed(&signed).body(body))
+    };
+    page.await.unwrap_or_else(|page: Response| page)
 }
 
-async fn arrivals_page(console: &Console, signed: &Signed) -> Result<Response, Response> {
-    let country = customs_country(signed)?;
-    let store = &console.app.store;
+/// `GET /console/arrivals/live[?seen=TAG]`: the list alone, which htmx asks
+/// for every 10 s in place of the one on the page; 204 while `TAG` is current.
+pub async fn arrivals_live(
+    State(console): State<Console>,
+    signed: Signed,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let part = async {
+        let country = customs_country(&signed)?;
+        let tag = pages::live_tag(&console, country.as_str()).await?;
+        if let Some(unchanged) = pages::unchanged(&query.map(|Query(q)| q).unwrap_or_default(), &tag) {
+            return Ok(unchanged);
+        }
+        Ok(pages::html_response(200, arrivals_markup(&console, country, &tag).await?.into_string()))
+    };
+    part.await.unwrap_or_else(|page: Response| page)
+}
+
+/// The list as the page shows it, in the element htmx refreshes.
+async fn arrivals_list(console: &Console, country: Country) -> Result<Markup, Response> {
+    let tag = pages::live_tag(console, country.as_str()).await?;
+    arrivals_markup(console, country, &tag).await
+}
+
+async fn arrivals_markup(console: &Console, country: Country, tag: &str) -> Result<Markup, Response> {
     // The store's arrivals of the country (an index: docs/console.md, "At scale"), then soonest first.
-    let mut arrivals = store.arrivals(country, ARRIVALS_MAX).await.map_err(pages::store_failed)?;
+    let mut arrivals = console.app.store.arrivals(country, ARRIVALS_MAX).await.map_err(pages::store_failed)?;
     arrivals.sort_by_key(|a| (a.ahead, a.announced_ms));
-    let body = html! {
-        p.hint { "Transports announced to the customs of " (country.name()) " with an operation here still to start or to end, soonest first: those whose operation here is next, then by the time they were announced." }
-        @if arrivals.is_empty() {
-            p { "No transport is announced." }
-        } @else {
-            div.table-wrap { table {
-                thead { tr {
-                    th scope="col" { "Guarantee" } th scope="col" { "Itinerary" } th scope="col" { "Here" }
-                    th scope="col" { "Lane" } th scope="col" { "Score" } th scope="col" { "Reasons" } th scope="col" { "Announced" }
-                } }
-                tbody {
-                    @for a in &arrivals {
-                        @let reference = a.reference.as_str();
-                        tr {
-                            td { a href=(format!("/console/transports/{reference}")) { (reference) } }
-                            td { (countries_text(&a.itinerary)) }
-                            td { (stage(&a.stage, a.ahead)) }
-                            @match &a.assessment {
-                                Some(verdict) => {
-                                    td { (lane_of(verdict.lane)) }
-                                    td { (score_of(verdict.score)) }
-                                    td { (verdict.reasons.join("; ")) }
+    Ok(html! {
+        div #arrivals hx-get=(format!("/console/arrivals/live?seen={tag}")) hx-trigger=(pages::LIVE_EVERY) hx-swap="outerHTML" {
+            @if arrivals.is_empty() {
+                p { "No transport is announced." }
+            } @else {
+                div.table-wrap { table {
+                    thead { tr {
+                        th scope="col" { "Guarantee" } th scope="col" { "Itinerary" } th scope="col" { "Here" }
+                        th scope="col" { "Lane" } th scope="col" { "Score" } th scope="col" { "Reasons" } th scope="col" { "Announced" }
+                    } }
+                    tbody {
+                        @for a in &arrivals {
+                            @let reference = a.reference.as_str();
+                            tr {
+                                td { a href=(format!("/console/transports/{reference}")) { (reference) } }
+                                td { (countries_text(&a.itinerary)) }
+                                td { (stage(&a.stage, a.ahead)) }
+                                @match &a.assessment {
+                                    Some(verdict) => {
+                                        td { (lane_of(verdict.lane)) }
+                                        td { (score_of(verdict.score)) }
+                                        td { (verdict.reasons.join("; ")) }
+                                    }
+                                    None => { td { "–" } td { "–" } td.hint { "not assessed" } }
                                 }
-                                None => { td { "–" } td { "–" } td.hint { "not assessed" } }
+                                td { (when(Some(Timestamp::from_unix_ms(a.announced_ms)))) }
                             }
-                            td { (when(Some(Timestamp::from_unix_ms(a.announced_ms)))) }
                         }
                     }
-                }
-            } }
+                } }
+            }
         }
-    };
-    Ok(Page::new(format!("Arrivals · {}", country.name())).signed(signed).body(body))
+    })
 }
 
 fn stage(stage: &Stage, ahead: u32) -> String {
@@ -233,7 +266,7 @@ async fn inspect(
     console: &Console,
     signed: &Signed,
     reference: &str,
-    form: &std::collections::HashMap<String, String>,
+    form: &HashMap<String, String>,
 ) -> Result<Response, Response> {
     let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
     let mut body = json!({"guarantee_reference": reference, "office": field("office"), "outcome": field("outcome")});

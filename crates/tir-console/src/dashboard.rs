@@ -7,15 +7,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use tir_model::Country;
 use tir_model::party::Party;
 use tir_store::console::CrossingFigures;
 
 use crate::Console;
-use crate::pages::{self, Page, esc};
+use crate::pages::{self, LIVE_EVERY, Page, esc};
 use crate::session::Signed;
 use crate::stats::{self, Bin, PairFigures, duration_text};
 
@@ -25,11 +24,6 @@ const WINDOW_DAYS: i64 = 30;
 const SAMPLE_MAX: usize = 10_000;
 /// Days shown in the daily volume.
 const DAYS_SHOWN: usize = 14;
-
-/// The live part of the dashboard (the map, crossing times and daily volume)
-/// asks for itself again this often, through htmx; without JavaScript the page
-/// is read as it was served (reload it).
-pub const LIVE_EVERY: &str = "every 10s";
 
 pub async fn dashboard(State(console): State<Console>, signed: Signed) -> Response {
     page(&console, &signed).await.unwrap_or_else(|page| page)
@@ -47,9 +41,8 @@ pub async fn live(
     let result = async {
         let country = viewer(&signed)?;
         let (since_ms, tag) = live_tag(&console, country).await?;
-        let seen = query.ok().and_then(|Query(q)| q.get("seen").cloned());
-        if seen.as_deref() == Some(tag.as_str()) {
-            return Ok(StatusCode::NO_CONTENT.into_response());
+        if let Some(unchanged) = pages::unchanged(&query.map(|Query(q)| q).unwrap_or_default(), &tag) {
+            return Ok(unchanged);
         }
         let figures = crossing_figures(&console, country, since_ms).await?;
         Ok(pages::html_response(200, live_part(&console, country, since_ms, &figures, &tag).await?.into_string()))
@@ -57,14 +50,12 @@ pub async fn live(
     result.await.unwrap_or_else(|page: Response| page)
 }
 
-/// The window's start and the tag of what the live part shows: the journal's
-/// head (every write that adds a crossing or an office is journaled), the
-/// window, and whose view. Read before the figures, so that a write landing
-/// in between shows at the next poll rather than never.
+/// The window's start and the tag of what the live part shows (`pages::live_tag`):
+/// the journal's head, the window, and whose view.
 async fn live_tag(console: &Console, country: Option<Country>) -> Result<(i64, String), Response> {
-    let head = console.app.store.journal_head_seq().await.map_err(pages::store_failed)?;
     let since_ms = window_start(crate::session::now_ms());
-    Ok((since_ms, format!("{head}-{since_ms}-{}", country.map_or("all", |c| c.as_str()))))
+    let tag = pages::live_tag(console, &format!("{since_ms}-{}", country.map_or("all", |c| c.as_str()))).await?;
+    Ok((since_ms, tag))
 }
 
 /// Customs see their country's transports, the admin every one (`None`).

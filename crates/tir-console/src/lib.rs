@@ -69,6 +69,7 @@ pub fn router(console: Console) -> Router {
         .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
         .route("/arrivals", get(customs::arrivals))
+        .route("/arrivals/live", get(customs::arrivals_live))
         .route("/transports/{reference}", get(customs::transport).post(customs::act))
         .route("/my", get(holder::portal))
         .route("/my/transports/{reference}", get(holder::transport).post(holder::withdraw))

@@ -1,6 +1,8 @@
 //! The page frame, the error pages and the style sheet: every answer of the
 //! console is a whole HTML page that reads without JavaScript.
 
+use std::collections::HashMap;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -254,4 +256,24 @@ pub fn encode(raw: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Polled parts (the dashboard's map and figures, the arrivals list) ask for
+/// themselves again this often, through htmx; without JavaScript a page is
+/// read as it was served (reload it).
+pub const LIVE_EVERY: &str = "every 10s";
+
+/// The tag of a polled part: the journal's last seq (every write that can
+/// change what a polled part shows is journaled) and `scope` (whose view, and
+/// anything else it was drawn from). Read before the part's own reads, so a
+/// write landing in between shows at the next poll rather than never.
+pub async fn live_tag(console: &crate::Console, scope: &str) -> Result<String, Response> {
+    let head = console.app.store.journal_head_seq().await.map_err(store_failed)?;
+    Ok(format!("{head}-{scope}"))
+}
+
+/// The answer to a poll `?seen=` the current `tag`: 204, which htmx does not
+/// swap; `None` when the part must be drawn.
+pub fn unchanged(query: &HashMap<String, String>, tag: &str) -> Option<Response> {
+    (query.get("seen").map(String::as_str) == Some(tag)).then(|| StatusCode::NO_CONTENT.into_response())
 }

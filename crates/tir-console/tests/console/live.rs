@@ -72,6 +72,35 @@ async fn the_dashboards_map_and_crossings_refresh_from_their_own_route() {
     assert_eq!(server.get("/console/dashboard/live", "").await.0, 303);
 }
 
+/// The arrivals list refreshes itself too: 204 while nothing was written,
+/// the transport once it is announced to the country, only to customs.
+#[tokio::test]
+async fn the_arrivals_list_refreshes_from_its_own_route() {
+    let server = spawn(false).await;
+    let seeded = server.seed().await;
+    let (tr, ge) = (session(&server, &seeded.tr).await, session(&server, &seeded.ge).await);
+    let (status, page) = server.get("/console/arrivals", &tr).await;
+    assert_eq!(status, 200);
+    let from = page.find("hx-get=\"/console/arrivals/live?seen=").expect("the list polls") + 36;
+    let tag = page[from..].split('"').next().unwrap().to_owned();
+    assert!(page.contains("hx-trigger=\"every 10s\"") && page.contains("No transport is announced."), "{page}");
+    let seen = format!("/console/arrivals/live?seen={tag}");
+    let (status, nothing) = server.get(&seen, &tr).await;
+    assert_eq!((status, nothing.as_str()), (204, ""));
+    // The holder's advance data announces the transport to departure (TR): the poll draws it.
+    server.advance_data(&seeded).await;
+    let (status, part) = server.get(&seen, &tr).await;
+    assert_eq!(status, 200, "{part}");
+    assert!(part.starts_with("<div id=\"arrivals\" hx-get=\"/console/arrivals/live?seen="), "{part}");
+    assert!(part.contains(&seeded.reference) && !part.contains("<html") && !part.contains(&seen), "{part}");
+    // GE sees its own list, without it; holders may not poll; no session: the sign-in's 303.
+    let (status, part) = server.get("/console/arrivals/live", &ge).await;
+    assert!(status == 200 && !part.contains(&seeded.reference), "{part}");
+    let holder = session(&server, &seeded.holder).await;
+    assert_eq!(server.get("/console/arrivals/live", &holder).await.0, 403);
+    assert_eq!(server.get("/console/arrivals/live", "").await.0, 303);
+}
+
 /// In Chromium: the admin's dashboard, opened before anything crossed, shows
 /// the crossing made meanwhile without being reloaded (htmx swapped the live
 /// part: a mark set on the window before is still there, the URL unchanged).
