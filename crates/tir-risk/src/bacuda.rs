@@ -537,9 +537,10 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             }
         }
     }
-    // Who turns, under `Trusted`: the largest that were ordinary.
+    // Who turns (new schemes after the drift), under `Trusted`: the largest
+    // that were ordinary.
     let trusted_drift = cfg.drift == DriftKind::Trusted;
-    let mut trusted = vec![false; n_imp];
+    let mut turned = vec![false; n_imp];
     if trusted_drift {
         let mut order: Vec<usize> = (0..n_imp).filter(|&i| before.importer[i] < 0.5).collect();
         order.sort_by(|&a, &b| imp_size[b].total_cmp(&imp_size[a]));
@@ -549,11 +550,10 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
                 break;
             }
             held += imp_size[i] / total_size;
-            trusted[i] = true;
+            turned[i] = true;
         }
     }
-    // Who turns, under `Turn`: ordinary before, small enough, at random.
-    let mut turned = vec![false; n_imp];
+    // Under `Turn`: ordinary before, small enough, at random.
     if turn {
         let mut order: Vec<usize> = (0..n_imp).collect();
         for i in (1..n_imp).rev() {
@@ -615,8 +615,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
                 let lift = ROUTE_LIFT + r.importer[imp] + r.declarant[declarant as usize] + r.chapter[chapter];
                 (imp, declarant, route_country, code, price, kg, sig(-3.6 + lift))
             } else {
-                let turned_trusted = trusted[imp] && day >= drift;
-                let lift = if turned_trusted { TRUSTED_LIFT } else { 0.0 }
+                let lift = if trusted_drift && turned[imp] && day >= drift { TRUSTED_LIFT } else { 0.0 }
                     + r.importer[imp]
                     + r.declarant[declarant as usize]
                     + r.chapter[chapter]
@@ -632,8 +631,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let new_scheme = illicit
             && (newcomer.is_some()
                 || on_route
-                || ((turned.get(imp).copied().unwrap_or(false) || trusted.get(imp).copied().unwrap_or(false))
-                    && day >= drift)
+                || (turned.get(imp).copied().unwrap_or(false) && day >= drift)
                 || (cfg.drift == DriftKind::NewSchemes && day >= drift && rng.chance(1.0 - sig(-3.6) / p)));
         let quantity = (1.0 + (1.0 + 1.3 * rng.normal()).exp()).round();
         let true_fob = quantity * price * (0.35 * rng.normal()).exp();
