@@ -31,7 +31,7 @@ pub async fn dashboard(State(console): State<Console>, signed: Signed) -> Respon
 
 /// `GET /console/dashboard/live[?seen=TAG]`: the live part alone (no page
 /// around it), which htmx swaps in place of the one on the page. `TAG` is
-/// what the part shown was drawn from (`LiveTag`); while it is still current
+/// what the part shown was drawn from (`live_tag`); while it is still current
 /// the answer is 204, which htmx does not swap, and nothing is recomputed.
 pub async fn live(
     State(console): State<Console>,

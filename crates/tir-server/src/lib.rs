@@ -116,13 +116,13 @@ impl App {
         self
     }
 
-    /// The same app with no push delivery (`--no-push`): parties read their feeds.
     /// The same app with push deliveries also trusting these CAs.
     pub fn with_push_roots(mut self, roots: PushRoots) -> App {
         self.push_roots = roots;
         self
     }
 
+    /// The same app with no push delivery (`--no-push`): parties read their feeds.
     pub fn without_push(mut self) -> App {
         self.push = None;
         self

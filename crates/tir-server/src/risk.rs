@@ -33,13 +33,10 @@ use crate::queries::path_rejection;
 /// the same key answers as the first did (docs/risk.md, "Rule profiles").
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let mut values = headers.get_all("idempotency-key").iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return if headers.contains_key("idempotency-key") {
-            Err(bad_idempotency_key(ErrorCode::WrongFormat, "send one Idempotency-Key"))
-        } else {
-            Ok(None)
-        };
-    };
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(bad_idempotency_key(ErrorCode::WrongFormat, "send one Idempotency-Key"));
+    }
     let raw = value.to_str().map_err(|_| bad_idempotency_key(ErrorCode::WrongFormat, "not ASCII"))?;
     tir_model::message::MessageId::parse(raw)
         .map(|id| Some(id.as_str().to_owned()))

@@ -53,6 +53,16 @@ fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(file).map_err(|e| fault(file, format!("cannot read: {e}")))
 }
 
+/// The CA certificates of a PEM bundle as trust anchors; a certificate that
+/// is not one names the file.
+fn ca_roots(file: &Path, pem: &[u8]) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for ca in certificates(file, pem, "CA certificate")? {
+        roots.add(ca).map_err(|e| fault(file, format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
 fn certificates(file: &Path, pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
@@ -92,10 +102,7 @@ impl Tls {
         let builder = match client_ca {
             None => builder.with_no_client_auth(),
             Some((file, pem)) => {
-                let mut roots = RootCertStore::empty();
-                for ca in certificates(file, pem, "CA certificate")? {
-                    roots.add(ca).map_err(|e| fault(file, format!("not a usable CA certificate: {e}")))?;
-                }
+                let roots = ca_roots(file, pem)?;
                 // Clients without a certificate are let through to the token check: holders and
                 // chains use tokens alone; only a bound party needs its certificate (auth.rs).
                 let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -117,12 +124,12 @@ impl Tls {
 
 /// CA certificates (PEM) that push deliveries trust beside the Mozilla roots
 /// (`--push-ca`): a customs administration's private CA for its endpoints.
-#[derive(Clone, Default)]
-pub struct PushRoots(pub(crate) Vec<CertificateDer<'static>>);
+#[derive(Clone, Debug)]
+pub struct PushRoots(pub(crate) RootCertStore);
 
-impl fmt::Debug for PushRoots {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PushRoots({} certificates)", self.0.len())
+impl Default for PushRoots {
+    fn default() -> PushRoots {
+        PushRoots(RootCertStore::empty())
     }
 }
 
@@ -133,13 +140,8 @@ impl PushRoots {
 
     /// As `from_pem_file`, from PEM text; `file` names it in errors.
     pub fn from_pem(file: &Path, pem: &[u8]) -> Result<PushRoots, TlsError> {
-        let roots = certificates(file, pem, "CA certificate")?;
-        // Checked here, at start, rather than at the first delivery.
-        let mut store = RootCertStore::empty();
-        for ca in &roots {
-            store.add(ca.clone()).map_err(|e| fault(file, format!("not a usable CA certificate: {e}")))?;
-        }
-        Ok(PushRoots(roots))
+        // Read here, at start, rather than at the first delivery.
+        ca_roots(file, pem).map(PushRoots)
     }
 }
 

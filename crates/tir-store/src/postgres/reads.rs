@@ -169,32 +169,20 @@ pub(super) async fn guarantees_by(
     // Two statements rather than `$3 IS NULL OR ...`, so each keeps to the
     // (owner, reference) index's range; `reference` is `COLLATE "C"`, so
     // pages follow the byte order SQLite and the memory store use.
+    let sql = match (by_chain, before.is_some()) {
+        (true, false) => "SELECT doc FROM guarantees WHERE chain = $1 ORDER BY reference DESC LIMIT $2",
+        (false, false) => "SELECT doc FROM guarantees WHERE holder = $1 ORDER BY reference DESC LIMIT $2",
+        (true, true) => {
+            "SELECT doc FROM guarantees WHERE chain = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2"
+        }
+        (false, true) => {
+            "SELECT doc FROM guarantees WHERE holder = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2"
+        }
+    };
     let limit = crate::sql_limit(limit);
-    match (by_chain, before) {
-        (true, None) => {
-            docs(pool, "SELECT doc FROM guarantees WHERE chain = $1 ORDER BY reference DESC LIMIT $2", &[&key, &limit])
-                .await
-        }
-        (false, None) => {
-            docs(pool, "SELECT doc FROM guarantees WHERE holder = $1 ORDER BY reference DESC LIMIT $2", &[&key, &limit])
-                .await
-        }
-        (true, Some(before)) => {
-            docs(
-                pool,
-                "SELECT doc FROM guarantees WHERE chain = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2",
-                &[&key, &limit, &before],
-            )
-            .await
-        }
-        (false, Some(before)) => {
-            docs(
-                pool,
-                "SELECT doc FROM guarantees WHERE holder = $1 AND reference < $3 ORDER BY reference DESC LIMIT $2",
-                &[&key, &limit, &before],
-            )
-            .await
-        }
+    match before {
+        Some(before) => docs(pool, sql, &[&key, &limit, &before]).await,
+        None => docs(pool, sql, &[&key, &limit]).await,
     }
 }
 
